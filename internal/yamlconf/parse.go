@@ -1,0 +1,259 @@
+package yamlconf
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Env looks up an environment variable; os.LookupEnv fits.
+type Env func(name string) (string, bool)
+
+// NoEnv is an Env in which no variable is set.
+func NoEnv(string) (string, bool) { return "", false }
+
+// MapEnv returns an Env backed by m.
+func MapEnv(m map[string]string) Env {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse parses one YAML document from data and expands ${VAR} and
+// ${VAR:-default} in every scalar value (keys are left alone). A variable
+// that is unset and has no default is an error at its position. An empty
+// document yields a nil node and no error.
+func Parse(file string, data []byte, env Env) (*yaml.Node, Errors) {
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, nil
+		}
+		return nil, Errors{syntaxError(file, err)}
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		return nil, Errors{Errorf(file, &extra, "only one YAML document per file is supported (found a second one)")}
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	if env == nil {
+		env = NoEnv
+	}
+	var errs Errors
+	expandNode(file, root, env, &errs, false)
+	return root, errs
+}
+
+func syntaxError(file string, err error) *Error {
+	msg := err.Error()
+	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
+		var line int
+		fmt.Sscanf(m[1], "%d", &line)
+		return &Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "YAML syntax: " + m[2]}
+	}
+	return &Error{Pos: Pos{File: file}, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+func expandNode(file string, n *yaml.Node, env Env, errs *Errors, isKey bool) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if isKey || !strings.Contains(n.Value, "${") {
+			return
+		}
+		v, err := ExpandEnv(n.Value, env)
+		if err != nil {
+			errs.Add(file, n, "%v", err)
+		}
+		n.Value = v
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			expandNode(file, n.Content[i], env, errs, true)
+			expandNode(file, n.Content[i+1], env, errs, false)
+		}
+	case yaml.SequenceNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			expandNode(file, c, env, errs, false)
+		}
+	case yaml.AliasNode:
+		// Aliases point at nodes expanded where they are defined.
+	}
+}
+
+// KeyValue is one entry of a YAML mapping.
+type KeyValue struct {
+	Key   *yaml.Node
+	Value *yaml.Node
+}
+
+// Pairs returns the entries of a mapping node in file order (nil for other kinds).
+func Pairs(n *yaml.Node) []KeyValue {
+	n = Resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	out := make([]KeyValue, 0, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		out = append(out, KeyValue{Key: n.Content[i], Value: Resolve(n.Content[i+1])})
+	}
+	return out
+}
+
+// Lookup returns the value of key in mapping node n, or nil.
+func Lookup(n *yaml.Node, key string) *yaml.Node {
+	for _, kv := range Pairs(n) {
+		if kv.Key.Value == key {
+			return kv.Value
+		}
+	}
+	return nil
+}
+
+// Resolve follows alias nodes.
+func Resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// KindName names a node's kind for error messages.
+func KindName(n *yaml.Node) string {
+	n = Resolve(n)
+	if n == nil {
+		return "nothing"
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "null"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "a document"
+}
+
+// ToValue converts a node into a JSON-shaped Go value (string, float64, bool,
+// nil, []any, map[string]any).
+func ToValue(n *yaml.Node) (any, error) {
+	n = Resolve(n)
+	if n == nil {
+		return nil, nil
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, err
+		}
+		switch x := v.(type) {
+		case int:
+			return float64(x), nil
+		case int64:
+			return float64(x), nil
+		case uint64:
+			return float64(x), nil
+		}
+		return v, nil
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := ToValue(c)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, v)
+		}
+		return out, nil
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		for _, kv := range Pairs(n) {
+			v, err := ToValue(kv.Value)
+			if err != nil {
+				return nil, err
+			}
+			out[kv.Key.Value] = v
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported YAML node")
+}
+
+// ExpandEnv replaces ${VAR} and ${VAR:-default} in s. Defaults may themselves
+// hold references (${A:-https://${B:-example}.test}). A variable that is unset
+// or empty takes its default; with no default it is an error naming it. Text
+// that is not a well-formed reference is kept as it is.
+func ExpandEnv(s string, env Env) (string, error) {
+	var b strings.Builder
+	var firstErr error
+	for i := 0; i < len(s); {
+		if s[i] != '$' || i+1 >= len(s) || s[i+1] != '{' {
+			b.WriteByte(s[i])
+			i++
+			continue
+		}
+		end := matchingBrace(s, i+2)
+		name, def, hasDef := strings.Cut(s[i+2:max(end, i+2)], ":-")
+		if end < 0 || !validEnvName(name) {
+			b.WriteString("${")
+			i += 2
+			continue
+		}
+		if v, ok := env(name); ok && v != "" {
+			b.WriteString(v)
+		} else if hasDef {
+			v, err := ExpandEnv(def, env)
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			b.WriteString(v)
+		} else if firstErr == nil {
+			firstErr = fmt.Errorf("environment variable %s is not set (give a default with ${%s:-value})", name, name)
+		}
+		i = end + 1
+	}
+	return b.String(), firstErr
+}
+
+// matchingBrace returns the index of the "}" closing a reference whose body
+// starts at from, counting nested "${", or -1.
+func matchingBrace(s string, from int) int {
+	depth := 0
+	for j := from; j < len(s); j++ {
+		switch {
+		case s[j] == '$' && j+1 < len(s) && s[j+1] == '{':
+			depth++
+			j++
+		case s[j] == '}':
+			if depth == 0 {
+				return j
+			}
+			depth--
+		}
+	}
+	return -1
+}
+
+func validEnvName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i, c := range name {
+		if !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || i > 0 && c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,98 @@
+package yamlconf
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+)
+
+var varShorthand = regexp.MustCompile(`%%([A-Za-z_][A-Za-z0-9_]*)%%`)
+
+// VarSource is implemented by the data given to templates compiled here: the
+// %%NAME%% shorthand becomes {{ .Var "NAME" }}, which must fail (not render
+// empty) when the variable is unknown.
+type VarSource interface {
+	Var(name string) (string, error)
+}
+
+// TemplateVars lists the %%NAME%% variables src refers to, in order of first use.
+func TemplateVars(src string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, m := range varShorthand.FindAllStringSubmatch(src, -1) {
+		if !seen[m[1]] {
+			seen[m[1]] = true
+			out = append(out, m[1])
+		}
+	}
+	return out
+}
+
+// IsTemplate reports whether s holds template syntax or a %%NAME%% variable.
+func IsTemplate(s string) bool {
+	return strings.Contains(s, "{{") || varShorthand.MatchString(s)
+}
+
+// CompileTemplate parses src as a Go text/template after rewriting %%NAME%%
+// into {{ .Var "NAME" }}. Missing map keys are errors. Functions: json
+// (safe JSON encoding of any value), lower, upper, trim, default, join.
+func CompileTemplate(name, src string) (*template.Template, error) {
+	rewritten := varShorthand.ReplaceAllString(src, `{{ .Var "$1" }}`)
+	t, err := template.New(name).Option("missingkey=error").Funcs(TemplateFuncs()).Parse(rewritten)
+	if err != nil {
+		return nil, fmt.Errorf("template: %w", cleanTemplateError(err, name))
+	}
+	return t, nil
+}
+
+// TemplateFuncs returns the function map every Hookline template gets.
+func TemplateFuncs() template.FuncMap {
+	return template.FuncMap{
+		"json": func(v any) (string, error) {
+			b, err := json.Marshal(v)
+			return string(b), err
+		},
+		"lower": strings.ToLower,
+		"upper": strings.ToUpper,
+		"trim":  strings.TrimSpace,
+		"default": func(def, v any) any {
+			if v == nil || v == "" {
+				return def
+			}
+			return v
+		},
+		"join": func(sep string, v any) string {
+			switch x := v.(type) {
+			case []string:
+				return strings.Join(x, sep)
+			case []any:
+				parts := make([]string, len(x))
+				for i, e := range x {
+					parts[i] = fmt.Sprint(e)
+				}
+				return strings.Join(parts, sep)
+			}
+			return fmt.Sprint(v)
+		},
+	}
+}
+
+// Execute renders t with data into a string.
+func Execute(t *template.Template, data any) (string, error) {
+	var b strings.Builder
+	if err := t.Execute(&b, data); err != nil {
+		return "", cleanTemplateError(err, t.Name())
+	}
+	return b.String(), nil
+}
+
+// cleanTemplateError strips the template's internal name prefix so messages
+// read well after a file:line:column.
+func cleanTemplateError(err error, name string) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "template: ")
+	msg = strings.TrimPrefix(msg, name+":")
+	return fmt.Errorf("%s", strings.TrimSpace(msg))
+}

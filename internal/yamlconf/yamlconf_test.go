@@ -1,0 +1,149 @@
+package yamlconf
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+type testRule struct {
+	Pos     Pos               `yaml:"-"`
+	ID      string            `yaml:"id,required"`
+	Enabled bool              `yaml:"enabled"`
+	For     time.Duration     `yaml:"for"`
+	Max     int               `yaml:"max"`
+	Tags    []string          `yaml:"tags"`
+	Labels  map[string]string `yaml:"labels"`
+}
+
+type testFile struct {
+	Rules []testRule `yaml:"rules"`
+}
+
+func TestDecodeStrictWithPositions(t *testing.T) {
+	src := "rules:\n  - id: a\n    enabeld: true\n    for: 2d\n  - max: x\n    tags: solo\n"
+	n, errs := Parse("r.yaml", []byte(src), nil)
+	if len(errs) != 0 {
+		t.Fatalf("parse: %v", errs)
+	}
+	var f testFile
+	errs = Decode("r.yaml", n, &f)
+	got := errs.Error()
+	for _, want := range []string{
+		`r.yaml:3:5: unknown key "enabeld"; did you mean "enabled"?`,
+		`r.yaml:5:10: expected a whole number, got "x"`,
+		`r.yaml:5:5: missing required key "id"`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("errors lack %q; got:\n%s", want, got)
+		}
+	}
+	if f.Rules[0].For != 48*time.Hour {
+		t.Errorf("for = %v, want 48h", f.Rules[0].For)
+	}
+	if f.Rules[0].Pos.Line != 2 || f.Rules[0].Pos.Col != 5 {
+		t.Errorf("pos = %v, want 2:5", f.Rules[0].Pos)
+	}
+	if len(f.Rules[1].Tags) != 1 || f.Rules[1].Tags[0] != "solo" {
+		t.Errorf("scalar to list: %v", f.Rules[1].Tags)
+	}
+}
+
+func TestEnvExpansion(t *testing.T) {
+	env := MapEnv(map[string]string{"HOST": "example.com", "EMPTY": ""})
+	tests := []struct {
+		src, want, err string
+	}{
+		{"v: ${HOST}", "example.com", ""},
+		{"v: https://${HOST}/x", "https://example.com/x", ""},
+		{"v: ${MISSING:-fallback}", "fallback", ""},
+		{"v: ${MISSING:-}", "", ""},
+		{"v: ${EMPTY:-d}", "d", ""},
+		{"v: ${MISSING:-https://${HOST}.x}/y", "https://example.com.x/y", ""},
+		{"v: ${MISSING:-https://${NOPE:-fallback}.x}", "https://fallback.x", ""},
+		{"v: cost $5 and ${ not a ref", "cost $5 and ${ not a ref", ""},
+		{"v: ${MISSING}", "", "f.yaml:1:4: environment variable MISSING is not set"},
+	}
+	for _, tt := range tests {
+		n, errs := Parse("f.yaml", []byte(tt.src), env)
+		if tt.err != "" {
+			if !strings.Contains(errs.Error(), tt.err) {
+				t.Errorf("%s: errors %q lack %q", tt.src, errs.Error(), tt.err)
+			}
+			continue
+		}
+		if len(errs) != 0 {
+			t.Fatalf("%s: %v", tt.src, errs)
+		}
+		if got := Lookup(n, "v").Value; got != tt.want {
+			t.Errorf("%s = %q, want %q", tt.src, got, tt.want)
+		}
+	}
+}
+
+func TestSyntaxErrorHasLine(t *testing.T) {
+	_, errs := Parse("bad.yaml", []byte("a: 1\nb: [1, 2\n"), nil)
+	if len(errs) != 1 || errs[0].Pos.Line == 0 || !strings.HasPrefix(errs[0].Error(), "bad.yaml:") {
+		t.Fatalf("want one positioned syntax error, got %v", errs)
+	}
+}
+
+type vars map[string]string
+
+func (v vars) Var(name string) (string, error) {
+	if s, ok := v[name]; ok {
+		return s, nil
+	}
+	return "", &Error{Msg: "unknown variable " + name}
+}
+
+func TestTemplateShorthand(t *testing.T) {
+	tpl, err := CompileTemplate("t", "ticket %%TICKET_REFERENCE%% {{ json \"a\\\"b\" }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Execute(tpl, vars{"TICKET_REFERENCE": "42"})
+	if err != nil || out != `ticket 42 "a\"b"` {
+		t.Fatalf("got %q, %v", out, err)
+	}
+	if _, err := Execute(tpl, vars{}); err == nil || !strings.Contains(err.Error(), "unknown variable TICKET_REFERENCE") {
+		t.Fatalf("unknown var must fail, got %v", err)
+	}
+	if got := TemplateVars("%%A%% and %%B%% and %%A%%"); strings.Join(got, ",") != "A,B" {
+		t.Fatalf("vars = %v", got)
+	}
+}
+
+func TestNearest(t *testing.T) {
+	cands := []string{"changed_to", "changed_from", "contains", "is_not", "includes"}
+	for in, want := range map[string]string{"chnaged_to": "changed_to", "contians": "contains", "isnot": "is_not", "zzzzzz": ""} {
+		if got := Nearest(in, cands); got != want {
+			t.Errorf("Nearest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"15m": 15 * time.Minute, "2d": 48 * time.Hour, "1w": 168 * time.Hour, "1h30m": 90 * time.Minute} {
+		got, err := ParseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("%s = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseDuration("soon"); err == nil {
+		t.Error("soon must fail")
+	}
+}
+
+func FuzzExpandEnv(f *testing.F) {
+	for _, s := range []string{"${A}", "${A:-${B:-c}}", "$", "${", "${}", "x${A:-}y", "${A:-${B}"} {
+		f.Add(s)
+	}
+	env := MapEnv(map[string]string{"A": "1"})
+	f.Fuzz(func(t *testing.T, s string) {
+		out, _ := ExpandEnv(s, env)
+		if !strings.Contains(s, "${") && out != s {
+			t.Fatalf("text without references changed: %q -> %q", s, out)
+		}
+	})
+}
