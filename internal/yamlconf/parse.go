@@ -29,6 +29,16 @@ var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 // that is unset and has no default is an error at its position. An empty
 // document yields a nil node and no error.
 func Parse(file string, data []byte, env Env) (*yaml.Node, Errors) {
+	return ParseObserved(file, data, env, nil)
+}
+
+// DefaultObserver is told each time a ${VAR:-default} falls back to its
+// default, with the variable's name and the default's value.
+type DefaultObserver func(name, value string)
+
+// ParseObserved is Parse that also reports every default taken to observe
+// (which may be nil), so callers can warn about development secrets in use.
+func ParseObserved(file string, data []byte, env Env, observe DefaultObserver) (*yaml.Node, Errors) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -49,7 +59,7 @@ func Parse(file string, data []byte, env Env) (*yaml.Node, Errors) {
 		env = NoEnv
 	}
 	var errs Errors
-	expandNode(file, root, env, &errs, false)
+	expandNode(file, root, env, observe, &errs, false)
 	return root, errs
 }
 
@@ -63,25 +73,25 @@ func syntaxError(file string, err error) *Error {
 	return &Error{Pos: Pos{File: file}, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
-func expandNode(file string, n *yaml.Node, env Env, errs *Errors, isKey bool) {
+func expandNode(file string, n *yaml.Node, env Env, observe DefaultObserver, errs *Errors, isKey bool) {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if isKey || !strings.Contains(n.Value, "${") {
 			return
 		}
-		v, err := ExpandEnv(n.Value, env)
+		v, err := expandEnv(n.Value, env, observe)
 		if err != nil {
 			errs.Add(file, n, "%v", err)
 		}
 		n.Value = v
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			expandNode(file, n.Content[i], env, errs, true)
-			expandNode(file, n.Content[i+1], env, errs, false)
+			expandNode(file, n.Content[i], env, observe, errs, true)
+			expandNode(file, n.Content[i+1], env, observe, errs, false)
 		}
 	case yaml.SequenceNode, yaml.DocumentNode:
 		for _, c := range n.Content {
-			expandNode(file, c, env, errs, false)
+			expandNode(file, c, env, observe, errs, false)
 		}
 	case yaml.AliasNode:
 		// Aliases point at nodes expanded where they are defined.
@@ -195,7 +205,9 @@ func ToValue(n *yaml.Node) (any, error) {
 // hold references (${A:-https://${B:-example}.test}). A variable that is unset
 // or empty takes its default; with no default it is an error naming it. Text
 // that is not a well-formed reference is kept as it is.
-func ExpandEnv(s string, env Env) (string, error) {
+func ExpandEnv(s string, env Env) (string, error) { return expandEnv(s, env, nil) }
+
+func expandEnv(s string, env Env, observe DefaultObserver) (string, error) {
 	var b strings.Builder
 	var firstErr error
 	for i := 0; i < len(s); {
@@ -214,9 +226,12 @@ func ExpandEnv(s string, env Env) (string, error) {
 		if v, ok := env(name); ok && v != "" {
 			b.WriteString(v)
 		} else if hasDef {
-			v, err := ExpandEnv(def, env)
+			v, err := expandEnv(def, env, observe)
 			if err != nil && firstErr == nil {
 				firstErr = err
+			}
+			if observe != nil {
+				observe(name, v)
 			}
 			b.WriteString(v)
 		} else if firstErr == nil {

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/hookline/hookline/gateway"
+)
+
+func runValidate(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: hookline validate [path]\n\nChecks gateway.yaml (path, or path/gateway.yaml; default configs/) and every\nconnector and rule file it includes. Prints each problem as file:line:column: message.")
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	path := "configs"
+	if fs.NArg() > 0 {
+		path = fs.Arg(0)
+	}
+	b, errs := gateway.Load(path, os.LookupEnv)
+	if len(errs) > 0 {
+		for _, e := range errs {
+			fmt.Fprintln(stdout, e.Error())
+		}
+		fmt.Fprintf(stderr, "%d problem(s) found\n", len(errs))
+		return 1
+	}
+	for _, w := range b.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d connectors, %d rules, %d test files)\n", b.Path, len(b.Connectors), len(b.Rules.Rules()), len(b.TestFiles))
+	return 0
+}

@@ -1,0 +1,316 @@
+package connectors
+
+import (
+	"encoding/json"
+	"fmt"
+	"mime"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/yamlconf"
+)
+
+// Request is a rendered outbound request, stored in the outbox (auth NOT
+// applied yet: Authorize does that at send time).
+type Request struct {
+	Action  string            `json:"action,omitempty"` // "" for call_webhook
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"` // canonical keys
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// ActionFor returns the action name an update is rendered with:
+// update_entity -> "update_<entity>" when the connector defines it, else
+// "update"; send_message -> "send_message"; call_webhook and log -> "".
+func (o *Outbound) ActionFor(u *event.Update) string {
+	switch u.Kind {
+	case event.KindUpdateEntity:
+		if u.Entity != "" && o != nil {
+			if _, ok := o.Actions["update_"+u.Entity]; ok {
+				return "update_" + u.Entity
+			}
+		}
+		return "update"
+	case event.KindSendMessage:
+		return "send_message"
+	}
+	return ""
+}
+
+// Render renders update u (delivery id known) into a request.
+//
+// Kind update_entity -> action "update_<entity>" (e.g. update_ticket), else
+// "update"; send_message -> "send_message"; call_webhook -> u.Webhook as
+// given (no base URL, no auth, no action; o may be nil); log -> ErrNotHTTP.
+// Value maps apply to u.Set values. An unknown action is an error naming the
+// connector and the missing action (ErrUnknownAction); a template failure or
+// a JSON body that is not JSON is an error naming the action (ErrRender).
+func (o *Outbound) Render(u *event.Update, deliveryID string) (*Request, error) {
+	if u == nil {
+		return nil, fmt.Errorf("%w: nil update", ErrRender)
+	}
+	switch u.Kind {
+	case event.KindLog:
+		return nil, ErrNotHTTP
+	case event.KindCallWebhook:
+		return renderWebhook(u)
+	case event.KindUpdateEntity, event.KindSendMessage:
+	default:
+		return nil, fmt.Errorf("%w %q (rule %s)", ErrUnknownKind, u.Kind, u.RuleID)
+	}
+	if o == nil {
+		return nil, fmt.Errorf("connector %s: %w (update kind %s)", u.Connector, ErrNoOutbound, u.Kind)
+	}
+	name := o.ActionFor(u)
+	a, ok := o.Actions[name]
+	if !ok {
+		tried := name
+		if u.Kind == event.KindUpdateEntity && u.Entity != "" {
+			tried = "update_" + u.Entity + " or update"
+		}
+		return nil, fmt.Errorf("connector %s: %w %s (defined: %s)", o.Name, ErrUnknownAction, tried, strings.Join(o.ActionNames(), ", "))
+	}
+	data := o.templateData(u, deliveryID)
+	fail := func(what string, err error) error {
+		return fmt.Errorf("connector %s: action %s: %w: %s: %v", o.Name, a.Name, ErrRender, what, err)
+	}
+	req := &Request{Action: a.Name, Method: a.Method, Headers: make(map[string]string, len(o.Headers)+len(a.headers)+1)}
+	path := ""
+	if a.path != nil {
+		p, err := yamlconf.Execute(a.path, data)
+		if err != nil {
+			return nil, fail("path", err)
+		}
+		path = strings.TrimSpace(p)
+	}
+	full, err := joinURL(o.BaseURL, path)
+	if err != nil {
+		return nil, fail("path", err)
+	}
+	req.URL = full
+	for k, v := range o.Headers {
+		req.Headers[k] = v
+	}
+	for k, t := range a.headers {
+		v, err := yamlconf.Execute(t, data)
+		if err != nil {
+			return nil, fail("header "+k, err)
+		}
+		if strings.ContainsAny(v, "\r\n") {
+			return nil, fail("header "+k, fmt.Errorf("value holds a line break"))
+		}
+		req.Headers[k] = v
+	}
+	if a.body != nil {
+		b, err := yamlconf.Execute(a.body, data)
+		if err != nil {
+			return nil, fail("body", err)
+		}
+		req.Body = []byte(b)
+		ct, ok := req.Headers["Content-Type"]
+		if !ok {
+			ct = "application/json"
+			req.Headers["Content-Type"] = ct
+		}
+		if isJSONType(ct) && !json.Valid(req.Body) {
+			return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(b)))
+		}
+	}
+	return req, nil
+}
+
+func renderWebhook(u *event.Update) (*Request, error) {
+	w := u.Webhook
+	if w == nil {
+		return nil, fmt.Errorf("%w: call_webhook update of rule %s has no webhook", ErrRender, u.RuleID)
+	}
+	pu, err := url.Parse(w.URL)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return nil, fmt.Errorf("%w: call_webhook of rule %s: %q is not an http(s) URL", ErrRender, u.RuleID, w.URL)
+	}
+	method := strings.ToUpper(w.Method)
+	if method == "" {
+		method = http.MethodPost
+	}
+	req := &Request{Method: method, URL: w.URL, Headers: make(map[string]string, len(w.Headers))}
+	for k, v := range w.Headers {
+		if !headerNameRe.MatchString(k) || strings.ContainsAny(v, "\r\n") {
+			return nil, fmt.Errorf("%w: call_webhook of rule %s: invalid header %q", ErrRender, u.RuleID, k)
+		}
+		req.Headers[http.CanonicalHeaderKey(k)] = v
+	}
+	if w.Body != "" {
+		req.Body = []byte(w.Body)
+	}
+	return req, nil
+}
+
+// joinURL appends a rendered path to the base URL. A path that is itself an
+// absolute URL must stay on the base URL's scheme and host.
+func joinURL(base, path string) (string, error) {
+	var full string
+	switch {
+	case path == "":
+		full = base
+	case strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://"):
+		full = path
+	case strings.HasPrefix(path, "/") || strings.HasPrefix(path, "?"):
+		full = base + path
+	default:
+		full = base + "/" + path
+	}
+	u, err := url.Parse(full)
+	if err != nil {
+		return "", fmt.Errorf("rendered URL %q is invalid: %v", full, err)
+	}
+	b, _ := url.Parse(base)
+	if b != nil && (u.Scheme != b.Scheme || u.Host != b.Host) {
+		return "", fmt.Errorf("rendered URL %q leaves the connector's base_url %s", full, base)
+	}
+	return full, nil
+}
+
+func isJSONType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
+}
+
+func excerpt(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 120 {
+		return fmt.Sprintf("%q...", s[:120])
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// --- template data ---------------------------------------------------------
+
+// TemplateData is what outbound action templates see as dot.
+type TemplateData struct {
+	Connector  string
+	Reference  string
+	Entity     string
+	Set        map[string]any // u.Set with the connector's value maps applied
+	AddTags    []string       // never nil
+	RemoveTags []string       // never nil
+	Message    *event.Message // send_message only; never nil (empty otherwise)
+	Update     *event.Update
+	Vars       map[string]string // never nil
+	DeliveryID string
+}
+
+func (o *Outbound) templateData(u *event.Update, deliveryID string) *TemplateData {
+	d := &TemplateData{
+		Connector:  o.Name,
+		Reference:  u.Reference,
+		Entity:     u.Entity,
+		Set:        make(map[string]any, len(u.Set)),
+		AddTags:    nonNil(u.AddTags),
+		RemoveTags: nonNil(u.RemoveTags),
+		Message:    u.Message,
+		Update:     u,
+		Vars:       u.Vars,
+		DeliveryID: deliveryID,
+	}
+	if d.Message == nil {
+		d.Message = &event.Message{}
+	}
+	if d.Vars == nil {
+		d.Vars = map[string]string{}
+	}
+	for k, v := range u.Set {
+		d.Set[k] = o.MapValue(k, v)
+	}
+	return d
+}
+
+// MapValue applies the connector's value map of field to v: a value listed in
+// the map is replaced by the platform's value; other values pass unchanged.
+func (o *Outbound) MapValue(field string, v any) any {
+	m, ok := o.ValueMaps[field]
+	if !ok {
+		return v
+	}
+	if mv, ok := m[event.String(v)]; ok {
+		return mv
+	}
+	return v
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// Var returns the template variable name of the update (the event's vars);
+// an unknown name is an error, so a request is never sent with a hole in it.
+func (d *TemplateData) Var(name string) (string, error) {
+	v, ok := d.Vars[name]
+	if !ok {
+		known := make([]string, 0, len(d.Vars))
+		for k := range d.Vars {
+			known = append(known, k)
+		}
+		sort.Strings(known)
+		return "", fmt.Errorf("unknown variable %q%s (the event has: %s)", name, yamlconf.DidYouMean(name, known), strings.Join(known, ", "))
+	}
+	return v, nil
+}
+
+// Field returns the value-mapped new value of a field set by the update, or
+// "" when the update does not set it.
+func (d *TemplateData) Field(name string) any {
+	if v, ok := d.Set[name]; ok {
+		return v
+	}
+	return ""
+}
+
+// Has reports whether the update sets field name.
+func (d *TemplateData) Has(name string) bool {
+	_, ok := d.Set[name]
+	return ok
+}
+
+// Number renders v as a JSON number literal, for APIs that want numeric ids:
+// "group_id": {{ .Number (.Field "group") }}. A value that is not a number
+// (or a string holding one) is an error, never raw text in the body.
+func (d *TemplateData) Number(v any) (string, error) {
+	f, ok := event.Float(v)
+	if !ok {
+		return "", fmt.Errorf("%q is not a number (add a value map for the field?)", event.String(v))
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", fmt.Errorf("number %v: %w", f, err)
+	}
+	return string(b), nil
+}
+
+// Custom returns the custom.* fields set by the update, keyed by the name
+// after "custom." and value-mapped.
+func (d *TemplateData) Custom() map[string]any {
+	out := map[string]any{}
+	for k, v := range d.Set {
+		if name, ok := strings.CutPrefix(k, "custom."); ok {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// PathEscape renders v as text escaped for one URL path segment, so that a
+// reference can never change the request's path ("a/../b" stays one segment).
+func (d *TemplateData) PathEscape(v any) string { return url.PathEscape(event.String(v)) }
+
+// QueryEscape renders v as text escaped for a URL query value.
+func (d *TemplateData) QueryEscape(v any) string { return url.QueryEscape(event.String(v)) }

@@ -1,0 +1,603 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidwall/gjson"
+
+	"github.com/hookline/hookline/connectors"
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/store"
+)
+
+// Dispatcher defaults.
+const (
+	defaultWorkers      = 32
+	defaultMaxIdle      = time.Second
+	defaultDrainTimeout = 10 * time.Second
+	// maxFinishBatch is the most outcomes one FinishDeliveries call holds.
+	maxFinishBatch = 512
+	// finishRetries is how often a failed outcome write is tried again.
+	finishRetries = 3
+)
+
+// Config configures a Dispatcher. The zero value works with defaults.
+type Config struct {
+	// Workers is how many sends run at once (default 32).
+	Workers int
+	// LogDir is the root of log actions' files; paths must stay inside it.
+	// Empty: log deliveries fail with ErrNoLogDir.
+	LogDir string
+	// EgressAllow lists prefixes the egress guard lets through.
+	EgressAllow []netip.Prefix
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// Logger receives delivery logs (nil: discarded).
+	Logger *slog.Logger
+	// Registerer registers the delivery metrics (nil: no metrics).
+	Registerer prometheus.Registerer
+	// OnGone is called after a 410 Gone was recorded (the gateway removes the
+	// REST-hook subscription). It runs on the goroutine that commits
+	// outcomes: keep it short.
+	OnGone func(d *store.Delivery)
+	// MaxIdle is the longest sleep between store polls (default 1s).
+	MaxIdle time.Duration
+	// Rand is the jitter source, in [0, 1), safe for concurrent use
+	// (default math/rand/v2).
+	Rand func() float64
+	// DrainTimeout is how long Run waits for in-flight sends once its
+	// context is done (default 10s); sends still running then are
+	// interrupted and go back to the outbox uncharged.
+	DrainTimeout time.Duration
+}
+
+// Dispatcher sends due deliveries of the outbox. Create it with New and
+// start it with Run; Notify and SetOutbounds are safe at any time.
+type Dispatcher struct {
+	db      *store.DB
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+
+	mu      sync.RWMutex
+	targets map[string]*target
+
+	wake     chan struct{}
+	inflight atomic.Int64
+	running  atomic.Bool
+}
+
+// New returns a Dispatcher for db's outbox sending through outbounds.
+func New(db *store.DB, outbounds map[string]*connectors.Outbound, cfg Config) (*Dispatcher, error) {
+	if db == nil {
+		return nil, fmt.Errorf("new dispatcher: nil store: %w", ErrConfig)
+	}
+	if cfg.Workers < 0 || cfg.MaxIdle < 0 || cfg.DrainTimeout < 0 {
+		return nil, fmt.Errorf("new dispatcher: negative workers, max idle or drain timeout: %w", ErrConfig)
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = defaultWorkers
+	}
+	if cfg.MaxIdle == 0 {
+		cfg.MaxIdle = defaultMaxIdle
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = defaultDrainTimeout
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	allow := make([]netip.Prefix, 0, len(cfg.EgressAllow))
+	for _, p := range cfg.EgressAllow {
+		if !p.IsValid() {
+			return nil, fmt.Errorf("new dispatcher: egress allow prefix %v is not valid: %w", p, ErrConfig)
+		}
+		allow = append(allow, p.Masked())
+	}
+	cfg.EgressAllow = allow
+	if cfg.LogDir != "" {
+		if err := os.MkdirAll(cfg.LogDir, logDirMode); err != nil {
+			return nil, fmt.Errorf("new dispatcher: log directory %s: %w", cfg.LogDir, err)
+		}
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("new dispatcher: %w", err)
+	}
+	d := &Dispatcher{
+		db:      db,
+		cfg:     cfg,
+		log:     log,
+		metrics: m,
+		targets: make(map[string]*target, len(outbounds)),
+		wake:    make(chan struct{}, 1),
+	}
+	d.SetOutbounds(outbounds)
+	return d, nil
+}
+
+// Notify tells the dispatcher new deliveries were written. It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SetOutbounds replaces the outbound connectors (config reload). Limits,
+// breakers and in-flight counts of connectors that stay carry over; sends
+// under way finish with the settings they started with.
+func (d *Dispatcher) SetOutbounds(m map[string]*connectors.Outbound) {
+	now := d.cfg.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, t := range d.targets {
+		if _, ok := m[name]; !ok && t.config().out != nil {
+			delete(d.targets, name)
+			t.config().transport.CloseIdleConnections()
+		}
+	}
+	for name, out := range m {
+		if out == nil {
+			continue
+		}
+		if t, ok := d.targets[name]; ok {
+			t.configure(out, d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, now)
+			continue
+		}
+		d.targets[name] = newTarget(name, out, d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, now)
+	}
+	d.Notify()
+}
+
+// targetFor returns the target a delivery goes through. A call_webhook
+// delivery whose connector is not configured gets default settings.
+func (d *Dispatcher) targetFor(del *store.Delivery) (*target, error) {
+	d.mu.RLock()
+	t := d.targets[del.Connector]
+	d.mu.RUnlock()
+	webhook := isWebhook(del)
+	if t != nil && (webhook || t.config().out != nil) {
+		return t, nil
+	}
+	if !webhook {
+		return nil, fmt.Errorf("%w %q", ErrUnknownConnector, del.Connector)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t := d.targets[del.Connector]; t != nil {
+		return t, nil
+	}
+	t = newTarget(del.Connector, nil, d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, d.cfg.Now())
+	d.targets[del.Connector] = t
+	return t, nil
+}
+
+// isWebhook reports whether del is a call_webhook delivery (no action, no auth).
+func isWebhook(del *store.Delivery) bool {
+	return del.Update.Kind == event.KindCallWebhook || del.Action == ""
+}
+
+// isLog reports whether del is a log delivery.
+func isLog(del *store.Delivery) bool {
+	return del.Request.Method == logMethod || del.Action == logAction || del.Update.Kind == event.KindLog
+}
+
+// outcome is one result on its way to the store.
+type outcome struct {
+	finish store.Finish
+	del    *store.Delivery
+	gone   bool
+}
+
+// Run sends due deliveries until ctx is done, then waits for in-flight
+// sends (at most DrainTimeout, then interrupts them) and for their outcomes
+// to be written. It returns nil after ctx is done, or the store error that
+// stopped it. Run may be called once.
+func (d *Dispatcher) Run(ctx context.Context) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return fmt.Errorf("run dispatcher: already running: %w", ErrConfig)
+	}
+	sendCtx, interrupt := context.WithCancel(context.WithoutCancel(ctx))
+	defer interrupt()
+	results := make(chan outcome, 2*d.cfg.Workers)
+	collected := make(chan struct{})
+	go d.collect(results, collected)
+
+	var wg sync.WaitGroup
+	err := d.loop(ctx, sendCtx, results, &wg)
+
+	drained := make(chan struct{})
+	go func() { wg.Wait(); close(drained) }()
+	timer := time.NewTimer(d.cfg.DrainTimeout)
+	select {
+	case <-drained:
+	case <-timer.C:
+		d.log.Warn("delivery: interrupting sends still running at shutdown", "in_flight", d.inflight.Load())
+		interrupt()
+		<-drained
+	}
+	timer.Stop()
+	close(results)
+	<-collected
+	return err
+}
+
+// loop claims and dispatches due deliveries until ctx is done.
+func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan<- outcome, wg *sync.WaitGroup) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	sleep := func(wait time.Duration) bool {
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-d.wake:
+		case <-timer.C:
+			return true
+		}
+		if !timer.Stop() {
+			<-timer.C
+		}
+		return true
+	}
+	for ctx.Err() == nil {
+		free := d.cfg.Workers - int(d.inflight.Load())
+		if free <= 0 {
+			if !sleep(d.cfg.MaxIdle) {
+				break
+			}
+			continue
+		}
+		now := d.cfg.Now()
+		claimed, err := d.db.ClaimDue(now, free)
+		if err != nil {
+			if errors.Is(err, store.ErrClosed) {
+				return fmt.Errorf("delivery loop: %w", err)
+			}
+			d.log.Error("delivery: claim due deliveries", "err", err)
+			if !sleep(d.cfg.MaxIdle) {
+				break
+			}
+			continue
+		}
+		for _, del := range claimed {
+			d.dispatch(sendCtx, del, now, results, wg)
+		}
+		if len(claimed) == free {
+			continue // there may be more due; free slots decide
+		}
+		wait := d.cfg.MaxIdle
+		next, ok, err := d.db.NextDeliveryDue()
+		switch {
+		case err != nil:
+			d.log.Error("delivery: next due delivery", "err", err)
+		case ok:
+			wait = min(wait, max(next.Sub(d.cfg.Now()), 0))
+		}
+		if wait <= 0 {
+			if len(claimed) > 0 {
+				continue
+			}
+			wait = time.Millisecond
+		}
+		if !sleep(wait) {
+			break
+		}
+	}
+	return nil
+}
+
+// dispatch checks a claimed delivery's limits and starts its send, or puts
+// it back in the outbox when it has to wait.
+func (d *Dispatcher) dispatch(sendCtx context.Context, del *store.Delivery, now time.Time, results chan<- outcome, wg *sync.WaitGroup) {
+	if isLog(del) {
+		d.start(wg, results, func() outcome { return d.deliverLog(del) })
+		return
+	}
+	t, err := d.targetFor(del)
+	if err != nil {
+		d.metrics.outcome(del.Connector, outcomeFailed)
+		d.log.Warn("delivery: failed", "delivery", del.ID, "connector", del.Connector, "reason", err.Error())
+		results <- outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}
+		return
+	}
+	adm := t.admit(now)
+	if !adm.ok {
+		d.metrics.outcome(del.Connector, outcomeThrottled)
+		results <- outcome{del: del, finish: store.Finish{
+			ID: del.ID, State: store.DeliveryPending, NextAt: now.Add(adm.wait), Reason: adm.reason,
+		}}
+		return
+	}
+	d.start(wg, results, func() outcome { return d.deliverHTTP(sendCtx, t, adm.cfg, del) })
+}
+
+// start runs fn on a worker goroutine and hands its outcome to the
+// collector; the worker slot is freed once the outcome is handed over.
+func (d *Dispatcher) start(wg *sync.WaitGroup, results chan<- outcome, fn func() outcome) {
+	d.inflight.Add(1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		results <- fn()
+		d.inflight.Add(-1)
+		d.Notify()
+	}()
+}
+
+// deliverHTTP sends one delivery through its connector and decides its
+// outcome. The concurrency slot taken by admit is given back here.
+func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, cfg *targetConfig, del *store.Delivery) (o outcome) {
+	v := verdictNeutral
+	defer func() {
+		open := t.done(d.cfg.Now(), v)
+		d.metrics.breaker(t.name, open)
+	}()
+	defer func() {
+		if p := recover(); p != nil {
+			d.log.Error("delivery: panic while sending", "delivery", del.ID, "panic", p)
+			o = outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed,
+				Reason: fmt.Sprintf("internal error while sending: %v", p)}}
+		}
+	}()
+	started := d.cfg.Now()
+	r := outRequest{
+		method:     del.Request.Method,
+		url:        del.Request.URL,
+		headers:    del.Request.Headers,
+		body:       del.Request.Body,
+		deliveryID: del.ID,
+		hops:       del.Hops,
+	}
+	var act *connectors.Action
+	var auth authorizer
+	if cfg.out != nil {
+		if !isWebhook(del) {
+			r.action = del.Action
+			act = cfg.out.Actions[del.Action]
+		}
+		auth = cfg.out.Authorize
+	}
+	if act != nil {
+		r.success = act.Success
+		r.capture = len(act.Capture) > 0
+	}
+	res := send(ctx, cfg.client, r, auth, started)
+	d.metrics.observe(t.name, res.latency.Seconds())
+	if res.err != nil && ctx.Err() != nil {
+		d.metrics.outcome(t.name, outcomeInterrupted)
+		return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryPending,
+			NextAt: d.cfg.Now(), Reason: "interrupted by shutdown; not counted as an attempt"}}
+	}
+	var o2 outcome
+	o2, v = d.decide(del, cfg, act, res, started)
+	d.metrics.outcome(t.name, metricOutcome(o2))
+	return o2
+}
+
+// metricOutcome is the metrics label of an outcome.
+func metricOutcome(o outcome) string {
+	switch o.finish.State {
+	case store.DeliverySucceeded:
+		return outcomeSucceeded
+	case store.DeliveryPending:
+		return outcomeRetry
+	}
+	return outcomeFailed
+}
+
+// decide turns a send's result into the delivery's next state and says how
+// it counts for the breaker.
+func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connectors.Action, res httpResult, started time.Time) (outcome, verdict) {
+	now := d.cfg.Now()
+	att := &store.Attempt{At: started, Status: res.status, LatencyMS: float64(res.latency.Microseconds()) / 1000}
+	o := outcome{del: del, finish: store.Finish{ID: del.ID, Attempt: att}}
+	tries := ""
+	if res.tries > 1 {
+		tries = fmt.Sprintf(" (%d tries)", res.tries)
+	}
+	if res.status != 0 {
+		att.Response = responseText(res.body)
+	}
+	var authErr *errAuthorize
+	switch {
+	case errors.As(res.err, &authErr):
+		att.Error = res.err.Error()
+		d.fail(&o, res.err.Error())
+		return o, verdictNeutral
+	case errors.Is(res.err, ErrEgressRefused):
+		var ee *EgressError
+		msg := res.err.Error()
+		if errors.As(res.err, &ee) {
+			msg = ee.Error()
+		}
+		att.Error = msg
+		d.fail(&o, msg)
+		return o, verdictNeutral
+	case res.err != nil:
+		att.Error = res.err.Error() + tries
+		d.retry(&o, cfg.retry, len(del.Attempts), 0, 0, false, att.Error, now)
+		return o, verdictFailure
+	}
+	v := verdictSuccess
+	if connectorFailure(res.status) {
+		v = verdictFailure
+	}
+	status := fmt.Sprintf("HTTP %d %s", res.status, http.StatusText(res.status))
+	var success []int
+	if act != nil {
+		success = act.Success
+	}
+	switch classify(res.status, success, cfg.retry.RetryOn) {
+	case classSuccess:
+		o.finish.State = store.DeliverySucceeded
+		if act != nil && len(act.Capture) > 0 {
+			o.finish.Captured = capture(res.body, act.Capture)
+		}
+		d.log.Debug("delivery: succeeded", "delivery", del.ID, "connector", del.Connector, "status", res.status)
+	case classGone:
+		att.Error = status
+		d.fail(&o, "target gone (410): subscription disabled")
+		o.gone = true
+	case classRedirect:
+		att.Error = status
+		d.fail(&o, fmt.Sprintf("redirect not followed (Location: %s)", res.header.Get("Location")))
+	case classRetry:
+		att.Error = status + tries
+		ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
+		d.retry(&o, cfg.retry, len(del.Attempts), res.status, ra, hasRA, att.Error, now)
+	default:
+		att.Error = status
+		d.fail(&o, "rejected: "+status)
+	}
+	return o, v
+}
+
+// fail makes o a permanent failure.
+func (d *Dispatcher) fail(o *outcome, reason string) {
+	o.finish.State = store.DeliveryFailed
+	o.finish.Reason = reason
+	d.log.Warn("delivery: failed", "delivery", o.del.ID, "connector", o.del.Connector, "reason", reason)
+}
+
+// retry schedules the next durable attempt of o, or gives up.
+func (d *Dispatcher) retry(o *outcome, p connectors.RetryPolicy, n, status int, ra time.Duration, hasRA bool, why string, now time.Time) {
+	dec := nextRetry(p, n, status, ra, hasRA, d.cfg.Rand())
+	if dec.giveUp {
+		d.fail(o, fmt.Sprintf("gave up after %d attempts: %s", n+1, why))
+		return
+	}
+	o.finish.State = store.DeliveryPending
+	o.finish.NextAt = now.Add(dec.wait)
+	o.finish.Reason = "retrying: " + why
+	d.log.Info("delivery: will retry", "delivery", o.del.ID, "connector", o.del.Connector,
+		"attempt", n+1, "in", dec.wait, "error", why)
+}
+
+// capture extracts values from a JSON response body by gjson path.
+func capture(body []byte, paths map[string]string) map[string]string {
+	out := make(map[string]string, len(paths))
+	for name, path := range paths {
+		if r := gjson.GetBytes(body, path); r.Exists() {
+			out[name] = r.String()
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// deliverLog appends a log delivery's line to its file.
+func (d *Dispatcher) deliverLog(del *store.Delivery) outcome {
+	started := d.cfg.Now()
+	t0 := time.Now()
+	err := appendLog(d.cfg.LogDir, del.Request.URL, del.Request.Body)
+	att := &store.Attempt{At: started, LatencyMS: float64(time.Since(t0).Microseconds()) / 1000}
+	o := outcome{del: del, finish: store.Finish{ID: del.ID, Attempt: att}}
+	switch {
+	case err == nil:
+		o.finish.State = store.DeliverySucceeded
+	case errors.Is(err, ErrLogPath) || errors.Is(err, ErrNoLogDir):
+		att.Error = err.Error()
+		d.fail(&o, err.Error())
+	default:
+		att.Error = err.Error()
+		p := retryPolicy(connectors.RetryPolicy{})
+		d.mu.RLock()
+		if t := d.targets[del.Connector]; t != nil {
+			p = t.config().retry
+		}
+		d.mu.RUnlock()
+		d.retry(&o, p, len(del.Attempts), 0, 0, false, att.Error, d.cfg.Now())
+	}
+	d.metrics.outcome(del.Connector, metricOutcome(o))
+	return o
+}
+
+// collect writes outcomes to the store in batches: whatever arrived while
+// the previous batch was being written goes in the next transaction.
+func (d *Dispatcher) collect(in <-chan outcome, done chan<- struct{}) {
+	defer close(done)
+	batch := make([]outcome, 0, maxFinishBatch)
+	fins := make([]store.Finish, 0, maxFinishBatch)
+	for o := range in {
+		batch = append(batch[:0], o)
+	drain:
+		for len(batch) < maxFinishBatch {
+			select {
+			case o, ok := <-in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, o)
+			default:
+				break drain
+			}
+		}
+		fins = fins[:0]
+		for _, o := range batch {
+			fins = append(fins, o.finish)
+		}
+		d.writeFinishes(fins)
+		for _, o := range batch {
+			if o.gone && d.cfg.OnGone != nil {
+				del := *o.del
+				del.Attempts = append(slicesClone(del.Attempts), *o.finish.Attempt)
+				del.State = o.finish.State
+				del.Reason = o.finish.Reason
+				d.cfg.OnGone(&del)
+			}
+		}
+		d.Notify()
+	}
+}
+
+// writeFinishes records outcomes, trying a storage error again a few times.
+// Outcomes the store refuses (the delivery is no longer in flight) are
+// logged and dropped.
+func (d *Dispatcher) writeFinishes(fins []store.Finish) {
+	for try := 0; ; try++ {
+		err := d.db.FinishDeliveries(fins)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid) {
+			d.log.Warn("delivery: outcomes not recorded", "err", err)
+			return
+		}
+		if errors.Is(err, store.ErrClosed) || try >= finishRetries {
+			// The deliveries stay in flight; the store recovers them as
+			// pending when it is opened again.
+			d.log.Error("delivery: recording outcomes failed", "count", len(fins), "err", err)
+			return
+		}
+		time.Sleep(time.Duration(try+1) * 100 * time.Millisecond)
+	}
+}
+
+// slicesClone copies attempts so OnGone cannot alias the outcome's.
+func slicesClone(a []store.Attempt) []store.Attempt {
+	return append([]store.Attempt(nil), a...)
+}

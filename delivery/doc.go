@@ -1,0 +1,57 @@
+// Package delivery owns the outbound half of Hookline's pipeline: the
+// workers that take due deliveries from the store's outbox and send them.
+//
+// A Dispatcher claims due deliveries (store.DB.ClaimDue: only the head of
+// each (connector, reference) queue is ever due, so per-entity order is the
+// store's guarantee), checks the connector's limits, sends the rendered
+// request and records the outcome with store.DB.FinishDeliveries, batched so
+// that many workers share one transaction.
+//
+// # Limits
+//
+// Each outbound connector has a concurrency cap, a token-bucket rate limit
+// (golang.org/x/time/rate) and a circuit breaker. A delivery that has to wait
+// on any of them goes back to the outbox as pending with a later due time and
+// no attempt recorded: throttled work stays in bbolt, not in memory, and it
+// does not use up the delivery's attempts.
+//
+// # Retries
+//
+// There is exactly one in-process retry layer (go-retryablehttp): at most two
+// quick retries, 100ms to 1s apart, for connection errors and retryable
+// statuses, honouring a Retry-After of up to 5s. Anything longer goes back to
+// the outbox, due after the connector's schedule (default 5s, 30s, 2m, 10m,
+// 30m, 1h, 3h, 6h, 12h, 24h, +-20% jitter), the response's Retry-After
+// (capped at the connector's maximum) and at least 60s after a 429. Each
+// durable attempt is one store.Attempt; in-process retries are part of it.
+// Timeouts are not retried in-process (the request already waited the whole
+// timeout); they go back to the outbox.
+//
+// Outcomes: the action's success codes (default 2xx) succeed and capture
+// values from the response body; 3xx fails at once (redirects are never
+// followed); 410 Gone fails at once and calls Config.OnGone; other 4xx and
+// non-retryable 5xx fail at once with the response kept.
+//
+// # Egress
+//
+// Every connector has its own http.Transport whose dialer checks the address
+// actually being connected to, after DNS resolution, so DNS rebinding cannot
+// slip past: loopback, private, link-local, shared (CGNAT), unspecified,
+// multicast and reserved addresses are refused unless the connector allows
+// private targets or an egress allow prefix covers the address. Cloud
+// metadata addresses (169.254.169.254, fd00:ec2::254) are refused even with
+// allow_private; only an explicit egress allow prefix opens them. A refusal
+// is a permanent failure. See CheckEgress.
+//
+// # Log actions
+//
+// Deliveries of kind log (Request{Method: "LOG", URL: "file:<relative
+// path>", Body: line}) append the line and a newline to a file below
+// Config.LogDir, opened with O_APPEND and fsync'd. The path is resolved
+// with os.Root, so neither ".." nor a symbolic link can leave the directory.
+//
+// # Caveats
+//
+// Config.Rand and Config.OnGone are called from several goroutines. OnGone
+// runs on the goroutine that commits outcomes: keep it short.
+package delivery

@@ -1,0 +1,138 @@
+package event
+
+import (
+	"strings"
+	"time"
+)
+
+// MessageDirection classifies an event as a customer message, an agent
+// message, or neither, from its type and actor.
+//
+// Types whose verb is message_received, comment_added, received or replied
+// count as messages; message_sent counts as an agent message. The actor type
+// decides when given (customer or agent); otherwise message_received and
+// received mean the customer wrote and message_sent, replied mean an agent did.
+func MessageDirection(e *Event) string {
+	_, verb, _ := strings.Cut(e.Type, ".")
+	switch verb {
+	case "message_received", "received", "comment_added", "message_sent", "replied", "reply_added":
+	default:
+		return ""
+	}
+	switch e.Actor.Type {
+	case ActorCustomer, ActorAgent:
+		return e.Actor.Type
+	case ActorGateway, ActorSystem:
+		return ""
+	}
+	switch verb {
+	case "message_sent", "replied":
+		return ActorAgent
+	case "comment_added":
+		return ""
+	}
+	return ActorCustomer
+}
+
+// Apply folds event e into snapshot s (creating it when s is nil) and returns
+// the updated snapshot. It fills e.Changes for every field of e.Fields whose
+// value differs from the snapshot (fields the mapping gave explicit changes
+// for keep them); on a new entity every field counts as changed from nil.
+// Explicit changes whose field is not in e.Fields also update the snapshot.
+// Derived fields follow: status_since when status changes, last_activity_at,
+// last customer/agent message times and message counters.
+//
+// timer.fired events change nothing but are returned with the snapshot as is.
+// Apply does not mutate the snapshot passed in; it returns a copy.
+func Apply(s *Snapshot, e *Event) *Snapshot {
+	at := e.OccurredAt
+	if at.IsZero() {
+		at = e.ReceivedAt
+	}
+	var next *Snapshot
+	if s == nil {
+		next = &Snapshot{Key: e.Key(), Fields: map[string]any{}, CreatedAt: at}
+	} else {
+		next = s.Clone()
+	}
+	if e.Type == TypeTimerFired {
+		return next
+	}
+	if e.Changes == nil {
+		e.Changes = map[string]Change{}
+	}
+	for field, v := range e.Fields {
+		old, had := next.Fields[field]
+		if _, explicit := e.Changes[field]; !explicit && (!had || !Equal(old, v)) {
+			if had || v != nil {
+				e.Changes[field] = Change{From: old, To: v}
+			}
+		}
+		next.Fields[field] = v
+	}
+	for field, c := range e.Changes {
+		if _, inFields := e.Fields[field]; !inFields {
+			next.Fields[field] = c.To
+		}
+	}
+	if len(e.Changes) == 0 {
+		e.Changes = nil
+	}
+	if _, changed := e.Changes[FieldStatus]; changed || (s == nil && next.Fields[FieldStatus] != nil) {
+		next.StatusSince = at
+	}
+	if at.After(next.LastActivityAt) {
+		next.LastActivityAt = at
+	}
+	switch MessageDirection(e) {
+	case ActorCustomer:
+		next.CustomerMessages++
+		if at.After(next.LastCustomerMessageAt) {
+			next.LastCustomerMessageAt = at
+		}
+	case ActorAgent:
+		next.AgentReplies++
+		if at.After(next.LastAgentMessageAt) {
+			next.LastAgentMessageAt = at
+		}
+	}
+	next.Version++
+	next.UpdatedAt = at
+	return next
+}
+
+// Clone returns a deep copy of the snapshot's maps (values are shared, as
+// they are never mutated in place).
+func (s *Snapshot) Clone() *Snapshot {
+	c := *s
+	c.Fields = make(map[string]any, len(s.Fields)+4)
+	for k, v := range s.Fields {
+		c.Fields[k] = v
+	}
+	if s.Fired != nil {
+		c.Fired = make(map[string][]time.Time, len(s.Fired))
+		for k, v := range s.Fired {
+			c.Fired[k] = append([]time.Time(nil), v...)
+		}
+	}
+	if s.Clocks != nil {
+		c.Clocks = make(map[string]*RuleClock, len(s.Clocks))
+		for k, v := range s.Clocks {
+			cc := *v
+			c.Clocks[k] = &cc
+		}
+	}
+	return &c
+}
+
+// RecordFiring notes that rule fired at t, keeping at most keep entries.
+func (s *Snapshot) RecordFiring(rule string, t time.Time, keep int) {
+	if s.Fired == nil {
+		s.Fired = map[string][]time.Time{}
+	}
+	list := append(s.Fired[rule], t)
+	if keep > 0 && len(list) > keep {
+		list = list[len(list)-keep:]
+	}
+	s.Fired[rule] = list
+}

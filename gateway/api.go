@@ -1,0 +1,321 @@
+package gateway
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/store"
+)
+
+// routes mounts the admin API under /api/v1.
+func (s *Server) routes(app *fiber.App) {
+	api := app.Group("/api/v1", s.adminAuth)
+	api.Get("/events", s.listEvents)
+	api.Get("/events/:id", s.getEvent)
+	api.Get("/inbox/:id", s.getInbox)
+	api.Get("/entities/:connector/:entity/:reference", s.getEntity)
+	api.Get("/rules", s.listRules)
+	api.Post("/rules/test", s.testRules)
+	api.Post("/rules/:id/run", s.runRule)
+	api.Get("/deliveries", s.listDeliveries)
+	api.Post("/deliveries/retry", s.retryDeliveries)
+	api.Get("/deliveries/:id", s.getDelivery)
+	api.Post("/deliveries/:id/retry", s.retryDelivery)
+	api.Post("/deliveries/:id/cancel", s.cancelDelivery)
+	api.Get("/timers", s.listTimers)
+	api.Post("/config/reload", s.reloadConfig)
+}
+
+// adminAuth requires the bearer token when one is configured; without one,
+// only loopback clients are served.
+func (s *Server) adminAuth(c *fiber.Ctx) error {
+	token := s.bundle.Load().File.AdminToken
+	if token == "" {
+		if ip := c.Context().RemoteIP(); ip != nil && ip.IsLoopback() {
+			return c.Next()
+		}
+		return problem(c, fiber.StatusForbidden, "the admin API is loopback-only because HOOKLINE_ADMIN_TOKEN is not set")
+	}
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="hookline"`)
+		return problem(c, fiber.StatusUnauthorized, "missing or wrong bearer token")
+	}
+	return c.Next()
+}
+
+// parseSince accepts an RFC 3339 time or a duration back from now ("1h").
+func (s *Server) parseSince(v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return time.Time{}, errors.New("since must be an RFC 3339 time or a duration like 1h")
+	}
+	return s.now().Add(-d), nil
+}
+
+func queryLimit(c *fiber.Ctx, def, max int) (int, error) {
+	v := c.Query("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		return 0, errors.New("limit must be a positive whole number")
+	}
+	return min(n, max), nil
+}
+
+func (s *Server) listEvents(c *fiber.Ctx) error {
+	since, err := s.parseSince(c.Query("since"))
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	limit, err := queryLimit(c, 50, 1000)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	evs, next, err := s.db.ListEvents(store.EventFilter{Connector: c.Query("connector"), Type: c.Query("type"),
+		Entity: c.Query("entity"), Reference: c.Query("reference"), Since: since, Cursor: c.Query("cursor"), Limit: limit})
+	if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "list events: %v", err)
+	}
+	out := make([]*event.Event, len(evs))
+	for i := range evs {
+		out[i] = evs[i].Event
+	}
+	return c.JSON(fiber.Map{"events": out, "next_cursor": next})
+}
+
+func (s *Server) getEvent(c *fiber.Ctx) error {
+	ev, err := s.db.Event(c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(c, fiber.StatusNotFound, "no event %s", c.Params("id"))
+	} else if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.JSON(fiber.Map{"event": ev.Event, "trace": json.RawMessage(orNull(ev.Trace))})
+}
+
+func orNull(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte("null")
+	}
+	return b
+}
+
+func (s *Server) getInbox(c *fiber.Ctx) error {
+	it, err := s.db.Inbox(c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(c, fiber.StatusNotFound, "no inbox item %s", c.Params("id"))
+	} else if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.JSON(inboxView(it))
+}
+
+// inboxView shows the body as JSON rather than base64.
+func inboxView(it *store.InboxItem) fiber.Map {
+	m := fiber.Map{"id": it.ID, "connector": it.Connector, "received_at": it.ReceivedAt, "method": it.Method,
+		"path": it.Path, "headers": it.Headers, "query": it.Query, "content_type": it.ContentType,
+		"dedupe_key": it.DedupeKey, "state": it.State, "reason": it.Reason, "event_ids": it.EventIDs}
+	if !it.ProcessedAt.IsZero() {
+		m["processed_at"] = it.ProcessedAt
+	}
+	if json.Valid(it.Body) {
+		m["body"] = json.RawMessage(it.Body)
+	} else {
+		m["body"] = string(it.Body)
+	}
+	if len(it.RawBody) > 0 {
+		m["raw_body"] = string(it.RawBody)
+	}
+	return m
+}
+
+func (s *Server) getEntity(c *fiber.Ctx) error {
+	k := event.EntityKey{Connector: c.Params("connector"), Entity: c.Params("entity"), Reference: c.Params("reference")}
+	snap, err := s.db.Entity(k)
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(c, fiber.StatusNotFound, "no entity %s", k)
+	} else if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	var timers []store.Timer
+	if err := s.db.View(func(tx *store.Tx) error {
+		var err error
+		timers, err = tx.TimersOf(k)
+		return err
+	}); err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.JSON(fiber.Map{"entity": snap, "timers": timers})
+}
+
+func (s *Server) listRules(c *fiber.Ctx) error {
+	set := s.bundle.Load().Rules
+	out := []fiber.Map{}
+	for _, r := range set.Rules() {
+		out = append(out, fiber.Map{"id": r.ID, "name": r.Name, "description": r.Description, "pos": r.Pos.String()})
+	}
+	return c.JSON(fiber.Map{"rules": out})
+}
+
+func (s *Server) deliveryFilter(c *fiber.Ctx) (store.DeliveryFilter, error) {
+	since, err := s.parseSince(c.Query("since"))
+	if err != nil {
+		return store.DeliveryFilter{}, err
+	}
+	limit, err := queryLimit(c, 50, 1000)
+	if err != nil {
+		return store.DeliveryFilter{}, err
+	}
+	return store.DeliveryFilter{State: c.Query("state"), Connector: c.Query("connector"), Reference: c.Query("reference"),
+		Rule: c.Query("rule"), Since: since, Cursor: c.Query("cursor"), Limit: limit}, nil
+}
+
+func (s *Server) listDeliveries(c *fiber.Ctx) error {
+	f, err := s.deliveryFilter(c)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	ds, next, err := s.db.ListDeliveries(f)
+	if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "list deliveries: %v", err)
+	}
+	return c.JSON(fiber.Map{"deliveries": ds, "next_cursor": next})
+}
+
+func (s *Server) getDelivery(c *fiber.Ctx) error {
+	d, err := s.db.Delivery(c.Params("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return problem(c, fiber.StatusNotFound, "no delivery %s", c.Params("id"))
+	} else if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.JSON(d)
+}
+
+func (s *Server) retryDelivery(c *fiber.Ctx) error {
+	id := c.Params("id")
+	err := s.db.RetryDelivery(id, s.now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return problem(c, fiber.StatusNotFound, "no delivery %s", id)
+	case errors.Is(err, store.ErrState):
+		return problem(c, fiber.StatusConflict, "delivery %s cannot be retried: %v", id, err)
+	case err != nil:
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	s.disp.Notify()
+	return c.JSON(fiber.Map{"id": id, "state": store.DeliveryPending})
+}
+
+// bulkRetryRate paces bulk retries so that replaying a dead-letter backlog
+// does not hammer the platform that just recovered.
+const bulkRetryRate = 200
+
+// retryDeliveries retries every failed (or filtered) delivery, keeping ids and
+// therefore idempotency keys. Query filters as for listing; state defaults
+// to failed.
+func (s *Server) retryDeliveries(c *fiber.Ctx) error {
+	f, err := s.deliveryFilter(c)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	if f.State == "" {
+		f.State = store.DeliveryFailed
+	}
+	if f.State != store.DeliveryFailed && f.State != store.DeliveryCancelled {
+		return problem(c, fiber.StatusBadRequest, "only failed or cancelled deliveries can be retried, not %q", f.State)
+	}
+	max, err := queryLimit(c, 10000, 100000)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	lim := rate.NewLimiter(bulkRetryRate, bulkRetryRate/10)
+	var retried []string
+	f.Limit = 500
+	for len(retried) < max {
+		ds, next, err := s.db.ListDeliveries(f)
+		if err != nil {
+			return problem(c, fiber.StatusInternalServerError, "list deliveries: %v", err)
+		}
+		for _, d := range ds {
+			if len(retried) >= max {
+				break
+			}
+			if err := lim.Wait(c.UserContext()); err != nil {
+				break
+			}
+			if err := s.db.RetryDelivery(d.ID, s.now()); err == nil {
+				retried = append(retried, d.ID)
+			}
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	s.disp.Notify()
+	return c.JSON(fiber.Map{"retried": len(retried), "ids": retried})
+}
+
+func (s *Server) cancelDelivery(c *fiber.Ctx) error {
+	id := c.Params("id")
+	reason := "cancelled by an admin"
+	if r := c.Query("reason"); r != "" {
+		reason = r
+	}
+	err := s.db.CancelDelivery(id, reason)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return problem(c, fiber.StatusNotFound, "no delivery %s", id)
+	case errors.Is(err, store.ErrState):
+		return problem(c, fiber.StatusConflict, "delivery %s cannot be cancelled: %v", id, err)
+	case err != nil:
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.JSON(fiber.Map{"id": id, "state": store.DeliveryCancelled})
+}
+
+func (s *Server) listTimers(c *fiber.Ctx) error {
+	var before time.Time
+	if v := c.Query("due_before"); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			return problem(c, fiber.StatusBadRequest, "due_before must be an RFC 3339 time")
+		}
+		before = t
+	}
+	limit, err := queryLimit(c, 100, 10000)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	ts, err := s.db.Timers(store.TimerFilter{Rule: c.Query("rule"), Entity: c.Query("entity"), DueBefore: before, Limit: limit})
+	if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.JSON(fiber.Map{"timers": ts})
+}
+
+func (s *Server) reloadConfig(c *fiber.Ctx) error {
+	if err := s.Reload(); err != nil {
+		return problem(c, fiber.StatusUnprocessableEntity, "%v", err)
+	}
+	b := s.bundle.Load()
+	return c.JSON(fiber.Map{"status": "reloaded", "connectors": b.ConnectorNames(), "rules": len(b.Rules.Rules())})
+}

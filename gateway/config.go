@@ -1,0 +1,338 @@
+package gateway
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hookline/hookline/connectors"
+	"github.com/hookline/hookline/internal/yamlconf"
+	"github.com/hookline/hookline/rules"
+	"github.com/hookline/hookline/schemas"
+)
+
+// File is the decoded configs/gateway.yaml.
+type File struct {
+	Listen     string   `yaml:"listen"`
+	DataDir    string   `yaml:"data_dir"`
+	AdminToken string   `yaml:"admin_token"`
+	BodyLimit  ByteSize `yaml:"body_limit"`
+	Timezone   string   `yaml:"timezone"`
+	Intake     struct {
+		DedupeWindow time.Duration `yaml:"dedupe_window"`
+	} `yaml:"intake"`
+	Delivery struct {
+		Workers           int           `yaml:"workers"`
+		LogDir            string        `yaml:"log_dir"`
+		FingerprintWindow time.Duration `yaml:"fingerprint_window"`
+	} `yaml:"delivery"`
+	LoopGuard struct {
+		MaxHops           int `yaml:"max_hops"`
+		MaxFiringsPerHour int `yaml:"max_firings_per_hour"`
+	} `yaml:"loop_guard"`
+	Egress struct {
+		Allow []string `yaml:"allow"`
+	} `yaml:"egress"`
+	Enums      map[string][]string `yaml:"enums"`
+	Calendars  *yaml.Node          `yaml:"calendars"`
+	Connectors []string            `yaml:"connectors"`
+	Rules      []string            `yaml:"rules"`
+}
+
+// ByteSize is a size in bytes written as 1048576, 512KiB, 1MiB or 1MB.
+type ByteSize int64
+
+var byteSizeRe = regexp.MustCompile(`^\s*(\d+)\s*([KMG]i?B|B)?\s*$`)
+
+// UnmarshalConfig implements yamlconf.Unmarshaler.
+func (b *ByteSize) UnmarshalConfig(file string, n *yaml.Node) yamlconf.Errors {
+	m := byteSizeRe.FindStringSubmatch(n.Value)
+	if n.Kind != yaml.ScalarNode || m == nil {
+		return yamlconf.Errors{yamlconf.Errorf(file, n, "expected a size like 1048576, 512KiB or 1MiB, got %s", yamlconf.KindName(n))}
+	}
+	v, _ := strconv.ParseInt(m[1], 10, 64)
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1000, "KiB": 1 << 10, "MB": 1000 * 1000, "MiB": 1 << 20, "GB": 1000 * 1000 * 1000, "GiB": 1 << 30}[m[2]]
+	*b = ByteSize(v * mult)
+	return nil
+}
+
+// Defaults applied when gateway.yaml leaves a setting out.
+const (
+	DefaultBodyLimit         = 1 << 20
+	DefaultDedupeWindow      = 72 * time.Hour
+	DefaultWorkers           = 32
+	DefaultFingerprintWindow = 10 * time.Minute
+	DefaultMaxHops           = 5
+	DefaultMaxFiringsPerHour = 20
+)
+
+// Bundle is a compiled, validated configuration: everything the gateway
+// needs that comes from files. It is immutable once built.
+type Bundle struct {
+	Path        string // the gateway.yaml it came from
+	Dir         string // its directory; globs and relative paths resolve here
+	File        File
+	Location    *time.Location
+	Connectors  map[string]*connectors.Connector
+	Rules       *rules.Set
+	RuleFiles   []string
+	Schemas     *schemas.Registry
+	EgressAllow []netip.Prefix
+	// Warnings are problems that do not stop the gateway (development
+	// secrets in use, unsigned connectors, loopback-only admin API).
+	Warnings []string
+	// TestFiles are the *_test.yaml config tests found beside connector and rule files.
+	TestFiles []string
+}
+
+// ConnectorNames returns the configured connector names, sorted.
+func (b *Bundle) ConnectorNames() []string {
+	names := make([]string, 0, len(b.Connectors))
+	for n := range b.Connectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ResolveConfigPath turns a path given on the command line into the
+// gateway.yaml to load: a directory means its gateway.yaml.
+func ResolveConfigPath(path string) string {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return filepath.Join(path, "gateway.yaml")
+	}
+	return path
+}
+
+var secretName = regexp.MustCompile(`(?i)SECRET|TOKEN|PASSWORD|API_KEY`)
+
+// Load reads gateway.yaml at path and every connector and rule file it
+// includes, and compiles them into a Bundle. All problems of all files are
+// returned together, each as file:line:column: message.
+func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
+	path = ResolveConfigPath(path)
+	b := &Bundle{Path: path, Dir: filepath.Dir(path), Connectors: map[string]*connectors.Connector{}}
+	var errs yamlconf.Errors
+	defaulted := map[string]string{} // secret var -> file
+	parse := func(file string) *yaml.Node {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			errs = append(errs, &yamlconf.Error{Pos: yamlconf.Pos{File: file}, Msg: fmt.Sprintf("read: %v", err)})
+			return nil
+		}
+		n, perrs := yamlconf.ParseObserved(file, data, env, func(name, value string) {
+			if value != "" && secretName.MatchString(name) {
+				defaulted[name] = file
+			}
+		})
+		errs.Append(perrs)
+		return n
+	}
+
+	root := parse(path)
+	if root == nil {
+		if len(errs) == 0 {
+			errs.Add(path, nil, "the gateway file is empty")
+		}
+		return nil, errs
+	}
+	errs.Append(yamlconf.Decode(path, root, &b.File))
+	b.applyDefaults()
+	if loc, err := time.LoadLocation(b.File.Timezone); err != nil {
+		errs.Add(path, yamlconf.Lookup(root, "timezone"), "unknown time zone %q (use an IANA name like Europe/Rome)", b.File.Timezone)
+	} else {
+		b.Location = loc
+	}
+	b.EgressAllow = parsePrefixes(path, yamlconf.Lookup(root, "egress"), b.File.Egress.Allow, env, &errs)
+
+	reg, err := schemas.New()
+	if err != nil {
+		errs.Add(path, nil, "embedded schemas: %v", err)
+		return nil, errs
+	}
+	b.Schemas = reg
+
+	connFiles, connTests := b.glob(root, "connectors", b.File.Connectors, &errs)
+	b.TestFiles = append(b.TestFiles, connTests...)
+	connVars := map[string][]string{}
+	for _, f := range connFiles {
+		n := parse(f)
+		if n == nil {
+			continue
+		}
+		c, cerrs := connectors.Load(f, n, connectors.LoadOptions{Schemas: reg})
+		errs.Append(cerrs)
+		if c == nil {
+			continue
+		}
+		if prev, dup := b.Connectors[c.Name]; dup {
+			errs.Add(f, yamlconf.Lookup(n, "connector"), "connector %q is already defined in %s", c.Name, prev.File)
+			continue
+		}
+		b.Connectors[c.Name] = c
+		if c.Inbound != nil {
+			if c.Inbound.Mapper != nil {
+				connVars[c.Name] = c.Inbound.Mapper.Vars()
+			}
+			if c.Inbound.Unsigned {
+				b.Warnings = append(b.Warnings, fmt.Sprintf("connector %s accepts unsigned webhooks (%s): set its secret to require signatures", c.Name, f))
+			}
+		}
+	}
+
+	ruleFiles, ruleTests := b.glob(root, "rules", b.File.Rules, &errs)
+	b.TestFiles = append(b.TestFiles, ruleTests...)
+	b.RuleFiles = ruleFiles
+	var rf []rules.File
+	for _, f := range ruleFiles {
+		if n := parse(f); n != nil {
+			rf = append(rf, rules.File{Name: f, Node: n})
+		}
+	}
+	set, rerrs := rules.Compile(rf, b.ruleOptions(connVars))
+	errs.Append(rerrs)
+	b.Rules = set
+
+	for name, file := range defaulted {
+		b.Warnings = append(b.Warnings, fmt.Sprintf("%s is not set: %s uses its development default; never run like this in production", name, file))
+	}
+	sort.Strings(b.Warnings)
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return b, nil
+}
+
+func (b *Bundle) applyDefaults() {
+	f := &b.File
+	if f.Listen == "" {
+		f.Listen = ":8080"
+	}
+	if f.DataDir == "" {
+		f.DataDir = "./data"
+	}
+	if f.BodyLimit <= 0 {
+		f.BodyLimit = DefaultBodyLimit
+	}
+	if f.Timezone == "" {
+		f.Timezone = "UTC"
+	}
+	if f.Intake.DedupeWindow <= 0 {
+		f.Intake.DedupeWindow = DefaultDedupeWindow
+	}
+	if f.Delivery.Workers <= 0 {
+		f.Delivery.Workers = DefaultWorkers
+	}
+	if f.Delivery.FingerprintWindow <= 0 {
+		f.Delivery.FingerprintWindow = DefaultFingerprintWindow
+	}
+	if f.LoopGuard.MaxHops <= 0 {
+		f.LoopGuard.MaxHops = DefaultMaxHops
+	}
+	if f.LoopGuard.MaxFiringsPerHour == 0 {
+		f.LoopGuard.MaxFiringsPerHour = DefaultMaxFiringsPerHour
+	}
+}
+
+func (b *Bundle) ruleOptions(connVars map[string][]string) rules.Options {
+	return rules.Options{
+		Location:          b.Location,
+		Enums:             b.File.Enums,
+		Connectors:        b.ConnectorNames(),
+		ConnectorVars:     connVars,
+		MaxFiringsPerHour: b.File.LoopGuard.MaxFiringsPerHour,
+		MaxHops:           b.File.LoopGuard.MaxHops,
+	}
+}
+
+// glob expands the include patterns of key (relative to the gateway file's
+// directory), returning config files and *_test.yaml files separately.
+func (b *Bundle) glob(root *yaml.Node, key string, patterns []string, errs *yamlconf.Errors) (files, tests []string) {
+	seen := map[string]bool{}
+	for i, p := range patterns {
+		node := yamlconf.Lookup(root, key)
+		if node != nil && node.Kind == yaml.SequenceNode && i < len(node.Content) {
+			node = node.Content[i]
+		}
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(b.Dir, p)
+		}
+		matches, err := filepath.Glob(p)
+		if err != nil {
+			errs.Add(b.Path, node, "bad pattern %q: %v", patterns[i], err)
+			continue
+		}
+		if len(matches) == 0 {
+			errs.Add(b.Path, node, "pattern %q matches no file", patterns[i])
+		}
+		sort.Strings(matches)
+		for _, m := range matches {
+			if seen[m] {
+				continue
+			}
+			seen[m] = true
+			if strings.HasSuffix(m, "_test.yaml") || strings.HasSuffix(m, "_test.yml") {
+				tests = append(tests, m)
+				continue
+			}
+			files = append(files, m)
+		}
+		// Tests kept beside the files also count when the glob names *.yaml only.
+		dir := filepath.Dir(p)
+		extra, _ := filepath.Glob(filepath.Join(dir, "*_test.yaml"))
+		for _, m := range extra {
+			if !seen[m] {
+				seen[m] = true
+				tests = append(tests, m)
+			}
+		}
+	}
+	return files, tests
+}
+
+func parsePrefixes(file string, node *yaml.Node, allow []string, env yamlconf.Env, errs *yamlconf.Errors) []netip.Prefix {
+	var out []netip.Prefix
+	add := func(s string, n *yaml.Node) {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return
+		}
+		if !strings.Contains(s, "/") {
+			if a, err := netip.ParseAddr(s); err == nil {
+				out = append(out, netip.PrefixFrom(a, a.BitLen()))
+				return
+			}
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			errs.Add(file, n, "egress.allow: %q is not a CIDR like 10.0.0.0/8", s)
+			return
+		}
+		out = append(out, p.Masked())
+	}
+	allowNode := yamlconf.Lookup(node, "allow")
+	for i, s := range allow {
+		n := allowNode
+		if n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+			n = n.Content[i]
+		}
+		add(s, n)
+	}
+	if env != nil {
+		if v, ok := env("HOOKLINE_EGRESS_ALLOW"); ok {
+			for _, s := range strings.Split(v, ",") {
+				add(s, nil)
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,297 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/yamlconf"
+)
+
+// TestFile is a *_test.yaml config test file kept beside connector and rule
+// files.
+type TestFile struct {
+	Tests []TestCase `yaml:"tests,required"`
+}
+
+// TestCase posts one payload (or event) through the config and states what
+// must come out. Expectations compare as subsets: only the keys written are
+// checked, except matched, which lists exactly the rules that must fire.
+type TestCase struct {
+	Pos         yamlconf.Pos      `yaml:"-"`
+	Name        string            `yaml:"name,required"`
+	Connector   string            `yaml:"connector"`
+	Headers     map[string]string `yaml:"headers"`
+	ContentType string            `yaml:"content_type"`
+	Payload     *yaml.Node        `yaml:"payload"`
+	Fixture     string            `yaml:"fixture"`
+	Event       *yaml.Node        `yaml:"event"`
+	Snapshot    *yaml.Node        `yaml:"snapshot"`
+	Now         string            `yaml:"now"`
+	Expect      TestExpect        `yaml:"expect"`
+}
+
+// TestExpect is what a case asserts.
+type TestExpect struct {
+	Unmapped   *bool      `yaml:"unmapped"`
+	Events     *yaml.Node `yaml:"events"`
+	Matched    *[]string  `yaml:"matched"`
+	NotMatched []string   `yaml:"not_matched"`
+	Actions    *yaml.Node `yaml:"actions"`
+	Suppressed *int       `yaml:"suppressed"`
+	Errors     *int       `yaml:"errors"`
+}
+
+// TestOutcome is the result of one case.
+type TestOutcome struct {
+	File     string
+	Case     string
+	Pos      yamlconf.Pos
+	Failures []string
+}
+
+// Passed reports whether the case held.
+func (o TestOutcome) Passed() bool { return len(o.Failures) == 0 }
+
+// RunConfigTests runs every test file of the bundle (or the given files) and
+// returns one outcome per case. A file that does not parse yields errors.
+func RunConfigTests(b *Bundle, files []string, env yamlconf.Env) ([]TestOutcome, yamlconf.Errors) {
+	if files == nil {
+		files = b.TestFiles
+	}
+	var outcomes []TestOutcome
+	var errs yamlconf.Errors
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, &yamlconf.Error{Pos: yamlconf.Pos{File: f}, Msg: err.Error()})
+			continue
+		}
+		root, perrs := yamlconf.Parse(f, data, env)
+		errs.Append(perrs)
+		if root == nil {
+			continue
+		}
+		var tf TestFile
+		if derrs := yamlconf.Decode(f, root, &tf); len(derrs) > 0 {
+			errs.Append(derrs)
+			continue
+		}
+		for _, tc := range tf.Tests {
+			outcomes = append(outcomes, runCase(b, f, tc))
+		}
+	}
+	return outcomes, errs
+}
+
+func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
+	out := TestOutcome{File: file, Case: tc.Name, Pos: tc.Pos}
+	fail := func(format string, args ...any) { out.Failures = append(out.Failures, fmt.Sprintf(format, args...)) }
+	req, err := caseRequest(file, tc)
+	if err != nil {
+		fail("%v", err)
+		return out
+	}
+	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) // a Monday, so day-of-week rules are deterministic
+	if tc.Now != "" {
+		t, err := time.Parse(time.RFC3339, tc.Now)
+		if err != nil {
+			fail("now: %q is not an RFC 3339 time", tc.Now)
+			return out
+		}
+		now = t
+	}
+	res, err := Simulate(b, req, now)
+	if err != nil {
+		fail("%v", err)
+		return out
+	}
+	ex := tc.Expect
+	if ex.Unmapped != nil && *ex.Unmapped != res.Unmapped {
+		fail("unmapped: want %v, got %v", *ex.Unmapped, res.Unmapped)
+	}
+	if ex.Matched != nil {
+		want := append([]string{}, (*ex.Matched)...)
+		got := append([]string{}, res.Matched...)
+		if !reflect.DeepEqual(want, got) {
+			fail("matched rules differ:\n%s", diffLists(want, got))
+		}
+	}
+	for _, r := range ex.NotMatched {
+		for _, m := range res.Matched {
+			if m == r {
+				fail("rule %s matched but must not", r)
+			}
+		}
+	}
+	if ex.Events != nil {
+		compareList(file, "events", ex.Events, res.Events, fail)
+	}
+	if ex.Actions != nil {
+		compareList(file, "actions", ex.Actions, res.Actions, fail)
+	}
+	if ex.Suppressed != nil && *ex.Suppressed != len(res.Suppressed) {
+		fail("suppressed: want %d no-op updates, got %d %v", *ex.Suppressed, len(res.Suppressed), res.Suppressed)
+	}
+	if ex.Errors != nil && *ex.Errors != len(res.Errors) {
+		fail("errors: want %d rule errors, got %d %v", *ex.Errors, len(res.Errors), res.Errors)
+	}
+	if len(out.Failures) > 0 && len(res.Trace) > 0 {
+		var lines []string
+		for _, t := range res.Trace {
+			line := fmt.Sprintf("event %d rule %s: matched=%v", t.Event, t.Rule, t.Matched)
+			if t.Skipped != "" {
+				line += " skipped: " + t.Skipped
+			}
+			if t.Failed != nil {
+				line += fmt.Sprintf(" failed: %s (actual %v)", t.Failed.Condition, t.Failed.Actual)
+			}
+			lines = append(lines, line)
+		}
+		fail("trace:\n    %s", strings.Join(lines, "\n    "))
+	}
+	return out
+}
+
+func caseRequest(file string, tc TestCase) (SimRequest, error) {
+	req := SimRequest{Connector: tc.Connector, Headers: tc.Headers, ContentType: tc.ContentType}
+	switch {
+	case tc.Fixture != "":
+		p := tc.Fixture
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(filepath.Dir(file), p)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return req, fmt.Errorf("fixture: %w", err)
+		}
+		if strings.Contains(tc.ContentType, "form") {
+			data, _ = json.Marshal(string(data))
+		}
+		req.Payload = data
+	case tc.Payload != nil:
+		v, err := yamlconf.ToValue(tc.Payload)
+		if err != nil {
+			return req, fmt.Errorf("payload: %w", err)
+		}
+		req.Payload, _ = json.Marshal(v)
+	case tc.Event != nil:
+		v, err := yamlconf.ToValue(tc.Event)
+		if err != nil {
+			return req, fmt.Errorf("event: %w", err)
+		}
+		raw, _ := json.Marshal(v)
+		req.Event = &event.Event{}
+		if err := json.Unmarshal(raw, req.Event); err != nil {
+			return req, fmt.Errorf("event: %w", err)
+		}
+	default:
+		return req, fmt.Errorf("a case needs payload, fixture or event")
+	}
+	if tc.Snapshot != nil {
+		v, err := yamlconf.ToValue(tc.Snapshot)
+		if err != nil {
+			return req, fmt.Errorf("snapshot: %w", err)
+		}
+		raw, _ := json.Marshal(v)
+		req.Snapshot = &event.Snapshot{}
+		if err := json.Unmarshal(raw, req.Snapshot); err != nil {
+			return req, fmt.Errorf("snapshot: %w", err)
+		}
+	}
+	return req, nil
+}
+
+// compareList checks that the actual list has as many items as expected and
+// that each expected item is a subset of the actual one at the same index.
+func compareList(file, what string, want *yaml.Node, got any, fail func(string, ...any)) {
+	w, err := yamlconf.ToValue(want)
+	if err != nil {
+		fail("%s: %v", what, err)
+		return
+	}
+	raw, _ := json.Marshal(got)
+	var g any
+	_ = json.Unmarshal(raw, &g)
+	wl, _ := w.([]any)
+	gl, _ := g.([]any)
+	if len(wl) != len(gl) {
+		fail("%s: want %d, got %d:\n%s", what, len(wl), len(gl), indentJSON(g))
+		return
+	}
+	for i := range wl {
+		var diffs []string
+		subset(fmt.Sprintf("%s[%d]", what, i), wl[i], gl[i], &diffs)
+		for _, d := range diffs {
+			fail("%s", d)
+		}
+	}
+}
+
+// subset records where want is not contained in got.
+func subset(path string, want, got any, diffs *[]string) {
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want an object, got %s", path, compact(got)))
+			return
+		}
+		keys := make([]string, 0, len(w))
+		for k := range w {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			gv, present := g[k]
+			if !present {
+				if w[k] == nil {
+					continue
+				}
+				*diffs = append(*diffs, fmt.Sprintf("%s.%s: want %s, got nothing", path, k, compact(w[k])))
+				continue
+			}
+			subset(path+"."+k, w[k], gv, diffs)
+		}
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, compact(want), compact(got)))
+			return
+		}
+		for i := range w {
+			subset(fmt.Sprintf("%s[%d]", path, i), w[i], g[i], diffs)
+		}
+	default:
+		if !event.Equal(event.Normalize(want), event.Normalize(got)) {
+			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, compact(want), compact(got)))
+		}
+	}
+}
+
+func compact(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+func indentJSON(v any) string {
+	b, _ := json.MarshalIndent(v, "    ", "  ")
+	return "    " + string(b)
+}
+
+func diffLists(want, got []string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "    - want: %s\n    + got:  %s", compact(want), compact(got))
+	return b.String()
+}

@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/rules"
+)
+
+// firingsKept is how many firing times a snapshot keeps per rule: enough
+// for any per-item limit and the loop guard's hourly cap.
+const firingsKept = 64
+
+// decision is what the pure part of the pipeline decided for one event.
+type decision struct {
+	Next   *event.Snapshot
+	Result rules.Result
+}
+
+// decide folds ev into the prior snapshot and runs the rules over it. It is
+// shared by the pipeline (with the store's counters) and by dry runs and
+// config tests (with none), so all three decide the same way.
+//
+// With run set, the named rule's actions run on demand regardless of its
+// conditions (manual events); other rules are not evaluated.
+func decide(set *rules.Set, ev *event.Event, prior *event.Snapshot, now time.Time, ruleFirings func(string, time.Time) int, run string) (decision, error) {
+	next := event.Apply(prior, ev)
+	var res rules.Result
+	in := rules.Input{Event: ev, Snapshot: next, Now: now, RuleFirings: ruleFirings}
+	if run != "" {
+		var err error
+		if res, err = set.Run(run, in); err != nil {
+			return decision{}, err
+		}
+	} else if set != nil {
+		res = set.Evaluate(in)
+	}
+	for _, f := range res.Firings {
+		if f.Scope == "item" {
+			next.RecordFiring(f.Rule, f.At, firingsKept)
+		}
+	}
+	return decision{Next: next, Result: res}, nil
+}
+
+// EventTrace is what the gateway keeps with every event to explain it: the
+// rules' trace plus what the pipeline did with their decisions.
+type EventTrace struct {
+	Matched    []string           `json:"matched"`
+	Rules      []rules.TraceEntry `json:"rules"`
+	Errors     []rules.RuleError  `json:"errors,omitempty"`
+	Deliveries []string           `json:"deliveries,omitempty"`
+	Suppressed []string           `json:"suppressed,omitempty"`
+	Guards     []string           `json:"guards,omitempty"`
+}

@@ -1,0 +1,183 @@
+package gateway
+
+import (
+	"encoding/json"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestIntakeStatusCodes(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	msg := readFixture(t, "whatsapp-cloud-text-message.json")
+	good := metaSignature("test-whatsapp-secret", msg)
+	jsonCT := map[string]string{"Content-Type": "application/json"}
+
+	tests := []struct {
+		name       string
+		path       string
+		body       []byte
+		headers    map[string]string
+		wantStatus int
+		wantReason string
+	}{
+		{"unknown connector", "/hooks/nope", []byte(`{}`), jsonCT, 404, `unknown connector "nope"`},
+		{"unsupported content type", "/hooks/generic", []byte(`hello`), map[string]string{"Content-Type": "text/plain"}, 415, `unsupported content type "text/plain"`},
+		{"missing content type", "/hooks/generic", []byte(`{}`), map[string]string{"Content-Type": ""}, 415, "unsupported content type"},
+		{"malformed JSON", "/hooks/generic", []byte(`{"a": `), jsonCT, 400, "malformed JSON body"},
+		{"malformed form", "/hooks/generic", []byte(`a=%zz`), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 400, "malformed form body"},
+		{"too large", "/hooks/generic", []byte(`{"pad":"` + strings.Repeat("x", 1<<20) + `"}`), jsonCT, 413, "exceeds the limit of 1048576 bytes"},
+		{"missing signature", "/hooks/whatsapp", msg, jsonCT, 401, "X-Hub-Signature-256"},
+		{"bad signature", "/hooks/whatsapp", msg, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": metaSignature("wrong", msg)}, 401, "signature"},
+		{"tampered body", "/hooks/whatsapp", append([]byte(" "), msg...), map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": good}, 401, "signature"},
+		{"accepted", "/hooks/whatsapp", msg, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": good}, 202, ""},
+		{"form accepted", "/hooks/generic", []byte(`type=ticket.updated&id=9&tag=a&tag=b`), map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, 202, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := do(t, "POST", ts.URL+tt.path, tt.body, tt.headers)
+			if r.Status != tt.wantStatus {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.wantStatus, r.Body)
+			}
+			m := r.JSON(t)
+			if tt.wantReason != "" {
+				reason, _ := m["error"].(string)
+				if !strings.Contains(reason, tt.wantReason) {
+					t.Fatalf("reason %q lacks %q", reason, tt.wantReason)
+				}
+				if strings.Contains(reason, strings.TrimPrefix(good, "sha256=")) {
+					t.Fatalf("reason echoes the expected signature: %q", reason)
+				}
+			} else if id, _ := m["id"].(string); len(id) != 26 {
+				t.Fatalf("want a ULID id, got %v", m)
+			}
+		})
+	}
+}
+
+func TestSchemaViolationAnswers422WithPointer(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	body := []byte(`{"type": "zen:event-type:ticket.status_changed", "id": "x", "time": "2026-01-01T00:00:00Z", "detail": "not an object"}`)
+	stamp := time.Now().UTC().Format(time.RFC3339)
+	r := do(t, "POST", ts.URL+"/hooks/zendesk", body, map[string]string{
+		"Content-Type":                          "application/json",
+		"X-Zendesk-Webhook-Signature":           zendeskSignature("test-zendesk-secret", stamp, body),
+		"X-Zendesk-Webhook-Signature-Timestamp": stamp,
+	})
+	if r.Status != 422 {
+		t.Fatalf("status %d, want 422: %s", r.Status, r.Body)
+	}
+	m := r.JSON(t)
+	if m["pointer"] != "/detail" {
+		t.Fatalf("pointer = %v, want /detail (%s)", m["pointer"], r.Body)
+	}
+}
+
+func TestAcceptedWebhookBecomesEvents(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	for _, fx := range []string{"whatsapp-cloud-text-message.json", "whatsapp-cloud-interactive-button-reply.json", "whatsapp-cloud-status-sent.json"} {
+		body := readFixture(t, fx)
+		r := do(t, "POST", ts.URL+"/hooks/whatsapp", body, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": metaSignature("test-whatsapp-secret", body)})
+		if r.Status != 202 {
+			t.Fatalf("%s: status %d: %s", fx, r.Status, r.Body)
+		}
+		id := r.JSON(t)["id"].(string)
+		var inbox map[string]any
+		waitFor(t, fx+" processed", func() bool {
+			inbox = do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil).JSON(t)
+			return inbox["state"] != "pending"
+		})
+		if inbox["state"] != "processed" {
+			t.Fatalf("%s: inbox state %v (%v)", fx, inbox["state"], inbox["reason"])
+		}
+		ids := inbox["event_ids"].([]any)
+		if len(ids) == 0 {
+			t.Fatalf("%s: no events", fx)
+		}
+		ev := do(t, "GET", ts.URL+"/api/v1/events/"+ids[0].(string), nil, nil).JSON(t)
+		e := ev["event"].(map[string]any)
+		if e["connector"] != "whatsapp" || e["reference"] == "" || e["type"] == "" {
+			t.Fatalf("%s: event %v", fx, e)
+		}
+	}
+	list := do(t, "GET", ts.URL+"/api/v1/events?connector=whatsapp&limit=2", nil, nil).JSON(t)
+	if evs := list["events"].([]any); len(evs) != 2 || list["next_cursor"] == "" {
+		t.Fatalf("paging: %d events, cursor %v", len(evs), list["next_cursor"])
+	}
+}
+
+func TestUnmappedPayloadIsKept(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	body := readFixture(t, "whatsapp-cloud-text-message.json")
+	// Valid, signed, but a shape no WhatsApp mapping knows.
+	body = []byte(`{"object": "page", "entry": []}`)
+	r := do(t, "POST", ts.URL+"/hooks/whatsapp", body, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": metaSignature("test-whatsapp-secret", body)})
+	if r.Status != 202 {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	waitFor(t, "unmapped", func() bool {
+		return do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil).JSON(t)["state"] == "unmapped"
+	})
+}
+
+func TestDuplicateIsAnsweredButNotProcessedTwice(t *testing.T) {
+	var clock atomic.Int64
+	clock.Store(time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC).UnixNano())
+	ts := startServer(t, copyConfigs(t), nil, func() time.Time { return time.Unix(0, clock.Load()).UTC() })
+	body := []byte(`{"type": "ticket.updated", "id": "D-1", "status": "open"}`)
+	h := map[string]string{"Content-Type": "application/json"}
+	first := do(t, "POST", ts.URL+"/hooks/generic", body, h)
+	if first.Status != 202 {
+		t.Fatalf("first: %d %s", first.Status, first.Body)
+	}
+	firstID := first.JSON(t)["id"]
+	second := do(t, "POST", ts.URL+"/hooks/generic", body, h)
+	m := second.JSON(t)
+	if second.Status != 200 || m["duplicate"] != true || m["id"] != firstID {
+		t.Fatalf("repeat inside the window: %d %s", second.Status, second.Body)
+	}
+	// Past the 72h window the same body is new again.
+	clock.Add(int64(73 * time.Hour))
+	third := do(t, "POST", ts.URL+"/hooks/generic", body, h)
+	if third.Status != 202 || third.JSON(t)["id"] == firstID {
+		t.Fatalf("repeat after the window: %d %s", third.Status, third.Body)
+	}
+	waitFor(t, "both processed", func() bool {
+		evs := do(t, "GET", ts.URL+"/api/v1/events?connector=generic&reference=D-1&entity=ticket", nil, nil).JSON(t)["events"].([]any)
+		return len(evs) == 2
+	})
+}
+
+func TestWhatsAppHandshake(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	r := do(t, "GET", ts.URL+"/hooks/whatsapp?hub.mode=subscribe&hub.verify_token=test-verify-token&hub.challenge=1158201444", nil, nil)
+	if r.Status != 200 || string(r.Body) != "1158201444" {
+		t.Fatalf("handshake: %d %q", r.Status, r.Body)
+	}
+	r = do(t, "GET", ts.URL+"/hooks/whatsapp?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", nil, nil)
+	if r.Status != 403 {
+		t.Fatalf("wrong token: %d %q", r.Status, r.Body)
+	}
+}
+
+func TestAdminTokenRequiredWhenSet(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), map[string]string{"HOOKLINE_ADMIN_TOKEN": "s3cret"}, nil)
+	if r := do(t, "GET", ts.URL+"/api/v1/events", nil, nil); r.Status != 401 {
+		t.Fatalf("no token: %d", r.Status)
+	}
+	if r := do(t, "GET", ts.URL+"/api/v1/events", nil, map[string]string{"Authorization": "Bearer s3cret"}); r.Status != 200 {
+		t.Fatalf("token: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "GET", ts.URL+"/healthz", nil, nil); r.Status != 200 {
+		t.Fatalf("healthz: %d", r.Status)
+	}
+}
+
+func decodeJSON(t *testing.T, b []byte, v any) {
+	t.Helper()
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%v: %s", err, b)
+	}
+}

@@ -1,0 +1,495 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/connectors"
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/mapping"
+	"github.com/hookline/hookline/store"
+)
+
+// Headers by which deliveries carry their causation to the platforms, and
+// by which events that come back inherit it.
+const (
+	HeaderDelivery = "X-Hookline-Delivery"
+	HeaderHops     = "X-Hookline-Hops"
+)
+
+// pipeline drains the inbox in arrival order. Each batch of items is mapped,
+// diffed against entity snapshots, run through the loop guards and the rules,
+// and turned into outbox deliveries in ONE store transaction, which also marks
+// the items done: a crash at any point either loses the whole batch's work
+// (and the items are processed again) or none of it.
+type pipeline struct {
+	db        *store.DB
+	bundle    func() *Bundle
+	ids       *idGen
+	log       *slog.Logger
+	now       func() time.Time
+	wake      chan struct{}
+	batch     int
+	metrics   *metrics
+	delivered func() // wakes the delivery dispatcher
+	processed func(n int)
+}
+
+func (p *pipeline) notify() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run drains the inbox until ctx ends.
+func (p *pipeline) run(ctx context.Context) {
+	idle := time.NewTimer(time.Second)
+	defer idle.Stop()
+	for {
+		n, err := p.drainOnce()
+		if err != nil {
+			p.log.Error("pipeline batch failed", "err", err)
+		}
+		if n > 0 && err == nil {
+			continue
+		}
+		if !idle.Stop() {
+			select {
+			case <-idle.C:
+			default:
+			}
+		}
+		idle.Reset(time.Second)
+		select {
+		case <-ctx.Done():
+			return
+		case <-p.wake:
+		case <-idle.C:
+		}
+	}
+}
+
+// drainOnce processes one batch of pending items; it returns how many.
+func (p *pipeline) drainOnce() (int, error) {
+	items, err := p.db.PendingInbox("", p.batch)
+	if err != nil || len(items) == 0 {
+		return 0, err
+	}
+	if err := p.processBatch(items); err != nil {
+		// One bad item must not hold the others: retry one by one, and mark
+		// an item failed only when it fails alone.
+		p.log.Warn("batch failed, retrying items one by one", "items", len(items), "err", err)
+		for _, it := range items {
+			if err := p.processBatch([]*store.InboxItem{it}); err != nil {
+				reason := fmt.Sprintf("processing failed: %v", err)
+				if ferr := p.db.Update(func(tx *store.Tx) error {
+					return tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
+				}); ferr != nil {
+					return 0, fmt.Errorf("mark inbox %s failed: %w", it.ID, ferr)
+				}
+				p.log.Error("inbox item failed", "id", it.ID, "connector", it.Connector, "err", err)
+			}
+		}
+	}
+	if p.processed != nil {
+		p.processed(len(items))
+	}
+	return len(items), nil
+}
+
+// batchState is what one transaction has touched: snapshots are written once
+// at the end, however many events of the batch changed them.
+type batchState struct {
+	tx         *store.Tx
+	bundle     *Bundle
+	now        time.Time
+	snapshots  map[event.EntityKey]*event.Snapshot
+	dirty      map[event.EntityKey]bool
+	deliveries int
+}
+
+func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
+	if s, ok := bs.snapshots[k]; ok {
+		return s, nil
+	}
+	s, err := bs.tx.Entity(k)
+	if err != nil {
+		return nil, fmt.Errorf("load entity %s: %w", k, err)
+	}
+	bs.snapshots[k] = s
+	return s, nil
+}
+
+func (p *pipeline) processBatch(items []*store.InboxItem) error {
+	var deliveries int
+	err := p.db.Update(func(tx *store.Tx) error {
+		bs := &batchState{tx: tx, bundle: p.bundle(), now: p.now(),
+			snapshots: map[event.EntityKey]*event.Snapshot{}, dirty: map[event.EntityKey]bool{}}
+		for _, it := range items {
+			if err := p.processItem(bs, it); err != nil {
+				return fmt.Errorf("inbox %s: %w", it.ID, err)
+			}
+		}
+		for k := range bs.dirty {
+			if err := tx.PutEntity(bs.snapshots[k]); err != nil {
+				return fmt.Errorf("save entity %s: %w", k, err)
+			}
+		}
+		deliveries = bs.deliveries
+		return nil
+	})
+	if err == nil && deliveries > 0 && p.delivered != nil {
+		p.delivered()
+	}
+	return err
+}
+
+func (p *pipeline) processItem(bs *batchState, it *store.InboxItem) error {
+	c := bs.bundle.Connectors[it.Connector]
+	if c == nil || c.Inbound == nil || c.Inbound.Mapper == nil {
+		return bs.tx.FinishInbox(it.ID, store.InboxFailed, fmt.Sprintf("connector %q has no inbound mapping in the current config", it.Connector), nil)
+	}
+	events, err := c.Inbound.Mapper.Map(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
+	if err != nil {
+		p.metrics.inbox("failed")
+		return bs.tx.FinishInbox(it.ID, store.InboxFailed, err.Error(), nil)
+	}
+	if len(events) == 0 {
+		p.metrics.inbox("unmapped")
+		return bs.tx.FinishInbox(it.ID, store.InboxUnmapped, "no event mapping of connector "+it.Connector+" matched this payload", nil)
+	}
+	hops, cause := causationFromHeaders(it.Headers)
+	ids := make([]string, 0, len(events))
+	for _, ev := range events {
+		ev.ID = p.ids.New(it.ReceivedAt)
+		ev.InboxID = it.ID
+		ev.Causation.Hops = hops
+		ev.Causation.DeliveryID = cause
+		if _, err := p.handleEvent(bs, ev, ""); err != nil {
+			return err
+		}
+		ids = append(ids, ev.ID)
+	}
+	p.metrics.inbox("processed")
+	return bs.tx.FinishInbox(it.ID, store.InboxProcessed, "", ids)
+}
+
+func causationFromHeaders(h map[string][]string) (hops int, delivery string) {
+	if v := h[textproto.CanonicalMIMEHeaderKey(HeaderHops)]; len(v) > 0 {
+		if n, err := strconv.Atoi(strings.TrimSpace(v[0])); err == nil && n > 0 {
+			hops = n
+		}
+	}
+	if v := h[textproto.CanonicalMIMEHeaderKey(HeaderDelivery)]; len(v) > 0 {
+		delivery = v[0]
+	}
+	return hops, delivery
+}
+
+// handleEvent runs one event through snapshot, guards and rules (or, with
+// run set, one rule's actions on demand), and writes the event, its trace and
+// the deliveries it causes.
+func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*EventTrace, error) {
+	key := ev.Key()
+	prior, err := bs.snapshot(key)
+	if err != nil {
+		return nil, err
+	}
+	trace := EventTrace{}
+	// Apply once to learn the changes, then mark echoes before the rules run.
+	probe := *ev
+	probe.Changes = cloneChanges(ev.Changes)
+	event.Apply(prior, &probe)
+	if fp, err := p.echoOf(bs, &probe); err != nil {
+		return nil, err
+	} else if fp != nil {
+		ev.Actor.Type = event.ActorGateway
+		ev.Causation.Echo = true
+		if ev.Causation.DeliveryID == "" {
+			ev.Causation.DeliveryID = fp.DeliveryID
+		}
+		if fp.Hops > ev.Causation.Hops {
+			ev.Causation.Hops = fp.Hops
+		}
+		trace.Guards = append(trace.Guards, fmt.Sprintf("echo of delivery %s: every change matches what Hookline sent; rules skip it unless on_own_changes", fp.DeliveryID))
+	}
+	if max := bs.bundle.File.LoopGuard.MaxHops; ev.Causation.Hops >= max {
+		msg := fmt.Sprintf("hop limit reached: %d hops >= max_hops %d; the causation chain stops here", ev.Causation.Hops, max)
+		trace.Guards = append(trace.Guards, msg)
+		p.log.Warn("loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
+	}
+
+	d, err := decide(bs.bundle.Rules, ev, prior, bs.now, func(rule string, since time.Time) int {
+		n, err := bs.tx.RuleFirings(rule, since)
+		if err != nil {
+			p.log.Error("read rule firings", "rule", rule, "err", err)
+		}
+		return n
+	}, run)
+	if err != nil {
+		return nil, err
+	}
+	bs.snapshots[key] = d.Next
+	bs.dirty[key] = true
+	for _, f := range d.Result.Firings {
+		if f.Scope == "rule" {
+			if err := bs.tx.RecordRuleFiring(f.Rule, f.At); err != nil {
+				return nil, fmt.Errorf("record firing of %s: %w", f.Rule, err)
+			}
+		}
+	}
+	for _, te := range d.Result.Trace {
+		if strings.Contains(te.Skipped, "loop guard") {
+			p.log.Warn("loop guard", "guard", "firing_cap", "rule", te.Rule, "entity", key.String(), "reason", te.Skipped)
+		}
+	}
+	for _, re := range d.Result.Errors {
+		p.log.Warn("rule failed at run time", "rule", re.Rule, "event", ev.ID, "err", re.Message)
+	}
+	trace.Matched = d.Result.Matched
+	trace.Rules = d.Result.Trace
+	trace.Errors = d.Result.Errors
+	for i := range d.Result.Updates {
+		u := &d.Result.Updates[i]
+		id, note, err := p.enqueue(bs, u, ev)
+		if err != nil {
+			return nil, err
+		}
+		if id != "" {
+			trace.Deliveries = append(trace.Deliveries, id)
+		}
+		if note != "" {
+			trace.Suppressed = append(trace.Suppressed, note)
+		}
+	}
+	raw, err := json.Marshal(trace)
+	if err != nil {
+		return nil, fmt.Errorf("encode trace: %w", err)
+	}
+	if err := bs.tx.PutEvent(ev, raw); err != nil {
+		return nil, fmt.Errorf("store event: %w", err)
+	}
+	p.metrics.event(ev.Connector, ev.Type, len(d.Result.Matched))
+	return &trace, nil
+}
+
+func cloneChanges(c map[string]event.Change) map[string]event.Change {
+	if c == nil {
+		return nil
+	}
+	out := make(map[string]event.Change, len(c))
+	for k, v := range c {
+		out[k] = v
+	}
+	return out
+}
+
+// echoOf returns the fingerprint that explains the event when every change it
+// carries matches a change Hookline itself delivered recently.
+func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, error) {
+	if len(ev.Changes) == 0 {
+		return nil, nil
+	}
+	var last *store.Fingerprint
+	for field, c := range ev.Changes {
+		checks := fingerprintChecks(field, c)
+		if len(checks) == 0 {
+			return nil, nil
+		}
+		for _, ch := range checks {
+			fp, err := bs.tx.MatchFingerprint(ev.Connector, ev.Reference, ch[0], ch[1], bs.now)
+			if err != nil {
+				return nil, fmt.Errorf("match fingerprint: %w", err)
+			}
+			if fp == nil {
+				return nil, nil
+			}
+			last = fp
+		}
+	}
+	return last, nil
+}
+
+// fingerprintChecks lists the (field, value) pairs a change must match: a
+// tag change is matched tag by tag ("tags+" added, "tags-" removed).
+func fingerprintChecks(field string, c event.Change) [][2]string {
+	if field != event.FieldTags {
+		return [][2]string{{field, event.String(c.To)}}
+	}
+	from, to := toSet(event.Strings(c.From)), toSet(event.Strings(c.To))
+	var out [][2]string
+	for t := range to {
+		if !from[t] {
+			out = append(out, [2]string{"tags+", t})
+		}
+	}
+	for t := range from {
+		if !to[t] {
+			out = append(out, [2]string{"tags-", t})
+		}
+	}
+	return out
+}
+
+func toSet(list []string) map[string]bool {
+	m := make(map[string]bool, len(list))
+	for _, s := range list {
+		m[s] = true
+	}
+	return m
+}
+
+// enqueue turns one rule decision into an outbox delivery (or notes why it was
+// suppressed). It returns the delivery id and/or a suppression note.
+func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (string, string, error) {
+	if u.Kind == event.KindUpdateEntity {
+		target, err := bs.snapshot(event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference})
+		if err != nil {
+			return "", "", err
+		}
+		if dropNoOps(u, target) {
+			return "", fmt.Sprintf("rule %s: update of %s/%s/%s changes nothing the entity does not already have (no-op, not sent)", u.RuleID, u.Connector, u.Entity, u.Reference), nil
+		}
+	}
+	d := &store.Delivery{
+		ID:        p.ids.New(bs.now),
+		Connector: u.Connector,
+		Entity:    u.Entity,
+		Reference: u.Reference,
+		RuleID:    u.RuleID,
+		EventID:   ev.ID,
+		Update:    *u,
+		State:     store.DeliveryPending,
+		NextAt:    bs.now,
+		CreatedAt: bs.now,
+		UpdatedAt: bs.now,
+		Hops:      u.Hops,
+	}
+	req, action, err := renderRequest(bs.bundle, u, d.ID)
+	if err != nil {
+		// Kept, visible and retryable after a config fix: never dropped.
+		d.State = store.DeliveryFailed
+		d.Reason = err.Error()
+	} else {
+		d.Request = *req
+		d.Action = action
+	}
+	if err := bs.tx.AddDelivery(d); err != nil {
+		return "", "", fmt.Errorf("add delivery: %w", err)
+	}
+	if d.State == store.DeliveryPending {
+		bs.deliveries++
+		if err := p.fingerprint(bs, d); err != nil {
+			return "", "", err
+		}
+	}
+	return d.ID, "", nil
+}
+
+// dropNoOps removes from u every change the target already has; it reports
+// whether nothing is left to send.
+func dropNoOps(u *event.Update, target *event.Snapshot) bool {
+	if target != nil {
+		for f, v := range u.Set {
+			if cur, ok := target.Fields[f]; ok && event.Equal(cur, v) {
+				delete(u.Set, f)
+			}
+		}
+		tags := toSet(event.Strings(target.Fields[event.FieldTags]))
+		_, knowsTags := target.Fields[event.FieldTags]
+		if knowsTags {
+			u.AddTags = filter(u.AddTags, func(t string) bool { return !tags[t] })
+			u.RemoveTags = filter(u.RemoveTags, func(t string) bool { return tags[t] })
+		}
+	}
+	return len(u.Set) == 0 && len(u.AddTags) == 0 && len(u.RemoveTags) == 0
+}
+
+func filter(list []string, keep func(string) bool) []string {
+	out := list[:0]
+	for _, s := range list {
+		if keep(s) {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// renderRequest renders the stored request of a delivery. call_webhook and log
+// need no outbound connector; entity updates and messages go through the
+// target connector's outbound actions.
+func renderRequest(b *Bundle, u *event.Update, deliveryID string) (*store.Request, string, error) {
+	switch u.Kind {
+	case event.KindLog:
+		if u.Log == nil {
+			return nil, "", errors.New("log action without a line")
+		}
+		return &store.Request{Method: LogMethod, URL: "file:" + u.Log.File, Body: []byte(u.Log.Line)}, LogAction, nil
+	case event.KindCallWebhook:
+		if u.Webhook == nil {
+			return nil, "", errors.New("call_webhook action without a request")
+		}
+		return &store.Request{Method: u.Webhook.Method, URL: u.Webhook.URL, Headers: u.Webhook.Headers, Body: []byte(u.Webhook.Body)}, "", nil
+	}
+	c := b.Connectors[u.Connector]
+	if c == nil || c.Outbound == nil {
+		return nil, "", fmt.Errorf("connector %q has no outbound section: nothing can carry this %s", u.Connector, u.Kind)
+	}
+	r, err := c.Outbound.Render(u, deliveryID)
+	if err != nil {
+		return nil, "", fmt.Errorf("render %s for connector %s: %w", u.Kind, u.Connector, err)
+	}
+	return toStoreRequest(r), r.Action, nil
+}
+
+// How a log action is stored in the outbox: delivery appends Body to the file
+// named after "file:" in the URL, inside the configured log directory.
+const (
+	LogAction = "log"
+	LogMethod = "LOG"
+)
+
+func toStoreRequest(r *connectors.Request) *store.Request {
+	return &store.Request{Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body}
+}
+
+// fingerprint remembers every change a delivery makes, so that the platform's
+// webhook echoing it back is recognised as ours. It is written with the
+// delivery, before anything is sent: the echo may arrive before the response.
+func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
+	if d.Update.Kind != event.KindUpdateEntity {
+		return nil
+	}
+	expires := bs.now.Add(bs.bundle.File.Delivery.FingerprintWindow)
+	put := func(field, value string) error {
+		return bs.tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: value,
+			DeliveryID: d.ID, Hops: d.Hops, Expires: expires})
+	}
+	for f, v := range d.Update.Set {
+		if err := put(f, event.String(v)); err != nil {
+			return fmt.Errorf("fingerprint %s: %w", f, err)
+		}
+	}
+	for _, t := range d.Update.AddTags {
+		if err := put("tags+", t); err != nil {
+			return err
+		}
+	}
+	for _, t := range d.Update.RemoveTags {
+		if err := put("tags-", t); err != nil {
+			return err
+		}
+	}
+	return nil
+}

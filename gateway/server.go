@@ -1,0 +1,300 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hookline/hookline/connectors"
+	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/internal/yamlconf"
+	"github.com/hookline/hookline/store"
+)
+
+// Options configure a Server. Zero values take the defaults of gateway.yaml.
+type Options struct {
+	ConfigPath string       // gateway.yaml or the directory holding it
+	Listen     string       // overrides gateway.yaml's listen
+	DataDir    string       // overrides gateway.yaml's data_dir
+	Env        yamlconf.Env // environment for ${VAR} (os.LookupEnv when nil)
+	Logger     *slog.Logger // nil: discard
+	Now        func() time.Time
+	// Watch reloads the config when its files change.
+	Watch bool
+}
+
+// Server is a running Hookline: store, pipeline, dispatcher and HTTP app.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	now      func() time.Time
+	bundle   atomic.Pointer[Bundle]
+	db       *store.DB
+	app      *fiber.App
+	pipe     *pipeline
+	disp     *delivery.Dispatcher
+	registry *prometheus.Registry
+	metrics  *metrics
+	ids      *idGen
+	ready    atomic.Bool
+	addr     atomic.Value // string
+	reloadMu sync.Mutex
+}
+
+// New loads and validates the config (an invalid config refuses to start),
+// opens the store and builds the HTTP app. Run starts serving.
+func New(opts Options) (*Server, error) {
+	if opts.Env == nil {
+		opts.Env = os.LookupEnv
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	b, errs := Load(opts.ConfigPath, opts.Env)
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("invalid config:\n%w", errs)
+	}
+	if opts.Listen != "" {
+		b.File.Listen = opts.Listen
+	}
+	if opts.DataDir != "" {
+		b.File.DataDir = opts.DataDir
+	}
+	if b.File.Delivery.LogDir == "" {
+		b.File.Delivery.LogDir = filepath.Join(b.File.DataDir, "logs")
+	}
+	s := &Server{opts: opts, log: log, now: opts.Now, ids: newIDGen(), registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.metrics = newMetrics(s.registry)
+	s.bundle.Store(b)
+	for _, w := range b.Warnings {
+		log.Warn(w)
+	}
+	if b.File.AdminToken == "" {
+		log.Warn("HOOKLINE_ADMIN_TOKEN is not set: the admin API answers only requests from loopback addresses")
+	}
+
+	dbPath := filepath.Join(b.File.DataDir, "hookline.db")
+	db, err := store.Open(dbPath, store.Options{Now: opts.Now})
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
+	}
+	s.db = db
+	s.pipe = &pipeline{db: db, bundle: s.bundle.Load, ids: s.ids, log: log, now: opts.Now,
+		wake: make(chan struct{}, 1), batch: 256, metrics: s.metrics}
+	disp, err := delivery.New(db, outbounds(b), delivery.Config{
+		Workers:     b.File.Delivery.Workers,
+		LogDir:      b.File.Delivery.LogDir,
+		EgressAllow: b.EgressAllow,
+		Now:         opts.Now,
+		Logger:      log,
+		Registerer:  s.registry,
+		OnGone:      s.onGone,
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("start delivery: %w", err)
+	}
+	s.disp = disp
+	s.pipe.delivered = disp.Notify
+	s.app = s.newApp(b)
+	return s, nil
+}
+
+func outbounds(b *Bundle) map[string]*connectors.Outbound {
+	m := map[string]*connectors.Outbound{}
+	for name, c := range b.Connectors {
+		if c.Outbound != nil {
+			m[name] = c.Outbound
+		}
+	}
+	return m
+}
+
+// App returns the Fiber app (tests drive it with app.Test).
+func (s *Server) App() *fiber.App { return s.app }
+
+// Bundle returns the config in force.
+func (s *Server) Bundle() *Bundle { return s.bundle.Load() }
+
+// Store returns the server's store.
+func (s *Server) Store() *store.DB { return s.db }
+
+// Addr returns the address the server listens on once Run has started.
+func (s *Server) Addr() string {
+	a, _ := s.addr.Load().(string)
+	return a
+}
+
+func (s *Server) newApp(b *Bundle) *fiber.App {
+	app := fiber.New(fiber.Config{
+		AppName:               "hookline",
+		DisableStartupMessage: true,
+		BodyLimit:             maxBodyLimit(b),
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           120 * time.Second,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				if fe.Code == fiber.StatusRequestEntityTooLarge {
+					return problem(c, fe.Code, "body exceeds the gateway's limit of %d bytes", maxBodyLimit(s.bundle.Load()))
+				}
+				return problem(c, fe.Code, "%s", fe.Message)
+			}
+			s.log.Error("request failed", "path", c.Path(), "err", err)
+			return problem(c, fiber.StatusInternalServerError, "internal error: %v", err)
+		},
+	})
+	app.Post("/hooks/:connector", s.handleHook)
+	app.Get("/hooks/:connector", s.handleHandshake)
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	app.Get("/readyz", s.handleReady)
+	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
+	s.routes(app)
+	return app
+}
+
+// maxBodyLimit is the largest limit any connector allows; Fiber refuses
+// anything larger before our handler runs, and the handler applies each
+// connector's own limit.
+func maxBodyLimit(b *Bundle) int {
+	limit := int(b.File.BodyLimit)
+	for _, c := range b.Connectors {
+		if c.Inbound != nil && c.Inbound.BodyLimit > limit {
+			limit = c.Inbound.BodyLimit
+		}
+	}
+	// Room for the connector-level check to answer with its own message.
+	return limit + 1
+}
+
+func (s *Server) handleReady(c *fiber.Ctx) error {
+	if !s.ready.Load() {
+		return problem(c, fiber.StatusServiceUnavailable, "starting")
+	}
+	st, err := s.db.Stats()
+	if err != nil {
+		return problem(c, fiber.StatusServiceUnavailable, "store: %v", err)
+	}
+	return c.JSON(fiber.Map{"status": "ready", "config": s.bundle.Load().Path, "stats": st})
+}
+
+// Run serves until ctx ends, then shuts down cleanly: it stops accepting,
+// answers the requests in flight, lets the pipeline and dispatcher finish,
+// commits the pending batch and closes the store.
+func (s *Server) Run(ctx context.Context) error {
+	b := s.bundle.Load()
+	ln, err := net.Listen("tcp", b.File.Listen)
+	if err != nil {
+		s.db.Close()
+		return fmt.Errorf("listen %s: %w", b.File.Listen, err)
+	}
+	s.addr.Store(ln.Addr().String())
+	workCtx, stopWork := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.pipe.run(workCtx) }()
+	go func() {
+		defer wg.Done()
+		if err := s.disp.Run(workCtx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("delivery dispatcher stopped", "err", err)
+		}
+	}()
+	s.startHousekeeping(workCtx, &wg)
+	if s.opts.Watch {
+		s.watchConfig(workCtx, &wg)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.app.Listener(ln) }()
+	s.ready.Store(true)
+	s.log.Info("hookline listening", "addr", ln.Addr().String(), "config", b.Path, "connectors", b.ConnectorNames(), "rules", len(b.Rules.Rules()))
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-serveErr:
+	}
+	s.ready.Store(false)
+	s.log.Info("shutting down: no new requests, finishing those in flight")
+	if err := s.app.ShutdownWithTimeout(15 * time.Second); err != nil {
+		s.log.Error("http shutdown", "err", err)
+	}
+	stopWork()
+	wg.Wait()
+	if err := s.db.Close(); err != nil && runErr == nil {
+		runErr = fmt.Errorf("close store: %w", err)
+	}
+	s.log.Info("stopped")
+	return runErr
+}
+
+// Close releases the store when Run was never called.
+func (s *Server) Close() error { return s.db.Close() }
+
+// startHousekeeping prunes expired dedupe keys once a minute.
+func (s *Server) startHousekeeping(ctx context.Context, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if n, err := s.db.PruneDedupe(s.now()); err != nil {
+					s.log.Error("prune dedupe keys", "err", err)
+				} else if n > 0 {
+					s.log.Debug("pruned dedupe keys", "count", n)
+				}
+			}
+		}
+	}()
+}
+
+// onGone is called by delivery after a 410 from a target.
+func (s *Server) onGone(d *store.Delivery) {
+	s.log.Warn("delivery target is gone (410)", "delivery", d.ID, "connector", d.Connector, "url", d.Request.URL)
+}
+
+// Reload loads the config again and swaps it in when it is valid; the
+// running gateway keeps its last good config otherwise.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	old := s.bundle.Load()
+	b, errs := Load(old.Path, s.opts.Env)
+	if len(errs) > 0 {
+		s.log.Error("config reload refused; keeping the last good config", "errors", errs.Error())
+		return fmt.Errorf("reload refused:\n%w", errs)
+	}
+	// Where the gateway listens and stores data cannot change while it runs.
+	b.File.Listen, b.File.DataDir, b.File.Delivery.LogDir = old.File.Listen, old.File.DataDir, old.File.Delivery.LogDir
+	s.bundle.Store(b)
+	s.disp.SetOutbounds(outbounds(b))
+	for _, w := range b.Warnings {
+		s.log.Warn(w)
+	}
+	s.log.Info("config reloaded", "connectors", b.ConnectorNames(), "rules", len(b.Rules.Rules()))
+	return nil
+}

@@ -1,0 +1,648 @@
+package mapping
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/yamlconf"
+)
+
+var (
+	identRe     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	fieldNameRe = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+)
+
+// actorTypes are the actor types of the event model.
+var actorTypes = []string{event.ActorAgent, event.ActorCustomer, event.ActorGateway, event.ActorSystem}
+
+// Compile compiles the `inbound.events` list node of a connector file. file
+// is for error positions; connector is the connector name put on every
+// event. A nil or null node compiles to a Mapper that maps nothing. Every
+// problem is reported (file:line:column, sorted), and the Mapper is nil when
+// there is any.
+func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Errors) {
+	c := &compiler{file: file}
+	m := &Mapper{connector: connector}
+	n := yamlconf.Resolve(events)
+	if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+		return m, nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		c.errs.Add(file, n, "inbound.events: expected a list of event mappings, got %s", yamlconf.KindName(n))
+		return nil, c.errs
+	}
+	seen := map[string]*yaml.Node{}
+	vars, types := map[string]bool{}, map[string]bool{}
+	for i, en := range n.Content {
+		e, nameNode := c.compileEntry(i, yamlconf.Resolve(en))
+		if e == nil {
+			continue
+		}
+		if prev, dup := seen[e.name]; dup {
+			c.errs.Add(file, nameNode, "entry name %q is already used at line %d", e.name, prev.Line)
+			continue
+		}
+		seen[e.name] = nameNode
+		for _, v := range e.varNames {
+			vars[v] = true
+		}
+		if e.typ.kind == specConst && e.typ.mapping == nil {
+			types[toString(e.typ.constant)] = true
+		}
+		m.entries = append(m.entries, e)
+	}
+	if len(c.errs) > 0 {
+		c.errs.Sort()
+		return nil, c.errs
+	}
+	m.vars, m.types = sortedKeys(vars), sortedKeys(types)
+	return m, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// compiler collects the errors of one Compile call.
+type compiler struct {
+	file string
+	errs yamlconf.Errors
+}
+
+// entrySpec is the YAML shape of one entry; polymorphic parts stay nodes.
+type entrySpec struct {
+	Name       *yaml.Node `yaml:"name"`
+	Match      *yaml.Node `yaml:"match"`
+	Each       *yaml.Node `yaml:"each"`
+	Where      *yaml.Node `yaml:"where"`
+	Type       *yaml.Node `yaml:"type"`
+	Entity     *yaml.Node `yaml:"entity"`
+	Reference  *yaml.Node `yaml:"reference"`
+	OccurredAt *yaml.Node `yaml:"occurred_at"`
+	Actor      *yaml.Node `yaml:"actor"`
+	Fields     *yaml.Node `yaml:"fields"`
+	Changes    *yaml.Node `yaml:"changes"`
+	Vars       *yaml.Node `yaml:"vars"`
+	Stop       bool       `yaml:"stop"`
+}
+
+// specCtx is what a value spec may refer to.
+type specCtx struct {
+	where string // "fields.status", for messages
+	sc    scope
+	e     *entry
+	// constString makes a plain string a constant instead of a path (type,
+	// entity, actor.type).
+	constString bool
+	// vars are the variables a template may use here (for vars: the ones
+	// defined before).
+	vars []string
+}
+
+func (c *compiler) compileEntry(i int, n *yaml.Node) (*entry, *yaml.Node) {
+	if n.Kind != yaml.MappingNode {
+		c.errs.Add(c.file, n, "events[%d]: expected a mapping (name, match, type, entity, reference, ...), got %s", i, yamlconf.KindName(n))
+		return nil, n
+	}
+	before := len(c.errs)
+	var es entrySpec
+	c.errs.Append(yamlconf.Decode(c.file, n, &es))
+	e := &entry{name: fmt.Sprintf("events[%d]", i), stop: es.Stop, tmplPaths: map[string]*pathRef{}}
+	nameNode := n
+	if es.Name != nil {
+		nameNode = es.Name
+		if es.Name.Kind != yaml.ScalarNode || strings.TrimSpace(es.Name.Value) == "" {
+			c.errs.Add(c.file, es.Name, "name: expected a non-empty string, got %s", yamlconf.KindName(es.Name))
+		} else {
+			e.name = es.Name.Value
+		}
+	}
+
+	if es.Each != nil {
+		e.levels = c.compileEach(es.Each)
+	}
+	e.scope = scope{depth: len(e.levels), names: map[string]int{}}
+	for k, l := range e.levels {
+		if l.name != "" {
+			e.scope.names[l.name] = k
+		}
+	}
+	ctx := func(where string) specCtx {
+		return specCtx{where: where, sc: e.scope, e: e, vars: e.varNames}
+	}
+
+	// vars first: templates elsewhere may use them.
+	varPairs := c.namedPairs(es.Vars, "vars", identRe, "a variable name (letters, digits and _, not starting with a digit)")
+	for _, kv := range varPairs {
+		e.varNames = append(e.varNames, kv.Key.Value)
+	}
+	for j, kv := range varPairs {
+		vc := ctx("vars." + kv.Key.Value)
+		vc.vars = e.varNames[:j]
+		if s := c.compileSpec(kv.Value, vc); s != nil {
+			e.vars = append(e.vars, namedSpec{name: kv.Key.Value, spec: s})
+		}
+	}
+	for _, kv := range c.namedPairs(es.Fields, "fields", fieldNameRe, "a field name (dot-separated parts of letters, digits, _ and -)") {
+		if s := c.compileSpec(kv.Value, ctx("fields."+kv.Key.Value)); s != nil {
+			e.fields = append(e.fields, namedSpec{name: kv.Key.Value, spec: s})
+		}
+	}
+	for _, kv := range c.namedPairs(es.Changes, "changes", fieldNameRe, "a field name (dot-separated parts of letters, digits, _ and -)") {
+		if ch, ok := c.compileChange(kv, e, ctx); ok {
+			e.changes = append(e.changes, ch)
+		}
+	}
+
+	e.typ = c.requiredSpec(n, es.Type, "type", "the event type, like ticket.status_changed", specCtx{where: "type", sc: e.scope, e: e, vars: e.varNames, constString: true})
+	e.entity = c.requiredSpec(n, es.Entity, "entity", "the entity type, like ticket or message", specCtx{where: "entity", sc: e.scope, e: e, vars: e.varNames, constString: true})
+	e.reference = c.requiredSpec(n, es.Reference, "reference",
+		"every event needs the platform's key of its entity (use reference: { value: ... } for a constant)", ctx("reference"))
+	if es.OccurredAt != nil {
+		e.occurredAt = c.compileSpec(es.OccurredAt, ctx("occurred_at"))
+		if s := e.occurredAt; s != nil && s.kind == specConst {
+			if _, ok := parseTime(s.constant); !ok {
+				c.errs.Add(c.file, es.OccurredAt, "occurred_at: %s is not an RFC 3339 time or a Unix timestamp", event.String(s.constant))
+			}
+		}
+	}
+	if es.Actor != nil {
+		c.compileActor(es.Actor, e, ctx)
+	}
+	if es.Match != nil {
+		e.match = c.compileCond(es.Match, scope{})
+	}
+	if es.Where != nil {
+		e.where = c.compileCond(es.Where, e.scope)
+	}
+	if len(c.errs) > before {
+		return nil, nameNode
+	}
+	return e, nameNode
+}
+
+// namedPairs returns the entries of a name -> spec mapping after checking
+// the names.
+func (c *compiler) namedPairs(n *yaml.Node, key string, nameRe *regexp.Regexp, want string) []yamlconf.KeyValue {
+	n = yamlconf.Resolve(n)
+	if n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		c.errs.Add(c.file, n, "%s: expected a mapping of name: value, got %s", key, yamlconf.KindName(n))
+		return nil
+	}
+	seen := map[string]bool{}
+	var out []yamlconf.KeyValue
+	for _, kv := range yamlconf.Pairs(n) {
+		name := kv.Key.Value
+		switch {
+		case !nameRe.MatchString(name):
+			c.errs.Add(c.file, kv.Key, "%s: %q is not %s", key, name, want)
+		case seen[name]:
+			c.errs.Add(c.file, kv.Key, "%s: %q appears twice", key, name)
+		default:
+			seen[name] = true
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+func (c *compiler) requiredSpec(entryNode, n *yaml.Node, key, why string, ctx specCtx) *spec {
+	if n == nil {
+		c.errs.Add(c.file, entryNode, "missing required key %q: %s", key, why)
+		return nil
+	}
+	s := c.compileSpec(n, ctx)
+	if s != nil && s.kind == specConst && strings.TrimSpace(toString(s.constant)) == "" {
+		c.errs.Add(c.file, n, "%s must not be empty", key)
+		return nil
+	}
+	if s != nil && s.kind == specConst && ctx.constString && strings.ContainsAny(toString(s.constant), " \t\n") {
+		c.errs.Add(c.file, n, "%s %q must not contain spaces", key, toString(s.constant))
+		return nil
+	}
+	return s
+}
+
+// compileEach compiles `each`: a path whose "#" parts separate levels, or a
+// list of levels, each a path or { path, as }.
+func (c *compiler) compileEach(n *yaml.Node) []level {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" || strings.TrimSpace(n.Value) == "" {
+			c.errs.Add(c.file, n, "each: expected a path like entry.#.changes.#.value.messages, got %s", yamlconf.KindName(n))
+			return nil
+		}
+		parts := splitEach(n.Value)
+		levels := make([]level, 0, len(parts))
+		for _, p := range parts {
+			if err := c.checkLevelPath(p, true); err != nil {
+				c.errs.Add(c.file, n, "each %q: %v", n.Value, err)
+				return nil
+			}
+			levels = append(levels, level{path: p})
+		}
+		return levels
+	case yaml.SequenceNode:
+		if len(n.Content) == 0 {
+			c.errs.Add(c.file, n, "each: empty list of levels")
+			return nil
+		}
+		var levels []level
+		names := map[string]bool{}
+		for _, it := range n.Content {
+			it = yamlconf.Resolve(it)
+			var l level
+			pathNode := it
+			switch it.Kind {
+			case yaml.ScalarNode:
+				l.path = it.Value
+			case yaml.MappingNode:
+				var ls struct {
+					Path *yaml.Node `yaml:"path"`
+					As   *yaml.Node `yaml:"as"`
+				}
+				if errs := yamlconf.Decode(c.file, it, &ls); len(errs) > 0 {
+					c.errs.Append(errs)
+					return nil
+				}
+				if ls.Path == nil || ls.Path.Kind != yaml.ScalarNode {
+					c.errs.Add(c.file, it, "each level: needs path (a string)")
+					return nil
+				}
+				pathNode, l.path = ls.Path, ls.Path.Value
+				if ls.As != nil {
+					switch name := ls.As.Value; {
+					case ls.As.Kind != yaml.ScalarNode || !identRe.MatchString(name):
+						c.errs.Add(c.file, ls.As, "each level: as %s is not a name (letters, digits and _)", yamlconf.KindName(ls.As))
+						return nil
+					case slices.Contains(reservedLevelNames, name):
+						c.errs.Add(c.file, ls.As, "each level: %q is reserved for $%s; choose another name", name, name)
+						return nil
+					case names[name]:
+						c.errs.Add(c.file, ls.As, "each level: name %q is used twice", name)
+						return nil
+					default:
+						names[name] = true
+						l.name = name
+					}
+				}
+			default:
+				c.errs.Add(c.file, it, "each level: expected a path or { path, as }, got %s", yamlconf.KindName(it))
+				return nil
+			}
+			if strings.TrimSpace(l.path) == "" {
+				c.errs.Add(c.file, pathNode, "each level: empty path (use @this for the element itself)")
+				return nil
+			}
+			if err := c.checkLevelPath(l.path, false); err != nil {
+				c.errs.Add(c.file, pathNode, "each level %q: %v", l.path, err)
+				return nil
+			}
+			levels = append(levels, l)
+		}
+		return levels
+	}
+	c.errs.Add(c.file, n, "each: expected a path or a list of levels, got %s", yamlconf.KindName(n))
+	return nil
+}
+
+func (c *compiler) checkLevelPath(p string, emptyOK bool) error {
+	if p == "" {
+		if emptyOK {
+			return nil
+		}
+		return fmt.Errorf("empty path")
+	}
+	if strings.HasPrefix(p, "$") {
+		return fmt.Errorf("each paths are relative to the enclosing level; $ prefixes are not allowed here")
+	}
+	return checkGJSON(p)
+}
+
+// specMapping is the mapping form of a value spec.
+type specMapping struct {
+	Path       *yaml.Node `yaml:"path"`
+	Value      *yaml.Node `yaml:"value"`
+	Template   *yaml.Node `yaml:"template"`
+	Map        *yaml.Node `yaml:"map"`
+	MapDefault *yaml.Node `yaml:"map_default"`
+	Default    *yaml.Node `yaml:"default"`
+}
+
+// compileSpec compiles a value spec: a plain string (a path, or a constant
+// where ctx.constString; a template when it holds {{ or %%NAME%%), or a
+// mapping with one of path, value, template and optional map, map_default,
+// default.
+func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
+	n = yamlconf.Resolve(n)
+	s := &spec{where: ctx.where}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch {
+		case n.Tag == "!!null":
+			c.errs.Add(c.file, n, "%s: expected a path, a template or { path | value | template: ... }, got null", ctx.where)
+			return nil
+		case n.Tag != "!!str" && !ctx.constString:
+			c.errs.Add(c.file, n, "%s: %s would be read as a path; write { value: %s } for a constant, or quote it for a path", ctx.where, n.Value, n.Value)
+			return nil
+		case yamlconf.IsTemplate(n.Value):
+			s.kind = specTemplate
+			if s.tmpl = c.compileTemplate(n, n.Value, ctx); s.tmpl == nil {
+				return nil
+			}
+		case ctx.constString:
+			v, err := yamlconf.ToValue(n)
+			if err != nil {
+				c.errs.Add(c.file, n, "%s: %v", ctx.where, err)
+				return nil
+			}
+			s.kind, s.constant = specConst, event.Normalize(v)
+		default:
+			if !c.setPath(s, n, ctx) {
+				return nil
+			}
+		}
+		return s
+	case yaml.MappingNode:
+	default:
+		c.errs.Add(c.file, n, "%s: expected a path, a template or { path | value | template: ... }, got %s", ctx.where, yamlconf.KindName(n))
+		return nil
+	}
+	var sm specMapping
+	before := len(c.errs)
+	c.errs.Append(yamlconf.Decode(c.file, n, &sm))
+	var sources []string
+	for _, src := range []struct {
+		key  string
+		node *yaml.Node
+	}{{"path", sm.Path}, {"value", sm.Value}, {"template", sm.Template}} {
+		if src.node != nil {
+			sources = append(sources, src.key)
+		}
+	}
+	switch len(sources) {
+	case 0:
+		c.errs.Add(c.file, n, "%s: needs one of path, value or template", ctx.where)
+		return nil
+	case 1:
+	default:
+		c.errs.Add(c.file, n, "%s: takes one of path, value or template, got %s", ctx.where, strings.Join(sources, " and "))
+		return nil
+	}
+	switch {
+	case sm.Path != nil:
+		if sm.Path.Kind != yaml.ScalarNode || sm.Path.Tag == "!!null" {
+			c.errs.Add(c.file, sm.Path, "%s: path: expected a string, got %s", ctx.where, yamlconf.KindName(sm.Path))
+			return nil
+		}
+		if !c.setPath(s, sm.Path, ctx) {
+			return nil
+		}
+	case sm.Value != nil:
+		if sm.Value.Tag == "!!null" {
+			c.errs.Add(c.file, sm.Value, "%s: value: null is no value; leave the key out instead", ctx.where)
+			return nil
+		}
+		v, err := yamlconf.ToValue(sm.Value)
+		if err != nil {
+			c.errs.Add(c.file, sm.Value, "%s: value: %v", ctx.where, err)
+			return nil
+		}
+		s.kind, s.constant = specConst, event.Normalize(v)
+		if sm.Map != nil && sm.Value.Kind != yaml.ScalarNode {
+			c.errs.Add(c.file, sm.Map, "%s: map applies to scalar values, but value is %s", ctx.where, yamlconf.KindName(sm.Value))
+			return nil
+		}
+	case sm.Template != nil:
+		if sm.Template.Kind != yaml.ScalarNode {
+			c.errs.Add(c.file, sm.Template, "%s: template: expected a string, got %s", ctx.where, yamlconf.KindName(sm.Template))
+			return nil
+		}
+		s.kind = specTemplate
+		if s.tmpl = c.compileTemplate(sm.Template, sm.Template.Value, ctx); s.tmpl == nil {
+			return nil
+		}
+	}
+	if sm.Map != nil {
+		s.mapping = c.compileMap(sm.Map, ctx.where)
+	}
+	if sm.MapDefault != nil {
+		switch {
+		case sm.Map == nil:
+			c.errs.Add(c.file, sm.MapDefault, "%s: map_default needs map", ctx.where)
+		case sm.MapDefault.Kind != yaml.ScalarNode:
+			c.errs.Add(c.file, sm.MapDefault, "%s: map_default must be a scalar, got %s", ctx.where, yamlconf.KindName(sm.MapDefault))
+		default:
+			v, err := yamlconf.ToValue(sm.MapDefault)
+			if err != nil {
+				c.errs.Add(c.file, sm.MapDefault, "%s: map_default: %v", ctx.where, err)
+			}
+			s.mapDefault, s.hasMapDefault = event.Normalize(v), true
+		}
+	}
+	if sm.Default != nil {
+		if sm.Default.Tag == "!!null" {
+			c.errs.Add(c.file, sm.Default, "%s: default: null is the same as no default", ctx.where)
+		} else if v, err := yamlconf.ToValue(sm.Default); err != nil {
+			c.errs.Add(c.file, sm.Default, "%s: default: %v", ctx.where, err)
+		} else {
+			s.def, s.hasDef = event.Normalize(v), true
+		}
+	}
+	if len(c.errs) > before {
+		return nil
+	}
+	return s
+}
+
+func (c *compiler) setPath(s *spec, n *yaml.Node, ctx specCtx) bool {
+	ref, err := parsePath(n.Value, ctx.sc)
+	if err != nil {
+		c.errs.Add(c.file, n, "%s: path %q: %v", ctx.where, n.Value, err)
+		return false
+	}
+	s.kind, s.ref = specPath, ref
+	return true
+}
+
+// compileMap compiles a `map` of scalar -> scalar (null drops the value).
+func (c *compiler) compileMap(n *yaml.Node, where string) map[string]any {
+	if n.Kind != yaml.MappingNode {
+		c.errs.Add(c.file, n, "%s: map: expected a mapping of value: replacement, got %s", where, yamlconf.KindName(n))
+		return nil
+	}
+	out := make(map[string]any, len(n.Content)/2)
+	for _, kv := range yamlconf.Pairs(n) {
+		if kv.Key.Kind != yaml.ScalarNode {
+			c.errs.Add(c.file, kv.Key, "%s: map keys must be scalars, got %s", where, yamlconf.KindName(kv.Key))
+			continue
+		}
+		if kv.Value.Kind != yaml.ScalarNode {
+			c.errs.Add(c.file, kv.Value, "%s: map value for %q must be a scalar, got %s", where, kv.Key.Value, yamlconf.KindName(kv.Value))
+			continue
+		}
+		if _, dup := out[kv.Key.Value]; dup {
+			c.errs.Add(c.file, kv.Key, "%s: map key %q appears twice", where, kv.Key.Value)
+			continue
+		}
+		v, err := yamlconf.ToValue(kv.Value)
+		if err != nil {
+			c.errs.Add(c.file, kv.Value, "%s: map: %v", where, err)
+			continue
+		}
+		out[kv.Key.Value] = event.Normalize(v)
+	}
+	return out
+}
+
+// compileTemplate compiles a template and checks its literal .Path, .Root
+// and .Var arguments and the names it uses on its data.
+func (c *compiler) compileTemplate(n *yaml.Node, src string, ctx specCtx) *tmpl {
+	t, err := yamlconf.CompileTemplate(ctx.where, src)
+	if err != nil {
+		c.errs.Add(c.file, n, "%s: %v", ctx.where, err)
+		return nil
+	}
+	calls, err := inspectTemplate(t)
+	if err != nil {
+		c.errs.Add(c.file, n, "%s: %v", ctx.where, err)
+		return nil
+	}
+	ok := true
+	for _, call := range calls {
+		switch call.method {
+		case "Path":
+			ref, err := parsePath(call.arg, ctx.sc)
+			if err != nil {
+				c.errs.Add(c.file, n, "%s: template: .Path %q: %v", ctx.where, call.arg, err)
+				ok = false
+				continue
+			}
+			ctx.e.tmplPaths[call.arg] = ref
+		case "Root":
+			if call.arg != "" {
+				if err := checkGJSON(call.arg); err != nil {
+					c.errs.Add(c.file, n, "%s: template: .Root %q: %v", ctx.where, call.arg, err)
+					ok = false
+				}
+			}
+		case "Var":
+			if slices.Contains(ctx.vars, call.arg) {
+				continue
+			}
+			ok = false
+			if slices.Contains(ctx.e.varNames, call.arg) {
+				c.errs.Add(c.file, n, "%s: template uses variable %q before it is defined (vars are evaluated in file order)", ctx.where, call.arg)
+				continue
+			}
+			defined := "this entry has no vars"
+			if len(ctx.e.varNames) > 0 {
+				defined = "this entry defines: " + strings.Join(ctx.e.varNames, ", ")
+			}
+			c.errs.Add(c.file, n, "%s: template uses unknown variable %q%s (%s)", ctx.where, call.arg, yamlconf.DidYouMean(call.arg, ctx.e.varNames), defined)
+		}
+	}
+	if !ok {
+		return nil
+	}
+	return &tmpl{t: t}
+}
+
+// compileChange compiles one `changes` entry: { from, to } value specs; to
+// defaults to the event's field of the same name. A side without its own map
+// uses the map of that field.
+func (c *compiler) compileChange(kv yamlconf.KeyValue, e *entry, ctx func(string) specCtx) (changeSpec, bool) {
+	name := kv.Key.Value
+	where := "changes." + name
+	var cs struct {
+		From *yaml.Node `yaml:"from"`
+		To   *yaml.Node `yaml:"to"`
+	}
+	if kv.Value.Kind != yaml.MappingNode {
+		c.errs.Add(c.file, kv.Value, "%s: expected { from: ..., to: ... }, got %s", where, yamlconf.KindName(kv.Value))
+		return changeSpec{}, false
+	}
+	if errs := yamlconf.Decode(c.file, kv.Value, &cs); len(errs) > 0 {
+		c.errs.Append(errs)
+		return changeSpec{}, false
+	}
+	var field *spec
+	for _, f := range e.fields {
+		if f.name == name {
+			field = f.spec
+		}
+	}
+	if cs.From == nil {
+		c.errs.Add(c.file, kv.Value, "%s: missing required key \"from\"", where)
+		return changeSpec{}, false
+	}
+	if cs.To == nil && field == nil {
+		c.errs.Add(c.file, kv.Value, "%s: needs to, or a field %q in fields to take it from", where, name)
+		return changeSpec{}, false
+	}
+	out := changeSpec{name: name}
+	inherit := func(s *spec) *spec {
+		if s != nil && s.mapping == nil && field != nil && field.mapping != nil {
+			cp := *s
+			cp.mapping, cp.mapDefault, cp.hasMapDefault = field.mapping, field.mapDefault, field.hasMapDefault
+			return &cp
+		}
+		return s
+	}
+	if out.from = inherit(c.compileSpec(cs.From, ctx(where+".from"))); out.from == nil {
+		return changeSpec{}, false
+	}
+	if cs.To != nil {
+		if out.to = inherit(c.compileSpec(cs.To, ctx(where+".to"))); out.to == nil {
+			return changeSpec{}, false
+		}
+	}
+	return out, true
+}
+
+func (c *compiler) compileActor(n *yaml.Node, e *entry, ctx func(string) specCtx) {
+	var as struct {
+		Type  *yaml.Node `yaml:"type"`
+		ID    *yaml.Node `yaml:"id"`
+		Name  *yaml.Node `yaml:"name"`
+		Email *yaml.Node `yaml:"email"`
+	}
+	if errs := yamlconf.Decode(c.file, n, &as); len(errs) > 0 {
+		c.errs.Append(errs)
+		return
+	}
+	if as.Type != nil {
+		tc := ctx("actor.type")
+		tc.constString = true
+		if s := c.compileSpec(as.Type, tc); s != nil {
+			if s.kind == specConst && !slices.Contains(actorTypes, toString(s.constant)) {
+				t := toString(s.constant)
+				c.errs.Add(c.file, as.Type, "actor.type: unknown actor type %q%s (valid: %s)", t, yamlconf.DidYouMean(t, actorTypes), strings.Join(actorTypes, ", "))
+			}
+			e.actor.typ = s
+		}
+	}
+	for _, f := range []struct {
+		node *yaml.Node
+		dst  **spec
+		name string
+	}{{as.ID, &e.actor.id, "actor.id"}, {as.Name, &e.actor.name, "actor.name"}, {as.Email, &e.actor.email, "actor.email"}} {
+		if f.node != nil {
+			*f.dst = c.compileSpec(f.node, ctx(f.name))
+		}
+	}
+}

@@ -1,0 +1,93 @@
+package mapping
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"testing"
+)
+
+// fuzzMapping exercises every kind of spec and condition.
+const fuzzMapping = `
+- name: messages
+  match:
+    any:
+      - { path: object, equals: whatsapp_business_account }
+      - { header: X-Kind, in: [wa, whatsapp] }
+  each: [entry, { path: changes, as: change }, value.messages]
+  where: { not: { path: type, matches: "^(reaction|unsupported)$" } }
+  type: { path: type, map: { text: message.received, interactive: message.received }, map_default: message.other }
+  entity: message
+  reference: id
+  occurred_at: timestamp
+  actor: { type: customer, id: from, name: $change.value.contacts.0.profile.name }
+  fields:
+    text: { template: '{{ with .Path "text.body" }}{{ . }}{{ else }}{{ .Path "interactive.button_reply.title" }}{{ end }}' }
+    tags: { path: tags, map: { a: b } }
+    phone: $parent.value.metadata.phone_number_id
+    all: $root.entry.#.id
+    raw: context
+  changes:
+    status: { from: previous, to: { path: current, default: x } }
+  vars: { PHONE: from, R: '%%PHONE%%-{{ .Root "object" }}' }
+- name: statuses
+  match: { path: entry.0.changes.0.value.statuses, exists: true }
+  each: entry.#.changes.#.value.statuses
+  type: message.status
+  entity: message
+  reference: { path: id, default: none }
+  occurred_at: timestamp
+  fields: { status: status, pricing: pricing }
+- name: generic
+  match: { not: { path: object, exists: true } }
+  type: { path: type, default: generic.received }
+  entity: { path: entity, default: record }
+  reference: { template: '{{ .Path "id" }}', default: unknown }
+  occurred_at: { path: time, default: 0 }
+  fields: { subject: name, custom: detail, n: '{{ json (.Path "@this") }}' }
+  stop: true
+`
+
+func FuzzMap(f *testing.F) {
+	for _, name := range []string{
+		"whatsapp-cloud-text-message.json", "whatsapp-cloud-interactive-button-reply.json",
+		"whatsapp-cloud-status-sent.json", "zendesk-event-user-active-changed.json",
+		"zapier-rest-hook-sample-recipe.json", "slack-event-callback-message.json",
+		"slack-url-verification.json",
+	} {
+		b, err := os.ReadFile(fixturesDir + "/" + name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	for _, s := range []string{
+		``, `null`, `[]`, `"str{"`, `{"entry":[[[]]]}`, `{"entry":[{"changes":[{"value":{"messages":[null,1,"x",{"id":""}]}}]}]}`,
+		`{"object":"whatsapp_business_account","entry":{"changes":{"value":{"messages":{"id":"m","timestamp":"1e400"}}}}}`,
+		`{"id":1e999,"time":"-0.5","detail":{"a":{"b":[1,{"c":null}]}}}`, `{"id":"\u0000\ud800"}`, `[{"id":1},{"id":2}]`,
+	} {
+		f.Add([]byte(s))
+	}
+	m := mustCompile(f, fuzzMapping)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		in := Input{Body: body, Header: map[string][]string{"X-Kind": {"wa"}}, ReceivedAt: receivedAt}
+		evs, err := m.Map(in)
+		if err != nil {
+			if evs != nil {
+				t.Fatal("events with an error")
+			}
+			if !errors.Is(err, ErrNotJSON) && !errors.Is(err, ErrNoReference) && !errors.Is(err, ErrNoType) && !errors.Is(err, ErrTemplate) {
+				t.Fatalf("error wraps no sentinel: %v", err)
+			}
+			return
+		}
+		for _, e := range evs {
+			if e.Type == "" || e.Entity == "" || e.Reference == "" {
+				t.Fatalf("event without type, entity or reference: %+v", e)
+			}
+			if e.Fields == nil || !bytes.Equal(e.Raw, body) || e.OccurredAt.IsZero() {
+				t.Fatalf("bad event: %+v", e)
+			}
+		}
+	})
+}

@@ -1,0 +1,433 @@
+package mapping
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/hookline/hookline/event"
+)
+
+// Input is one received payload with the request data mappings may read.
+type Input struct {
+	// Body is the payload as JSON (form posts were converted to a JSON object).
+	Body []byte
+	// Header holds the request headers under canonical MIME keys (net/textproto).
+	Header map[string][]string
+	// Query holds the URL query parameters.
+	Query map[string][]string
+	// ReceivedAt is when the gateway accepted the request; it becomes the
+	// events' ReceivedAt, and their OccurredAt when the payload has no time.
+	ReceivedAt time.Time
+}
+
+// Mapper is a compiled `inbound.events` list. It is immutable and safe for
+// concurrent use.
+type Mapper struct {
+	connector string
+	entries   []*entry
+	vars      []string
+	types     []string
+}
+
+// entry is one compiled item of `inbound.events`.
+type entry struct {
+	name   string
+	match  *cond // evaluated once per payload, against the root
+	where  *cond // evaluated per element
+	levels []level
+	scope  scope
+
+	typ, entity, reference, occurredAt *spec
+	actor                              actorSpecs
+	fields                             []namedSpec
+	changes                            []changeSpec
+	vars                               []namedSpec
+	varNames                           []string
+
+	// tmplPaths holds the literal .Path arguments of this entry's templates,
+	// compiled once.
+	tmplPaths map[string]*pathRef
+	stop      bool
+}
+
+// level is one step of an entry's `each`.
+type level struct {
+	path string // relative to the previous level's element; "" is that element
+	name string // the `as` name, or ""
+}
+
+type namedSpec struct {
+	name string
+	spec *spec
+}
+
+type changeSpec struct {
+	name     string
+	from, to *spec // to nil: the event's field of the same name
+}
+
+type actorSpecs struct {
+	typ, id, name, email *spec
+}
+
+// Map turns one payload into events (without IDs). Every entry whose match
+// holds produces its events, in file order, until an entry with `stop: true`
+// matched. Zero events and a nil error mean the payload is unmapped.
+//
+// Map returns an error only when the payload is not JSON (ErrNotJSON), a
+// template fails at run time (ErrTemplate), or an event's reference, type or
+// entity resolves absent (ErrNoReference, ErrNoType); the error names the
+// entry, the element and the field, and no events are returned with it.
+func (m *Mapper) Map(in Input) ([]*event.Event, error) {
+	if !gjson.ValidBytes(in.Body) {
+		return nil, fmt.Errorf("%w (%d bytes)", ErrNotJSON, len(in.Body))
+	}
+	st := &state{in: &in, root: gjson.Parse(string(in.Body))}
+	var out []*event.Event
+	for _, e := range m.entries {
+		st.e = e
+		if e.match != nil && !e.match.eval(st) {
+			continue
+		}
+		if cap(st.elems) < len(e.levels) {
+			st.elems = make([]gjson.Result, len(e.levels))
+			st.idx = make([]int, len(e.levels))
+		}
+		st.elems, st.idx = st.elems[:len(e.levels)], st.idx[:len(e.levels)]
+		err := e.walk(st, 0, st.root, func() error {
+			if e.where != nil && !e.where.eval(st) {
+				return nil
+			}
+			ev, err := e.build(m.connector, st)
+			if err != nil {
+				return err
+			}
+			out = append(out, ev)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if e.stop {
+			break
+		}
+	}
+	if len(out) > 0 {
+		// One copy of the body, shared by every event of this payload: the
+		// caller's buffer may be reused (Fiber) or transaction-bound (bbolt).
+		raw := json.RawMessage(bytes.Clone(in.Body))
+		for _, ev := range out {
+			ev.Raw = raw
+		}
+	}
+	return out, nil
+}
+
+// Vars returns the %%NAME%% variable names the mappings can produce, sorted.
+func (m *Mapper) Vars() []string { return append([]string(nil), m.vars...) }
+
+// Types returns the constant event types the mappings can produce, sorted;
+// entries with a dynamic type are left out.
+func (m *Mapper) Types() []string { return append([]string(nil), m.types...) }
+
+// walk calls fn once per element of the entry's each levels (once with no
+// levels), with st.elems holding the element of every level.
+func (e *entry) walk(st *state, k int, base gjson.Result, fn func() error) error {
+	if k == len(e.levels) {
+		return fn()
+	}
+	v := base
+	if p := e.levels[k].path; p != "" {
+		if base.Type != gjson.JSON {
+			return nil
+		}
+		v = base.Get(p)
+	}
+	st.idx[k] = 0
+	var err error
+	var visit func(x gjson.Result) bool
+	visit = func(x gjson.Result) bool {
+		switch {
+		case x.Type == gjson.Null:
+			return true
+		case x.IsArray():
+			x.ForEach(func(_, el gjson.Result) bool { return visit(el) })
+			return err == nil
+		}
+		st.elems[k] = x
+		err = e.walk(st, k+1, x, fn)
+		st.idx[k]++
+		return err == nil
+	}
+	visit(v)
+	return err
+}
+
+// build makes the event for the current element.
+func (e *entry) build(connector string, st *state) (*event.Event, error) {
+	st.vars, st.fields = nil, make(map[string]any, len(e.fields))
+	if len(e.vars) > 0 {
+		st.vars = make(map[string]string, len(e.vars))
+		for _, v := range e.vars {
+			val, ok, err := v.spec.eval(st)
+			if err != nil {
+				return nil, e.fail(st, v.spec.where, err)
+			}
+			if s := toString(val); ok && s != "" {
+				st.vars[v.name] = s
+			}
+		}
+	}
+	for _, f := range e.fields {
+		val, ok, err := f.spec.eval(st)
+		if err != nil {
+			return nil, e.fail(st, f.spec.where, err)
+		}
+		if ok {
+			putField(st.fields, f.name, val)
+		}
+	}
+	ev := &event.Event{Connector: connector, ReceivedAt: st.in.ReceivedAt, Fields: st.fields}
+	for _, c := range e.changes {
+		from, fromOK, err := c.from.eval(st)
+		if err != nil {
+			return nil, e.fail(st, c.from.where, err)
+		}
+		var to any
+		toOK := false
+		if c.to != nil {
+			if to, toOK, err = c.to.eval(st); err != nil {
+				return nil, e.fail(st, c.to.where, err)
+			}
+		} else {
+			to, toOK = st.fields[c.name]
+		}
+		if fromOK {
+			from = event.Normalize(from)
+		}
+		if toOK {
+			to = event.Normalize(to)
+		}
+		if (!fromOK && !toOK) || (fromOK && toOK && event.Equal(from, to)) {
+			continue
+		}
+		if ev.Changes == nil {
+			ev.Changes = make(map[string]event.Change, len(e.changes))
+		}
+		ev.Changes[c.name] = event.Change{From: from, To: to}
+	}
+	var err error
+	if ev.Type, err = e.required(st, e.typ, ErrNoType); err != nil {
+		return nil, err
+	}
+	if ev.Entity, err = e.required(st, e.entity, ErrNoType); err != nil {
+		return nil, err
+	}
+	if ev.Reference, err = e.required(st, e.reference, ErrNoReference); err != nil {
+		return nil, err
+	}
+	ev.OccurredAt = st.in.ReceivedAt
+	if e.occurredAt != nil {
+		v, ok, err := e.occurredAt.eval(st)
+		if err != nil {
+			return nil, e.fail(st, e.occurredAt.where, err)
+		}
+		if t, good := parseTime(v); ok && good {
+			ev.OccurredAt = t
+		}
+	}
+	for _, a := range []struct {
+		s   *spec
+		dst *string
+	}{{e.actor.typ, &ev.Actor.Type}, {e.actor.id, &ev.Actor.ID}, {e.actor.name, &ev.Actor.Name}, {e.actor.email, &ev.Actor.Email}} {
+		if a.s == nil {
+			continue
+		}
+		v, ok, err := a.s.eval(st)
+		if err != nil {
+			return nil, e.fail(st, a.s.where, err)
+		}
+		if ok {
+			*a.dst = toString(v)
+		}
+	}
+	if len(st.vars) > 0 {
+		ev.Vars = st.vars
+	}
+	return ev, nil
+}
+
+// required evaluates a spec whose value an event cannot do without.
+func (e *entry) required(st *state, s *spec, sentinel error) (string, error) {
+	v, ok, err := s.eval(st)
+	if err != nil {
+		return "", e.fail(st, s.where, err)
+	}
+	out := ""
+	if ok {
+		out = strings.TrimSpace(toString(v))
+	}
+	if out == "" {
+		return "", e.fail(st, s.where, fmt.Errorf("%s is absent or empty: %w", s.describe(), sentinel))
+	}
+	return out, nil
+}
+
+// fail wraps err with the entry, the element and the field it concerns.
+func (e *entry) fail(st *state, where string, err error) error {
+	return fmt.Errorf("mapping entry %q%s, %s: %w", e.name, e.position(st), where, err)
+}
+
+// position renders the current element as "entry[0].changes[1].value.messages[0]".
+func (e *entry) position(st *state) string {
+	if len(e.levels) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(" at ")
+	for k, l := range e.levels {
+		if k > 0 && l.path != "" {
+			b.WriteByte('.')
+		}
+		b.WriteString(l.path)
+		b.WriteByte('[')
+		b.WriteString(strconv.Itoa(st.idx[k]))
+		b.WriteByte(']')
+	}
+	return b.String()
+}
+
+// describe names a spec's source for messages: `path "detail.id"`.
+func (s *spec) describe() string {
+	switch s.kind {
+	case specPath:
+		return fmt.Sprintf("path %q", s.ref.src)
+	case specTemplate:
+		return "template result"
+	}
+	return "value"
+}
+
+// state is the evaluation context of one payload; it is also the data
+// templates see (its exported methods).
+type state struct {
+	in     *Input
+	root   gjson.Result
+	e      *entry
+	elems  []gjson.Result
+	idx    []int
+	vars   map[string]string
+	fields map[string]any
+}
+
+// resolve returns the value a compiled path points at.
+func (st *state) resolve(r *pathRef) (any, bool) {
+	switch r.base {
+	case baseHeader:
+		return st.header(r.name)
+	case baseQuery:
+		if vs := st.in.Query[r.name]; len(vs) > 0 {
+			return vs[0], true
+		}
+		return nil, false
+	}
+	b := st.root
+	if r.base == baseLevel {
+		b = st.elems[r.level]
+	}
+	if r.path == "" {
+		return resultValue(b)
+	}
+	if b.Type != gjson.JSON {
+		return nil, false
+	}
+	return resultValue(b.Get(r.path))
+}
+
+func (st *state) header(name string) (any, bool) {
+	if vs, ok := st.in.Header[name]; ok && len(vs) > 0 {
+		return vs[0], true
+	}
+	for k, vs := range st.in.Header {
+		if strings.EqualFold(k, name) && len(vs) > 0 {
+			return vs[0], true
+		}
+	}
+	return nil, false
+}
+
+// Path returns the value at path p relative to the element (the $ prefixes
+// work as in YAML paths); an absent value is "". Numbers keep their digits
+// (json.Number).
+func (st *state) Path(p string) (any, error) {
+	ref, ok := st.e.tmplPaths[p]
+	if !ok {
+		var err error
+		if ref, err = parsePath(p, st.e.scope); err != nil {
+			return nil, fmt.Errorf("path %q: %v", p, err)
+		}
+	}
+	if v, ok := st.resolve(ref); ok {
+		return v, nil
+	}
+	return "", nil
+}
+
+// Root returns the value at path p of the whole payload; absent is "".
+func (st *state) Root(p string) (any, error) {
+	ref := &pathRef{base: baseRoot, path: p}
+	if p != "" {
+		if err := checkGJSON(p); err != nil {
+			return nil, fmt.Errorf("root path %q: %v", p, err)
+		}
+	}
+	if v, ok := st.resolve(ref); ok {
+		return v, nil
+	}
+	return "", nil
+}
+
+// Header returns the first value of a request header, or "".
+func (st *state) Header(name string) string {
+	v, _ := st.header(textproto.CanonicalMIMEHeaderKey(name))
+	s, _ := v.(string)
+	return s
+}
+
+// Query returns the first value of a query parameter, or "".
+func (st *state) Query(name string) string {
+	if vs := st.in.Query[name]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// Var returns a variable of this entry ("" when it resolved absent); a name
+// the entry does not define is an error.
+func (st *state) Var(name string) (string, error) {
+	for _, n := range st.e.varNames {
+		if n == name {
+			return st.vars[name], nil
+		}
+	}
+	return "", fmt.Errorf("unknown variable %q (this entry defines: %s)", name, strings.Join(st.e.varNames, ", "))
+}
+
+// Field returns a field computed so far (fields are computed in file order),
+// or "" when it is absent.
+func (st *state) Field(name string) any {
+	if v, ok := st.fields[name]; ok {
+		return v
+	}
+	return ""
+}
+
+// Fields returns the fields computed so far.
+func (st *state) Fields() map[string]any { return st.fields }

@@ -1,0 +1,280 @@
+package mapping
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/hookline/hookline/event"
+)
+
+// specKind is the source of a value spec.
+type specKind uint8
+
+const (
+	specPath specKind = iota
+	specConst
+	specTemplate
+)
+
+// spec is a compiled value spec: where the value comes from, then the
+// optional map and default.
+type spec struct {
+	kind     specKind
+	ref      *pathRef
+	constant any
+	tmpl     *tmpl
+
+	mapping       map[string]any // nil when there is no map; a nil value drops the value
+	mapDefault    any
+	hasMapDefault bool
+	def           any
+	hasDef        bool
+
+	// where names the spec in run-time errors ("fields.status").
+	where string
+}
+
+// eval resolves the spec for the current element. ok is false when the
+// value is absent (a path that does not resolve, JSON null, an empty
+// template result, a value mapped to null) and there is no default.
+func (s *spec) eval(st *state) (v any, ok bool, err error) {
+	switch s.kind {
+	case specPath:
+		v, ok = st.resolve(s.ref)
+	case specConst:
+		v, ok = s.constant, s.constant != nil
+	case specTemplate:
+		var out string
+		out, err = s.tmpl.exec(st, s.where)
+		if err != nil {
+			return nil, false, err
+		}
+		v, ok = out, out != ""
+	}
+	if ok && s.mapping != nil {
+		v, ok = s.applyMap(v)
+	}
+	if !ok && s.hasDef {
+		return s.def, true, nil
+	}
+	return v, ok, nil
+}
+
+// applyMap translates a value through the map: a scalar by its text, a list
+// element by element. Values the map does not name pass through unchanged,
+// or become map_default when it is set.
+func (s *spec) applyMap(v any) (any, bool) {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, 0, len(x))
+		for _, e := range x {
+			if m, ok := s.mapOne(e); ok {
+				out = append(out, m)
+			}
+		}
+		return out, len(out) > 0
+	case []string:
+		out := make([]any, 0, len(x))
+		for _, e := range x {
+			if m, ok := s.mapOne(e); ok {
+				out = append(out, m)
+			}
+		}
+		return out, len(out) > 0
+	case map[string]any:
+		return v, true
+	}
+	return s.mapOne(v)
+}
+
+func (s *spec) mapOne(v any) (any, bool) {
+	if m, found := s.mapping[keyString(v)]; found {
+		return m, m != nil
+	}
+	if s.hasMapDefault {
+		return s.mapDefault, s.mapDefault != nil
+	}
+	return v, v != nil
+}
+
+// keyString renders a scalar as the text a map key is matched against.
+func keyString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	case bool:
+		return strconv.FormatBool(x)
+	case float64:
+		return event.String(x)
+	}
+	return event.String(v)
+}
+
+// toString renders a resolved value as event text (reference, vars, actor):
+// numbers from the payload keep their exact digits.
+func toString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case json.Number:
+		return string(x)
+	}
+	return event.String(event.Normalize(v))
+}
+
+// resultValue converts a gjson result into a resolved value. JSON null and
+// a result that does not exist are absent. Top-level numbers are kept as
+// json.Number so that large ids keep their digits.
+func resultValue(r gjson.Result) (any, bool) {
+	switch r.Type {
+	case gjson.String:
+		return r.Str, true
+	case gjson.Number:
+		if r.Raw == "" {
+			return r.Num, true
+		}
+		return json.Number(r.Raw), true
+	case gjson.True:
+		return true, true
+	case gjson.False:
+		return false, true
+	case gjson.JSON:
+		v := r.Value()
+		return v, v != nil
+	}
+	return nil, false
+}
+
+// putField stores a value under a flat dotted field name; a JSON object is
+// flattened into name.key entries.
+func putField(fields map[string]any, name string, v any) {
+	n := event.Normalize(v)
+	if obj, ok := n.(map[string]any); ok {
+		for k, e := range obj {
+			if e != nil {
+				putField(fields, name+"."+k, e)
+			}
+		}
+		return
+	}
+	if n != nil {
+		fields[name] = n
+	}
+}
+
+// Unix timestamps are told apart by magnitude: below 1e11 they are seconds
+// (until the year 5138), below 1e14 milliseconds, below 1e17 microseconds,
+// and nanoseconds above.
+const (
+	unixMillisFrom = 1e11
+	unixMicrosFrom = 1e14
+	unixNanosFrom  = 1e17
+)
+
+// parseTime reads occurred_at: an RFC 3339 string, or Unix seconds,
+// milliseconds, microseconds or nanoseconds as a number or a numeric string
+// (seconds may carry a decimal fraction, as Slack's "1596183880.004200").
+func parseTime(v any) (time.Time, bool) {
+	var s string
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC(), !x.IsZero()
+	case string:
+		s = strings.TrimSpace(x)
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			return t.UTC(), true
+		}
+	case json.Number:
+		s = string(x)
+	case float64:
+		return unixFloat(x)
+	default:
+		return time.Time{}, false
+	}
+	return parseUnix(s)
+}
+
+// parseUnix parses a decimal Unix timestamp exactly (no float rounding of
+// the fraction).
+func parseUnix(s string) (time.Time, bool) {
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(intPart, 10, 64)
+	if err != nil || (hasFrac && !allDigits(frac)) || intPart == "" || intPart == "-" {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil {
+			return time.Time{}, false
+		}
+		return unixFloat(f)
+	}
+	abs := n
+	if abs < 0 {
+		abs = -abs
+	}
+	// fracNanos scales the fraction digits to the unit's nanoseconds.
+	fracNanos := func(unitDigits int) int64 {
+		if !hasFrac || unitDigits == 0 {
+			return 0
+		}
+		d := frac
+		if len(d) > unitDigits {
+			d = d[:unitDigits]
+		}
+		d += strings.Repeat("0", unitDigits-len(d))
+		f, _ := strconv.ParseInt(d, 10, 64)
+		if strings.HasPrefix(intPart, "-") {
+			return -f
+		}
+		return f
+	}
+	var t time.Time
+	switch {
+	case abs < unixMillisFrom:
+		t = time.Unix(n, fracNanos(9))
+	case abs < unixMicrosFrom:
+		t = time.UnixMilli(n).Add(time.Duration(fracNanos(6)))
+	case abs < unixNanosFrom:
+		t = time.UnixMicro(n).Add(time.Duration(fracNanos(3)))
+	default:
+		t = time.Unix(0, n)
+	}
+	return t.UTC(), true
+}
+
+func unixFloat(f float64) (time.Time, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) >= 9.2e18 {
+		return time.Time{}, false
+	}
+	var perSecond float64
+	switch abs := math.Abs(f); {
+	case abs < unixMillisFrom:
+		perSecond = 1
+	case abs < unixMicrosFrom:
+		perSecond = 1e3
+	case abs < unixNanosFrom:
+		perSecond = 1e6
+	default:
+		perSecond = 1e9
+	}
+	secs := f / perSecond
+	whole := math.Trunc(secs)
+	return time.Unix(int64(whole), int64(math.Round((secs-whole)*1e6))*1e3).UTC(), true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

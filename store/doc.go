@@ -1,0 +1,84 @@
+// Package store owns everything Hookline keeps: the inbox of accepted
+// webhooks and their dedupe keys, events and entity snapshots, rule firing
+// counters, echo fingerprints, timers of time-based rules, and the outbox of
+// deliveries. It is the only package that knows bbolt; all state lives in
+// one bbolt file.
+//
+// # Basics
+//
+// Open the file once per process with Open and Close it on shutdown.
+// Accept is the intake path: concurrent calls are group-committed by one
+// goroutine into shared fsync'd transactions, so a webhook is on disk before
+// it is answered. The pipeline does everything for a batch of inbox items
+// inside one Update; the admin API reads with the DB methods; delivery
+// workers use ClaimDue and FinishDelivery / FinishDeliveries.
+//
+// Values are JSON (encoding/json); keys are designed for range scans. Ids
+// are ULIDs from a monotonic generator owned by the DB value (DB.NewID),
+// so an id's text order is its creation order and its first 10 characters
+// are its creation time: "Since" filters stop their walk there.
+//
+// Deliveries of one (connector, reference) form a FIFO queue in id order.
+// Only the head of a queue is ever due, and while one delivery of a queue
+// is in flight no other of it is due. When the head reaches a final state
+// (succeeded, failed, cancelled) it leaves the queue and the next one is
+// made due at max(its NextAt, now). A retried delivery goes back to its
+// original position. Deliveries with an empty reference are not ordered:
+// each is due on its own.
+//
+// # Buckets
+//
+// Times in keys are 8-byte big-endian unix nanoseconds (clamped to
+// 0..MaxInt64). "\x00" separates the parts of composite keys; key parts
+// other than the last may not contain a NUL byte (ErrInvalid). Index
+// buckets hold the value 0x01.
+//
+//	meta              "version" -> schema version (8 bytes);
+//	                  "count/inbox_pending", "count/timers",
+//	                  "count/delivery/<state>" -> int64 counters for Stats
+//	inbox             inbox id -> InboxItem JSON
+//	inbox_pending     inbox id -> 0x01, only items in state pending
+//	dedupe            connector \x00 dedupe key -> stored-at (8) + expires (8) + inbox id
+//	dedupe_exp        expires (8) + connector \x00 dedupe key -> 0x01
+//	events            event id -> StoredEvent JSON
+//	events_by_entity  connector \x00 entity \x00 reference \x00 event id -> 0x01
+//	entities          connector \x00 entity \x00 reference -> event.Snapshot JSON
+//	rule_firings      rule id \x00 time (8) -> firing count at that instant (8)
+//	fingerprints      connector \x00 reference \x00 field \x00 value -> Fingerprint JSON
+//	fingerprints_exp  expires (8) + fingerprint key -> 0x01
+//	timers            connector \x00 entity \x00 reference \x00 rule id -> Timer JSON
+//	timers_due        due (8) + timer key -> 0x01
+//	outbox            delivery id -> Delivery JSON
+//	outbox_queue      connector \x00 reference \x00 delivery id -> 0x01, pending and
+//	                  in-flight deliveries with a non-empty reference
+//	outbox_heads      connector \x00 reference -> kind (1) + due (8) + delivery id;
+//	                  kind 'd': the head is in outbox_due at that time,
+//	                  kind 'f': that delivery of the queue is in flight
+//	outbox_due        due (8) + delivery id -> 0x01, only eligible deliveries
+//	outbox_state      state \x00 delivery id -> 0x01
+//	outbox_ref        connector \x00 reference \x00 delivery id -> 0x01, every delivery
+//
+// # Caveats
+//
+// bbolt allows one writer at a time: Accept batches, Update, ClaimDue,
+// FinishDelivery and the prune calls all take turns. Keep Update functions
+// short, and do not call DB methods from inside one (it would deadlock).
+//
+// Bytes read from bbolt are valid only inside their transaction; the store
+// copies everything it returns.
+//
+// Ids are monotonic within one DB value. After a restart with the clock
+// set back, new ids can sort before old ones. Accept assigns inbox ids in
+// the committer, so inbox id order is commit order; a caller-given inbox id
+// or delivery id is taken as it is and may break that order.
+//
+// A dedupe key is a duplicate while now - stored-at < the window passed to
+// the Accept call; PruneDedupe uses the window stored with the key. When
+// the window grows, keys pruned under the old window are forgotten early.
+//
+// NoFreelistSync is on: commits are faster, and Open rebuilds the freelist
+// by scanning the file, which takes longer for a large file.
+//
+// Stats reads counters kept in the same transactions as the data; they are
+// exact unless the file was modified by other code.
+package store

@@ -1,0 +1,310 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hookline/hookline/event"
+)
+
+// StoredEvent is an event as kept in the store, with the pipeline's trace
+// (which rules matched and why) when one was recorded.
+type StoredEvent struct {
+	Event *event.Event    `json:"event"`
+	Trace json.RawMessage `json:"trace,omitempty"`
+}
+
+// EventFilter selects events for ListEvents. Empty fields match all.
+type EventFilter struct {
+	Connector string `json:"connector,omitempty"`
+	Type      string `json:"type,omitempty"`
+	// Entity is the entity type ("ticket").
+	Entity    string `json:"entity,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	// Since keeps events whose id (ULID) time is at or after Since's
+	// millisecond: ids are assigned at receive time.
+	Since time.Time `json:"since,omitzero"`
+	// Cursor is the last id of the previous page (exclusive).
+	Cursor string `json:"cursor,omitempty"`
+	// Limit is the page size (default 100, at most 1000).
+	Limit int `json:"limit,omitempty"`
+}
+
+// PutEvent stores an event with its trace and indexes it by entity key.
+// e.ID must be set (use DB.NewID). Putting the same id again replaces it.
+func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
+	if err := tx.writable("put event"); err != nil {
+		return err
+	}
+	if e == nil || e.ID == "" {
+		return fmt.Errorf("put event: empty id: %w", ErrInvalid)
+	}
+	if len(e.ID) > maxIDLen {
+		return fmt.Errorf("put event: id longer than %d bytes: %w", maxIDLen, ErrInvalid)
+	}
+	ek, err := entityKeyBytes(e.Key())
+	if err != nil {
+		return fmt.Errorf("put event %s: %w", e.ID, err)
+	}
+	if len(ek) > maxIndexedKey {
+		return fmt.Errorf("put event %s: entity key too long: %w", e.ID, ErrInvalid)
+	}
+	data, err := json.Marshal(StoredEvent{Event: e, Trace: trace})
+	if err != nil {
+		return fmt.Errorf("put event %s: encode: %w", e.ID, err)
+	}
+	if err := tx.b(bucketEvents).Put([]byte(e.ID), data); err != nil {
+		return fmt.Errorf("put event %s: %w", e.ID, err)
+	}
+	ik := append(append(ek, sep), e.ID...)
+	if err := tx.b(bucketEventsByEntity).Put(ik, present()); err != nil {
+		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Event returns one stored event, or ErrNotFound.
+func (tx *Tx) Event(id string) (*StoredEvent, error) {
+	v := tx.b(bucketEvents).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
+	}
+	se := new(StoredEvent)
+	if err := json.Unmarshal(v, se); err != nil {
+		return nil, fmt.Errorf("decode event %s: %w", id, err)
+	}
+	return se, nil
+}
+
+// Event returns one stored event, or ErrNotFound.
+func (db *DB) Event(id string) (*StoredEvent, error) {
+	var se *StoredEvent
+	err := db.View(func(tx *Tx) error {
+		var err error
+		se, err = tx.Event(id)
+		return err
+	})
+	return se, err
+}
+
+// ListEvents returns events newest first and the cursor of the next page
+// ("" when there is no more). With Connector, Entity and Reference all set
+// it walks the entity index instead of all events; Since stops the walk at
+// the first id older than Since, so older data is not read.
+func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
+	limit := clampLimit(f.Limit)
+	var floor []byte
+	if !f.Since.IsZero() {
+		floor = ulidFloor(f.Since)
+	}
+	var out []StoredEvent
+	next := ""
+	err := db.View(func(tx *Tx) error {
+		match := func(se *StoredEvent) bool {
+			e := se.Event
+			return e != nil &&
+				(f.Connector == "" || e.Connector == f.Connector) &&
+				(f.Type == "" || e.Type == f.Type) &&
+				(f.Entity == "" || e.Entity == f.Entity) &&
+				(f.Reference == "" || e.Reference == f.Reference)
+		}
+		// visit returns false to stop the walk.
+		visit := func(id []byte, v []byte) (bool, error) {
+			if floor != nil && bytes.Compare(id, floor) < 0 {
+				return false, nil
+			}
+			var se StoredEvent
+			if err := json.Unmarshal(v, &se); err != nil {
+				return false, fmt.Errorf("decode event %s: %w", id, err)
+			}
+			if !match(&se) {
+				return true, nil
+			}
+			if len(out) == limit {
+				next = out[len(out)-1].Event.ID
+				return false, nil
+			}
+			out = append(out, se)
+			return true, nil
+		}
+		events := tx.b(bucketEvents)
+		if f.Connector != "" && f.Entity != "" && f.Reference != "" {
+			ek, err := entityKeyBytes(event.EntityKey{Connector: f.Connector, Entity: f.Entity, Reference: f.Reference})
+			if err != nil {
+				return err
+			}
+			prefix := append(ek, sep)
+			var upper []byte
+			if f.Cursor != "" {
+				upper = append(copyBytes(prefix), f.Cursor...)
+			}
+			c := tx.b(bucketEventsByEntity).Cursor()
+			for k, _ := lastBefore(c, prefix, upper); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+				id := k[len(prefix):]
+				v := events.Get(id)
+				if v == nil {
+					continue
+				}
+				more, err := visit(id, v)
+				if err != nil || !more {
+					return err
+				}
+			}
+			return nil
+		}
+		var upper []byte
+		if f.Cursor != "" {
+			upper = []byte(f.Cursor)
+		}
+		c := events.Cursor()
+		for k, v := lastBefore(c, nil, upper); k != nil; k, v = c.Prev() {
+			more, err := visit(k, v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
+	return out, next, nil
+}
+
+// Entity returns the snapshot of an entity, or nil, nil when it is unknown.
+func (tx *Tx) Entity(k event.EntityKey) (*event.Snapshot, error) {
+	key, err := entityKeyBytes(k)
+	if err != nil {
+		return nil, fmt.Errorf("entity %s: %w", k, err)
+	}
+	v := tx.b(bucketEntities).Get(key)
+	if v == nil {
+		return nil, nil
+	}
+	s := new(event.Snapshot)
+	if err := json.Unmarshal(v, s); err != nil {
+		return nil, fmt.Errorf("decode entity %s: %w", k, err)
+	}
+	return s, nil
+}
+
+// PutEntity stores a snapshot under s.Key, replacing the previous one.
+func (tx *Tx) PutEntity(s *event.Snapshot) error {
+	if err := tx.writable("put entity"); err != nil {
+		return err
+	}
+	if s == nil {
+		return fmt.Errorf("put entity: nil snapshot: %w", ErrInvalid)
+	}
+	key, err := entityKeyBytes(s.Key)
+	if err != nil {
+		return fmt.Errorf("put entity %s: %w", s.Key, err)
+	}
+	data, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("put entity %s: encode: %w", s.Key, err)
+	}
+	if err := tx.b(bucketEntities).Put(key, data); err != nil {
+		return fmt.Errorf("put entity %s: %w", s.Key, err)
+	}
+	return nil
+}
+
+// Entity returns the snapshot of an entity, or ErrNotFound.
+func (db *DB) Entity(k event.EntityKey) (*event.Snapshot, error) {
+	var s *event.Snapshot
+	err := db.View(func(tx *Tx) error {
+		var err error
+		s, err = tx.Entity(k)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if s == nil {
+		return nil, fmt.Errorf("entity %s: %w", k, ErrNotFound)
+	}
+	return s, nil
+}
+
+// ruleFiringPrefix is ruleID \x00.
+func ruleFiringPrefix(ruleID string) ([]byte, error) {
+	if err := checkPart("rule id", ruleID); err != nil {
+		return nil, err
+	}
+	return prefixOf(ruleID), nil
+}
+
+// RuleFirings counts the firings of a rule recorded at or after since (for
+// rule-scope frequency limits).
+func (tx *Tx) RuleFirings(ruleID string, since time.Time) (int, error) {
+	prefix, err := ruleFiringPrefix(ruleID)
+	if err != nil {
+		return 0, fmt.Errorf("rule firings: %w", err)
+	}
+	c := tx.b(bucketRuleFirings).Cursor()
+	n := 0
+	for k, v := c.Seek(append(copyBytes(prefix), timeKey(since)...)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) == 8 {
+			n += int(binary.BigEndian.Uint64(v))
+		}
+	}
+	return n, nil
+}
+
+// RecordRuleFiring records one firing of a rule at the given time.
+func (tx *Tx) RecordRuleFiring(ruleID string, at time.Time) error {
+	if err := tx.writable("record rule firing"); err != nil {
+		return err
+	}
+	prefix, err := ruleFiringPrefix(ruleID)
+	if err != nil {
+		return fmt.Errorf("record rule firing: %w", err)
+	}
+	if len(prefix) > maxIndexedKey {
+		return fmt.Errorf("record rule firing: rule id too long: %w", ErrInvalid)
+	}
+	b := tx.b(bucketRuleFirings)
+	k := append(prefix, timeKey(at)...)
+	n := uint64(0)
+	if v := b.Get(k); len(v) == 8 {
+		n = binary.BigEndian.Uint64(v)
+	}
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, n+1)
+	if err := b.Put(k, v); err != nil {
+		return fmt.Errorf("record rule firing %s: %w", ruleID, err)
+	}
+	return nil
+}
+
+// PruneRuleFirings deletes rule firings recorded before the given time and
+// returns how many records (one per rule and instant) it removed.
+func (db *DB) PruneRuleFirings(before time.Time) (int, error) {
+	limit := nanos(before)
+	n := 0
+	err := db.Update(func(tx *Tx) error {
+		b := tx.b(bucketRuleFirings)
+		var dead [][]byte
+		c := b.Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			if len(k) >= 9 && binary.BigEndian.Uint64(k[len(k)-8:]) < limit {
+				dead = append(dead, copyBytes(k))
+			}
+		}
+		for _, k := range dead {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(dead)
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune rule firings: %w", err)
+	}
+	return n, nil
+}

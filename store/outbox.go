@@ -1,0 +1,755 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hookline/hookline/event"
+)
+
+// Delivery states.
+const (
+	DeliveryPending   = "pending"
+	DeliveryInFlight  = "in_flight"
+	DeliverySucceeded = "succeeded"
+	DeliveryFailed    = "failed"
+	DeliveryCancelled = "cancelled"
+)
+
+// deliveryStates lists every delivery state (for Stats and validation).
+var deliveryStates = [...]string{DeliveryPending, DeliveryInFlight, DeliverySucceeded, DeliveryFailed, DeliveryCancelled}
+
+// maxResponse is how much of a response body an Attempt keeps.
+const maxResponse = 4 << 10
+
+// Request is a rendered outbound request. Auth is applied at send time and
+// never stored.
+type Request struct {
+	Method  string            `json:"method"`
+	URL     string            `json:"url"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    []byte            `json:"body,omitempty"`
+}
+
+// Attempt is one try at sending a delivery.
+type Attempt struct {
+	At        time.Time `json:"at"`
+	Status    int       `json:"status"`
+	LatencyMS float64   `json:"latency_ms"`
+	Error     string    `json:"error,omitempty"`
+	// Response holds the first 4 KiB of the response body.
+	Response string `json:"response,omitempty"`
+}
+
+// Delivery is one outbox entry: an update to send to one outbound
+// connector. Deliveries of the same (Connector, Reference) are sent one at
+// a time in id order; deliveries with an empty Reference are unordered.
+type Delivery struct {
+	ID        string       `json:"id"`
+	Connector string       `json:"connector"`
+	Entity    string       `json:"entity"`
+	Reference string       `json:"reference"`
+	RuleID    string       `json:"rule_id"`
+	EventID   string       `json:"event_id"`
+	Action    string       `json:"action"`
+	Update    event.Update `json:"update"`
+	// Request is the rendered request (auth is applied at send time).
+	Request  Request   `json:"request"`
+	State    string    `json:"state"`
+	Attempts []Attempt `json:"attempts,omitempty"`
+	// NextAt is when the delivery is due (while pending).
+	NextAt    time.Time `json:"next_at"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	// Reason says why it failed or was cancelled (or why it was put back).
+	Reason string `json:"reason,omitempty"`
+	// Captured holds values captured from responses.
+	Captured map[string]string `json:"captured,omitempty"`
+	Hops     int               `json:"hops"`
+}
+
+// Finish is one outcome for FinishDeliveries; the fields mirror the
+// arguments of FinishDelivery.
+type Finish struct {
+	ID       string            `json:"id"`
+	Attempt  *Attempt          `json:"attempt,omitempty"`
+	State    string            `json:"state"`
+	NextAt   time.Time         `json:"next_at,omitzero"`
+	Reason   string            `json:"reason,omitempty"`
+	Captured map[string]string `json:"captured,omitempty"`
+}
+
+// DeliveryFilter selects deliveries for ListDeliveries. Empty fields match
+// all.
+type DeliveryFilter struct {
+	State     string `json:"state,omitempty"`
+	Connector string `json:"connector,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	Rule      string `json:"rule,omitempty"`
+	// Since keeps deliveries whose id (ULID) time is at or after Since's
+	// millisecond (ids are assigned at creation).
+	Since time.Time `json:"since,omitzero"`
+	// Cursor is the last id of the previous page (exclusive).
+	Cursor string `json:"cursor,omitempty"`
+	// Limit is the page size (default 100, at most 1000).
+	Limit int `json:"limit,omitempty"`
+}
+
+// Stats counts what the store holds.
+type Stats struct {
+	InboxPending int            `json:"inbox_pending"`
+	Deliveries   map[string]int `json:"deliveries"`
+	Timers       int            `json:"timers"`
+}
+
+// Heads record kinds (value of bucketOutboxHeads: kind, 8-byte due, id).
+const (
+	headDue      = 'd' // the queue head is pending and in the due index
+	headInFlight = 'f' // a delivery of the queue is in flight
+)
+
+type head struct {
+	kind byte
+	due  uint64
+	id   string
+}
+
+func (h head) encode() []byte {
+	v := make([]byte, 9, 9+len(h.id))
+	v[0] = h.kind
+	binary.BigEndian.PutUint64(v[1:9], h.due)
+	return append(v, h.id...)
+}
+
+func decodeHead(v []byte) (head, bool) {
+	if len(v) < 9 {
+		return head{}, false
+	}
+	return head{kind: v[0], due: binary.BigEndian.Uint64(v[1:9]), id: string(v[9:])}, true
+}
+
+// ordered reports whether d takes part in a per-reference queue.
+func (d *Delivery) ordered() bool { return d.Reference != "" }
+
+// queueID is connector \x00 reference (the key of the heads record).
+func (d *Delivery) queueID() []byte { return join(d.Connector, d.Reference) }
+
+// queueKey is connector \x00 reference \x00 id.
+func (d *Delivery) queueKey() []byte { return join(d.Connector, d.Reference, d.ID) }
+
+func dueKey(due uint64, id string) []byte {
+	k := make([]byte, 8, 8+len(id))
+	binary.BigEndian.PutUint64(k, due)
+	return append(k, id...)
+}
+
+func stateKey(state, id string) []byte { return join(state, id) }
+
+func validState(s string) bool {
+	for _, v := range deliveryStates {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// AddDelivery adds a delivery to the outbox: it assigns a ULID when ID is
+// empty, sets State pending, CreatedAt/UpdatedAt now, NextAt now when zero,
+// and appends it to its (Connector, Reference) queue. Only a queue's head
+// is ever due.
+func (tx *Tx) AddDelivery(d *Delivery) error {
+	if err := tx.writable("add delivery"); err != nil {
+		return err
+	}
+	if d == nil {
+		return fmt.Errorf("add delivery: nil: %w", ErrInvalid)
+	}
+	if err := checkPart("connector", d.Connector); err != nil {
+		return fmt.Errorf("add delivery: %w", err)
+	}
+	if err := checkPart("reference", d.Reference); err != nil {
+		return fmt.Errorf("add delivery: %w", err)
+	}
+	if len(d.Connector)+len(d.Reference) > maxIndexedKey {
+		return fmt.Errorf("add delivery: connector and reference too long: %w", ErrInvalid)
+	}
+	now := tx.db.now()
+	if d.ID == "" {
+		d.ID = tx.db.ids.next(now)
+	} else if len(d.ID) > maxIDLen {
+		return fmt.Errorf("add delivery: id longer than %d bytes: %w", maxIDLen, ErrInvalid)
+	} else if tx.b(bucketOutbox).Get([]byte(d.ID)) != nil {
+		return fmt.Errorf("add delivery %s: id exists: %w", d.ID, ErrInvalid)
+	}
+	d.State = DeliveryPending
+	if d.CreatedAt.IsZero() {
+		d.CreatedAt = now
+	}
+	d.UpdatedAt = now
+	if d.NextAt.IsZero() {
+		d.NextAt = now
+	}
+	if err := tx.putDelivery(d); err != nil {
+		return fmt.Errorf("add delivery: %w", err)
+	}
+	if err := tx.setState(d.ID, "", DeliveryPending); err != nil {
+		return fmt.Errorf("add delivery %s: %w", d.ID, err)
+	}
+	if err := tx.b(bucketOutboxRef).Put(d.queueKey(), present()); err != nil {
+		return fmt.Errorf("add delivery %s: index reference: %w", d.ID, err)
+	}
+	if err := tx.enqueue(d, now); err != nil {
+		return fmt.Errorf("add delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// enqueue makes a pending delivery eligible: into its queue (then the
+// queue decides), or straight into the due index when it is unordered.
+func (tx *Tx) enqueue(d *Delivery, now time.Time) error {
+	if !d.ordered() {
+		return tx.b(bucketOutboxDue).Put(dueKey(nanos(d.NextAt), d.ID), present())
+	}
+	if err := tx.b(bucketOutboxQueue).Put(d.queueKey(), present()); err != nil {
+		return fmt.Errorf("enqueue: %w", err)
+	}
+	return tx.schedule(d.Connector, d.Reference, now)
+}
+
+// schedule restores a queue's invariant: when nothing of the queue is in
+// flight, its first entry (and only it) is in the due index, due at
+// max(NextAt, now).
+func (tx *Tx) schedule(connector, reference string, now time.Time) error {
+	heads, due := tx.b(bucketOutboxHeads), tx.b(bucketOutboxDue)
+	qid := join(connector, reference)
+	var cur head
+	hasCur := false
+	if v := heads.Get(qid); v != nil {
+		h, ok := decodeHead(v)
+		if !ok {
+			return fmt.Errorf("schedule %q: bad heads record", qid)
+		}
+		if h.kind == headInFlight {
+			return nil
+		}
+		cur, hasCur = h, true
+	}
+	prefix := append(copyBytes(qid), sep)
+	k, _ := tx.b(bucketOutboxQueue).Cursor().Seek(prefix)
+	var first string
+	if k != nil && bytes.HasPrefix(k, prefix) {
+		first = string(k[len(prefix):])
+	}
+	if hasCur {
+		if cur.id == first {
+			return nil
+		}
+		if err := due.Delete(dueKey(cur.due, cur.id)); err != nil {
+			return fmt.Errorf("schedule: unindex old head: %w", err)
+		}
+		if err := heads.Delete(qid); err != nil {
+			return fmt.Errorf("schedule: %w", err)
+		}
+	}
+	if first == "" {
+		return nil
+	}
+	d, err := tx.delivery(first)
+	if err != nil {
+		return fmt.Errorf("schedule queue head: %w", err)
+	}
+	if d.State != DeliveryPending {
+		return fmt.Errorf("schedule: queue head %s is %s, not pending", d.ID, d.State)
+	}
+	if d.NextAt.Before(now) {
+		d.NextAt = now
+		if err := tx.putDelivery(d); err != nil {
+			return err
+		}
+	}
+	n := nanos(d.NextAt)
+	if err := due.Put(dueKey(n, d.ID), present()); err != nil {
+		return fmt.Errorf("schedule: index due: %w", err)
+	}
+	return heads.Put(qid, head{kind: headDue, due: n, id: d.ID}.encode())
+}
+
+// delivery loads one delivery, or ErrNotFound.
+func (tx *Tx) delivery(id string) (*Delivery, error) {
+	v := tx.b(bucketOutbox).Get([]byte(id))
+	if v == nil {
+		return nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+	}
+	d := new(Delivery)
+	if err := json.Unmarshal(v, d); err != nil {
+		return nil, fmt.Errorf("decode delivery %s: %w", id, err)
+	}
+	return d, nil
+}
+
+func (tx *Tx) putDelivery(d *Delivery) error {
+	data, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("encode delivery %s: %w", d.ID, err)
+	}
+	if err := tx.b(bucketOutbox).Put([]byte(d.ID), data); err != nil {
+		return fmt.Errorf("put delivery %s: %w", d.ID, err)
+	}
+	return nil
+}
+
+// setState moves a delivery between state index entries and counters
+// (from "" for a new delivery).
+func (tx *Tx) setState(id, from, to string) error {
+	if from == to {
+		return nil
+	}
+	idx, meta := tx.b(bucketOutboxState), tx.b(bucketMeta)
+	if from != "" {
+		if err := idx.Delete(stateKey(from, id)); err != nil {
+			return fmt.Errorf("unindex state: %w", err)
+		}
+		if err := addCount(meta, countDeliveryStatePfx+from, -1); err != nil {
+			return err
+		}
+	}
+	if err := idx.Put(stateKey(to, id), present()); err != nil {
+		return fmt.Errorf("index state: %w", err)
+	}
+	return addCount(meta, countDeliveryStatePfx+to, 1)
+}
+
+// Delivery returns one delivery, or ErrNotFound.
+func (tx *Tx) Delivery(id string) (*Delivery, error) { return tx.delivery(id) }
+
+// Delivery returns one delivery, or ErrNotFound.
+func (db *DB) Delivery(id string) (*Delivery, error) {
+	var d *Delivery
+	err := db.View(func(tx *Tx) error {
+		var err error
+		d, err = tx.delivery(id)
+		return err
+	})
+	return d, err
+}
+
+// ClaimDue returns up to limit eligible deliveries with NextAt <= now and
+// marks them in_flight (removing them from the due index), in one
+// transaction. limit <= 0 means 100; at most 1000 are claimed.
+func (db *DB) ClaimDue(now time.Time, limit int) ([]*Delivery, error) {
+	limit = clampLimit(limit)
+	var out []*Delivery
+	err := db.Update(func(tx *Tx) error {
+		out = out[:0]
+		due := tx.b(bucketOutboxDue)
+		var keys [][]byte
+		c := due.Cursor()
+		for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+			if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > nanos(now) {
+				break
+			}
+			keys = append(keys, copyBytes(k))
+		}
+		for _, k := range keys {
+			if err := due.Delete(k); err != nil {
+				return fmt.Errorf("unindex due: %w", err)
+			}
+			d, err := tx.delivery(string(k[8:]))
+			if err != nil {
+				return err
+			}
+			if d.State != DeliveryPending {
+				return fmt.Errorf("due index holds %s delivery %s", d.State, d.ID)
+			}
+			if err := tx.setState(d.ID, d.State, DeliveryInFlight); err != nil {
+				return fmt.Errorf("delivery %s: %w", d.ID, err)
+			}
+			d.State = DeliveryInFlight
+			d.UpdatedAt = now
+			if err := tx.putDelivery(d); err != nil {
+				return err
+			}
+			if d.ordered() {
+				h := head{kind: headInFlight, id: d.ID}
+				if err := tx.b(bucketOutboxHeads).Put(d.queueID(), h.encode()); err != nil {
+					return fmt.Errorf("mark queue in flight: %w", err)
+				}
+			}
+			out = append(out, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim due deliveries: %w", err)
+	}
+	return out, nil
+}
+
+// NextDeliveryDue returns the earliest due time among eligible
+// deliveries; ok is false when none is due at any time.
+func (db *DB) NextDeliveryDue() (due time.Time, ok bool, err error) {
+	err = db.View(func(tx *Tx) error {
+		k, _ := tx.b(bucketOutboxDue).Cursor().First()
+		if len(k) >= 8 {
+			due, ok = fromNanos(binary.BigEndian.Uint64(k[:8])), true
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next delivery due: %w", err)
+	}
+	return due, ok, nil
+}
+
+// FinishDelivery records the outcome of sending an in-flight delivery, in
+// one transaction. a may be nil when no attempt was made (throttled,
+// circuit open): then Attempts is unchanged. State pending puts it back in
+// the due index at nextAt (now when zero); a final state (succeeded,
+// failed, cancelled) removes it from its queue and makes the next one in
+// the queue due. captured values merge into Captured. It returns ErrState
+// when the delivery is not in flight and ErrInvalid for state in_flight or
+// an unknown state.
+func (db *DB) FinishDelivery(id string, a *Attempt, state string, nextAt time.Time, reason string, captured map[string]string) error {
+	return db.FinishDeliveries([]Finish{{ID: id, Attempt: a, State: state, NextAt: nextAt, Reason: reason, Captured: captured}})
+}
+
+// FinishDeliveries records many outcomes in one transaction. An outcome
+// that cannot apply (ErrNotFound, ErrState, ErrInvalid) is skipped and the
+// others still commit; the returned error then joins one error per skipped
+// outcome (errors.Is works on it). A storage error commits nothing.
+func (db *DB) FinishDeliveries(results []Finish) error {
+	var skipped []error
+	err := db.Update(func(tx *Tx) error {
+		skipped = skipped[:0]
+		now := tx.db.now()
+		for _, f := range results {
+			d, err := tx.checkFinish(f)
+			if err != nil {
+				skipped = append(skipped, err)
+				continue
+			}
+			if err := tx.finish(d, f, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("finish deliveries: %w", err)
+	}
+	return errors.Join(skipped...)
+}
+
+// checkFinish validates one outcome without writing anything and returns
+// the delivery it applies to.
+func (tx *Tx) checkFinish(f Finish) (*Delivery, error) {
+	switch f.State {
+	case DeliveryPending, DeliverySucceeded, DeliveryFailed, DeliveryCancelled:
+	default:
+		return nil, fmt.Errorf("finish delivery %s: target state %q: %w", f.ID, f.State, ErrInvalid)
+	}
+	d, err := tx.delivery(f.ID)
+	if err != nil {
+		return nil, fmt.Errorf("finish: %w", err)
+	}
+	if d.State != DeliveryInFlight {
+		return nil, fmt.Errorf("finish delivery %s: it is %s, not in flight: %w", f.ID, d.State, ErrState)
+	}
+	return d, nil
+}
+
+// finish applies one validated outcome to d; any error is a storage or
+// consistency error that must abort the transaction.
+func (tx *Tx) finish(d *Delivery, f Finish, now time.Time) error {
+	if f.Attempt != nil {
+		a := *f.Attempt
+		a.Response = truncateUTF8(a.Response, maxResponse)
+		d.Attempts = append(d.Attempts, a)
+	}
+	if len(f.Captured) > 0 {
+		if d.Captured == nil {
+			d.Captured = make(map[string]string, len(f.Captured))
+		}
+		for k, v := range f.Captured {
+			d.Captured[k] = v
+		}
+	}
+	d.Reason = f.Reason
+	d.UpdatedAt = now
+	if err := tx.setState(d.ID, d.State, f.State); err != nil {
+		return fmt.Errorf("finish delivery %s: %w", d.ID, err)
+	}
+	d.State = f.State
+	if d.ordered() {
+		if err := tx.b(bucketOutboxHeads).Delete(d.queueID()); err != nil {
+			return fmt.Errorf("finish delivery %s: %w", d.ID, err)
+		}
+	}
+	if f.State == DeliveryPending {
+		d.NextAt = f.NextAt
+		if d.NextAt.IsZero() {
+			d.NextAt = now
+		}
+		if err := tx.putDelivery(d); err != nil {
+			return err
+		}
+		if !d.ordered() {
+			return tx.enqueue(d, now)
+		}
+		return tx.schedule(d.Connector, d.Reference, now)
+	}
+	if err := tx.putDelivery(d); err != nil {
+		return err
+	}
+	if !d.ordered() {
+		return nil
+	}
+	if err := tx.b(bucketOutboxQueue).Delete(d.queueKey()); err != nil {
+		return fmt.Errorf("finish delivery %s: dequeue: %w", d.ID, err)
+	}
+	return tx.schedule(d.Connector, d.Reference, now)
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character.
+func truncateUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// RetryDelivery puts a failed or cancelled delivery back to pending, due
+// now, with the same id (so the same idempotency key), at its original
+// position in its queue. Other states give ErrState.
+func (db *DB) RetryDelivery(id string, now time.Time) error {
+	err := db.Update(func(tx *Tx) error {
+		d, err := tx.delivery(id)
+		if err != nil {
+			return err
+		}
+		if d.State != DeliveryFailed && d.State != DeliveryCancelled {
+			return fmt.Errorf("delivery %s is %s: %w", id, d.State, ErrState)
+		}
+		if err := tx.setState(d.ID, d.State, DeliveryPending); err != nil {
+			return err
+		}
+		d.State = DeliveryPending
+		d.NextAt = now
+		d.UpdatedAt = now
+		d.Reason = ""
+		if err := tx.putDelivery(d); err != nil {
+			return err
+		}
+		return tx.enqueue(d, now)
+	})
+	if err != nil {
+		return fmt.Errorf("retry delivery: %w", err)
+	}
+	return nil
+}
+
+// CancelDelivery cancels a pending delivery (ErrState otherwise) and makes
+// the next one of its queue due.
+func (db *DB) CancelDelivery(id string, reason string) error {
+	err := db.Update(func(tx *Tx) error {
+		d, err := tx.delivery(id)
+		if err != nil {
+			return err
+		}
+		if d.State != DeliveryPending {
+			return fmt.Errorf("delivery %s is %s: %w", id, d.State, ErrState)
+		}
+		now := tx.db.now()
+		due := tx.b(bucketOutboxDue)
+		if d.ordered() {
+			heads := tx.b(bucketOutboxHeads)
+			if h, ok := decodeHead(heads.Get(d.queueID())); ok && h.kind == headDue && h.id == d.ID {
+				if err := due.Delete(dueKey(h.due, h.id)); err != nil {
+					return err
+				}
+				if err := heads.Delete(d.queueID()); err != nil {
+					return err
+				}
+			}
+			if err := tx.b(bucketOutboxQueue).Delete(d.queueKey()); err != nil {
+				return err
+			}
+		} else if err := due.Delete(dueKey(nanos(d.NextAt), d.ID)); err != nil {
+			return err
+		}
+		if err := tx.setState(d.ID, d.State, DeliveryCancelled); err != nil {
+			return err
+		}
+		d.State = DeliveryCancelled
+		d.Reason = reason
+		d.UpdatedAt = now
+		if err := tx.putDelivery(d); err != nil {
+			return err
+		}
+		if d.ordered() {
+			return tx.schedule(d.Connector, d.Reference, now)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("cancel delivery: %w", err)
+	}
+	return nil
+}
+
+// recoverInFlight turns every in_flight delivery back to pending, due now
+// (run by Open: whatever was being sent when the process stopped is sent
+// again).
+func (tx *Tx) recoverInFlight() error {
+	prefix := append([]byte(DeliveryInFlight), sep)
+	var ids []string
+	c := tx.b(bucketOutboxState).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		ids = append(ids, string(k[len(prefix):]))
+	}
+	now := tx.db.now()
+	for _, id := range ids {
+		d, err := tx.delivery(id)
+		if err != nil {
+			return err
+		}
+		if err := tx.setState(id, d.State, DeliveryPending); err != nil {
+			return err
+		}
+		d.State = DeliveryPending
+		d.NextAt = now
+		d.UpdatedAt = now
+		d.Reason = "recovered after restart"
+		if err := tx.putDelivery(d); err != nil {
+			return err
+		}
+		if !d.ordered() {
+			if err := tx.enqueue(d, now); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tx.b(bucketOutboxHeads).Delete(d.queueID()); err != nil {
+			return err
+		}
+		if err := tx.schedule(d.Connector, d.Reference, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListDeliveries returns deliveries newest first and the cursor of the
+// next page ("" when there is no more). A State filter walks the state
+// index and Connector+Reference the reference index; Since stops the walk
+// at the first id older than Since.
+func (db *DB) ListDeliveries(f DeliveryFilter) ([]*Delivery, string, error) {
+	limit := clampLimit(f.Limit)
+	var floor []byte
+	if !f.Since.IsZero() {
+		floor = ulidFloor(f.Since)
+	}
+	var out []*Delivery
+	next := ""
+	err := db.View(func(tx *Tx) error {
+		outbox := tx.b(bucketOutbox)
+		visit := func(id, v []byte) (bool, error) {
+			if floor != nil && bytes.Compare(id, floor) < 0 {
+				return false, nil
+			}
+			if v == nil {
+				return true, nil
+			}
+			d := new(Delivery)
+			if err := json.Unmarshal(v, d); err != nil {
+				return false, fmt.Errorf("decode delivery %s: %w", id, err)
+			}
+			if (f.State != "" && d.State != f.State) ||
+				(f.Connector != "" && d.Connector != f.Connector) ||
+				(f.Reference != "" && d.Reference != f.Reference) ||
+				(f.Rule != "" && d.RuleID != f.Rule) {
+				return true, nil
+			}
+			if len(out) == limit {
+				next = out[len(out)-1].ID
+				return false, nil
+			}
+			out = append(out, d)
+			return true, nil
+		}
+		walkIndex := func(bucket string, prefix []byte) error {
+			var upper []byte
+			if f.Cursor != "" {
+				upper = append(copyBytes(prefix), f.Cursor...)
+			}
+			c := tx.b(bucket).Cursor()
+			for k, _ := lastBefore(c, prefix, upper); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
+				id := k[len(prefix):]
+				more, err := visit(id, outbox.Get(id))
+				if err != nil || !more {
+					return err
+				}
+			}
+			return nil
+		}
+		switch {
+		case f.State != "":
+			if !validState(f.State) {
+				return fmt.Errorf("unknown state %q: %w", f.State, ErrInvalid)
+			}
+			return walkIndex(bucketOutboxState, append([]byte(f.State), sep))
+		case f.Connector != "" && f.Reference != "":
+			if err := checkPart("connector", f.Connector); err != nil {
+				return err
+			}
+			if err := checkPart("reference", f.Reference); err != nil {
+				return err
+			}
+			return walkIndex(bucketOutboxRef, prefixOf(f.Connector, f.Reference))
+		}
+		var upper []byte
+		if f.Cursor != "" {
+			upper = []byte(f.Cursor)
+		}
+		c := outbox.Cursor()
+		for k, v := lastBefore(c, nil, upper); k != nil; k, v = c.Prev() {
+			more, err := visit(k, v)
+			if err != nil || !more {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list deliveries: %w", err)
+	}
+	return out, next, nil
+}
+
+// Stats returns counts of pending inbox items, deliveries per state and
+// armed timers (kept as counters, so this is cheap).
+func (db *DB) Stats() (Stats, error) {
+	st := Stats{Deliveries: make(map[string]int, len(deliveryStates))}
+	err := db.View(func(tx *Tx) error {
+		meta := tx.b(bucketMeta)
+		st.InboxPending = int(getCount(meta, countInboxPending))
+		st.Timers = int(getCount(meta, countTimers))
+		for _, s := range deliveryStates {
+			st.Deliveries[s] = int(getCount(meta, countDeliveryStatePfx+s))
+		}
+		return nil
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	return st, nil
+}

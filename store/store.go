@@ -1,0 +1,232 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// Options configures Open. The zero value is valid.
+type Options struct {
+	// MaxBatch is the most Accept requests one group commit holds (default 256).
+	MaxBatch int
+	// Now is the clock (default time.Now); tests pass a fake.
+	Now func() time.Time
+	// LockTimeout is how long Open waits for the file lock before it fails
+	// with ErrLocked (default 1s).
+	LockTimeout time.Duration
+}
+
+// DB is an open Hookline store. All methods are safe for concurrent use.
+type DB struct {
+	bolt     *bolt.DB
+	path     string
+	now      func() time.Time
+	maxBatch int
+	ids      idGen
+
+	// mu guards closed and the send side of reqs: Accept holds it for
+	// reading while it sends, Close takes it for writing before closing reqs.
+	mu     sync.RWMutex
+	closed bool
+	reqs   chan *acceptReq
+	done   chan struct{} // closed when the committer has exited
+	once   sync.Once
+}
+
+// Open opens (creating if needed) the bbolt file at path (its parent
+// directory is created with mode 0o700), creates all buckets, recovers
+// in-flight deliveries (in_flight becomes pending, due now: delivery is at
+// least once across a crash) and starts the group-commit goroutine.
+func Open(path string, opts Options) (*DB, error) {
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:        opts.LockTimeout,
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: true,
+	})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	db := &DB{
+		bolt:     bdb,
+		path:     path,
+		now:      opts.Now,
+		maxBatch: opts.MaxBatch,
+		ids:      idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
+		reqs:     make(chan *acceptReq, 4*opts.MaxBatch),
+		done:     make(chan struct{}),
+	}
+	if err := db.init(); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	go db.commitLoop()
+	return db, nil
+}
+
+// init creates the buckets, checks the schema version and recovers
+// in-flight deliveries, in one transaction.
+func (db *DB) init() error {
+	return db.bolt.Update(func(btx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := btx.CreateBucketIfNotExists([]byte(name)); err != nil {
+				return fmt.Errorf("create bucket %s: %w", name, err)
+			}
+		}
+		meta := btx.Bucket([]byte(bucketMeta))
+		if v := meta.Get([]byte(metaVersion)); v != nil {
+			if len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion {
+				return fmt.Errorf("unsupported store schema version %x (want %d): %w", v, schemaVersion, ErrInvalid)
+			}
+		} else {
+			v := make([]byte, 8)
+			binary.BigEndian.PutUint64(v, schemaVersion)
+			if err := meta.Put([]byte(metaVersion), v); err != nil {
+				return fmt.Errorf("write schema version: %w", err)
+			}
+		}
+		tx := &Tx{db: db, tx: btx}
+		if err := tx.recoverInFlight(); err != nil {
+			return fmt.Errorf("recover in-flight deliveries: %w", err)
+		}
+		return nil
+	})
+}
+
+// Path returns the file the store lives in.
+func (db *DB) Path() string { return db.path }
+
+// Close stops accepting, commits the batch that is pending, waits for the
+// committer and closes the file. Accept calls racing with Close either get
+// their result or ErrClosed. Calling Close again returns nil.
+func (db *DB) Close() error {
+	var err error
+	db.once.Do(func() {
+		db.mu.Lock()
+		db.closed = true
+		close(db.reqs)
+		db.mu.Unlock()
+		<-db.done
+		if cerr := db.bolt.Close(); cerr != nil {
+			err = fmt.Errorf("close store %s: %w", db.path, cerr)
+		}
+	})
+	return err
+}
+
+// NewID returns a new ULID from the store's monotonic generator: ids from
+// one DB value sort in the order they were made, even within a millisecond
+// or when the clock steps back. Use it for event ids.
+func (db *DB) NewID() string { return db.ids.next(db.now()) }
+
+// Tx is one bbolt transaction with Hookline's operations. It is valid only
+// inside the function given to Update or View.
+type Tx struct {
+	db *DB
+	tx *bolt.Tx
+}
+
+// Update runs fn in one read-write transaction, committed (fsync'd) when fn
+// returns nil and rolled back otherwise. fn's own error is returned as is.
+// Do not call DB methods from inside fn: bbolt allows one writer at a time.
+func (db *DB) Update(fn func(tx *Tx) error) error {
+	var fnErr error
+	err := db.bolt.Update(func(btx *bolt.Tx) error {
+		fnErr = fn(&Tx{db: db, tx: btx})
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapTxErr("update", err)
+}
+
+// View runs fn in one read-only transaction; write methods of its Tx return
+// ErrReadOnly.
+func (db *DB) View(fn func(tx *Tx) error) error {
+	var fnErr error
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		fnErr = fn(&Tx{db: db, tx: btx})
+		return fnErr
+	})
+	if fnErr != nil {
+		return fnErr
+	}
+	return wrapTxErr("view", err)
+}
+
+// wrapTxErr maps bbolt's closed-database error to ErrClosed.
+func wrapTxErr(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bolterrors.ErrDatabaseNotOpen):
+		return fmt.Errorf("store %s: %w", op, ErrClosed)
+	}
+	return fmt.Errorf("store %s: %w", op, err)
+}
+
+// writable returns ErrReadOnly for a View transaction.
+func (tx *Tx) writable(op string) error {
+	if !tx.tx.Writable() {
+		return fmt.Errorf("%s: %w", op, ErrReadOnly)
+	}
+	return nil
+}
+
+// b returns the named bucket (created by Open).
+func (tx *Tx) b(name string) *bolt.Bucket { return tx.tx.Bucket([]byte(name)) }
+
+// idGen makes monotonic ULIDs. It is owned by one DB value.
+type idGen struct {
+	mu      sync.Mutex
+	ms      uint64
+	entropy *ulid.MonotonicEntropy
+}
+
+// next returns a ULID for now, never smaller than the previous one.
+func (g *idGen) next(now time.Time) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	ms := uint64(0)
+	if !now.Before(time.Unix(0, 0)) {
+		ms = ulid.Timestamp(now)
+	}
+	if ms < g.ms {
+		ms = g.ms
+	}
+	for {
+		id, err := ulid.New(ms, g.entropy)
+		if err == nil {
+			g.ms = ms
+			return id.String()
+		}
+		// Entropy overflow within one millisecond (or a failing random
+		// source): move to the next millisecond, which draws fresh entropy.
+		ms++
+	}
+}
