@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,9 +101,10 @@ func loadAuth(file string, n *yaml.Node) (Auth, yamlconf.Errors) {
 	var errs yamlconf.Errors
 	var y authYAML
 	errs.Append(yamlconf.Decode(file, n, &y))
-	if len(errs) > 0 || n.Kind != yaml.MappingNode {
+	if n.Kind != yaml.MappingNode {
 		return Auth{}, errs
 	}
+	known := yamlconf.FieldNames(reflect.TypeFor[authYAML]())
 	if y.Type == nil {
 		errs.Add(file, n, "auth: missing required key \"type\" (valid: %s)", strings.Join(AuthTypes(), ", "))
 		return Auth{}, errs
@@ -124,8 +126,8 @@ func loadAuth(file string, n *yaml.Node) (Auth, yamlconf.Errors) {
 	a.Algorithm, a.Encoding, a.Prefix = val(y.Algorithm), val(y.Encoding), val(y.Prefix)
 	for _, kv := range yamlconf.Pairs(n) {
 		k := kv.Key.Value
-		if k == "type" {
-			continue
+		if k == "type" || !slices.Contains(known, k) {
+			continue // unknown keys are reported by Decode
 		}
 		if !slices.Contains(spec.allowed, k) {
 			errs.Add(file, kv.Key, "auth type %s does not use %q (it uses: %s)", a.Type, k, strings.Join(append([]string{"type"}, spec.allowed...), ", "))

@@ -3,11 +3,13 @@ package connectors
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,6 +98,13 @@ func TestGolden(t *testing.T) {
 			if err := c.Inbound.Verifier.Verify(req); err != nil {
 				t.Fatalf("verify with the development secret: %v", err)
 			}
+			if !c.Inbound.Unsigned {
+				tampered := *req
+				tampered.Body = append(bytes.Clone(raw), ' ')
+				if err := c.Inbound.Verifier.Verify(&tampered); !errors.Is(err, verify.ErrUnauthorized) {
+					t.Errorf("tampered body accepted: %v", err)
+				}
+			}
 			if resp, handled := c.Inbound.Handshake(req); handled {
 				t.Fatalf("a webhook POST was taken for a handshake: %+v", resp)
 			}
@@ -144,6 +153,25 @@ func TestGolden(t *testing.T) {
 			if !seen[filepath.Base(f)] {
 				t.Errorf("stale golden file %s has no test case", f)
 			}
+		}
+	}
+}
+
+// Every file in configs/connectors loads with the development defaults.
+func TestShippedFilesLoad(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(shippedDir, "*.yaml"))
+	if err != nil || len(files) < 3 {
+		t.Fatalf("connector files: %v %v", files, err)
+	}
+	names := map[string]string{}
+	for _, f := range files {
+		c := loadYAML(t, f, string(readFile(t, f)), nil)
+		if prev, dup := names[c.Name]; dup {
+			t.Errorf("%s and %s both define connector %q", prev, f, c.Name)
+		}
+		names[c.Name] = f
+		if want := strings.TrimSuffix(filepath.Base(f), ".yaml"); c.Name != want {
+			t.Errorf("%s defines connector %q; name the file after it", f, c.Name)
 		}
 	}
 }

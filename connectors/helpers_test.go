@@ -113,3 +113,10 @@ func errorLines(errs yamlconf.Errors) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// hmacHex is hex(HMAC-SHA256(secret, body)).
+func hmacHex(secret string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"time"
@@ -149,21 +150,19 @@ type outRequest struct {
 // authorizer applies a connector's auth and signing to a request.
 type authorizer func(req *http.Request, body []byte, action, deliveryID string, now time.Time) error
 
-// errAuthorize marks an error of the connector's Authorize.
-type errAuthorize struct{ err error }
-
-func (e *errAuthorize) Error() string { return "authorize: " + e.err.Error() }
-func (e *errAuthorize) Unwrap() error { return e.err }
-
 // send performs r with c. auth may be nil.
 func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth authorizer, now time.Time) httpResult {
 	st := &tryState{success: r.success}
 	ctx = context.WithValue(ctx, tryKey{}, st)
 	start := time.Now()
 	res := httpResult{}
+	if u, err := url.Parse(r.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		res.err = &permanentError{err: fmt.Errorf("cannot send to %q: not an http(s) URL", r.url)}
+		return res
+	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, r.url, r.body)
 	if err != nil {
-		res.err = &errAuthorize{err: fmt.Errorf("build request %s %s: %w", r.method, r.url, err)}
+		res.err = &permanentError{err: fmt.Errorf("build request %s %s: %w", r.method, r.url, err)}
 		return res
 	}
 	for k, v := range r.headers {
@@ -174,7 +173,7 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 	}
 	if auth != nil {
 		if err := auth(req.Request, r.body, r.action, r.deliveryID, now); err != nil {
-			res.err = &errAuthorize{err: err}
+			res.err = &permanentError{err: fmt.Errorf("authorize: %w", err)}
 			return res
 		}
 	}

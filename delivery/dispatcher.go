@@ -212,10 +212,10 @@ type outcome struct {
 // Run sends due deliveries until ctx is done, then waits for in-flight
 // sends (at most DrainTimeout, then interrupts them) and for their outcomes
 // to be written. It returns nil after ctx is done, or the store error that
-// stopped it. Run may be called once.
+// stopped it. Run may be called once (ErrRunning after).
 func (d *Dispatcher) Run(ctx context.Context) error {
 	if !d.running.CompareAndSwap(false, true) {
-		return fmt.Errorf("run dispatcher: already running: %w", ErrConfig)
+		return fmt.Errorf("run dispatcher: %w", ErrRunning)
 	}
 	sendCtx, interrupt := context.WithCancel(context.WithoutCancel(ctx))
 	defer interrupt()
@@ -244,20 +244,18 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 
 // loop claims and dispatches due deliveries until ctx is done.
 func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan<- outcome, wg *sync.WaitGroup) error {
-	timer := time.NewTimer(0)
+	// Since Go 1.23 Reset and Stop discard a pending tick: no draining.
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
-	<-timer.C
 	sleep := func(wait time.Duration) bool {
 		timer.Reset(wait)
+		defer timer.Stop()
 		select {
 		case <-ctx.Done():
 			return false
 		case <-d.wake:
 		case <-timer.C:
-			return true
-		}
-		if !timer.Stop() {
-			<-timer.C
 		}
 		return true
 	}
@@ -269,7 +267,30 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan<- outcome, 
 			}
 			continue
 		}
+		// A read transaction first: claiming is a write transaction (an
+		// fsync), too dear for a wake-up that finds nothing due.
 		now := d.cfg.Now()
+		next, ok, err := d.db.NextDeliveryDue()
+		if err != nil {
+			if errors.Is(err, store.ErrClosed) {
+				return fmt.Errorf("delivery loop: %w", err)
+			}
+			d.log.Error("delivery: next due delivery", "err", err)
+			if !sleep(d.cfg.MaxIdle) {
+				break
+			}
+			continue
+		}
+		if !ok || next.After(now) {
+			wait := d.cfg.MaxIdle
+			if ok {
+				wait = min(wait, max(next.Sub(now), time.Millisecond))
+			}
+			if !sleep(wait) {
+				break
+			}
+			continue
+		}
 		claimed, err := d.db.ClaimDue(now, free)
 		if err != nil {
 			if errors.Is(err, store.ErrClosed) {
@@ -283,26 +304,6 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan<- outcome, 
 		}
 		for _, del := range claimed {
 			d.dispatch(sendCtx, del, now, results, wg)
-		}
-		if len(claimed) == free {
-			continue // there may be more due; free slots decide
-		}
-		wait := d.cfg.MaxIdle
-		next, ok, err := d.db.NextDeliveryDue()
-		switch {
-		case err != nil:
-			d.log.Error("delivery: next due delivery", "err", err)
-		case ok:
-			wait = min(wait, max(next.Sub(d.cfg.Now()), 0))
-		}
-		if wait <= 0 {
-			if len(claimed) > 0 {
-				continue
-			}
-			wait = time.Millisecond
-		}
-		if !sleep(wait) {
-			break
 		}
 	}
 	return nil
@@ -322,15 +323,47 @@ func (d *Dispatcher) dispatch(sendCtx context.Context, del *store.Delivery, now 
 		results <- outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}
 		return
 	}
-	adm := t.admit(now)
-	if !adm.ok {
-		d.metrics.outcome(del.Connector, outcomeThrottled)
-		results <- outcome{del: del, finish: store.Finish{
-			ID: del.ID, State: store.DeliveryPending, NextAt: now.Add(adm.wait), Reason: adm.reason,
-		}}
-		return
+	switch adm := t.admit(now); {
+	case adm.ok:
+		d.start(wg, results, func() outcome { return d.deliverHTTP(sendCtx, t, adm.cfg, del) })
+	case adm.full:
+		d.start(wg, results, func() outcome { return d.awaitSlot(sendCtx, t, del, adm) })
+	default:
+		results <- d.throttled(del, now, adm)
 	}
-	d.start(wg, results, func() outcome { return d.deliverHTTP(sendCtx, t, adm.cfg, del) })
+}
+
+// throttled puts a delivery back in the outbox, due after the wait, with
+// no attempt recorded.
+func (d *Dispatcher) throttled(del *store.Delivery, now time.Time, adm admission) outcome {
+	d.metrics.outcome(del.Connector, outcomeThrottled)
+	return outcome{del: del, finish: store.Finish{
+		ID: del.ID, State: store.DeliveryPending, NextAt: now.Add(adm.wait), Reason: adm.reason,
+	}}
+}
+
+// awaitSlot waits on the worker for a concurrency slot of the delivery's
+// connector (at most maxSlotWait), then sends it, or puts it back in the
+// outbox when the wait ran out or another limit says wait.
+func (d *Dispatcher) awaitSlot(ctx context.Context, t *target, del *store.Delivery, adm admission) outcome {
+	timer := time.NewTimer(maxSlotWait)
+	defer timer.Stop()
+	for {
+		select {
+		case <-adm.freed:
+		case <-timer.C:
+			return d.throttled(del, d.cfg.Now(), adm)
+		case <-ctx.Done():
+			return d.interrupted(del)
+		}
+		now := d.cfg.Now()
+		switch adm = t.admit(now); {
+		case adm.ok:
+			return d.deliverHTTP(ctx, t, adm.cfg, del)
+		case !adm.full:
+			return d.throttled(del, now, adm)
+		}
+	}
 }
 
 // start runs fn on a worker goroutine and hands its outcome to the
@@ -386,14 +419,20 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, cfg *targetConf
 	res := send(ctx, cfg.client, r, auth, started)
 	d.metrics.observe(t.name, res.latency.Seconds())
 	if res.err != nil && ctx.Err() != nil {
-		d.metrics.outcome(t.name, outcomeInterrupted)
-		return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryPending,
-			NextAt: d.cfg.Now(), Reason: "interrupted by shutdown; not counted as an attempt"}}
+		return d.interrupted(del)
 	}
 	var o2 outcome
 	o2, v = d.decide(del, cfg, act, res, started)
 	d.metrics.outcome(t.name, metricOutcome(o2))
 	return o2
+}
+
+// interrupted puts a delivery whose send was cut short by shutdown back in
+// the outbox, due now, with no attempt recorded.
+func (d *Dispatcher) interrupted(del *store.Delivery) outcome {
+	d.metrics.outcome(del.Connector, outcomeInterrupted)
+	return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryPending,
+		NextAt: d.cfg.Now(), Reason: "interrupted by shutdown; not counted as an attempt"}}
 }
 
 // metricOutcome is the metrics label of an outcome.
@@ -420,9 +459,9 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 	if res.status != 0 {
 		att.Response = responseText(res.body)
 	}
-	var authErr *errAuthorize
+	var perm *permanentError
 	switch {
-	case errors.As(res.err, &authErr):
+	case errors.As(res.err, &perm):
 		att.Error = res.err.Error()
 		d.fail(&o, res.err.Error())
 		return o, verdictNeutral

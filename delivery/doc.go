@@ -11,9 +11,17 @@
 //
 // Each outbound connector has a concurrency cap, a token-bucket rate limit
 // (golang.org/x/time/rate) and a circuit breaker. A delivery that has to wait
-// on any of them goes back to the outbox as pending with a later due time and
-// no attempt recorded: throttled work stays in bbolt, not in memory, and it
-// does not use up the delivery's attempts.
+// on the token bucket or the breaker goes back to the outbox as pending with
+// a later due time and no attempt recorded: throttled work stays in bbolt,
+// not in memory, and it does not use up the delivery's attempts. Deliveries
+// held back by the token bucket are spread one token interval apart; those
+// held back by an open breaker are due when its cool-down ends.
+//
+// The concurrency cap is the one short wait: a claimed delivery whose
+// connector is at its cap waits on its worker (it is in_flight in the store,
+// and the waiters are bounded by Config.Workers) for a slot, at most one
+// second, and only then goes back to the outbox. Bouncing it at once would
+// make every claim pull a saturated connector's backlog through bbolt again.
 //
 // # Retries
 //

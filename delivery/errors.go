@@ -17,6 +17,8 @@ var (
 	ErrLogPath = errors.New("log file path outside the log directory")
 	// ErrNoLogDir is returned for a log delivery when no log directory is configured.
 	ErrNoLogDir = errors.New("no log directory configured")
+	// ErrRunning is returned by a second call of Dispatcher.Run.
+	ErrRunning = errors.New("delivery: dispatcher already running")
 	// ErrUnknownConnector is the reason of a delivery whose outbound connector
 	// is not configured.
 	ErrUnknownConnector = errors.New("unknown outbound connector")
@@ -43,3 +45,10 @@ func (e *EgressError) Error() string {
 
 // Is makes errors.Is(err, ErrEgressRefused) true.
 func (e *EgressError) Is(target error) bool { return target == ErrEgressRefused }
+
+// permanentError marks a failure that no retry can fix (a request that
+// cannot be built, auth that cannot be applied): the delivery fails at once.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }

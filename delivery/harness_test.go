@@ -16,17 +16,31 @@ import (
 	"github.com/hookline/hookline/store"
 )
 
-// fakeClock is a settable clock shared by the store and the dispatcher.
+// fakeClock is a clock shared by the store and the dispatcher that tests
+// move by hand: frozen, or running with real time plus the jumps.
 type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
+	mu      sync.Mutex
+	t       time.Time
+	running bool
+	since   time.Time // real time of the last reading base (running clocks)
 }
 
+// newFakeClock returns a frozen clock an hour ahead of real time.
 func newFakeClock() *fakeClock { return &fakeClock{t: time.Now().Add(time.Hour).Truncate(time.Second)} }
+
+// newRunningClock returns a clock that runs with real time, an hour ahead.
+func newRunningClock() *fakeClock {
+	c := newFakeClock()
+	c.running, c.since = true, time.Now()
+	return c
+}
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.running {
+		return c.t.Add(time.Since(c.since))
+	}
 	return c.t
 }
 

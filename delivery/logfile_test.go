@@ -60,12 +60,12 @@ func FuzzLogPath(f *testing.F) {
 
 func TestLogLine(t *testing.T) {
 	tests := map[string]string{
-		"hello":          "hello\n",
-		"hello\n":        "hello\n",
-		"hello\r\n":      "hello\n",
-		"a\nb":           `a\nb` + "\n",
-		"a\r\nb\rc\n":    `a\nb\rc` + "\n",
-		"":               "\n",
+		"hello":        "hello\n",
+		"hello\n":      "hello\n",
+		"hello\r\n":    "hello\n",
+		"a\nb":         `a\nb` + "\n",
+		"a\r\nb\rc\n":  `a\nb\rc` + "\n",
+		"":             "\n",
 		"tab\tand ünï": "tab\tand ünï\n",
 	}
 	for in, want := range tests {

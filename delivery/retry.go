@@ -13,10 +13,9 @@ import (
 // Defaults of the outbound connector settings delivery reads, for zero
 // values (the connector loader applies the same ones).
 const (
-	defaultTimeout       = connectors.DefaultTimeout
-	defaultConcurrency   = connectors.DefaultConcurrency
-	defaultJitter        = connectors.DefaultJitter
-	defaultMaxRetryAfter = connectors.DefaultMaxRetryAfter
+	defaultTimeout     = connectors.DefaultTimeout
+	defaultConcurrency = connectors.DefaultConcurrency
+	defaultJitter      = connectors.DefaultJitter
 	// min429Wait is the least a 429 sends a delivery back to the outbox for.
 	min429Wait = 60 * time.Second
 )
@@ -28,7 +27,6 @@ const (
 	quickWaitMax       = time.Second
 	maxQuickRetryAfter = 5 * time.Second
 )
-
 
 // retryPolicy returns p with defaults in place of unset fields. A wholly
 // zero policy is the default policy; otherwise a nil Schedule or RetryOn and

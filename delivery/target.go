@@ -12,9 +12,15 @@ import (
 	"github.com/hookline/hookline/connectors"
 )
 
-// concurrencyWait is how long a delivery waits in the outbox when its
-// connector is at its concurrency cap (no one can say when a slot frees).
-const concurrencyWait = 50 * time.Millisecond
+// Concurrency cap waits. A delivery whose connector is at its cap waits
+// for a slot on its worker (it is claimed, in_flight in the store, and
+// bounded by Config.Workers) for at most maxSlotWait; then it goes back to
+// the outbox for concurrencyWait. Bouncing at once would make every claim
+// pull the saturated connector's backlog through bbolt again and again.
+const (
+	maxSlotWait     = time.Second
+	concurrencyWait = 50 * time.Millisecond
+)
 
 // targetConfig is the immutable view of one outbound connector a send uses.
 // A config reload replaces it as a whole.
@@ -38,13 +44,26 @@ type target struct {
 	mu       sync.Mutex
 	cfg      *targetConfig
 	inflight int
+	freed    chan struct{} // closed and replaced when a slot is given back
 	limiter  *rate.Limiter // nil: no rate limit
+	rateNext time.Time     // when the next delivery held back by the limiter is due
 	breaker  *breaker
 }
 
+// Reasons of deliveries held back by a connector's limits.
+const (
+	reasonConcurrency = "throttled: concurrency limit reached"
+	reasonRate        = "throttled: rate limit"
+	reasonBreaker     = "throttled: circuit breaker "
+)
+
 // admission is the answer of target.admit.
 type admission struct {
-	ok     bool
+	ok bool
+	// full is set when the connector is at its concurrency cap; freed is
+	// closed when a slot is given back.
+	full   bool
+	freed  <-chan struct{}
 	wait   time.Duration
 	reason string
 	cfg    *targetConfig
@@ -52,30 +71,38 @@ type admission struct {
 
 // admit checks the concurrency cap, the token bucket and the breaker, in
 // that order, and on success takes a concurrency slot (give it back with
-// done). A refusal consumes nothing.
+// done). A refusal consumes nothing. Deliveries held back by the token
+// bucket are spread one token interval apart, so that they do not all
+// come back at the same moment.
 func (t *target) admit(now time.Time) admission {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cfg := t.cfg
 	if t.inflight >= cfg.concurrency {
-		return admission{wait: concurrencyWait, reason: "throttled: concurrency limit reached", cfg: cfg}
+		if t.freed == nil {
+			t.freed = make(chan struct{})
+		}
+		return admission{full: true, freed: t.freed, wait: concurrencyWait, reason: reasonConcurrency, cfg: cfg}
 	}
 	var r *rate.Reservation
 	if t.limiter != nil {
 		r = t.limiter.ReserveN(now, 1)
 		if !r.OK() {
-			return admission{wait: time.Second, reason: "throttled: rate limit", cfg: cfg}
+			return admission{wait: time.Second, reason: reasonRate, cfg: cfg}
 		}
 		if d := r.DelayFrom(now); d > 0 {
 			r.CancelAt(now)
-			return admission{wait: d, reason: "throttled: rate limit", cfg: cfg}
+			wait := max(d, t.rateNext.Sub(now))
+			interval := time.Duration(float64(time.Second) / float64(t.limiter.Limit()))
+			t.rateNext = now.Add(wait + interval)
+			return admission{wait: wait, reason: reasonRate, cfg: cfg}
 		}
 	}
 	if ok, wait := t.breaker.allow(now); !ok {
 		if r != nil {
 			r.CancelAt(now)
 		}
-		return admission{wait: wait, reason: "throttled: circuit breaker " + t.breaker.state.String(), cfg: cfg}
+		return admission{wait: wait, reason: reasonBreaker + t.breaker.state.String(), cfg: cfg}
 	}
 	t.inflight++
 	return admission{ok: true, cfg: cfg}
@@ -87,6 +114,10 @@ func (t *target) done(now time.Time, v verdict) (open bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.inflight--
+	if t.freed != nil {
+		close(t.freed)
+		t.freed = nil
+	}
 	t.breaker.record(now, v)
 	return t.breaker.state != breakerClosed
 }

@@ -58,7 +58,8 @@ func TestIntakeStatusCodes(t *testing.T) {
 
 func TestSchemaViolationAnswers422WithPointer(t *testing.T) {
 	ts := startServer(t, copyConfigs(t), nil, nil)
-	body := []byte(`{"type": "zen:event-type:ticket.status_changed", "id": "x", "time": "2026-01-01T00:00:00Z", "detail": "not an object"}`)
+	body := []byte(`{"type": "zen:event-type:ticket.status_changed", "account_id": 1, "id": "x", "time": "2026-01-01T00:00:00Z",
+		"zendesk_event_version": "2022-11-06", "subject": "zen:ticket:1", "detail": "not an object", "event": {}}`)
 	stamp := time.Now().UTC().Format(time.RFC3339)
 	r := do(t, "POST", ts.URL+"/hooks/zendesk", body, map[string]string{
 		"Content-Type":                          "application/json",
@@ -109,9 +110,8 @@ func TestAcceptedWebhookBecomesEvents(t *testing.T) {
 
 func TestUnmappedPayloadIsKept(t *testing.T) {
 	ts := startServer(t, copyConfigs(t), nil, nil)
-	body := readFixture(t, "whatsapp-cloud-text-message.json")
-	// Valid, signed, but a shape no WhatsApp mapping knows.
-	body = []byte(`{"object": "page", "entry": []}`)
+	// Valid, signed, schema-conform, but a change no WhatsApp mapping knows.
+	body := []byte(`{"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [{"field": "account_alerts", "value": {}}]}]}`)
 	r := do(t, "POST", ts.URL+"/hooks/whatsapp", body, map[string]string{"Content-Type": "application/json", "X-Hub-Signature-256": metaSignature("test-whatsapp-secret", body)})
 	if r.Status != 202 {
 		t.Fatalf("status %d: %s", r.Status, r.Body)

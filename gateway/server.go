@@ -156,7 +156,7 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 			var fe *fiber.Error
 			if errors.As(err, &fe) {
 				if fe.Code == fiber.StatusRequestEntityTooLarge {
-					return problem(c, fe.Code, "body exceeds the gateway's limit of %d bytes", maxBodyLimit(s.bundle.Load()))
+					return problem(c, fe.Code, "body exceeds the limit of %d bytes", maxBodyLimit(s.bundle.Load()))
 				}
 				return problem(c, fe.Code, "%s", fe.Message)
 			}
@@ -183,8 +183,7 @@ func maxBodyLimit(b *Bundle) int {
 			limit = c.Inbound.BodyLimit
 		}
 	}
-	// Room for the connector-level check to answer with its own message.
-	return limit + 1
+	return limit
 }
 
 func (s *Server) handleReady(c *fiber.Ctx) error {

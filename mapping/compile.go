@@ -40,7 +40,7 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 	seen := map[string]*yaml.Node{}
 	vars, types := map[string]bool{}, map[string]bool{}
 	for i, en := range n.Content {
-		e, nameNode := c.compileEntry(i, yamlconf.Resolve(en))
+		e, nameNode, ok := c.compileEntry(i, yamlconf.Resolve(en))
 		if e == nil {
 			continue
 		}
@@ -49,11 +49,14 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 			continue
 		}
 		seen[e.name] = nameNode
+		if !ok {
+			continue
+		}
 		for _, v := range e.varNames {
 			vars[v] = true
 		}
-		if e.typ.kind == specConst && e.typ.mapping == nil {
-			types[toString(e.typ.constant)] = true
+		for _, t := range e.typ.outcomes() {
+			types[t] = true
 		}
 		m.entries = append(m.entries, e)
 	}
@@ -63,6 +66,40 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 	}
 	m.vars, m.types = sortedKeys(vars), sortedKeys(types)
 	return m, nil
+}
+
+// outcomes returns every text a spec can produce when that set is known at
+// compile time (a constant, or a map with map_default and an optional
+// default), and nil when it is open.
+func (s *spec) outcomes() []string {
+	var out []string
+	add := func(v any) {
+		if v != nil {
+			if t := strings.TrimSpace(toString(v)); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	switch {
+	case s.kind == specConst:
+		v, ok := s.constant, s.constant != nil
+		if ok && s.mapping != nil {
+			v, ok = s.applyMap(v)
+		}
+		if !ok && s.hasDef {
+			v = s.def
+		}
+		add(v)
+	case s.mapping != nil && s.hasMapDefault:
+		for _, v := range s.mapping {
+			add(v)
+		}
+		add(s.mapDefault)
+		if s.hasDef {
+			add(s.def)
+		}
+	}
+	return out
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -110,16 +147,18 @@ type specCtx struct {
 	vars []string
 }
 
-func (c *compiler) compileEntry(i int, n *yaml.Node) (*entry, *yaml.Node) {
+// compileEntry compiles one entry; ok is false when it had errors (the
+// entry is still returned, when it has a name, for the duplicate-name check).
+func (c *compiler) compileEntry(i int, n *yaml.Node) (e *entry, nameNode *yaml.Node, ok bool) {
 	if n.Kind != yaml.MappingNode {
 		c.errs.Add(c.file, n, "events[%d]: expected a mapping (name, match, type, entity, reference, ...), got %s", i, yamlconf.KindName(n))
-		return nil, n
+		return nil, n, false
 	}
 	before := len(c.errs)
 	var es entrySpec
 	c.errs.Append(yamlconf.Decode(c.file, n, &es))
-	e := &entry{name: fmt.Sprintf("events[%d]", i), stop: es.Stop, tmplPaths: map[string]*pathRef{}}
-	nameNode := n
+	e = &entry{name: fmt.Sprintf("events[%d]", i), stop: es.Stop, tmplPaths: map[string]*pathRef{}}
+	nameNode = n
 	if es.Name != nil {
 		nameNode = es.Name
 		if es.Name.Kind != yaml.ScalarNode || strings.TrimSpace(es.Name.Value) == "" {
@@ -130,7 +169,11 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (*entry, *yaml.Node) {
 	}
 
 	if es.Each != nil {
-		e.levels = c.compileEach(es.Each)
+		if e.levels = c.compileEach(es.Each); e.levels == nil {
+			// Paths below would be judged against the wrong levels: report
+			// each alone for this entry.
+			return e, nameNode, false
+		}
 	}
 	e.scope = scope{depth: len(e.levels), names: map[string]int{}}
 	for k, l := range e.levels {
@@ -186,10 +229,7 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (*entry, *yaml.Node) {
 	if es.Where != nil {
 		e.where = c.compileCond(es.Where, e.scope)
 	}
-	if len(c.errs) > before {
-		return nil, nameNode
-	}
-	return e, nameNode
+	return e, nameNode, len(c.errs) == before
 }
 
 // namedPairs returns the entries of a name -> spec mapping after checking

@@ -1,4 +1,238 @@
 // Package mapping owns connector mappings: it compiles the `inbound.events`
 // list of a connector file into a Mapper, a pure function from one payload to
-// zero or more events.
+// zero or more events of the common model (package event).
+//
+// The package does no I/O and reads no clock: the receive time comes in with
+// the Input. A Mapper is immutable and safe for concurrent use.
+//
+// # Basics
+//
+// Compile checks the whole list at once and reports every problem as
+// file:line:column: message, with the nearest valid name for a misspelt key,
+// operator, path prefix, template method or variable. Map takes one payload
+// (JSON; form posts arrive already converted to a JSON object) with its
+// headers, query and receive time, and returns the events, without IDs.
+//
+// Every entry whose `match` holds produces its events, in file order, so one
+// payload may feed several entries (a specific one and a catch-all, say).
+// `stop: true` on an entry ends matching after it when its match held, even
+// if its `each` found no element. Zero events and a nil error mean the
+// payload is unmapped: the gateway keeps it and marks it so.
+//
+// # A full example
+//
+// The WhatsApp Cloud API posts entry[].changes[].value.messages[]; each
+// message becomes one event that also needs data of its enclosing change:
+//
+//	inbound:
+//	  events:
+//	    - name: whatsapp-message           # used in errors; default "events[N]"
+//	      match:                           # a list: all must hold
+//	        - { path: object, equals: whatsapp_business_account }
+//	        - { header: X-Hub-Signature-256, exists: true }
+//	        - any:
+//	            - { path: entry.0.changes.0.field, in: [messages] }
+//	            - not: { query: debug, equals: "1" }
+//	      each:                            # one event per message
+//	        - entry
+//	        - { path: changes, as: change }   # a named level: $change.
+//	        - value.messages
+//	      where: { path: type, not_in: [reaction, unsupported] }   # per element
+//	      type: message.received           # a plain string is a constant here
+//	      entity: message
+//	      reference: id                    # a plain string is a path elsewhere
+//	      occurred_at: timestamp
+//	      actor:
+//	        type: customer
+//	        id: from
+//	        name: $change.value.contacts.0.profile.name
+//	      fields:
+//	        channel: { value: whatsapp }
+//	        text:
+//	          template: '{{ with .Path "text.body" }}{{ . }}{{ else }}{{ .Path "interactive.button_reply.title" }}{{ end }}'
+//	        message_type: { path: type, map: { text: text, interactive: button }, map_default: other }
+//	        customer.phone: from
+//	        customer.name: $parent.value.contacts.0.profile.name
+//	        business.phone_number_id: $change.value.metadata.phone_number_id
+//	        tags: { path: labels, default: [whatsapp] }
+//	      vars:
+//	        PHONE_NUMBER_ID: $change.value.metadata.phone_number_id
+//	        REPLY_TO: "%%PHONE_NUMBER_ID%%:{{ .Path \"from\" }}"
+//
+//	    - name: zendesk-ticket-status
+//	      match: { path: type, equals: "zen:event-type:ticket.status_changed" }
+//	      type: ticket.status_changed
+//	      entity: ticket
+//	      reference: detail.id
+//	      occurred_at: time
+//	      fields:
+//	        status: { path: event.current, map: { OPEN: open, PENDING: pending, SOLVED: solved } }
+//	      changes:
+//	        status: { from: event.previous }      # to: the status field; the field's map applies
+//	      vars: { TICKET_REFERENCE: detail.id }
+//	      stop: true
+//
+// # Entry keys
+//
+//   - name: the entry's name in errors; unique; default "events[N]".
+//   - match: a condition (below) tested once per payload against the whole
+//     payload; without it the entry always applies.
+//   - each: fan out one event per element (below); without it the payload is
+//     the one element.
+//   - where: a condition tested per element (paths relative to the element).
+//   - type, entity (required): a plain string is a constant; a value spec
+//     mapping (or a template) makes them dynamic, e.g.
+//     { path: event_type, default: generic.received }. Constants must not be
+//     empty or contain spaces.
+//   - reference (required): the platform's key of the entity, a value spec.
+//     For a constant write { value: ... }.
+//   - occurred_at: a value spec read as an RFC 3339 time, or Unix seconds,
+//     milliseconds, microseconds or nanoseconds (a number or a numeric
+//     string; told apart by magnitude: below 1e11 seconds, below 1e14
+//     milliseconds, below 1e17 microseconds, else nanoseconds; seconds may
+//     have a decimal fraction, kept exactly). Absent or unreadable: the
+//     receive time. Times are UTC.
+//   - actor: { type, id, name, email }; type is a constant when a plain string
+//     (customer, agent, system or gateway), the others value specs.
+//   - fields: flat dotted field name -> value spec, computed in file order.
+//   - changes: field name -> { from, to }, each a value spec. A missing `to`
+//     is the event's field of the same name; a side without its own `map`
+//     uses the map (and map_default) of that field. A change is left out
+//     when both sides are absent or both are equal.
+//   - vars: NAME -> value spec, rendered as text, computed first and in file
+//     order; they become the event's Vars (for %%NAME%% in later templates,
+//     rules and outbound connectors). A var that resolves absent or empty is
+//     left out.
+//   - stop: true ends matching after this entry when its match held.
+//
+// # Paths
+//
+// Paths use gjson syntax (github.com/tidwall/gjson): `detail.id`,
+// `entry.0.id`, `items.#.name` (an array of each item's name),
+// `items.#(id==123).value` (a query), `tags.@reverse` (a modifier), and `\`
+// to escape `.`, `*`, `?` and a leading `$` in a key. A path is relative to
+// the current element (the payload when there is no each). Prefixes reach
+// further:
+//
+//	$root.<path>          the whole payload
+//	$parent.<path>        the element of the enclosing each level
+//	$parent.$parent.<p>   two levels up (above the first level: the payload)
+//	$<as>.<path>          the element of the each level named with `as`
+//	$header.<Name>        the first value of a request header (any case)
+//	$query.<name>         the first value of a query parameter
+//
+// A prefix alone ($root, $parent, $change) is that element itself. Match
+// conditions are tested against the payload, so $parent and level names are
+// not available there. Paths are checked when compiling: empty parts, a
+// trailing separator, unbalanced queries or selectors, unknown modifiers and
+// prefixes are errors.
+//
+// # Absent values
+//
+// A path that does not resolve is absent, never an error; JSON null counts as
+// absent too. An absent field is left out of Fields, an absent var out of
+// Vars, an absent actor part stays "". `default` replaces an absent value.
+//
+// # Fan-out with each
+//
+// `each` is either one path whose `#` parts separate nested arrays,
+//
+//	each: entry.#.changes.#.value.messages
+//
+// which is the same as the list form `[entry, changes, value.messages]`, or a
+// list of levels, each a path (relative to the previous level's element) or
+// { path: ..., as: name }. A level's value is iterated when it is an array
+// (nested arrays are flattened, up to 16 deep; nulls are skipped), taken as
+// one element when it is anything else, and yields nothing when absent. In
+// the string form a leading `#` iterates the payload itself (a payload that
+// is an array), and in the list form `@this` stands for the previous element. With the three
+// levels above, a message's $parent is its `changes[]` element (so
+// $parent.value.metadata.phone_number_id) and $parent.$parent its `entry[]`
+// element.
+//
+// # Value specs
+//
+// A value spec is where one value comes from:
+//
+//	text.body                              a path (a plain string)
+//	'Order {{ .Path "order.id" }}'         a template (a plain string holding {{ or %%NAME%%)
+//	{ path: event.current }                a path
+//	{ value: whatsapp }                    a constant (any YAML value, never a template)
+//	{ template: "..." }                    a template
+//
+// with, in the mapping form, these options:
+//
+//   - map: { FROM: to, ... } translates a scalar by its text (JSON 2 matches
+//     the key 2, true the key true), and a list element by element (an
+//     object passes through). A value
+//     the map does not name passes through unchanged, unless map_default is
+//     set, which replaces every unnamed value. Mapping to null drops the
+//     value (it becomes absent). Map values must be scalars.
+//   - map_default: the value for present values the map does not name.
+//   - default: the value when the source is absent (also after a map dropped
+//     it); it is not mapped.
+//
+// A bare number or boolean where a path is expected is an error (write
+// { value: 1 } for a constant, or quote it for a path).
+//
+// Field values are normalized with event.Normalize: numbers are float64,
+// string arrays []string, other arrays []any; a JSON object is flattened into
+// dotted fields (`customer: requester` gives customer.name, customer.email;
+// objects nested deeper than 8 levels stay map values).
+// Text values (reference, vars, actor) keep the exact digits of JSON numbers,
+// so a 64-bit id survives.
+//
+// # Templates
+//
+// Templates are Go text/template, compiled with internal/yamlconf: %%NAME%%
+// is shorthand for {{ .Var "NAME" }}, and the functions json, lower, upper,
+// trim, default and join are available. The data offers:
+//
+//	.Path "p"     the value at p relative to the element (prefixes work); "" when absent
+//	.Root "p"     the value at p in the whole payload; "" when absent
+//	.Header "N"   the first value of a header; .Query "n" of a query parameter
+//	.Var "NAME"   a var of this entry ("" when it resolved absent; an
+//	              undefined name is an error)
+//	.Field "f"    a field computed before this one; "" when absent
+//	.Fields       the fields computed so far (.Fields.f fails when f is absent;
+//	              prefer .Field "f")
+//
+// Numbers from .Path keep their digits (json.Number). A template that renders
+// "" is absent. Literal arguments are checked when compiling: .Path paths,
+// .Var names (a var may only use vars defined before it), and the names used
+// on the data.
+//
+// # Conditions
+//
+// A condition is a leaf with one source (path, header or query) and one
+// operator, or a tree: { all: [...] }, { any: [...] }, { not: condition }; a
+// list means all. Operators:
+//
+//	equals: v        the value equals v (numbers and numeric strings compare
+//	                 as numbers, lists as sets)
+//	not_equals: v    not equals (true when absent)
+//	in: [a, b]       equals one of the list; not_in: [...] the opposite (true when absent)
+//	exists: bool     the value is present (not absent, not null)
+//	matches: re      an RE2 regular expression matches the text (any element of a list)
+//	contains: v      a substring of a string, or an element of a list
+//
+// Any operator but not_equals, not_in and exists: false is false for an absent value.
+//
+// # Errors at run time
+//
+// Map fails, returning no events, when the payload is not JSON (ErrNotJSON),
+// a template fails (ErrTemplate), or an event's reference, type or entity
+// resolves absent or empty (ErrNoReference, ErrNoType). The error names the
+// entry, the element and the field:
+//
+//	mapping entry "whatsapp-status" at entry[0].changes[0].value.statuses[0],
+//	reference: path "id" is absent or empty: mapping: event reference is absent
+//
+// An event is never emitted without a reference. Failing the whole payload,
+// rather than skipping that element, is deliberate: the pipeline handles a
+// payload in one transaction, and a failed inbox item with this reason is
+// visible in the admin API and can be replayed once the mapping is fixed,
+// whereas a skipped element would be lost without a trace.
+//
+// Every event of one payload shares one copy of the body as Raw.
 package mapping

@@ -96,11 +96,11 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 		if e.match != nil && !e.match.eval(st) {
 			continue
 		}
-		if cap(st.elems) < len(e.levels) {
-			st.elems = make([]gjson.Result, len(e.levels))
-			st.idx = make([]int, len(e.levels))
+		if n := len(e.levels); cap(st.elems) < n {
+			st.elems, st.idx, st.stamps = make([]gjson.Result, n), make([]int, n), make([]uint64, n)
+		} else {
+			st.elems, st.idx, st.stamps = st.elems[:n], st.idx[:n], st.stamps[:n]
 		}
-		st.elems, st.idx = st.elems[:len(e.levels)], st.idx[:len(e.levels)]
 		err := e.walk(st, 0, st.root, func() error {
 			if e.where != nil && !e.where.eval(st) {
 				return nil
@@ -133,8 +133,10 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 // Vars returns the %%NAME%% variable names the mappings can produce, sorted.
 func (m *Mapper) Vars() []string { return append([]string(nil), m.vars...) }
 
-// Types returns the constant event types the mappings can produce, sorted;
-// entries with a dynamic type are left out.
+// Types returns the event types the mappings can produce that are known at
+// compile time, sorted: constant types, and every outcome of a dynamic type
+// whose map has a map_default (a closed set). An entry whose type is open (a
+// path without map_default, a template) adds nothing.
 func (m *Mapper) Types() []string { return append([]string(nil), m.types...) }
 
 // walk calls fn once per element of the entry's each levels (once with no
@@ -152,23 +154,33 @@ func (e *entry) walk(st *state, k int, base gjson.Result, fn func() error) error
 	}
 	st.idx[k] = 0
 	var err error
-	var visit func(x gjson.Result) bool
-	visit = func(x gjson.Result) bool {
+	var visit func(x gjson.Result, nest int) bool
+	visit = func(x gjson.Result, nest int) bool {
 		switch {
 		case x.Type == gjson.Null:
 			return true
 		case x.IsArray():
-			x.ForEach(func(_, el gjson.Result) bool { return visit(el) })
+			if nest < maxArrayNesting {
+				x.ForEach(func(_, el gjson.Result) bool { return visit(el, nest+1) })
+			}
 			return err == nil
 		}
 		st.elems[k] = x
+		st.gen++
+		st.stamps[k] = st.gen
 		err = e.walk(st, k+1, x, fn)
 		st.idx[k]++
 		return err == nil
 	}
-	visit(v)
+	visit(v, 0)
 	return err
 }
+
+// maxArrayNesting bounds how deep each flattens arrays nested in arrays:
+// deeper ones yield no elements. Real payloads nest two or three deep; the
+// bound keeps a hostile payload of a million brackets from costing
+// quadratic time.
+const maxArrayNesting = 16
 
 // build makes the event for the current element.
 func (e *entry) build(connector string, st *state) (*event.Event, error) {
@@ -325,6 +337,21 @@ type state struct {
 	idx    []int
 	vars   map[string]string
 	fields map[string]any
+
+	// stamps[k] changes whenever the element of level k does (gen counts);
+	// cache holds values of shared paths with the stamp they were read at.
+	stamps []uint64
+	gen    uint64
+	cache  map[*pathRef]cached
+	// rootRefs holds the paths .Root was called with during this Map.
+	rootRefs map[string]*pathRef
+}
+
+// cached is a shared path's value read under one level element.
+type cached struct {
+	stamp uint64
+	v     any
+	ok    bool
 }
 
 // resolve returns the value a compiled path points at.
@@ -338,6 +365,26 @@ func (st *state) resolve(r *pathRef) (any, bool) {
 		}
 		return nil, false
 	}
+	if !r.shared {
+		return st.lookup(r)
+	}
+	var stamp uint64 // the payload's stamp: it never changes within Map
+	if r.base == baseLevel {
+		stamp = st.stamps[r.level]
+	}
+	if c, hit := st.cache[r]; hit && c.stamp == stamp {
+		return c.v, c.ok
+	}
+	v, ok := st.lookup(r)
+	if st.cache == nil {
+		st.cache = make(map[*pathRef]cached)
+	}
+	st.cache[r] = cached{stamp: stamp, v: v, ok: ok}
+	return v, ok
+}
+
+// lookup reads a path of the payload or of a level element.
+func (st *state) lookup(r *pathRef) (any, bool) {
 	b := st.root
 	if r.base == baseLevel {
 		b = st.elems[r.level]
@@ -373,6 +420,7 @@ func (st *state) Path(p string) (any, error) {
 		if ref, err = parsePath(p, st.e.scope); err != nil {
 			return nil, fmt.Errorf("path %q: %v", p, err)
 		}
+		ref.shared = false // a fresh pointer per call: not worth caching
 	}
 	if v, ok := st.resolve(ref); ok {
 		return v, nil
@@ -382,11 +430,18 @@ func (st *state) Path(p string) (any, error) {
 
 // Root returns the value at path p of the whole payload; absent is "".
 func (st *state) Root(p string) (any, error) {
-	ref := &pathRef{base: baseRoot, path: p}
-	if p != "" {
-		if err := checkGJSON(p); err != nil {
-			return nil, fmt.Errorf("root path %q: %v", p, err)
+	ref, seen := st.rootRefs[p]
+	if !seen {
+		if p != "" {
+			if err := checkGJSON(p); err != nil {
+				return nil, fmt.Errorf("root path %q: %v", p, err)
+			}
 		}
+		ref = &pathRef{src: p, base: baseRoot, path: p, shared: true}
+		if st.rootRefs == nil {
+			st.rootRefs = make(map[string]*pathRef)
+		}
+		st.rootRefs[p] = ref
 	}
 	if v, ok := st.resolve(ref); ok {
 		return v, nil

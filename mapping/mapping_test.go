@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -500,11 +502,15 @@ func TestVarsAndTypes(t *testing.T) {
 - { type: { path: kind }, entity: ticket, reference: id, vars: { A: y } }
 - { type: ticket.created, entity: ticket, reference: id }
 - { type: { value: chat.started }, entity: chat, reference: id }
+- { type: { path: t, map: { a: contact.created, b: null }, map_default: contact.updated, default: contact.other }, entity: c, reference: id }
+- { type: { path: t, map: { a: never.listed } }, entity: c, reference: id }
+- { type: 'x.{{ .Path "t" }}', entity: c, reference: id }
+- { type: { value: B, map: { B: mapped.const } }, entity: c, reference: id }
 `)
 	if got, want := m.Vars(), []string{"A", "B", "TICKET_REFERENCE"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Vars() = %v, want %v", got, want)
 	}
-	if got, want := m.Types(), []string{"chat.started", "ticket.created"}; !reflect.DeepEqual(got, want) {
+	if got, want := m.Types(), []string{"chat.started", "contact.created", "contact.other", "contact.updated", "mapped.const", "ticket.created"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("Types() = %v, want %v", got, want)
 	}
 	m.Types()[0] = "mutated"
@@ -683,9 +689,32 @@ func TestCompileErrors(t *testing.T) {
 				`c.yaml:4:52: fields.c: path "x.": path ends with '.'`,
 		},
 		{
+			name: "prefix paths",
+			src:  "- type: t.x\n  entity: e\n  reference: $root.\n  fields: { a: $header, b: $query., c: '$header.X Y' }\n",
+			want: `c.yaml:3:14: reference: path "$root.": path ends with '.'` + "\n" +
+				`c.yaml:4:16: fields.a: path "$header": $header needs a name, as in $header.Name` + "\n" +
+				`c.yaml:4:28: fields.b: path "$query.": path ends with '.'` + "\n" +
+				`c.yaml:4:40: fields.c: path "$header.X Y": invalid header name "X Y"`,
+		},
+		{
 			name: "each path syntax and prefix",
 			src:  "- each: 'entry.#.$root.x'\n  type: t.x\n  entity: e\n  reference: id\n",
 			want: `c.yaml:1:9: each "entry.#.$root.x": each paths are relative to the enclosing level; $ prefixes are not allowed here`,
+		},
+		{
+			name: "each list errors",
+			src: "- each: []\n  type: t.x\n  entity: e\n  reference: id\n" +
+				"- each: [ { as: x } ]\n  type: t.x\n  entity: e\n  reference: id\n" +
+				"- each: [ { path: a, as: x }, { path: b, as: x } ]\n  type: t.x\n  entity: e\n  reference: id\n" +
+				"- each: { path: a }\n  type: t.x\n  entity: e\n  reference: id\n" +
+				"- each: [ a, { path: b, ass: y } ]\n  type: t.x\n  entity: e\n  reference: id\n" +
+				"- each: [ 'a..b' ]\n  type: t.x\n  entity: e\n  reference: id\n",
+			want: `c.yaml:1:9: each: empty list of levels` + "\n" +
+				`c.yaml:5:11: each level: needs path (a string)` + "\n" +
+				`c.yaml:9:46: each level: name "x" is used twice` + "\n" +
+				`c.yaml:13:9: each: expected a path or a list of levels, got a mapping` + "\n" +
+				`c.yaml:17:25: unknown key "ass"; did you mean "as"? (valid: as, path)` + "\n" +
+				`c.yaml:21:11: each level "a..b": empty part before '.' at position 3`,
 		},
 		{
 			name: "too many parents",
@@ -860,4 +889,117 @@ func TestConcurrentMap(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestCheckGJSON(t *testing.T) {
+	valid := []string{
+		"a", "a.b", "a.0.b", `a\.b`, `\$x`, "a|b", "a.#", "items.#.name", "a.*", "a?c",
+		`items.#(id==1).name`, `items.#(name%"a*")#.id`, `friends.#(nets.#(=="fb"))#.first`,
+		`items.#(name=="x.y").id`, "@reverse", "a.@reverse", `a.@join:{"preserve":true}`, "a.@this.b",
+		"[a,b]", "{a,b.c}", "{\"k\":a}", "!true",
+	}
+	for _, p := range valid {
+		if err := checkGJSON(p); err != nil {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	invalid := map[string]string{
+		"":            "empty path",
+		"..a":         "JSON-lines paths (starting with ..) are not supported",
+		"a..b":        "empty part before '.' at position 3",
+		".a":          "empty part before '.' at position 1",
+		"a.":          "path ends with '.'",
+		"a|":          "path ends with '|'",
+		`a\`:          "path ends with a lone backslash",
+		"a.#(b==1":    "unclosed '(' at position 4",
+		`a.#(b=="x)`:  "unclosed string starting at position 4",
+		"a.#(b==1]":   "unexpected ']' at position 9",
+		"a.@xyzzy123": "unknown modifier @xyzzy123",
+		"a.@pretty:{": "unclosed '{' at position 11",
+		"[a,b":        "unclosed '[' at position 1",
+	}
+	for p, want := range invalid {
+		if err := checkGJSON(p); err == nil || err.Error() != want {
+			t.Errorf("%q: got %v, want %s", p, err, want)
+		}
+	}
+}
+
+// TestHostilePayloads maps deeply nested payloads of about a megabyte: each
+// and field values must stay linear (a quadratic walk takes many minutes
+// here), and nothing panics.
+func TestHostilePayloads(t *testing.T) {
+	m := mustCompile(t, "- { each: '#', type: t.x, entity: e, reference: { value: r }, fields: { x: '@this', y: '$root', z: a } }\n")
+	const depth = 100000
+	tests := []struct {
+		name   string
+		body   string
+		events int
+		fields []string
+	}{
+		{"arrays in arrays", strings.Repeat("[", depth) + `{"a":1}` + strings.Repeat("]", depth), 0, nil},
+		{"shallow nesting fans out", "[[[" + `{"a":1}` + "]]]", 1, []string{"x.a", "y", "z"}},
+		{"deep array value", `{"a":` + strings.Repeat("[", depth) + strings.Repeat("]", depth) + `}`, 1, nil},
+		{"deep object value", `{"a":` + strings.Repeat(`{"a":`, depth) + "1" + strings.Repeat("}", depth) + `}`, 1, nil},
+		{"nesting json accepts", `{"a":` + strings.Repeat(`{"b":`, 20) + "1" + strings.Repeat("}", 20) + `}`, 1,
+			[]string{"x.a.b.b.b.b.b.b.b", "y.a.b.b.b.b.b.b.b", "z.b.b.b.b.b.b.b.b"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs := mustMap(t, m, Input{Body: []byte(tc.body)})
+			if len(evs) != tc.events {
+				t.Fatalf("%d events, want %d", len(evs), tc.events)
+			}
+			if len(evs) == 0 {
+				return
+			}
+			var got []string
+			for k := range evs[0].Fields {
+				got = append(got, k)
+			}
+			sort.Strings(got)
+			if !reflect.DeepEqual(got, tc.fields) {
+				t.Errorf("fields %v, want %v", got, tc.fields)
+			}
+		})
+	}
+}
+
+// TestSharedPathsLinear fans out 10,000 elements of a payload padded to
+// 2 MiB, with fields that read the payload and the enclosing element: those
+// are read once per enclosing element, not once per element (which would
+// scan about 20 GB here: the test then runs for minutes instead of a blink).
+func TestSharedPathsLinear(t *testing.T) {
+	const n = 10000
+	var b strings.Builder
+	b.WriteString(`{"entry":[{"id":"E","changes":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"id":"c` + strconv.Itoa(i) + `"}`)
+	}
+	b.WriteString(`]}],"pad":"` + strings.Repeat("x", 2<<20) + `","last":"L"}`)
+	m := mustCompile(t, `
+- each: entry.#.changes
+  type: t.x
+  entity: e
+  reference: id
+  fields:
+    missing: $root.missing
+    last: $root.last
+    parent_missing: $parent.missing
+    entry: $parent.id
+    tmpl: '{{ .Root "last" }}{{ .Path "$root.nope" }}{{ .Path "$parent.nope" }}'
+`)
+	evs := mustMap(t, m, Input{Body: []byte(b.String())})
+	if len(evs) != n {
+		t.Fatalf("%d events", len(evs))
+	}
+	for _, i := range []int{0, n - 1} {
+		want := map[string]any{"last": "L", "entry": "E", "tmpl": "L"}
+		if !reflect.DeepEqual(evs[i].Fields, want) || evs[i].Reference != "c"+strconv.Itoa(i) {
+			t.Errorf("event %d: %s %v", i, evs[i].Reference, evs[i].Fields)
+		}
+	}
 }

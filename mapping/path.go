@@ -29,6 +29,10 @@ type pathRef struct {
 	level int    // for baseLevel: index into the element stack
 	path  string // gjson path relative to the base; "" is the base itself
 	name  string // header (canonical) or query parameter name
+	// shared is true for a path above the current element (the payload or
+	// an enclosing level under each): its value is the same for all
+	// elements below that level, so Map computes it once per level element.
+	shared bool
 }
 
 // scope is what paths of one place in an entry may refer to.
@@ -61,6 +65,9 @@ var reservedLevelNames = []string{"root", "parent", "header", "query"}
 func parsePath(src string, sc scope) (*pathRef, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty path")
+	}
+	if strings.HasSuffix(src, ".") && !strings.HasSuffix(src, `\.`) {
+		return nil, errors.New("path ends with '.'")
 	}
 	ref := &pathRef{src: src}
 	setElem := func(rest string) {
@@ -125,6 +132,7 @@ func parsePath(src string, sc scope) (*pathRef, error) {
 		}
 		ref.base, ref.level, ref.path = baseLevel, idx, rest
 	}
+	ref.shared = sc.depth > 0 && (ref.base == baseRoot || ref.level < sc.depth-1)
 	if ref.path == "" {
 		return ref, nil
 	}

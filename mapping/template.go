@@ -15,7 +15,7 @@ type tmpl struct {
 	t *template.Template
 }
 
-func (t *tmpl) exec(st *state, where string) (string, error) {
+func (t *tmpl) exec(st *state) (string, error) {
 	out, err := yamlconf.Execute(t.t, st)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s", ErrTemplate, err)

@@ -50,7 +50,7 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 		v, ok = s.constant, s.constant != nil
 	case specTemplate:
 		var out string
-		out, err = s.tmpl.exec(st, s.where)
+		out, err = s.tmpl.exec(st)
 		if err != nil {
 			return nil, false, err
 		}
@@ -71,14 +71,6 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 func (s *spec) applyMap(v any) (any, bool) {
 	switch x := v.(type) {
 	case []any:
-		out := make([]any, 0, len(x))
-		for _, e := range x {
-			if m, ok := s.mapOne(e); ok {
-				out = append(out, m)
-			}
-		}
-		return out, len(out) > 0
-	case []string:
 		out := make([]any, 0, len(x))
 		for _, e := range x {
 			if m, ok := s.mapOne(e); ok {
@@ -146,20 +138,35 @@ func resultValue(r gjson.Result) (any, bool) {
 	case gjson.False:
 		return false, true
 	case gjson.JSON:
-		v := r.Value()
+		// encoding/json rather than r.Value(): it is linear in the size of
+		// the value (gjson's is not on deeply nested arrays) and refuses
+		// nesting deeper than 10,000, which then counts as absent.
+		dec := json.NewDecoder(strings.NewReader(r.Raw))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
 		return v, v != nil
 	}
 	return nil, false
 }
 
+// maxFlattenDepth bounds how many object levels putField flattens into
+// dotted names; deeper objects stay map values.
+const maxFlattenDepth = 8
+
 // putField stores a value under a flat dotted field name; a JSON object is
 // flattened into name.key entries.
 func putField(fields map[string]any, name string, v any) {
-	n := event.Normalize(v)
-	if obj, ok := n.(map[string]any); ok {
+	flattenInto(fields, name, event.Normalize(v), 0)
+}
+
+func flattenInto(fields map[string]any, name string, n any, depth int) {
+	if obj, ok := n.(map[string]any); ok && depth < maxFlattenDepth {
 		for k, e := range obj {
 			if e != nil {
-				putField(fields, name+"."+k, e)
+				flattenInto(fields, name+"."+k, e, depth+1)
 			}
 		}
 		return
@@ -188,8 +195,9 @@ func parseTime(v any) (time.Time, bool) {
 		return x.UTC(), !x.IsZero()
 	case string:
 		s = strings.TrimSpace(x)
-		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-			return t.UTC(), true
+		if !looksNumeric(s) {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			return t.UTC(), err == nil
 		}
 	case json.Number:
 		s = string(x)
@@ -277,4 +285,17 @@ func allDigits(s string) bool {
 		}
 	}
 	return true
+}
+
+// looksNumeric reports whether s is made of digits, a sign, a decimal point
+// and exponent letters only (a Unix timestamp, not an RFC 3339 time).
+func looksNumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '.', c == '-', c == '+', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return s != ""
 }

@@ -278,3 +278,33 @@ func equalStrings(a, b []string) bool {
 	return true
 }
 
+// checkDedupe verifies that dedupe keys and their expiry index match one
+// to one.
+func checkDedupe(db *DB) error {
+	return db.bolt.View(func(btx *bolt.Tx) error {
+		want := map[string]bool{}
+		if err := btx.Bucket([]byte(bucketDedupe)).ForEach(func(k, v []byte) error {
+			if len(v) < 16 {
+				return fmt.Errorf("dedupe value of %q too short", k)
+			}
+			want[string(append(append([]byte(nil), v[8:16]...), k...))] = true
+			return nil
+		}); err != nil {
+			return err
+		}
+		n := 0
+		if err := btx.Bucket([]byte(bucketDedupeExp)).ForEach(func(k, _ []byte) error {
+			if !want[string(k)] {
+				return fmt.Errorf("stray dedupe expiry entry %q", k)
+			}
+			n++
+			return nil
+		}); err != nil {
+			return err
+		}
+		if n != len(want) {
+			return fmt.Errorf("%d dedupe keys, %d expiry entries", len(want), n)
+		}
+		return nil
+	})
+}

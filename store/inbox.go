@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -136,8 +137,11 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 	if item.ReceivedAt.IsZero() {
 		item.ReceivedAt = db.now()
 	}
-	req := &acceptReq{window: window, reply: make(chan acceptReply, 1)}
 	given := item.ID
+	if len(given) > maxIDLen {
+		return nil, fmt.Errorf("accept: inbox id longer than %d bytes: %w", maxIDLen, ErrInvalid)
+	}
+	req := &acceptReq{window: window, reply: make(chan acceptReply, 1)}
 	if given == "" {
 		req.assignID = true
 		item.ID = idPlaceholder
@@ -153,9 +157,6 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 		return nil, fmt.Errorf("accept: inbox item encoding does not start with its id")
 	}
 	req.data = data
-	if len(given) > maxIDLen {
-		return nil, fmt.Errorf("accept: inbox id longer than %d bytes: %w", maxIDLen, ErrInvalid)
-	}
 	if item.DedupeKey != "" && window > 0 {
 		req.dkey = join(item.Connector, item.DedupeKey)
 		if len(req.dkey) > maxIndexedKey {
@@ -166,27 +167,51 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 }
 
 // commitLoop is the group committer: it runs until reqs is closed and
-// drained.
+// drained. It takes the first request, then drains what is queued. Before
+// it settles for a batch it yields the processor once (runtime.Gosched, not
+// a timer): callers that were just answered or are runnable get to queue
+// their next request, so under load batches fill up instead of the
+// committer racing its own callers for the CPU. When nothing else is
+// runnable the yield returns at once and a lone request is committed
+// without delay.
 func (db *DB) commitLoop() {
 	defer close(db.done)
 	batch := make([]*acceptReq, 0, db.maxBatch)
 	for req := range db.reqs {
 		batch = append(batch[:0], req)
-	drain:
+		yielded := false
 		for len(batch) < db.maxBatch {
-			select {
-			case r, ok := <-db.reqs:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, r)
-			default:
-				break drain
+			before := len(batch)
+			batch = db.drain(batch)
+			if len(batch) > before {
+				yielded = false
+				continue
 			}
+			if yielded {
+				break
+			}
+			runtime.Gosched()
+			yielded = true
 		}
 		db.commitBatch(batch)
 		clear(batch)
 	}
+}
+
+// drain appends queued requests to batch without blocking, up to maxBatch.
+func (db *DB) drain(batch []*acceptReq) []*acceptReq {
+	for len(batch) < db.maxBatch {
+		select {
+		case r, ok := <-db.reqs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, r)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commitBatch writes one batch in one transaction and answers every request.
@@ -211,6 +236,8 @@ func (db *DB) commitBatch(batch []*acceptReq) {
 		}
 		return addCount(btx.Bucket([]byte(bucketMeta)), countInboxPending, stored)
 	})
+	db.commits.Add(1)
+	db.committed.Add(int64(len(batch)))
 	for i, r := range batch {
 		rep := replies[i]
 		if err != nil {
@@ -224,6 +251,9 @@ func (db *DB) commitBatch(batch []*acceptReq) {
 // concerns only this request (nothing of it was written); err is a storage
 // error that aborts the whole batch.
 func acceptOne(r *acceptReq, now time.Time, ids *idGen, inbox, pending, dedupe, dedupeExp *bolt.Bucket) (res AcceptResult, reqErr, err error) {
+	if !r.assignID && inbox.Get(r.id) != nil {
+		return AcceptResult{}, fmt.Errorf("accept: inbox id %s already exists: %w", r.id, ErrInvalid), nil
+	}
 	if r.dkey != nil {
 		if v := dedupe.Get(r.dkey); len(v) >= 16 {
 			storedAt := fromNanos(binary.BigEndian.Uint64(v[:8]))
@@ -240,8 +270,6 @@ func acceptOne(r *acceptReq, now time.Time, ids *idGen, inbox, pending, dedupe, 
 	if r.assignID {
 		id = r.data[idOffset : idOffset+idLen]
 		copy(id, ids.next(now))
-	} else if inbox.Get(id) != nil {
-		return AcceptResult{}, fmt.Errorf("accept: inbox id %s already exists: %w", id, ErrInvalid), nil
 	}
 	if err := inbox.Put(id, r.data); err != nil {
 		return AcceptResult{}, nil, fmt.Errorf("accept: put inbox item: %w", err)
@@ -406,4 +434,3 @@ func (db *DB) pruneExpiring(expBucket, dataBucket string, now time.Time, op stri
 		}
 	}
 }
-

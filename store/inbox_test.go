@@ -136,6 +136,9 @@ func TestAcceptDedupe(t *testing.T) {
 			if err := checkCounters(db.DB); err != nil {
 				t.Fatal(err)
 			}
+			if err := checkDedupe(db.DB); err != nil {
+				t.Fatal(err)
+			}
 		})
 	}
 }
@@ -233,8 +236,24 @@ func TestAcceptGivenID(t *testing.T) {
 	if _, err := db.Accept(context.Background(), again, 0); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("reused id: err %v, want ErrInvalid", err)
 	}
+	// A refused request leaves an expired dedupe key as it was.
+	keyed := newItem("zendesk", "k")
+	keyed.ID = "given-id-2"
+	mustAccept(t, db.DB, keyed, time.Minute)
+	db.clock.Advance(time.Hour)
+	reused := newItem("zendesk", "k")
+	reused.ID = "given-id-1"
+	if _, err := db.Accept(context.Background(), reused, time.Minute); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("reused id with expired key: err %v, want ErrInvalid", err)
+	}
 	if err := checkCounters(db.DB); err != nil {
 		t.Fatal(err)
+	}
+	if err := checkDedupe(db.DB); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.PruneDedupe(db.clock.Now()); err != nil || n != 1 {
+		t.Fatalf("prune: %d, %v; want the expired key", n, err)
 	}
 }
 
@@ -409,6 +428,9 @@ func TestPruneDedupe(t *testing.T) {
 	if res := mustAccept(t, db.DB, newItem("zendesk", "long"), 24*time.Hour); res.Duplicate {
 		t.Fatal("pruned key still deduplicates")
 	}
+	if err := checkDedupe(db.DB); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestOpenCreatesDirAndReopenKeepsData(t *testing.T) {
@@ -458,7 +480,10 @@ func TestClosedStore(t *testing.T) {
 		name string
 		err  error
 	}{
-		{"accept", func() error { _, err := db.Accept(context.Background(), newItem("zendesk", "k"), time.Hour); return err }()},
+		{"accept", func() error {
+			_, err := db.Accept(context.Background(), newItem("zendesk", "k"), time.Hour)
+			return err
+		}()},
 		{"update", db.Update(func(*Tx) error { return nil })},
 		{"view", db.View(func(*Tx) error { return nil })},
 		{"inbox", func() error { _, err := db.Inbox("x"); return err }()},

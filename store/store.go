@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -41,6 +42,9 @@ type DB struct {
 	reqs   chan *acceptReq
 	done   chan struct{} // closed when the committer has exited
 	once   sync.Once
+
+	// commits and committed count group commits and the requests in them.
+	commits, committed atomic.Int64
 }
 
 // Open opens (creating if needed) the bbolt file at path (its parent
@@ -61,9 +65,8 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:        opts.LockTimeout,
-		FreelistType:   bolt.FreelistMapType,
-		NoFreelistSync: true,
+		Timeout:      opts.LockTimeout,
+		FreelistType: bolt.FreelistMapType,
 	})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("open store %s: %w", path, ErrLocked)
@@ -77,7 +80,7 @@ func Open(path string, opts Options) (*DB, error) {
 		now:      opts.Now,
 		maxBatch: opts.MaxBatch,
 		ids:      idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
-		reqs:     make(chan *acceptReq, 4*opts.MaxBatch),
+		reqs:     make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
 		done:     make(chan struct{}),
 	}
 	if err := db.init(); err != nil {

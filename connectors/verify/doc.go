@@ -45,14 +45,15 @@
 // the gateway sees, so public_url may name it: scheme, host, optional port and
 // path, without a query. The request's own query string is always appended to
 // it as received (proxies pass queries through, and Twilio adds bodySHA256 to
-// the query per request). Without public_url the Request's URL is used as is.
-// Like Twilio's SDKs, the URL is tried as given and also with the scheme's
-// default port (:443 or :80) added when it has none, or with its port removed
-// when it has one (Twilio's own SDK tests expect a signature made without the
-// port to match a URL with :1234). A repeated form key contributes each of its values,
-// sorted; keys sort in byte order. A non-empty body that is not form-encoded
-// is refused unless the URL carries bodySHA256, so a URL-only signature
-// cannot be replayed with a forged body.
+// the query per request); when Request.URL has no query, Request.Query is
+// encoded instead. Without public_url the Request's URL is used as is. Like
+// Twilio's SDKs, the URL is tried as given and also with the scheme's default
+// port (:443 or :80) added when it has none, or with its port removed when it
+// has one (Twilio's own SDK tests expect a signature made without the port to
+// match a URL carrying :1234). Keys sort in byte order and a repeated form key
+// contributes each of its values, sorted (duplicates kept). A non-empty body
+// that is not form-encoded is refused unless the URL carries bodySHA256, so a
+// URL-only signature cannot be replayed with a forged body.
 //
 // # Bodies
 //

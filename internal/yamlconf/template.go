@@ -37,7 +37,8 @@ func IsTemplate(s string) bool {
 
 // CompileTemplate parses src as a Go text/template after rewriting %%NAME%%
 // into {{ .Var "NAME" }}. Missing map keys are errors. Functions: json
-// (safe JSON encoding of any value), lower, upper, trim, default, join.
+// (safe JSON encoding of any value), lower, upper, trim, default, join,
+// split, contains, before and after (text around the first separator).
 func CompileTemplate(name, src string) (*template.Template, error) {
 	rewritten := varShorthand.ReplaceAllString(src, `{{ .Var "$1" }}`)
 	t, err := template.New(name).Option("missingkey=error").Funcs(TemplateFuncs()).Parse(rewritten)
@@ -62,6 +63,25 @@ func TemplateFuncs() template.FuncMap {
 				return def
 			}
 			return v
+		},
+		"split": func(sep string, v any) []string {
+			s := strings.TrimSpace(fmt.Sprint(v))
+			if s == "" {
+				return nil
+			}
+			if sep == " " {
+				return strings.Fields(s)
+			}
+			return strings.Split(s, sep)
+		},
+		"contains": func(sub string, v any) bool { return strings.Contains(fmt.Sprint(v), sub) },
+		"before": func(sep string, v any) string {
+			before, _, _ := strings.Cut(fmt.Sprint(v), sep)
+			return before
+		},
+		"after": func(sep string, v any) string {
+			_, after, _ := strings.Cut(fmt.Sprint(v), sep)
+			return after
 		},
 		"join": func(sep string, v any) string {
 			switch x := v.(type) {
