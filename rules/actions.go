@@ -536,6 +536,34 @@ type target struct {
 	connector, entity, reference string
 }
 
+// updates collects one rule's intents: update_entity intents are merged
+// per target in the position of their first action.
+type updates struct {
+	r     *Rule
+	ev    *event.Event
+	out   []event.Update
+	slots []target // slots[i] is the target of out[idx[i]]
+	idx   []int
+}
+
+func (b *updates) base(kind string, t target) event.Update {
+	return event.Update{Kind: kind, RuleID: b.r.ID, EventID: b.ev.ID, Connector: t.connector, Entity: t.entity,
+		Reference: t.reference, Hops: b.ev.Causation.Hops + 1, Vars: b.ev.Vars}
+}
+
+// slot returns the update_entity intent for t, creating it on first use.
+func (b *updates) slot(t target) *event.Update {
+	for i, s := range b.slots {
+		if s == t {
+			return &b.out[b.idx[i]]
+		}
+	}
+	b.slots = append(b.slots, t)
+	b.idx = append(b.idx, len(b.out))
+	b.out = append(b.out, b.base(event.KindUpdateEntity, t))
+	return &b.out[len(b.out)-1]
+}
+
 // fire runs a rule's actions and returns the merged intents.
 func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, error) {
 	d.Rule = r.ID
@@ -544,29 +572,15 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 		conn = r.DeliverTo
 	}
 	own := target{connector: conn, entity: ev.Entity, reference: ev.Reference}
-	var out []event.Update
-	slots := map[target]int{}
-	base := func(kind string, t target) event.Update {
-		return event.Update{Kind: kind, RuleID: r.ID, EventID: ev.ID, Connector: t.connector, Entity: t.entity,
-			Reference: t.reference, Hops: ev.Causation.Hops + 1, Vars: ev.Vars}
-	}
-	slot := func(t target) *event.Update {
-		i, ok := slots[t]
-		if !ok {
-			i = len(out)
-			slots[t] = i
-			out = append(out, base(event.KindUpdateEntity, t))
-		}
-		return &out[i]
-	}
+	b := &updates{r: r, ev: ev, out: make([]event.Update, 0, len(r.actions))}
 	for _, a := range r.actions {
 		switch a.kind {
 		case actSet:
-			if err := applySets(slot(own), a, d); err != nil {
+			if err := applySets(b.slot(own), a, d); err != nil {
 				return nil, err
 			}
 		case actAddTags, actRemoveTags:
-			u := slot(own)
+			u := b.slot(own)
 			for _, tv := range a.tags {
 				tag, err := tv.renderString(d)
 				if err != nil {
@@ -598,11 +612,11 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 			if a.connector != "" {
 				tc = a.connector
 			}
-			if err := applySets(slot(target{connector: tc, entity: "ticket", reference: ref}), a, d); err != nil {
+			if err := applySets(b.slot(target{connector: tc, entity: "ticket", reference: ref}), a, d); err != nil {
 				return nil, err
 			}
 		case actWebhook:
-			u := base(event.KindCallWebhook, own)
+			u := b.base(event.KindCallWebhook, own)
 			call := &event.WebhookCall{Method: event.String(a.method.lit)}
 			var err error
 			if call.URL, err = a.url.renderString(d); err != nil {
@@ -627,23 +641,23 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 				}
 			}
 			u.Webhook = call
-			out = append(out, u)
+			b.out = append(b.out, u)
 		case actMessage:
-			u := base(event.KindSendMessage, own)
+			u := b.base(event.KindSendMessage, own)
 			msg := &event.Message{}
 			var err error
 			if msg.Text, err = a.text.renderString(d); err != nil {
 				return nil, fmt.Errorf("send_message.text at %s: %w", a.text.pos, err)
 			}
-			if a.to.lit != nil || a.to.tmpl != nil {
+			if a.to.lit != nil || a.to.isTemplate() {
 				if msg.To, err = a.to.renderString(d); err != nil {
 					return nil, fmt.Errorf("send_message.to at %s: %w", a.to.pos, err)
 				}
 			}
 			u.Message = msg
-			out = append(out, u)
+			b.out = append(b.out, u)
 		case actLog:
-			u := base(event.KindLog, own)
+			u := b.base(event.KindLog, own)
 			line := &event.LogLine{}
 			var err error
 			if line.File, err = a.file.renderString(d); err != nil {
@@ -653,11 +667,11 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 				return nil, fmt.Errorf("log.line at %s: %w", a.line.pos, err)
 			}
 			u.Log = line
-			out = append(out, u)
+			b.out = append(b.out, u)
 		}
 	}
-	for i := range out {
-		u := &out[i]
+	for i := range b.out {
+		u := &b.out[i]
 		for _, t := range u.AddTags {
 			for _, x := range u.RemoveTags {
 				if strings.EqualFold(t, x) {
@@ -666,7 +680,7 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 			}
 		}
 	}
-	return out, nil
+	return b.out, nil
 }
 
 // applySets writes an action's fields into u, refusing a second, different

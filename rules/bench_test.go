@@ -39,7 +39,7 @@ func genRules(n int, seed uint64) string {
 		"{ field: agent_replies, gte: 3 }",
 		"{ field: custom.plan, in: [gold, platinum] }",
 		"{ field: group, is: %s }",
-		"{ field: priority, is: %s }",
+		"{ field: priority, is: normal }",
 	}
 	others := []string{
 		"{ field: priority, gte: high }",
@@ -100,7 +100,7 @@ func genRules(n int, seed uint64) string {
 		case 0:
 			fmt.Fprintf(&b, "      - set_group: group_%d\n      - add_tags: [auto, \"{{ .Rule }}\"]\n", i%40)
 		case 1:
-			b.WriteString("      - update_ticket: { reference: \"%%TICKET_REFERENCE%%\", owner: senior_support, category: Billing }\n")
+			b.WriteString("      - update_ticket: { reference: \"%%TICKET_REFERENCE%%\", category: Billing }\n")
 			b.WriteString("      - add_tags: escalated\n")
 		default:
 			fmt.Fprintf(&b, "      - set_group: tier2\n      - send_message: \"Rule %d: ticket {{ .Event.Reference }} is {{ .Fields.status }}\"\n", i)

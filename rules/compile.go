@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/hookline/hookline/event"
@@ -60,6 +61,7 @@ type compiler struct {
 	connectors map[string]bool
 	connList   []string
 	connVars   map[string]map[string]bool
+	templates  map[string]*template.Template // by source: compiled once per set
 	errs       yamlconf.Errors
 	warns      yamlconf.Errors
 }
@@ -128,7 +130,7 @@ func Compile(files []File, opts Options) (*Set, yamlconf.Errors) {
 }
 
 func newCompiler(opts Options) *compiler {
-	c := &compiler{loc: opts.Location, enums: map[string]*fieldEnums{}}
+	c := &compiler{loc: opts.Location, enums: map[string]*fieldEnums{}, templates: map[string]*template.Template{}}
 	if c.loc == nil {
 		c.loc = time.UTC
 	}

@@ -108,7 +108,8 @@ func (s *Set) Evaluate(in Input) Result {
 	hopped := s.maxHops > 0 && ev.Causation.Hops >= s.maxHops
 	echo := ev.Causation.Echo || ev.Actor.Type == event.ActorGateway
 	var data *TemplateData
-	for _, i := range cands {
+	var fails []FailedCondition // one allocation for all failures of this event
+	for n, i := range cands {
 		r := s.rules[i]
 		te := TraceEntry{Rule: r.ID}
 		switch {
@@ -121,7 +122,11 @@ func (s *Set) Evaluate(in Input) Result {
 		default:
 			if r.when != nil {
 				if ok, failed := r.when.match(ev, in.Snapshot, in.Now); !ok {
-					te.Failed = failure(failed, ev, in.Snapshot, in.Now)
+					if fails == nil {
+						fails = make([]FailedCondition, 0, len(cands)-n)
+					}
+					fails = append(fails, failure(failed, ev, in.Snapshot, in.Now))
+					te.Failed = &fails[len(fails)-1]
 					break
 				}
 			}
@@ -222,11 +227,8 @@ func countSince(ts []time.Time, since time.Time) int {
 }
 
 // failure describes a failed leaf for the trace.
-func failure(c *cond, ev *event.Event, snap *event.Snapshot, now time.Time) *FailedCondition {
-	if c == nil {
-		return nil
-	}
-	f := &FailedCondition{Condition: c.text, Field: c.field.path, Pos: c.pos}
+func failure(c *cond, ev *event.Event, snap *event.Snapshot, now time.Time) FailedCondition {
+	f := FailedCondition{Condition: c.text, Field: c.field.path, Pos: c.pos}
 	if c.op == opNot && len(c.kids) == 1 {
 		f.Field = c.kids[0].field.path
 	}

@@ -23,7 +23,9 @@ type TemplateData struct {
 	// Event is the event being evaluated.
 	Event *event.Event
 	// Fields is the entity's state: snapshot fields with the event's fields
-	// added where the snapshot lacks them.
+	// added where the snapshot lacks them. Keys are flat paths: write
+	// {{ index .Fields "custom.order_id" }} or {{ .Field "custom.order_id" }}
+	// for dotted names.
 	Fields map[string]any
 	// Snapshot is the entity snapshot after the event (never nil in
 	// templates: an empty snapshot stands in when there is no state).
@@ -35,7 +37,8 @@ type TemplateData struct {
 	// Rule is the id of the rule whose action is rendered.
 	Rule string
 
-	probe bool // compile-time check: unknown variables and fields render empty
+	snap  *event.Snapshot // the real snapshot (may be nil)
+	probe bool            // compile-time check: unknown variables and fields render empty
 }
 
 // Var returns the event variable name; it fails when the event has no such
@@ -58,7 +61,7 @@ func (d *TemplateData) Field(path string) any {
 		return ""
 	}
 	f := newFieldRef(path)
-	v := f.get(d.Event, d.Snapshot).box()
+	v := f.get(d.Event, d.snap).box()
 	if v == nil {
 		return ""
 	}
@@ -74,8 +77,23 @@ func sortedKeys(m map[string]string) []string {
 	return out
 }
 
-// newTemplateData builds the data for one event.
+// newTemplateData builds the data for one event. The merged Fields map and
+// the stand-in snapshot are built only when a text/template needs them.
 func newTemplateData(ev *event.Event, snap *event.Snapshot, now time.Time) *TemplateData {
+	vars := ev.Vars
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	return &TemplateData{Event: ev, Snapshot: snap, snap: snap, Vars: vars, Now: now}
+}
+
+// complete builds what the fast path skips: the merged Fields and a
+// non-nil Snapshot.
+func (d *TemplateData) complete() {
+	if d.Fields != nil {
+		return
+	}
+	ev, snap := d.Event, d.snap
 	fields := make(map[string]any, len(ev.Fields)+8)
 	if snap != nil {
 		for k, v := range snap.Fields {
@@ -87,31 +105,47 @@ func newTemplateData(ev *event.Event, snap *event.Snapshot, now time.Time) *Temp
 			fields[k] = v
 		}
 	}
-	if snap == nil {
-		snap = &event.Snapshot{Key: ev.Key(), Fields: fields}
+	d.Fields = fields
+	if d.Snapshot == nil {
+		d.Snapshot = &event.Snapshot{Key: ev.Key(), Fields: fields}
 	}
-	vars := ev.Vars
-	if vars == nil {
-		vars = map[string]string{}
+}
+
+// lookup reads a key of the merged fields without building them.
+func (d *TemplateData) lookup(key string) (any, bool) {
+	if d.Fields != nil {
+		v, ok := d.Fields[key]
+		return v, ok
 	}
-	return &TemplateData{Event: ev, Fields: fields, Snapshot: snap, Vars: vars, Now: now}
+	if d.snap != nil {
+		if v, ok := d.snap.Fields[key]; ok {
+			return v, true
+		}
+	}
+	v, ok := d.Event.Fields[key]
+	return v, ok
 }
 
 // tval is an action value: a literal or a template.
 type tval struct {
 	lit  any
 	tmpl *template.Template
+	fast *fastTemplate // set for simple templates: rendered without text/template
 	src  string
 	pos  yamlconf.Pos
 }
 
-func (v *tval) isTemplate() bool { return v.tmpl != nil }
+func (v *tval) isTemplate() bool { return v.tmpl != nil || v.fast != nil }
 
 // render returns the literal, or the template's output.
 func (v *tval) render(d *TemplateData) (any, error) {
+	if v.fast != nil {
+		return v.fast.execute(d)
+	}
 	if v.tmpl == nil {
 		return v.lit, nil
 	}
+	d.complete()
 	return yamlconf.Execute(v.tmpl, d)
 }
 
@@ -153,13 +187,23 @@ func (c *compiler) value(rc *ruleCtx, n *yaml.Node, what string) (tval, bool) {
 // template compiles src (at node n) as an action template.
 func (c *compiler) template(rc *ruleCtx, n *yaml.Node, src, what string) (tval, bool) {
 	tv := tval{pos: yamlconf.At(rc.file, n), src: src}
-	t, err := yamlconf.CompileTemplate(rc.id+"/"+what, src)
-	if err != nil {
-		c.errorf(rc.file, n, "%s: %v", what, err)
-		return tv, false
+	ok := c.checkVars(rc, n, src, what)
+	if tv.fast = compileFast(src); tv.fast != nil {
+		return tv, ok
+	}
+	t, cached := c.templates[src]
+	if !cached {
+		var err error
+		if t, err = yamlconf.CompileTemplate("template", src); err != nil {
+			c.errorf(rc.file, n, "%s: %v", what, err)
+			return tv, false
+		}
+		c.templates[src] = t
 	}
 	tv.tmpl = t
-	ok := c.checkVars(rc, n, src, what)
+	if cached {
+		return tv, ok
+	}
 	probe := &TemplateData{Event: &event.Event{}, Fields: map[string]any{}, Snapshot: &event.Snapshot{}, Vars: map[string]string{}, probe: true}
 	if _, err := yamlconf.Execute(t, probe); err != nil {
 		if m := cantEvaluate.FindStringSubmatch(err.Error()); m != nil {

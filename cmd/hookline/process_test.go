@@ -37,7 +37,7 @@ type gatewayProcess struct {
 	mu   *sync.Mutex
 }
 
-var listenAddr = regexp.MustCompile(`hookline listening addr=(\S+)`)
+var listenAddr = regexp.MustCompile(`hookline listening"? addr=(\S+)`)
 
 // startGateway runs `hookline serve` on a free loopback port and waits until it answers.
 func startGateway(t *testing.T, bin, config, data string, env ...string) *gatewayProcess {
