@@ -48,6 +48,7 @@ type inboundYAML struct {
 	Dedupe    *yaml.Node `yaml:"dedupe"`
 	BodyLimit *yaml.Node `yaml:"body_limit"`
 	Handshake *yaml.Node `yaml:"handshake"`
+	AcceptGet bool       `yaml:"accept_get"`
 	Events    *yaml.Node `yaml:"events"`
 }
 
@@ -103,7 +104,7 @@ func loadInbound(file, name string, n *yaml.Node, opts LoadOptions) (*Inbound, y
 	if n.Kind != yaml.MappingNode {
 		return nil, errs
 	}
-	in := &Inbound{Dedupe: Dedupe{Source: DedupeBody}}
+	in := &Inbound{Dedupe: Dedupe{Source: DedupeBody}, AcceptGet: y.AcceptGet}
 	if y.Verify == nil {
 		errs.Add(file, n, "missing required key %q: every inbound connector says how requests are authenticated (scheme: none accepts anything)", "verify")
 	} else {

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -25,6 +26,9 @@ type Inbound struct {
 	Mapper    *mapping.Mapper // payload -> events
 	BodyLimit int             // bytes; 0 = gateway default
 	Unsigned  bool            // true when requests are accepted without verification (warn at start-up)
+	// AcceptGet takes webhooks sent as GET requests whose query parameters
+	// are the payload (SmarterTrack's Call Web Page, some legacy tools).
+	AcceptGet bool
 
 	handshake handshake
 }
@@ -66,6 +70,44 @@ func (d Dedupe) Key(h http.Header, body []byte) string {
 	}
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
+}
+
+// RequestKey is Key for a whole request: when the key falls back to the body
+// hash, the query string is hashed with the body, so that two posts that
+// differ only in their query (?event=ticket_created vs ?event=ticket_closed,
+// or a GET whose query is the payload) are not taken for one another.
+// Parameters whose names say they carry a credential are left out, so a
+// rotated token does not make a retry look new.
+func (d Dedupe) RequestKey(h http.Header, query url.Values, body []byte) string {
+	key := d.Key(h, body)
+	if len(query) == 0 {
+		return key
+	}
+	sum := sha256.Sum256(body)
+	if d.Source != DedupeBody && key != hex.EncodeToString(sum[:]) {
+		return key // the header or payload path named the key
+	}
+	kept := url.Values{}
+	for k, v := range query {
+		if !credentialParam(k) {
+			kept[k] = v
+		}
+	}
+	hash := sha256.New()
+	hash.Write(body)
+	hash.Write([]byte{0})
+	hash.Write([]byte(kept.Encode()))
+	return hex.EncodeToString(hash.Sum(nil))
+}
+
+func credentialParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range []string{"token", "secret", "password", "key", "signature", "sig"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // String renders the dedupe source as written in a connector file.

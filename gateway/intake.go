@@ -42,6 +42,11 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	}
 	ctype := string(c.Request().Header.ContentType())
 	kind := verify.ContentKind(ctype)
+	if c.Method() == fiber.MethodGet {
+		// accept_get: the query string is the payload, decoded like a form,
+		// less the parameters that carry credentials.
+		raw, ctype, kind = []byte(redactedQuery(requestQuery(c))), "application/x-www-form-urlencoded (query)", "form"
+	}
 	if kind == "" {
 		if ctype == "" {
 			ctype = "none"
@@ -95,7 +100,7 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		Query:       redact(query),
 		ContentType: ctype,
 		Body:        payload,
-		DedupeKey:   in.Dedupe.Key(header, payload),
+		DedupeKey:   in.Dedupe.RequestKey(header, query, payload),
 	}
 	if kind == "form" {
 		item.RawBody = body
@@ -130,6 +135,9 @@ func (s *Server) handleHandshake(c *fiber.Ctx) error {
 	req := &verify.Request{Method: c.Method(), URL: publicURL(c), Header: requestHeader(c), Query: requestQuery(c), Now: s.now()}
 	resp, handled := conn.Inbound.Handshake(req)
 	if !handled {
+		if conn.Inbound.AcceptGet {
+			return s.handleHook(c)
+		}
 		return s.refuse(c, name, fiber.StatusMethodNotAllowed, "connector %q takes webhooks by POST; GET serves only a verification handshake, and this request is not one", name)
 	}
 	s.metrics.hook(name, resp.Status)
@@ -183,6 +191,17 @@ func redact(h map[string][]string) map[string][]string {
 		out[k] = v
 	}
 	return out
+}
+
+// redactedQuery encodes q without its credential-bearing parameters.
+func redactedQuery(q url.Values) string {
+	kept := url.Values{}
+	for k, v := range q {
+		if !secretParam.MatchString(k) {
+			kept[k] = v
+		}
+	}
+	return kept.Encode()
 }
 
 func jsonSyntaxReason(body []byte) string {

@@ -181,3 +181,37 @@ func decodeJSON(t *testing.T, b []byte, v any) {
 		t.Fatalf("%v: %s", err, b)
 	}
 }
+
+func TestGetWebhookWithQueryPayload(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	url := ts.URL + "/hooks/smartertrack?token=dev-insecure-smartertrack-token&event=ticket_priority_changed&id=4711&priority=Urgent&old_priority=Normal"
+	r := do(t, "GET", url, nil, nil)
+	if r.Status != 202 {
+		t.Fatalf("GET webhook: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	var inbox map[string]any
+	waitFor(t, "processed", func() bool {
+		inbox = do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil).JSON(t)
+		return inbox["state"] != "pending"
+	})
+	if inbox["state"] != "processed" {
+		t.Fatalf("state %v: %v", inbox["state"], inbox["reason"])
+	}
+	body, _ := json.Marshal(inbox["body"])
+	if strings.Contains(string(body), "dev-insecure-smartertrack-token") || strings.Contains(string(body), `"token"`) {
+		t.Fatalf("the token reached the stored payload: %s", body)
+	}
+	ev := do(t, "GET", ts.URL+"/api/v1/events/"+inbox["event_ids"].([]any)[0].(string), nil, nil).JSON(t)["event"].(map[string]any)
+	if ev["type"] != "ticket.priority_changed" || ev["reference"] != "4711" {
+		t.Fatalf("event %v", ev)
+	}
+	// A GET to a connector without accept_get is refused.
+	if r := do(t, "GET", ts.URL+"/hooks/generic?id=1", nil, nil); r.Status != 405 {
+		t.Fatalf("generic GET: %d %s", r.Status, r.Body)
+	}
+	// Same query with a wrong token: refused.
+	if r := do(t, "GET", strings.Replace(url, "dev-insecure-smartertrack-token", "nope", 1), nil, nil); r.Status != 401 {
+		t.Fatalf("wrong token: %d %s", r.Status, r.Body)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/internal/yamlconf"
 	"gopkg.in/yaml.v3"
 )
@@ -422,11 +421,9 @@ func operatorNames() []string {
 			out = append(out, k)
 		}
 	}
-	sortStrings(out)
+	sort.Strings(out)
 	return out
 }
-
-func sortStrings(s []string) { sort.Strings(s) }
 
 // leafCond compiles a condition with one operator.
 func (c *compiler) leafCond(rc *ruleCtx, n *yaml.Node, kv yamlconf.KeyValue, fieldN, tzN *yaml.Node) *cond {
@@ -485,7 +482,7 @@ func (c *compiler) leafCond(rc *ruleCtx, n *yaml.Node, kv yamlconf.KeyValue, fie
 	ok := true
 	switch o {
 	case opIs, opIsNot:
-		ok = c.scalars(rc, v, l, false)
+		ok = c.scalars(rc, v, l, name, false)
 	case opIn, opNotIn:
 		if v.Kind == yaml.MappingNode {
 			ref := yamlconf.Lookup(v, "field")
@@ -497,9 +494,9 @@ func (c *compiler) leafCond(rc *ruleCtx, n *yaml.Node, kv yamlconf.KeyValue, fie
 			l.listRef = &lr
 			return l
 		}
-		ok = c.scalars(rc, v, l, true)
+		ok = c.scalars(rc, v, l, name, true)
 	case opChangedTo, opChangedFrom:
-		ok = c.scalars(rc, v, l, true)
+		ok = c.scalars(rc, v, l, name, true)
 	case opChanged, opNotChanged, opPresent, opAbsent:
 		b, good := boolNode(v)
 		if !good {
@@ -646,9 +643,8 @@ func (c *compiler) checkOperatorOnType(file string, n *yaml.Node, f fieldRef, na
 }
 
 // scalars reads the operand(s) of an equality operator.
-func (c *compiler) scalars(rc *ruleCtx, n *yaml.Node, l *cond, list bool) bool {
+func (c *compiler) scalars(rc *ruleCtx, n *yaml.Node, l *cond, name string, list bool) bool {
 	file := rc.file
-	name := strings.Fields(l.text)[1]
 	items := []*yaml.Node{n}
 	if n.Kind == yaml.SequenceNode {
 		if !list {
@@ -973,11 +969,4 @@ func nodeText(n *yaml.Node) string {
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
 	return ""
-}
-
-// isModelField reports whether name is a field of the event model that a
-// set action may write.
-func isModelField(name string) bool {
-	_, ok := knownFields[name]
-	return ok && !event.IsDerived(name)
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -82,7 +83,7 @@ func conditionKeys() []string {
 		keys = append(keys, k)
 	}
 	keys = append(keys, "field", "tz")
-	sortStrings(keys)
+	sort.Strings(keys)
 	return keys
 }
 
@@ -430,14 +431,20 @@ func (c *cond) compare(v val, b bound, connector string, now time.Time) (int, bo
 		}
 		return t.Compare(b.t), true
 	case bEnum:
-		if v.k != vStr || c.enums == nil {
+		s := v.s
+		switch {
+		case c.enums == nil:
+			return 0, false
+		case v.k == vNum: // numeric enums (priority 1..4) arrive as numbers
+			s = event.String(v.f)
+		case v.k != vStr:
 			return 0, false
 		}
 		o := c.enums.forConnector(connector)
 		if o == nil {
 			return 0, false
 		}
-		ra, ok1 := o.rankOf(v.s)
+		ra, ok1 := o.rankOf(s)
 		rb, ok2 := o.rankOf(b.s)
 		if !ok1 || !ok2 {
 			return 0, false

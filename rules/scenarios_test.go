@@ -2,6 +2,7 @@ package rules
 
 import (
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func updatesText(us []event.Update) []string {
 			for k := range u.Set {
 				keys = append(keys, k)
 			}
-			sortStrings(keys)
+			sort.Strings(keys)
 			for _, k := range keys {
 				s += " " + k + "=" + event.String(u.Set[k])
 			}
