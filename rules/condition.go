@@ -46,33 +46,33 @@ const (
 
 // fieldOperators maps the operator keys that take a `field:` to their op.
 var fieldOperators = map[string]op{
-	"is":            opIs,
-	"is_not":        opIsNot,
-	"in":            opIn,
-	"not_in":        opNotIn,
-	"changed":       opChanged,
-	"changed_to":    opChangedTo,
-	"changed_from":  opChangedFrom,
-	"not_changed":   opNotChanged,
-	"contains":      opContains,
-	"not_contains":  opNotContains,
-	"contains_any":  opContainsAny,
-	"matches":       opMatches,
-	"gt":            opGt,
-	"gte":           opGte,
-	"lt":            opLt,
-	"lte":           opLte,
-	"between":       opBetween,
-	"present":       opPresent,
-	"absent":        opAbsent,
-	"includes":      opIncludes,
-	"excludes":      opExcludes,
-	"includes_all":  opIncludesAll,
-	"time_of_day":   opTimeOfDay,
-	"day_of_week":   opDayOfWeek,
-	"all":           opAll,
-	"any":           opAny,
-	"not":           opNot,
+	"is":           opIs,
+	"is_not":       opIsNot,
+	"in":           opIn,
+	"not_in":       opNotIn,
+	"changed":      opChanged,
+	"changed_to":   opChangedTo,
+	"changed_from": opChangedFrom,
+	"not_changed":  opNotChanged,
+	"contains":     opContains,
+	"not_contains": opNotContains,
+	"contains_any": opContainsAny,
+	"matches":      opMatches,
+	"gt":           opGt,
+	"gte":          opGte,
+	"lt":           opLt,
+	"lte":          opLte,
+	"between":      opBetween,
+	"present":      opPresent,
+	"absent":       opAbsent,
+	"includes":     opIncludes,
+	"excludes":     opExcludes,
+	"includes_all": opIncludesAll,
+	"time_of_day":  opTimeOfDay,
+	"day_of_week":  opDayOfWeek,
+	"all":          opAll,
+	"any":          opAny,
+	"not":          opNot,
 }
 
 // conditionKeys returns every key a condition mapping may hold (sorted), for
@@ -163,16 +163,16 @@ type cond struct {
 	kids  []*cond
 	field fieldRef
 
-	scalars []scalar     // is, is_not, in, not_in, changed_to, changed_from
-	listRef *fieldRef    // in/not_in against another field's list
-	words   []string     // contains*, includes* (lower-cased for contains*)
+	scalars []scalar  // is, is_not, in, not_in, changed_to, changed_from
+	listRef *fieldRef // in/not_in against another field's list
+	words   []string  // contains*, includes* (lower-cased for contains*)
 	re      *regexp.Regexp
-	lo, hi  bound        // gt.. (lo), between (lo, hi)
-	enums   *fieldEnums  // ordered enum of the field, if any
-	flag    bool         // changed/present: the expected truth
-	from    int          // time_of_day: minutes after midnight, inclusive
-	to      int          // time_of_day: minutes after midnight, exclusive
-	days    uint8        // day_of_week: bit per time.Weekday
+	lo, hi  bound       // gt.. (lo), between (lo, hi)
+	enums   *fieldEnums // ordered enum of the field, if any
+	flag    bool        // changed/present: the expected truth
+	from    int         // time_of_day: minutes after midnight, inclusive
+	to      int         // time_of_day: minutes after midnight, exclusive
+	days    uint8       // day_of_week: bit per time.Weekday
 	loc     *time.Location
 
 	text string // `status is pending`

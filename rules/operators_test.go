@@ -106,7 +106,9 @@ func TestOperatorInNotIn(t *testing.T) {
 }
 
 func TestOperatorChanges(t *testing.T) {
-	ch := func(from, to any) map[string]event.Change { return map[string]event.Change{"status": {From: from, To: to}} }
+	ch := func(from, to any) map[string]event.Change {
+		return map[string]event.Change{"status": {From: from, To: to}}
+	}
 	runOpCases(t, []opCase{
 		{name: "changed", cond: "{ field: status, changed: true }", changes: ch("open", "pending"), want: true},
 		{name: "changed from nothing", cond: "{ field: status, changed: true }", changes: ch(nil, "new"), want: true},
@@ -190,6 +192,8 @@ func TestOperatorOrderEnums(t *testing.T) {
 		{name: "between outside", cond: "{ field: priority, between: [normal, high] }", fields: p("urgent"), want: false},
 		{name: "per connector", cond: "{ field: priority, gt: bassa }", fields: p("alta"), conn: "spoki", opts: spoki, want: true},
 		{name: "per connector, other connector's values", cond: "{ field: priority, gt: bassa }", fields: p("high"), conn: "spoki", opts: spoki, want: false},
+		{name: "numeric enum", cond: "{ field: priority, gt: 2 }", fields: map[string]any{"priority": 3.0}, conn: "smartertrack",
+			opts: Options{ConnectorEnums: map[string]map[string][]string{"smartertrack": {"priority": {"1", "2", "3", "4"}}}}, want: true},
 		{name: "custom enum", cond: "{ field: custom.severity, gte: sev2 }", fields: map[string]any{"custom.severity": "sev3"},
 			opts: Options{Enums: map[string][]string{"custom.severity": {"sev1", "sev2", "sev3"}}}, want: true},
 	})

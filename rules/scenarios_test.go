@@ -220,7 +220,10 @@ func TestScenarioSpokiUpdateTicket(t *testing.T) {
 	})
 	t.Run("S4 by button or words", func(t *testing.T) {
 		for _, ev := range []*event.Event{
-			func() *event.Event { e, _ := msg("ok", map[string]any{"custom.button_reply": "confirm_resolution"}); return e }(),
+			func() *event.Event {
+				e, _ := msg("ok", map[string]any{"custom.button_reply": "confirm_resolution"})
+				return e
+			}(),
 			func() *event.Event { e, _ := msg("Great, it works now!", nil); return e }(),
 		} {
 			snap := &event.Snapshot{Fields: map[string]any{"status": "in_progress"}}
