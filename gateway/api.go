@@ -31,6 +31,10 @@ func (s *Server) routes(app *fiber.App) {
 	api.Post("/deliveries/:id/retry", s.retryDelivery)
 	api.Post("/deliveries/:id/cancel", s.cancelDelivery)
 	api.Get("/timers", s.listTimers)
+	api.Get("/subscriptions", s.listSubscriptions)
+	api.Post("/subscriptions", s.subscribe)
+	api.Delete("/subscriptions/:id", s.unsubscribe)
+	api.Get("/samples", s.samples)
 	api.Post("/config/reload", s.reloadConfig)
 }
 

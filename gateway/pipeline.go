@@ -40,6 +40,8 @@ type pipeline struct {
 	metrics   *metrics
 	delivered func() // wakes the delivery dispatcher
 	processed func(n int)
+	// subscriptions returns the REST-hook subscriptions in force.
+	subscriptions func() []store.Subscription
 }
 
 func (p *pipeline) notify() {
@@ -268,6 +270,19 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 		}
 		if note != "" {
 			trace.Suppressed = append(trace.Suppressed, note)
+		}
+	}
+	if p.subscriptions != nil {
+		hooks, err := restHookUpdates(p.subscriptions(), ev)
+		if err != nil {
+			return nil, err
+		}
+		for i := range hooks {
+			id, _, err := p.enqueue(bs, &hooks[i], ev)
+			if err != nil {
+				return nil, err
+			}
+			trace.Deliveries = append(trace.Deliveries, id)
 		}
 	}
 	raw, err := json.Marshal(trace)

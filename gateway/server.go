@@ -51,6 +51,8 @@ type Server struct {
 	metrics  *metrics
 	ids      *idGen
 	ready    atomic.Bool
+	subs     atomic.Pointer[[]store.Subscription]
+	subsMu   sync.Mutex   // serializes subscription writes with their reload
 	addr     atomic.Value // string
 	reloadMu sync.Mutex
 }
@@ -98,8 +100,12 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	s.db = db
+	if err := s.loadSubscriptions(); err != nil {
+		db.Close()
+		return nil, err
+	}
 	s.pipe = &pipeline{db: db, bundle: s.bundle.Load, ids: s.ids, log: log, now: opts.Now,
-		wake: make(chan struct{}, 1), batch: 256, metrics: s.metrics}
+		wake: make(chan struct{}, 1), batch: 256, metrics: s.metrics, subscriptions: s.subscriptions}
 	disp, err := delivery.New(db, outbounds(b), delivery.Config{
 		Workers:     b.File.Delivery.Workers,
 		LogDir:      b.File.Delivery.LogDir,
@@ -271,9 +277,13 @@ func (s *Server) startHousekeeping(ctx context.Context, wg *sync.WaitGroup) {
 	}()
 }
 
-// onGone is called by delivery after a 410 from a target.
+// onGone is called by delivery after a 410 from a target: a REST-hook
+// subscriber that is gone loses its subscription.
 func (s *Server) onGone(d *store.Delivery) {
 	s.log.Warn("delivery target is gone (410)", "delivery", d.ID, "connector", d.Connector, "url", d.Request.URL)
+	if d.Connector == restHooksConnector {
+		s.restHookGone(d)
+	}
 }
 
 // Reload loads the config again and swaps it in when it is valid; the

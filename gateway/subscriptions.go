@@ -1,0 +1,211 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/store"
+)
+
+// REST hooks, the way Zapier (and Make) expect them: a no-code tool
+// subscribes a target URL to an event type, every matching event is POSTed
+// there as simple JSON, and a 410 Gone from the target removes the
+// subscription. Deliveries go through the outbox like any other, so they are
+// durable, retried and visible; their connector is restHooksConnector and
+// their rule "rest-hook:<subscription id>".
+const (
+	restHooksConnector = "rest_hooks"
+	restHookRulePrefix = "rest-hook:"
+)
+
+// subscriptionMatches reports whether an event type matches a subscription's
+// pattern: "*", an exact type, or a prefix glob like "ticket.*".
+func subscriptionMatches(pattern, typ string) bool {
+	switch {
+	case pattern == "*":
+		return true
+	case strings.HasSuffix(pattern, ".*"):
+		return strings.HasPrefix(typ, strings.TrimSuffix(pattern, "*"))
+	}
+	return pattern == typ
+}
+
+// HookPayload is the JSON a REST-hook subscriber receives for an event, and
+// what the sample endpoint lists: the event without its raw payload.
+type HookPayload struct {
+	ID         string                  `json:"id"`
+	Type       string                  `json:"type"`
+	Connector  string                  `json:"connector"`
+	Entity     string                  `json:"entity"`
+	Reference  string                  `json:"reference"`
+	OccurredAt string                  `json:"occurred_at"`
+	Actor      event.Actor             `json:"actor"`
+	Fields     map[string]any          `json:"fields"`
+	Changes    map[string]event.Change `json:"changes,omitempty"`
+	Vars       map[string]string       `json:"vars,omitempty"`
+}
+
+func hookPayload(ev *event.Event) HookPayload {
+	return HookPayload{ID: ev.ID, Type: ev.Type, Connector: ev.Connector, Entity: ev.Entity, Reference: ev.Reference,
+		OccurredAt: event.String(ev.OccurredAt), Actor: ev.Actor, Fields: ev.Fields, Changes: ev.Changes, Vars: ev.Vars}
+}
+
+// restHookUpdates returns one call_webhook update per subscription the event
+// matches. Echoes of our own deliveries are not forwarded: a Zap that updates
+// a ticket must not be triggered again by its own update.
+func restHookUpdates(subs []store.Subscription, ev *event.Event) ([]event.Update, error) {
+	if ev.Causation.Echo || len(subs) == 0 {
+		return nil, nil
+	}
+	var out []event.Update
+	var body []byte
+	for _, s := range subs {
+		if !subscriptionMatches(s.Event, ev.Type) {
+			continue
+		}
+		if body == nil {
+			var err error
+			if body, err = json.Marshal(hookPayload(ev)); err != nil {
+				return nil, fmt.Errorf("encode rest hook payload: %w", err)
+			}
+		}
+		out = append(out, event.Update{
+			Kind: event.KindCallWebhook, RuleID: restHookRulePrefix + s.ID, EventID: ev.ID,
+			Connector: restHooksConnector, Entity: ev.Entity,
+			// One queue per subscriber and entity: in order per ticket, parallel across them.
+			Reference: s.ID + "/" + ev.Connector + "/" + ev.Reference,
+			Hops:      ev.Causation.Hops + 1,
+			Webhook: &event.WebhookCall{URL: s.TargetURL, Method: "POST",
+				Headers: map[string]string{"Content-Type": "application/json"}, Body: string(body)},
+		})
+	}
+	return out, nil
+}
+
+func (s *Server) loadSubscriptions() error {
+	subs, err := s.db.Subscriptions()
+	if err != nil {
+		return fmt.Errorf("load subscriptions: %w", err)
+	}
+	s.subs.Store(&subs)
+	return nil
+}
+
+func (s *Server) subscriptions() []store.Subscription {
+	if p := s.subs.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// subscribe is POST /api/v1/subscriptions {"target_url", "event"} -> 201.
+func (s *Server) subscribe(c *fiber.Ctx) error {
+	var req struct {
+		TargetURL string `json:"target_url"`
+		Event     string `json:"event"`
+	}
+	if err := json.Unmarshal(c.Body(), &req); err != nil {
+		return problem(c, fiber.StatusBadRequest, "malformed subscription: %v", err)
+	}
+	u, err := url.Parse(req.TargetURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return problem(c, fiber.StatusBadRequest, "target_url must be an absolute http(s) URL")
+	}
+	if req.Event == "" {
+		req.Event = "*"
+	}
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	sub := store.Subscription{ID: s.ids.New(s.now()), TargetURL: req.TargetURL, Event: req.Event, CreatedAt: s.now()}
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.PutSubscription(sub) }); err != nil {
+		return problem(c, fiber.StatusInternalServerError, "store subscription: %v", err)
+	}
+	if err := s.loadSubscriptions(); err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.Status(fiber.StatusCreated).JSON(sub)
+}
+
+// unsubscribe is DELETE /api/v1/subscriptions/{id}.
+func (s *Server) unsubscribe(c *fiber.Ctx) error {
+	id := c.Params("id")
+	if err := s.removeSubscription(id); errors.Is(err, store.ErrNotFound) {
+		return problem(c, fiber.StatusNotFound, "no subscription %s", id)
+	} else if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	return c.JSON(fiber.Map{"id": id, "deleted": true})
+}
+
+func (s *Server) removeSubscription(id string) error {
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if err := s.db.Update(func(tx *store.Tx) error { return tx.DeleteSubscription(id) }); err != nil {
+		return err
+	}
+	return s.loadSubscriptions()
+}
+
+func (s *Server) listSubscriptions(c *fiber.Ctx) error {
+	subs := s.subscriptions()
+	if subs == nil {
+		subs = []store.Subscription{}
+	}
+	return c.JSON(fiber.Map{"subscriptions": subs})
+}
+
+// samples is GET /api/v1/samples?type=ticket.updated&limit=3: recent events
+// of a type in the shape subscribers receive, as a plain JSON array (what
+// Zapier's and Make's field pickers ask for).
+func (s *Server) samples(c *fiber.Ctx) error {
+	limit, err := queryLimit(c, 3, 100)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	evs, _, err := s.db.ListEvents(store.EventFilter{Type: c.Query("type"), Connector: c.Query("connector"), Limit: limit})
+	if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	out := make([]HookPayload, 0, len(evs))
+	for _, e := range evs {
+		out = append(out, hookPayload(e.Event))
+	}
+	return c.JSON(out)
+}
+
+// restHookGone handles a 410 from a subscriber: the subscription is removed
+// and its other pending deliveries are dead-lettered with the reason.
+func (s *Server) restHookGone(d *store.Delivery) {
+	id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix)
+	if !ok {
+		return
+	}
+	if err := s.removeSubscription(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.log.Error("remove gone subscription", "subscription", id, "err", err)
+		return
+	}
+	s.log.Warn("REST hook subscriber answered 410 Gone: subscription removed", "subscription", id, "target", d.Request.URL)
+	f := store.DeliveryFilter{State: store.DeliveryPending, Connector: restHooksConnector, Rule: d.RuleID, Limit: 1000}
+	for {
+		ds, next, err := s.db.ListDeliveries(f)
+		if err != nil {
+			s.log.Error("list deliveries of a gone subscription", "err", err)
+			return
+		}
+		for _, p := range ds {
+			if err := s.db.CancelDelivery(p.ID, "target gone (410): subscription "+id+" removed"); err != nil && !errors.Is(err, store.ErrState) {
+				s.log.Error("cancel delivery of a gone subscription", "delivery", p.ID, "err", err)
+			}
+		}
+		if next == "" {
+			return
+		}
+		f.Cursor = next
+	}
+}

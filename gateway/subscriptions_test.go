@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRESTHooksLikeZapier(t *testing.T) {
+	var mu sync.Mutex
+	var got []HookPayload
+	zap := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p HookPayload
+		b, _ := io.ReadAll(r.Body)
+		json.Unmarshal(b, &p)
+		mu.Lock()
+		got = append(got, p)
+		mu.Unlock()
+		w.WriteHeader(200)
+	}))
+	defer zap.Close()
+	var goneHits sync.WaitGroup
+	goneHits.Add(1)
+	var once sync.Once
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(goneHits.Done)
+		w.WriteHeader(http.StatusGone)
+	}))
+	defer gone.Close()
+
+	ts := startServer(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
+	subscribe := func(target, ev string) string {
+		r := do(t, "POST", ts.URL+"/api/v1/subscriptions", []byte(`{"target_url": "`+target+`", "event": "`+ev+`"}`), map[string]string{"Content-Type": "application/json"})
+		if r.Status != 201 {
+			t.Fatalf("subscribe: %d %s", r.Status, r.Body)
+		}
+		return r.JSON(t)["id"].(string)
+	}
+	zapID := subscribe(zap.URL, "ticket.*")
+	goneID := subscribe(gone.URL, "*")
+
+	post := func(body string) {
+		if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(body), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
+			t.Fatalf("post: %d %s", r.Status, r.Body)
+		}
+	}
+	post(`{"type": "ticket.updated", "id": "Z-1", "status": "pending"}`)
+	post(`{"type": "chat.ended", "id": "C-1"}`)
+
+	waitFor(t, "the Zap to receive the ticket event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1
+	})
+	goneHits.Wait()
+	mu.Lock()
+	if p := got[0]; p.Type != "ticket.updated" || p.Reference != "Z-1" || p.Fields["status"] != "pending" || p.Connector != "generic" {
+		t.Fatalf("payload %+v", p)
+	}
+	mu.Unlock()
+
+	// The 410 removed the second subscription; the first remains.
+	waitFor(t, "the gone subscription to be removed", func() bool {
+		var list struct{ Subscriptions []struct{ ID string } }
+		decodeJSON(t, do(t, "GET", ts.URL+"/api/v1/subscriptions", nil, nil).Body, &list)
+		return len(list.Subscriptions) == 1 && list.Subscriptions[0].ID == zapID
+	})
+	var dl struct {
+		Deliveries []struct {
+			State, Reason, Rule string
+		}
+	}
+	decodeJSON(t, do(t, "GET", ts.URL+"/api/v1/deliveries?connector=rest_hooks&rule=rest-hook:"+goneID, nil, nil).Body, &dl)
+	dead := 0
+	for _, d := range dl.Deliveries {
+		if d.State == "failed" || d.State == "cancelled" {
+			dead++
+		}
+	}
+	if dead != len(dl.Deliveries) || dead == 0 {
+		t.Fatalf("deliveries to the gone target: %+v", dl.Deliveries)
+	}
+
+	// The sample endpoint lists recent events in the subscriber's shape.
+	var samples []HookPayload
+	decodeJSON(t, do(t, "GET", ts.URL+"/api/v1/samples?type=ticket.updated", nil, nil).Body, &samples)
+	if len(samples) != 1 || samples[0].Reference != "Z-1" {
+		t.Fatalf("samples %+v", samples)
+	}
+	// Unsubscribe stops deliveries.
+	if r := do(t, "DELETE", ts.URL+"/api/v1/subscriptions/"+zapID, nil, nil); r.Status != 200 {
+		t.Fatalf("unsubscribe: %d %s", r.Status, r.Body)
+	}
+	if r := do(t, "DELETE", ts.URL+"/api/v1/subscriptions/"+zapID, nil, nil); r.Status != 404 {
+		t.Fatalf("second unsubscribe: %d", r.Status)
+	}
+	post(`{"type": "ticket.updated", "id": "Z-2", "status": "open"}`)
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 {
+		t.Fatalf("an unsubscribed target still received %d events", len(got))
+	}
+}
