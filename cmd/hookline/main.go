@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	_ "time/tzdata" // rules name IANA zones; minimal images have no zoneinfo
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
