@@ -163,6 +163,7 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 	connFiles, connTests := b.glob(root, "connectors", b.File.Connectors, &errs)
 	b.TestFiles = append(b.TestFiles, connTests...)
 	connVars := map[string][]string{}
+	var brokenConnectors []string
 	for _, f := range connFiles {
 		n := parse(f)
 		if n == nil {
@@ -171,6 +172,11 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 		c, cerrs := connectors.Load(f, n, connectors.LoadOptions{Schemas: reg})
 		errs.Append(cerrs)
 		if c == nil {
+			// Rules naming a connector whose file is broken should not
+			// bury its real error under "unknown connector" ones.
+			if name := yamlconf.Lookup(n, "connector"); name != nil && name.Value != "" {
+				brokenConnectors = append(brokenConnectors, name.Value)
+			}
 			continue
 		}
 		if prev, dup := b.Connectors[c.Name]; dup {
@@ -197,7 +203,9 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 			rf = append(rf, rules.File{Name: f, Node: n})
 		}
 	}
-	set, rerrs := rules.Compile(rf, b.ruleOptions(connVars))
+	ropts := b.ruleOptions(connVars)
+	ropts.Connectors = append(ropts.Connectors, brokenConnectors...)
+	set, rerrs := rules.Compile(rf, ropts)
 	errs.Append(rerrs)
 	b.Rules = set
 

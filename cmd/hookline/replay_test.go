@@ -1,0 +1,100 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestReplayRetriesDeadLetters: a target that refuses (400) dead-letters the
+// delivery at once; after the target is fixed, `hookline replay` retries it
+// through the admin API and it arrives with its original idempotency key.
+func TestReplayRetriesDeadLetters(t *testing.T) {
+	bin := buildBinary(t)
+	var refuse atomic.Bool
+	refuse.Store(true)
+	var mu sync.Mutex
+	var keys []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		keys = append(keys, r.Header.Get("Idempotency-Key"))
+		mu.Unlock()
+		if refuse.Load() {
+			w.WriteHeader(400)
+			fmt.Fprint(w, `{"error": "field status is read-only"}`)
+			return
+		}
+		w.WriteHeader(200)
+	}))
+	defer target.Close()
+	dir := deliveryConfig(t)
+	gw := startGateway(t, bin, filepath.Join(dir, "gateway.yaml"), t.TempDir(), "GENERIC_TARGET_URL="+target.URL)
+
+	resp, err := http.Post(gw.URL+"/hooks/generic", "application/json", strings.NewReader(`{"type": "ticket.updated", "id": "RP-1"}`))
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("post: %v %v", err, resp)
+	}
+	type delivery struct {
+		ID       string `json:"id"`
+		State    string `json:"state"`
+		Attempts []struct {
+			Status   int    `json:"status"`
+			Response string `json:"response"`
+		} `json:"attempts"`
+	}
+	var list struct{ Deliveries []delivery }
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		getJSON(t, gw.URL+"/api/v1/deliveries?state=failed", &list)
+		if len(list.Deliveries) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the refused delivery was not dead-lettered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dead := list.Deliveries[0]
+	if len(dead.Attempts) != 1 || dead.Attempts[0].Status != 400 || !strings.Contains(dead.Attempts[0].Response, "read-only") {
+		t.Fatalf("dead letter does not keep the answer: %+v", dead)
+	}
+
+	refuse.Store(false)
+	var out, errOut bytes.Buffer
+	if code := run([]string{"replay", "--api", gw.URL, "--state", "failed"}, &out, &errOut); code != 0 {
+		t.Fatalf("replay exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "retried 1 deliveries") {
+		t.Fatalf("replay said %q", out.String())
+	}
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		var d delivery
+		getJSON(t, gw.URL+"/api/v1/deliveries/"+dead.ID, &d)
+		if d.State == "succeeded" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replayed delivery is %s", d.State)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(keys) != 2 || keys[0] != keys[1] || keys[0] != dead.ID {
+		t.Fatalf("idempotency keys %v, want the delivery id %s twice", keys, dead.ID)
+	}
+	// Replaying one id that is not failed says why.
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"replay", "--api", gw.URL, dead.ID}, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "cannot be retried") {
+		t.Fatalf("replay of a succeeded delivery: exit %d, %s", code, errOut.String())
+	}
+}
