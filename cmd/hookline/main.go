@@ -1,10 +1,3 @@
-// Command hookline runs and checks the Hookline gateway.
-//
-//	hookline serve     run the gateway
-//	hookline validate  check config files; print every problem as file:line:column
-//	hookline test      run the *_test.yaml config tests beside connector and rule files
-//	hookline replay    retry dead-lettered deliveries through the admin API
-//	hookline version   print the version
 package main
 
 import (
