@@ -124,13 +124,19 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": res.ID})
 }
 
-// handleHandshake is GET /hooks/:connector: platform verification handshakes
-// (Meta's hub.challenge).
+// handleHandshake is GET (and HEAD) /hooks/:connector: platform verification
+// handshakes (Meta's hub.challenge), URL probes, and query-only webhooks for
+// connectors with accept_get.
 func (s *Server) handleHandshake(c *fiber.Ctx) error {
 	name := c.Params("connector")
 	conn := s.bundle.Load().Connectors[name]
 	if conn == nil || conn.Inbound == nil {
 		return s.refuse(c, name, fiber.StatusNotFound, "unknown connector %q", name)
+	}
+	if c.Method() == fiber.MethodHead {
+		// Platforms (Intercom among them) probe a webhook URL with HEAD
+		// before they register it: the connector exists, so say yes.
+		return c.SendStatus(fiber.StatusOK)
 	}
 	req := &verify.Request{Method: c.Method(), URL: publicURL(c), Header: requestHeader(c), Query: requestQuery(c), Now: s.now()}
 	resp, handled := conn.Inbound.Handshake(req)

@@ -215,3 +215,13 @@ func TestGetWebhookWithQueryPayload(t *testing.T) {
 		t.Fatalf("wrong token: %d %s", r.Status, r.Body)
 	}
 }
+
+func TestHeadProbeOfAWebhookURL(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	if r := do(t, "HEAD", ts.URL+"/hooks/generic", nil, nil); r.Status != 200 {
+		t.Fatalf("HEAD known connector: %d", r.Status)
+	}
+	if r := do(t, "HEAD", ts.URL+"/hooks/nope", nil, nil); r.Status != 404 {
+		t.Fatalf("HEAD unknown connector: %d", r.Status)
+	}
+}
