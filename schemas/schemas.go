@@ -123,7 +123,8 @@ func (r *Registry) ValidateJSON(name string, body []byte) error {
 
 // ValidateConfig validates a config document (a YAML file converted to
 // JSON-shaped values) against config schema name ("connector.schema.json",
-// "gateway.schema.json"; "connector" and "gateway" also work).
+// "gateway.schema.json", "rules.schema.json", "test.schema.json"; the short
+// names "connector", "gateway", "rules" and "test" also work).
 func (r *Registry) ValidateConfig(name string, doc any) error {
 	n := name
 	if !strings.HasSuffix(n, ".json") {

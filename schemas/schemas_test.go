@@ -39,7 +39,7 @@ func TestNames(t *testing.T) {
 	if got := r.Names(); !slices.Equal(got, want) {
 		t.Errorf("Names() = %v, want %v", got, want)
 	}
-	if got := r.ConfigNames(); !slices.Equal(got, []string{"connector.schema.json", "gateway.schema.json"}) {
+	if got := r.ConfigNames(); !slices.Equal(got, []string{"connector.schema.json", "gateway.schema.json", "rules.schema.json", "test.schema.json"}) {
 		t.Errorf("ConfigNames() = %v", got)
 	}
 	for _, n := range []string{"zendesk-ticket-event.json", "zendesk-ticket-event", "slack-event"} {
