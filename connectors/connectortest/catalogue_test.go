@@ -1,14 +1,20 @@
 package connectortest_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
 	"flag"
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookline/hookline/connectors/connectortest"
+	"github.com/hookline/hookline/connectors/verify"
 	"github.com/hookline/hookline/event"
 )
 
@@ -268,6 +274,113 @@ func catalogue() []connectortest.Suite {
 					WantCapture: map[string]string{"reply_id": "5001"},
 				},
 			},
+		},
+		{
+			ConfigPath: cfg("intercom"),
+			// Replies and state changes are written as this admin.
+			Env:    map[string]string{"INTERCOM_ADMIN_ID": "991267715"},
+			Secret: "dev-insecure-intercom-secret",
+			// Intercom's "Signed Notifications": X-Hub-Signature: sha1=<hex
+			// HMAC-SHA1(secret, raw body)>, computed here independently of the
+			// hmac verifier.
+			Sign: func(r *verify.Request, secret string, _ time.Time) {
+				m := hmac.New(sha1.New, []byte(secret))
+				m.Write(r.Body)
+				r.Header.Set("X-Hub-Signature", "sha1="+hex.EncodeToString(m.Sum(nil)))
+			},
+			Cases: []connectortest.Case{
+				// Intercom's published examples: the subscription ping, the
+				// signed user.created request, the notification model's
+				// company.created.
+				{Name: "published-ping", Payload: pl("intercom-ping.json"), Unmapped: true},
+				{Name: "published-signed-user-created", Payload: pl("intercom-signed-user-created.json")},
+				{Name: "published-company-created", Payload: pl("intercom-company-created.json"), Unmapped: true},
+				// Assembled from the envelope and the API 2.11 conversation and contact models.
+				{Name: "conversation-user-created", Payload: pl("intercom-conversation-user-created.json")},
+				{Name: "conversation-admin-assigned", Payload: pl("intercom-conversation-admin-assigned.json")},
+				{Name: "conversation-user-replied", Payload: pl("intercom-conversation-user-replied.json")},
+				{Name: "conversation-admin-replied", Payload: pl("intercom-conversation-admin-replied.json")},
+				{Name: "conversation-admin-noted", Payload: pl("intercom-conversation-admin-noted.json")},
+				{Name: "conversation-admin-snoozed", Payload: pl("intercom-conversation-admin-snoozed.json")},
+				{Name: "conversation-part-tag-created", Payload: pl("intercom-conversation-part-tag-created.json")},
+				{Name: "conversation-admin-closed", Payload: pl("intercom-conversation-admin-closed.json")},
+				{Name: "conversation-deleted", Payload: pl("intercom-conversation-deleted.json")},
+				{Name: "conversation-admin-single-created", Payload: pl("intercom-conversation-admin-single-created.json")},
+				{Name: "contact-user-created", Payload: pl("intercom-contact-user-created.json")},
+			},
+			BaseURLEnv:     "INTERCOM_API_URL",
+			DefaultBaseURL: "https://api.intercom.io",
+			Actions: func() []connectortest.ActionCase {
+				headers := map[string]string{
+					"Authorization":    "Bearer dev-insecure-intercom-access-token",
+					"Intercom-Version": "2.11",
+					"Content-Type":     "application/json",
+					"Accept":           "application/json",
+				}
+				conversation := `{"type":"conversation","id":"215470893711","state":"%s","admin_assignee_id":991267715,"team_assignee_id":5017691,
+					"conversation_parts":{"type":"conversation_part.list","conversation_parts":[{"type":"conversation_part","id":"5310","part_type":"%s"}],"total_count":1}}`
+				update := func(set map[string]any) event.Update {
+					return event.Update{Kind: event.KindUpdateEntity, RuleID: "r1", Entity: "chat", Reference: "215470893711", Set: set}
+				}
+				parts := func(json string) connectortest.WantRequest {
+					return connectortest.WantRequest{Action: "update_chat", Method: "POST", Path: "/conversations/215470893711/parts", Headers: headers, JSON: json}
+				}
+				return []connectortest.ActionCase{
+					{
+						Name: "reply",
+						Update: event.Update{Kind: event.KindSendMessage, RuleID: "ack", Entity: "chat", Reference: "215470893711",
+							Message: &event.Message{Text: "Thanks, Ana — the parcel arrives tomorrow & we'll confirm."}},
+						RespondBody: fmt.Sprintf(conversation, "open", "comment"),
+						Want: connectortest.WantRequest{
+							Action: "send_message", Method: "POST", Path: "/conversations/215470893711/reply", Headers: headers,
+							JSON: `{"message_type":"comment","type":"admin","admin_id":"991267715","body":"Thanks, Ana — the parcel arrives tomorrow & we'll confirm."}`,
+						},
+						WantCapture: map[string]string{"part_id": "5310", "state": "open"},
+					},
+					{
+						Name:   "reply-to-given-conversation",
+						Update: event.Update{Kind: event.KindSendMessage, RuleID: "notify", Entity: "ticket", Reference: "T-1", Message: &event.Message{Text: "<p>Escalated.</p>", To: "215470893802"}},
+						Want: connectortest.WantRequest{
+							Action: "send_message", Method: "POST", Path: "/conversations/215470893802/reply",
+							JSON: `{"message_type":"comment","type":"admin","admin_id":"991267715","body":"<p>Escalated.</p>"}`,
+						},
+					},
+					{
+						Name: "close", Update: update(map[string]any{"status": "closed"}),
+						RespondBody: fmt.Sprintf(conversation, "closed", "close"),
+						Want:        parts(`{"message_type":"close","type":"admin","admin_id":"991267715"}`),
+						WantCapture: map[string]string{"state": "closed", "admin_assignee_id": "991267715", "team_assignee_id": "5017691"},
+					},
+					{Name: "solved-closes", Update: update(map[string]any{"status": "solved"}), Want: parts(`{"message_type":"close","type":"admin","admin_id":"991267715"}`)},
+					{Name: "open", Update: update(map[string]any{"status": "open"}), Want: parts(`{"message_type":"open","admin_id":"991267715"}`)},
+					{
+						Name:   "snooze",
+						Update: update(map[string]any{"status": "snoozed", "snoozed_until": "1772538000"}),
+						Want:   parts(`{"message_type":"snoozed","admin_id":"991267715","snoozed_until":1772538000}`),
+					},
+					{
+						Name:   "assign-admin",
+						Update: update(map[string]any{"owner": "991267720"}),
+						Want:   parts(`{"message_type":"assignment","type":"admin","admin_id":"991267715","assignee_id":"991267720"}`),
+					},
+					{
+						Name:   "assign-team",
+						Update: update(map[string]any{"group": "5017691"}),
+						Want:   parts(`{"message_type":"assignment","type":"team","admin_id":"991267715","assignee_id":"5017691"}`),
+					},
+					{
+						Name:   "unassign",
+						Update: update(map[string]any{"owner": "unassigned"}),
+						Want:   parts(`{"message_type":"assignment","type":"admin","admin_id":"991267715","assignee_id":"0"}`),
+					},
+					{Name: "two-changes-refused", Update: update(map[string]any{"status": "closed", "owner": "991267720"}), WantRenderError: "one of status, owner, group per request"},
+					{Name: "tags-refused", Update: event.Update{Kind: event.KindUpdateEntity, RuleID: "t", Entity: "chat", Reference: "215470893711", AddTags: []string{"vip"}}, WantRenderError: "add_tags/remove_tags are not supported"},
+					{Name: "priority-refused", Update: update(map[string]any{"priority": "high"}), WantRenderError: "cannot set priority"},
+					{Name: "unknown-status-refused", Update: update(map[string]any{"status": "pending"}), WantRenderError: "status pending is not one"},
+					{Name: "snooze-without-time-refused", Update: update(map[string]any{"status": "snoozed"}), WantRenderError: "snoozing needs snoozed_until"},
+					{Name: "nothing-refused", Update: update(map[string]any{"snoozed_until": "1772538000"}), WantRenderError: "nothing to change"},
+				}
+			}(),
 		},
 		{
 			ConfigPath: cfg("smartertrack"),
