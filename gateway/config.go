@@ -86,6 +86,8 @@ type Bundle struct {
 	RuleFiles   []string
 	Schemas     *schemas.Registry
 	EgressAllow []netip.Prefix
+	// Calendars are the business-hours calendars of gateway.yaml, by name.
+	Calendars map[string]*rules.Calendar
 	// Warnings are problems that do not stop the gateway (development
 	// secrets in use, unsigned connectors, loopback-only admin API).
 	Warnings []string
@@ -152,6 +154,9 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 		b.Location = loc
 	}
 	b.EgressAllow = parsePrefixes(path, yamlconf.Lookup(root, "egress"), b.File.Egress.Allow, env, &errs)
+	cals, cerrs := rules.ParseCalendars(path, b.File.Calendars)
+	errs.Append(cerrs)
+	b.Calendars = cals
 
 	reg, err := schemas.New()
 	if err != nil {
@@ -259,6 +264,7 @@ func (b *Bundle) ruleOptions(connVars map[string][]string) rules.Options {
 		ConnectorVars:     connVars,
 		MaxFiringsPerHour: b.File.LoopGuard.MaxFiringsPerHour,
 		MaxHops:           b.File.LoopGuard.MaxHops,
+		Calendars:         b.Calendars,
 	}
 }
 

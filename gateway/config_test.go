@@ -55,8 +55,8 @@ func TestBrokenConfigGetsPositionedErrors(t *testing.T) {
 	for _, want := range []string{
 		filepath.Join(dir, "gateway.yaml") + `:`,
 		`:1: unknown key "body_limt"; did you mean "body_limit"?`,
-		`rules/zendesk-messaging-sessions.yaml:15:`,
-		`"chnaged_to"`,
+		`rules/zendesk-messaging-sessions.yaml:`,
+		`: unknown condition key "chnaged_to"`,
 		`did you mean "changed_to"?`,
 		`connectors/zendesk.yaml:`,
 		`did you mean "zendesk"?`,

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,17 +26,42 @@ type TestFile struct {
 // TestCase posts one payload (or event) through the config and states what
 // must come out. Expectations compare as subsets: only the keys written are
 // checked, except matched, which lists exactly the rules that must fire.
+//
+// Steps continue the case on the same simulated state and clock: a step
+// may advance the clock (advance: 48h fires the timers that come due, in
+// due order, each at its due time) and/or post another payload or event
+// (at the clock after advancing), and states its own expect for what
+// happened in that step only.
 type TestCase struct {
 	Pos         yamlconf.Pos      `yaml:"-"`
 	Name        string            `yaml:"name,required"`
 	Connector   string            `yaml:"connector"`
 	Headers     map[string]string `yaml:"headers"`
+	Query       map[string]string `yaml:"query"`
 	ContentType string            `yaml:"content_type"`
 	Payload     *yaml.Node        `yaml:"payload"`
 	Fixture     string            `yaml:"fixture"`
 	Event       *yaml.Node        `yaml:"event"`
 	Snapshot    *yaml.Node        `yaml:"snapshot"`
 	Now         string            `yaml:"now"`
+	Expect      TestExpect        `yaml:"expect"`
+	Steps       []TestStep        `yaml:"steps"`
+}
+
+// TestStep is one later step of a case: advance the clock, then post a
+// payload, fixture or event if one is given (connector, headers and
+// content type default to the case's; the query does not).
+type TestStep struct {
+	Pos         yamlconf.Pos      `yaml:"-"`
+	Name        string            `yaml:"name"`
+	Advance     string            `yaml:"advance"`
+	Connector   string            `yaml:"connector"`
+	Headers     map[string]string `yaml:"headers"`
+	Query       map[string]string `yaml:"query"`
+	ContentType string            `yaml:"content_type"`
+	Payload     *yaml.Node        `yaml:"payload"`
+	Fixture     string            `yaml:"fixture"`
+	Event       *yaml.Node        `yaml:"event"`
 	Expect      TestExpect        `yaml:"expect"`
 }
 
@@ -48,6 +74,11 @@ type TestExpect struct {
 	Actions    *yaml.Node `yaml:"actions"`
 	Suppressed *int       `yaml:"suppressed"`
 	Errors     *int       `yaml:"errors"`
+	// Timers are the timers armed after the step, in due order
+	// ({ rule, due, key: { reference } }; due as RFC 3339 in UTC).
+	Timers *yaml.Node `yaml:"timers"`
+	// Now is the simulated clock after the step (RFC 3339).
+	Now string `yaml:"now"`
 }
 
 // TestOutcome is the result of one case.
@@ -109,60 +140,135 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		}
 		now = t
 	}
-	res, err := Simulate(b, req, now)
+	sim := NewSimulation(b, now)
+	res, err := sim.Post(req)
 	if err != nil {
 		fail("%v", err)
 		return out
 	}
-	ex := tc.Expect
+	checkExpect(file, tc.Expect, res, fail)
+	for i, st := range tc.Steps {
+		name := fmt.Sprintf("step %d", i+1)
+		if st.Name != "" {
+			name += " (" + st.Name + ")"
+		}
+		stepFail := func(format string, args ...any) { fail("%s at %s: %s", name, st.Pos, fmt.Sprintf(format, args...)) }
+		res, err := runStep(file, tc, st, sim)
+		if err != nil {
+			stepFail("%v", err)
+			return out
+		}
+		checkExpect(file, st.Expect, res, stepFail)
+	}
+	return out
+}
+
+// runStep advances the clock and/or posts the step's payload or event.
+func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult, error) {
+	res := newSimResult()
+	posts := st.Payload != nil || st.Fixture != "" || st.Event != nil
+	if st.Advance == "" && !posts {
+		return nil, errors.New("a step needs advance:, or a payload, fixture or event")
+	}
+	if st.Advance != "" {
+		d, err := yamlconf.ParseDuration(st.Advance)
+		if err != nil || d < 0 {
+			return nil, fmt.Errorf("advance: expected a duration like 48h, got %q", st.Advance)
+		}
+		later, err := sim.Advance(d)
+		if err != nil {
+			return nil, err
+		}
+		res.add(later)
+	}
+	if posts {
+		sc := TestCase{Connector: st.Connector, Headers: st.Headers, Query: st.Query, ContentType: st.ContentType, Payload: st.Payload, Fixture: st.Fixture, Event: st.Event}
+		if sc.Connector == "" {
+			sc.Connector = tc.Connector
+		}
+		if sc.Headers == nil {
+			sc.Headers = tc.Headers
+		}
+		if sc.ContentType == "" {
+			sc.ContentType = tc.ContentType
+		}
+		req, err := caseRequest(file, sc)
+		if err != nil {
+			return nil, err
+		}
+		posted, err := sim.Post(req)
+		if err != nil {
+			return nil, err
+		}
+		res.add(posted)
+	}
+	return res, nil
+}
+
+// checkExpect reports where a result differs from what is expected.
+func checkExpect(file string, ex TestExpect, res *SimResult, fail func(string, ...any)) {
+	failed := false
+	f := func(format string, args ...any) { failed = true; fail(format, args...) }
 	if ex.Unmapped != nil && *ex.Unmapped != res.Unmapped {
-		fail("unmapped: want %v, got %v", *ex.Unmapped, res.Unmapped)
+		f("unmapped: want %v, got %v", *ex.Unmapped, res.Unmapped)
 	}
 	if ex.Matched != nil {
 		want := append([]string{}, (*ex.Matched)...)
 		got := append([]string{}, res.Matched...)
 		if !reflect.DeepEqual(want, got) {
-			fail("matched rules differ:\n%s", diffLists(want, got))
+			f("matched rules differ:\n%s", diffLists(want, got))
 		}
 	}
 	for _, r := range ex.NotMatched {
 		for _, m := range res.Matched {
 			if m == r {
-				fail("rule %s matched but must not", r)
+				f("rule %s matched but must not", r)
 			}
 		}
 	}
 	if ex.Events != nil {
-		compareList(file, "events", ex.Events, res.Events, fail)
+		compareList(file, "events", ex.Events, res.Events, f)
 	}
 	if ex.Actions != nil {
-		compareList(file, "actions", ex.Actions, res.Actions, fail)
+		compareList(file, "actions", ex.Actions, res.Actions, f)
+	}
+	if ex.Timers != nil {
+		compareList(file, "timers", ex.Timers, res.Timers, f)
+	}
+	if ex.Now != "" {
+		if t, err := time.Parse(time.RFC3339, ex.Now); err != nil {
+			f("now: %q is not an RFC 3339 time", ex.Now)
+		} else if !t.Equal(res.Now) {
+			f("now: want %s, got %s", ex.Now, res.Now.Format(time.RFC3339))
+		}
 	}
 	if ex.Suppressed != nil && *ex.Suppressed != len(res.Suppressed) {
-		fail("suppressed: want %d no-op updates, got %d %v", *ex.Suppressed, len(res.Suppressed), res.Suppressed)
+		f("suppressed: want %d no-op updates, got %d %v", *ex.Suppressed, len(res.Suppressed), res.Suppressed)
 	}
 	if ex.Errors != nil && *ex.Errors != len(res.Errors) {
-		fail("errors: want %d rule errors, got %d %v", *ex.Errors, len(res.Errors), res.Errors)
+		f("errors: want %d rule errors, got %d %v", *ex.Errors, len(res.Errors), res.Errors)
 	}
-	if len(out.Failures) > 0 && len(res.Trace) > 0 {
+	if failed && len(res.Trace) > 0 {
 		var lines []string
 		for _, t := range res.Trace {
-			line := fmt.Sprintf("event %d rule %s: matched=%v", t.Event, t.Rule, t.Matched)
+			line := fmt.Sprintf("event %d (%s) rule %s: matched=%v", t.Event, res.Events[t.Event].Type, t.Rule, t.Matched)
 			if t.Skipped != "" {
 				line += " skipped: " + t.Skipped
 			}
 			if t.Failed != nil {
 				line += fmt.Sprintf(" failed: %s (actual %v)", t.Failed.Condition, t.Failed.Actual)
 			}
+			if t.Error != "" {
+				line += " error: " + t.Error
+			}
 			lines = append(lines, line)
 		}
 		fail("trace:\n    %s", strings.Join(lines, "\n    "))
 	}
-	return out
 }
 
 func caseRequest(file string, tc TestCase) (SimRequest, error) {
-	req := SimRequest{Connector: tc.Connector, Headers: tc.Headers, ContentType: tc.ContentType}
+	req := SimRequest{Connector: tc.Connector, Headers: tc.Headers, Query: tc.Query, ContentType: tc.ContentType}
 	switch {
 	case tc.Fixture != "":
 		p := tc.Fixture

@@ -15,6 +15,9 @@ const firingsKept = 64
 type decision struct {
 	Next   *event.Snapshot
 	Result rules.Result
+	// Timers are the timer operations the time-based rules' clocks need
+	// (Next.Clocks already reflects them).
+	Timers []rules.TimerOp
 }
 
 // decide folds ev into the prior snapshot and runs the rules over it. It is
@@ -22,7 +25,10 @@ type decision struct {
 // config tests (with none), so all three decide the same way.
 //
 // With run set, the named rule's actions run on demand regardless of its
-// conditions (manual events); other rules are not evaluated.
+// conditions (manual events); other rules are not evaluated. After the
+// rules, the clocks of the time-based rules that listen to the event are
+// advanced (rules.Set.Schedule) and the timer operations returned.
+// A timer.fired event is evaluated for its rule only (ev.Rule).
 func decide(set *rules.Set, ev *event.Event, prior *event.Snapshot, now time.Time, ruleFirings func(string, time.Time) int, run string) (decision, error) {
 	next := event.Apply(prior, ev)
 	var res rules.Result
@@ -40,7 +46,11 @@ func decide(set *rules.Set, ev *event.Event, prior *event.Snapshot, now time.Tim
 			next.RecordFiring(f.Rule, f.At, firingsKept)
 		}
 	}
-	return decision{Next: next, Result: res}, nil
+	var timers []rules.TimerOp
+	if set != nil {
+		timers = set.Schedule(in)
+	}
+	return decision{Next: next, Result: res, Timers: timers}, nil
 }
 
 // EventTrace is what the gateway keeps with every event to explain it: the
@@ -52,4 +62,6 @@ type EventTrace struct {
 	Deliveries []string           `json:"deliveries,omitempty"`
 	Suppressed []string           `json:"suppressed,omitempty"`
 	Guards     []string           `json:"guards,omitempty"`
+	// Timers are the timers this event armed, moved or cancelled.
+	Timers []rules.TimerOp `json:"timers,omitempty"`
 }

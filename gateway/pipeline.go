@@ -14,6 +14,7 @@ import (
 	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/mapping"
+	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/store"
 )
 
@@ -42,6 +43,9 @@ type pipeline struct {
 	processed func(n int)
 	// subscriptions returns the REST-hook subscriptions in force.
 	subscriptions func() []store.Subscription
+	// timerArmed is told, after a commit, the earliest due time of the
+	// timers the batch armed or moved (it wakes the scheduler).
+	timerArmed func(due time.Time)
 }
 
 func (p *pipeline) notify() {
@@ -116,6 +120,26 @@ type batchState struct {
 	snapshots  map[event.EntityKey]*event.Snapshot
 	dirty      map[event.EntityKey]bool
 	deliveries int
+	// earliest is the earliest due time of the timers this batch armed or
+	// moved (zero: none): the scheduler is woken when it is earlier than
+	// what it sleeps for.
+	earliest time.Time
+}
+
+// newBatchState starts the state of one transaction.
+func newBatchState(tx *store.Tx, b *Bundle, now time.Time) *batchState {
+	return &batchState{tx: tx, bundle: b, now: now,
+		snapshots: map[event.EntityKey]*event.Snapshot{}, dirty: map[event.EntityKey]bool{}}
+}
+
+// save writes every snapshot the batch changed.
+func (bs *batchState) save() error {
+	for k := range bs.dirty {
+		if err := bs.tx.PutEntity(bs.snapshots[k]); err != nil {
+			return fmt.Errorf("save entity %s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
@@ -132,26 +156,35 @@ func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
 
 func (p *pipeline) processBatch(items []*store.InboxItem) error {
 	var deliveries int
+	var earliest time.Time
 	err := p.db.Update(func(tx *store.Tx) error {
-		bs := &batchState{tx: tx, bundle: p.bundle(), now: p.now(),
-			snapshots: map[event.EntityKey]*event.Snapshot{}, dirty: map[event.EntityKey]bool{}}
+		bs := newBatchState(tx, p.bundle(), p.now())
 		for _, it := range items {
 			if err := p.processItem(bs, it); err != nil {
 				return fmt.Errorf("inbox %s: %w", it.ID, err)
 			}
 		}
-		for k := range bs.dirty {
-			if err := tx.PutEntity(bs.snapshots[k]); err != nil {
-				return fmt.Errorf("save entity %s: %w", k, err)
-			}
+		if err := bs.save(); err != nil {
+			return err
 		}
-		deliveries = bs.deliveries
+		deliveries, earliest = bs.deliveries, bs.earliest
 		return nil
 	})
-	if err == nil && deliveries > 0 && p.delivered != nil {
-		p.delivered()
+	if err == nil {
+		p.committed(deliveries, earliest)
 	}
 	return err
+}
+
+// committed wakes the dispatcher for new deliveries and the scheduler for
+// a timer due earlier than it sleeps.
+func (p *pipeline) committed(deliveries int, earliest time.Time) {
+	if deliveries > 0 && p.delivered != nil {
+		p.delivered()
+	}
+	if !earliest.IsZero() && p.timerArmed != nil {
+		p.timerArmed(earliest)
+	}
 }
 
 func (p *pipeline) processItem(bs *batchState, it *store.InboxItem) error {
@@ -197,8 +230,9 @@ func causationFromHeaders(h map[string][]string) (hops int, delivery string) {
 }
 
 // handleEvent runs one event through snapshot, guards and rules (or, with
-// run set, one rule's actions on demand), and writes the event, its trace and
-// the deliveries it causes.
+// run set, one rule's actions on demand), and writes the event, its trace,
+// the timers of the time-based rules it moved (a timer.fired event consumes
+// its own) and the deliveries it causes.
 func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*EventTrace, error) {
 	key := ev.Key()
 	prior, err := bs.snapshot(key)
@@ -241,6 +275,10 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 	}
 	bs.snapshots[key] = d.Next
 	bs.dirty[key] = true
+	if err := bs.applyTimers(ev, d.Timers); err != nil {
+		return nil, err
+	}
+	trace.Timers = d.Timers
 	for _, f := range d.Result.Firings {
 		if f.Scope == "rule" {
 			if err := bs.tx.RecordRuleFiring(f.Rule, f.At); err != nil {
@@ -506,5 +544,68 @@ func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// applyTimers writes the timer operations of one event in the batch's
+// transaction. A timer.fired event consumes its own timer first: the
+// operations re-arm it when the rule's clock needs more time.
+func (bs *batchState) applyTimers(ev *event.Event, ops []rules.TimerOp) error {
+	key := ev.Key()
+	if ev.Type == event.TypeTimerFired && ev.Rule != "" {
+		if err := bs.tx.DeleteTimer(key, ev.Rule); err != nil {
+			return fmt.Errorf("consume timer %s %s: %w", key, ev.Rule, err)
+		}
+	}
+	for _, op := range ops {
+		switch op.Op {
+		case rules.TimerArm, rules.TimerMove:
+			if err := bs.tx.PutTimer(store.Timer{Key: key, Rule: op.Rule, Due: op.Due, ArmedAt: bs.now}); err != nil {
+				return fmt.Errorf("arm timer: %w", err)
+			}
+			if bs.earliest.IsZero() || op.Due.Before(bs.earliest) {
+				bs.earliest = op.Due
+			}
+		case rules.TimerCancel:
+			if err := bs.tx.DeleteTimer(key, op.Rule); err != nil {
+				return fmt.Errorf("cancel timer: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ApplyEvents runs events that are already mapped through the pipeline:
+// snapshot, loop guards, rules, time-based rules' timers and outbox, in ONE
+// store transaction, as if they had come in as webhooks (but without inbox
+// items). Events without an id get one; ReceivedAt defaults to now. It is
+// for imports and benchmarks; webhooks go through /hooks/{connector}.
+func (s *Server) ApplyEvents(evs []*event.Event) error {
+	now := s.now()
+	var deliveries int
+	var earliest time.Time
+	err := s.db.Update(func(tx *store.Tx) error {
+		bs := newBatchState(tx, s.bundle.Load(), now)
+		for _, ev := range evs {
+			if ev.ReceivedAt.IsZero() {
+				ev.ReceivedAt = now
+			}
+			if ev.ID == "" {
+				ev.ID = s.ids.New(ev.ReceivedAt)
+			}
+			if _, err := s.pipe.handleEvent(bs, ev, ""); err != nil {
+				return fmt.Errorf("event %s: %w", ev.ID, err)
+			}
+		}
+		if err := bs.save(); err != nil {
+			return err
+		}
+		deliveries, earliest = bs.deliveries, bs.earliest
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply events: %w", err)
+	}
+	s.pipe.committed(deliveries, earliest)
 	return nil
 }

@@ -46,6 +46,7 @@ type Server struct {
 	db       *store.DB
 	app      *fiber.App
 	pipe     *pipeline
+	sched    *scheduler
 	disp     *delivery.Dispatcher
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -121,6 +122,8 @@ func New(opts Options) (*Server, error) {
 	}
 	s.disp = disp
 	s.pipe.delivered = disp.Notify
+	s.sched = newScheduler(s.pipe, log)
+	s.pipe.timerArmed = s.sched.armed
 	s.app = s.newApp(b)
 	return s, nil
 }
@@ -154,7 +157,7 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 	app := fiber.New(fiber.Config{
 		AppName:               "hookline",
 		DisableStartupMessage: true,
-		BodyLimit:             maxBodyLimit(b),
+		BodyLimit:             readCeiling(b),
 		ReadTimeout:           30 * time.Second,
 		WriteTimeout:          30 * time.Second,
 		IdleTimeout:           120 * time.Second,
@@ -192,6 +195,16 @@ func maxBodyLimit(b *Bundle) int {
 	return limit
 }
 
+// readCeiling is how much Fiber reads before it gives up on a request. It is
+// well above every connector's limit so that a body somewhat over a limit is
+// read and answered with a clean 413 and its reason by the handler; a
+// server that refuses on Content-Length alone closes the connection while
+// the client is still writing, and the client sees a reset instead of the
+// answer. Only bodies beyond the ceiling get that treatment.
+func readCeiling(b *Bundle) int {
+	return max(4*maxBodyLimit(b), 8<<20)
+}
+
 func (s *Server) handleReady(c *fiber.Ctx) error {
 	if !s.ready.Load() {
 		return problem(c, fiber.StatusServiceUnavailable, "starting")
@@ -216,8 +229,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addr.Store(ln.Addr().String())
 	workCtx, stopWork := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); s.pipe.run(workCtx) }()
+	go func() { defer wg.Done(); s.sched.run(workCtx) }()
 	go func() {
 		defer wg.Done()
 		if err := s.disp.Run(workCtx); err != nil && !errors.Is(err, context.Canceled) {

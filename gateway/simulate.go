@@ -5,22 +5,28 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
+	"sort"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/hookline/hookline/connectors/verify"
 	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/yamlconf"
 	"github.com/hookline/hookline/mapping"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/store"
 )
 
 // SimRequest is a dry run: a payload for a connector's mapping, or a ready
-// event, with an optional prior snapshot and clock.
+// event, with an optional prior snapshot and clock. Advance then moves the
+// clock (a duration like 48h), firing the timers the run armed in due order.
 type SimRequest struct {
 	Connector string            `json:"connector"`
 	Headers   map[string]string `json:"headers,omitempty"`
+	// Query holds the URL query parameters of the webhook (connectors that
+	// read the event kind from the URL, like wix_answers' ?event=).
+	Query map[string]string `json:"query,omitempty"`
 	// Payload is the webhook body: a JSON value, or a string holding a form
 	// body when ContentType is form-encoded.
 	Payload     json.RawMessage `json:"payload,omitempty"`
@@ -28,6 +34,7 @@ type SimRequest struct {
 	Event       *event.Event    `json:"event,omitempty"`
 	Snapshot    *event.Snapshot `json:"snapshot,omitempty"`
 	Now         *time.Time      `json:"now,omitempty"`
+	Advance     string          `json:"advance,omitempty"`
 }
 
 // SimTraceEntry is one rule's trace for one of the run's events.
@@ -38,6 +45,8 @@ type SimTraceEntry struct {
 
 // SimResult is what a dry run decided. Nothing of it was stored or sent.
 type SimResult struct {
+	// Events are the run's events in order: mapped webhooks, given events
+	// and the timer.fired events of timers that came due.
 	Events     []*event.Event    `json:"events"`
 	Matched    []string          `json:"matched"`
 	Actions    []event.Update    `json:"actions"`
@@ -47,36 +56,129 @@ type SimResult struct {
 	Unmapped   bool              `json:"unmapped,omitempty"`
 	// Snapshots are the entity states after the run, by entity key.
 	Snapshots map[string]*event.Snapshot `json:"snapshots,omitempty"`
+	// Timers are the timers armed at the end of the run, in due order.
+	Timers []store.Timer `json:"timers"`
+	// Now is the simulated clock at the end of the run.
+	Now time.Time `json:"now"`
+}
+
+func newSimResult() *SimResult {
+	return &SimResult{Events: []*event.Event{}, Matched: []string{}, Actions: []event.Update{}, Trace: []SimTraceEntry{},
+		Snapshots: map[string]*event.Snapshot{}, Timers: []store.Timer{}}
+}
+
+// add appends the outcome of a later part of the same run.
+func (r *SimResult) add(o *SimResult) {
+	base := len(r.Events)
+	r.Events = append(r.Events, o.Events...)
+	r.Matched = append(r.Matched, o.Matched...)
+	r.Actions = append(r.Actions, o.Actions...)
+	r.Suppressed = append(r.Suppressed, o.Suppressed...)
+	r.Errors = append(r.Errors, o.Errors...)
+	for _, te := range o.Trace {
+		te.Event += base
+		r.Trace = append(r.Trace, te)
+	}
+	r.Unmapped = r.Unmapped || o.Unmapped
+	for k, v := range o.Snapshots {
+		r.Snapshots[k] = v
+	}
+	r.Timers, r.Now = o.Timers, o.Now
 }
 
 // errBadSim marks a dry-run request that is wrong (answered 400).
 var errBadSim = errors.New("bad dry run")
 
-// Simulate runs a request through mapping, snapshot and rules exactly as the
-// pipeline does, without touching the store or the network.
+// Simulate runs a request through mapping, snapshot, rules and timers
+// exactly as the pipeline does, without touching the store or the network.
 func Simulate(b *Bundle, req SimRequest, now time.Time) (*SimResult, error) {
 	if req.Now != nil {
 		now = *req.Now
 	}
-	events, err := simEvents(b, req, now)
+	sim := NewSimulation(b, now)
+	res, err := sim.Post(req)
+	if err != nil || req.Advance == "" {
+		return res, err
+	}
+	d, err := yamlconf.ParseDuration(req.Advance)
+	if err != nil || d < 0 {
+		return nil, fmt.Errorf("%w: advance: expected a duration like 48h, got %q", errBadSim, req.Advance)
+	}
+	later, err := sim.Advance(d)
 	if err != nil {
 		return nil, err
 	}
-	res := &SimResult{Events: events, Matched: []string{}, Actions: []event.Update{}, Trace: []SimTraceEntry{},
-		Snapshots: map[string]*event.Snapshot{}}
+	res.add(later)
+	return res, nil
+}
+
+// Simulation is a dry run with state and a clock: entity snapshots, armed
+// timers and each entity's last template variables live in memory. Post
+// runs webhooks or events at the current time; Advance moves the clock and
+// fires due timers in due order as timer.fired events, each at its due
+// time, through the same decisions as the pipeline (decide: rules, then
+// the time-based rules' clocks). Nothing is stored or sent.
+type Simulation struct {
+	b      *Bundle
+	now    time.Time
+	snaps  map[event.EntityKey]*event.Snapshot
+	vars   map[event.EntityKey]map[string]string
+	timers map[simTimer]store.Timer
+	seq    int
+}
+
+// maxSimTimers bounds the timers one Advance fires.
+const maxSimTimers = 100000
+
+type simTimer struct {
+	key  event.EntityKey
+	rule string
+}
+
+// NewSimulation starts a simulation of the bundle's config at now.
+func NewSimulation(b *Bundle, now time.Time) *Simulation {
+	return &Simulation{b: b, now: now, snaps: map[event.EntityKey]*event.Snapshot{},
+		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}}
+}
+
+// Now returns the simulated clock.
+func (s *Simulation) Now() time.Time { return s.now }
+
+// Timers returns the armed timers in due order (then entity and rule).
+func (s *Simulation) Timers() []store.Timer {
+	out := make([]store.Timer, 0, len(s.timers))
+	for _, t := range s.timers {
+		out = append(out, t)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if !a.Due.Equal(b.Due) {
+			return a.Due.Before(b.Due)
+		}
+		if a.Key != b.Key {
+			return a.Key.String() < b.Key.String()
+		}
+		return a.Rule < b.Rule
+	})
+	return out
+}
+
+// Post runs a webhook payload or an event at the current time. A request's
+// Snapshot is the prior state of its entities not seen before in this
+// simulation; its Now and Advance are ignored (see Simulate).
+func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
+	events, err := simEvents(s.b, req, s.now)
+	if err != nil {
+		return nil, err
+	}
+	res := newSimResult()
 	if len(events) == 0 {
 		res.Unmapped = true
-		return res, nil
 	}
-	snaps := map[event.EntityKey]*event.Snapshot{}
-	for i, ev := range events {
-		if ev.ID == "" {
-			ev.ID = fmt.Sprintf("dry-run-%d", i+1)
-		}
+	for _, ev := range events {
 		key := ev.Key()
-		prior, seen := snaps[key]
-		if !seen && req.Snapshot != nil {
-			prior = req.Snapshot.Clone()
+		if _, seen := s.snaps[key]; !seen && req.Snapshot != nil {
+			prior := req.Snapshot.Clone()
 			prior.Key = key
 			if prior.Fields == nil {
 				prior.Fields = map[string]any{}
@@ -84,30 +186,107 @@ func Simulate(b *Bundle, req SimRequest, now time.Time) (*SimResult, error) {
 			for k, v := range prior.Fields {
 				prior.Fields[k] = event.Normalize(v)
 			}
+			s.snaps[key] = prior
 		}
-		d, err := decide(b.Rules, ev, prior, now, nil, "")
-		if err != nil {
+		if err := s.run(ev, res); err != nil {
 			return nil, err
 		}
-		snaps[key] = d.Next
-		res.Snapshots[key.String()] = d.Next
-		res.Matched = append(res.Matched, d.Result.Matched...)
-		res.Errors = append(res.Errors, d.Result.Errors...)
-		for _, te := range d.Result.Trace {
-			res.Trace = append(res.Trace, SimTraceEntry{Event: i, TraceEntry: te})
+	}
+	s.finish(res)
+	return res, nil
+}
+
+// Advance moves the clock forward by d, firing every timer that comes due
+// on the way, at its due time, in due order (timers they arm fire too).
+func (s *Simulation) Advance(d time.Duration) (*SimResult, error) {
+	res := newSimResult()
+	end := s.now.Add(d)
+	for fired := 0; ; fired++ {
+		if fired > maxSimTimers {
+			return nil, fmt.Errorf("%w: advance fired more than %d timers", errBadSim, maxSimTimers)
 		}
-		for _, u := range d.Result.Updates {
-			if u.Kind == event.KindUpdateEntity {
-				target := snaps[event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}]
-				if dropNoOps(&u, target) {
-					res.Suppressed = append(res.Suppressed, fmt.Sprintf("rule %s: update of %s/%s/%s is a no-op", u.RuleID, u.Connector, u.Entity, u.Reference))
-					continue
-				}
-			}
-			res.Actions = append(res.Actions, u)
+		next, ok := s.nextDue()
+		if !ok || next.Due.After(end) {
+			break
+		}
+		if next.Due.After(s.now) {
+			s.now = next.Due
+		}
+		ev := &event.Event{Connector: next.Key.Connector, Type: event.TypeTimerFired, Entity: next.Key.Entity, Reference: next.Key.Reference,
+			OccurredAt: next.Due, ReceivedAt: s.now, Actor: event.Actor{Type: event.ActorSystem, Name: "scheduler"},
+			Fields: map[string]any{}, Vars: s.vars[next.Key], Rule: next.Rule}
+		if s.snaps[next.Key] == nil {
+			delete(s.timers, simTimer{next.Key, next.Rule})
+			continue
+		}
+		if err := s.run(ev, res); err != nil {
+			return nil, err
 		}
 	}
+	s.now = end
+	s.finish(res)
 	return res, nil
+}
+
+func (s *Simulation) nextDue() (store.Timer, bool) {
+	var best store.Timer
+	found := false
+	for _, t := range s.timers {
+		if !found || t.Due.Before(best.Due) || t.Due.Equal(best.Due) && (t.Key.String() < best.Key.String() || t.Key == best.Key && t.Rule < best.Rule) {
+			best, found = t, true
+		}
+	}
+	return best, found
+}
+
+func (s *Simulation) finish(res *SimResult) {
+	res.Timers = s.Timers()
+	res.Now = s.now
+}
+
+// run decides one event at the current time and keeps what it changed.
+func (s *Simulation) run(ev *event.Event, res *SimResult) error {
+	s.seq++
+	if ev.ID == "" {
+		ev.ID = fmt.Sprintf("dry-run-%d", s.seq)
+	}
+	key := ev.Key()
+	d, err := decide(s.b.Rules, ev, s.snaps[key], s.now, nil, "")
+	if err != nil {
+		return err
+	}
+	idx := len(res.Events)
+	res.Events = append(res.Events, ev)
+	s.snaps[key] = d.Next
+	s.vars[key] = ev.Vars
+	res.Snapshots[key.String()] = d.Next
+	if ev.Type == event.TypeTimerFired {
+		delete(s.timers, simTimer{key, ev.Rule})
+	}
+	for _, op := range d.Timers {
+		switch op.Op {
+		case rules.TimerArm, rules.TimerMove:
+			s.timers[simTimer{key, op.Rule}] = store.Timer{Key: key, Rule: op.Rule, Due: op.Due, ArmedAt: s.now}
+		case rules.TimerCancel:
+			delete(s.timers, simTimer{key, op.Rule})
+		}
+	}
+	res.Matched = append(res.Matched, d.Result.Matched...)
+	res.Errors = append(res.Errors, d.Result.Errors...)
+	for _, te := range d.Result.Trace {
+		res.Trace = append(res.Trace, SimTraceEntry{Event: idx, TraceEntry: te})
+	}
+	for _, u := range d.Result.Updates {
+		if u.Kind == event.KindUpdateEntity {
+			target := s.snaps[event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}]
+			if dropNoOps(&u, target) {
+				res.Suppressed = append(res.Suppressed, fmt.Sprintf("rule %s: update of %s/%s/%s is a no-op", u.RuleID, u.Connector, u.Entity, u.Reference))
+				continue
+			}
+		}
+		res.Actions = append(res.Actions, u)
+	}
+	return nil
 }
 
 func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, error) {
@@ -153,7 +332,11 @@ func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, error)
 	for k, v := range req.Headers {
 		header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
 	}
-	events, err := c.Inbound.Mapper.Map(mapping.Input{Body: body, Header: header, ReceivedAt: now})
+	query := map[string][]string{}
+	for k, v := range req.Query {
+		query[k] = []string{v}
+	}
+	events, err := c.Inbound.Mapper.Map(mapping.Input{Body: body, Header: header, Query: query, ReceivedAt: now})
 	if err != nil {
 		return nil, fmt.Errorf("%w: mapping: %v", errBadSim, err)
 	}
@@ -212,8 +395,9 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 	}
 	var trace *EventTrace
 	var deliveries int
+	var earliest time.Time
 	err := s.db.Update(func(tx *store.Tx) error {
-		bs := &batchState{tx: tx, bundle: b, now: now, snapshots: map[event.EntityKey]*event.Snapshot{}, dirty: map[event.EntityKey]bool{}}
+		bs := newBatchState(tx, b, now)
 		prior, err := bs.snapshot(ev.Key())
 		if err != nil {
 			return err
@@ -224,12 +408,10 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 		if trace, err = s.pipe.handleEvent(bs, ev, id); err != nil {
 			return err
 		}
-		for k := range bs.dirty {
-			if err := tx.PutEntity(bs.snapshots[k]); err != nil {
-				return err
-			}
+		if err := bs.save(); err != nil {
+			return err
 		}
-		deliveries = bs.deliveries
+		deliveries, earliest = bs.deliveries, bs.earliest
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -237,8 +419,6 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 	} else if err != nil {
 		return problem(c, fiber.StatusInternalServerError, "run rule %s: %v", id, err)
 	}
-	if deliveries > 0 {
-		s.disp.Notify()
-	}
+	s.pipe.committed(deliveries, earliest)
 	return c.JSON(fiber.Map{"event": ev, "trace": trace})
 }

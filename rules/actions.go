@@ -300,6 +300,10 @@ func (c *compiler) setOp(rc *ruleCtx, field string, v *yaml.Node, what string) (
 	}
 	if v.Kind != yaml.ScalarNode {
 		if strings.HasPrefix(field, "custom.") {
+			if countNodes(v, maxRuleNodes) > maxRuleNodes {
+				c.errorf(rc.file, v, "%s: the value expands to more than %d nodes (check YAML aliases)", what, maxRuleNodes)
+				return op, false
+			}
 			lit, err := yamlconf.ToValue(v)
 			if err != nil {
 				c.errorf(rc.file, v, "%s: %v", what, err)
@@ -461,6 +465,9 @@ func (c *compiler) webhook(rc *ruleCtx, v *yaml.Node, a *action) bool {
 // mapping or list is sent as JSON with its string leaves rendered.
 func (c *compiler) bodyTree(rc *ruleCtx, n *yaml.Node) (*tree, bool) {
 	n = yamlconf.Resolve(n)
+	if !c.spend(rc, n) {
+		return nil, false
+	}
 	switch n.Kind {
 	case yaml.ScalarNode:
 		tv, ok := c.value(rc, n, "call_webhook.body")

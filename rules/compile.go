@@ -35,6 +35,12 @@ type rawRule struct {
 	OncePerItem    bool         `yaml:"once_per_item"`
 	OnOwnChanges   bool         `yaml:"on_own_changes"`
 	AllowRetrigger bool         `yaml:"allow_retrigger"`
+	For            *yaml.Node   `yaml:"for"`
+	Idle           *yaml.Node   `yaml:"idle"`
+	Since          *yaml.Node   `yaml:"since"`
+	Within         *yaml.Node   `yaml:"within"`
+	PauseWhen      *yaml.Node   `yaml:"pause_when"`
+	Calendar       *yaml.Node   `yaml:"calendar"`
 }
 
 type rawLimit struct {
@@ -61,6 +67,7 @@ type compiler struct {
 	connList   []string
 	connVars   map[string]map[string]bool
 	templates  map[string]*template.Template // by source: compiled once per set
+	calendars  map[string]*Calendar
 	errs       yamlconf.Errors
 	warns      yamlconf.Errors
 }
@@ -72,6 +79,43 @@ type ruleCtx struct {
 	connectors []string
 	loc        *time.Location
 	deliverTo  string
+	timed      bool // the rule has for: or idle: (its conditions are re-checked by timers)
+	nodes      int  // condition and body nodes compiled so far (aliases expanded)
+	tooBig     bool // the node budget was exceeded and reported
+}
+
+// maxRuleNodes bounds the conditions and body values one rule may expand
+// to, so that YAML aliases cannot blow a rule up exponentially.
+const maxRuleNodes = 10000
+
+// spend counts one compiled node against the rule's budget; false means
+// the budget is exceeded (reported once per rule).
+func (c *compiler) spend(rc *ruleCtx, n *yaml.Node) bool {
+	rc.nodes++
+	if rc.nodes <= maxRuleNodes {
+		return true
+	}
+	if !rc.tooBig {
+		rc.tooBig = true
+		c.errorf(rc.file, n, "rule %q is too large: its conditions and values expand to more than %d nodes (check YAML aliases)", rc.id, maxRuleNodes)
+	}
+	return false
+}
+
+// countNodes counts the nodes of n with aliases expanded, stopping past limit.
+func countNodes(n *yaml.Node, limit int) int {
+	n = yamlconf.Resolve(n)
+	if n == nil {
+		return 0
+	}
+	total := 1
+	for _, c := range n.Content {
+		if total > limit {
+			break
+		}
+		total += countNodes(c, limit-total)
+	}
+	return total
 }
 
 func (c *compiler) errorf(file string, n *yaml.Node, format string, args ...any) {
@@ -122,14 +166,23 @@ func Compile(files []File, opts Options) (*Set, yamlconf.Errors) {
 		c.errs.Sort()
 		return nil, c.errs
 	}
-	s.idx = buildIndex(s.rules)
+	var plain, timed []*Rule
+	for _, r := range s.rules {
+		if r.timing != nil {
+			timed = append(timed, r)
+		} else {
+			plain = append(plain, r)
+		}
+	}
+	s.idx = buildIndex(plain)
+	s.tidx = buildIndex(timed)
 	c.warns.Sort()
 	s.warnings = c.warns
 	return s, nil
 }
 
 func newCompiler(opts Options) *compiler {
-	c := &compiler{loc: opts.Location, enums: map[string]*fieldEnums{}, templates: map[string]*template.Template{}}
+	c := &compiler{loc: opts.Location, enums: map[string]*fieldEnums{}, templates: map[string]*template.Template{}, calendars: opts.Calendars}
 	if c.loc == nil {
 		c.loc = time.UTC
 	}
@@ -233,9 +286,11 @@ func (c *compiler) rule(file string, n *yaml.Node) *Rule {
 	if raw.AllowRetrigger && raw.Limit == nil {
 		c.errorf(file, yamlconf.Lookup(n, "allow_retrigger"), "rule %q: allow_retrigger: true needs a limit (e.g. limit: { max: 1, per: 1h })", r.ID)
 	}
+	rc.timed = raw.For != nil || raw.Idle != nil
 	if raw.When != nil {
 		r.when = c.cond(rc, raw.When)
 	}
+	r.timing = c.timing(rc, r, &raw, n)
 	if raw.Then != nil {
 		r.actions = c.actions(rc, raw.Then)
 	}
@@ -321,6 +376,9 @@ func (c *compiler) limit(file string, n *yaml.Node) (*Limit, string) {
 func (c *compiler) cond(rc *ruleCtx, n *yaml.Node) *cond {
 	n = yamlconf.Resolve(n)
 	file := rc.file
+	if !c.spend(rc, n) {
+		return nil
+	}
 	switch n.Kind {
 	case yaml.SequenceNode:
 		return c.group(rc, opAll, "all", n)
@@ -476,7 +534,7 @@ func (c *compiler) leafCond(rc *ruleCtx, n *yaml.Node, kv yamlconf.KeyValue, fie
 	l.field = f
 	l.enums = c.enums[f.path]
 	l.text = f.path + " " + name + " " + nodeText(v)
-	if !c.checkOperatorOnType(file, kv.Key, f, name, o, l.enums != nil) {
+	if !c.checkOperatorOnType(file, kv.Key, f, name, o, l.enums != nil) || !c.timedLeafCheck(rc, kv.Key, name, o, f) {
 		return nil
 	}
 	ok := true
@@ -531,6 +589,18 @@ func (c *compiler) leafCond(rc *ruleCtx, n *yaml.Node, kv yamlconf.KeyValue, fie
 			return nil
 		}
 		l.re = re
+	case opAfter, opBefore:
+		v = yamlconf.Resolve(v)
+		if v.Kind != yaml.ScalarNode || !fieldPath.MatchString(v.Value) {
+			c.errorf(file, v, "%s: expected a timestamp field to compare with (e.g. last_agent_message_at), got %s", name, yamlconf.KindName(v))
+			return nil
+		}
+		o := newFieldRef(v.Value)
+		if o.kind != refField && o.kind != refDerived || o.typ != tTime && o.typ != tAny {
+			c.errorf(file, v, "%s: %s is not a timestamp field%s (timestamp fields: %s)", name, o.path, yamlconf.DidYouMean(o.path, timestampFields()), strings.Join(timestampFields(), ", "))
+			return nil
+		}
+		l.other = &o
 	case opGt, opGte, opLt, opLte:
 		l.lo, ok = c.bound(rc, v, f, name, l.enums)
 	case opBetween:
@@ -606,6 +676,9 @@ func (c *compiler) checkOperatorOnType(file string, n *yaml.Node, f fieldRef, na
 			c.errorf(file, n, "%s: %s carries no changes (only fields of the event's state do; derived fields, actor.*, event.* and vars.* do not)", name, f.path)
 			return false
 		}
+	}
+	if (o == opAfter || o == opBefore) && f.typ != tTime && f.typ != tAny {
+		return bad("after and before compare timestamps (status_since, last_activity_at, last_customer_message_at, last_agent_message_at)")
 	}
 	switch f.typ {
 	case tString:

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -95,7 +96,7 @@ func TestRuleConfigErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown rule key", "rules:\n  - id: r\n    on: x.y\n    than: [ { set_status: open } ]\n", Options{}, []string{`rules.yaml:4:5: unknown key "than"; did you mean "then"?`, `missing required key "then"`}},
-		{"timer keys are not accepted yet", "rules:\n  - id: r\n    on: x.y\n    for: 48h\n    then: [ { set_status: open } ]\n", Options{}, []string{`rules.yaml:4:5: unknown key "for"`}},
+		{"for and idle together", "rules:\n  - id: r\n    on: x.y\n    for: 48h\n    idle: 1h\n    then: [ { set_status: open } ]\n", Options{}, []string{`rules.yaml:5:11: rule "r": for: and idle: cannot be combined`}},
 		{"missing id", "rules:\n  - on: x.y\n    then: [ { set_status: open } ]\n", Options{}, []string{`missing required key "id"`}},
 		{"missing on", "rules:\n  - id: r\n    then: [ { set_status: open } ]\n", Options{}, []string{`missing required key "on"`}},
 		{"bad id", "rules:\n  - id: \"a b\"\n    on: x.y\n    then: [ { set_status: open } ]\n", Options{}, []string{`rules.yaml:2:9: rule id "a b"`}},
@@ -190,4 +191,25 @@ func TestWarnings(t *testing.T) {
 	mustContain(t, got,
 		`rules.yaml:4:20: field "stauts" is not a field of the common model; did you mean "status"?`,
 		`rules.yaml:6:37: update_ticket.reference "T-1" is literal`)
+}
+
+// TestAliasExpansionIsBounded: YAML aliases cannot make a rule expand
+// exponentially (2^20 conditions here); compiling stops at the node budget.
+func TestAliasExpansionIsBounded(t *testing.T) {
+	var when strings.Builder
+	when.WriteString("        - &a0 { field: status, is: open }\n")
+	for i := 1; i <= 20; i++ {
+		fmt.Fprintf(&when, "        - &a%d { all: [ *a%d, *a%d ] }\n", i, i-1, i-1)
+	}
+	src := "rules:\n  - id: r\n    on: x.y\n    when:\n      all:\n" + when.String() + "    then: [ { set_status: open } ]\n"
+	mustContain(t, compileFails(t, src, Options{}), `rule "r" is too large: its conditions and values expand to more than 10000 nodes`)
+
+	var bomb strings.Builder
+	bomb.WriteString("      - log: { file: &b0 [a, b], line: x }\n")
+	for i := 1; i <= 20; i++ {
+		fmt.Fprintf(&bomb, "      - log: { file: &b%d [ *b%d, *b%d ], line: x }\n", i, i-1, i-1)
+	}
+	fmt.Fprintf(&bomb, "      - set_fields: { custom.x: *b20 }\n      - call_webhook: { url: \"https://x\", body: *b20 }\n")
+	got := compileFails(t, "rules:\n  - id: r\n    on: x.y\n    then:\n"+bomb.String(), Options{})
+	mustContain(t, got, "set_fields.custom.x: the value expands to more than 10000 nodes", `rule "r" is too large`)
 }

@@ -42,6 +42,8 @@ const (
 	opIncludesAll
 	opTimeOfDay
 	opDayOfWeek
+	opAfter
+	opBefore
 )
 
 // fieldOperators maps the operator keys that take a `field:` to their op.
@@ -70,6 +72,8 @@ var fieldOperators = map[string]op{
 	"includes_all": opIncludesAll,
 	"time_of_day":  opTimeOfDay,
 	"day_of_week":  opDayOfWeek,
+	"after":        opAfter,
+	"before":       opBefore,
 	"all":          opAll,
 	"any":          opAny,
 	"not":          opNot,
@@ -165,6 +169,7 @@ type cond struct {
 
 	scalars []scalar  // is, is_not, in, not_in, changed_to, changed_from
 	listRef *fieldRef // in/not_in against another field's list
+	other   *fieldRef // after/before: the timestamp field compared with
 	words   []string  // contains*, includes* (lower-cased for contains*)
 	re      *regexp.Regexp
 	lo, hi  bound       // gt.. (lo), between (lo, hi)
@@ -319,6 +324,16 @@ func (c *cond) leaf(ev *event.Event, snap *event.Snapshot, now time.Time) bool {
 			}
 		}
 		return true
+	case opAfter, opBefore:
+		t, ok := v.timeOf()
+		if !ok {
+			return false
+		}
+		o, has := c.other.get(ev, snap).timeOf()
+		if c.op == opAfter {
+			return !has || t.After(o) // an absent other time means "never"
+		}
+		return has && t.Before(o)
 	}
 	return false
 }

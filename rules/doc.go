@@ -11,6 +11,7 @@
 //	res := set.Evaluate(rules.Input{Event: ev, Snapshot: snapAfterEvent, Now: now, RuleFirings: store.Count})
 //	// res.Updates -> outbox, res.Firings -> snapshot/store, res.Trace -> stored with the event
 //	res, err := set.Run("escalate", rules.Input{Event: manualEvent, Snapshot: snap, Now: now})
+//	ops := set.Schedule(in) // time-based rules: clocks advanced in in.Snapshot.Clocks; arm/move/cancel -> store timers
 //
 // Compile reports every problem of every file as file:line:column: message,
 // naming the nearest valid key, operator, action, connector, enum value or
@@ -49,8 +50,8 @@
 // item (per entity, the default) or rule (all entities together: one
 // firing for many items in the window, SmarterTrack's aggregate actions).
 // Durations are Go durations plus days and weeks: 90s, 15m, 48h, 2d, 1w.
-// Time-based keys (for:, idle:, since:, pause_when:) are not part of this
-// version and are refused as unknown keys.
+// for:, idle:, since:, within:, pause_when: and calendar: make a rule
+// time-based (see Time-based rules below).
 //
 // # Conditions
 //
@@ -96,6 +97,8 @@
 //	includes      { field: tags, includes: [vip, gold] }      the list holds any of the values
 //	includes_all  { field: tags, includes_all: [vip, gold] }  the list holds all of them
 //	excludes      { field: tags, excludes: [no_automation] }  the list holds none of them (absent holds)
+//	after         { field: last_customer_message_at, after: last_agent_message_at }  a later instant than the other timestamp field (absent other: never, so it holds)
+//	before        { field: last_agent_message_at, before: last_customer_message_at }  an earlier instant (both present)
 //	time_of_day   { time_of_day: "09:00-17:30", tz: Europe/Rome }  the current time of day is in [start, end)
 //	day_of_week   { day_of_week: [mon, tue], tz: Europe/Rome }     the current day is one of: mon..sun, mon-fri, weekdays, weekend
 //
@@ -176,8 +179,8 @@
 // %%VAR%% (and .Var "NAME") must be produced by the mapping of each filtered
 // connector that ConnectorVars lists. At run
 // time, a template error, an unknown variable, an empty or over-long
-// update_ticket reference, or a templated value that renders empty makes
-// the rule emit nothing: it is reported in Result.Errors (and its trace
+// update_ticket reference, or a templated field value, tag or URL that
+// renders empty makes the rule emit nothing: it is reported in Result.Errors (and its trace
 // entry's error), never sent as an update with an empty value.
 //
 // # Evaluation
@@ -241,9 +244,70 @@
 // templates (%%VAR%%, .Rule, .Event.X, .Fields.x, .Var, .Field) render
 // without text/template. See the benchmarks in bench_test.go.
 //
-// # Timers (next step)
+// # Time-based rules
 //
-// Condition evaluation is cond.match(event, snapshot, now): a timer re-check
-// evaluates a rule's when against the snapshot with a synthetic
-// timer.fired event through the same method.
+// A rule with for: or idle: is time-based: events never fire it directly;
+// they move its clock, and its timer fires it.
+//
+//	rules:
+//	  - id: pending-too-long
+//	    on: [ticket.*]                  # the events that start, stop and re-arm the clock
+//	    when: { field: status, is: pending }
+//	    for: 48h                        # when held continuously this long: fires once per episode
+//	    pause_when: { field: status_category, is: snoozed }  # optional: the clock stops meanwhile
+//	    calendar: support               # optional: count business hours only (gateway.yaml calendars:)
+//	    then: [ { set_priority: high } ]
+//	  - id: unanswered
+//	    on: [ticket.*]
+//	    when: { field: last_customer_message_at, after: last_agent_message_at }
+//	    since: last_customer_message_at # for: measured from a snapshot timestamp
+//	    for: 4h
+//	    then: [ { set_priority: high } ]
+//	  - id: chat-idle
+//	    on: [chat.*]
+//	    when: { field: status, is: active }
+//	    idle: true                      # no event on the entity for ...
+//	    within: [5m, 15m]               # ... a duration inside this window (fires at 5m)
+//	    then: [ { set_group: rescue } ]
+//
+// Keys: for: D (when has held for D; with since: F, measured from the
+// timestamp field F, and a new value of F starts a new episode); idle: D
+// (no event for D; every event that on: lists re-arms it, except echoes of
+// our own deliveries unless on_own_changes: true); within: [lo, hi] (the
+// measured duration must be inside the window when the timer fires; with
+// for: true or idle: true the timer fires at lo, else at the duration,
+// which must lie inside the window; a timer that fires past hi, e.g. after
+// the gateway was down, does not act); pause_when: a condition during
+// which the clock stands still (Spotter's snoozed tickets: the time does
+// not count); calendar: the name of an Options.Calendars calendar
+// (ParseCalendars: an IANA zone, weekly hours, holidays), and then every
+// duration counts business time only, daylight saving time included.
+//
+// Config errors: for: with idle:, since: with idle: or without for:, since:
+// on a field that is not a timestamp, within: bounds in the wrong order or
+// a duration outside them, time keys on a rule without for:/idle:, an
+// unknown calendar (with the nearest name), durations over 366d, on:
+// manual or on: timer.fired, and conditions a timer cannot re-check
+// (changed, changed_to, changed_from, not_changed, actor.*, vars.*,
+// event.type: a timer.fired event changes nothing and has no actor).
+//
+// The clock of one rule on one entity is an event.RuleClock in
+// Snapshot.Clocks: Since (start of the episode), PausedAt, PausedTotal
+// (business time paused) and Done (fired in this episode). The pipeline
+// calls Set.Schedule after Evaluate for every event: it advances the clocks
+// of the time-based rules that listen to the event and returns TimerOps
+// (arm, move, cancel) for the store, at most one timer per entity and rule,
+// due when Since + duration + PausedTotal is reached on the calendar.
+//
+// When a timer comes due, the gateway runs a timer.fired event for the
+// entity with Event.Rule set. Evaluate then considers only that rule: its
+// when is checked against the current snapshot, pause_when must not hold,
+// and the clock (business time minus paused time) must have reached the
+// duration (and be inside within:); then the clock is marked Done in
+// in.Snapshot and the rule fires as usual (limits, once_per_item and the
+// loop guards apply). A timer that comes too early is re-armed by Schedule;
+// one whose rule no longer holds acts on nothing. Conditions that depend
+// on the clock itself (time_of_day, ages) are checked when the timer fires
+// and not re-armed when they fail: the next event starts over. Time of day
+// pauses are a calendar's job, not pause_when's.
 package rules

@@ -99,6 +99,9 @@ func (s *Set) Evaluate(in Input) Result {
 	if ev == nil {
 		return res
 	}
+	if ev.Type == event.TypeTimerFired {
+		return s.evaluateTimer(in)
+	}
 	var buf [64]int32
 	cands := s.idx.candidates(ev.Type, ev.Connector, buf[:0])
 	if len(cands) == 0 {

@@ -42,6 +42,9 @@ type Options struct {
 	// MaxHops stops rules for events whose Causation.Hops >= MaxHops (loop
 	// guard). 0 means the default 5; a negative value disables it.
 	MaxHops int
+	// Calendars are the business-hours calendars a time-based rule may name
+	// in `calendar:` (gateway.yaml calendars:, see ParseCalendars).
+	Calendars map[string]*Calendar
 }
 
 // Defaults of Options.
@@ -95,9 +98,13 @@ type Rule struct {
 	AllowRetrigger bool   `json:"allow_retrigger,omitempty"`
 	// Manual is true when the rule only runs on demand (`on: manual`).
 	Manual bool `json:"manual,omitempty"`
+	// Timer describes the clock of a time-based rule (for: or idle:); nil
+	// for rules that fire on events.
+	Timer *TimerSpec `json:"timer,omitempty"`
 
 	index   int
 	when    *cond // nil: always true
+	timing  *timing
 	actions []*action
 	limitS  string // "limit 1 per 24h reached"
 }
@@ -106,7 +113,8 @@ type Rule struct {
 type Set struct {
 	rules    []*Rule
 	byID     map[string]*Rule
-	idx      index
+	idx      index // rules that fire on events
+	tidx     index // time-based rules, by the events that move their clocks
 	maxFire  int
 	maxHops  int
 	hopSkip  string

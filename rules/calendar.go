@@ -1,0 +1,368 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/hookline/hookline/internal/yamlconf"
+	"gopkg.in/yaml.v3"
+)
+
+// Calendar is a business-hours calendar: weekly opening hours in one time
+// zone and closed dates. A time-based rule with `calendar:` counts only the
+// open time of its calendar. Calendars are built by ParseCalendars and are
+// immutable; a nil *Calendar counts every instant (wall-clock time).
+type Calendar struct {
+	// Name is the calendar's key in gateway.yaml.
+	Name string
+	// Location is the zone in which hours and holidays are read.
+	Location *time.Location
+	hours    [7][]span // by time.Weekday, sorted, not overlapping
+	holidays map[civilDate]bool
+}
+
+// span is an opening window in minutes after local midnight, [from, to).
+type span struct{ from, to int }
+
+// civilDate is a calendar date without a zone.
+type civilDate struct {
+	y int
+	m time.Month
+	d int
+}
+
+// maxCalendarDays bounds every walk over a calendar's days: a duration that
+// needs more than ten years of days to accumulate is treated as never.
+const maxCalendarDays = 3660
+
+var dayOrder = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
+// ParseCalendars reads the `calendars:` node of gateway.yaml (file names it
+// in errors):
+//
+//	calendars:
+//	  support:
+//	    timezone: Europe/Rome
+//	    hours: { mon-fri: "09:00-18:00", sat: ["09:00-12:00", "14:00-16:00"] }
+//	    holidays: ["2026-12-25", "2026-12-26"]
+//
+// Hours are given per day (mon..sun) or day range (mon-fri, fri-mon); a day
+// not named is closed; a window may not cross midnight ("24:00" may end
+// one). A nil node holds no calendars. Every problem is reported with its
+// position; on any error the map is nil.
+func ParseCalendars(file string, n *yaml.Node) (map[string]*Calendar, yamlconf.Errors) {
+	var errs yamlconf.Errors
+	n = yamlconf.Resolve(n)
+	if n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return map[string]*Calendar{}, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		errs.Add(file, n, "calendars: expected a mapping of calendar names to { timezone, hours, holidays }, got %s", yamlconf.KindName(n))
+		return nil, errs
+	}
+	out := map[string]*Calendar{}
+	for _, kv := range yamlconf.Pairs(n) {
+		name := kv.Key.Value
+		if !idPattern.MatchString(name) {
+			errs.Add(file, kv.Key, "calendar name %q: use letters, digits, '-', '_' and '.'", name)
+			continue
+		}
+		if c := parseCalendar(file, name, kv.Value, &errs); c != nil {
+			out[name] = c
+		}
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return out, nil
+}
+
+func parseCalendar(file, name string, n *yaml.Node, errs *yamlconf.Errors) *Calendar {
+	n = yamlconf.Resolve(n)
+	if n.Kind != yaml.MappingNode {
+		errs.Add(file, n, "calendar %s: expected { timezone, hours, holidays }, got %s", name, yamlconf.KindName(n))
+		return nil
+	}
+	before := len(*errs)
+	c := &Calendar{Name: name, holidays: map[civilDate]bool{}}
+	var hoursN *yaml.Node
+	for _, kv := range yamlconf.Pairs(n) {
+		switch kv.Key.Value {
+		case "timezone":
+			v := yamlconf.Resolve(kv.Value)
+			loc, err := time.LoadLocation(v.Value)
+			if v.Kind != yaml.ScalarNode || v.Value == "" || err != nil {
+				errs.Add(file, v, "calendar %s: unknown time zone %q (use an IANA name like Europe/Rome)", name, v.Value)
+				continue
+			}
+			c.Location = loc
+		case "hours":
+			hoursN = kv.Value
+			parseHours(file, name, kv.Value, c, errs)
+		case "holidays":
+			parseHolidays(file, name, kv.Value, c, errs)
+		default:
+			errs.Add(file, kv.Key, "calendar %s: unknown key %q%s (valid: timezone, hours, holidays)", name, kv.Key.Value,
+				yamlconf.DidYouMean(kv.Key.Value, []string{"timezone", "hours", "holidays"}))
+		}
+	}
+	if c.Location == nil && len(*errs) == before {
+		errs.Add(file, n, "calendar %s: timezone is required (an IANA name like Europe/Rome)", name)
+	}
+	if hoursN == nil {
+		errs.Add(file, n, "calendar %s: hours are required, e.g. { mon-fri: \"09:00-18:00\" }", name)
+	} else if len(*errs) == before && !c.open() {
+		errs.Add(file, hoursN, "calendar %s: no opening hours at all", name)
+	}
+	if len(*errs) > before {
+		return nil
+	}
+	return c
+}
+
+func parseHours(file, name string, n *yaml.Node, c *Calendar, errs *yamlconf.Errors) {
+	n = yamlconf.Resolve(n)
+	if n.Kind != yaml.MappingNode {
+		errs.Add(file, n, "calendar %s: hours: expected a mapping like { mon-fri: \"09:00-18:00\" }, got %s", name, yamlconf.KindName(n))
+		return
+	}
+	var given [7]bool
+	for _, kv := range yamlconf.Pairs(n) {
+		days, ok := parseDays(kv.Key.Value)
+		if !ok {
+			errs.Add(file, kv.Key, "calendar %s: hours: %q is not a day or a day range (use mon..sun or a range like mon-fri)%s",
+				name, kv.Key.Value, yamlconf.DidYouMean(kv.Key.Value, append([]string{"mon-fri"}, dayOrder...)))
+			continue
+		}
+		spans, ok := parseSpans(file, name, kv.Value, errs)
+		if !ok {
+			continue
+		}
+		for _, d := range days {
+			if given[d] {
+				errs.Add(file, kv.Key, "calendar %s: hours: %s is given twice", name, strings.ToLower(d.String()[:3]))
+				continue
+			}
+			given[d] = true
+			c.hours[d] = spans
+		}
+	}
+}
+
+// parseDays reads "mon" or "mon-fri" (a range may wrap: fri-mon).
+func parseDays(s string) ([]time.Weekday, bool) {
+	a, b, isRange := strings.Cut(strings.ToLower(strings.TrimSpace(s)), "-")
+	da, ok := shortDay(a)
+	if !ok {
+		return nil, false
+	}
+	db := da
+	if isRange {
+		if db, ok = shortDay(b); !ok {
+			return nil, false
+		}
+	}
+	var out []time.Weekday
+	for d := da; ; d = (d + 1) % 7 {
+		out = append(out, d)
+		if d == db {
+			break
+		}
+	}
+	return out, true
+}
+
+func shortDay(s string) (time.Weekday, bool) {
+	if len(s) != 3 {
+		return 0, false
+	}
+	d, ok := weekdays[s]
+	return d, ok
+}
+
+// parseSpans reads "09:00-18:00" or a list of such windows.
+func parseSpans(file, name string, n *yaml.Node, errs *yamlconf.Errors) ([]span, bool) {
+	n = yamlconf.Resolve(n)
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	var spans []span
+	ok := true
+	for _, it := range items {
+		it = yamlconf.Resolve(it)
+		bad := func(why string) {
+			errs.Add(file, it, "calendar %s: hours: expected a window like \"09:00-18:00\"%s, got %s", name, why, yamlconf.KindName(it))
+			ok = false
+		}
+		if it.Kind != yaml.ScalarNode {
+			bad("")
+			continue
+		}
+		a, b, found := strings.Cut(strings.ReplaceAll(it.Value, " ", ""), "-")
+		from, ok1 := clock(a, false)
+		to, ok2 := clock(b, true)
+		if !found || !ok1 || !ok2 {
+			bad("")
+			continue
+		}
+		if from >= to {
+			bad(" that does not cross midnight (split it: \"22:00-24:00\" on one day, \"00:00-06:00\" on the next)")
+			continue
+		}
+		spans = append(spans, span{from, to})
+	}
+	if !ok {
+		return nil, false
+	}
+	if len(spans) == 0 {
+		errs.Add(file, n, "calendar %s: hours: empty list of windows", name)
+		return nil, false
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].from < spans[j].from })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].from < spans[i-1].to {
+			errs.Add(file, n, "calendar %s: hours: windows overlap", name)
+			return nil, false
+		}
+	}
+	return spans, true
+}
+
+func parseHolidays(file, name string, n *yaml.Node, c *Calendar, errs *yamlconf.Errors) {
+	n = yamlconf.Resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		errs.Add(file, n, "calendar %s: holidays: expected a list of dates like [\"2026-12-25\"], got %s", name, yamlconf.KindName(n))
+		return
+	}
+	for _, it := range n.Content {
+		it = yamlconf.Resolve(it)
+		t, err := time.Parse(time.DateOnly, it.Value)
+		if it.Kind != yaml.ScalarNode || err != nil {
+			errs.Add(file, it, "calendar %s: holidays: expected a date like 2026-12-25, got %q", name, it.Value)
+			continue
+		}
+		c.holidays[civilDate{t.Year(), t.Month(), t.Day()}] = true
+	}
+}
+
+// open reports whether the calendar has any opening hours.
+func (c *Calendar) open() bool {
+	for _, s := range c.hours {
+		if len(s) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// String names the calendar and its zone.
+func (c *Calendar) String() string {
+	if c == nil {
+		return "wall clock"
+	}
+	return fmt.Sprintf("calendar %s (%s)", c.Name, c.Location)
+}
+
+// dayWindows calls fn, in order, for each opening window [start, end) of
+// the local day y-m-d (normalized: d may run past the month's end), until
+// fn returns false; holidays have none.
+func (c *Calendar) dayWindows(y int, m time.Month, d int, fn func(start, end time.Time) bool) bool {
+	day := time.Date(y, m, d, 12, 0, 0, 0, c.Location) // noon: never skipped by DST
+	if c.holidays[civilDate{day.Year(), day.Month(), day.Day()}] {
+		return true
+	}
+	for _, s := range c.hours[day.Weekday()] {
+		start := time.Date(day.Year(), day.Month(), day.Day(), s.from/60, s.from%60, 0, 0, c.Location)
+		end := time.Date(day.Year(), day.Month(), day.Day(), s.to/60, s.to%60, 0, 0, c.Location)
+		if !fn(start, end) {
+			return false
+		}
+	}
+	return true
+}
+
+// Business returns the open time between from and to (0 when to is not
+// after from). It stops counting once the total reaches limit (limit <= 0:
+// no limit), so that a clock compared against a duration never walks
+// further than that duration. A nil calendar returns to - from.
+func (c *Calendar) Business(from, to time.Time, limit time.Duration) time.Duration {
+	if !to.After(from) {
+		return 0
+	}
+	if c == nil {
+		return to.Sub(from)
+	}
+	var total time.Duration
+	lf := from.In(c.Location)
+	y, m, d := lf.Date()
+	for i := 0; i <= maxCalendarDays; i++ {
+		done := false
+		c.dayWindows(y, m, d+i, func(start, end time.Time) bool {
+			if !start.Before(to) {
+				done = true
+				return false
+			}
+			if start.Before(from) {
+				start = from
+			}
+			if end.After(to) {
+				end = to
+			}
+			if end.After(start) {
+				total += end.Sub(start)
+			}
+			if limit > 0 && total >= limit {
+				done = true
+				return false
+			}
+			return true
+		})
+		if done || !time.Date(y, m, d+i+1, 0, 0, 0, 0, c.Location).Before(to) {
+			break
+		}
+	}
+	return total
+}
+
+// Add returns the instant at which d of open time has passed since from;
+// ok is false when the calendar does not accumulate d within ten years.
+// A nil calendar returns from + d. Add(from, Business(from, t, 0)) is the
+// first open instant at or before t that accumulates the same time.
+func (c *Calendar) Add(from time.Time, d time.Duration) (time.Time, bool) {
+	if c == nil {
+		return from.Add(d), true
+	}
+	if d <= 0 {
+		return from, true
+	}
+	left := d
+	var at time.Time
+	lf := from.In(c.Location)
+	y, m, day := lf.Date()
+	for i := 0; i <= maxCalendarDays; i++ {
+		found := false
+		c.dayWindows(y, m, day+i, func(start, end time.Time) bool {
+			if !end.After(from) {
+				return true
+			}
+			if start.Before(from) {
+				start = from
+			}
+			n := end.Sub(start)
+			if n >= left {
+				at, found = start.Add(left), true
+				return false
+			}
+			left -= n
+			return true
+		})
+		if found {
+			return at, true
+		}
+	}
+	return time.Time{}, false
+}
