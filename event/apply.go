@@ -125,14 +125,20 @@ func (s *Snapshot) Clone() *Snapshot {
 	return &c
 }
 
-// RecordFiring notes that rule fired at t, keeping at most keep entries.
-func (s *Snapshot) RecordFiring(rule string, t time.Time, keep int) {
+// RecordFiring notes that rule fired at t. Entries older than t-window are
+// dropped, except the most recent one, which is always kept (once-per-item
+// rules need to know that a rule ever fired).
+func (s *Snapshot) RecordFiring(rule string, t time.Time, window time.Duration) {
 	if s.Fired == nil {
 		s.Fired = map[string][]time.Time{}
 	}
 	list := append(s.Fired[rule], t)
-	if keep > 0 && len(list) > keep {
-		list = list[len(list)-keep:]
+	cut := t.Add(-window)
+	keep := list[:0]
+	for i, at := range list {
+		if !at.Before(cut) || i == len(list)-1 {
+			keep = append(keep, at)
+		}
 	}
-	s.Fired[rule] = list
+	s.Fired[rule] = keep
 }

@@ -95,3 +95,20 @@ func TestEqualAndNormalize(t *testing.T) {
 		t.Errorf("String(12345.0) = %q", got)
 	}
 }
+
+func TestRecordFiringKeepsWindowAndLatest(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := &Snapshot{}
+	for i := range 5 {
+		s.RecordFiring("r", t0.Add(time.Duration(i)*20*time.Minute), time.Hour)
+	}
+	// Firings at 0, 20, 40, 60, 80 min; the window ending at 80 keeps 20..80.
+	if got := len(s.Fired["r"]); got != 4 {
+		t.Fatalf("kept %d firings, want 4: %v", got, s.Fired["r"])
+	}
+	s.RecordFiring("once", t0, time.Hour)
+	s.RecordFiring("once", t0.Add(48*time.Hour), time.Hour)
+	if got := s.Fired["once"]; len(got) != 1 || !got[0].Equal(t0.Add(48*time.Hour)) {
+		t.Fatalf("latest firing must always be kept: %v", got)
+	}
+}

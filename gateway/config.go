@@ -214,10 +214,16 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 	errs.Append(rerrs)
 	b.Rules = set
 
-	for name, file := range defaulted {
-		b.Warnings = append(b.Warnings, fmt.Sprintf("%s is not set: %s uses its development default; never run like this in production", name, file))
-	}
 	sort.Strings(b.Warnings)
+	if len(defaulted) > 0 {
+		names := make([]string, 0, len(defaulted))
+		for name := range defaulted {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		b.Warnings = append([]string{fmt.Sprintf("development defaults in use for %d secrets (set them before production): %s",
+			len(names), strings.Join(names, ", "))}, b.Warnings...)
+	}
 	if len(errs) > 0 {
 		errs.Sort()
 		return nil, errs

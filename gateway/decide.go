@@ -7,9 +7,16 @@ import (
 	"github.com/hookline/hookline/rules"
 )
 
-// firingsKept is how many firing times a snapshot keeps per rule: enough
-// for any per-item limit and the loop guard's hourly cap.
-const firingsKept = 64
+// firingWindow is how long a snapshot keeps a rule's firing times: the
+// loop guard's hourly cap needs an hour, a per-item limit its own window.
+// The latest firing is always kept, for once_per_item.
+func firingWindow(set *rules.Set, rule string) time.Duration {
+	window := time.Hour
+	if r := set.Rule(rule); r != nil && r.Limit != nil && r.Limit.Scope == rules.ScopeItem && r.Limit.Per > window {
+		window = r.Limit.Per
+	}
+	return window
+}
 
 // decision is what the pure part of the pipeline decided for one event.
 type decision struct {
@@ -43,7 +50,7 @@ func decide(set *rules.Set, ev *event.Event, prior *event.Snapshot, now time.Tim
 	}
 	for _, f := range res.Firings {
 		if f.Scope == "item" {
-			next.RecordFiring(f.Rule, f.At, firingsKept)
+			next.RecordFiring(f.Rule, f.At, firingWindow(set, f.Rule))
 		}
 	}
 	var timers []rules.TimerOp

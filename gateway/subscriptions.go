@@ -29,7 +29,9 @@ const (
 func subscriptionMatches(pattern, typ string) bool {
 	switch {
 	case pattern == "*":
-		return true
+		// Timer firings are the gateway's own bookkeeping: only a
+		// subscriber that asks for them by name gets them.
+		return typ != event.TypeTimerFired
 	case strings.HasSuffix(pattern, ".*"):
 		return strings.HasPrefix(typ, strings.TrimSuffix(pattern, "*"))
 	}

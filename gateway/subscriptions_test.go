@@ -106,3 +106,22 @@ func TestRESTHooksLikeZapier(t *testing.T) {
 		t.Fatalf("an unsubscribed target still received %d events", len(got))
 	}
 }
+
+func TestSubscriptionPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"*", "ticket.updated", true},
+		{"*", "timer.fired", false},
+		{"timer.fired", "timer.fired", true},
+		{"ticket.*", "ticket.status_changed", true},
+		{"ticket.*", "chat.started", false},
+		{"ticket.updated", "ticket.updated", true},
+		{"ticket.updated", "ticket.updated_x", false},
+	} {
+		if got := subscriptionMatches(tc.pattern, tc.typ); got != tc.want {
+			t.Errorf("subscriptionMatches(%q, %q) = %v", tc.pattern, tc.typ, got)
+		}
+	}
+}

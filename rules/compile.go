@@ -238,7 +238,11 @@ func (c *compiler) rule(file string, n *yaml.Node) *Rule {
 	if raw.Enabled != nil {
 		r.Enabled = *raw.Enabled
 	}
-	if raw.ID != "" && !idPattern.MatchString(raw.ID) {
+	if raw.ID == "" {
+		c.errorf(file, n, "rule id must not be empty: every rule needs a unique id (it names the rule in traces, limits and the API)")
+		return nil
+	}
+	if !idPattern.MatchString(raw.ID) {
 		c.errorf(file, yamlconf.Lookup(n, "id"), "rule id %q: use letters, digits, '-', '_' and '.', starting with a letter or digit (at most 128 characters)", raw.ID)
 	}
 	rc := &ruleCtx{file: file, id: raw.ID, loc: c.loc}

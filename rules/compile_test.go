@@ -213,3 +213,12 @@ func TestAliasExpansionIsBounded(t *testing.T) {
 	got := compileFails(t, "rules:\n  - id: r\n    on: x.y\n    then:\n"+bomb.String(), Options{})
 	mustContain(t, got, "set_fields.custom.x: the value expands to more than 10000 nodes", `rule "r" is too large`)
 }
+
+func TestEmptyRuleIDIsRefused(t *testing.T) {
+	for _, src := range []string{
+		"rules:\n  - id: \"\"\n    on: ticket.updated\n    then: [ { set_status: open } ]\n",
+		"rules:\n  - id:\n    on: ticket.updated\n    then: [ { set_status: open } ]\n",
+	} {
+		mustContain(t, compileFails(t, src, Options{}), "rule id must not be empty")
+	}
+}

@@ -44,7 +44,7 @@ func (s *timerSim) step(ev *event.Event) Result {
 	in := Input{Event: ev, Snapshot: next, Now: s.now}
 	res := s.set.Evaluate(in)
 	for _, f := range res.Firings {
-		next.RecordFiring(f.Rule, f.At, 64)
+		next.RecordFiring(f.Rule, f.At, time.Hour)
 	}
 	ops := s.set.Schedule(in)
 	if ev.Type == event.TypeTimerFired {
