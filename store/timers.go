@@ -232,19 +232,11 @@ func (db *DB) NextTimerDue() (due time.Time, ok bool, err error) {
 // range-scans the due index, never all timers or entities. limit <= 0
 // means 100; at most 1000 are returned.
 func (db *DB) DueTimers(now time.Time, limit int) ([]Timer, error) {
-	limit = clampLimit(limit)
 	var out []Timer
 	err := db.View(func(tx *Tx) error {
-		return tx.walkDue(now, func(t *Timer) (bool, error) {
-			if t.Due.After(now) {
-				return false, nil
-			}
-			out = append(out, *t)
-			return len(out) < limit, nil
-		})
+		var err error
+		out, err = tx.DueTimers(now, limit)
+		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("due timers: %w", err)
-	}
-	return out, nil
+	return out, err
 }
