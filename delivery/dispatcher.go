@@ -29,6 +29,11 @@ const (
 	defaultDrainTimeout = 10 * time.Second
 	// maxFinishBatch is the most outcomes one FinishDeliveries call holds.
 	maxFinishBatch = 512
+	// prefetchFactor x Workers is the most deliveries claimed at once (in
+	// flight or waiting for a worker); maxClaim caps it (one claim
+	// transaction takes at most 1000).
+	prefetchFactor = 4
+	maxClaim       = 1000
 	// finishRetries is how often a failed outcome write is tried again.
 	finishRetries = 3
 )
@@ -220,12 +225,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	sendCtx, interrupt := context.WithCancel(context.WithoutCancel(ctx))
 	defer interrupt()
 	results := make(chan outcome, 2*d.cfg.Workers)
-	collected := make(chan struct{})
-	go d.collect(results, collected)
-
 	var wg sync.WaitGroup
 	err := d.loop(ctx, sendCtx, results, &wg)
 
+	// Shutting down: outcomes of the sends still running are written as
+	// they come.
+	collected := make(chan struct{})
+	go d.collect(results, collected)
 	drained := make(chan struct{})
 	go func() { wg.Wait(); close(drained) }()
 	timer := time.NewTimer(d.cfg.DrainTimeout)
@@ -242,12 +248,29 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return err
 }
 
-// loop claims and dispatches due deliveries until ctx is done.
-func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan<- outcome, wg *sync.WaitGroup) error {
+// loop is the dispatcher's one store writer while it runs: each turn it
+// records the outcomes that arrived and claims due deliveries, in ONE
+// transaction (store.DB.FinishAndClaim), and starts sends while workers
+// are free. Whatever arrives during a transaction goes into the next one,
+// so under load batches grow instead of transactions.
+//
+// It claims ahead: up to prefetchFactor x Workers deliveries may be
+// claimed (in flight in the store) while the sends run, the ones without a
+// worker waiting in memory. The store's single writer is shared with the
+// pipeline, whose transactions can be long; without claiming ahead, the
+// workers would sit idle between two of the dispatcher's turns. At
+// shutdown the waiting ones go back to the outbox, uncharged.
+// Outcomes still held when ctx ends are written before it returns.
+func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan outcome, wg *sync.WaitGroup) error {
 	// Since Go 1.23 Reset and Stop discard a pending tick: no draining.
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
+	var (
+		batch []outcome         // outcomes for the next transaction
+		ready []*store.Delivery // claimed, waiting for a worker
+	)
+	// sleep waits for a wake-up, an outcome (kept in batch) or the timer.
 	sleep := func(wait time.Duration) bool {
 		timer.Reset(wait)
 		defer timer.Stop()
@@ -255,73 +278,141 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan<- outcome, 
 		case <-ctx.Done():
 			return false
 		case <-d.wake:
+		case o := <-results:
+			batch = append(batch, o)
 		case <-timer.C:
 		}
 		return true
 	}
+	// startReady hands waiting deliveries to free workers.
+	startReady := func() {
+		n := 0
+		for ; n < len(ready) && int(d.inflight.Load()) < d.cfg.Workers; n++ {
+			if o, ok := d.dispatch(sendCtx, ready[n], d.cfg.Now(), results, wg); ok {
+				batch = append(batch, o)
+			}
+		}
+		clear(ready[:n])
+		ready = append(ready[:0], ready[n:]...)
+	}
+	giveBack := func() {
+		for _, del := range ready {
+			batch = append(batch, d.interrupted(del))
+		}
+		ready = nil
+		d.writeOutcomes(batch)
+	}
+	maxAhead := min(prefetchFactor*d.cfg.Workers, maxClaim)
+	fins := make([]store.Finish, 0, maxFinishBatch)
 	for ctx.Err() == nil {
-		free := d.cfg.Workers - int(d.inflight.Load())
-		if free <= 0 {
-			if !sleep(d.cfg.MaxIdle) {
-				break
-			}
-			continue
-		}
-		// A read transaction first: claiming is a write transaction (an
-		// fsync), too dear for a wake-up that finds nothing due.
+		batch = drainOutcomes(batch, results)
+		startReady()
 		now := d.cfg.Now()
-		next, ok, err := d.db.NextDeliveryDue()
-		if err != nil {
-			if errors.Is(err, store.ErrClosed) {
+		claim, wait := 0, d.cfg.MaxIdle
+		if room := maxAhead - int(d.inflight.Load()) - len(ready); room > 0 {
+			// A read transaction first: a write transaction (an fsync) is
+			// too dear for a wake-up that finds nothing due.
+			next, ok, err := d.db.NextDeliveryDue()
+			switch {
+			case errors.Is(err, store.ErrClosed):
+				giveBack()
 				return fmt.Errorf("delivery loop: %w", err)
-			}
-			d.log.Error("delivery: next due delivery", "err", err)
-			if !sleep(d.cfg.MaxIdle) {
-				break
-			}
-			continue
-		}
-		if !ok || next.After(now) {
-			wait := d.cfg.MaxIdle
-			if ok {
+			case err != nil:
+				d.log.Error("delivery: next due delivery", "err", err)
+			case ok && !next.After(now):
+				claim = room
+			case ok:
 				wait = min(wait, max(next.Sub(now), time.Millisecond))
 			}
+		}
+		if len(batch) == 0 && claim == 0 {
 			if !sleep(wait) {
 				break
 			}
 			continue
 		}
-		claimed, err := d.db.ClaimDue(now, free)
-		if err != nil {
-			if errors.Is(err, store.ErrClosed) {
-				return fmt.Errorf("delivery loop: %w", err)
-			}
-			d.log.Error("delivery: claim due deliveries", "err", err)
-			if !sleep(d.cfg.MaxIdle) {
-				break
-			}
-			continue
+		n := min(len(batch), maxFinishBatch)
+		fins = fins[:0]
+		for _, o := range batch[:n] {
+			fins = append(fins, o.finish)
 		}
-		for _, del := range claimed {
-			d.dispatch(sendCtx, del, now, results, wg)
+		claimed, err := d.db.FinishAndClaim(fins, now, claim)
+		switch {
+		case err == nil:
+		case errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid):
+			// Some outcomes were refused (the delivery is no longer in
+			// flight); the others and the claim stand.
+			d.log.Warn("delivery: outcomes not recorded", "err", err)
+		case errors.Is(err, store.ErrClosed):
+			giveBack()
+			return fmt.Errorf("delivery loop: %w", err)
+		default:
+			// A storage error: nothing was written or claimed. Record the
+			// outcomes on their own, with retries.
+			d.log.Error("delivery: finish and claim", "err", err)
+			d.writeFinishes(fins)
 		}
+		d.afterFinish(batch[:n])
+		batch = append(batch[:0], batch[n:]...)
+		ready = append(ready, claimed...)
 	}
+	giveBack()
 	return nil
 }
 
-// dispatch checks a claimed delivery's limits and starts its send, or puts
-// it back in the outbox when it has to wait.
-func (d *Dispatcher) dispatch(sendCtx context.Context, del *store.Delivery, now time.Time, results chan<- outcome, wg *sync.WaitGroup) {
+// drainOutcomes appends the outcomes waiting in results, without blocking.
+func drainOutcomes(batch []outcome, results <-chan outcome) []outcome {
+	for {
+		select {
+		case o := <-results:
+			batch = append(batch, o)
+		default:
+			return batch
+		}
+	}
+}
+
+// writeOutcomes records outcomes without claiming (shutdown, errors).
+func (d *Dispatcher) writeOutcomes(batch []outcome) {
+	for len(batch) > 0 {
+		n := min(len(batch), maxFinishBatch)
+		fins := make([]store.Finish, 0, n)
+		for _, o := range batch[:n] {
+			fins = append(fins, o.finish)
+		}
+		d.writeFinishes(fins)
+		d.afterFinish(batch[:n])
+		batch = batch[n:]
+	}
+}
+
+// afterFinish runs what follows recorded outcomes: OnGone for targets that
+// answered 410.
+func (d *Dispatcher) afterFinish(batch []outcome) {
+	for _, o := range batch {
+		if o.gone && d.cfg.OnGone != nil {
+			del := *o.del
+			del.Attempts = append(slicesClone(del.Attempts), *o.finish.Attempt)
+			del.State = o.finish.State
+			del.Reason = o.finish.Reason
+			d.cfg.OnGone(&del)
+		}
+	}
+}
+
+// dispatch checks a claimed delivery's limits and starts its send. When
+// the delivery cannot be sent now (it has to wait, or it fails at once) it
+// returns that outcome instead, for the caller's next transaction.
+func (d *Dispatcher) dispatch(sendCtx context.Context, del *store.Delivery, now time.Time, results chan<- outcome, wg *sync.WaitGroup) (outcome, bool) {
 	if isLog(del) {
 		d.start(wg, results, func() outcome { return d.deliverLog(del) })
-		return
+		return outcome{}, false
 	}
 	t, err := d.targetFor(del)
 	if err != nil {
 		d.metrics.outcome(del.Connector, outcomeFailed)
 		d.log.Warn("delivery: failed", "delivery", del.ID, "connector", del.Connector, "reason", err.Error())
-		results <- outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}
-		return
+		return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}, true
 	}
 	switch adm := t.admit(now); {
 	case adm.ok:
@@ -329,8 +420,9 @@ func (d *Dispatcher) dispatch(sendCtx context.Context, del *store.Delivery, now 
 	case adm.full:
 		d.start(wg, results, func() outcome { return d.awaitSlot(sendCtx, t, del, adm) })
 	default:
-		results <- d.throttled(del, now, adm)
+		return d.throttled(del, now, adm), true
 	}
+	return outcome{}, false
 }
 
 // throttled puts a delivery back in the outbox, due after the wait, with
@@ -366,15 +458,18 @@ func (d *Dispatcher) awaitSlot(ctx context.Context, t *target, del *store.Delive
 	}
 }
 
-// start runs fn on a worker goroutine and hands its outcome to the
-// collector; the worker slot is freed once the outcome is handed over.
+// start runs fn on a worker goroutine and hands its outcome to the loop.
+// The worker slot is freed as soon as fn returns, so that the loop, woken
+// by the outcome, can claim the next delivery in the same transaction that
+// records this one.
 func (d *Dispatcher) start(wg *sync.WaitGroup, results chan<- outcome, fn func() outcome) {
 	d.inflight.Add(1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		results <- fn()
+		o := fn()
 		d.inflight.Add(-1)
+		results <- o
 		d.Notify()
 	}()
 }
@@ -575,12 +670,12 @@ func (d *Dispatcher) deliverLog(del *store.Delivery) outcome {
 	return o
 }
 
-// collect writes outcomes to the store in batches: whatever arrived while
-// the previous batch was being written goes in the next transaction.
+// collect writes outcomes to the store in batches while Run shuts down:
+// whatever arrived while the previous batch was being written goes in the
+// next transaction.
 func (d *Dispatcher) collect(in <-chan outcome, done chan<- struct{}) {
 	defer close(done)
 	batch := make([]outcome, 0, maxFinishBatch)
-	fins := make([]store.Finish, 0, maxFinishBatch)
 	for o := range in {
 		batch = append(batch[:0], o)
 	drain:
@@ -595,21 +690,7 @@ func (d *Dispatcher) collect(in <-chan outcome, done chan<- struct{}) {
 				break drain
 			}
 		}
-		fins = fins[:0]
-		for _, o := range batch {
-			fins = append(fins, o.finish)
-		}
-		d.writeFinishes(fins)
-		for _, o := range batch {
-			if o.gone && d.cfg.OnGone != nil {
-				del := *o.del
-				del.Attempts = append(slicesClone(del.Attempts), *o.finish.Attempt)
-				del.State = o.finish.State
-				del.Reason = o.finish.Reason
-				d.cfg.OnGone(&del)
-			}
-		}
-		d.Notify()
+		d.writeOutcomes(batch)
 	}
 }
 

@@ -1,11 +1,21 @@
 // Package delivery owns the outbound half of Hookline's pipeline: the
 // workers that take due deliveries from the store's outbox and send them.
 //
-// A Dispatcher claims due deliveries (store.DB.ClaimDue: only the head of
-// each (connector, reference) queue is ever due, so per-entity order is the
-// store's guarantee), checks the connector's limits, sends the rendered
-// request and records the outcome with store.DB.FinishDeliveries, batched so
-// that many workers share one transaction.
+// A Dispatcher claims due deliveries (only the head of each (connector,
+// reference) queue is ever due, so per-entity order is the store's
+// guarantee), checks the connector's limits, sends the rendered request
+// and records the outcome. One loop does all of the dispatcher's store
+// writes: each turn records the outcomes that arrived and claims new work
+// in ONE transaction (store.DB.FinishAndClaim), so a delivery costs a share
+// of one commit, and whatever arrives during a commit goes into the next.
+//
+// The loop claims ahead, up to 4 x Config.Workers deliveries (at most
+// 1000): the ones without a free worker wait in memory, in flight in the
+// store. bbolt's single writer is shared with the pipeline, whose batch
+// transactions can be long, and without claiming ahead the workers would
+// sit idle until the dispatcher's next turn. At shutdown the waiting ones
+// go back to the outbox, uncharged; after a crash the store recovers them
+// as pending like any in-flight delivery.
 //
 // # Limits
 //
@@ -19,8 +29,8 @@
 //
 // The concurrency cap is the one short wait: a claimed delivery whose
 // connector is at its cap waits on its worker (it is in_flight in the store,
-// and the waiters are bounded by Config.Workers) for a slot, at most one
-// second, and only then goes back to the outbox. Bouncing it at once would
+// and the waiters are bounded by the claim-ahead limit) for a slot, at most
+// one second, and only then goes back to the outbox. Bouncing it at once would
 // make every claim pull a saturated connector's backlog through bbolt again.
 //
 // # Retries
@@ -61,5 +71,6 @@
 // # Caveats
 //
 // Config.Rand and Config.OnGone are called from several goroutines. OnGone
-// runs on the goroutine that commits outcomes: keep it short.
+// runs on the goroutine that commits outcomes and claims work: keep it
+// short.
 package delivery

@@ -10,10 +10,50 @@
 // second process gets ErrLocked ("store is locked by another process")
 // after Options.LockTimeout.
 // Accept is the intake path: concurrent calls are group-committed by one
-// goroutine into shared fsync'd transactions, so a webhook is on disk before
-// it is answered. The pipeline does everything for a batch of inbox items
-// inside one Update; the admin API reads with the DB methods; delivery
-// workers use ClaimDue and FinishDelivery / FinishDeliveries.
+// goroutine into the intake journal (below) with one fdatasync per batch,
+// so a webhook is on disk before it is answered. The pipeline takes
+// PendingInbox items and does everything for a batch of them inside one
+// Update; the admin API reads with the DB methods; the delivery dispatcher
+// uses FinishAndClaim (or ClaimDue and FinishDelivery / FinishDeliveries).
+//
+// # Intake journal
+//
+// bbolt has one writer at a time, and the pipeline holds it for the whole
+// of its batch transactions (tens of milliseconds). Acks must not wait for
+// that, so Accept does not write bbolt: it appends the item (with its id
+// and dedupe key) to a journal file next to the database,
+// <path>.journal.<segment>, and answers after the fdatasync. Dedupe
+// decisions see both bbolt and the records not yet in it. The records
+// reach bbolt in one of two ways: FinishInbox writes an item the pipeline
+// got from PendingInbox (which returns journaled items too) together with
+// its outcome, in the pipeline's transaction; and an applier goroutine
+// writes whatever is left once a record has waited 100ms, when 2,048 wait,
+// when a caller needs them (PruneDedupe, Close) — and records how far it
+// got, in the same transaction. A segment is removed once all its records
+// are in bbolt; Open replays what a crash left (records already in bbolt
+// are skipped, a torn last record was never answered and is ignored).
+// Back up the database file after a clean Close, or together with its
+// journal segments.
+//
+// Acks no longer wait for the pipeline's transactions, so under sustained
+// overload intake could take the processor from the pipeline. Accept
+// therefore applies backpressure: up to 50,000 accepted items may wait to
+// be processed (a burst is absorbed at full speed); beyond that each group
+// commit pauses 10µs per item over the limit, at most 100ms, until the
+// pipeline catches up. Intake slows down but never stops.
+//
+// # Caches
+//
+// Two in-memory caches spare the pipeline and the dispatcher JSON they
+// would decode a moment after it was encoded: accepted items are handed
+// to PendingInbox as deep copies (once; later calls decode), and active
+// deliveries are kept decoded next to the exact bytes stored for them,
+// used by a claim or finish only while bbolt still holds those bytes. Both
+// are bounded, and a miss only costs the decode. Records the pipeline
+// writes for every event (StoredEvent, event.Snapshot, Delivery) are
+// encoded by a hand-written encoder that produces encoding/json's bytes
+// (jsonenc.go; the tests pin the model's fields, so a new field fails
+// them until the encoder writes it).
 //
 // Values are JSON (encoding/json); keys are designed for range scans. Ids
 // are ULIDs from a monotonic generator owned by the DB value (DB.NewID),
@@ -37,7 +77,9 @@
 //
 //	meta              "version" -> schema version (8 bytes);
 //	                  "count/inbox_pending", "count/timers",
-//	                  "count/delivery/<state>" -> int64 counters for Stats
+//	                  "count/delivery/<state>" -> int64 counters for Stats;
+//	                  "journal/applied" -> seq of the last intake journal
+//	                  record the applier wrote (8 bytes)
 //	inbox             inbox id -> InboxItem JSON
 //	inbox_pending     inbox id -> 0x01, only items in state pending
 //	dedupe            connector \x00 dedupe key -> stored-at (8) + expires (8) + inbox id
@@ -62,9 +104,10 @@
 //
 // # Caveats
 //
-// bbolt allows one writer at a time: Accept batches, Update, ClaimDue,
-// FinishDelivery and the prune calls all take turns. Keep Update functions
-// short, and do not call DB methods from inside one (it would deadlock).
+// bbolt allows one writer at a time: the journal applier, Update, ClaimDue,
+// FinishAndClaim, FinishDelivery and the prune calls all take turns. Keep
+// Update functions short, and do not call DB methods from inside one (it
+// would deadlock).
 //
 // Bytes read from bbolt are valid only inside their transaction; the store
 // copies everything it returns.
@@ -78,17 +121,19 @@
 // the Accept call; PruneDedupe uses the window stored with the key. When
 // the window grows, keys pruned under the old window are forgotten early.
 //
-// Group commit makes throughput depend on fsync latency: every batch costs
-// bbolt's two fdatasync calls (data pages, then the meta page), whatever its
-// size. Under load the committer yields the processor once
-// (runtime.Gosched) before it settles for a batch, so that callers it has
-// just answered can queue their next request; this is not a timer and adds
-// no delay when nothing else is runnable.
-//
+// Group commit makes intake throughput depend on fsync latency: every
+// batch costs one fdatasync of the journal, whatever its size; bbolt
+// commits cost two (data pages, then the meta page). Under load the
+// committer yields the processor once (runtime.Gosched) before it settles
+// for a batch, so that callers it has just answered can queue their next
+// request; this is not a timer and adds no delay when nothing else is
+// runnable.
+
 // Random dedupe keys (webhook invocation ids) each dirty a different leaf
 // of the dedupe B-tree, so large batches write many pages; PruneDedupe
 // keeps that tree small.
 //
-// Stats reads counters kept in the same transactions as the data; they are
-// exact unless the file was modified by other code.
+// Stats reads counters kept in the same transactions as the data, plus the
+// journaled items not yet in bbolt; they are exact unless the file was
+// modified by other code.
 package store

@@ -52,7 +52,7 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 	if len(ek) > maxIndexedKey {
 		return fmt.Errorf("put event %s: entity key too long: %w", e.ID, ErrInvalid)
 	}
-	data, err := json.Marshal(StoredEvent{Event: e, Trace: trace})
+	data, err := encodeStoredEvent(e, trace)
 	if err != nil {
 		return fmt.Errorf("put event %s: encode: %w", e.ID, err)
 	}
@@ -203,7 +203,7 @@ func (tx *Tx) PutEntity(s *event.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("put entity %s: %w", s.Key, err)
 	}
-	data, err := json.Marshal(s)
+	data, err := encodeSnapshot(s)
 	if err != nil {
 		return fmt.Errorf("put entity %s: encode: %w", s.Key, err)
 	}

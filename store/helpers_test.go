@@ -197,6 +197,9 @@ func checkOutbox(db *DB) error {
 
 // checkCounters verifies the inbox and timer counters by recounting.
 func checkCounters(db *DB) error {
+	if err := db.flushJournal(); err != nil {
+		return err
+	}
 	return db.bolt.View(func(btx *bolt.Tx) error {
 		pending := int64(0)
 		if err := btx.Bucket([]byte(bucketInbox)).ForEach(func(k, v []byte) error {
@@ -281,6 +284,9 @@ func equalStrings(a, b []string) bool {
 // checkDedupe verifies that dedupe keys and their expiry index match one
 // to one.
 func checkDedupe(db *DB) error {
+	if err := db.flushJournal(); err != nil {
+		return err
+	}
 	return db.bolt.View(func(btx *bolt.Tx) error {
 		want := map[string]bool{}
 		if err := btx.Bucket([]byte(bucketDedupe)).ForEach(func(k, v []byte) error {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -68,6 +69,7 @@ type acceptReq struct {
 	assignID bool
 	dkey     []byte // connector \x00 dedupe key; nil when no dedupe
 	window   time.Duration
+	item     *InboxItem // deep copy for the item cache; ID set once assigned
 	reply    chan acceptReply
 }
 
@@ -157,6 +159,7 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 		return nil, fmt.Errorf("accept: inbox item encoding does not start with its id")
 	}
 	req.data = data
+	req.item = cloneItem(item)
 	if item.DedupeKey != "" && window > 0 {
 		req.dkey = join(item.Connector, item.DedupeKey)
 		if len(req.dkey) > maxIndexedKey {
@@ -177,8 +180,35 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 func (db *DB) commitLoop() {
 	defer close(db.done)
 	batch := make([]*acceptReq, 0, db.maxBatch)
+	var lastSync time.Time
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for req := range db.reqs {
 		batch = append(batch[:0], req)
+		// Behind a long backlog, give the pipeline the processor: see
+		// backlogPause.
+		if pause := backlogPause(db.backlog.Load()); pause > 0 {
+			time.Sleep(pause)
+		}
+		// Pace the fdatasyncs: a batch starts at most every minSyncGap, and
+		// whatever arrives meanwhile joins it. A lone request after a quiet
+		// spell waits for nothing.
+		if wait := minSyncGap - time.Since(lastSync); wait > 0 {
+			timer.Reset(wait)
+		collect:
+			for len(batch) < db.maxBatch {
+				select {
+				case r, ok := <-db.reqs:
+					if !ok {
+						break collect
+					}
+					batch = append(batch, r)
+				case <-timer.C:
+					break collect
+				}
+			}
+			timer.Stop()
+		}
 		yielded := false
 		for len(batch) < db.maxBatch {
 			before := len(batch)
@@ -193,10 +223,37 @@ func (db *DB) commitLoop() {
 			runtime.Gosched()
 			yielded = true
 		}
+		lastSync = time.Now()
 		db.commitBatch(batch)
 		clear(batch)
 	}
 }
+
+// Backpressure: acks never wait for bbolt, so under overload intake could
+// take the processor from the pipeline and the backlog would only grow.
+// A burst is absorbed at full speed: up to backlogSoftLimit accepted items
+// may wait for the pipeline (they are durable, in the journal or bbolt).
+// Beyond it each group commit first pauses 10µs per item over the limit,
+// at most maxBacklogPause: intake slows down until the pipeline keeps up,
+// and never stops.
+const (
+	backlogSoftLimit = 50000
+	maxBacklogPause  = 100 * time.Millisecond
+)
+
+// backlogPause is the pause before a group commit with n items waiting.
+func backlogPause(n int64) time.Duration {
+	if n <= backlogSoftLimit {
+		return 0
+	}
+	return min(maxBacklogPause, time.Duration(n-backlogSoftLimit)*10*time.Microsecond)
+}
+
+// minSyncGap is the least time between the starts of two journal batches.
+// Under load it makes batches larger and fdatasyncs fewer, which leaves the
+// disk to bbolt's commits (the pipeline's and the dispatcher's); it adds at
+// most this much to an ack, and nothing after a quiet spell.
+const minSyncGap = time.Millisecond
 
 // drain appends queued requests to batch without blocking, up to maxBatch.
 func (db *DB) drain(batch []*acceptReq) []*acceptReq {
@@ -214,28 +271,50 @@ func (db *DB) drain(batch []*acceptReq) []*acceptReq {
 	return batch
 }
 
-// commitBatch writes one batch in one transaction and answers every request.
+// commitBatch decides every request of one batch (new item, duplicate or
+// refused), writes the new items to the journal with one fdatasync, queues
+// them for the applier and answers every request.
 func (db *DB) commitBatch(batch []*acceptReq) {
 	replies := make([]acceptReply, len(batch))
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		now := db.now()
+	now := db.now()
+	recs := make([]*jrec, 0, len(batch))
+	err := db.bolt.View(func(btx *bolt.Tx) error {
 		inbox := btx.Bucket([]byte(bucketInbox))
-		pending := btx.Bucket([]byte(bucketInboxPending))
 		dedupe := btx.Bucket([]byte(bucketDedupe))
-		dedupeExp := btx.Bucket([]byte(bucketDedupeExp))
-		stored := int64(0)
+		applied := appliedSeq(btx)
+		db.umu.Lock()
+		defer db.umu.Unlock()
+		db.pruneLive(applied)
 		for i, r := range batch {
-			res, reqErr, err := acceptOne(r, now, &db.ids, inbox, pending, dedupe, dedupeExp)
-			if err != nil {
-				return err
-			}
+			res, rec, reqErr := db.decideAccept(r, now, inbox, dedupe)
 			replies[i] = acceptReply{res: res, err: reqErr}
-			if reqErr == nil && !res.Duplicate {
-				stored++
+			if rec != nil {
+				recs = append(recs, rec)
 			}
 		}
-		return addCount(btx.Bucket([]byte(bucketMeta)), countInboxPending, stored)
+		return nil
 	})
+	if err == nil && len(recs) > 0 {
+		if err = db.journal.append(recs); err != nil {
+			db.umu.Lock()
+			db.forget(recs)
+			db.live = db.live[:len(db.live)-len(recs)] // they were the last added
+			db.umu.Unlock()
+		} else {
+			db.jmu.Lock()
+			db.queue = append(db.queue, recs...)
+			db.queuedSeq = recs[len(recs)-1].seq
+			db.jmu.Unlock()
+			db.backlog.Add(int64(len(recs)))
+			db.wakeApplier()
+			for i, r := range batch {
+				if rep := replies[i]; rep.err == nil && !rep.res.Duplicate {
+					r.item.ID = rep.res.ID
+					db.cache.put(rep.res.ID, r.item)
+				}
+			}
+		}
+	}
 	db.commits.Add(1)
 	db.committed.Add(int64(len(batch)))
 	for i, r := range batch {
@@ -247,69 +326,321 @@ func (db *DB) commitBatch(batch []*acceptReq) {
 	}
 }
 
-// acceptOne handles one request inside the batch transaction. reqErr
-// concerns only this request (nothing of it was written); err is a storage
-// error that aborts the whole batch.
-func acceptOne(r *acceptReq, now time.Time, ids *idGen, inbox, pending, dedupe, dedupeExp *bolt.Bucket) (res AcceptResult, reqErr, err error) {
-	if !r.assignID && inbox.Get(r.id) != nil {
-		return AcceptResult{}, fmt.Errorf("accept: inbox id %s already exists: %w", r.id, ErrInvalid), nil
+// decideAccept handles one request of a batch; db.umu is held and live
+// holds every record not in the committer's snapshot. It returns the
+// journal record of a new item, or the duplicate's result, or the
+// request's own error. Keys and ids of records not yet applied are found
+// in memory, the others in the snapshot.
+func (db *DB) decideAccept(r *acceptReq, now time.Time, inbox, dedupe *bolt.Bucket) (AcceptResult, *jrec, error) {
+	if !r.assignID {
+		if db.unapplied[string(r.id)] != nil || inbox.Get(r.id) != nil {
+			return AcceptResult{}, nil, fmt.Errorf("accept: inbox id %s already exists: %w", r.id, ErrInvalid)
+		}
 	}
 	if r.dkey != nil {
-		if v := dedupe.Get(r.dkey); len(v) >= 16 {
+		if prev := db.keys[string(r.dkey)]; prev != nil {
+			if now.Sub(time.Unix(0, prev.at)) < r.window {
+				return AcceptResult{ID: string(prev.id), Duplicate: true}, nil, nil
+			}
+		} else if v := dedupe.Get(r.dkey); len(v) >= 16 {
 			storedAt := fromNanos(binary.BigEndian.Uint64(v[:8]))
 			if now.Sub(storedAt) < r.window {
 				return AcceptResult{ID: string(v[16:]), Duplicate: true}, nil, nil
-			}
-			// Expired: replaced below; drop its expiry index entry.
-			if err := dedupeExp.Delete(append(copyBytes(v[8:16]), r.dkey...)); err != nil {
-				return AcceptResult{}, nil, fmt.Errorf("accept: %w", err)
 			}
 		}
 	}
 	id := r.id
 	if r.assignID {
 		id = r.data[idOffset : idOffset+idLen]
-		copy(id, ids.next(now))
+		copy(id, db.ids.next(now))
 	}
-	if err := inbox.Put(id, r.data); err != nil {
-		return AcceptResult{}, nil, fmt.Errorf("accept: put inbox item: %w", err)
-	}
-	if err := pending.Put(id, present()); err != nil {
-		return AcceptResult{}, nil, fmt.Errorf("accept: index pending item: %w", err)
-	}
+	db.jseq++
+	rec := &jrec{seq: db.jseq, at: int64(nanos(now)), id: id, data: r.data}
 	if r.dkey != nil {
-		exp := now.Add(r.window)
-		v := make([]byte, 16, 16+len(id))
-		binary.BigEndian.PutUint64(v[:8], nanos(now))
-		binary.BigEndian.PutUint64(v[8:16], nanos(exp))
-		v = append(v, id...)
-		if err := dedupe.Put(r.dkey, v); err != nil {
-			return AcceptResult{}, nil, fmt.Errorf("accept: put dedupe key: %w", err)
-		}
-		if err := dedupeExp.Put(timeKey(exp, r.dkey), present()); err != nil {
-			return AcceptResult{}, nil, fmt.Errorf("accept: index dedupe expiry: %w", err)
-		}
+		rec.dkey, rec.window = r.dkey, r.window
+		db.keys[string(r.dkey)] = rec
 	}
-	return AcceptResult{ID: string(id)}, nil, nil
+	db.unapplied[string(id)] = rec
+	db.live = append(db.live, rec)
+	return AcceptResult{ID: string(id)}, rec, nil
 }
 
-// Inbox returns one inbox item, or ErrNotFound.
+// pruneLive forgets the records that the committer's snapshot shows in
+// bbolt (seq <= applied); db.umu is held. Only the committer prunes, and
+// only from a snapshot: a reader that misses a record in an older
+// snapshot still finds it here.
+func (db *DB) pruneLive(applied uint64) {
+	n := 0
+	for n < len(db.live) && db.live[n].seq <= applied {
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	db.forget(db.live[:n])
+	clear(db.live[:n])
+	db.live = db.live[n:]
+	if len(db.live) == 0 {
+		db.live = nil
+	}
+}
+
+// appliedSeq reads the last applied journal seq from a transaction.
+func appliedSeq(btx *bolt.Tx) uint64 {
+	if v := btx.Bucket([]byte(bucketMeta)).Get([]byte(metaJournalApplied)); len(v) == 8 {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+// forget drops records from the maps; db.umu is held.
+func (db *DB) forget(recs []*jrec) {
+	for _, r := range recs {
+		if r.dkey != nil && db.keys[string(r.dkey)] == r {
+			delete(db.keys, string(r.dkey))
+		}
+		delete(db.unapplied, string(r.id))
+	}
+}
+
+// wakeApplier tells the applier that records are queued. It never blocks.
+func (db *DB) wakeApplier() {
+	select {
+	case db.applyWake <- struct{}{}:
+	default:
+	}
+}
+
+// maxApply is the most journal records one applier transaction holds: it
+// bounds how long the applier keeps bbolt's writer from the pipeline and
+// the dispatcher.
+const maxApply = 1024
+
+// The applier moves journal records into bbolt lazily: the pipeline takes
+// pending items straight from the journal (PendingInbox) and its own
+// transaction writes them, finished (FinishInbox), so in the steady state
+// the applier only advances the applied position. It runs when a record
+// has waited applyDelay, when applyBacklog records wait, when someone
+// waits in flushJournal, and at Close.
+const (
+	applyDelay   = 100 * time.Millisecond
+	applyBacklog = 2048
+)
+
+// applyLoop moves journaled records into bbolt until Close, then applies
+// what is left and returns.
+func (db *DB) applyLoop() {
+	defer func() {
+		db.jmu.Lock()
+		db.applyStopped = true
+		db.applyCond.Broadcast()
+		db.jmu.Unlock()
+		close(db.applyDone)
+	}()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	for {
+		due := false
+		select {
+		case <-db.applyWake:
+		case <-timer.C:
+			armed, due = false, true
+		case <-db.applyStop:
+			timer.Stop()
+			_ = db.applyQueued()
+			return
+		}
+		db.jmu.Lock()
+		n, urgent := len(db.queue), db.flushWaiters > 0 || len(db.queue) >= applyBacklog
+		db.jmu.Unlock()
+		switch {
+		case n == 0:
+			continue
+		case !urgent && !due:
+			if !armed {
+				timer.Reset(applyDelay)
+				armed = true
+			}
+			continue
+		}
+		for db.applyQueued() != nil {
+			// A storage error: the records stay queued (and in the
+			// journal); try again shortly unless the store is closing.
+			select {
+			case <-db.applyStop:
+				_ = db.applyQueued()
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		if armed {
+			timer.Stop()
+			armed = false
+		}
+	}
+}
+
+// applyQueued applies every queued record, in transactions of at most
+// maxApply records, and removes journal segments that are no longer needed.
+func (db *DB) applyQueued() error {
+	for {
+		db.jmu.Lock()
+		recs := db.queue[:min(len(db.queue), maxApply):min(len(db.queue), maxApply)]
+		db.jmu.Unlock()
+		if len(recs) == 0 {
+			return nil
+		}
+		last := recs[len(recs)-1].seq
+		err := db.bolt.Update(func(btx *bolt.Tx) error { return applyRecords(btx, recs, last) })
+		if err == nil {
+			// Segments fully applied go before anyone is told: a flush
+			// returns with the journal already trimmed. A segment that
+			// cannot be removed now is tried again next time (and a
+			// restart replays it harmlessly: its records are in bbolt).
+			db.journal.checkpoint(last)
+		}
+		db.jmu.Lock()
+		if err != nil {
+			db.applyErr = fmt.Errorf("apply intake journal: %w", err)
+			db.applyCond.Broadcast()
+			db.jmu.Unlock()
+			return db.applyErr
+		}
+		// recs shares db.queue's array; the committer drops the records
+		// from its maps once its snapshot shows them applied.
+		clear(db.queue[:len(recs)])
+		db.queue = db.queue[len(recs):]
+		if len(db.queue) == 0 {
+			db.queue = nil
+		}
+		db.appliedSeq = last
+		db.applyErr = nil
+		db.applyCond.Broadcast()
+		db.jmu.Unlock()
+	}
+}
+
+// applyRecords writes journal records into bbolt: the item (pending), its
+// pending index entry, its dedupe key and expiry (replacing an older
+// one), the pending counter and, when last > 0, the last applied seq. A
+// record whose id is already in the inbox was applied before (a replay, or
+// FinishInbox took it out of turn) and is skipped.
+func applyRecords(btx *bolt.Tx, recs []*jrec, last uint64) error {
+	inbox := btx.Bucket([]byte(bucketInbox))
+	pending := btx.Bucket([]byte(bucketInboxPending))
+	dedupe := btx.Bucket([]byte(bucketDedupe))
+	dedupeExp := btx.Bucket([]byte(bucketDedupeExp))
+	meta := btx.Bucket([]byte(bucketMeta))
+	stored := int64(0)
+	for _, r := range recs {
+		if inbox.Get(r.id) != nil {
+			continue
+		}
+		if err := inbox.Put(r.id, r.data); err != nil {
+			return fmt.Errorf("put inbox item: %w", err)
+		}
+		if err := pending.Put(r.id, present()); err != nil {
+			return fmt.Errorf("index pending item: %w", err)
+		}
+		stored++
+		if r.dkey == nil {
+			continue
+		}
+		if old := dedupe.Get(r.dkey); len(old) >= 16 {
+			if int64(binary.BigEndian.Uint64(old[:8])) > r.at {
+				// A newer record with this key was written first
+				// (FinishInbox writes a record out of turn): keep it.
+				continue
+			}
+			if err := dedupeExp.Delete(append(copyBytes(old[8:16]), r.dkey...)); err != nil {
+				return fmt.Errorf("unindex replaced dedupe key: %w", err)
+			}
+		}
+		at := fromNanos(uint64(r.at))
+		exp := at.Add(r.window)
+		v := make([]byte, 16, 16+len(r.id))
+		binary.BigEndian.PutUint64(v[:8], nanos(at))
+		binary.BigEndian.PutUint64(v[8:16], nanos(exp))
+		v = append(v, r.id...)
+		if err := dedupe.Put(r.dkey, v); err != nil {
+			return fmt.Errorf("put dedupe key: %w", err)
+		}
+		if err := dedupeExp.Put(timeKey(exp, r.dkey), present()); err != nil {
+			return fmt.Errorf("index dedupe expiry: %w", err)
+		}
+	}
+	if err := addCount(meta, countInboxPending, stored); err != nil {
+		return err
+	}
+	if last == 0 {
+		return nil
+	}
+	v := make([]byte, 8)
+	binary.BigEndian.PutUint64(v, last)
+	if err := meta.Put([]byte(metaJournalApplied), v); err != nil {
+		return fmt.Errorf("record applied journal position: %w", err)
+	}
+	return nil
+}
+
+// flushJournal waits until every record accepted so far is in bbolt.
+func (db *DB) flushJournal() error {
+	db.jmu.Lock()
+	defer db.jmu.Unlock()
+	target := db.queuedSeq
+	if db.appliedSeq >= target {
+		return nil
+	}
+	db.flushWaiters++
+	defer func() { db.flushWaiters-- }()
+	db.wakeApplier()
+	for db.appliedSeq < target {
+		if db.applyErr != nil {
+			return db.applyErr
+		}
+		if db.applyStopped {
+			return fmt.Errorf("flush intake journal: %w", ErrClosed)
+		}
+		db.applyCond.Wait()
+	}
+	return nil
+}
+
+// Inbox returns one inbox item, or ErrNotFound. An item accepted moments
+// ago is found even before it has left the intake journal.
 func (db *DB) Inbox(id string) (*InboxItem, error) {
+	// bbolt, then the journal's records; a record the committer pruned
+	// after this snapshot missed it is in bbolt by then: look once more.
+	for try := 0; ; try++ {
+		item, err := db.inboxView(id)
+		if !errors.Is(err, ErrNotFound) || try == 1 {
+			return item, err
+		}
+		db.umu.Lock()
+		rec := db.unapplied[id]
+		db.umu.Unlock()
+		if rec != nil {
+			return decodeItem(id, rec.data)
+		}
+	}
+}
+
+func (db *DB) inboxView(id string) (*InboxItem, error) {
 	var item *InboxItem
 	err := db.View(func(tx *Tx) error {
+		v := tx.b(bucketInbox).Get([]byte(id))
+		if v == nil {
+			return fmt.Errorf("inbox item %s: %w", id, ErrNotFound)
+		}
 		var err error
-		item, err = tx.Inbox(id)
+		item, err = decodeItem(id, v)
 		return err
 	})
 	return item, err
 }
 
-// Inbox returns one inbox item, or ErrNotFound.
-func (tx *Tx) Inbox(id string) (*InboxItem, error) {
-	v := tx.b(bucketInbox).Get([]byte(id))
-	if v == nil {
-		return nil, fmt.Errorf("inbox item %s: %w", id, ErrNotFound)
-	}
+func decodeItem(id string, v []byte) (*InboxItem, error) {
 	item := new(InboxItem)
 	if err := json.Unmarshal(v, item); err != nil {
 		return nil, fmt.Errorf("decode inbox item %s: %w", id, err)
@@ -317,33 +648,119 @@ func (tx *Tx) Inbox(id string) (*InboxItem, error) {
 	return item, nil
 }
 
+// Inbox returns one inbox item, or ErrNotFound. In a read-write
+// transaction an item accepted moments ago is found even before it has
+// left the intake journal.
+func (tx *Tx) Inbox(id string) (*InboxItem, error) {
+	v := tx.b(bucketInbox).Get([]byte(id))
+	if v == nil {
+		tx.db.umu.Lock()
+		rec := tx.db.unapplied[id]
+		tx.db.umu.Unlock()
+		if rec == nil {
+			return nil, fmt.Errorf("inbox item %s: %w", id, ErrNotFound)
+		}
+		v = rec.data
+	}
+	return decodeItem(id, v)
+}
+
 // PendingInbox returns up to limit pending items in id (arrival) order,
 // starting after the id `after` ("" = from the start). limit <= 0 means
-// 100; at most 1000 are returned.
+// 100; at most 1000 are returned. Items accepted moments ago come straight
+// from the intake journal; FinishInbox writes them to bbolt with their
+// outcome.
 func (db *DB) PendingInbox(after string, limit int) ([]*InboxItem, error) {
 	limit = clampLimit(limit)
-	var out []*InboxItem
-	err := db.View(func(tx *Tx) error {
-		c := tx.b(bucketInboxPending).Cursor()
-		var k []byte
-		if after == "" {
-			k, _ = c.First()
-		} else {
-			k, _ = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, _ = c.Next()
+	for {
+		var (
+			out        []*InboxItem
+			consistent bool
+		)
+		err := db.View(func(tx *Tx) error {
+			inbox := tx.b(bucketInbox)
+			var stored []string
+			c := tx.b(bucketInboxPending).Cursor()
+			var k []byte
+			if after == "" {
+				k, _ = c.First()
+			} else {
+				k, _ = c.Seek([]byte(after))
+				if k != nil && string(k) == after {
+					k, _ = c.Next()
+				}
 			}
-		}
-		for ; k != nil && len(out) < limit; k, _ = c.Next() {
-			item, err := tx.Inbox(string(k))
-			if err != nil {
-				return fmt.Errorf("pending inbox: %w", err)
+			for ; k != nil && len(stored) < limit; k, _ = c.Next() {
+				stored = append(stored, string(k))
 			}
-			out = append(out, item)
+			// Journal records this snapshot does not hold. When the applier
+			// has moved on since the snapshot, read again: records it
+			// applied are off the queue but not in this snapshot.
+			var journaled []*jrec
+			consistent, journaled = db.journaledSince(tx.tx, limit, func(r *jrec) bool {
+				return string(r.id) > after && inbox.Get(r.id) == nil
+			})
+			if !consistent {
+				return nil
+			}
+			for len(out) < limit && (len(stored) > 0 || len(journaled) > 0) {
+				var (
+					item *InboxItem
+					err  error
+				)
+				if len(journaled) == 0 || (len(stored) > 0 && stored[0] < string(journaled[0].id)) {
+					item, err = db.pendingItem(tx, stored[0], nil)
+					stored = stored[1:]
+				} else {
+					item, err = db.pendingItem(tx, string(journaled[0].id), journaled[0].data)
+					journaled = journaled[1:]
+				}
+				if err != nil {
+					return fmt.Errorf("pending inbox: %w", err)
+				}
+				out = append(out, item)
+			}
+			return nil
+		})
+		if err != nil || consistent {
+			return out, err
 		}
-		return nil
-	})
-	return out, err
+	}
+}
+
+// pendingItem returns a pending item from the item cache, or decodes it
+// (from data when given, else from bbolt).
+func (db *DB) pendingItem(tx *Tx, id string, data []byte) (*InboxItem, error) {
+	if item := db.cache.take(id); item != nil {
+		return item, nil
+	}
+	if data != nil {
+		return decodeItem(id, data)
+	}
+	return tx.Inbox(id)
+}
+
+// journaledSince returns, in seq order, up to limit (< 0: all) queued
+// journal records after the applied position btx sees that keep accepts,
+// and whether that position is still the applier's (else records may be
+// missing: read again in a new transaction).
+func (db *DB) journaledSince(btx *bolt.Tx, limit int, keep func(r *jrec) bool) (bool, []*jrec) {
+	applied := appliedSeq(btx)
+	db.jmu.Lock()
+	defer db.jmu.Unlock()
+	if db.appliedSeq != applied {
+		return false, nil
+	}
+	var out []*jrec
+	for _, r := range db.queue {
+		if limit >= 0 && len(out) >= limit {
+			break
+		}
+		if r.seq > applied && keep(r) {
+			out = append(out, r)
+		}
+	}
+	return true, out
 }
 
 // FinishInbox sets an item's final state (processed, unmapped or failed),
@@ -358,18 +775,26 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 	default:
 		return fmt.Errorf("finish inbox %s: state %q is not final: %w", id, state, ErrInvalid)
 	}
-	item, err := tx.Inbox(id)
-	if err != nil {
-		return fmt.Errorf("finish inbox: %w", err)
+	tx.db.cache.drop(id)
+	v := tx.b(bucketInbox).Get([]byte(id))
+	if v == nil {
+		// Accepted moments ago and still in the journal: write it here
+		// (the applier skips it later) so that it can be finished.
+		tx.db.umu.Lock()
+		rec := tx.db.unapplied[id]
+		tx.db.umu.Unlock()
+		if rec == nil {
+			return fmt.Errorf("finish inbox: inbox item %s: %w", id, ErrNotFound)
+		}
+		if err := applyRecords(tx.tx, []*jrec{rec}, 0); err != nil {
+			return fmt.Errorf("finish inbox %s: %w", id, err)
+		}
+		v = rec.data
 	}
-	wasPending := item.State == InboxPending
-	item.State = state
-	item.Reason = reason
-	item.EventIDs = eventIDs
-	item.ProcessedAt = tx.db.now()
-	data, err := json.Marshal(item)
+	out := outcome{State: state, Reason: reason, EventIDs: eventIDs, ProcessedAt: tx.db.now()}
+	data, wasPending, err := finishedItem(v, out)
 	if err != nil {
-		return fmt.Errorf("finish inbox %s: encode: %w", id, err)
+		return fmt.Errorf("finish inbox %s: %w", id, err)
 	}
 	if err := tx.b(bucketInbox).Put([]byte(id), data); err != nil {
 		return fmt.Errorf("finish inbox %s: %w", id, err)
@@ -378,15 +803,63 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 		if err := tx.b(bucketInboxPending).Delete([]byte(id)); err != nil {
 			return fmt.Errorf("finish inbox %s: unindex pending: %w", id, err)
 		}
+		tx.tx.OnCommit(func() { tx.db.backlog.Add(-1) })
 		return addCount(tx.b(bucketMeta), countInboxPending, -1)
 	}
 	return nil
 }
 
+// outcome is the tail of an InboxItem's JSON: the fields FinishInbox sets,
+// with the same names and omit rules, in the same order.
+type outcome struct {
+	State       string    `json:"state"`
+	Reason      string    `json:"reason,omitempty"`
+	EventIDs    []string  `json:"event_ids,omitempty"`
+	ProcessedAt time.Time `json:"processed_at,omitzero"`
+}
+
+// pendingTail is how the JSON of every pending item Accept wrote ends:
+// state is its last field, and reason, event ids and processed time are
+// empty (so omitted).
+const pendingTail = `,"state":"pending"}`
+
+// finishedItem returns the JSON of stored item v with its outcome set, and
+// whether v was pending. A pending item as Accept wrote it is not decoded:
+// its tail is replaced. Anything else is decoded and encoded again.
+func finishedItem(v []byte, out outcome) ([]byte, bool, error) {
+	tail, err := json.Marshal(out)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode outcome: %w", err)
+	}
+	// In valid JSON the tail cannot sit inside a string (its quotes are not
+	// escaped), so it is the object's last member: state, pending.
+	if bytes.HasSuffix(v, []byte(pendingTail)) {
+		keep := len(v) - len(pendingTail) + 1 // up to and including the comma
+		data := make([]byte, 0, keep+len(tail)-1)
+		data = append(data, v[:keep]...)
+		return append(data, tail[1:]...), true, nil
+	}
+	item := new(InboxItem)
+	if err := json.Unmarshal(v, item); err != nil {
+		return nil, false, fmt.Errorf("decode: %w", err)
+	}
+	wasPending := item.State == InboxPending
+	item.State, item.Reason, item.EventIDs, item.ProcessedAt = out.State, out.Reason, out.EventIDs, out.ProcessedAt
+	data, err := json.Marshal(item)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode: %w", err)
+	}
+	return data, wasPending, nil
+}
+
 // PruneDedupe deletes dedupe keys whose window ended at or before now and
-// returns how many. It range-scans the expiry index, in transactions of at
+// returns how many, after moving the intake journal into bbolt. It range-scans the expiry index, in transactions of at
 // most 10,000 deletions each.
 func (db *DB) PruneDedupe(now time.Time) (int, error) {
+	// Keys still in the intake journal are pruned too: move them first.
+	if err := db.flushJournal(); err != nil {
+		return 0, fmt.Errorf("prune dedupe keys: %w", err)
+	}
 	return db.pruneExpiring(bucketDedupeExp, bucketDedupe, now, "prune dedupe keys")
 }
 

@@ -53,6 +53,9 @@ const (
 	countInboxPending     = "count/inbox_pending"
 	countTimers           = "count/timers"
 	countDeliveryStatePfx = "count/delivery/"
+	// metaJournalApplied is the seq of the last intake journal record
+	// applied (8 bytes), written in the transaction that applies it.
+	metaJournalApplied = "journal/applied"
 )
 
 // sep separates the parts of composite keys.

@@ -260,7 +260,7 @@ func (tx *Tx) schedule(connector, reference string, now time.Time) error {
 	if first == "" {
 		return nil
 	}
-	d, err := tx.delivery(first)
+	d, v, err := tx.ownDelivery(first)
 	if err != nil {
 		return fmt.Errorf("schedule queue head: %w", err)
 	}
@@ -272,6 +272,8 @@ func (tx *Tx) schedule(connector, reference string, now time.Time) error {
 		if err := tx.putDelivery(d); err != nil {
 			return err
 		}
+	} else if cacheable(d) {
+		tx.db.dcache.put(d.ID, copyBytes(v), d) // unchanged: keep it for the claim
 	}
 	n := nanos(d.NextAt)
 	if err := due.Put(dueKey(n, d.ID), present()); err != nil {
@@ -293,15 +295,41 @@ func (tx *Tx) delivery(id string) (*Delivery, error) {
 	return d, nil
 }
 
+// putDelivery writes d. An active (pending or in-flight) delivery is also
+// kept decoded in the delivery cache, for the claim or finish that comes
+// next.
 func (tx *Tx) putDelivery(d *Delivery) error {
-	data, err := json.Marshal(d)
+	data, err := encodeDelivery(d)
 	if err != nil {
 		return fmt.Errorf("encode delivery %s: %w", d.ID, err)
 	}
 	if err := tx.b(bucketOutbox).Put([]byte(d.ID), data); err != nil {
 		return fmt.Errorf("put delivery %s: %w", d.ID, err)
 	}
+	if (d.State == DeliveryPending || d.State == DeliveryInFlight) && cacheable(d) {
+		tx.db.dcache.put(d.ID, data, cloneDelivery(d))
+	} else {
+		tx.db.dcache.drop(d.ID)
+	}
 	return nil
+}
+
+// ownDelivery loads one delivery for a change: from the delivery cache
+// when the stored bytes still match, else decoded. The caller owns the
+// result; v is the stored record (valid inside the transaction).
+func (tx *Tx) ownDelivery(id string) (d *Delivery, v []byte, err error) {
+	v = tx.b(bucketOutbox).Get([]byte(id))
+	if v == nil {
+		return nil, nil, fmt.Errorf("delivery %s: %w", id, ErrNotFound)
+	}
+	if d = tx.db.dcache.take(id, v); d != nil {
+		return d, v, nil
+	}
+	d = new(Delivery)
+	if err := json.Unmarshal(v, d); err != nil {
+		return nil, nil, fmt.Errorf("decode delivery %s: %w", id, err)
+	}
+	return d, v, nil
 }
 
 // setState moves a delivery between state index entries and counters
@@ -346,49 +374,89 @@ func (db *DB) ClaimDue(now time.Time, limit int) ([]*Delivery, error) {
 	limit = clampLimit(limit)
 	var out []*Delivery
 	err := db.Update(func(tx *Tx) error {
-		out = out[:0]
-		due := tx.b(bucketOutboxDue)
-		var keys [][]byte
-		c := due.Cursor()
-		for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
-			if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > nanos(now) {
-				break
-			}
-			keys = append(keys, copyBytes(k))
-		}
-		for _, k := range keys {
-			if err := due.Delete(k); err != nil {
-				return fmt.Errorf("unindex due: %w", err)
-			}
-			d, err := tx.delivery(string(k[8:]))
-			if err != nil {
-				return err
-			}
-			if d.State != DeliveryPending {
-				return fmt.Errorf("due index holds %s delivery %s", d.State, d.ID)
-			}
-			if err := tx.setState(d.ID, d.State, DeliveryInFlight); err != nil {
-				return fmt.Errorf("delivery %s: %w", d.ID, err)
-			}
-			d.State = DeliveryInFlight
-			d.UpdatedAt = now
-			if err := tx.putDelivery(d); err != nil {
-				return err
-			}
-			if d.ordered() {
-				h := head{kind: headInFlight, id: d.ID}
-				if err := tx.b(bucketOutboxHeads).Put(d.queueID(), h.encode()); err != nil {
-					return fmt.Errorf("mark queue in flight: %w", err)
-				}
-			}
-			out = append(out, d)
-		}
-		return nil
+		var err error
+		out, err = tx.claimDue(now, limit)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim due deliveries: %w", err)
 	}
 	return out, nil
+}
+
+// claimDue claims up to limit due deliveries inside tx.
+func (tx *Tx) claimDue(now time.Time, limit int) ([]*Delivery, error) {
+	due := tx.b(bucketOutboxDue)
+	var keys [][]byte
+	c := due.Cursor()
+	for k, _ := c.First(); k != nil && len(keys) < limit; k, _ = c.Next() {
+		if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > nanos(now) {
+			break
+		}
+		keys = append(keys, copyBytes(k))
+	}
+	out := make([]*Delivery, 0, len(keys))
+	for _, k := range keys {
+		if err := due.Delete(k); err != nil {
+			return nil, fmt.Errorf("unindex due: %w", err)
+		}
+		d, _, err := tx.ownDelivery(string(k[8:]))
+		if err != nil {
+			return nil, err
+		}
+		if d.State != DeliveryPending {
+			return nil, fmt.Errorf("due index holds %s delivery %s", d.State, d.ID)
+		}
+		if err := tx.setState(d.ID, d.State, DeliveryInFlight); err != nil {
+			return nil, fmt.Errorf("delivery %s: %w", d.ID, err)
+		}
+		d.State = DeliveryInFlight
+		d.UpdatedAt = now
+		if err := tx.putDelivery(d); err != nil {
+			return nil, err
+		}
+		if d.ordered() {
+			h := head{kind: headInFlight, id: d.ID}
+			if err := tx.b(bucketOutboxHeads).Put(d.queueID(), h.encode()); err != nil {
+				return nil, fmt.Errorf("mark queue in flight: %w", err)
+			}
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// FinishAndClaim records outcomes as FinishDeliveries does and then claims
+// up to limit deliveries due at now (or at the store's clock, when that is
+// later) as ClaimDue does (limit <= 0: none; at most 1000), in ONE
+// transaction: a dispatcher that hands back finished work and
+// takes new work pays for one commit instead of two. A delivery finished
+// as pending and due at once can be claimed again in the same call.
+//
+// A storage error commits nothing and returns no deliveries. Outcomes that
+// cannot apply are skipped: the claimed deliveries are returned together
+// with an error that joins one error per skipped outcome (errors.Is
+// works on it); the caller owns the claimed deliveries in both cases.
+func (db *DB) FinishAndClaim(results []Finish, now time.Time, limit int) ([]*Delivery, error) {
+	limit = min(limit, 1000)
+	var (
+		skipped []error
+		out     []*Delivery
+	)
+	err := db.Update(func(tx *Tx) error {
+		fnow := tx.db.now()
+		var err error
+		skipped, err = tx.finishAll(results, fnow)
+		if err != nil || limit <= 0 {
+			return err
+		}
+		out, err = tx.claimDue(maxTime(now, fnow), limit)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finish and claim deliveries: %w", err)
+	}
+	return out, errors.Join(skipped...)
 }
 
 // NextDeliveryDue returns the earliest due time among eligible
@@ -426,24 +494,30 @@ func (db *DB) FinishDelivery(id string, a *Attempt, state string, nextAt time.Ti
 func (db *DB) FinishDeliveries(results []Finish) error {
 	var skipped []error
 	err := db.Update(func(tx *Tx) error {
-		skipped = skipped[:0]
-		now := tx.db.now()
-		for _, f := range results {
-			d, err := tx.checkFinish(f)
-			if err != nil {
-				skipped = append(skipped, err)
-				continue
-			}
-			if err := tx.finish(d, f, now); err != nil {
-				return err
-			}
-		}
-		return nil
+		var err error
+		skipped, err = tx.finishAll(results, tx.db.now())
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("finish deliveries: %w", err)
 	}
 	return errors.Join(skipped...)
+}
+
+// finishAll applies every outcome that can apply and returns one error per
+// skipped outcome; err is a storage error that aborts the transaction.
+func (tx *Tx) finishAll(results []Finish, now time.Time) (skipped []error, err error) {
+	for _, f := range results {
+		d, err := tx.checkFinish(f)
+		if err != nil {
+			skipped = append(skipped, err)
+			continue
+		}
+		if err := tx.finish(d, f, now); err != nil {
+			return nil, err
+		}
+	}
+	return skipped, nil
 }
 
 // checkFinish validates one outcome without writing anything and returns
@@ -454,7 +528,7 @@ func (tx *Tx) checkFinish(f Finish) (*Delivery, error) {
 	default:
 		return nil, fmt.Errorf("finish delivery %s: target state %q: %w", f.ID, f.State, ErrInvalid)
 	}
-	d, err := tx.delivery(f.ID)
+	d, _, err := tx.ownDelivery(f.ID)
 	if err != nil {
 		return nil, fmt.Errorf("finish: %w", err)
 	}
@@ -739,17 +813,34 @@ func (db *DB) ListDeliveries(f DeliveryFilter) ([]*Delivery, string, error) {
 // armed timers (kept as counters, so this is cheap).
 func (db *DB) Stats() (Stats, error) {
 	st := Stats{Deliveries: make(map[string]int, len(deliveryStates))}
-	err := db.View(func(tx *Tx) error {
-		meta := tx.b(bucketMeta)
-		st.InboxPending = int(getCount(meta, countInboxPending))
-		st.Timers = int(getCount(meta, countTimers))
-		for _, s := range deliveryStates {
-			st.Deliveries[s] = int(getCount(meta, countDeliveryStatePfx+s))
+	for consistent := false; !consistent; {
+		err := db.View(func(tx *Tx) error {
+			meta := tx.b(bucketMeta)
+			st.InboxPending = int(getCount(meta, countInboxPending))
+			// Items still only in the intake journal: queued records after
+			// the applied position this snapshot sees, less those the
+			// pipeline already wrote (finished) itself. When the applier has
+			// moved on since the snapshot, read again.
+			inbox := tx.b(bucketInbox)
+			var journaled []*jrec
+			consistent, journaled = db.journaledSince(tx.tx, -1, func(r *jrec) bool { return inbox.Get(r.id) == nil })
+			st.InboxPending += len(journaled)
+			st.Timers = int(getCount(meta, countTimers))
+			for _, s := range deliveryStates {
+				st.Deliveries[s] = int(getCount(meta, countDeliveryStatePfx+s))
+			}
+			return nil
+		})
+		if err != nil {
+			return Stats{}, fmt.Errorf("stats: %w", err)
 		}
-		return nil
-	})
-	if err != nil {
-		return Stats{}, fmt.Errorf("stats: %w", err)
 	}
 	return st, nil
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

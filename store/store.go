@@ -45,6 +45,42 @@ type DB struct {
 
 	// commits and committed count group commits and the requests in them.
 	commits, committed atomic.Int64
+
+	// The intake journal (journal.go). Locking rule: neither jmu nor umu
+	// is ever held while a bbolt transaction starts or commits, so both
+	// may be taken inside transactions.
+	journal *journal
+	// jseq is the last record seq assigned; the committer owns it.
+	jseq uint64
+	// umu guards the records the committer knows are not yet in bbolt as
+	// of its last snapshot: live in seq order, and by inbox id and dedupe
+	// key. Only the committer adds and prunes them.
+	umu       sync.Mutex
+	live      []*jrec
+	unapplied map[string]*jrec // inbox id -> record
+	keys      map[string]*jrec // dedupe key -> newest record with it
+	// jmu guards the applier's queue and progress; applyCond (on jmu) is
+	// signalled whenever the applier made progress, failed or stopped.
+	jmu          sync.Mutex
+	applyCond    *sync.Cond
+	queuedSeq    uint64  // last seq written to the journal and queued
+	appliedSeq   uint64  // last seq in bbolt
+	queue        []*jrec // journaled, not yet in bbolt, in seq order
+	applyErr     error   // the applier's last failure, nil after a success
+	applyStopped bool
+	flushWaiters int // callers waiting in flushJournal
+	applyWake    chan struct{}
+	applyStop    chan struct{}
+	applyDone    chan struct{}
+
+	// backlog counts accepted items not yet finished (for backpressure);
+	// it starts from the pending counter at Open.
+	backlog atomic.Int64
+
+	// cache hands accepted items to PendingInbox without a JSON decode;
+	// dcache does the same for active deliveries (ClaimDue, finish).
+	cache  itemCache
+	dcache deliveryCache
 }
 
 // Open opens (creating if needed) the bbolt file at path (its parent
@@ -75,20 +111,90 @@ func Open(path string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db := &DB{
-		bolt:     bdb,
-		path:     path,
-		now:      opts.Now,
-		maxBatch: opts.MaxBatch,
-		ids:      idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
-		reqs:     make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
-		done:     make(chan struct{}),
+		bolt:      bdb,
+		path:      path,
+		now:       opts.Now,
+		maxBatch:  opts.MaxBatch,
+		ids:       idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
+		reqs:      make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
+		done:      make(chan struct{}),
+		keys:      map[string]*jrec{},
+		unapplied: map[string]*jrec{},
+		applyWake: make(chan struct{}, 1),
+		applyStop: make(chan struct{}),
+		applyDone: make(chan struct{}),
 	}
+	db.applyCond = sync.NewCond(&db.jmu)
 	if err := db.init(); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	next, err := db.replayJournal()
+	if err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
+	if db.journal, err = openJournal(path, next); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	go db.commitLoop()
+	go db.applyLoop()
 	return db, nil
+}
+
+// replayJournal applies the records of journal segments left by a process
+// that stopped without closing the store (those already in bbolt are
+// skipped), removes the segments and returns the number for the next one.
+// It also sets the record sequence to continue after the last applied.
+func (db *DB) replayJournal() (uint64, error) {
+	segs, err := listSegments(db.path)
+	if err != nil {
+		return 0, err
+	}
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		if v := btx.Bucket([]byte(bucketMeta)).Get([]byte(metaJournalApplied)); len(v) == 8 {
+			db.jseq = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("read journal position: %w", err)
+	}
+	next := uint64(1)
+	for _, s := range segs {
+		recs, err := readSegment(s.path)
+		if err != nil {
+			return 0, err
+		}
+		for len(recs) > 0 {
+			chunk := recs[:min(len(recs), maxApply)]
+			recs = recs[len(chunk):]
+			last := max(db.jseq, chunk[len(chunk)-1].seq)
+			if err := db.bolt.Update(func(btx *bolt.Tx) error { return applyRecords(btx, chunk, last) }); err != nil {
+				return 0, fmt.Errorf("replay intake journal %s: %w", s.path, err)
+			}
+			db.jseq = last
+		}
+		next = max(next, s.num+1)
+	}
+	for _, s := range segs {
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return 0, fmt.Errorf("remove replayed journal segment: %w", err)
+		}
+	}
+	if len(segs) > 0 {
+		if err := syncDir(filepath.Dir(db.path)); err != nil {
+			return 0, err
+		}
+	}
+	db.queuedSeq, db.appliedSeq = db.jseq, db.jseq
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		db.backlog.Store(getCount(btx.Bucket([]byte(bucketMeta)), countInboxPending))
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("count pending inbox items: %w", err)
+	}
+	return next, nil
 }
 
 // init creates the buckets, checks the schema version and recovers
@@ -134,7 +240,15 @@ func (db *DB) Close() error {
 		close(db.reqs)
 		db.mu.Unlock()
 		<-db.done
-		if cerr := db.bolt.Close(); cerr != nil {
+		close(db.applyStop)
+		<-db.applyDone
+		db.jmu.Lock()
+		allApplied := len(db.queue) == 0
+		db.jmu.Unlock()
+		if jerr := db.journal.close(allApplied); jerr != nil {
+			err = fmt.Errorf("close store %s: %w", db.path, jerr)
+		}
+		if cerr := db.bolt.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("close store %s: %w", db.path, cerr)
 		}
 	})

@@ -1,0 +1,322 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The intake journal is a write-ahead log of accepted webhooks. Accept
+// answers once a batch of records is written and fdatasync'd to it; the
+// applier moves the records into bbolt (inbox, pending index, dedupe key)
+// shortly after, in large batches. Acks therefore never wait for bbolt's
+// single writer, which the pipeline holds for the whole of its batch
+// transactions.
+//
+// Files: <db path>.journal.<8-digit segment number>. A segment is closed
+// when it reaches journalSegmentSize and removed once every record in it
+// is in bbolt. Open replays the segments it finds (records already in
+// bbolt are skipped) and removes them.
+//
+// Record: length (4, big-endian, of what follows the checksum), CRC-32C
+// (4) of what follows, then seq (8), stored-at nanos (8), window nanos (8),
+// id length (2), id, dedupe key length (4), dedupe key, item JSON. A torn
+// or corrupt record ends the replay of its segment: it was never
+// acknowledged, because a record is answered only after its fdatasync.
+
+const (
+	journalSuffix      = ".journal."
+	journalSegmentSize = 64 << 20
+	journalHeader      = 8
+	journalFixed       = 8 + 8 + 8 + 2 + 4
+	// maxJournalRecord bounds a record's length field on replay.
+	maxJournalRecord = 256 << 20
+)
+
+// castagnoli is the CRC-32C table of journal checksums (immutable).
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// jrec is one accepted webhook on its way from the journal to bbolt.
+type jrec struct {
+	seq    uint64
+	at     int64 // stored-at, unix nanos (the dedupe window starts here)
+	window time.Duration
+	id     []byte
+	dkey   []byte // connector \x00 dedupe key; nil without dedupe
+	data   []byte // item JSON, id filled in
+}
+
+// encodedLen is the record's size in the journal.
+func (r *jrec) encodedLen() int {
+	return journalHeader + journalFixed + len(r.id) + len(r.dkey) + len(r.data)
+}
+
+// appendTo appends the encoded record to b.
+func (r *jrec) appendTo(b []byte) []byte {
+	start := len(b)
+	b = append(b, make([]byte, journalHeader)...)
+	b = binary.BigEndian.AppendUint64(b, r.seq)
+	b = binary.BigEndian.AppendUint64(b, uint64(r.at))
+	b = binary.BigEndian.AppendUint64(b, uint64(r.window))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(r.id)))
+	b = append(b, r.id...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(r.dkey)))
+	b = append(b, r.dkey...)
+	b = append(b, r.data...)
+	body := b[start+journalHeader:]
+	binary.BigEndian.PutUint32(b[start:], uint32(len(body)))
+	binary.BigEndian.PutUint32(b[start+4:], crc32.Checksum(body, castagnoli))
+	return b
+}
+
+// decodeRecord parses one record body (after length and checksum).
+func decodeRecord(body []byte) (*jrec, error) {
+	if len(body) < journalFixed {
+		return nil, errors.New("short record")
+	}
+	r := &jrec{
+		seq:    binary.BigEndian.Uint64(body[0:8]),
+		at:     int64(binary.BigEndian.Uint64(body[8:16])),
+		window: time.Duration(binary.BigEndian.Uint64(body[16:24])),
+	}
+	rest := body[24:]
+	n := int(binary.BigEndian.Uint16(rest[:2]))
+	rest = rest[2:]
+	if n == 0 || len(rest) < n+4 {
+		return nil, errors.New("bad id length")
+	}
+	r.id, rest = copyBytes(rest[:n]), rest[n:]
+	n = int(binary.BigEndian.Uint32(rest[:4]))
+	rest = rest[4:]
+	if len(rest) < n {
+		return nil, errors.New("bad dedupe key length")
+	}
+	if n > 0 {
+		r.dkey = copyBytes(rest[:n])
+	}
+	r.data = copyBytes(rest[n:])
+	return r, nil
+}
+
+// segment is one journal file.
+type segment struct {
+	num  uint64
+	path string
+	last uint64 // highest seq written to it
+}
+
+// journal is the set of segment files; mu serialises appends, rotation
+// and checkpoints.
+type journal struct {
+	base   string // db path; segments are base + journalSuffix + number
+	maxSeg int64  // a segment this long is closed before the next append
+
+	mu     sync.Mutex
+	f      *os.File
+	cur    segment
+	off    int64
+	closed []segment // full segments, oldest first
+	err    error     // set when the journal can no longer be trusted
+	buf    []byte
+}
+
+// segmentPath names segment num of base.
+func segmentPath(base string, num uint64) string {
+	return fmt.Sprintf("%s%s%08d", base, journalSuffix, num)
+}
+
+// listSegments returns the segment files of base in number order.
+func listSegments(base string) ([]segment, error) {
+	matches, err := filepath.Glob(base + journalSuffix + "*")
+	if err != nil {
+		return nil, fmt.Errorf("list journal segments: %w", err)
+	}
+	var segs []segment
+	for _, m := range matches {
+		num, err := strconv.ParseUint(strings.TrimPrefix(m, base+journalSuffix), 10, 64)
+		if err != nil {
+			continue
+		}
+		segs = append(segs, segment{num: num, path: m})
+	}
+	slices.SortFunc(segs, func(a, b segment) int {
+		switch {
+		case a.num < b.num:
+			return -1
+		case a.num > b.num:
+			return 1
+		}
+		return 0
+	})
+	return segs, nil
+}
+
+// readSegment returns the intact records of one segment file, in order.
+func readSegment(path string) ([]*jrec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read journal segment %s: %w", path, err)
+	}
+	var recs []*jrec
+	for len(data) >= journalHeader {
+		n := binary.BigEndian.Uint32(data[:4])
+		sum := binary.BigEndian.Uint32(data[4:8])
+		if n == 0 || n > maxJournalRecord || int(n) > len(data)-journalHeader {
+			break
+		}
+		body := data[journalHeader : journalHeader+int(n)]
+		if crc32.Checksum(body, castagnoli) != sum {
+			break
+		}
+		r, err := decodeRecord(body)
+		if err != nil {
+			break
+		}
+		recs = append(recs, r)
+		data = data[journalHeader+int(n):]
+	}
+	return recs, nil
+}
+
+// openJournal starts a new segment numbered after any that exist (the
+// caller has replayed and removed those).
+func openJournal(base string, next uint64) (*journal, error) {
+	j := &journal{base: base, maxSeg: journalSegmentSize}
+	if err := j.startSegment(next); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+// startSegment creates segment num and makes its directory entry durable.
+func (j *journal) startSegment(num uint64) error {
+	path := segmentPath(j.base, num)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("create journal segment: %w", err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		_ = f.Close()
+		return err
+	}
+	j.f, j.cur, j.off = f, segment{num: num, path: path}, 0
+	return nil
+}
+
+// syncDir fsyncs a directory, so a file created in it survives a crash.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// append writes recs (in seq order) and fdatasyncs them. On an error
+// nothing of recs counts as written: the segment is cut back to where it
+// was, and when even that fails the journal refuses every later append.
+func (j *journal) append(recs []*jrec) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	if j.off >= j.maxSeg {
+		if err := j.rotate(); err != nil {
+			return err
+		}
+	}
+	n := 0
+	for _, r := range recs {
+		n += r.encodedLen()
+	}
+	buf := slices.Grow(j.buf[:0], n)
+	for _, r := range recs {
+		buf = r.appendTo(buf)
+	}
+	j.buf = buf
+	if len(j.buf) > 4<<20 {
+		j.buf = nil // do not keep a huge buffer after a burst
+	}
+	if _, err := j.f.WriteAt(buf, j.off); err != nil {
+		return j.fail(fmt.Errorf("write journal: %w", err))
+	}
+	if err := fdatasync(j.f); err != nil {
+		return j.fail(fmt.Errorf("sync journal: %w", err))
+	}
+	j.off += int64(len(buf))
+	j.cur.last = recs[len(recs)-1].seq
+	return nil
+}
+
+// fail cuts the segment back after a failed append and returns err.
+func (j *journal) fail(err error) error {
+	if terr := j.f.Truncate(j.off); terr != nil {
+		j.err = fmt.Errorf("journal unusable after %v: truncate: %w", err, terr)
+	}
+	return err
+}
+
+// rotate closes the current segment and starts the next one.
+func (j *journal) rotate() error {
+	if err := j.f.Close(); err != nil {
+		return fmt.Errorf("close journal segment: %w", err)
+	}
+	j.closed = append(j.closed, j.cur)
+	if err := j.startSegment(j.cur.num + 1); err != nil {
+		j.err = err
+		return err
+	}
+	return nil
+}
+
+// checkpoint removes the closed segments whose records are all applied
+// (seq <= applied); one that cannot be removed is kept for the next call.
+func (j *journal) checkpoint(applied uint64) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	keep := j.closed[:0]
+	for _, s := range j.closed {
+		if s.last > applied {
+			keep = append(keep, s)
+			continue
+		}
+		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			keep = append(keep, s)
+		}
+	}
+	j.closed = keep
+}
+
+// close closes the current segment; with everything applied it removes
+// all segments (there is nothing to replay).
+func (j *journal) close(allApplied bool) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.f.Close()
+	if err != nil {
+		err = fmt.Errorf("close journal: %w", err)
+	}
+	if !allApplied {
+		return err
+	}
+	for _, s := range append(j.closed, j.cur) {
+		if rerr := os.Remove(s.path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) && err == nil {
+			err = fmt.Errorf("remove journal segment: %w", rerr)
+		}
+	}
+	j.closed = nil
+	return err
+}

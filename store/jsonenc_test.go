@@ -1,0 +1,207 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/event"
+)
+
+// TestEncoderFieldsPinned lists every field the hand-written encoder
+// writes, with its JSON tag. A field added to (or renamed in) the model
+// fails here: encode it in jsonenc.go, then add it below.
+func TestEncoderFieldsPinned(t *testing.T) {
+	tests := []struct {
+		typ  reflect.Type
+		tags []string
+	}{
+		{reflect.TypeFor[event.Event](), []string{"id", "inbox_id,omitempty", "connector", "type", "entity", "reference",
+			"occurred_at", "received_at", "actor", "fields", "changes,omitempty", "vars,omitempty", "raw,omitempty",
+			"causation", "rule,omitempty"}},
+		{reflect.TypeFor[event.Actor](), []string{"type,omitempty", "id,omitempty", "name,omitempty", "email,omitempty"}},
+		{reflect.TypeFor[event.Change](), []string{"from", "to"}},
+		{reflect.TypeFor[event.Causation](), []string{"hops", "delivery_id,omitempty", "echo,omitempty"}},
+		{reflect.TypeFor[event.EntityKey](), []string{"connector", "entity", "reference"}},
+		{reflect.TypeFor[event.Snapshot](), []string{"key", "fields", "version", "created_at", "updated_at",
+			"status_since,omitzero", "last_activity_at,omitzero", "last_customer_message_at,omitzero",
+			"last_agent_message_at,omitzero", "agent_replies", "customer_messages", "fired,omitempty", "clocks,omitempty"}},
+		{reflect.TypeFor[event.RuleClock](), []string{"since,omitzero", "paused_at,omitzero", "paused_total", "done,omitempty"}},
+		{reflect.TypeFor[StoredEvent](), []string{"event", "trace,omitempty"}},
+		{reflect.TypeFor[Delivery](), []string{"id", "connector", "entity", "reference", "rule_id", "event_id", "action",
+			"update", "request", "state", "attempts,omitempty", "next_at", "created_at", "updated_at", "reason,omitempty",
+			"captured,omitempty", "hops"}},
+		{reflect.TypeFor[Request](), []string{"method", "url", "headers,omitempty", "body,omitempty"}},
+		{reflect.TypeFor[Attempt](), []string{"at", "status", "latency_ms", "error,omitempty", "response,omitempty"}},
+		{reflect.TypeFor[event.Update](), []string{"kind", "rule", "event_id", "connector", "entity,omitempty",
+			"reference,omitempty", "set,omitempty", "add_tags,omitempty", "remove_tags,omitempty", "webhook,omitempty",
+			"message,omitempty", "log,omitempty", "hops", "vars,omitempty"}},
+		{reflect.TypeFor[event.WebhookCall](), []string{"url", "method", "headers,omitempty", "body,omitempty"}},
+		{reflect.TypeFor[event.Message](), []string{"text", "to,omitempty"}},
+		{reflect.TypeFor[event.LogLine](), []string{"file", "line"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for i := range tt.typ.NumField() {
+			got = append(got, tt.typ.Field(i).Tag.Get("json"))
+		}
+		if !equalStrings(got, tt.tags) {
+			t.Errorf("%s fields changed: %q, the encoder knows %q", tt.typ, got, tt.tags)
+		}
+	}
+}
+
+// richFields holds every kind of value an event's fields carry, with the
+// characters that need escaping.
+func richFields() map[string]any {
+	return map[string]any{
+		"status":   "open",
+		"subject":  `He said "<b>hi</b>" & left` + "\n\t\u2028\u2029\x01\x7f é 😀",
+		"bad_utf8": "a\xffb\xc3",
+		"priority": nil,
+		"score":    4.5,
+		"tiny":     1e-7,
+		"huge":     1e21,
+		"neg":      -0.000001,
+		"int":      42.0,
+		"count":    7,
+		"big":      int64(1) << 60,
+		"flag":     true,
+		"tags":     []any{"vip", "b<>", 3.0, nil, false, map[string]any{"z": 1.0, "a": "x"}},
+		"list":     []string{"a", "&"},
+		"empty":    []any{},
+		"nil_list": []any(nil),
+		"customer": map[string]any{"name": "Ana", "email": "ana@example.com", "nested": map[string]any{}},
+		"strmap":   map[string]string{"b": "2", "a": "1"},
+		"when":     time.Date(2026, 3, 2, 9, 15, 0, 123, time.FixedZone("CET", 3600)),
+		"other":    struct{ X int }{X: 1}, // not a normalized type: encoding/json
+		"k\"ey<":   "escaped key",
+		"":         "empty key",
+	}
+}
+
+func TestEncoderMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	events := []*event.Event{
+		nil,
+		{},
+		{
+			ID: "01JNQ", InboxID: "01JNP", Connector: "generic", Type: "ticket.updated", Entity: "ticket", Reference: "T-1",
+			OccurredAt: at, ReceivedAt: at.Add(time.Nanosecond), Actor: event.Actor{Type: "customer", Email: "a@b.c"},
+			Fields:    richFields(),
+			Changes:   map[string]event.Change{"status": {From: "new", To: "open"}, "tags": {From: nil, To: []any{"x"}}},
+			Vars:      map[string]string{"REFERENCE": "T-1", "B": "<&>"},
+			Raw:       json.RawMessage(" {\"a\" : [1, 2,\n3], \"h\":\"<x>&\u2028\"} "),
+			Causation: event.Causation{Hops: 2, DeliveryID: "01JD", Echo: true},
+			Rule:      "r1",
+		},
+		{ID: "x", Fields: map[string]any{}, Changes: map[string]event.Change{}, Vars: map[string]string{}, Raw: json.RawMessage{}},
+	}
+	traces := []json.RawMessage{nil, json.RawMessage(`{"matched": ["r1"], "rules": [ {"rule":"r1"} ]}`)}
+	for i, e := range events {
+		for _, tr := range traces {
+			want, werr := json.Marshal(StoredEvent{Event: e, Trace: tr})
+			got, gerr := encodeStoredEvent(e, tr)
+			if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+				t.Errorf("event %d:\n got %s (%v)\nwant %s (%v)", i, got, gerr, want, werr)
+			}
+		}
+	}
+	snaps := []*event.Snapshot{
+		{},
+		{
+			Key: event.EntityKey{Connector: "generic", Entity: "ticket", Reference: "T<1>"}, Fields: richFields(), Version: 9,
+			CreatedAt: at, UpdatedAt: at.Add(time.Second), StatusSince: at, LastActivityAt: at,
+			LastCustomerMessageAt: at, LastAgentMessageAt: at, AgentReplies: 3, CustomerMessages: 4,
+			Fired:  map[string][]time.Time{"r2": {at, at.Add(time.Hour)}, "r1": nil, "r0": {}},
+			Clocks: map[string]*event.RuleClock{"b": {Since: at, PausedAt: at, PausedTotal: time.Minute, Done: true}, "a": {}, "n": nil},
+		},
+	}
+	for i, s := range snaps {
+		want, werr := json.Marshal(s)
+		got, gerr := encodeSnapshot(s)
+		if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("snapshot %d:\n got %s (%v)\nwant %s (%v)", i, got, gerr, want, werr)
+		}
+	}
+}
+
+func TestDeliveryEncoderMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	ds := []*Delivery{
+		{},
+		{
+			ID: "01JD", Connector: "generic", Entity: "ticket", Reference: "T<1>", RuleID: "r", EventID: "01JE", Action: "update",
+			Update: event.Update{Kind: event.KindUpdateEntity, RuleID: "r", EventID: "01JE", Connector: "generic", Entity: "ticket",
+				Reference: "T<1>", Set: richFields(), AddTags: []string{"a", "<b>"}, RemoveTags: []string{"c"},
+				Webhook: &event.WebhookCall{URL: "http://x/&", Method: "POST", Headers: map[string]string{"B": "2", "A": "1"}, Body: "{}"},
+				Message: &event.Message{Text: "hi\n", To: "+34"}, Log: &event.LogLine{File: "a.log", Line: "l"}, Hops: 2,
+				Vars: map[string]string{"X": "<y>"}},
+			Request: Request{Method: "POST", URL: "http://127.0.0.1/x?a=1&b=2", Headers: map[string]string{"Content-Type": "application/json"},
+				Body: []byte(`{"status":"pending","b":"\u00e9"}` + "\xff")},
+			State: DeliveryInFlight,
+			Attempts: []Attempt{{At: at, Status: 503, LatencyMS: 1.234, Error: "HTTP 503", Response: "<html>busy</html>"},
+				{At: at.Add(time.Second), Status: 200, LatencyMS: 1e-7}},
+			NextAt: at, CreatedAt: at, UpdatedAt: at.Add(time.Millisecond), Reason: "retrying: x",
+			Captured: map[string]string{"id": "5"}, Hops: 2,
+		},
+		{Update: event.Update{Set: map[string]any{}, AddTags: []string{}}, Request: Request{Headers: map[string]string{}, Body: []byte{}},
+			Attempts: []Attempt{}, Captured: map[string]string{}},
+	}
+	for i, d := range ds {
+		want, werr := json.Marshal(d)
+		got, gerr := encodeDelivery(d)
+		if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+			t.Errorf("delivery %d:\n got %s (%v)\nwant %s (%v)", i, got, gerr, want, werr)
+		}
+	}
+}
+
+// TestEncoderErrors: values encoding/json refuses are refused too.
+func TestEncoderErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		e    *event.Event
+	}{
+		{"NaN field", &event.Event{Fields: map[string]any{"x": math.NaN()}}},
+		{"infinite change", &event.Event{Changes: map[string]event.Change{"x": {To: math.Inf(1)}}}},
+		{"year 10000", &event.Event{OccurredAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"invalid raw", &event.Event{Raw: json.RawMessage(`{"a":`)}},
+		{"channel value", &event.Event{Fields: map[string]any{"c": make(chan int)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := json.Marshal(StoredEvent{Event: tt.e}); err == nil {
+				t.Fatal("encoding/json accepts it; the case is wrong")
+			}
+			if _, err := encodeStoredEvent(tt.e, nil); err == nil {
+				t.Fatal("encoder accepted what encoding/json refuses")
+			}
+		})
+	}
+}
+
+// FuzzEncodeValue compares the encoder with encoding/json on strings (as
+// keys and values) and numbers.
+func FuzzEncodeValue(f *testing.F) {
+	f.Add("plain", 1.5)
+	f.Add("<script>&\u2028\u2029", 1e-7)
+	f.Add("\x00\x1f\"\\\xff\xfe", -1e21)
+	f.Add(strings.Repeat("é", 40), 123456789.0)
+	f.Add("", 0.0)
+	f.Fuzz(func(t *testing.T, s string, x float64) {
+		v := map[string]any{s: s, "n": x, "l": []any{s, x}, "m": map[string]string{s: s}}
+		want, werr := json.Marshal(v)
+		got, gerr := appendValue(nil, v)
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("errors differ: %v vs %v", gerr, werr)
+		}
+		if werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+	})
+}
