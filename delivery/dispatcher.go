@@ -28,11 +28,11 @@ const (
 	defaultMaxIdle      = time.Second
 	defaultDrainTimeout = 10 * time.Second
 	// maxFinishBatch is the most outcomes one FinishDeliveries call holds.
-	maxFinishBatch = 512
+	maxFinishBatch = 1000
 	// prefetchFactor x Workers is the most deliveries claimed at once (in
 	// flight or waiting for a worker); maxClaim caps it (one claim
 	// transaction takes at most 1000).
-	prefetchFactor = 4
+	prefetchFactor = 16
 	maxClaim       = 1000
 	// finishRetries is how often a failed outcome write is tried again.
 	finishRetries = 3
@@ -80,8 +80,11 @@ type Dispatcher struct {
 	targets map[string]*target
 
 	wake     chan struct{}
-	inflight atomic.Int64
-	running  atomic.Bool
+	inflight atomic.Int64 // sends running
+	// outstanding counts claimed deliveries whose outcome the loop has not
+	// received yet (queued for a worker or being sent).
+	outstanding atomic.Int64
+	running     atomic.Bool
 }
 
 // New returns a Dispatcher for db's outbox sending through outbounds.
@@ -224,12 +227,23 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 	sendCtx, interrupt := context.WithCancel(context.WithoutCancel(ctx))
 	defer interrupt()
-	results := make(chan outcome, 2*d.cfg.Workers)
+	maxAhead := min(prefetchFactor*d.cfg.Workers, maxClaim)
+	results := make(chan outcome, maxAhead+d.cfg.Workers)
+	work := make(chan *store.Delivery, maxAhead)
 	var wg sync.WaitGroup
-	err := d.loop(ctx, sendCtx, results, &wg)
+	for range d.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.work(ctx, sendCtx, work, results)
+		}()
+	}
+	err := d.loop(ctx, work, results, maxAhead)
+	close(work)
 
-	// Shutting down: outcomes of the sends still running are written as
-	// they come.
+	// Shutting down: outcomes of the sends still running (and of the
+	// claimed deliveries no worker took, given back uncharged) are written
+	// as they come.
 	collected := make(chan struct{})
 	go d.collect(results, collected)
 	drained := make(chan struct{})
@@ -248,28 +262,43 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	return err
 }
 
+// work is one worker: it sends the claimed deliveries it takes from work
+// and hands each outcome to the loop. Once ctx is done it sends nothing
+// more: what it still takes goes back to the outbox, uncharged.
+func (d *Dispatcher) work(ctx, sendCtx context.Context, work <-chan *store.Delivery, results chan<- outcome) {
+	for del := range work {
+		var o outcome
+		if ctx.Err() != nil {
+			o = d.interrupted(del)
+		} else {
+			d.inflight.Add(1)
+			o = d.deliver(sendCtx, del)
+			d.inflight.Add(-1)
+		}
+		d.outstanding.Add(-1)
+		results <- o
+		d.Notify()
+	}
+}
+
 // loop is the dispatcher's one store writer while it runs: each turn it
 // records the outcomes that arrived and claims due deliveries, in ONE
-// transaction (store.DB.FinishAndClaim), and starts sends while workers
-// are free. Whatever arrives during a transaction goes into the next one,
+// transaction (store.DB.FinishAndClaim), and hands the claimed ones to the
+// workers. Whatever arrives during a transaction goes into the next one,
 // so under load batches grow instead of transactions.
 //
-// It claims ahead: up to prefetchFactor x Workers deliveries may be
-// claimed (in flight in the store) while the sends run, the ones without a
-// worker waiting in memory. The store's single writer is shared with the
-// pipeline, whose transactions can be long; without claiming ahead, the
-// workers would sit idle between two of the dispatcher's turns. At
-// shutdown the waiting ones go back to the outbox, uncharged.
-// Outcomes still held when ctx ends are written before it returns.
-func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan outcome, wg *sync.WaitGroup) error {
+// It claims ahead: up to maxAhead deliveries may be claimed (in flight in
+// the store) and not yet finished, the ones no worker has taken yet
+// waiting in the work channel. bbolt's single writer is shared with the
+// pipeline, whose transactions can be long; the workers keep sending while
+// the loop waits for its next turn. Outcomes still held when ctx ends are
+// written before it returns.
+func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, results chan outcome, maxAhead int) error {
 	// Since Go 1.23 Reset and Stop discard a pending tick: no draining.
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
-	var (
-		batch []outcome         // outcomes for the next transaction
-		ready []*store.Delivery // claimed, waiting for a worker
-	)
+	var batch []outcome // outcomes for the next transaction
 	// sleep waits for a wake-up, an outcome (kept in batch) or the timer.
 	sleep := func(wait time.Duration) bool {
 		timer.Reset(wait)
@@ -284,38 +313,18 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan outcome, wg
 		}
 		return true
 	}
-	// startReady hands waiting deliveries to free workers.
-	startReady := func() {
-		n := 0
-		for ; n < len(ready) && int(d.inflight.Load()) < d.cfg.Workers; n++ {
-			if o, ok := d.dispatch(sendCtx, ready[n], d.cfg.Now(), results, wg); ok {
-				batch = append(batch, o)
-			}
-		}
-		clear(ready[:n])
-		ready = append(ready[:0], ready[n:]...)
-	}
-	giveBack := func() {
-		for _, del := range ready {
-			batch = append(batch, d.interrupted(del))
-		}
-		ready = nil
-		d.writeOutcomes(batch)
-	}
-	maxAhead := min(prefetchFactor*d.cfg.Workers, maxClaim)
 	fins := make([]store.Finish, 0, maxFinishBatch)
 	for ctx.Err() == nil {
 		batch = drainOutcomes(batch, results)
-		startReady()
 		now := d.cfg.Now()
 		claim, wait := 0, d.cfg.MaxIdle
-		if room := maxAhead - int(d.inflight.Load()) - len(ready); room > 0 {
+		if room := maxAhead - int(d.outstanding.Load()); room > 0 {
 			// A read transaction first: a write transaction (an fsync) is
 			// too dear for a wake-up that finds nothing due.
 			next, ok, err := d.db.NextDeliveryDue()
 			switch {
 			case errors.Is(err, store.ErrClosed):
-				giveBack()
+				d.writeOutcomes(batch)
 				return fmt.Errorf("delivery loop: %w", err)
 			case err != nil:
 				d.log.Error("delivery: next due delivery", "err", err)
@@ -344,7 +353,7 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan outcome, wg
 			// flight); the others and the claim stand.
 			d.log.Warn("delivery: outcomes not recorded", "err", err)
 		case errors.Is(err, store.ErrClosed):
-			giveBack()
+			d.writeOutcomes(batch)
 			return fmt.Errorf("delivery loop: %w", err)
 		default:
 			// A storage error: nothing was written or claimed. Record the
@@ -354,9 +363,14 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context, results chan outcome, wg
 		}
 		d.afterFinish(batch[:n])
 		batch = append(batch[:0], batch[n:]...)
-		ready = append(ready, claimed...)
+		// The channel holds maxAhead and at most room were claimed: this
+		// never blocks.
+		d.outstanding.Add(int64(len(claimed)))
+		for _, del := range claimed {
+			work <- del
+		}
 	}
-	giveBack()
+	d.writeOutcomes(batch)
 	return nil
 }
 
@@ -400,29 +414,28 @@ func (d *Dispatcher) afterFinish(batch []outcome) {
 	}
 }
 
-// dispatch checks a claimed delivery's limits and starts its send. When
-// the delivery cannot be sent now (it has to wait, or it fails at once) it
-// returns that outcome instead, for the caller's next transaction.
-func (d *Dispatcher) dispatch(sendCtx context.Context, del *store.Delivery, now time.Time, results chan<- outcome, wg *sync.WaitGroup) (outcome, bool) {
+// deliver checks a claimed delivery's limits and sends it, on the
+// calling worker, and returns its outcome; a delivery that has to wait
+// goes back to the outbox.
+func (d *Dispatcher) deliver(sendCtx context.Context, del *store.Delivery) outcome {
 	if isLog(del) {
-		d.start(wg, results, func() outcome { return d.deliverLog(del) })
-		return outcome{}, false
+		return d.deliverLog(del)
 	}
 	t, err := d.targetFor(del)
 	if err != nil {
 		d.metrics.outcome(del.Connector, outcomeFailed)
 		d.log.Warn("delivery: failed", "delivery", del.ID, "connector", del.Connector, "reason", err.Error())
-		return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}, true
+		return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}
 	}
+	now := d.cfg.Now()
 	switch adm := t.admit(now); {
 	case adm.ok:
-		d.start(wg, results, func() outcome { return d.deliverHTTP(sendCtx, t, adm.cfg, del) })
+		return d.deliverHTTP(sendCtx, t, adm.cfg, del)
 	case adm.full:
-		d.start(wg, results, func() outcome { return d.awaitSlot(sendCtx, t, del, adm) })
+		return d.awaitSlot(sendCtx, t, del, adm)
 	default:
-		return d.throttled(del, now, adm), true
+		return d.throttled(del, now, adm)
 	}
-	return outcome{}, false
 }
 
 // throttled puts a delivery back in the outbox, due after the wait, with
@@ -456,22 +469,6 @@ func (d *Dispatcher) awaitSlot(ctx context.Context, t *target, del *store.Delive
 			return d.throttled(del, now, adm)
 		}
 	}
-}
-
-// start runs fn on a worker goroutine and hands its outcome to the loop.
-// The worker slot is freed as soon as fn returns, so that the loop, woken
-// by the outcome, can claim the next delivery in the same transaction that
-// records this one.
-func (d *Dispatcher) start(wg *sync.WaitGroup, results chan<- outcome, fn func() outcome) {
-	d.inflight.Add(1)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		o := fn()
-		d.inflight.Add(-1)
-		results <- o
-		d.Notify()
-	}()
 }
 
 // deliverHTTP sends one delivery through its connector and decides its

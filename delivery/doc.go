@@ -9,7 +9,7 @@
 // in ONE transaction (store.DB.FinishAndClaim), so a delivery costs a share
 // of one commit, and whatever arrives during a commit goes into the next.
 //
-// The loop claims ahead, up to 4 x Config.Workers deliveries (at most
+// The loop claims ahead, up to 16 x Config.Workers deliveries (at most
 // 1000): the ones without a free worker wait in memory, in flight in the
 // store. bbolt's single writer is shared with the pipeline, whose batch
 // transactions can be long, and without claiming ahead the workers would

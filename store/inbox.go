@@ -180,34 +180,12 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 func (db *DB) commitLoop() {
 	defer close(db.done)
 	batch := make([]*acceptReq, 0, db.maxBatch)
-	var lastSync time.Time
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
 	for req := range db.reqs {
 		batch = append(batch[:0], req)
 		// Behind a long backlog, give the pipeline the processor: see
 		// backlogPause.
 		if pause := backlogPause(db.backlog.Load()); pause > 0 {
 			time.Sleep(pause)
-		}
-		// Pace the fdatasyncs: a batch starts at most every minSyncGap, and
-		// whatever arrives meanwhile joins it. A lone request after a quiet
-		// spell waits for nothing.
-		if wait := minSyncGap - time.Since(lastSync); wait > 0 {
-			timer.Reset(wait)
-		collect:
-			for len(batch) < db.maxBatch {
-				select {
-				case r, ok := <-db.reqs:
-					if !ok {
-						break collect
-					}
-					batch = append(batch, r)
-				case <-timer.C:
-					break collect
-				}
-			}
-			timer.Stop()
 		}
 		yielded := false
 		for len(batch) < db.maxBatch {
@@ -223,7 +201,6 @@ func (db *DB) commitLoop() {
 			runtime.Gosched()
 			yielded = true
 		}
-		lastSync = time.Now()
 		db.commitBatch(batch)
 		clear(batch)
 	}
@@ -248,12 +225,6 @@ func backlogPause(n int64) time.Duration {
 	}
 	return min(maxBacklogPause, time.Duration(n-backlogSoftLimit)*10*time.Microsecond)
 }
-
-// minSyncGap is the least time between the starts of two journal batches.
-// Under load it makes batches larger and fdatasyncs fewer, which leaves the
-// disk to bbolt's commits (the pipeline's and the dispatcher's); it adds at
-// most this much to an ack, and nothing after a quiet spell.
-const minSyncGap = time.Millisecond
 
 // drain appends queued requests to batch without blocking, up to maxBatch.
 func (db *DB) drain(batch []*acceptReq) []*acceptReq {
