@@ -157,10 +157,12 @@ func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
 func (p *pipeline) processBatch(items []*store.InboxItem) error {
 	var deliveries int
 	var earliest time.Time
+	b := p.bundle()
+	mapped := mapItems(b, items)
 	err := p.db.Update(func(tx *store.Tx) error {
-		bs := newBatchState(tx, p.bundle(), p.now())
-		for _, it := range items {
-			if err := p.processItem(bs, it); err != nil {
+		bs := newBatchState(tx, b, p.now())
+		for i, it := range items {
+			if err := p.processItem(bs, it, mapped[i]); err != nil {
 				return fmt.Errorf("inbox %s: %w", it.ID, err)
 			}
 		}
@@ -187,12 +189,34 @@ func (p *pipeline) committed(deliveries int, earliest time.Time) {
 	}
 }
 
-func (p *pipeline) processItem(bs *batchState, it *store.InboxItem) error {
-	c := bs.bundle.Connectors[it.Connector]
-	if c == nil || c.Inbound == nil || c.Inbound.Mapper == nil {
+// mappedItem is an inbox item's mapping result. Mapping is pure, so a batch
+// is mapped before the write transaction opens instead of inside it, where
+// it would hold bbolt's only writer (and so every ack and delivery outcome
+// waiting for it) for the whole time.
+type mappedItem struct {
+	noMapper bool
+	events   []*event.Event
+	err      error
+}
+
+func mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
+	out := make([]mappedItem, len(items))
+	for i, it := range items {
+		c := b.Connectors[it.Connector]
+		if c == nil || c.Inbound == nil || c.Inbound.Mapper == nil {
+			out[i].noMapper = true
+			continue
+		}
+		out[i].events, out[i].err = c.Inbound.Mapper.Map(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
+	}
+	return out
+}
+
+func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem) error {
+	if m.noMapper {
 		return bs.tx.FinishInbox(it.ID, store.InboxFailed, fmt.Sprintf("connector %q has no inbound mapping in the current config", it.Connector), nil)
 	}
-	events, err := c.Inbound.Mapper.Map(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
+	events, err := m.events, m.err
 	if err != nil {
 		p.metrics.inbox("failed")
 		return bs.tx.FinishInbox(it.ID, store.InboxFailed, err.Error(), nil)
