@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/hookline/hookline/event"
 )
 
@@ -155,18 +157,7 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 			}
 			return nil
 		}
-		var upper []byte
-		if f.Cursor != "" {
-			upper = []byte(f.Cursor)
-		}
-		c := events.Cursor()
-		for k, v := lastBefore(c, nil, upper); k != nil; k, v = c.Prev() {
-			more, err := visit(k, v)
-			if err != nil || !more {
-				return err
-			}
-		}
-		return nil
+		return scanNewestFirst(events.Cursor(), f.Cursor, visit)
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
@@ -307,4 +298,21 @@ func (db *DB) PruneRuleFirings(before time.Time) (int, error) {
 		return 0, fmt.Errorf("prune rule firings: %w", err)
 	}
 	return n, nil
+}
+
+// scanNewestFirst visits a bucket's entries from the newest key down,
+// starting below the paging cursor (exclusive) when one is given, until
+// visit says stop or fails.
+func scanNewestFirst(c *bolt.Cursor, cursor string, visit func(k, v []byte) (bool, error)) error {
+	var upper []byte
+	if cursor != "" {
+		upper = []byte(cursor)
+	}
+	for k, v := lastBefore(c, nil, upper); k != nil; k, v = c.Prev() {
+		more, err := visit(k, v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
 }

@@ -790,18 +790,7 @@ func (db *DB) ListDeliveries(f DeliveryFilter) ([]*Delivery, string, error) {
 			}
 			return walkIndex(bucketOutboxRef, prefixOf(f.Connector, f.Reference))
 		}
-		var upper []byte
-		if f.Cursor != "" {
-			upper = []byte(f.Cursor)
-		}
-		c := outbox.Cursor()
-		for k, v := lastBefore(c, nil, upper); k != nil; k, v = c.Prev() {
-			more, err := visit(k, v)
-			if err != nil || !more {
-				return err
-			}
-		}
-		return nil
+		return scanNewestFirst(outbox.Cursor(), f.Cursor, visit)
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries: %w", err)
