@@ -478,23 +478,14 @@ func appendString(b []byte, s string) []byte {
 func encodeDelivery(d *Delivery) ([]byte, error) {
 	b := make([]byte, 0, 1024+len(d.Request.Body)*4/3)
 	var err error
-	str := func(name, v string, omit bool) {
-		if omit && v == "" {
-			return
-		}
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		b = appendString(b, v)
-	}
 	b = append(b, `{"id":`...)
 	b = appendString(b, d.ID)
-	str("connector", d.Connector, false)
-	str("entity", d.Entity, false)
-	str("reference", d.Reference, false)
-	str("rule_id", d.RuleID, false)
-	str("event_id", d.EventID, false)
-	str("action", d.Action, false)
+	b = appendStrField(b, "connector", d.Connector, false)
+	b = appendStrField(b, "entity", d.Entity, false)
+	b = appendStrField(b, "reference", d.Reference, false)
+	b = appendStrField(b, "rule_id", d.RuleID, false)
+	b = appendStrField(b, "event_id", d.EventID, false)
+	b = appendStrField(b, "action", d.Action, false)
 	b = append(b, `,"update":`...)
 	if b, err = appendUpdate(b, &d.Update); err != nil {
 		return nil, err
@@ -513,7 +504,7 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 		b = append(b, '"')
 	}
 	b = append(b, '}')
-	str("state", d.State, false)
+	b = appendStrField(b, "state", d.State, false)
 	if len(d.Attempts) > 0 {
 		b = append(b, `,"attempts":[`...)
 		for i := range d.Attempts {
@@ -531,8 +522,8 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 			if b, err = appendFloat(b, a.LatencyMS); err != nil {
 				return nil, err
 			}
-			str("error", a.Error, true)
-			str("response", a.Response, true)
+			b = appendStrField(b, "error", a.Error, true)
+			b = appendStrField(b, "response", a.Response, true)
 			b = append(b, '}')
 		}
 		b = append(b, ']')
@@ -548,7 +539,7 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 			return nil, err
 		}
 	}
-	str("reason", d.Reason, true)
+	b = appendStrField(b, "reason", d.Reason, true)
 	if len(d.Captured) > 0 {
 		b = append(b, `,"captured":`...)
 		b = appendStringMap(b, d.Captured)
@@ -561,22 +552,13 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 // appendUpdate appends an event.Update as encoding/json would.
 func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 	var err error
-	str := func(name, v string, omit bool) {
-		if omit && v == "" {
-			return
-		}
-		b = append(b, ',', '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-		b = appendString(b, v)
-	}
 	b = append(b, `{"kind":`...)
 	b = appendString(b, u.Kind)
-	str("rule", u.RuleID, false)
-	str("event_id", u.EventID, false)
-	str("connector", u.Connector, false)
-	str("entity", u.Entity, true)
-	str("reference", u.Reference, true)
+	b = appendStrField(b, "rule", u.RuleID, false)
+	b = appendStrField(b, "event_id", u.EventID, false)
+	b = appendStrField(b, "connector", u.Connector, false)
+	b = appendStrField(b, "entity", u.Entity, true)
+	b = appendStrField(b, "reference", u.Reference, true)
 	if len(u.Set) > 0 {
 		b = append(b, `,"set":`...)
 		if b, err = appendMap(b, u.Set); err != nil {
@@ -606,13 +588,13 @@ func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 			b = append(b, `,"headers":`...)
 			b = appendStringMap(b, w.Headers)
 		}
-		str("body", w.Body, true)
+		b = appendStrField(b, "body", w.Body, true)
 		b = append(b, '}')
 	}
 	if m := u.Message; m != nil {
 		b = append(b, `,"message":{"text":`...)
 		b = appendString(b, m.Text)
-		str("to", m.To, true)
+		b = appendStrField(b, "to", m.To, true)
 		b = append(b, '}')
 	}
 	if l := u.Log; l != nil {
@@ -629,4 +611,16 @@ func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 		b = appendStringMap(b, u.Vars)
 	}
 	return append(b, '}'), nil
+}
+
+// appendStrField appends `,"name":"v"` as encoding/json would, or nothing
+// when omit is set (omitempty) and v is empty.
+func appendStrField(b []byte, name, v string, omit bool) []byte {
+	if omit && v == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, name...)
+	b = append(b, '"', ':')
+	return appendString(b, v)
 }
