@@ -51,7 +51,7 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 	}
 	var next *Snapshot
 	if s == nil {
-		next = &Snapshot{Key: e.Key(), Fields: map[string]any{}, CreatedAt: at}
+		next = &Snapshot{Key: e.Key(), Fields: make(map[string]any, len(e.Fields)+len(e.Changes)), CreatedAt: at}
 	} else {
 		next = s.Clone()
 	}
@@ -59,7 +59,11 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 		return next
 	}
 	if e.Changes == nil {
-		e.Changes = map[string]Change{}
+		hint := 0
+		if s == nil { // a new entity: every field is a change
+			hint = len(e.Fields)
+		}
+		e.Changes = make(map[string]Change, hint)
 	}
 	for field, v := range e.Fields {
 		old, had := next.Fields[field]
@@ -105,7 +109,7 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 // they are never mutated in place).
 func (s *Snapshot) Clone() *Snapshot {
 	c := *s
-	c.Fields = make(map[string]any, len(s.Fields)+4)
+	c.Fields = make(map[string]any, len(s.Fields)+8)
 	for k, v := range s.Fields {
 		c.Fields[k] = v
 	}

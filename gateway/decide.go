@@ -36,8 +36,14 @@ type decision struct {
 // rules, the clocks of the time-based rules that listen to the event are
 // advanced (rules.Set.Schedule) and the timer operations returned.
 // A timer.fired event is evaluated for its rule only (ev.Rule).
-func decide(set *rules.Set, ev *event.Event, prior *event.Snapshot, now time.Time, ruleFirings func(string, time.Time) int, run string) (decision, error) {
-	next := event.Apply(prior, ev)
+//
+// applied, when not nil, is event.Apply(prior, ev) already done by the
+// caller (ev.Changes then already holds the computed changes).
+func decide(set *rules.Set, ev *event.Event, prior, applied *event.Snapshot, now time.Time, ruleFirings func(string, time.Time) int, run string) (decision, error) {
+	next := applied
+	if next == nil {
+		next = event.Apply(prior, ev)
+	}
 	var res rules.Result
 	in := rules.Input{Event: ev, Snapshot: next, Now: now, RuleFirings: ruleFirings}
 	if run != "" {

@@ -225,3 +225,53 @@ func TestHeadProbeOfAWebhookURL(t *testing.T) {
 		t.Fatalf("HEAD unknown connector: %d", r.Status)
 	}
 }
+
+func TestSecretNames(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"Authorization", true}, {"X-Hookline-Token", true}, {"token", true}, {"X-Api-Key", true},
+		{"APIKEY", true}, {"api_key", true}, {"Cookie", true}, {"Set-Cookie", true}, {"X-Client-Secret", true},
+		{"db_password", true}, {"PASSWD", true},
+		{"Content-Type", false}, {"X-Hub-Signature-256", false}, {"Idempotency-Key", false}, {"api", false},
+		{"key", false}, {"", false}, {"tok", false}, {"X-Request-Id", false},
+	}
+	for _, tt := range tests {
+		if got := isSecretName(tt.name); got != tt.want {
+			t.Errorf("isSecretName(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestInboxKeepsNoCredentials(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	r := do(t, "POST", ts.URL+"/hooks/generic?token=q-secret&page=2", []byte(`{"type":"ticket.updated","id":"77"}`), map[string]string{
+		"Content-Type":  "application/json",
+		"Authorization": "Bearer h-secret",
+		"X-Api-Key":     "k-secret",
+		"X-Trace":       "kept",
+	})
+	if r.Status != 202 {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("answer content type %q", ct)
+	}
+	id, _ := r.JSON(t)["id"].(string)
+	got := do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil)
+	if got.Status != 200 {
+		t.Fatalf("inbox %s: %d %s", id, got.Status, got.Body)
+	}
+	body := string(got.Body)
+	for _, secret := range []string{"q-secret", "h-secret", "k-secret"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("inbox item keeps %s: %s", secret, body)
+		}
+	}
+	for _, kept := range []string{`"X-Trace":["kept"]`, `"page":["2"]`, `"Authorization":["[redacted]"]`, `"token":["[redacted]"]`} {
+		if !strings.Contains(body, kept) {
+			t.Errorf("inbox item lacks %s: %s", kept, body)
+		}
+	}
+}

@@ -267,10 +267,15 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 	// Apply once to learn the changes, then mark echoes before the rules run.
 	probe := *ev
 	probe.Changes = cloneChanges(ev.Changes)
-	event.Apply(prior, &probe)
+	applied := event.Apply(prior, &probe)
 	if fp, err := p.echoOf(bs, &probe); err != nil {
 		return nil, err
-	} else if fp != nil {
+	} else if fp == nil {
+		// Not an echo: the actor stays, so the probe's result is the
+		// event's result (decide need not apply it a second time).
+		ev.Changes = probe.Changes
+	} else {
+		applied = nil // the actor changes, and with it the message counters
 		ev.Actor.Type = event.ActorGateway
 		ev.Causation.Echo = true
 		if ev.Causation.DeliveryID == "" {
@@ -287,7 +292,7 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 		p.log.Warn("loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
 	}
 
-	d, err := decide(bs.bundle.Rules, ev, prior, bs.now, func(rule string, since time.Time) int {
+	d, err := decide(bs.bundle.Rules, ev, prior, applied, bs.now, func(rule string, since time.Time) int {
 		n, err := bs.tx.RuleFirings(rule, since)
 		if err != nil {
 			p.log.Error("read rule firings", "rule", rule, "err", err)

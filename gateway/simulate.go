@@ -251,7 +251,7 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 		ev.ID = fmt.Sprintf("dry-run-%d", s.seq)
 	}
 	key := ev.Key()
-	d, err := decide(s.b.Rules, ev, s.snaps[key], s.now, nil, "")
+	d, err := decide(s.b.Rules, ev, s.snaps[key], nil, s.now, nil, "")
 	if err != nil {
 		return err
 	}
