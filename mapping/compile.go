@@ -70,8 +70,15 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 
 // outcomes returns every text a spec can produce when that set is known at
 // compile time (a constant, or a map with map_default and an optional
-// default), and nil when it is open.
+// default, or a fallback whose set is known), and nil when it is open.
 func (s *spec) outcomes() []string {
+	out, _ := s.closedOutcomes()
+	return out
+}
+
+// closedOutcomes returns the texts a spec can produce and whether that set
+// is closed.
+func (s *spec) closedOutcomes() ([]string, bool) {
 	var out []string
 	add := func(v any) {
 		if v != nil {
@@ -80,26 +87,45 @@ func (s *spec) outcomes() []string {
 			}
 		}
 	}
+	// rest adds what an absent source leads to: the fallback, else default.
+	rest := func() bool {
+		if s.fallback != nil {
+			fb, closed := s.fallback.closedOutcomes()
+			out = append(out, fb...)
+			if !closed {
+				return false
+			}
+		}
+		if s.hasDef {
+			add(s.def)
+		}
+		return true
+	}
 	switch {
 	case s.kind == specConst:
 		v, ok := s.constant, s.constant != nil
 		if ok && s.mapping != nil {
 			v, ok = s.applyMap(v)
 		}
-		if !ok && s.hasDef {
-			v = s.def
+		if ok {
+			add(v)
+			return out, true
 		}
-		add(v)
+		if !rest() {
+			return nil, false
+		}
+		return out, true
 	case s.mapping != nil && s.hasMapDefault:
 		for _, v := range s.mapping {
 			add(v)
 		}
 		add(s.mapDefault)
-		if s.hasDef {
-			add(s.def)
+		if !rest() {
+			return nil, false
 		}
+		return out, true
 	}
-	return out
+	return nil, false
 }
 
 func sortedKeys(m map[string]bool) []string {
@@ -381,12 +407,13 @@ type specMapping struct {
 	Map        *yaml.Node `yaml:"map"`
 	MapDefault *yaml.Node `yaml:"map_default"`
 	Default    *yaml.Node `yaml:"default"`
+	Fallback   *yaml.Node `yaml:"fallback"`
 }
 
 // compileSpec compiles a value spec: a plain string (a path, or a constant
 // where ctx.constString; a template when it holds {{ or %%NAME%%), or a
-// mapping with one of path, value, template and optional map, map_default,
-// default.
+// mapping with one of path (a path or a list of paths), value, template and
+// optional map, map_default, fallback (another value spec), default.
 func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 	n = yamlconf.Resolve(n)
 	s := &spec{where: ctx.where}
@@ -436,6 +463,10 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 	}
 	switch len(sources) {
 	case 0:
+		if sm.Fallback != nil {
+			c.errs.Add(c.file, n, "%s: fallback needs a source to fall back from: add path or template (a fallback alone is just its own value spec)", ctx.where)
+			return nil
+		}
 		c.errs.Add(c.file, n, "%s: needs one of path, value or template", ctx.where)
 		return nil
 	case 1:
@@ -444,9 +475,13 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 		return nil
 	}
 	switch {
+	case sm.Path != nil && sm.Path.Kind == yaml.SequenceNode:
+		if !c.setPaths(s, sm.Path, ctx) {
+			return nil
+		}
 	case sm.Path != nil:
 		if sm.Path.Kind != yaml.ScalarNode || sm.Path.Tag == "!!null" {
-			c.errs.Add(c.file, sm.Path, "%s: path: expected a string, got %s", ctx.where, yamlconf.KindName(sm.Path))
+			c.errs.Add(c.file, sm.Path, "%s: path: expected a string or a list of paths, got %s", ctx.where, yamlconf.KindName(sm.Path))
 			return nil
 		}
 		if !c.setPath(s, sm.Path, ctx) {
@@ -503,10 +538,60 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 			s.def, s.hasDef = event.Normalize(v), true
 		}
 	}
+	if sm.Fallback != nil {
+		switch {
+		case sm.Value != nil:
+			c.errs.Add(c.file, sm.Fallback, "%s: fallback does not go with value (a constant is never absent); use default", ctx.where)
+		case sm.Fallback.Tag == "!!null":
+			c.errs.Add(c.file, sm.Fallback, "%s: fallback: null is the same as no fallback", ctx.where)
+		default:
+			fc := ctx
+			fc.where = ctx.where + ".fallback"
+			if s.fallback = c.compileSpec(sm.Fallback, fc); s.fallback == nil && len(c.errs) == before {
+				c.errs.Add(c.file, sm.Fallback, "%s: invalid fallback", ctx.where)
+			}
+		}
+	}
 	if len(c.errs) > before {
 		return nil
 	}
 	return s
+}
+
+// setPaths compiles a list of paths (the first one with a non-empty value
+// wins).
+func (c *compiler) setPaths(s *spec, n *yaml.Node, ctx specCtx) bool {
+	if len(n.Content) == 0 {
+		c.errs.Add(c.file, n, "%s: path: empty list; give one path or more (the first with a non-empty value wins)", ctx.where)
+		return false
+	}
+	ok := true
+	refs := make([]*pathRef, 0, len(n.Content))
+	for i, it := range n.Content {
+		it = yamlconf.Resolve(it)
+		if it.Kind != yaml.ScalarNode || it.Tag != "!!str" {
+			c.errs.Add(c.file, it, "%s: path[%d]: expected a path (a string), got %s", ctx.where, i, yamlconf.KindName(it))
+			ok = false
+			continue
+		}
+		if yamlconf.IsTemplate(it.Value) {
+			c.errs.Add(c.file, it, "%s: path[%d]: %q is a template, not a path; use fallback: { template: ... } for a computed value", ctx.where, i, it.Value)
+			ok = false
+			continue
+		}
+		ref, err := parsePath(it.Value, ctx.sc)
+		if err != nil {
+			c.errs.Add(c.file, it, "%s: path %q: %v", ctx.where, it.Value, err)
+			ok = false
+			continue
+		}
+		refs = append(refs, ref)
+	}
+	if !ok {
+		return false
+	}
+	s.kind, s.refs = specPaths, refs
+	return true
 }
 
 func (c *compiler) setPath(s *spec, n *yaml.Node, ctx specCtx) bool {
@@ -669,9 +754,11 @@ func (c *compiler) compileActor(n *yaml.Node, e *entry, ctx func(string) specCtx
 		tc := ctx("actor.type")
 		tc.constString = true
 		if s := c.compileSpec(as.Type, tc); s != nil {
-			if s.kind == specConst && !slices.Contains(actorTypes, toString(s.constant)) {
-				t := toString(s.constant)
-				c.errs.Add(c.file, as.Type, "actor.type: unknown actor type %q%s (valid: %s)", t, yamlconf.DidYouMean(t, actorTypes), strings.Join(actorTypes, ", "))
+			for f := s; f != nil; f = f.fallback {
+				if f.kind == specConst && !slices.Contains(actorTypes, toString(f.constant)) {
+					t := toString(f.constant)
+					c.errs.Add(c.file, as.Type, "%s: unknown actor type %q%s (valid: %s)", f.where, t, yamlconf.DidYouMean(t, actorTypes), strings.Join(actorTypes, ", "))
+				}
 			}
 			e.actor.typ = s
 		}

@@ -157,11 +157,30 @@
 //	text.body                              a path (a plain string)
 //	'Order {{ .Path "order.id" }}'         a template (a plain string holding {{ or %%NAME%%)
 //	{ path: event.current }                a path
+//	{ path: [type, event, $query.event] }  a path list: the first path with a non-empty value
 //	{ value: whatsapp }                    a constant (any YAML value, never a template)
 //	{ template: "..." }                    a template
 //
-// with, in the mapping form, these options:
+// with, in the mapping form, these options, applied in this order: source,
+// map (and map_default), fallback, default.
 //
+//   - path: [a, b, ...] takes the first path whose value is present and not
+//     empty: absent paths, null, "", false, [] and {} are skipped (as a
+//     template's {{ with .Path "a" }}...{{ else with .Path "b" }} skips
+//     them); numbers, 0 included, are present. Any path form works in a
+//     list, $header.Name and $query.name included. A list of one path is
+//     that path with "" counting as absent. Unlike a template, which renders
+//     text, the list gives the value itself (a number stays a number, an
+//     object is flattened). The map applies to the value found; a value the
+//     map drops does not move on to the next path.
+//   - fallback: another value spec (any form, with its own map, default and
+//     fallback), evaluated only when the source gave nothing: absent, null,
+//     empty ("", false, [], {} count as absent for a source with a
+//     fallback), or dropped by the map. Use it to keep a template for the
+//     rare case only: { path: entity, fallback: { template: ... } }. A plain
+//     string there follows the key it sits under (a constant in type, entity
+//     and actor.type). It needs path or template before it; with value it is
+//     refused (a constant is never absent: use default).
 //   - map: { FROM: to, ... } translates a scalar by its text (JSON 2 matches
 //     the key 2, true the key true), and a list element by element (an
 //     object passes through). A value
@@ -170,7 +189,7 @@
 //     value (it becomes absent). Map values must be scalars.
 //   - map_default: the value for present values the map does not name.
 //   - default: the value when the source is absent (also after a map dropped
-//     it); it is not mapped.
+//     it) and so is the fallback; it is not mapped.
 //
 // A bare number or boolean where a path is expected is an error (write
 // { value: 1 } for a constant, or quote it for a path).

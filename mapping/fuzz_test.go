@@ -4,7 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"reflect"
+	"strings"
 	"testing"
+
+	"github.com/tidwall/gjson"
 )
 
 // fuzzMapping exercises every kind of spec and condition.
@@ -40,9 +44,9 @@ const fuzzMapping = `
   fields: { status: status, pricing: pricing }
 - name: generic
   match: { not: { path: object, exists: true } }
-  type: { path: type, default: generic.received }
-  entity: { path: entity, default: record }
-  reference: { template: '{{ .Path "id" }}', default: unknown }
+  type: { path: [type, event, $header.X-Kind], default: generic.received }
+  entity: { path: entity, fallback: { template: '{{ with .Path "type" }}{{ before "." (print .) }}{{ end }}' }, default: record }
+  reference: { path: [reference, data.id, $query.id], fallback: { template: '{{ .Path "id" }}', fallback: $header.X-Kind }, default: unknown }
   occurred_at: { path: time, default: 0 }
   fields: { subject: name, custom: detail, n: '{{ json (.Path "@this") }}' }
   stop: true
@@ -65,6 +69,7 @@ func FuzzMap(f *testing.F) {
 		``, `null`, `[]`, `"str{"`, `{"entry":[[[]]]}`, `{"entry":[{"changes":[{"value":{"messages":[null,1,"x",{"id":""}]}}]}]}`,
 		`{"object":"whatsapp_business_account","entry":{"changes":{"value":{"messages":{"id":"m","timestamp":"1e400"}}}}}`,
 		`{"id":1e999,"time":"-0.5","detail":{"a":{"b":[1,{"c":null}]}}}`, `{"id":"\u0000\ud800"}`, `[{"id":1},{"id":2}]`,
+		`{"type":"ticket.updated","entity":"","reference":false,"data":{"id":[]}}`, `{"event":{},"type":[],"entity":{"a":1},"id":0}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -88,6 +93,41 @@ func FuzzMap(f *testing.F) {
 			if e.Fields == nil || !bytes.Equal(e.Raw, body) || e.OccurredAt.IsZero() {
 				t.Fatalf("bad event: %+v", e)
 			}
+		}
+	})
+}
+
+// FuzzDirectFields checks the fast path of plain-path fields against the
+// general one: putResult must store exactly what putField(resultValue(r))
+// stores, for any JSON value at any path.
+func FuzzDirectFields(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1}`, `{"a":{"b":{"c":[1,"x",null,{"d":true}]}},"e":null,"f":{}}`, `[]`, `[1,2]`, `["a","b"]`, `"s"`, `1e999`, `-0`,
+		`{"a":{"x":1},"a":2}`, `{"a":2,"a":{"x":1}}`, `{"a":1,"a":null}`, `{"\u0061":1,"a":2}`, `{"a\\.b":{"c\"d":"e\u00e9\ud800"}}`,
+		"{\"k\":\"bad \xff utf8\",\"\xfe\":1}", `{"n":12345678901234567890,"m":1.5e-400,"o":-1E+2}`,
+		`{"l1":{"l2":{"l3":{"l4":{"l5":{"l6":{"l7":{"l8":{"l9":{"l10":1}}}}}}}}}}`,
+		strings.Repeat("[", 10001) + strings.Repeat("]", 10001), strings.Repeat("[", 10000) + strings.Repeat("]", 10000),
+		`{"x":` + strings.Repeat(`{"a":`, 10000) + `1` + strings.Repeat("}", 10000) + `}`,
+		`{"s":"` + strings.Repeat("[", 30000) + `"}`,
+	} {
+		f.Add([]byte(s), "@this")
+	}
+	f.Add([]byte(`{"a":{"b":[{"c":1}]}}`), "a.b.0")
+	f.Add([]byte(`{"a":[{"id":1},{"id":"x"}]}`), "a.#.id")
+	f.Fuzz(func(t *testing.T, body []byte, path string) {
+		if !gjson.ValidBytes(body) || checkGJSON(path) != nil {
+			return
+		}
+		r := gjson.ParseBytes(body).Get(path)
+		want := map[string]any{}
+		v, wantOK := resultValue(r)
+		if wantOK {
+			putField(want, "x", v)
+		}
+		got := map[string]any{}
+		gotOK := putResult(got, "x", r)
+		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
+			t.Fatalf("path %q of %q:\n got %v %#v\nwant %v %#v", path, body, gotOK, got, wantOK, want)
 		}
 	})
 }

@@ -198,6 +198,12 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 		}
 	}
 	for _, f := range e.fields {
+		if f.spec.direct() {
+			if !putResult(st.fields, f.name, st.result(f.spec.ref)) && f.spec.hasDef {
+				putField(st.fields, f.name, f.spec.def)
+			}
+			continue
+		}
 		val, ok, err := f.spec.eval(st)
 		if err != nil {
 			return nil, e.fail(st, f.spec.where, err)
@@ -287,7 +293,7 @@ func (e *entry) required(st *state, s *spec, sentinel error) (string, error) {
 		out = strings.TrimSpace(toString(v))
 	}
 	if out == "" {
-		return "", e.fail(st, s.where, fmt.Errorf("%s is absent or empty: %w", s.describe(), sentinel))
+		return "", e.fail(st, s.where, fmt.Errorf("%s: %w", s.absentReason(), sentinel))
 	}
 	return out, nil
 }
@@ -316,15 +322,34 @@ func (e *entry) position(st *state) string {
 	return b.String()
 }
 
-// describe names a spec's source for messages: `path "detail.id"`.
-func (s *spec) describe() string {
+// absentReason says, for messages, that a spec's source gave nothing:
+// `path "detail.id" is absent or empty`, `paths "reference", "id" are all
+// absent or empty`, with " (and its fallback)" when it has one.
+func (s *spec) absentReason() string {
+	var d string
 	switch s.kind {
 	case specPath:
-		return fmt.Sprintf("path %q", s.ref.src)
+		d = fmt.Sprintf("path %q is absent or empty", s.ref.src)
+	case specPaths:
+		var b strings.Builder
+		b.WriteString("paths ")
+		for i, r := range s.refs {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(strconv.Quote(r.src))
+		}
+		b.WriteString(" are all absent or empty")
+		d = b.String()
 	case specTemplate:
-		return "template result"
+		d = "template result is absent or empty"
+	default:
+		d = "value is absent or empty"
 	}
-	return "value"
+	if s.fallback != nil {
+		d += " (and so is its fallback)"
+	}
+	return d
 }
 
 // state is the evaluation context of one payload; it is also the data

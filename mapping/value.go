@@ -19,6 +19,7 @@ const (
 	specPath specKind = iota
 	specConst
 	specTemplate
+	specPaths // a path list: the first path with a non-empty value
 )
 
 // spec is a compiled value spec: where the value comes from, then the
@@ -26,8 +27,12 @@ const (
 type spec struct {
 	kind     specKind
 	ref      *pathRef
+	refs     []*pathRef // specPaths, in order
 	constant any
 	tmpl     *tmpl
+	// fallback is evaluated when the source (after map) is absent; a source
+	// with a fallback counts empty values as absent.
+	fallback *spec
 
 	mapping       map[string]any // nil when there is no map; a nil value drops the value
 	mapDefault    any
@@ -41,11 +46,23 @@ type spec struct {
 
 // eval resolves the spec for the current element. ok is false when the
 // value is absent (a path that does not resolve, JSON null, an empty
-// template result, a value mapped to null) and there is no default.
+// template result, a value mapped to null; for a path list or a source with
+// a fallback also "", false, [] and {}) and neither fallback nor default
+// gives one.
 func (s *spec) eval(st *state) (v any, ok bool, err error) {
 	switch s.kind {
 	case specPath:
 		v, ok = st.resolve(s.ref)
+		if ok && s.fallback != nil && isEmpty(v) {
+			v, ok = nil, false
+		}
+	case specPaths:
+		for _, r := range s.refs {
+			if v, ok = st.resolve(r); ok && !isEmpty(v) {
+				break
+			}
+			v, ok = nil, false
+		}
 	case specConst:
 		v, ok = s.constant, s.constant != nil
 	case specTemplate:
@@ -59,10 +76,36 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 	if ok && s.mapping != nil {
 		v, ok = s.applyMap(v)
 	}
+	if !ok && s.fallback != nil {
+		if v, ok, err = s.fallback.eval(st); err != nil {
+			return nil, false, err
+		}
+	}
 	if !ok && s.hasDef {
 		return s.def, true, nil
 	}
 	return v, ok, nil
+}
+
+// isEmpty reports whether a resolved value is one a Go template's `with`
+// skips: "", false, an empty list or object. Numbers, zero included, are
+// never empty (JSON numbers resolve as json.Number, which `with` keeps).
+func isEmpty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case bool:
+		return !x
+	case []any:
+		return len(x) == 0
+	case []string:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // applyMap translates a value through the map: a scalar by its text, a list

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/hookline/hookline/internal/yamlconf"
+	"github.com/hookline/hookline/mapping"
 	"github.com/hookline/hookline/schemas"
 )
 
@@ -264,6 +265,10 @@ func TestShippedConnectorsValidate(t *testing.T) {
 	}
 }
 
+// mediaIDPaths is a path list of the shipped whatsapp.yaml the mistake
+// cases below break.
+const mediaIDPaths = "path: [image.id, video.id, audio.id, document.id, sticker.id]"
+
 func TestConnectorSchemaRefusesMistakes(t *testing.T) {
 	r := newRegistry(t)
 	src := string(read(t, "../configs/connectors/whatsapp.yaml"))
@@ -277,6 +282,11 @@ func TestConnectorSchemaRefusesMistakes(t *testing.T) {
 		{"bad dedupe", "dedupe: body", "dedupe: bodyy", "/inbound/dedupe"},
 		{"bad payload schema", "schema: whatsapp-cloud-webhook.json", "schema: whatsapp.json", "/inbound/schema"},
 		{"meta handshake without token", "    verify_token: \"${WHATSAPP_VERIFY_TOKEN:-dev-insecure-verify-token}\"\n", "", "/inbound/handshake/verify_token"},
+		{"empty path list", mediaIDPaths, "path: []", "/inbound/events/0/fields/media.id/path"},
+		{"number in a path list", mediaIDPaths, "path: [image.id, 7]", "/inbound/events/0/fields/media.id/path/1"},
+		{"fallback with value", mediaIDPaths, "value: x\n          fallback: image.id", "/inbound/events/0/fields/media.id"},
+		{"fallback without a source", mediaIDPaths, "fallback: image.id", "/inbound/events/0/fields/media.id/path"},
+		{"misspelt fallback", mediaIDPaths, "path: image.id\n          fallbak: video.id", "/inbound/events/0/fields/media.id"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -374,5 +384,85 @@ func BenchmarkValidateWhatsApp(b *testing.B) {
 		if err := r.ValidateJSON("whatsapp-cloud-webhook.json", body); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The connector schema's value spec mapping lists exactly the keys the
+// mapping compiler accepts there (it names them for a misspelt key), and it
+// refuses and accepts the same path-list and fallback forms.
+func TestConnectorValueSpecMatchesMappingCompiler(t *testing.T) {
+	src, err := schemas.ConfigSchema("connector.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Defs struct {
+			ValueSpec struct {
+				OneOf []struct {
+					Properties map[string]any `json:"properties"`
+				} `json:"oneOf"`
+			} `json:"valueSpec"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(src, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var schemaKeys []string
+	for _, alt := range doc.Defs.ValueSpec.OneOf {
+		for k := range alt.Properties {
+			schemaKeys = append(schemaKeys, k)
+		}
+	}
+	slices.Sort(schemaKeys)
+
+	compile := func(spec string) yamlconf.Errors {
+		t.Helper()
+		y := "- type: t.x\n  entity: e\n  reference: { value: r }\n  fields:\n    x: " + spec + "\n"
+		n, perrs := yamlconf.Parse("m.yaml", []byte(y), nil)
+		if len(perrs) > 0 {
+			t.Fatalf("parse %q: %v", spec, perrs)
+		}
+		_, errs := mapping.Compile("m.yaml", "c", n)
+		return errs
+	}
+	errs := compile("{ path: a, pahh: b }")
+	var compilerKeys []string
+	for _, e := range errs {
+		if _, rest, ok := strings.Cut(e.Msg, "(valid: "); ok {
+			list, _, _ := strings.Cut(rest, ")")
+			compilerKeys = strings.Split(list, ", ")
+		}
+	}
+	slices.Sort(compilerKeys)
+	if !slices.Equal(schemaKeys, compilerKeys) {
+		t.Errorf("value spec keys: schema %v, compiler %v", schemaKeys, compilerKeys)
+	}
+
+	r := newRegistry(t)
+	for _, tc := range []struct {
+		spec string
+		ok   bool
+	}{
+		{"{ path: [a, b.c, $header.X-Id, $query.id] }", true},
+		{"{ path: [a], default: d, map: { x: y } }", true},
+		{"{ path: a, fallback: { template: '{{ .Path \"b\" }}' } }", true},
+		{"{ path: [a, b], fallback: { path: [c], fallback: d } }", true},
+		{"{ path: [] }", false},
+		{"{ path: [a, 1] }", false},
+		{"{ path: [a, [b]] }", false},
+		{"{ fallback: a }", false},
+		{"{ value: 1, fallback: a }", false},
+		{"{ path: a, fallback: null }", false},
+		{"{ path: a, fallback: { fallback: b } }", false},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			compilerOK := len(compile(tc.spec)) == 0
+			conn := "connector: c\ninbound:\n  verify: { scheme: none }\n  events:\n    - type: t.x\n      entity: e\n      reference: { value: r }\n      fields:\n        x: " + tc.spec + "\n"
+			verr := r.ValidateConfig("connector.schema.json", yamlDoc(t, "c.yaml", []byte(conn)))
+			schemaOK := verr == nil
+			if compilerOK != tc.ok || schemaOK != tc.ok {
+				t.Errorf("compiler accepts: %v, schema accepts: %v (%v), want %v", compilerOK, schemaOK, verr, tc.ok)
+			}
+		})
 	}
 }
