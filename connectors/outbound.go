@@ -8,7 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/template"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -59,9 +59,10 @@ type Action struct {
 	Success []int             // status codes meaning success (default: any 2xx)
 	Capture map[string]string // name -> gjson path in the response body
 
-	path    *template.Template
-	headers map[string]*template.Template // canonical header name -> value template
-	body    *template.Template            // nil: no body
+	path    *yamlconf.Renderer
+	headers map[string]*yamlconf.Renderer // canonical header name -> value template
+	body    *yamlconf.Renderer            // nil: no body
+	url     atomic.Pointer[joinedURL]     // the last URL joined (see joinURL)
 }
 
 // IsSuccess reports whether status means success for this action: one of
@@ -369,7 +370,7 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 	if n.Kind != yaml.MappingNode {
 		return nil, errs
 	}
-	a := &Action{Name: name, Method: http.MethodPost, Success: y.Success, Capture: y.Capture, headers: map[string]*template.Template{}}
+	a := &Action{Name: name, Method: http.MethodPost, Success: y.Success, Capture: y.Capture, headers: map[string]*yamlconf.Renderer{}}
 	tname := connector + "." + name
 	if y.Method != nil {
 		m := strings.ToUpper(strings.TrimSpace(y.Method.Value))
@@ -383,7 +384,7 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 			errs.Add(file, y.Path, "path: expected a string template, got %s", yamlconf.KindName(y.Path))
 		} else {
 			a.Path = y.Path.Value
-			t, err := yamlconf.CompileTemplate(tname+".path", y.Path.Value)
+			t, err := yamlconf.CompileRenderer(tname+".path", y.Path.Value)
 			if err != nil {
 				errs.Add(file, y.Path, "path: %v", err)
 			}
@@ -403,7 +404,7 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 				errs.Add(file, kv.Value, "header %s: expected a string template, got %s", kv.Key.Value, yamlconf.KindName(kv.Value))
 				continue
 			}
-			t, err := yamlconf.CompileTemplate(tname+".headers."+kv.Key.Value, kv.Value.Value)
+			t, err := yamlconf.CompileRenderer(tname+".headers."+kv.Key.Value, kv.Value.Value)
 			if err != nil {
 				errs.Add(file, kv.Value, "header %s: %v", kv.Key.Value, err)
 				continue
@@ -415,7 +416,7 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 		if y.Body.Kind != yaml.ScalarNode {
 			errs.Add(file, y.Body, "body: expected a string template (write it as a | block), got %s", yamlconf.KindName(y.Body))
 		} else {
-			t, err := yamlconf.CompileTemplate(tname+".body", y.Body.Value)
+			t, err := yamlconf.CompileRenderer(tname+".body", y.Body.Value)
 			if err != nil {
 				errs.Add(file, y.Body, "body: %v", err)
 			}

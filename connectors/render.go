@@ -81,13 +81,13 @@ func (o *Outbound) Render(u *event.Update, deliveryID string) (*Request, error) 
 	req := &Request{Action: a.Name, Method: a.Method, Headers: make(map[string]string, len(o.Headers)+len(a.headers)+1)}
 	path := ""
 	if a.path != nil {
-		p, err := yamlconf.Execute(a.path, data)
+		p, err := a.path.Execute(data)
 		if err != nil {
 			return nil, fail("path", err)
 		}
 		path = strings.TrimSpace(p)
 	}
-	full, err := joinURL(o.BaseURL, path)
+	full, err := a.joinURL(o.BaseURL, path)
 	if err != nil {
 		return nil, fail("path", err)
 	}
@@ -96,7 +96,7 @@ func (o *Outbound) Render(u *event.Update, deliveryID string) (*Request, error) 
 		req.Headers[k] = v
 	}
 	for k, t := range a.headers {
-		v, err := yamlconf.Execute(t, data)
+		v, err := t.Execute(data)
 		if err != nil {
 			return nil, fail("header "+k, err)
 		}
@@ -106,18 +106,18 @@ func (o *Outbound) Render(u *event.Update, deliveryID string) (*Request, error) 
 		req.Headers[k] = v
 	}
 	if a.body != nil {
-		b, err := yamlconf.Execute(a.body, data)
+		b, err := a.body.AppendTo(nil, data)
 		if err != nil {
 			return nil, fail("body", err)
 		}
-		req.Body = []byte(b)
+		req.Body = b
 		ct, ok := req.Headers["Content-Type"]
 		if !ok {
 			ct = "application/json"
 			req.Headers["Content-Type"] = ct
 		}
 		if isJSONType(ct) && !json.Valid(req.Body) {
-			return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(b)))
+			return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(string(b))))
 		}
 	}
 	return req, nil
@@ -149,9 +149,31 @@ func renderWebhook(u *event.Update) (*Request, error) {
 	return req, nil
 }
 
+// joinedURL remembers how an action's URL was joined: the base URL's
+// scheme and host, and the last base and path joined into full.
+type joinedURL struct {
+	base         string
+	baseOK       bool // base parsed as a URL
+	scheme, host string
+	path, full   string
+}
+
 // joinURL appends a rendered path to the base URL. A path that is itself an
-// absolute URL must stay on the base URL's scheme and host.
-func joinURL(base, path string) (string, error) {
+// absolute URL must stay on the base URL's scheme and host. The base URL is
+// parsed once per action (again only when it changes), and a constant path
+// is joined once.
+func (a *Action) joinURL(base, path string) (string, error) {
+	c := a.url.Load()
+	if c != nil && c.base == base && c.path == path {
+		return c.full, nil
+	}
+	store := c == nil || c.base != base
+	if store {
+		c = &joinedURL{base: base}
+		if b, err := url.Parse(base); err == nil {
+			c.baseOK, c.scheme, c.host = true, b.Scheme, b.Host
+		}
+	}
 	var full string
 	switch {
 	case path == "":
@@ -167,9 +189,12 @@ func joinURL(base, path string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("rendered URL %q is invalid: %v", full, err)
 	}
-	b, _ := url.Parse(base)
-	if b != nil && (u.Scheme != b.Scheme || u.Host != b.Host) {
+	if c.baseOK && (u.Scheme != c.scheme || u.Host != c.host) {
 		return "", fmt.Errorf("rendered URL %q leaves the connector's base_url %s", full, base)
+	}
+	if store {
+		c.path, c.full = path, full
+		a.url.Store(c)
 	}
 	return full, nil
 }
@@ -211,7 +236,6 @@ func (o *Outbound) templateData(u *event.Update, deliveryID string) *TemplateDat
 		Connector:  o.Name,
 		Reference:  u.Reference,
 		Entity:     u.Entity,
-		Set:        make(map[string]any, len(u.Set)),
 		AddTags:    nonNil(u.AddTags),
 		RemoveTags: nonNil(u.RemoveTags),
 		Message:    u.Message,
@@ -225,10 +249,39 @@ func (o *Outbound) templateData(u *event.Update, deliveryID string) *TemplateDat
 	if d.Vars == nil {
 		d.Vars = map[string]string{}
 	}
+	if !o.mapsSet(u.Set) {
+		d.Set = u.Set // read only by templates: no copy when no value changes
+		if d.Set == nil {
+			d.Set = map[string]any{}
+		}
+		return d
+	}
+	d.Set = make(map[string]any, len(u.Set))
 	for k, v := range u.Set {
 		d.Set[k] = o.MapValue(k, v)
 	}
 	return d
+}
+
+// mapsSet reports whether a value map changes any value of set.
+func (o *Outbound) mapsSet(set map[string]any) bool {
+	if len(o.ValueMaps) == 0 {
+		return false
+	}
+	for k, v := range set {
+		m, ok := o.ValueMaps[k]
+		if !ok {
+			continue
+		}
+		mv, ok := m[event.String(v)]
+		if !ok {
+			continue
+		}
+		if s, isString := v.(string); !isString || s != mv {
+			return true
+		}
+	}
+	return false
 }
 
 // MapValue applies the connector's value map of field to v: a value listed in

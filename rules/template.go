@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/template"
 	"time"
 
 	"github.com/hookline/hookline/event"
@@ -129,8 +128,8 @@ func (d *TemplateData) lookup(key string) (any, bool) {
 // tval is an action value: a literal or a template.
 type tval struct {
 	lit  any
-	tmpl *template.Template
-	fast *fastTemplate // set for simple templates: rendered without text/template
+	tmpl *yamlconf.Renderer // plan when it has one, else text/template
+	fast *fastTemplate      // set for simple templates: rendered without either
 	src  string
 	pos  yamlconf.Pos
 }
@@ -146,7 +145,7 @@ func (v *tval) render(d *TemplateData) (any, error) {
 		return v.lit, nil
 	}
 	d.complete()
-	return yamlconf.Execute(v.tmpl, d)
+	return v.tmpl.Execute(d)
 }
 
 // renderString renders to text.
@@ -200,7 +199,7 @@ func (c *compiler) template(rc *ruleCtx, n *yaml.Node, src, what string) (tval, 
 		}
 		c.templates[src] = t
 	}
-	tv.tmpl = t
+	tv.tmpl = yamlconf.NewRenderer(t)
 	if cached {
 		return tv, ok
 	}

@@ -1,11 +1,15 @@
 package rules
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/internal/yamlconf"
+	"gopkg.in/yaml.v3"
 )
 
 // TestFastTemplatesRenderLikeTextTemplate: the fast path must give the same
@@ -52,6 +56,82 @@ func TestFastTemplatesRenderLikeTextTemplate(t *testing.T) {
 	for _, src := range []string{"{{ .Now }}", "{{ .Fields.status | upper }}", "{{- .Rule }}", `{{ if .Rule }}x{{ end }}`, "{{ .Event.Referense }}", "{{ .Event.Fields.x }}", "{{ .Rule "} {
 		if compileFast(src) != nil {
 			t.Errorf("%q: taken by the fast path", src)
+		}
+	}
+}
+
+// shippedRuleTemplates returns every template string of configs/rules/*.yaml.
+func shippedRuleTemplates(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../configs/rules/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shipped rules: %v", err)
+	}
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.ScalarNode && yamlconf.IsTemplate(n.Value) {
+			out = append(out, n.Value)
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var root yaml.Node
+		if err := yaml.Unmarshal(data, &root); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		walk(&root)
+	}
+	return out
+}
+
+// TestShippedRuleTemplatesPlanMatchesTextTemplate: every template of the
+// shipped rules renders the same through the renderer's plan as through
+// text/template, for an event that has the variables and one that lacks
+// them; each has a plan, and the plan renders the complete event itself.
+func TestShippedRuleTemplatesPlanMatchesTextTemplate(t *testing.T) {
+	srcs := shippedRuleTemplates(t)
+	if len(srcs) < 10 {
+		t.Fatalf("only %d templates found in the shipped rules", len(srcs))
+	}
+	full := &event.Event{ID: "01EVT", Connector: "smartertrack", Type: "ticket.priority_changed", Entity: "ticket", Reference: "T-77",
+		Actor:  event.Actor{Type: "agent", ID: "a1", Name: "Bob <b@example.com>", Email: "b@example.com"},
+		Fields: map[string]any{"priority": "high", "subject": `Refund "asap" & more`, "survey_rating": 2.0, "text": "bad", "customer.email": "c@example.com", "customer.phone": "+39 333", "owner": "ann", "group": "billing"},
+		Vars:   map[string]string{"TICKET_REFERENCE": "T-77", "CUSTOMER_PHONE": "+39 333", "TICKET_NUMBER": "77"}}
+	bare := &event.Event{ID: "01EVU", Type: "timer.fired", Entity: "call", Reference: "c-1"}
+	snap := &event.Snapshot{Fields: map[string]any{"status": "pending"}, AgentReplies: 2}
+	now := time.Date(2024, 5, 6, 7, 8, 9, 0, time.FixedZone("CEST", 2*3600))
+	for _, src := range srcs {
+		tmpl, err := yamlconf.CompileTemplate("template", src)
+		if err != nil {
+			t.Fatalf("%q: %v", src, err)
+		}
+		r := yamlconf.NewRenderer(tmpl)
+		if !r.Planned() {
+			t.Errorf("%q: no plan: %s", src, yamlconf.PlanReport(tmpl))
+		}
+		for i, ev := range []*event.Event{full, bare} {
+			d := newTemplateData(ev, snap, now)
+			d.Rule = "r1"
+			d.complete()
+			want, werr := yamlconf.Execute(tmpl, d)
+			got, gerr := r.Execute(d)
+			if got != want || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+				t.Errorf("%q event %d:\n got %q, %v\nwant %q, %v", src, i, got, gerr, want, werr)
+			}
+			b, ran := r.AppendPlanned(nil, d)
+			if ran && (werr != nil || string(b) != want) {
+				t.Errorf("%q event %d: plan rendered %q; text/template %q, %v", src, i, b, want, werr)
+			}
+			if ev == full && !ran {
+				t.Errorf("%q: the plan did not render the complete event", src)
+			}
 		}
 	}
 }

@@ -6,7 +6,11 @@
 //     so that positions stay those of the file the admin edits;
 //   - strict decoding of YAML nodes into Go structs by their `yaml` tags, where
 //     an unknown key is an error that names the nearest valid key;
-//   - Go text/template compilation with the %%NAME%% variable shorthand.
+//   - Go text/template compilation with the %%NAME%% variable shorthand, and
+//     Renderer: an execution plan for the templates Hookline uses (fields,
+//     methods, variables, if/with/range, json and a few builtins) that renders
+//     the same bytes as text/template without its reflective interpreter, and
+//     hands everything else (and every failing run) to text/template.
 //
 // It sits under internal/ because mapping, rules, connectors and gateway all
 // need it and DESIGN.md allows mapping and rules to import only event.

@@ -1,0 +1,249 @@
+package connectors
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/yamlconf"
+)
+
+// renderUpdates are realistic updates for the shipped outbound actions,
+// including ones that must fail to render (Intercom's one-change rule,
+// Freshdesk's tags, a missing variable).
+func renderUpdates() []*event.Update {
+	vars := map[string]string{"TICKET_REFERENCE": "5158", "PHONE_NUMBER_ID": "1065551234", "THREAD_TS": "1700000000.000100",
+		"BUSINESS_ADDRESS": "whatsapp:+15550001111", "CUSTOMER_PHONE": "+39 333 1234567"}
+	return []*event.Update{
+		{Kind: event.KindUpdateEntity, RuleID: "solve-abandoned", EventID: "01EVT", Connector: "zendesk", Entity: "ticket", Reference: "5158",
+			Set: map[string]any{"status": "solved", "priority": "high"}, AddTags: []string{"abandoned_conversation"}, Vars: vars},
+		{Kind: event.KindUpdateEntity, RuleID: "escalate", EventID: "01EVU", Entity: "ticket", Reference: "a/../b c",
+			Set:        map[string]any{"group": "43000012345", "owner": "360001234567", "subject": `Refund "asap" <b>&</b> ` + "\u2028 é", "custom.360012": "vip", "custom.99": 3.5},
+			RemoveTags: []string{"new", "<x>"}},
+		{Kind: event.KindUpdateEntity, RuleID: "snooze", Entity: "chat", Reference: "215470",
+			Set: map[string]any{"status": "snoozed", "snoozed_until": "1700000000"}, Vars: vars},
+		{Kind: event.KindUpdateEntity, RuleID: "assign", Entity: "chat", Reference: "215470", Set: map[string]any{"owner": "unassigned"}},
+		{Kind: event.KindUpdateEntity, RuleID: "close", Entity: "chat", Reference: "215470", Set: map[string]any{"status": "closed"}},
+		{Kind: event.KindUpdateEntity, RuleID: "team", Entity: "ticket", Reference: "77", Set: map[string]any{"group": 12.0, "flag": true, "none": nil, "list": []any{"a", 1.0}}},
+		{Kind: event.KindUpdateEntity, RuleID: "empty", Entity: "ticket", Reference: "78"},
+		{Kind: event.KindUpdateEntity, RuleID: "two", Entity: "chat", Reference: "79", Set: map[string]any{"status": "open", "owner": "1"}},
+		{Kind: event.KindSendMessage, RuleID: "reply", EventID: "01EVV", Entity: "message", Reference: "+393331234567",
+			Message: &event.Message{Text: "Hello <Ann> & \"team\"\nline two \u2029 \xff"}, Vars: vars},
+		{Kind: event.KindSendMessage, RuleID: "reply-to", Entity: "chat", Reference: "C024BE91L",
+			Message: &event.Message{Text: "ciao", To: "C99/x y"}, Vars: map[string]string{"OTHER": "1"}},
+		{Kind: event.KindSendMessage, RuleID: "no-vars", Entity: "chat", Reference: "42"},
+	}
+}
+
+// shippedOutbounds loads every shipped connector file that has an outbound
+// section.
+func shippedOutbounds(t *testing.T) map[string]*Outbound {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(shippedDir, "*.yaml"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shipped connectors: %v", err)
+	}
+	out := map[string]*Outbound{}
+	for _, f := range files {
+		name := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		if _, err := os.Stat(f); err != nil {
+			t.Fatal(err)
+		}
+		c := loadShipped(t, name, nil)
+		if c.Outbound != nil {
+			out[name] = c.Outbound
+		}
+	}
+	return out
+}
+
+// TestShippedTemplatesPlanMatchesTextTemplate renders every outbound template
+// of the shipped connectors with realistic updates through the renderer's
+// plan and through text/template: byte-identical output and the same errors.
+// It also pins which templates run on the plan, so a silent fallback to
+// text/template everywhere fails.
+func TestShippedTemplatesPlanMatchesTextTemplate(t *testing.T) {
+	wantPlanned := []string{
+		"freshdesk.send_message.body", "freshdesk.send_message.path", "freshdesk.update_ticket.body", "freshdesk.update_ticket.path",
+		"generic.send_message.body", "generic.send_message.headers.X-Hookline-Rule", "generic.update.body", "generic.update.headers.X-Hookline-Rule",
+		"intercom.send_message.body", "intercom.send_message.path", "intercom.update_chat.body", "intercom.update_chat.path",
+		"slack.send_message.body", "slack.send_message.path",
+		"spoki.update_ticket.body",
+		"twilio.send_message.body", "twilio.send_message.headers.Content-Type", "twilio.send_message.path",
+		"whatsapp.send_message.body", "whatsapp.send_message.path",
+		"zendesk.update_ticket.body", "zendesk.update_ticket.path",
+	}
+	var planned, all []string
+	for name, o := range shippedOutbounds(t) {
+		for _, a := range o.Actions {
+			parts := map[string]*yamlconf.Renderer{"path": a.path, "body": a.body}
+			for h, r := range a.headers {
+				parts["headers."+h] = r
+			}
+			for part, r := range parts {
+				if r == nil {
+					continue
+				}
+				id := name + "." + a.Name + "." + part
+				all = append(all, id)
+				if r.Planned() {
+					planned = append(planned, id)
+				} else {
+					t.Logf("%s: no plan: %s", id, yamlconf.PlanReport(r.Template()))
+				}
+				ran, failed := 0, 0
+				for i, u := range renderUpdates() {
+					data := o.templateData(u, "01DLV")
+					want, werr := yamlconf.Execute(r.Template(), data)
+					got, gerr := r.Execute(data)
+					if got != want || errText(gerr) != errText(werr) {
+						t.Errorf("%s, update %d:\n got %q, %v\nwant %q, %v", id, i, got, gerr, want, werr)
+					}
+					if werr != nil {
+						failed++
+					}
+					b, ok := r.AppendPlanned(nil, data)
+					if !ok {
+						continue
+					}
+					ran++
+					if werr != nil || string(b) != want {
+						t.Errorf("%s, update %d: plan rendered %q; text/template %q, %v", id, i, b, want, werr)
+					}
+				}
+				if r.Planned() && ran == 0 {
+					t.Errorf("%s: planned, but the plan rendered none of the updates (text/template failed %d times)", id, failed)
+				}
+			}
+		}
+	}
+	slices.Sort(planned)
+	if !slices.Equal(planned, wantPlanned) {
+		t.Errorf("planned templates:\n got %q\nwant %q\n(all: %q)", planned, wantPlanned, all)
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestRenderRequestsUnchanged: whole requests (URL, headers, body, errors)
+// of every shipped action, rendered by Render, equal those rendered with
+// text/template alone; the URL cache is exercised by rendering twice.
+func TestRenderRequestsUnchanged(t *testing.T) {
+	for name, o := range shippedOutbounds(t) {
+		for i, u := range renderUpdates() {
+			a := o.Actions[o.ActionFor(u)]
+			if a == nil {
+				continue
+			}
+			name := name + "." + a.Name
+			for round := range 2 {
+				req, err := o.Render(u, "01DLV")
+				data := o.templateData(u, "01DLV")
+				var wantURL, wantBody string
+				var werr error
+				if a.path != nil {
+					p, e := yamlconf.Execute(a.path.Template(), data)
+					werr = e
+					wantURL = o.BaseURL + strings.TrimSpace(p)
+				} else {
+					wantURL = o.BaseURL
+				}
+				if a.body != nil && werr == nil {
+					wantBody, werr = yamlconf.Execute(a.body.Template(), data)
+				}
+				if (err != nil) != (werr != nil) {
+					t.Fatalf("%s update %d round %d: Render error %v, text/template error %v", name, i, round, err, werr)
+				}
+				if err != nil {
+					if !strings.Contains(err.Error(), werr.Error()) {
+						t.Errorf("%s update %d: Render error %v lacks %v", name, i, err, werr)
+					}
+					continue
+				}
+				if strings.HasPrefix(strings.TrimPrefix(wantURL, o.BaseURL), "/") && req.URL != wantURL {
+					t.Errorf("%s update %d: URL %q, want %q", name, i, req.URL, wantURL)
+				}
+				if string(req.Body) != wantBody {
+					t.Errorf("%s update %d: body %q, want %q", name, i, req.Body, wantBody)
+				}
+			}
+		}
+	}
+}
+
+// TestRenderURLCacheFollowsBaseURL: a changed base_url (tests point
+// connectors at httptest servers) is honoured, and a path leaving the base
+// URL's host is refused every time.
+func TestRenderURLCacheFollowsBaseURL(t *testing.T) {
+	o := loadShipped(t, "slack", nil).Outbound
+	u := &event.Update{Kind: event.KindSendMessage, Reference: "C1", Message: &event.Message{Text: "x"}}
+	for _, base := range []string{o.BaseURL, "http://127.0.0.1:1234/api", o.BaseURL} {
+		o.BaseURL = base
+		for range 2 {
+			req, err := o.Render(u, "d")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.URL != base+"/chat.postMessage" {
+				t.Errorf("URL %q, want %q", req.URL, base+"/chat.postMessage")
+			}
+		}
+	}
+	a := &Action{Name: "x"}
+	for range 2 {
+		if _, err := a.joinURL("https://a.example", "https://b.example/x"); err == nil || !strings.Contains(err.Error(), "leaves the connector's base_url") {
+			t.Errorf("joinURL to another host: %v", err)
+		}
+		if got, err := a.joinURL("https://a.example", "https://a.example/x"); err != nil || got != "https://a.example/x" {
+			t.Errorf("joinURL absolute on the same host: %q, %v", got, err)
+		}
+		if got, err := a.joinURL("https://a.example", "x/y"); err != nil || got != "https://a.example/x/y" {
+			t.Errorf("joinURL relative: %q, %v", got, err)
+		}
+		if _, err := a.joinURL("https://a.example", "/%zz"); err == nil {
+			t.Error("joinURL of an invalid URL: no error")
+		}
+	}
+}
+
+// TestTemplateDataSetSharedOnlyWhenUnmapped: the update's Set is shared with
+// templates only when no value map changes a value.
+func TestTemplateDataSetSharedOnlyWhenUnmapped(t *testing.T) {
+	fd := loadShipped(t, "freshdesk", nil).Outbound
+	zd := loadShipped(t, "zendesk", nil).Outbound
+	set := map[string]any{"status": "solved", "list": []any{1.0}}
+	u := &event.Update{Kind: event.KindUpdateEntity, Set: set}
+	if d := zd.templateData(u, "d"); d.Set["status"] != "solved" {
+		t.Errorf("zendesk status %v", d.Set["status"])
+	}
+	d := fd.templateData(u, "d")
+	if d.Set["status"] != "4" || set["status"] != "solved" {
+		t.Errorf("freshdesk status %v (update's %v)", d.Set["status"], set["status"])
+	}
+	if d := fd.templateData(&event.Update{Kind: event.KindUpdateEntity}, "d"); d.Set == nil {
+		t.Error("nil Set for templates")
+	}
+}
+
+func BenchmarkRenderGenericUpdate(b *testing.B) {
+	c := loadShipped(b, "generic", nil)
+	u := &event.Update{
+		Kind: event.KindUpdateEntity, RuleID: "solve-abandoned", EventID: "01EVT", Connector: "zendesk", Entity: "ticket", Reference: "5158",
+		Set: map[string]any{"status": "solved", "priority": "high"}, AddTags: []string{"abandoned_conversation"},
+		Vars: map[string]string{"TICKET_REFERENCE": "5158"},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := c.Outbound.Render(u, "01DLV"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
