@@ -65,6 +65,7 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 		return nil, c.errs
 	}
 	m.vars, m.types = sortedKeys(vars), sortedKeys(types)
+	m.tmpls = c.tmpls
 	return m, nil
 }
 
@@ -139,8 +140,9 @@ func sortedKeys(m map[string]bool) []string {
 
 // compiler collects the errors of one Compile call.
 type compiler struct {
-	file string
-	errs yamlconf.Errors
+	file  string
+	errs  yamlconf.Errors
+	tmpls []*tmpl // every template compiled, for Mapper.unplanned
 }
 
 // entrySpec is the YAML shape of one entry; polymorphic parts stay nodes.
@@ -684,7 +686,9 @@ func (c *compiler) compileTemplate(n *yaml.Node, src string, ctx specCtx) *tmpl 
 	if !ok {
 		return nil
 	}
-	return &tmpl{t: t}
+	tm := &tmpl{r: yamlconf.NewRenderer(t)}
+	c.tmpls = append(c.tmpls, tm)
+	return tm
 }
 
 // compileChange compiles one `changes` entry: { from, to } value specs; to

@@ -34,6 +34,7 @@ type Mapper struct {
 	entries   []*entry
 	vars      []string
 	types     []string
+	tmpls     []*tmpl
 }
 
 // entry is one compiled item of `inbound.events`.

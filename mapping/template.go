@@ -10,13 +10,28 @@ import (
 	"github.com/hookline/hookline/internal/yamlconf"
 )
 
-// tmpl is a compiled Go template used as a value.
+// tmpl is a compiled Go template used as a value. It runs from its
+// compiled plan (yamlconf.Renderer), which the state's methods allow: they
+// only look things up.
 type tmpl struct {
-	t *template.Template
+	r *yamlconf.Renderer
+}
+
+// unplanned lists the templates of m that run through text/template rather
+// than a compiled plan, with the reason (for tests: every shipped template
+// must have a plan).
+func (m *Mapper) unplanned() []string {
+	var out []string
+	for _, t := range m.tmpls {
+		if !t.r.Planned() {
+			out = append(out, t.r.Name()+": "+yamlconf.PlanReport(t.r.Template()))
+		}
+	}
+	return out
 }
 
 func (t *tmpl) exec(st *state) (string, error) {
-	out, err := yamlconf.Execute(t.t, st)
+	out, err := t.r.Execute(st)
 	if err != nil {
 		return "", fmt.Errorf("%w: %s", ErrTemplate, err)
 	}

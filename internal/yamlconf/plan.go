@@ -80,12 +80,16 @@ const (
 	fIndex
 	fPrint
 	fPrintf
+	fContains
+	fBefore
+	fAfter
 )
 
 var planFuncs = map[string]funcID{
 	"json": fJSON, "lower": fLower, "upper": fUpper, "trim": fTrim,
 	"and": fAnd, "or": fOr, "not": fNot, "eq": fEq, "ne": fNe, "lt": fLt, "le": fLe, "gt": fGt, "ge": fGe,
 	"len": fLen, "index": fIndex, "print": fPrint, "printf": fPrintf,
+	"contains": fContains, "before": fBefore, "after": fAfter,
 }
 
 // pcmd is a command of a pipeline, or an argument of a call.
@@ -439,7 +443,7 @@ func (c *planCompiler) cmd(cmd *parse.CommandNode, hasFinal bool) (*pcmd, bool) 
 		switch fn {
 		case fJSON, fLower, fUpper, fTrim, fNot, fLen:
 			ok = count == 1
-		case fIndex, fNe, fLt, fLe, fGt, fGe:
+		case fIndex, fNe, fLt, fLe, fGt, fGe, fContains, fBefore, fAfter:
 			ok = count == 2
 		case fEq:
 			ok = count >= 2

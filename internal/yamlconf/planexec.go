@@ -669,6 +669,27 @@ func (st *execState) evalFunc(dot value, c *pcmd, final value, hasFinal bool) (v
 			s = strings.TrimSpace(s)
 		}
 		return strValue(s), true
+	case fContains, fBefore, fAfter:
+		// TemplateFuncs take (sep string, v any) and print v with fmt.Sprint;
+		// here both must be strings (anything else falls back).
+		sep, ok := argv[0].asString()
+		if !ok {
+			return value{}, false
+		}
+		s, ok := argv[1].asString()
+		if !ok {
+			return value{}, false
+		}
+		switch c.fn {
+		case fContains:
+			return rvValue(reflect.ValueOf(strings.Contains(s, sep))), true
+		case fBefore:
+			before, _, _ := strings.Cut(s, sep)
+			return strValue(before), true
+		default:
+			_, after, _ := strings.Cut(s, sep)
+			return strValue(after), true
+		}
 	case fNot:
 		t, _ := argv[0].truth()
 		return rvValue(reflect.ValueOf(!t)), true
