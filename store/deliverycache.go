@@ -59,6 +59,19 @@ func (c *deliveryCache) take(id string, stored []byte) *Delivery {
 	return e.d
 }
 
+// peek returns the delivery of id when its bytes equal stored, leaving
+// it in the cache; nil otherwise. The caller may only read it: the entry
+// still belongs to the cache.
+func (c *deliveryCache) peek(id string, stored []byte) *Delivery {
+	c.mu.Lock()
+	e, ok := c.m[id]
+	c.mu.Unlock()
+	if !ok || stored == nil || !bytes.Equal(e.data, stored) {
+		return nil
+	}
+	return e.d
+}
+
 // drop forgets id.
 func (c *deliveryCache) drop(id string) {
 	c.mu.Lock()
@@ -114,6 +127,16 @@ func cloneDelivery(d *Delivery) *Delivery {
 		c.Attempts[i].At = c.Attempts[i].At.Round(0)
 	}
 	return &c
+}
+
+// stripMonotonic drops the monotonic clock readings of d's times in place,
+// so that d equals what a decode of its JSON gives (as cloneDelivery
+// does for a copy).
+func stripMonotonic(d *Delivery) {
+	d.NextAt, d.CreatedAt, d.UpdatedAt = d.NextAt.Round(0), d.CreatedAt.Round(0), d.UpdatedAt.Round(0)
+	for i := range d.Attempts {
+		d.Attempts[i].At = d.Attempts[i].At.Round(0)
+	}
 }
 
 func cloneUpdate(u event.Update) event.Update {

@@ -116,3 +116,62 @@ func TestFinishAndClaim(t *testing.T) {
 	}
 	mustCheck(t, db)
 }
+
+// TestCachedDeliveriesMatchStoreAfterEveryWrite: deliveries the store
+// caches as its own (after a retry, a cancel, a finish back to pending, a
+// recovery at Open, a queue head made due) are claimed equal to a decode
+// of their stored records, and mutating a claimed delivery changes neither
+// the record nor what a later claim returns.
+func TestCachedDeliveriesMatchStoreAfterEveryWrite(t *testing.T) {
+	db := mustOpen(t)
+	ids := addDeliveries(t, db, "A", "A", "B", "B", "")
+	a1, a2, b1, b2, u := ids[0], ids[1], ids[2], ids[3], ids[4]
+	claimSame := func(step string, want ...string) []*Delivery {
+		t.Helper()
+		got, err := db.ClaimDue(db.clock.Now(), 10)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		if !equalStrings(sorted(ids2(got)...), sorted(want...)) {
+			t.Fatalf("%s: claimed %v, want %v", step, ids2(got), want)
+		}
+		for _, d := range got {
+			if dec := decodedDelivery(t, db.DB, d.ID); !reflect.DeepEqual(d, dec) {
+				t.Fatalf("%s: claimed %s:\n got %+v\nwant %+v", step, d.ID, d, dec)
+			}
+		}
+		mustCheck(t, db)
+		return got
+	}
+	if err := db.CancelDelivery(b1, "not needed"); err != nil {
+		t.Fatal(err)
+	}
+	got := claimSame("after cancel", a1, b2, u)
+	for _, d := range got { // the caller's to change
+		d.Request.Body[0], d.Update.Set["status"], d.Attempts = 'X', "mutated", append(d.Attempts, Attempt{Status: 1})
+	}
+	db.clock.Advance(time.Second)
+	if err := db.FinishDeliveries([]Finish{
+		{ID: a1, State: DeliveryFailed, Attempt: &Attempt{At: db.clock.Now(), Status: 500}},
+		{ID: b2, State: DeliveryPending, Attempt: &Attempt{At: db.clock.Now(), Status: 503}, Captured: map[string]string{"k": "v"}},
+		{ID: u, State: DeliveryPending, NextAt: db.clock.Now().Add(-time.Minute)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got = claimSame("after finishing back to pending", a2, b2, u)
+	for _, d := range got {
+		if d.Request.Body[0] != '{' || d.Update.Set["status"] != "solved" {
+			t.Fatalf("%s carries the previous caller's changes: %+v", d.ID, d)
+		}
+	}
+	if err := db.RetryDelivery(a1, db.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	db.clock.Advance(time.Second)
+	if err := db.FinishDeliveries([]Finish{{ID: a2, State: DeliverySucceeded}}); err != nil {
+		t.Fatal(err)
+	}
+	claimSame("after retry", a1)
+	db.reopen() // b2, u and a1 were in flight: recovered as pending
+	claimSame("after recovery", a1, b2, u)
+}

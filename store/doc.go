@@ -53,7 +53,22 @@
 // writes for every event (StoredEvent, event.Snapshot, Delivery) are
 // encoded by a hand-written encoder that produces encoding/json's bytes
 // (jsonenc.go; the tests pin the model's fields, so a new field fails
-// them until the encoder writes it).
+// them until the encoder writes it). The encoder reuses its buffers, and
+// the keys and values a write transaction hands to bbolt are carved from
+// 64 KiB chunks (writemem.go): bbolt needs them intact until the commit,
+// and one allocation per chunk is cheaper than one per Put.
+//
+// # Memory of the mapped file
+//
+// bbolt reads through a shared, read-only mapping of the file, and every
+// page read stays in the process's resident set (VmRSS counts it as
+// RssFile) though it is page cache. Options.MappedResidentLimit (default
+// 256 MiB, negative: off) bounds it: once a second the store reads the
+// process's resident file-backed memory and, above the limit, drops the
+// mapping's pages from the process with madvise(MADV_DONTNEED), inside a
+// read transaction so that bbolt cannot remap meanwhile. The data stays in
+// the page cache; the next read of a dropped page is a minor fault.
+// Linux only (mapped.go).
 //
 // Values are JSON (encoding/json); keys are designed for range scans. Ids
 // are ULIDs from a monotonic generator owned by the DB value (DB.NewID),
@@ -69,6 +84,12 @@
 // each is due on its own.
 //
 // # Buckets
+//
+// Buckets whose new keys sort after all existing ones (ids are ULIDs;
+// due and expiry times are now plus a constant) fill their pages to 90%
+// instead of bbolt's 50% (appendFill in store.go): events, inbox,
+// inbox_pending, outbox, outbox_state, outbox_due, dedupe_exp and
+// fingerprints_exp. The others receive keys in no particular order.
 //
 // Times in keys are 8-byte big-endian unix nanoseconds (clamped to
 // 0..MaxInt64). "\x00" separates the parts of composite keys; key parts

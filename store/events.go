@@ -47,21 +47,21 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 	if len(e.ID) > maxIDLen {
 		return fmt.Errorf("put event: id longer than %d bytes: %w", maxIDLen, ErrInvalid)
 	}
-	ek, err := entityKeyBytes(e.Key())
-	if err != nil {
+	if err := checkEntityKey(e.Key()); err != nil {
 		return fmt.Errorf("put event %s: %w", e.ID, err)
 	}
-	if len(ek) > maxIndexedKey {
+	if len(e.Connector)+len(e.Entity)+len(e.Reference)+2 > maxIndexedKey {
 		return fmt.Errorf("put event %s: entity key too long: %w", e.ID, ErrInvalid)
 	}
-	data, err := encodeStoredEvent(e, trace)
+	m := &tx.db.wmem
+	data, err := m.enc.storedEvent(e, trace)
 	if err != nil {
 		return fmt.Errorf("put event %s: encode: %w", e.ID, err)
 	}
-	if err := tx.b(bucketEvents).Put([]byte(e.ID), data); err != nil {
+	if err := tx.b(bucketEvents).Put(m.key(e.ID), m.copy(data)); err != nil {
 		return fmt.Errorf("put event %s: %w", e.ID, err)
 	}
-	ik := append(append(ek, sep), e.ID...)
+	ik := m.key(e.Connector, e.Entity, e.Reference, e.ID)
 	if err := tx.b(bucketEventsByEntity).Put(ik, present()); err != nil {
 		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
 	}
@@ -190,15 +190,16 @@ func (tx *Tx) PutEntity(s *event.Snapshot) error {
 	if s == nil {
 		return fmt.Errorf("put entity: nil snapshot: %w", ErrInvalid)
 	}
-	key, err := entityKeyBytes(s.Key)
-	if err != nil {
+	if err := checkEntityKey(s.Key); err != nil {
 		return fmt.Errorf("put entity %s: %w", s.Key, err)
 	}
-	data, err := encodeSnapshot(s)
+	m := &tx.db.wmem
+	data, err := m.enc.snapshot(s)
 	if err != nil {
 		return fmt.Errorf("put entity %s: encode: %w", s.Key, err)
 	}
-	if err := tx.b(bucketEntities).Put(key, data); err != nil {
+	key := m.key(s.Key.Connector, s.Key.Entity, s.Key.Reference)
+	if err := tx.b(bucketEntities).Put(key, m.copy(data)); err != nil {
 		return fmt.Errorf("put entity %s: %w", s.Key, err)
 	}
 	return nil

@@ -498,10 +498,10 @@ func (db *DB) applyQueued() error {
 // record whose id is already in the inbox was applied before (a replay, or
 // FinishInbox took it out of turn) and is skipped.
 func applyRecords(btx *bolt.Tx, recs []*jrec, last uint64) error {
-	inbox := btx.Bucket([]byte(bucketInbox))
-	pending := btx.Bucket([]byte(bucketInboxPending))
-	dedupe := btx.Bucket([]byte(bucketDedupe))
-	dedupeExp := btx.Bucket([]byte(bucketDedupeExp))
+	inbox := bucket(btx, bucketInbox)
+	pending := bucket(btx, bucketInboxPending)
+	dedupe := bucket(btx, bucketDedupe)
+	dedupeExp := bucket(btx, bucketDedupeExp)
 	meta := btx.Bucket([]byte(bucketMeta))
 	stored := int64(0)
 	for _, r := range recs {
@@ -650,20 +650,6 @@ func (db *DB) PendingInbox(after string, limit int) ([]*InboxItem, error) {
 		)
 		err := db.View(func(tx *Tx) error {
 			inbox := tx.b(bucketInbox)
-			var stored []string
-			c := tx.b(bucketInboxPending).Cursor()
-			var k []byte
-			if after == "" {
-				k, _ = c.First()
-			} else {
-				k, _ = c.Seek([]byte(after))
-				if k != nil && string(k) == after {
-					k, _ = c.Next()
-				}
-			}
-			for ; k != nil && len(stored) < limit; k, _ = c.Next() {
-				stored = append(stored, string(k))
-			}
 			// Journal records this snapshot does not hold. When the applier
 			// has moved on since the snapshot, read again: records it
 			// applied are off the queue but not in this snapshot.
@@ -674,14 +660,27 @@ func (db *DB) PendingInbox(after string, limit int) ([]*InboxItem, error) {
 			if !consistent {
 				return nil
 			}
-			for len(out) < limit && (len(stored) > 0 || len(journaled) > 0) {
+			// Merge them with the pending ids in bbolt (the two sets are
+			// disjoint), walking the pending index only as far as the page
+			// needs.
+			c := tx.b(bucketInboxPending).Cursor()
+			var k []byte
+			if after == "" {
+				k, _ = c.First()
+			} else {
+				k, _ = c.Seek([]byte(after))
+				if k != nil && string(k) == after {
+					k, _ = c.Next()
+				}
+			}
+			for len(out) < limit && (k != nil || len(journaled) > 0) {
 				var (
 					item *InboxItem
 					err  error
 				)
-				if len(journaled) == 0 || (len(stored) > 0 && stored[0] < string(journaled[0].id)) {
-					item, err = db.pendingItem(tx, stored[0], nil)
-					stored = stored[1:]
+				if len(journaled) == 0 || (k != nil && bytes.Compare(k, journaled[0].id) < 0) {
+					item, err = db.pendingItem(tx, string(k), nil)
+					k, _ = c.Next()
 				} else {
 					item, err = db.pendingItem(tx, string(journaled[0].id), journaled[0].data)
 					journaled = journaled[1:]
@@ -763,11 +762,12 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 		v = rec.data
 	}
 	out := outcome{State: state, Reason: reason, EventIDs: eventIDs, ProcessedAt: tx.db.now()}
-	data, wasPending, err := finishedItem(v, out)
+	m := &tx.db.wmem
+	data, wasPending, err := finishedItem(&m.enc, v, out)
 	if err != nil {
 		return fmt.Errorf("finish inbox %s: %w", id, err)
 	}
-	if err := tx.b(bucketInbox).Put([]byte(id), data); err != nil {
+	if err := tx.b(bucketInbox).Put(m.key(id), m.copy(data)); err != nil {
 		return fmt.Errorf("finish inbox %s: %w", id, err)
 	}
 	if wasPending {
@@ -775,7 +775,7 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 			return fmt.Errorf("finish inbox %s: unindex pending: %w", id, err)
 		}
 		tx.tx.OnCommit(func() { tx.db.backlog.Add(-1) })
-		return addCount(tx.b(bucketMeta), countInboxPending, -1)
+		return tx.addCount(tx.b(bucketMeta), countInboxPending, -1)
 	}
 	return nil
 }
@@ -796,19 +796,18 @@ const pendingTail = `,"state":"pending"}`
 
 // finishedItem returns the JSON of stored item v with its outcome set, and
 // whether v was pending. A pending item as Accept wrote it is not decoded:
-// its tail is replaced. Anything else is decoded and encoded again.
-func finishedItem(v []byte, out outcome) ([]byte, bool, error) {
-	tail, err := json.Marshal(out)
-	if err != nil {
-		return nil, false, fmt.Errorf("encode outcome: %w", err)
-	}
+// its tail is replaced (in en's buffer: the result is valid until en's
+// next call). Anything else is decoded and encoded again.
+func finishedItem(en *encoder, v []byte, out outcome) ([]byte, bool, error) {
 	// In valid JSON the tail cannot sit inside a string (its quotes are not
 	// escaped), so it is the object's last member: state, pending.
 	if bytes.HasSuffix(v, []byte(pendingTail)) {
 		keep := len(v) - len(pendingTail) + 1 // up to and including the comma
-		data := make([]byte, 0, keep+len(tail)-1)
-		data = append(data, v[:keep]...)
-		return append(data, tail[1:]...), true, nil
+		data, err := en.finish(en.appendOutcomeFields(append(en.buf[:0], v[:keep]...), out))
+		if err != nil {
+			return nil, false, fmt.Errorf("encode outcome: %w", err)
+		}
+		return data, true, nil
 	}
 	item := new(InboxItem)
 	if err := json.Unmarshal(v, item); err != nil {

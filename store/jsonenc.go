@@ -23,25 +23,61 @@ import (
 // fields of the model's structs: a field added to event.Event or
 // event.Snapshot fails that test until it is encoded here too.
 
-// encodeStoredEvent returns the JSON of StoredEvent{Event: e, Trace: trace}.
-func encodeStoredEvent(e *event.Event, trace json.RawMessage) ([]byte, error) {
-	b := make([]byte, 0, 2048)
-	b = append(b, `{"event":`...)
-	var err error
-	if b, err = appendEvent(b, e); err != nil {
+// encoder is the hand-written encoder with its scratch memory, reused
+// from one record to the next so that encoding allocates nothing once the
+// buffers have grown: buf holds the record being encoded, keys is a stack
+// of map keys being sorted (nested maps push above their parent's), raw
+// compacts raw JSON. The zero value is ready to use. An encoder is not
+// safe for concurrent use: the DB keeps one for its write transactions,
+// which bbolt runs one at a time.
+type encoder struct {
+	buf  []byte
+	keys []string
+	raw  bytes.Buffer
+}
+
+// maxKeptBuf bounds the scratch an encoder keeps between records: a rare
+// huge record does not pin its buffer for the life of the process.
+const maxKeptBuf = 1 << 20
+
+// finish ends one record: it keeps the grown buffer b for the next one
+// (unless it is huge) and forgets the keys of maps that an error left on
+// the stack. The returned record is valid until the next call.
+func (en *encoder) finish(b []byte, err error) ([]byte, error) {
+	en.release(0)
+	if en.raw.Cap() > maxKeptBuf {
+		en.raw = bytes.Buffer{}
+	}
+	if err != nil {
 		return nil, err
+	}
+	if cap(b) <= maxKeptBuf {
+		en.buf = b[:0]
+	} else {
+		en.buf = nil
+	}
+	return b, nil
+}
+
+// storedEvent returns the JSON of StoredEvent{Event: e, Trace: trace},
+// valid until the encoder's next call.
+func (en *encoder) storedEvent(e *event.Event, trace json.RawMessage) ([]byte, error) {
+	b := append(en.buf[:0], `{"event":`...)
+	var err error
+	if b, err = en.appendEvent(b, e); err != nil {
+		return en.finish(nil, err)
 	}
 	if len(trace) > 0 {
 		b = append(b, `,"trace":`...)
-		if b, err = appendRaw(b, trace); err != nil {
-			return nil, err
+		if b, err = en.appendRaw(b, trace); err != nil {
+			return en.finish(nil, err)
 		}
 	}
-	return append(b, '}'), nil
+	return en.finish(append(b, '}'), nil)
 }
 
 // appendEvent appends e as encoding/json would (nil: null).
-func appendEvent(b []byte, e *event.Event) ([]byte, error) {
+func (en *encoder) appendEvent(b []byte, e *event.Event) ([]byte, error) {
 	if e == nil {
 		return append(b, "null"...), nil
 	}
@@ -71,36 +107,38 @@ func appendEvent(b []byte, e *event.Event) ([]byte, error) {
 	b = append(b, `,"actor":`...)
 	b = appendActor(b, e.Actor)
 	b = append(b, `,"fields":`...)
-	if b, err = appendMap(b, e.Fields); err != nil {
+	if b, err = en.appendMap(b, e.Fields); err != nil {
 		return nil, err
 	}
 	if len(e.Changes) > 0 {
 		b = append(b, `,"changes":{`...)
-		for i, k := range sortedKeys(e.Changes) {
+		keys, mark := sortedKeys(en, e.Changes)
+		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
 			c := e.Changes[k]
 			b = appendString(b, k)
 			b = append(b, `:{"from":`...)
-			if b, err = appendValue(b, c.From); err != nil {
+			if b, err = en.appendValue(b, c.From); err != nil {
 				return nil, err
 			}
 			b = append(b, `,"to":`...)
-			if b, err = appendValue(b, c.To); err != nil {
+			if b, err = en.appendValue(b, c.To); err != nil {
 				return nil, err
 			}
 			b = append(b, '}')
 		}
+		en.release(mark)
 		b = append(b, '}')
 	}
 	if len(e.Vars) > 0 {
 		b = append(b, `,"vars":`...)
-		b = appendStringMap(b, e.Vars)
+		b = en.appendStringMap(b, e.Vars)
 	}
 	if len(e.Raw) > 0 {
 		b = append(b, `,"raw":`...)
-		if b, err = appendRaw(b, e.Raw); err != nil {
+		if b, err = en.appendRaw(b, e.Raw); err != nil {
 			return nil, err
 		}
 	}
@@ -144,9 +182,15 @@ func appendActor(b []byte, a event.Actor) []byte {
 	return append(b, '}')
 }
 
-// encodeSnapshot returns the JSON of s as encoding/json would.
-func encodeSnapshot(s *event.Snapshot) ([]byte, error) {
-	b := make([]byte, 0, 1024)
+// snapshot returns the JSON of s as encoding/json would, valid until the
+// encoder's next call.
+func (en *encoder) snapshot(s *event.Snapshot) ([]byte, error) {
+	b, err := en.appendSnapshot(en.buf[:0], s)
+	return en.finish(b, err)
+}
+
+// appendSnapshot appends s as encoding/json would.
+func (en *encoder) appendSnapshot(b []byte, s *event.Snapshot) ([]byte, error) {
 	var err error
 	b = append(b, `{"key":{"connector":`...)
 	b = appendString(b, s.Key.Connector)
@@ -155,12 +199,12 @@ func encodeSnapshot(s *event.Snapshot) ([]byte, error) {
 	b = append(b, `,"reference":`...)
 	b = appendString(b, s.Key.Reference)
 	b = append(b, `},"fields":`...)
-	if b, err = appendMap(b, s.Fields); err != nil {
+	if b, err = en.appendMap(b, s.Fields); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"version":`...)
 	b = strconv.AppendUint(b, s.Version, 10)
-	times := []struct {
+	times := [...]struct {
 		name    string
 		t       time.Time
 		omitted bool
@@ -189,7 +233,8 @@ func encodeSnapshot(s *event.Snapshot) ([]byte, error) {
 	b = strconv.AppendInt(b, int64(s.CustomerMessages), 10)
 	if len(s.Fired) > 0 {
 		b = append(b, `,"fired":{`...)
-		for i, k := range sortedKeys(s.Fired) {
+		keys, mark := sortedKeys(en, s.Fired)
+		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -211,11 +256,13 @@ func encodeSnapshot(s *event.Snapshot) ([]byte, error) {
 			}
 			b = append(b, ']')
 		}
+		en.release(mark)
 		b = append(b, '}')
 	}
 	if len(s.Clocks) > 0 {
 		b = append(b, `,"clocks":{`...)
-		for i, k := range sortedKeys(s.Clocks) {
+		keys, mark := sortedKeys(en, s.Clocks)
+		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
@@ -248,27 +295,40 @@ func encodeSnapshot(s *event.Snapshot) ([]byte, error) {
 			}
 			b = append(b, '}')
 		}
+		en.release(mark)
 		b = append(b, '}')
 	}
 	return append(b, '}'), nil
 }
 
-// appendTime appends t as time.Time.MarshalJSON does (it refuses years
-// outside 0..9999 and zone hours past 23, and so does this).
+// appendTime appends t as time.Time.MarshalJSON does: quoted RFC 3339
+// with nanoseconds (AppendFormat has a fast path for that layout, the
+// one MarshalJSON uses), refusing what MarshalJSON refuses: years outside
+// 0..9999 and zone offsets of 24 hours or more. It allocates nothing.
 func appendTime(b []byte, t time.Time) ([]byte, error) {
-	data, err := t.MarshalJSON()
-	if err != nil {
-		return nil, fmt.Errorf("json: error calling MarshalJSON for type time.Time: %w", err)
+	n0 := len(b) + 1
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	// The checks of the standard library's appendStrictRFC3339.
+	switch {
+	case len(b) < n0+len("9999-") || b[n0+len("9999")] != '-':
+		return nil, fmt.Errorf("json: error calling MarshalJSON for type time.Time: year outside of range [0,9999]")
+	case b[len(b)-1] != 'Z':
+		c := b[len(b)-len("Z07:00")]
+		h := b[len(b)-len("07:00"):]
+		if ('0' <= c && c <= '9') || 10*(h[0]-'0')+(h[1]-'0') >= 24 {
+			return nil, fmt.Errorf("json: error calling MarshalJSON for type time.Time: timezone hour outside of range [0,23]")
+		}
 	}
-	return append(b, data...), nil
+	return append(b, '"'), nil
 }
 
 // appendRaw appends raw JSON as encoding/json does with a RawMessage:
 // compacted, with <, >, & and U+2028/U+2029 escaped.
-func appendRaw(b []byte, raw []byte) ([]byte, error) {
-	var compact bytes.Buffer
-	compact.Grow(len(raw))
-	if err := json.Compact(&compact, raw); err != nil {
+func (en *encoder) appendRaw(b []byte, raw []byte) ([]byte, error) {
+	compact := &en.raw
+	compact.Reset()
+	if err := json.Compact(compact, raw); err != nil {
 		return nil, fmt.Errorf("json: error calling MarshalJSON for type json.RawMessage: %w", err)
 	}
 	if !needsHTMLEscape(compact.Bytes()) {
@@ -291,42 +351,56 @@ func needsHTMLEscape(p []byte) bool {
 	return false
 }
 
-// sortedKeys returns m's keys in encoding/json's order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
+// sortedKeys pushes m's keys, in encoding/json's order, on the
+// encoder's key stack and returns them with the stack mark to release
+// them at. A nested map pushes above them: when that grows the stack,
+// keys keeps the old array, whose entries do not change.
+func sortedKeys[V any](en *encoder, m map[string]V) (keys []string, mark int) {
+	mark = len(en.keys)
 	for k := range m {
-		keys = append(keys, k)
+		en.keys = append(en.keys, k)
 	}
+	keys = en.keys[mark:]
 	slices.Sort(keys)
-	return keys
+	return keys, mark
+}
+
+// release pops the key stack down to mark (clearing the entries, so that
+// the stack does not keep strings alive).
+func (en *encoder) release(mark int) {
+	clear(en.keys[mark:])
+	en.keys = en.keys[:mark]
 }
 
 // appendMap appends a map[string]any (nil: null).
-func appendMap(b []byte, m map[string]any) ([]byte, error) {
+func (en *encoder) appendMap(b []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(b, "null"...), nil
 	}
 	b = append(b, '{')
 	var err error
-	for i, k := range sortedKeys(m) {
+	keys, mark := sortedKeys(en, m)
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		if b, err = appendValue(b, m[k]); err != nil {
+		if b, err = en.appendValue(b, m[k]); err != nil {
 			return nil, err
 		}
 	}
+	en.release(mark)
 	return append(b, '}'), nil
 }
 
-func appendStringMap(b []byte, m map[string]string) []byte {
+func (en *encoder) appendStringMap(b []byte, m map[string]string) []byte {
 	if m == nil {
 		return append(b, "null"...)
 	}
 	b = append(b, '{')
-	for i, k := range sortedKeys(m) {
+	keys, mark := sortedKeys(en, m)
+	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -334,13 +408,14 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		b = append(b, ':')
 		b = appendString(b, m[k])
 	}
+	en.release(mark)
 	return append(b, '}')
 }
 
 // appendValue appends one value of an event's fields, changes or
 // variables; types other than those normalized values hold go through
 // encoding/json.
-func appendValue(b []byte, v any) ([]byte, error) {
+func (en *encoder) appendValue(b []byte, v any) ([]byte, error) {
 	var err error
 	switch x := v.(type) {
 	case nil:
@@ -356,9 +431,9 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case int64:
 		return strconv.AppendInt(b, x, 10), nil
 	case map[string]any:
-		return appendMap(b, x)
+		return en.appendMap(b, x)
 	case map[string]string:
-		return appendStringMap(b, x), nil
+		return en.appendStringMap(b, x), nil
 	case []any:
 		if x == nil {
 			return append(b, "null"...), nil
@@ -368,7 +443,7 @@ func appendValue(b []byte, v any) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			if b, err = appendValue(b, e); err != nil {
+			if b, err = en.appendValue(b, e); err != nil {
 				return nil, err
 			}
 		}
@@ -421,6 +496,16 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 
 const hexDigits = "0123456789abcdef"
 
+// plainASCII marks the ASCII bytes appendString copies as they are: not
+// control characters, quotes, backslashes or the HTML-escaped <, > and &.
+// It is a constant table (never written).
+var plainASCII = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // appendString appends s quoted as encoding/json does with HTML escaping:
 // <, >, & and U+2028/U+2029 as \u escapes, invalid UTF-8 as U+FFFD.
 func appendString(b []byte, s string) []byte {
@@ -428,7 +513,7 @@ func appendString(b []byte, s string) []byte {
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainASCII[c] {
 				i++
 				continue
 			}
@@ -474,9 +559,15 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// encodeDelivery returns the JSON of d as encoding/json would.
-func encodeDelivery(d *Delivery) ([]byte, error) {
-	b := make([]byte, 0, 1024+len(d.Request.Body)*4/3)
+// delivery returns the JSON of d as encoding/json would, valid until the
+// encoder's next call.
+func (en *encoder) delivery(d *Delivery) ([]byte, error) {
+	b, err := en.appendDelivery(en.buf[:0], d)
+	return en.finish(b, err)
+}
+
+// appendDelivery appends d as encoding/json would.
+func (en *encoder) appendDelivery(b []byte, d *Delivery) ([]byte, error) {
 	var err error
 	b = append(b, `{"id":`...)
 	b = appendString(b, d.ID)
@@ -487,7 +578,7 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 	b = appendStrField(b, "event_id", d.EventID, false)
 	b = appendStrField(b, "action", d.Action, false)
 	b = append(b, `,"update":`...)
-	if b, err = appendUpdate(b, &d.Update); err != nil {
+	if b, err = en.appendUpdate(b, &d.Update); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"request":{"method":`...)
@@ -496,7 +587,7 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 	b = appendString(b, d.Request.URL)
 	if len(d.Request.Headers) > 0 {
 		b = append(b, `,"headers":`...)
-		b = appendStringMap(b, d.Request.Headers)
+		b = en.appendStringMap(b, d.Request.Headers)
 	}
 	if len(d.Request.Body) > 0 {
 		b = append(b, `,"body":"`...)
@@ -542,7 +633,7 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 	b = appendStrField(b, "reason", d.Reason, true)
 	if len(d.Captured) > 0 {
 		b = append(b, `,"captured":`...)
-		b = appendStringMap(b, d.Captured)
+		b = en.appendStringMap(b, d.Captured)
 	}
 	b = append(b, `,"hops":`...)
 	b = strconv.AppendInt(b, int64(d.Hops), 10)
@@ -550,7 +641,7 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 }
 
 // appendUpdate appends an event.Update as encoding/json would.
-func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
+func (en *encoder) appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 	var err error
 	b = append(b, `{"kind":`...)
 	b = appendString(b, u.Kind)
@@ -561,7 +652,7 @@ func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 	b = appendStrField(b, "reference", u.Reference, true)
 	if len(u.Set) > 0 {
 		b = append(b, `,"set":`...)
-		if b, err = appendMap(b, u.Set); err != nil {
+		if b, err = en.appendMap(b, u.Set); err != nil {
 			return nil, err
 		}
 	}
@@ -575,7 +666,7 @@ func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 		b = append(b, ',', '"')
 		b = append(b, l.name...)
 		b = append(b, '"', ':')
-		if b, err = appendValue(b, l.v); err != nil {
+		if b, err = en.appendValue(b, l.v); err != nil {
 			return nil, err
 		}
 	}
@@ -586,7 +677,7 @@ func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 		b = appendString(b, w.Method)
 		if len(w.Headers) > 0 {
 			b = append(b, `,"headers":`...)
-			b = appendStringMap(b, w.Headers)
+			b = en.appendStringMap(b, w.Headers)
 		}
 		b = appendStrField(b, "body", w.Body, true)
 		b = append(b, '}')
@@ -608,7 +699,7 @@ func appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 	b = strconv.AppendInt(b, int64(u.Hops), 10)
 	if len(u.Vars) > 0 {
 		b = append(b, `,"vars":`...)
-		b = appendStringMap(b, u.Vars)
+		b = en.appendStringMap(b, u.Vars)
 	}
 	return append(b, '}'), nil
 }
@@ -623,4 +714,26 @@ func appendStrField(b []byte, name, v string, omit bool) []byte {
 	b = append(b, name...)
 	b = append(b, '"', ':')
 	return appendString(b, v)
+}
+
+// appendOutcomeFields appends the members of an outcome as encoding/json
+// writes them after the opening brace, and the closing brace.
+func (en *encoder) appendOutcomeFields(b []byte, o outcome) ([]byte, error) {
+	b = append(b, `"state":`...)
+	b = appendString(b, o.State)
+	b = appendStrField(b, "reason", o.Reason, true)
+	var err error
+	if len(o.EventIDs) > 0 {
+		b = append(b, `,"event_ids":`...)
+		if b, err = en.appendValue(b, o.EventIDs); err != nil {
+			return nil, err
+		}
+	}
+	if !o.ProcessedAt.IsZero() {
+		b = append(b, `,"processed_at":`...)
+		if b, err = appendTime(b, o.ProcessedAt); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
 }

@@ -43,6 +43,7 @@ func TestEncoderFieldsPinned(t *testing.T) {
 		{reflect.TypeFor[event.WebhookCall](), []string{"url", "method", "headers,omitempty", "body,omitempty"}},
 		{reflect.TypeFor[event.Message](), []string{"text", "to,omitempty"}},
 		{reflect.TypeFor[event.LogLine](), []string{"file", "line"}},
+		{reflect.TypeFor[outcome](), []string{"state", "reason,omitempty", "event_ids,omitempty", "processed_at,omitzero"}},
 	}
 	for _, tt := range tests {
 		var got []string
@@ -102,14 +103,22 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 		{ID: "x", Fields: map[string]any{}, Changes: map[string]event.Change{}, Vars: map[string]string{}, Raw: json.RawMessage{}},
 	}
 	traces := []json.RawMessage{nil, json.RawMessage(`{"matched": ["r1"], "rules": [ {"rule":"r1"} ]}`)}
-	for i, e := range events {
-		for _, tr := range traces {
-			want, werr := json.Marshal(StoredEvent{Event: e, Trace: tr})
-			got, gerr := encodeStoredEvent(e, tr)
-			if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
-				t.Errorf("event %d:\n got %s (%v)\nwant %s (%v)", i, got, gerr, want, werr)
+	// One encoder for everything, twice over: its reused buffers and key
+	// stack must not leak from one record into the next.
+	en := new(encoder)
+	for pass := range 2 {
+		for i, e := range events {
+			for _, tr := range traces {
+				want, werr := json.Marshal(StoredEvent{Event: e, Trace: tr})
+				got, gerr := en.storedEvent(e, tr)
+				if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+					t.Errorf("pass %d event %d:\n got %s (%v)\nwant %s (%v)", pass, i, got, gerr, want, werr)
+				}
 			}
 		}
+	}
+	if len(en.keys) != 0 {
+		t.Errorf("key stack holds %d keys after encoding", len(en.keys))
 	}
 	snaps := []*event.Snapshot{
 		{},
@@ -123,7 +132,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 	}
 	for i, s := range snaps {
 		want, werr := json.Marshal(s)
-		got, gerr := encodeSnapshot(s)
+		got, gerr := en.snapshot(s)
 		if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
 			t.Errorf("snapshot %d:\n got %s (%v)\nwant %s (%v)", i, got, gerr, want, werr)
 		}
@@ -154,9 +163,30 @@ func TestDeliveryEncoderMatchesEncodingJSON(t *testing.T) {
 	}
 	for i, d := range ds {
 		want, werr := json.Marshal(d)
-		got, gerr := encodeDelivery(d)
+		got, gerr := new(encoder).delivery(d)
 		if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
 			t.Errorf("delivery %d:\n got %s (%v)\nwant %s (%v)", i, got, gerr, want, werr)
+		}
+	}
+}
+
+func TestOutcomeEncoderMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 15, 0, 5, time.FixedZone("X", -3*3600-30*60))
+	outs := []outcome{
+		{},
+		{State: InboxProcessed, EventIDs: []string{"01A", "01B"}, ProcessedAt: at},
+		{State: InboxFailed, Reason: `bad <payload> & "quotes"` + "\n\xff", ProcessedAt: at.UTC()},
+		{State: InboxUnmapped, EventIDs: []string{}},
+	}
+	en := new(encoder)
+	for i, o := range outs {
+		want, err := json.Marshal(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := en.finish(en.appendOutcomeFields(append(en.buf[:0], '{'), o))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("outcome %d:\n got %s (%v)\nwant %s", i, got, err, want)
 		}
 	}
 }
@@ -172,14 +202,28 @@ func TestEncoderErrors(t *testing.T) {
 		{"year 10000", &event.Event{OccurredAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 		{"invalid raw", &event.Event{Raw: json.RawMessage(`{"a":`)}},
 		{"channel value", &event.Event{Fields: map[string]any{"c": make(chan int)}}},
+		{"negative year", &event.Event{ReceivedAt: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{"zone hour 24", &event.Event{Fields: map[string]any{"t": time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))}}},
+		{"zone hour -25", &event.Event{OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", -25*3600-60))}},
+		{"error in nested map", &event.Event{Fields: map[string]any{"a": map[string]any{"b": map[string]any{"c": math.Inf(-1)}}, "z": 1.0}}},
 	}
+	good := &event.Event{ID: "ok", Fields: richFields(), OccurredAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 23*3600+59*60))}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			if _, err := json.Marshal(StoredEvent{Event: tt.e}); err == nil {
 				t.Fatal("encoding/json accepts it; the case is wrong")
 			}
-			if _, err := encodeStoredEvent(tt.e, nil); err == nil {
+			en := new(encoder)
+			if _, err := en.storedEvent(tt.e, nil); err == nil {
 				t.Fatal("encoder accepted what encoding/json refuses")
+			}
+			// The encoder is fine after a failure.
+			want, err := json.Marshal(StoredEvent{Event: good})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, err := en.storedEvent(good, nil); err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("after the failure:\n got %s (%v)\nwant %s", got, err, want)
 			}
 		})
 	}
@@ -196,7 +240,7 @@ func FuzzEncodeValue(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string, x float64) {
 		v := map[string]any{s: s, "n": x, "l": []any{s, x}, "m": map[string]string{s: s}}
 		want, werr := json.Marshal(v)
-		got, gerr := appendValue(nil, v)
+		got, gerr := new(encoder).appendValue(nil, v)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("errors differ: %v vs %v", gerr, werr)
 		}

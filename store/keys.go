@@ -220,6 +220,21 @@ func addCount(b *bolt.Bucket, key string, delta int64) error {
 	return nil
 }
 
+// addCount is the free function addCount with the key and value carved
+// from the transaction's arena.
+func (tx *Tx) addCount(b *bolt.Bucket, key string, delta int64) error {
+	if delta == 0 {
+		return nil
+	}
+	var v [8]byte
+	binary.BigEndian.PutUint64(v[:], uint64(getCount(b, key)+delta))
+	m := &tx.db.wmem
+	if err := b.Put(m.key(key), m.copy(v[:])); err != nil {
+		return fmt.Errorf("update counter %s: %w", key, err)
+	}
+	return nil
+}
+
 func getCount(b *bolt.Bucket, key string) int64 {
 	v := b.Get([]byte(key))
 	if len(v) != 8 {

@@ -195,7 +195,7 @@ func (tx *Tx) AddDelivery(d *Delivery) error {
 	if d.NextAt.IsZero() {
 		d.NextAt = now
 	}
-	if err := tx.putDelivery(d); err != nil {
+	if err := tx.putDelivery(d, false); err != nil {
 		return fmt.Errorf("add delivery: %w", err)
 	}
 	if err := tx.setState(d.ID, "", DeliveryPending); err != nil {
@@ -260,6 +260,16 @@ func (tx *Tx) schedule(connector, reference string, now time.Time) error {
 	if first == "" {
 		return nil
 	}
+	// The common case: the new head is cached, pending and not overdue.
+	// It only needs reading, so it stays in the cache for the claim.
+	if d := tx.db.dcache.peek(first, tx.b(bucketOutbox).Get([]byte(first))); d != nil &&
+		d.State == DeliveryPending && !d.NextAt.Before(now) {
+		n := nanos(d.NextAt)
+		if err := due.Put(dueKey(n, d.ID), present()); err != nil {
+			return fmt.Errorf("schedule: index due: %w", err)
+		}
+		return heads.Put(qid, head{kind: headDue, due: n, id: d.ID}.encode())
+	}
 	d, v, err := tx.ownDelivery(first)
 	if err != nil {
 		return fmt.Errorf("schedule queue head: %w", err)
@@ -269,7 +279,7 @@ func (tx *Tx) schedule(connector, reference string, now time.Time) error {
 	}
 	if d.NextAt.Before(now) {
 		d.NextAt = now
-		if err := tx.putDelivery(d); err != nil {
+		if err := tx.putDelivery(d, true); err != nil {
 			return err
 		}
 	} else if cacheable(d) {
@@ -297,17 +307,33 @@ func (tx *Tx) delivery(id string) (*Delivery, error) {
 
 // putDelivery writes d. An active (pending or in-flight) delivery is also
 // kept decoded in the delivery cache, for the claim or finish that comes
-// next.
-func (tx *Tx) putDelivery(d *Delivery) error {
-	data, err := encodeDelivery(d)
+// next: d itself when owned is set (the store's own copy, which the
+// caller only reads from then on and never hands out), else a deep copy
+// (d belongs to the caller, or is handed out).
+func (tx *Tx) putDelivery(d *Delivery, owned bool) error {
+	m := &tx.db.wmem
+	enc, err := m.enc.delivery(d)
 	if err != nil {
 		return fmt.Errorf("encode delivery %s: %w", d.ID, err)
 	}
-	if err := tx.b(bucketOutbox).Put([]byte(d.ID), data); err != nil {
+	cache := (d.State == DeliveryPending || d.State == DeliveryInFlight) && cacheable(d)
+	var data []byte
+	if cache {
+		data = bytes.Clone(enc) // its own allocation: the cache keeps it
+	} else {
+		data = m.copy(enc)
+	}
+	if err := tx.b(bucketOutbox).Put(m.key(d.ID), data); err != nil {
 		return fmt.Errorf("put delivery %s: %w", d.ID, err)
 	}
-	if (d.State == DeliveryPending || d.State == DeliveryInFlight) && cacheable(d) {
-		tx.db.dcache.put(d.ID, data, cloneDelivery(d))
+	if cache {
+		c := d
+		if owned {
+			stripMonotonic(d)
+		} else {
+			c = cloneDelivery(d)
+		}
+		tx.db.dcache.put(d.ID, data, c)
 	} else {
 		tx.db.dcache.drop(d.ID)
 	}
@@ -343,14 +369,32 @@ func (tx *Tx) setState(id, from, to string) error {
 		if err := idx.Delete(stateKey(from, id)); err != nil {
 			return fmt.Errorf("unindex state: %w", err)
 		}
-		if err := addCount(meta, countDeliveryStatePfx+from, -1); err != nil {
+		if err := tx.addCount(meta, countKey(from), -1); err != nil {
 			return err
 		}
 	}
-	if err := idx.Put(stateKey(to, id), present()); err != nil {
+	if err := idx.Put(tx.db.wmem.key(to, id), present()); err != nil {
 		return fmt.Errorf("index state: %w", err)
 	}
-	return addCount(meta, countDeliveryStatePfx+to, 1)
+	return tx.addCount(meta, countKey(to), 1)
+}
+
+// countKey is the meta key of the counter of deliveries in state s (a
+// constant for the known states, so no string is built).
+func countKey(s string) string {
+	switch s {
+	case DeliveryPending:
+		return countDeliveryStatePfx + DeliveryPending
+	case DeliveryInFlight:
+		return countDeliveryStatePfx + DeliveryInFlight
+	case DeliverySucceeded:
+		return countDeliveryStatePfx + DeliverySucceeded
+	case DeliveryFailed:
+		return countDeliveryStatePfx + DeliveryFailed
+	case DeliveryCancelled:
+		return countDeliveryStatePfx + DeliveryCancelled
+	}
+	return countDeliveryStatePfx + s
 }
 
 // Delivery returns one delivery, or ErrNotFound.
@@ -412,7 +456,8 @@ func (tx *Tx) claimDue(now time.Time, limit int) ([]*Delivery, error) {
 		}
 		d.State = DeliveryInFlight
 		d.UpdatedAt = now
-		if err := tx.putDelivery(d); err != nil {
+		// d goes to the caller: the cache gets a copy.
+		if err := tx.putDelivery(d, false); err != nil {
 			return nil, err
 		}
 		if d.ordered() {
@@ -570,7 +615,7 @@ func (tx *Tx) finish(d *Delivery, f Finish, now time.Time) error {
 		if d.NextAt.IsZero() {
 			d.NextAt = now
 		}
-		if err := tx.putDelivery(d); err != nil {
+		if err := tx.putDelivery(d, true); err != nil {
 			return err
 		}
 		if !d.ordered() {
@@ -578,7 +623,7 @@ func (tx *Tx) finish(d *Delivery, f Finish, now time.Time) error {
 		}
 		return tx.schedule(d.Connector, d.Reference, now)
 	}
-	if err := tx.putDelivery(d); err != nil {
+	if err := tx.putDelivery(d, true); err != nil {
 		return err
 	}
 	if !d.ordered() {
@@ -620,7 +665,7 @@ func (db *DB) RetryDelivery(id string, now time.Time) error {
 		d.NextAt = now
 		d.UpdatedAt = now
 		d.Reason = ""
-		if err := tx.putDelivery(d); err != nil {
+		if err := tx.putDelivery(d, true); err != nil {
 			return err
 		}
 		return tx.enqueue(d, now)
@@ -666,7 +711,7 @@ func (db *DB) CancelDelivery(id string, reason string) error {
 		d.State = DeliveryCancelled
 		d.Reason = reason
 		d.UpdatedAt = now
-		if err := tx.putDelivery(d); err != nil {
+		if err := tx.putDelivery(d, true); err != nil {
 			return err
 		}
 		if d.ordered() {
@@ -703,7 +748,7 @@ func (tx *Tx) recoverInFlight() error {
 		d.NextAt = now
 		d.UpdatedAt = now
 		d.Reason = "recovered after restart"
-		if err := tx.putDelivery(d); err != nil {
+		if err := tx.putDelivery(d, true); err != nil {
 			return err
 		}
 		if !d.ordered() {

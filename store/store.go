@@ -25,6 +25,14 @@ type Options struct {
 	// LockTimeout is how long Open waits for the file lock before it fails
 	// with ErrLocked (default 1s).
 	LockTimeout time.Duration
+	// MappedResidentLimit bounds, in bytes, the process's resident
+	// file-backed memory, which is mostly the pages of the database file
+	// that bbolt's mapping has touched: checked every second, and when
+	// above the limit those pages are dropped from the process (they stay
+	// in the page cache; see mapped.go). Zero means
+	// DefaultMappedResidentLimit (256 MiB); a negative value turns the
+	// bound off. Linux only.
+	MappedResidentLimit int64
 }
 
 // DB is an open Hookline store. All methods are safe for concurrent use.
@@ -81,6 +89,14 @@ type DB struct {
 	// dcache does the same for active deliveries (ClaimDue, finish).
 	cache  itemCache
 	dcache deliveryCache
+
+	// trimStop stops the goroutine that bounds the mapped file's resident
+	// pages (mapped.go), which closes trimDone; both nil when it is off.
+	trimStop, trimDone chan struct{}
+
+	// wmem is the encoder and key/value arena of write transactions
+	// (writemem.go); bbolt's writer lock serializes its users.
+	wmem writeMem
 }
 
 // Open opens (creating if needed) the bbolt file at path (its parent
@@ -96,6 +112,9 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
+	}
+	if opts.MappedResidentLimit == 0 {
+		opts.MappedResidentLimit = DefaultMappedResidentLimit
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -140,6 +159,10 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	go db.commitLoop()
 	go db.applyLoop()
+	if opts.MappedResidentLimit > 0 {
+		db.trimStop, db.trimDone = make(chan struct{}), make(chan struct{})
+		go db.trimLoop(opts.MappedResidentLimit)
+	}
 	return db, nil
 }
 
@@ -242,6 +265,10 @@ func (db *DB) Close() error {
 		<-db.done
 		close(db.applyStop)
 		<-db.applyDone
+		if db.trimStop != nil {
+			close(db.trimStop)
+			<-db.trimDone
+		}
 		db.jmu.Lock()
 		allApplied := len(db.queue) == 0
 		db.jmu.Unlock()
@@ -315,8 +342,39 @@ func (tx *Tx) writable(op string) error {
 	return nil
 }
 
-// b returns the named bucket (created by Open).
-func (tx *Tx) b(name string) *bolt.Bucket { return tx.tx.Bucket([]byte(name)) }
+// b returns the named bucket (created by Open), with its fill percent
+// set for how its keys arrive (see appendFill).
+func (tx *Tx) b(name string) *bolt.Bucket { return bucket(tx.tx, name) }
+
+// appendFill is the fill percent of buckets whose new keys (nearly) always
+// sort after all existing ones: ULIDs and times that only grow. bbolt
+// splits an overfull node so that each page but the last is filled up to
+// the fill percent; with the default 0.5 an append-only bucket leaves
+// every page half empty, and no later insert ever fills it. 0.9 makes the
+// pages fuller, so a commit writes fewer of them and the file is smaller.
+// Buckets with keys arriving in random order keep the default: a full
+// page splits again at the next insert into it. bbolt does not persist
+// the setting; it is set on the bucket handle in every transaction.
+const appendFill = 0.9
+
+// bucket returns a bucket of btx with the fill percent for its keys:
+// appendFill for the append-ordered ones (events and inbox items by ULID,
+// deliveries by ULID and their state index, which appends within each
+// state; pending inbox ids; indexes keyed by a due or expiry time that is
+// now plus a constant). events_by_entity, outbox_queue and outbox_ref
+// append only within an entity or reference, and those interleave, so
+// they keep the default.
+func bucket(btx *bolt.Tx, name string) *bolt.Bucket {
+	b := btx.Bucket([]byte(name))
+	switch name {
+	case bucketEvents, bucketInbox, bucketInboxPending, bucketOutbox, bucketOutboxState,
+		bucketOutboxDue, bucketDedupeExp, bucketFingerprintsExp:
+		if b != nil {
+			b.FillPercent = appendFill
+		}
+	}
+	return b
+}
 
 // idGen makes monotonic ULIDs. It is owned by one DB value.
 type idGen struct {

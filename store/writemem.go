@@ -1,0 +1,59 @@
+package store
+
+// writeMem is the scratch memory of write transactions: the JSON encoder
+// and an arena the values and keys handed to bbolt are carved from. bbolt
+// keeps a reference to every key and value given to Put until the
+// transaction ends, so each needs memory of its own; carving them from
+// 64 KiB chunks costs one allocation per chunk instead of one per Put.
+// A chunk stays alive while bbolt (or a later carve) references it and is
+// garbage once its transactions are over. Values kept beyond the
+// transaction (the delivery cache's) are not carved: they would pin a
+// whole chunk.
+//
+// Only write transactions use it, and bbolt runs one at a time (its writer
+// lock orders them), so it needs no lock of its own.
+type writeMem struct {
+	enc   encoder
+	arena []byte
+}
+
+// arenaChunk is the size of an arena chunk; larger values get their own
+// allocation.
+const arenaChunk = 64 << 10
+
+// copy returns a copy of b carved from the arena (capacity limited to its
+// length, so an append to it cannot run into its neighbour).
+func (m *writeMem) copy(b []byte) []byte {
+	n := len(b)
+	if n > arenaChunk/8 {
+		return append(make([]byte, 0, n), b...)
+	}
+	if cap(m.arena)-len(m.arena) < n {
+		m.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(m.arena)
+	m.arena = append(m.arena, b...)
+	return m.arena[start:len(m.arena):len(m.arena)]
+}
+
+// key returns parts joined with the separator, carved from the arena.
+func (m *writeMem) key(parts ...string) []byte {
+	n := len(parts) - 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n > arenaChunk/8 {
+		return join(parts...)
+	}
+	if cap(m.arena)-len(m.arena) < n {
+		m.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(m.arena)
+	for i, p := range parts {
+		if i > 0 {
+			m.arena = append(m.arena, sep)
+		}
+		m.arena = append(m.arena, p...)
+	}
+	return m.arena[start:len(m.arena):len(m.arena)]
+}

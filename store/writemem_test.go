@@ -1,0 +1,122 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookline/hookline/event"
+)
+
+// TestArenaValuesSurviveTheirTransaction: records carved from the write
+// arena (many per transaction, across several chunks, with a rolled-back
+// transaction in between) are stored exactly as encoding/json writes them.
+func TestArenaValuesSurviveTheirTransaction(t *testing.T) {
+	db := mustOpen(t)
+	at := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	var events []*event.Event
+	var traces []json.RawMessage
+	var snaps []*event.Snapshot
+	errRollback := errors.New("roll back")
+	for round := range 3 {
+		err := db.Update(func(tx *Tx) error {
+			for i := range 100 {
+				e, tr := benchEvent(db.DB, round*100+i, at)
+				e.Fields["big"] = string(bytes.Repeat([]byte{'a' + byte(i%26)}, i*97)) // some over a chunk/8
+				if err := tx.PutEvent(e, tr); err != nil {
+					return err
+				}
+				s := &event.Snapshot{Key: e.Key(), Fields: e.Fields, Version: uint64(i), CreatedAt: at, UpdatedAt: at}
+				if err := tx.PutEntity(s); err != nil {
+					return err
+				}
+				if round != 1 {
+					events, traces, snaps = append(events, e), append(traces, tr), append(snaps, s)
+				}
+			}
+			if round == 1 {
+				return errRollback
+			}
+			return nil
+		})
+		if round == 1 && !errors.Is(err, errRollback) || round != 1 && err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		for i, e := range events {
+			want, err := json.Marshal(StoredEvent{Event: e, Trace: traces[i]})
+			if err != nil {
+				return err
+			}
+			if got := btx.Bucket([]byte(bucketEvents)).Get([]byte(e.ID)); !bytes.Equal(got, want) {
+				t.Errorf("event %d stored as\n%s\nwant\n%s", i, got, want)
+			}
+		}
+		// Later snapshots of an entity replace earlier ones: compare the last.
+		last := map[event.EntityKey]*event.Snapshot{}
+		for _, s := range snaps {
+			last[s.Key] = s
+		}
+		for k, s := range last {
+			want, err := json.Marshal(s)
+			if err != nil {
+				return err
+			}
+			if got := btx.Bucket([]byte(bucketEntities)).Get(join(k.Connector, k.Entity, k.Reference)); !bytes.Equal(got, want) {
+				t.Errorf("snapshot %s stored as\n%s\nwant\n%s", k, got, want)
+			}
+		}
+		if n := btx.Bucket([]byte(bucketEvents)).Stats().KeyN; n != len(events) {
+			t.Errorf("%d events stored, want %d (the rolled-back ones must not be)", n, len(events))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWriteMemCopy: carved copies are exact, capped at their length (an
+// append cannot reach a neighbour) and independent of the source.
+func TestWriteMemCopy(t *testing.T) {
+	var m writeMem
+	tests := []struct {
+		name string
+		n    int
+	}{
+		{"empty", 0}, {"small", 10}, {"chunk/8", arenaChunk / 8}, {"large", arenaChunk/8 + 1}, {"over a chunk", arenaChunk + 5},
+	}
+	var prev []byte
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := bytes.Repeat([]byte{byte(tt.n)}, tt.n)
+			c := m.copy(src)
+			if !bytes.Equal(c, src) || cap(c) != len(c) {
+				t.Fatalf("copy: len %d cap %d, want len %d = cap", len(c), cap(c), tt.n)
+			}
+			if tt.n > 0 {
+				src[0] ^= 0xff
+				if c[0] == src[0] {
+					t.Fatal("copy shares the source's memory")
+				}
+			}
+			if prev != nil {
+				before := bytes.Clone(c)
+				_ = append(prev, bytes.Repeat([]byte{'x'}, 16)...)
+				if !bytes.Equal(c, before) {
+					t.Fatal("append to the previous copy changed this one")
+				}
+			}
+			prev = c
+		})
+	}
+	if k := m.key("a", "", "b"+strconv.Itoa(7)); !bytes.Equal(k, join("a", "", "b7")) || cap(k) != len(k) {
+		t.Fatalf("key %q (cap %d)", k, cap(k))
+	}
+}
