@@ -82,9 +82,20 @@ type Dispatcher struct {
 	wake     chan struct{}
 	inflight atomic.Int64 // sends running
 	// outstanding counts claimed deliveries whose outcome the loop has not
-	// received yet (queued for a worker or being sent).
+	// received yet (queued for a worker or being sent), plus room reserved
+	// for claims under way (reserve). It never exceeds the claim-ahead
+	// bound, so handing a claimed delivery to the work channel never blocks.
 	outstanding atomic.Int64
 	running     atomic.Bool
+
+	// hand is how deliveries claimed by someone else (the pipeline claims
+	// a new delivery as it writes it: store.Tx.AddDeliveryClaimed) reach
+	// the workers while Run runs.
+	hand struct {
+		mu       sync.RWMutex
+		work     chan<- *store.Delivery // nil while Run is not running
+		maxAhead int
+	}
 }
 
 // New returns a Dispatcher for db's outbox sending through outbounds.
@@ -149,6 +160,70 @@ func (d *Dispatcher) Notify() {
 	case d.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Reserve reserves room for up to n deliveries that the caller is about to
+// claim itself (store.Tx.AddDeliveryClaimed) and hand over with Submit. It
+// returns how many it may claim: 0 when Run is not running or the workers
+// already have as much claimed work ahead as they may. Room the caller
+// does not use (a claim that did not happen, a transaction that did not
+// commit) goes back with Release.
+func (d *Dispatcher) Reserve(n int) int {
+	d.hand.mu.RLock()
+	defer d.hand.mu.RUnlock()
+	if d.hand.work == nil {
+		return 0
+	}
+	return d.reserve(d.hand.maxAhead, n)
+}
+
+// reserve adds up to n to outstanding without passing maxAhead, and
+// returns how much it added.
+func (d *Dispatcher) reserve(maxAhead, n int) int {
+	for n > 0 {
+		cur := d.outstanding.Load()
+		take := min(int64(n), int64(maxAhead)-cur)
+		if take <= 0 {
+			return 0
+		}
+		if d.outstanding.CompareAndSwap(cur, cur+take) {
+			return int(take)
+		}
+	}
+	return 0
+}
+
+// Release gives back n of the room Reserve returned.
+func (d *Dispatcher) Release(n int) {
+	if n > 0 {
+		d.outstanding.Add(-int64(n))
+		d.Notify()
+	}
+}
+
+// Submit hands deliveries the caller claimed (in flight in the store, after
+// its transaction committed) to the workers, using room from Reserve: one
+// unit per delivery. If Run stopped in between, they are put back pending,
+// uncharged, like claimed work at shutdown.
+func (d *Dispatcher) Submit(dels []*store.Delivery) {
+	if len(dels) == 0 {
+		return
+	}
+	d.hand.mu.RLock()
+	if work := d.hand.work; work != nil {
+		for _, del := range dels {
+			work <- del // never blocks: the room was reserved
+		}
+		d.hand.mu.RUnlock()
+		return
+	}
+	d.hand.mu.RUnlock()
+	back := make([]outcome, len(dels))
+	for i, del := range dels {
+		back[i] = d.interrupted(del)
+	}
+	d.outstanding.Add(-int64(len(dels)))
+	d.writeOutcomes(back)
 }
 
 // SetOutbounds replaces the outbound connectors (config reload). Limits,
@@ -238,7 +313,13 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 			d.work(ctx, sendCtx, work, results)
 		}()
 	}
+	d.hand.mu.Lock()
+	d.hand.work, d.hand.maxAhead = work, maxAhead
+	d.hand.mu.Unlock()
 	err := d.loop(ctx, work, results, maxAhead)
+	d.hand.mu.Lock()
+	d.hand.work = nil // Submit writes back from now on
+	d.hand.mu.Unlock()
 	close(work)
 
 	// Shutting down: outcomes of the sends still running (and of the
@@ -318,7 +399,7 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 		batch = drainOutcomes(batch, results)
 		now := d.cfg.Now()
 		claim, wait := 0, d.cfg.MaxIdle
-		if room := maxAhead - int(d.outstanding.Load()); room > 0 {
+		if room := maxAhead - int(d.outstanding.Load()); room > 0 { // a peek; reserve below
 			// A read transaction first: a write transaction (an fsync) is
 			// too dear for a wake-up that finds nothing due.
 			next, ok, err := d.db.NextDeliveryDue()
@@ -334,6 +415,8 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 				wait = min(wait, max(next.Sub(now), time.Millisecond))
 			}
 		}
+		// Reserve the room first: Submit may take some of it meanwhile.
+		claim = d.reserve(maxAhead, claim)
 		if len(batch) == 0 && claim == 0 {
 			if !sleep(wait) {
 				break
@@ -346,6 +429,9 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 			fins = append(fins, o.finish)
 		}
 		claimed, err := d.db.FinishAndClaim(fins, now, claim)
+		if unused := claim - len(claimed); unused > 0 {
+			d.outstanding.Add(-int64(unused))
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInvalid):
@@ -363,9 +449,8 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 		}
 		d.afterFinish(batch[:n])
 		batch = append(batch[:0], batch[n:]...)
-		// The channel holds maxAhead and at most room were claimed: this
+		// The channel holds maxAhead and the claims were reserved: this
 		// never blocks.
-		d.outstanding.Add(int64(len(claimed)))
 		for _, del := range claimed {
 			work <- del
 		}

@@ -40,12 +40,24 @@ type pipeline struct {
 	batch     int
 	metrics   *metrics
 	delivered func() // wakes the delivery dispatcher
+	// handoff, when set, takes deliveries the pipeline claimed as it wrote
+	// them (nothing else of their queue waiting): they go to the delivery
+	// workers when the transaction commits, without a claim transaction.
+	handoff   handoff
 	processed func(n int)
 	// subscriptions returns the REST-hook subscriptions in force.
 	subscriptions func() []store.Subscription
 	// timerArmed is told, after a commit, the earliest due time of the
 	// timers the batch armed or moved (it wakes the scheduler).
 	timerArmed func(due time.Time)
+}
+
+// handoff is the delivery dispatcher's side of claiming at creation
+// (delivery.Dispatcher implements it).
+type handoff interface {
+	Reserve(n int) int
+	Release(n int)
+	Submit(dels []*store.Delivery)
 }
 
 func (p *pipeline) notify() {
@@ -120,6 +132,11 @@ type batchState struct {
 	snapshots  map[event.EntityKey]*event.Snapshot
 	dirty      map[event.EntityKey]bool
 	deliveries int
+	// claimed are the deliveries claimed as they were written, for the
+	// handoff once the transaction commits; reserved is the handoff room
+	// held for them.
+	claimed  []*store.Delivery
+	reserved int
 	// earliest is the earliest due time of the timers this batch armed or
 	// moved (zero: none): the scheduler is woken when it is earlier than
 	// what it sleeps for.
@@ -155,37 +172,56 @@ func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
 }
 
 func (p *pipeline) processBatch(items []*store.InboxItem) error {
-	var deliveries int
-	var earliest time.Time
+	var res batchResult
 	b := p.bundle()
 	mapped := mapItems(b, items)
 	err := p.db.Update(func(tx *store.Tx) error {
 		bs := newBatchState(tx, b, p.now())
+		defer func() { res = bs.result() }()
 		for i, it := range items {
 			if err := p.processItem(bs, it, mapped[i]); err != nil {
 				return fmt.Errorf("inbox %s: %w", it.ID, err)
 			}
 		}
-		if err := bs.save(); err != nil {
-			return err
-		}
-		deliveries, earliest = bs.deliveries, bs.earliest
-		return nil
+		return bs.save()
 	})
-	if err == nil {
-		p.committed(deliveries, earliest)
-	}
+	p.committed(err == nil, res)
 	return err
 }
 
-// committed wakes the dispatcher for new deliveries and the scheduler for
-// a timer due earlier than it sleeps.
-func (p *pipeline) committed(deliveries int, earliest time.Time) {
-	if deliveries > 0 && p.delivered != nil {
+// batchResult is what follows a batch's transaction.
+type batchResult struct {
+	deliveries int
+	earliest   time.Time
+	claimed    []*store.Delivery
+	reserved   int
+}
+
+func (bs *batchState) result() batchResult {
+	return batchResult{deliveries: bs.deliveries, earliest: bs.earliest, claimed: bs.claimed, reserved: bs.reserved}
+}
+
+// committed follows a batch's transaction (ok: it committed). It hands the
+// deliveries claimed in it to the workers, or gives their room back when
+// it did not commit; then it wakes the dispatcher for the other new
+// deliveries and the scheduler for a timer due earlier than it sleeps.
+func (p *pipeline) committed(ok bool, r batchResult) {
+	if p.handoff != nil {
+		if !ok {
+			p.handoff.Release(r.reserved)
+			return
+		}
+		p.handoff.Release(r.reserved - len(r.claimed))
+		p.handoff.Submit(r.claimed)
+	}
+	if !ok {
+		return
+	}
+	if r.deliveries > len(r.claimed) && p.delivered != nil {
 		p.delivered()
 	}
-	if !earliest.IsZero() && p.timerArmed != nil {
-		p.timerArmed(earliest)
+	if !r.earliest.IsZero() && p.timerArmed != nil {
+		p.timerArmed(r.earliest)
 	}
 }
 
@@ -464,16 +500,43 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 		d.Request = *req
 		d.Action = action
 	}
-	if err := bs.tx.AddDelivery(d); err != nil {
+	if err := p.addDelivery(bs, d); err != nil {
 		return "", "", fmt.Errorf("add delivery: %w", err)
 	}
-	if d.State == store.DeliveryPending {
+	// Pending, or in flight when claimed as it was written (a delivery
+	// that could not be rendered is stored failed and sends nothing).
+	if d.State == store.DeliveryPending || d.State == store.DeliveryInFlight {
 		bs.deliveries++
 		if err := p.fingerprint(bs, d); err != nil {
 			return "", "", err
 		}
 	}
 	return d.ID, "", nil
+}
+
+// addDelivery writes d to the outbox. A pending delivery is claimed as it
+// is written when the dispatcher has room for it and nothing else of its
+// queue waits (store.Tx.AddDeliveryClaimed); it then goes to the workers
+// when the transaction commits (committed).
+func (p *pipeline) addDelivery(bs *batchState, d *store.Delivery) error {
+	if d.State != store.DeliveryPending || p.handoff == nil {
+		return bs.tx.AddDelivery(d)
+	}
+	if len(bs.claimed) == bs.reserved {
+		// Room in steps, not one CAS per delivery.
+		bs.reserved += p.handoff.Reserve(16)
+	}
+	if len(bs.claimed) == bs.reserved {
+		return bs.tx.AddDelivery(d)
+	}
+	claimed, err := bs.tx.AddDeliveryClaimed(d)
+	if err != nil {
+		return err
+	}
+	if claimed {
+		bs.claimed = append(bs.claimed, d)
+	}
+	return nil
 }
 
 // dropNoOps removes from u every change the target already has; it reports
@@ -611,10 +674,10 @@ func (bs *batchState) applyTimers(ev *event.Event, ops []rules.TimerOp) error {
 // for imports and benchmarks; webhooks go through /hooks/{connector}.
 func (s *Server) ApplyEvents(evs []*event.Event) error {
 	now := s.now()
-	var deliveries int
-	var earliest time.Time
+	var res batchResult
 	err := s.db.Update(func(tx *store.Tx) error {
 		bs := newBatchState(tx, s.bundle.Load(), now)
+		defer func() { res = bs.result() }()
 		for _, ev := range evs {
 			if ev.ReceivedAt.IsZero() {
 				ev.ReceivedAt = now
@@ -626,15 +689,11 @@ func (s *Server) ApplyEvents(evs []*event.Event) error {
 				return fmt.Errorf("event %s: %w", ev.ID, err)
 			}
 		}
-		if err := bs.save(); err != nil {
-			return err
-		}
-		deliveries, earliest = bs.deliveries, bs.earliest
-		return nil
+		return bs.save()
 	})
+	s.pipe.committed(err == nil, res)
 	if err != nil {
 		return fmt.Errorf("apply events: %w", err)
 	}
-	s.pipe.committed(deliveries, earliest)
 	return nil
 }

@@ -141,8 +141,7 @@ func (s *scheduler) fireDue() (int, error) {
 // fire runs due timers in one transaction: the batch due at now, or only
 // the timer one. taken receives the timers the batch read.
 func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) error {
-	var deliveries int
-	var earliest time.Time
+	var res batchResult
 	var done []store.Timer
 	err := s.db.Update(func(tx *store.Tx) error {
 		var due []store.Timer
@@ -164,6 +163,7 @@ func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) 
 			}
 		}
 		bs := newBatchState(tx, s.pipe.bundle(), now)
+		defer func() { res = bs.result() }()
 		for _, t := range due {
 			if err := s.fireOne(bs, t); err != nil {
 				return fmt.Errorf("timer %s %s: %w", t.Key, t.Rule, err)
@@ -172,13 +172,13 @@ func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) 
 		if err := bs.save(); err != nil {
 			return err
 		}
-		deliveries, earliest, done = bs.deliveries, bs.earliest, due
+		done = due
 		return nil
 	})
+	s.pipe.committed(err == nil, res)
 	if err != nil {
 		return err
 	}
-	s.pipe.committed(deliveries, earliest)
 	if s.fired != nil {
 		at := s.now()
 		for _, t := range done {

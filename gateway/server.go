@@ -122,6 +122,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s.disp = disp
 	s.pipe.delivered = disp.Notify
+	s.pipe.handoff = disp
 	s.sched = newScheduler(s.pipe, log)
 	s.pipe.timerArmed = s.sched.armed
 	s.app = s.newApp(b)

@@ -394,10 +394,10 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 		ev.Vars[k] = v
 	}
 	var trace *EventTrace
-	var deliveries int
-	var earliest time.Time
+	var res batchResult
 	err := s.db.Update(func(tx *store.Tx) error {
 		bs := newBatchState(tx, b, now)
+		defer func() { res = bs.result() }()
 		prior, err := bs.snapshot(ev.Key())
 		if err != nil {
 			return err
@@ -408,17 +408,13 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 		if trace, err = s.pipe.handleEvent(bs, ev, id); err != nil {
 			return err
 		}
-		if err := bs.save(); err != nil {
-			return err
-		}
-		deliveries, earliest = bs.deliveries, bs.earliest
-		return nil
+		return bs.save()
 	})
+	s.pipe.committed(err == nil, res)
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(c, fiber.StatusNotFound, "%v", err)
 	} else if err != nil {
 		return problem(c, fiber.StatusInternalServerError, "run rule %s: %v", id, err)
 	}
-	s.pipe.committed(deliveries, earliest)
 	return c.JSON(fiber.Map{"event": ev, "trace": trace})
 }

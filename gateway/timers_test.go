@@ -200,7 +200,7 @@ func armDirect(t *testing.T, srv *Server, now time.Time, evs []*event.Event) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.pipe.committed(0, earliest)
+	srv.pipe.committed(true, batchResult{earliest: earliest})
 }
 
 func chatEvent(ref string, at time.Time) *event.Event {

@@ -164,28 +164,46 @@ func validState(s string) bool {
 // and appends it to its (Connector, Reference) queue. Only a queue's head
 // is ever due.
 func (tx *Tx) AddDelivery(d *Delivery) error {
+	_, err := tx.addDelivery(d, false)
+	return err
+}
+
+// AddDeliveryClaimed adds d as AddDelivery does and, when d would be due at
+// once as the only entry of its queue (nothing of its connector and
+// reference waits or is in flight), claims it in the same write: d is
+// stored in flight, exactly as ClaimDue would leave it, and claimed is
+// true. The caller then owns sending it and recording the outcome, like
+// any claimed delivery (if the transaction does not commit, nothing
+// happened). It saves the separate claim transaction, and the time to it,
+// for the common case of an update to an entity with nothing queued.
+// Otherwise d is added pending and claimed is false.
+func (tx *Tx) AddDeliveryClaimed(d *Delivery) (claimed bool, err error) {
+	return tx.addDelivery(d, true)
+}
+
+func (tx *Tx) addDelivery(d *Delivery, tryClaim bool) (bool, error) {
 	if err := tx.writable("add delivery"); err != nil {
-		return err
+		return false, err
 	}
 	if d == nil {
-		return fmt.Errorf("add delivery: nil: %w", ErrInvalid)
+		return false, fmt.Errorf("add delivery: nil: %w", ErrInvalid)
 	}
 	if err := checkPart("connector", d.Connector); err != nil {
-		return fmt.Errorf("add delivery: %w", err)
+		return false, fmt.Errorf("add delivery: %w", err)
 	}
 	if err := checkPart("reference", d.Reference); err != nil {
-		return fmt.Errorf("add delivery: %w", err)
+		return false, fmt.Errorf("add delivery: %w", err)
 	}
 	if len(d.Connector)+len(d.Reference) > maxIndexedKey {
-		return fmt.Errorf("add delivery: connector and reference too long: %w", ErrInvalid)
+		return false, fmt.Errorf("add delivery: connector and reference too long: %w", ErrInvalid)
 	}
 	now := tx.db.now()
 	if d.ID == "" {
 		d.ID = tx.db.ids.next(now)
 	} else if len(d.ID) > maxIDLen {
-		return fmt.Errorf("add delivery: id longer than %d bytes: %w", maxIDLen, ErrInvalid)
+		return false, fmt.Errorf("add delivery: id longer than %d bytes: %w", maxIDLen, ErrInvalid)
 	} else if tx.b(bucketOutbox).Get([]byte(d.ID)) != nil {
-		return fmt.Errorf("add delivery %s: id exists: %w", d.ID, ErrInvalid)
+		return false, fmt.Errorf("add delivery %s: id exists: %w", d.ID, ErrInvalid)
 	}
 	d.State = DeliveryPending
 	if d.CreatedAt.IsZero() {
@@ -195,19 +213,38 @@ func (tx *Tx) AddDelivery(d *Delivery) error {
 	if d.NextAt.IsZero() {
 		d.NextAt = now
 	}
-	if err := tx.putDelivery(d, false); err != nil {
-		return fmt.Errorf("add delivery: %w", err)
+	// A queue with no heads record is empty (schedule keeps its first
+	// entry there whenever it has one), so d would be its due head.
+	claim := tryClaim && !d.NextAt.After(now) &&
+		(!d.ordered() || tx.b(bucketOutboxHeads).Get(d.queueID()) == nil)
+	if claim {
+		d.State = DeliveryInFlight
 	}
-	if err := tx.setState(d.ID, "", DeliveryPending); err != nil {
-		return fmt.Errorf("add delivery %s: %w", d.ID, err)
+	// When claimed, d goes to the caller: the cache gets a copy.
+	if err := tx.putDelivery(d, false); err != nil {
+		return false, fmt.Errorf("add delivery: %w", err)
+	}
+	if err := tx.setState(d.ID, "", d.State); err != nil {
+		return false, fmt.Errorf("add delivery %s: %w", d.ID, err)
 	}
 	if err := tx.b(bucketOutboxRef).Put(d.queueKey(), present()); err != nil {
-		return fmt.Errorf("add delivery %s: index reference: %w", d.ID, err)
+		return false, fmt.Errorf("add delivery %s: index reference: %w", d.ID, err)
 	}
-	if err := tx.enqueue(d, now); err != nil {
-		return fmt.Errorf("add delivery %s: %w", d.ID, err)
+	if !claim {
+		if err := tx.enqueue(d, now); err != nil {
+			return false, fmt.Errorf("add delivery %s: %w", d.ID, err)
+		}
+		return false, nil
 	}
-	return nil
+	if d.ordered() {
+		if err := tx.b(bucketOutboxQueue).Put(d.queueKey(), present()); err != nil {
+			return false, fmt.Errorf("add delivery %s: enqueue: %w", d.ID, err)
+		}
+		if err := tx.b(bucketOutboxHeads).Put(d.queueID(), head{kind: headInFlight, id: d.ID}.encode()); err != nil {
+			return false, fmt.Errorf("add delivery %s: mark queue in flight: %w", d.ID, err)
+		}
+	}
+	return true, nil
 }
 
 // enqueue makes a pending delivery eligible: into its queue (then the

@@ -448,3 +448,80 @@ func TestAddDeliveryValidation(t *testing.T) {
 	}
 	mustCheck(t, db)
 }
+
+// AddDeliveryClaimed claims a new delivery in its own write only when it is
+// due at once with nothing else of its queue waiting or in flight; the
+// store is then exactly as after AddDelivery and ClaimDue.
+func TestAddDeliveryClaimed(t *testing.T) {
+	db := mustOpen(t)
+	type add struct {
+		ref       string
+		later     bool
+		wantClaim bool
+	}
+	adds := []add{
+		{ref: "A", wantClaim: true},
+		{ref: "A", wantClaim: false}, // behind A's first, in flight
+		{ref: "B", wantClaim: true},
+		{ref: "", wantClaim: true},                // unordered: never queued
+		{ref: "C", later: true, wantClaim: false}, // not due yet
+		{ref: "C", wantClaim: false},              // behind C's first, pending
+	}
+	var got []*Delivery
+	db.update(func(tx *Tx) error {
+		for i, a := range adds {
+			d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: a.ref, RuleID: "r", EventID: "ev",
+				Update:  event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: a.ref, Set: map[string]any{"status": "solved"}},
+				Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/1.json"}}
+			if a.later {
+				d.NextAt = db.clock.Now().Add(time.Minute)
+			}
+			claimed, err := tx.AddDeliveryClaimed(d)
+			if err != nil {
+				return err
+			}
+			if claimed != a.wantClaim {
+				t.Errorf("add %d (ref %q): claimed %v, want %v", i, a.ref, claimed, a.wantClaim)
+			}
+			want := DeliveryPending
+			if a.wantClaim {
+				want = DeliveryInFlight
+			}
+			if d.State != want {
+				t.Errorf("add %d: state %s, want %s", i, d.State, want)
+			}
+			got = append(got, d)
+		}
+		return nil
+	})
+	mustCheck(t, db)
+	a1, a2, b1, u1, c1, c2 := got[0], got[1], got[2], got[3], got[4], got[5]
+	for _, d := range []*Delivery{a1, b1, u1} {
+		stored, err := db.Delivery(d.ID)
+		if err != nil || stored.State != DeliveryInFlight {
+			t.Fatalf("stored %s: %+v %v, want in flight", d.ID, stored, err)
+		}
+	}
+	if ids := claim(t, db, 0); len(ids) != 0 {
+		t.Fatalf("claimed %v: every due head is already in flight", ids)
+	}
+	if err := db.FinishDelivery(a1.ID, &Attempt{At: db.clock.Now(), Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, db)
+	if ids := claim(t, db, 0); !equalStrings(ids, []string{a2.ID}) {
+		t.Fatalf("after A's first succeeded claimed %v, want A's second %s", ids, a2.ID)
+	}
+	db.clock.Advance(2 * time.Minute)
+	if ids := claim(t, db, 0); !equalStrings(ids, []string{c1.ID}) {
+		t.Fatalf("claimed %v, want C's first %s once due", ids, c1.ID)
+	}
+	_ = c2
+	// A crash with claimed deliveries in flight: they are due again after
+	// the restart, like any claimed delivery.
+	db.reopen()
+	mustCheck(t, db)
+	if ids := claim(t, db, 0); !equalStrings(ids, sorted(b1.ID, u1.ID, a2.ID, c1.ID)) {
+		t.Fatalf("after restart claimed %v, want the in-flight ones again", ids)
+	}
+}
