@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/hookline/hookline/internal/jsonenc"
 )
 
 type valueKind uint8
@@ -955,7 +957,7 @@ func printableValue(v reflect.Value) (any, bool) {
 func appendJSON(dst []byte, v value) ([]byte, bool) {
 	switch v.k {
 	case vStr:
-		return appendJSONString(dst, v.s), true
+		return jsonenc.AppendString(dst, v.s), true
 	case vInvalid:
 		return append(dst, "null"...), true
 	}
@@ -970,7 +972,7 @@ func appendJSON(dst []byte, v value) ([]byte, bool) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, rv.Index(i).String())
+			dst = jsonenc.AppendString(dst, rv.Index(i).String())
 		}
 		return append(dst, ']'), true
 	case mapStringStringType:
@@ -991,9 +993,9 @@ func appendJSON(dst []byte, v value) ([]byte, bool) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, k)
+			dst = jsonenc.AppendString(dst, k)
 			dst = append(dst, ':')
-			dst = appendJSONString(dst, m[k])
+			dst = jsonenc.AppendString(dst, m[k])
 		}
 		return append(dst, '}'), true
 	}

@@ -1,7 +1,6 @@
 package yamlconf
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -355,22 +354,6 @@ func FuzzRendererMatchesTextTemplate(f *testing.F) {
 			if fmt.Sprint(werr) != fmt.Sprint(gerr) || got != want {
 				t.Fatalf("%q:\n got %q, %v\nwant %q, %v", r.Template().Root.String(), got, gerr, want, werr)
 			}
-		}
-	})
-}
-
-// FuzzJSONString: appendJSONString writes json.Marshal's bytes.
-func FuzzJSONString(f *testing.F) {
-	for _, s := range []string{"", "plain", "<script>&</script>", "\u2028\u2029", "\x00\x01\b\f\n\r\t\x1f\x7f", "\xff", "é日本\U0001F600", `"\`, "\xed\xa0\x80"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		want, err := json.Marshal(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := appendJSONString([]byte("x"), s); string(got) != "x"+string(want) {
-			t.Fatalf("%q: got %s, want %s", s, got[1:], want)
 		}
 	})
 }
