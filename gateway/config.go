@@ -41,6 +41,7 @@ type File struct {
 	Egress struct {
 		Allow []string `yaml:"allow"`
 	} `yaml:"egress"`
+	Retention  Retention           `yaml:"retention"`
 	Enums      map[string][]string `yaml:"enums"`
 	Calendars  *yaml.Node          `yaml:"calendars"`
 	Connectors []string            `yaml:"connectors"`
@@ -64,6 +65,89 @@ func (b *ByteSize) UnmarshalConfig(file string, n *yaml.Node) yamlconf.Errors {
 	return nil
 }
 
+// Retention is the retention: section of gateway.yaml: how long history
+// is kept and how often housekeeping prunes it. A zero KeepFor takes its
+// default; KeepForever keeps that history forever.
+type Retention struct {
+	// Inbox keeps processed, unmapped and failed inbox items (pending ones
+	// are never deleted).
+	Inbox KeepFor `yaml:"inbox"`
+	// Events keeps events with their traces and per-entity index entries
+	// (entity snapshots are state and are never deleted).
+	Events KeepFor `yaml:"events"`
+	// Deliveries keeps succeeded, failed (dead) and cancelled deliveries
+	// (pending and in-flight ones are never deleted).
+	Deliveries KeepFor `yaml:"deliveries"`
+	// Interval is how often housekeeping runs.
+	Interval time.Duration `yaml:"interval"`
+}
+
+// KeepFor is how long one kind of history is kept, written as a duration
+// (12h, 30d, 2w; at least MinRetention) or as 0 or forever to keep it
+// forever. The zero value means "not set".
+type KeepFor time.Duration
+
+// KeepForever keeps history forever (written 0 or forever).
+const KeepForever KeepFor = -1
+
+// MinRetention is the shortest retention gateway.yaml accepts: shorter
+// ones are almost always a unit mistake (30m is thirty minutes, not
+// months) that would delete history moments after it is made.
+const MinRetention = time.Hour
+
+// Forever reports whether k keeps history forever.
+func (k KeepFor) Forever() bool { return k < 0 }
+
+// Cutoff returns the time before which history of this kind is pruned at
+// now, and false when it is kept forever.
+func (k KeepFor) Cutoff(now time.Time) (time.Time, bool) {
+	if k <= 0 {
+		return time.Time{}, false
+	}
+	return now.Add(-time.Duration(k)), true
+}
+
+// String writes k as gateway.yaml would: forever, whole days as 30d, else
+// a Go duration.
+func (k KeepFor) String() string {
+	d := time.Duration(k)
+	switch {
+	case k < 0:
+		return "forever"
+	case d > 0 && d%(24*time.Hour) == 0:
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+// UnmarshalConfig implements yamlconf.Unmarshaler.
+func (k *KeepFor) UnmarshalConfig(file string, n *yaml.Node) yamlconf.Errors {
+	const want = "a duration like 12h, 30d or 2w, or 0 or forever"
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		return yamlconf.Errors{yamlconf.Errorf(file, n, "expected %s, got %s", want, yamlconf.KindName(n))}
+	}
+	v := strings.TrimSpace(n.Value)
+	if v == "forever" {
+		*k = KeepForever
+		return nil
+	}
+	d, err := yamlconf.ParseDuration(v)
+	if err != nil {
+		return yamlconf.Errors{yamlconf.Errorf(file, n, "expected %s, got %q%s", want, v, yamlconf.DidYouMean(v, []string{"forever"}))}
+	}
+	switch {
+	case d == 0:
+		*k = KeepForever
+	case d < 0:
+		return yamlconf.Errors{yamlconf.Errorf(file, n, "retention %q is negative: expected %s", v, want)}
+	case d < MinRetention:
+		return yamlconf.Errors{yamlconf.Errorf(file, n, "retention %q is shorter than the minimum of %s and would delete history moments after it is made (m is minutes: write 30d for thirty days)", v, MinRetention)}
+	default:
+		*k = KeepFor(d)
+	}
+	return nil
+}
+
 // Defaults applied when gateway.yaml leaves a setting out.
 const (
 	DefaultBodyLimit         = 1 << 20
@@ -72,6 +156,19 @@ const (
 	DefaultFingerprintWindow = 10 * time.Minute
 	DefaultMaxHops           = 5
 	DefaultMaxFiringsPerHour = 20
+	// DefaultInboxRetention keeps accepted webhooks (the largest records:
+	// whole payloads) a month, long enough to investigate and replay.
+	DefaultInboxRetention = KeepFor(30 * 24 * time.Hour)
+	// DefaultEventRetention keeps events and their rule traces a quarter:
+	// "why did this ticket change" is asked long after the fact.
+	DefaultEventRetention = KeepFor(90 * 24 * time.Hour)
+	// DefaultDeliveryRetention keeps finished deliveries, dead letters
+	// included, a month: time enough to retry what failed.
+	DefaultDeliveryRetention = KeepFor(30 * 24 * time.Hour)
+	// DefaultHousekeepingInterval runs housekeeping every minute, so that
+	// each run is small (a few short transactions even at thousands of
+	// webhooks a minute) and a run with nothing to do is a few key lookups.
+	DefaultHousekeepingInterval = time.Minute
 )
 
 // Bundle is a compiled, validated configuration: everything the gateway
@@ -148,6 +245,7 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 	}
 	errs.Append(yamlconf.Decode(path, root, &b.File))
 	b.applyDefaults()
+	b.checkRetention(root, &errs)
 	if loc, err := time.LoadLocation(b.File.Timezone); err != nil {
 		errs.Add(path, yamlconf.Lookup(root, "timezone"), "unknown time zone %q (use an IANA name like Europe/Rome)", b.File.Timezone)
 	} else {
@@ -259,6 +357,32 @@ func (b *Bundle) applyDefaults() {
 	}
 	if f.LoopGuard.MaxFiringsPerHour == 0 {
 		f.LoopGuard.MaxFiringsPerHour = DefaultMaxFiringsPerHour
+	}
+	r := &f.Retention
+	for _, k := range []struct {
+		v   *KeepFor
+		def KeepFor
+	}{{&r.Inbox, DefaultInboxRetention}, {&r.Events, DefaultEventRetention}, {&r.Deliveries, DefaultDeliveryRetention}} {
+		if *k.v == 0 {
+			*k.v = k.def
+		}
+	}
+	if r.Interval == 0 {
+		r.Interval = DefaultHousekeepingInterval
+	}
+}
+
+// checkRetention reports a housekeeping interval that is not positive and
+// warns about an inbox kept shorter than the dedupe window.
+func (b *Bundle) checkRetention(root *yaml.Node, errs *yamlconf.Errors) {
+	r := b.File.Retention
+	if r.Interval < 0 {
+		errs.Add(b.Path, yamlconf.Lookup(yamlconf.Lookup(root, "retention"), "interval"),
+			"retention.interval %s is negative: expected how often housekeeping runs, like 1m", r.Interval)
+	}
+	if !r.Inbox.Forever() && time.Duration(r.Inbox) < b.File.Intake.DedupeWindow {
+		b.Warnings = append(b.Warnings, fmt.Sprintf("retention.inbox (%s) is shorter than intake.dedupe_window (%s): a late repeat of a pruned webhook is still answered as a duplicate, with the id of an item that is gone",
+			r.Inbox, b.File.Intake.DedupeWindow))
 	}
 }
 

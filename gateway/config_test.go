@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestShippedConfigsValidate(t *testing.T) {
@@ -111,5 +112,110 @@ func TestWrongExpectationFailsWithDiff(t *testing.T) {
 	}
 	if failed != 1 {
 		t.Fatalf("want exactly the edited case to fail, %d failed", failed)
+	}
+}
+
+// retentionConfig writes a config dir whose gateway.yaml ends with extra
+// (from line 4 on) and returns it.
+func retentionConfig(t *testing.T, extra string) string {
+	t.Helper()
+	dir := timerConfig(t, timerRules)
+	writeFile(t, filepath.Join(dir, "gateway.yaml"), "listen: \"127.0.0.1:0\"\nconnectors: [\"connectors/*.yaml\"]\nrules: [\"rules/*.yaml\"]\n"+extra)
+	return dir
+}
+
+func TestRetentionConfig(t *testing.T) {
+	const day = 24 * time.Hour
+	cases := []struct {
+		name, yaml string
+		want       Retention
+		warn       string // a warning that must be given
+		err        string // the error that must be given, after "gateway.yaml:"
+	}{
+		{name: "defaults", yaml: "",
+			want: Retention{Inbox: KeepFor(30 * day), Events: KeepFor(90 * day), Deliveries: KeepFor(30 * day), Interval: time.Minute}},
+		{name: "empty section", yaml: "retention: {}\n",
+			want: Retention{Inbox: DefaultInboxRetention, Events: DefaultEventRetention, Deliveries: DefaultDeliveryRetention, Interval: DefaultHousekeepingInterval}},
+		{name: "values", yaml: "retention:\n  inbox: 7d\n  events: 2w\n  deliveries: 36h\n  interval: 10m\n",
+			want: Retention{Inbox: KeepFor(7 * day), Events: KeepFor(14 * day), Deliveries: KeepFor(36 * time.Hour), Interval: 10 * time.Minute}},
+		{name: "forever", yaml: "retention:\n  inbox: forever\n  events: 0\n  deliveries: \"0d\"\n",
+			want: Retention{Inbox: KeepForever, Events: KeepForever, Deliveries: KeepForever, Interval: time.Minute}},
+		{name: "partly set", yaml: "retention: { events: 1h }\n",
+			want: Retention{Inbox: DefaultInboxRetention, Events: KeepFor(time.Hour), Deliveries: DefaultDeliveryRetention, Interval: DefaultHousekeepingInterval}},
+		{name: "inbox shorter than the dedupe window", yaml: "retention:\n  inbox: 1d\n",
+			want: Retention{Inbox: KeepFor(day), Events: DefaultEventRetention, Deliveries: DefaultDeliveryRetention, Interval: DefaultHousekeepingInterval},
+			warn: "retention.inbox (1d) is shorter than intake.dedupe_window (72h0m0s)"},
+		{name: "minutes for months", yaml: "retention:\n  inbox: 30m\n",
+			err: `5:10: retention "30m" is shorter than the minimum of 1h0m0s`},
+		{name: "not a duration", yaml: "retention:\n  events: never\n",
+			err: `5:11: expected a duration like 12h, 30d or 2w, or 0 or forever, got "never"`},
+		{name: "capitalised forever", yaml: "retention:\n  events: Forever\n",
+			err: `5:11: expected a duration like 12h, 30d or 2w, or 0 or forever, got "Forever"; did you mean "forever"?`},
+		{name: "negative", yaml: "retention:\n  deliveries: -5d\n",
+			err: `5:15: retention "-5d" is negative`},
+		{name: "a list", yaml: "retention:\n  inbox: [30d]\n",
+			err: `5:10: expected a duration like 12h, 30d or 2w, or 0 or forever, got a list`},
+		{name: "misspelt key", yaml: "retention:\n  evnets: 90d\n",
+			err: `5:3: unknown key "evnets"; did you mean "events"?`},
+		{name: "negative interval", yaml: "retention:\n  interval: -1m\n",
+			err: `5:13: retention.interval -1m0s is negative`},
+		{name: "interval not a duration", yaml: "retention:\n  interval: often\n",
+			err: `5:13: expected a duration like 15m, 48h or 2d, got "often"`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := retentionConfig(t, tc.yaml)
+			b, errs := Load(dir, testEnv(nil))
+			if tc.err != "" {
+				want := filepath.Join(dir, "gateway.yaml") + ":" + tc.err
+				if len(errs) != 1 || !strings.HasPrefix(errs[0].Error(), want) {
+					t.Fatalf("errors:\n%v\nwant one starting with\n%s", errs, want)
+				}
+				return
+			}
+			if len(errs) > 0 {
+				t.Fatal(errs)
+			}
+			if got := b.File.Retention; got != tc.want {
+				t.Errorf("retention = %+v, want %+v", got, tc.want)
+			}
+			warned := false
+			for _, w := range b.Warnings {
+				warned = warned || strings.Contains(w, "retention.")
+				if tc.warn != "" && strings.Contains(w, tc.warn) {
+					return
+				}
+			}
+			if tc.warn != "" {
+				t.Errorf("no warning %q in %q", tc.warn, b.Warnings)
+			} else if warned {
+				t.Errorf("unexpected retention warning in %q", b.Warnings)
+			}
+		})
+	}
+}
+
+func TestKeepFor(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	cases := []struct {
+		k      KeepFor
+		s      string
+		cutoff time.Time // zero: kept forever
+	}{
+		{KeepFor(30 * 24 * time.Hour), "30d", now.AddDate(0, 0, -30)},
+		{KeepFor(36 * time.Hour), "36h0m0s", now.Add(-36 * time.Hour)},
+		{KeepForever, "forever", time.Time{}},
+	}
+	for _, tc := range cases {
+		if got := tc.k.String(); got != tc.s {
+			t.Errorf("String() = %q, want %q", got, tc.s)
+		}
+		cutoff, ok := tc.k.Cutoff(now)
+		if ok != !tc.cutoff.IsZero() || !cutoff.Equal(tc.cutoff) {
+			t.Errorf("%s: Cutoff = %v, %v; want %v", tc.s, cutoff, ok, tc.cutoff)
+		}
+		if tc.k.Forever() != tc.cutoff.IsZero() {
+			t.Errorf("%s: Forever() = %v", tc.s, tc.k.Forever())
+		}
 	}
 }

@@ -270,25 +270,15 @@ func (s *Server) Run(ctx context.Context) error {
 // Close releases the store when Run was never called.
 func (s *Server) Close() error { return s.db.Close() }
 
-// startHousekeeping prunes expired dedupe keys once a minute.
+// startHousekeeping prunes, every retention.interval, expired dedupe keys,
+// fingerprints and rule firings and the history older than the retention
+// settings allow (housekeeping.go).
 func (s *Server) startHousekeeping(ctx context.Context, wg *sync.WaitGroup) {
+	h := s.newHousekeeper()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if n, err := s.db.PruneDedupe(s.now()); err != nil {
-					s.log.Error("prune dedupe keys", "err", err)
-				} else if n > 0 {
-					s.log.Debug("pruned dedupe keys", "count", n)
-				}
-			}
-		}
+		h.loop(ctx)
 	}()
 }
 

@@ -70,6 +70,21 @@
 // the page cache; the next read of a dropped page is a minor fault.
 // Linux only (mapped.go).
 //
+// # Retention
+//
+// History does not grow forever: PruneInbox, PruneEvents and
+// PruneDeliveries delete by age what was created before a cutoff. Ids are
+// ULIDs, so that is a range at the start of the inbox and events buckets
+// and of each final state's part of outbox_state; a prune walks it in
+// transactions of at most 2,000 records and lets go of the writer between
+// them. Only final records go (processed, unmapped or failed inbox items;
+// succeeded, failed or cancelled deliveries), each with every index entry
+// that points at it (events_by_entity; outbox_state, outbox_ref, the
+// per-state counter and the delivery cache); pending items and pending or
+// in-flight deliveries stay however old. Entity snapshots are state and
+// are never pruned. bbolt reuses the freed pages but never shrinks the
+// file (see docs/operations.md for an offline compaction).
+//
 // Values are JSON (encoding/json); keys are designed for range scans. Ids
 // are ULIDs from a monotonic generator owned by the DB value (DB.NewID),
 // so an id's text order is its creation order and its first 10 characters

@@ -1,0 +1,440 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+	"unicode/utf8"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Retention: the age prunes. Inbox items, events and deliveries are keyed
+// by ULIDs, whose text order is their creation order, so everything created
+// before a cutoff is a range at the start of a bucket (or, for deliveries,
+// at the start of each final state's part of the state index). A prune
+// walks that range in transactions of at most pruneBatch records and lets
+// go of bbolt's writer between them, so the pipeline, the dispatcher and
+// the journal applier get their turns while a large backlog of history is
+// deleted. Records that are not final (pending inbox items, pending and
+// in-flight deliveries) are never deleted, however old. Entity snapshots
+// are state, not history, and are never pruned; dedupe keys, fingerprints
+// and rule firings have their own expiry (PruneDedupe, PruneFingerprints,
+// PruneRuleFirings).
+
+// pruneBatch is the most records one prune transaction looks at (and so
+// deletes): it bounds how long a prune holds bbolt's writer.
+const pruneBatch = 2000
+
+// errNothingPruned rolls back a prune transaction that deleted nothing
+// (it found only records to keep): a rollback costs no fsync.
+var errNothingPruned = errors.New("nothing pruned")
+
+// PruneResult counts what an age prune (PruneInbox, PruneEvents,
+// PruneDeliveries) did.
+type PruneResult struct {
+	// Deleted is how many records were removed, each with every index
+	// entry that pointed at it.
+	Deleted int `json:"deleted"`
+	// Kept is how many records older than the cutoff were left in place
+	// because they are not final (a pending inbox item, a queued delivery)
+	// or could not be read.
+	Kept int `json:"kept"`
+	// Txns is how many write transactions the prune used (at most
+	// pruneBatch records each).
+	Txns int `json:"txns"`
+}
+
+func (r *PruneResult) add(o PruneResult) {
+	r.Deleted += o.Deleted
+	r.Kept += o.Kept
+	r.Txns += o.Txns
+}
+
+// PruneInbox deletes the inbox items received before the cutoff (by their
+// id's time, to the millisecond) whose state is final: processed, unmapped
+// or failed. Pending items are kept however old, and so are items still on
+// their way from the intake journal. Dedupe keys are not touched: they
+// expire on their own (PruneDedupe); a duplicate of a pruned item is still
+// answered with the original id. It first moves the intake journal into
+// bbolt, then deletes in transactions of at most 2,000 items, and stops
+// early (returning what it did so far with ctx's error) when ctx ends.
+func (db *DB) PruneInbox(ctx context.Context, before time.Time) (PruneResult, error) {
+	const op = "prune inbox"
+	if err := db.flushJournal(); err != nil {
+		return PruneResult{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return db.pruneRange(ctx, op, bucketInbox, nil, ulidFloor(before), func(tx *Tx, keys [][]byte) (PruneResult, error) {
+		inbox, pending := tx.b(bucketInbox), tx.b(bucketInboxPending)
+		var res PruneResult
+		final := keys[:0:0]
+		for _, id := range keys {
+			if pending.Get(id) != nil {
+				res.Kept++
+				continue
+			}
+			final = append(final, id)
+		}
+		final, held := tx.forgetApplied(final)
+		res.Kept += held
+		for _, id := range final {
+			if err := inbox.Delete(id); err != nil {
+				return res, fmt.Errorf("delete inbox item %s: %w", id, err)
+			}
+			tx.db.cache.drop(string(id))
+			res.Deleted++
+		}
+		return res, nil
+	})
+}
+
+// forgetApplied takes out of ids those whose journal record is not applied
+// yet (FinishInbox wrote the item out of turn: the applier must still find
+// it in bbolt, or it would write it back as pending) and returns the rest
+// and how many it took out. The rest are about to be deleted: they leave
+// the committer's map of records it has not yet seen applied, from which
+// Inbox and FinishInbox would otherwise still serve them. Should the
+// transaction roll back, the items are still in bbolt. The map's lock is
+// held only for the lookups, not for the deletes.
+func (tx *Tx) forgetApplied(ids [][]byte) (rest [][]byte, held int) {
+	applied := appliedSeq(tx.tx)
+	tx.db.umu.Lock()
+	defer tx.db.umu.Unlock()
+	rest = ids[:0]
+	for _, id := range ids {
+		if r := tx.db.unapplied[string(id)]; r != nil {
+			if r.seq > applied {
+				held++
+				continue
+			}
+			delete(tx.db.unapplied, string(id))
+		}
+		rest = append(rest, id)
+	}
+	return rest, held
+}
+
+// PruneEvents deletes the events created before the cutoff (by their id's
+// time, to the millisecond) together with their traces (kept in the same
+// record) and their entries in the per-entity index, in transactions of at
+// most 2,000 events. Entity snapshots stay. It stops early (returning what
+// it did so far with ctx's error) when ctx ends.
+func (db *DB) PruneEvents(ctx context.Context, before time.Time) (PruneResult, error) {
+	return db.pruneRange(ctx, "prune events", bucketEvents, nil, ulidFloor(before), func(tx *Tx, keys [][]byte) (PruneResult, error) {
+		events, byEntity := tx.b(bucketEvents), tx.b(bucketEventsByEntity)
+		var res PruneResult
+		for _, id := range keys {
+			v := events.Get(id)
+			if v == nil {
+				continue
+			}
+			k, ok := eventIndexKey(v, id)
+			if !ok {
+				// Unreadable: its index entry cannot be found, so the
+				// record is left alone rather than half deleted.
+				res.Kept++
+				continue
+			}
+			if k != nil {
+				if err := byEntity.Delete(k); err != nil {
+					return res, fmt.Errorf("unindex event %s: %w", id, err)
+				}
+			}
+			if err := events.Delete(id); err != nil {
+				return res, fmt.Errorf("delete event %s: %w", id, err)
+			}
+			res.Deleted++
+		}
+		return res, nil
+	})
+}
+
+// finalDeliveryStates are the states a delivery leaves only by an explicit
+// retry; only deliveries in them are pruned.
+var finalDeliveryStates = [...]string{DeliverySucceeded, DeliveryFailed, DeliveryCancelled}
+
+// PruneDeliveries deletes the deliveries created before the cutoff (by
+// their id's time, to the millisecond) that are final: succeeded, failed
+// (dead letters) or cancelled. Pending and in-flight deliveries are kept
+// however old. A final delivery is in no queue, head or due index; it
+// leaves the outbox, the state index, the reference index, the per-state
+// counter and the delivery cache. It walks each final state's part of the
+// state index, in transactions of at most 2,000 deliveries, and stops early
+// (returning what it did so far with ctx's error) when ctx ends.
+func (db *DB) PruneDeliveries(ctx context.Context, before time.Time) (PruneResult, error) {
+	floor := ulidFloor(before)
+	var total PruneResult
+	for _, state := range finalDeliveryStates {
+		res, err := db.pruneRange(ctx, "prune "+state+" deliveries", bucketOutboxState, []byte(state+"\x00"), floor, func(tx *Tx, keys [][]byte) (PruneResult, error) {
+			return tx.pruneDeliveries(state, keys)
+		})
+		total.add(res)
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+// pruneDeliveries deletes the deliveries behind state-index keys (state
+// \x00 id) of one final state.
+func (tx *Tx) pruneDeliveries(state string, keys [][]byte) (PruneResult, error) {
+	outbox, stateIdx := tx.b(bucketOutbox), tx.b(bucketOutboxState)
+	refIdx, queue := tx.b(bucketOutboxRef), tx.b(bucketOutboxQueue)
+	var res PruneResult
+	gone := int64(0)
+	for _, k := range keys {
+		id := k[len(state)+1:]
+		v := outbox.Get(id)
+		if v != nil {
+			connector, reference, ok := deliveryQueueParts(v)
+			if !ok {
+				res.Kept++
+				continue
+			}
+			rk := join(connector, reference, string(id))
+			// A delivery still in its queue is pending or in flight,
+			// whatever the state index says: never delete it.
+			if reference != "" && queue.Get(rk) != nil {
+				res.Kept++
+				continue
+			}
+			if err := refIdx.Delete(rk); err != nil {
+				return res, fmt.Errorf("unindex delivery %s reference: %w", id, err)
+			}
+			if err := outbox.Delete(id); err != nil {
+				return res, fmt.Errorf("delete delivery %s: %w", id, err)
+			}
+			tx.db.dcache.drop(string(id))
+		}
+		// The state entry and its count go together (setState), also for
+		// an entry whose record is missing (counted as deleted too).
+		if err := stateIdx.Delete(k); err != nil {
+			return res, fmt.Errorf("unindex delivery %s state: %w", id, err)
+		}
+		gone++
+		res.Deleted++
+	}
+	if err := tx.addCount(tx.b(bucketMeta), countKey(state), -gone); err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// pruneRange walks the keys of bucket that start with prefix and whose
+// rest is a ULID sorting before floor (so created before floor's
+// millisecond), in id order, and hands them to apply in transactions of at
+// most pruneBatch keys. Between transactions it yields, so that other
+// writers waiting for bbolt get it, and checks ctx. Keys whose rest is not
+// a ULID have no known age and are left alone.
+func (db *DB) pruneRange(ctx context.Context, op, bucket string, prefix, floor []byte,
+	apply func(tx *Tx, keys [][]byte) (PruneResult, error)) (PruneResult, error) {
+	upper := append(copyBytes(prefix), floor...)
+	if prefix == nil {
+		upper = floor
+	}
+	var total PruneResult
+	// Most runs find nothing old: a read transaction says so without the
+	// commit (and fsyncs) of an empty write transaction.
+	some := false
+	if err := db.View(func(tx *Tx) error {
+		k, _ := tx.b(bucket).Cursor().Seek(prefix)
+		some = k != nil && bytes.HasPrefix(k, prefix) && bytes.Compare(k, upper) < 0
+		return nil
+	}); err != nil {
+		return total, fmt.Errorf("%s: %w", op, err)
+	}
+	if !some {
+		return total, nil
+	}
+	var resume []byte // the last key handed to apply; the walk goes on after it
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("%s: %w", op, err)
+		}
+		done := false
+		var res PruneResult
+		err := db.Update(func(tx *Tx) error {
+			keys := make([][]byte, 0, min(pruneBatch, 256))
+			c := tx.b(bucket).Cursor()
+			var k []byte
+			if resume == nil {
+				k, _ = c.Seek(prefix)
+			} else if k, _ = c.Seek(resume); k != nil && bytes.Equal(k, resume) {
+				k, _ = c.Next()
+			}
+			visited := 0
+			for ; ; k, _ = c.Next() {
+				if k == nil || !bytes.HasPrefix(k, prefix) || bytes.Compare(k, upper) >= 0 {
+					done = true
+					break
+				}
+				if len(keys) == pruneBatch || visited == 4*pruneBatch {
+					break
+				}
+				visited++
+				resume = copyBytes(k)
+				if !isULID(k[len(prefix):]) {
+					continue
+				}
+				keys = append(keys, resume)
+			}
+			if len(keys) == 0 {
+				return nil
+			}
+			var err error
+			if res, err = apply(tx, keys); err == nil && res.Deleted == 0 {
+				return errNothingPruned // roll back: nothing to commit
+			}
+			return err
+		})
+		if err == errNothingPruned {
+			err = nil
+		}
+		if err != nil {
+			return total, fmt.Errorf("%s: %w", op, err)
+		}
+		total.add(res)
+		total.Txns++
+		if done {
+			return total, nil
+		}
+		// Let the pipeline and the dispatcher, which may be waiting for
+		// bbolt's writer, go first.
+		runtime.Gosched()
+	}
+}
+
+// isULID reports whether id is a ULID in its canonical text form.
+func isULID(id []byte) bool {
+	if len(id) != idLen {
+		return false
+	}
+	_, err := ulid.ParseStrict(string(id))
+	return err == nil
+}
+
+// eventIndexKey returns the events_by_entity key of the stored event v
+// with the given id (nil when v holds no event), and false when v cannot
+// be read.
+func eventIndexKey(v, id []byte) ([]byte, bool) {
+	// Fast path: the stored encoding starts {"event":{"id":...,
+	// "connector":...,"type":...,"entity":...,"reference":...: read those
+	// strings and stop, instead of decoding the payload and the trace.
+	if p, ok := leadingStrings(v, `{"event":{`, "connector", "entity", "reference"); ok {
+		return join(p[0], p[1], p[2], string(id)), true
+	}
+	var se struct {
+		Event *struct {
+			Connector string `json:"connector"`
+			Entity    string `json:"entity"`
+			Reference string `json:"reference"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal(v, &se); err != nil {
+		return nil, false
+	}
+	if se.Event == nil {
+		return nil, true
+	}
+	return join(se.Event.Connector, se.Event.Entity, se.Event.Reference, string(id)), true
+}
+
+// deliveryQueueParts returns the connector and reference of the stored
+// delivery v, and false when v cannot be read.
+func deliveryQueueParts(v []byte) (connector, reference string, ok bool) {
+	if p, ok := leadingStrings(v, `{`, "connector", "reference"); ok {
+		return p[0], p[1], true
+	}
+	var d struct {
+		Connector string `json:"connector"`
+		Reference string `json:"reference"`
+	}
+	if err := json.Unmarshal(v, &d); err != nil {
+		return "", "", false
+	}
+	return d.Connector, d.Reference, true
+}
+
+// leadingStrings reads the object members that follow prefix in compact
+// JSON v (as the store's encoders write it) while they are strings, and
+// returns the values of names (in their order) once it has them all. It
+// returns false as soon as anything else comes first (a non-string value,
+// an escaped key, the end of the object): the caller then decodes v in
+// full.
+func leadingStrings(v []byte, prefix string, names ...string) ([]string, bool) {
+	if !bytes.HasPrefix(v, []byte(prefix)) {
+		return nil, false
+	}
+	out := make([]string, len(names))
+	seen := make([]bool, len(names))
+	found := 0
+	rest := v[len(prefix):]
+	for first := true; found < len(names); first = false {
+		if !first {
+			if len(rest) == 0 || rest[0] != ',' {
+				return nil, false
+			}
+			rest = rest[1:]
+		}
+		key, r, ok := jsonString(rest)
+		if !ok || len(r) == 0 || r[0] != ':' || bytes.IndexByte(key, '\\') >= 0 {
+			return nil, false
+		}
+		val, r, ok := jsonString(r[1:])
+		if !ok {
+			return nil, false
+		}
+		rest = r
+		for i, n := range names {
+			if n != string(key[1:len(key)-1]) {
+				continue
+			}
+			s, ok := unquote(val)
+			if !ok {
+				return nil, false
+			}
+			if !seen[i] {
+				seen[i] = true
+				found++
+			}
+			out[i] = s
+		}
+	}
+	return out, true
+}
+
+// jsonString splits a JSON string token (with its quotes) off the start of
+// b.
+func jsonString(b []byte) (tok, rest []byte, ok bool) {
+	if len(b) == 0 || b[0] != '"' {
+		return nil, nil, false
+	}
+	for i := 1; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return b[:i+1], b[i+1:], true
+		}
+	}
+	return nil, nil, false
+}
+
+// unquote returns the text of a JSON string token as encoding/json would
+// decode it.
+func unquote(tok []byte) (string, bool) {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	var s string
+	if err := json.Unmarshal(tok, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
