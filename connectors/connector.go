@@ -49,6 +49,7 @@ type inboundYAML struct {
 	BodyLimit *yaml.Node `yaml:"body_limit"`
 	Handshake *yaml.Node `yaml:"handshake"`
 	AcceptGet bool       `yaml:"accept_get"`
+	MaxEvents *int       `yaml:"max_events"`
 	Events    *yaml.Node `yaml:"events"`
 }
 
@@ -139,7 +140,13 @@ func loadInbound(file, name string, n *yaml.Node, opts LoadOptions) (*Inbound, y
 	} else {
 		m, merrs := mapping.Compile(file, name, y.Events)
 		errs.Append(merrs)
+		if m != nil && y.MaxEvents != nil {
+			m = m.WithMaxEvents(*y.MaxEvents)
+		}
 		in.Mapper = m
+	}
+	if y.MaxEvents != nil && *y.MaxEvents < 1 {
+		errs.Add(file, yamlconf.Lookup(n, "max_events"), "max_events must be at least 1 (the most events one payload may map to; default %d)", mapping.DefaultMaxEvents)
 	}
 	return in, errs
 }

@@ -58,6 +58,9 @@ type Action struct {
 	Path    string            // template source, kept for docs; compiled inside
 	Success []int             // status codes meaning success (default: any 2xx)
 	Capture map[string]string // name -> gjson path in the response body
+	// SuccessWhen, when set, must also hold for the JSON response body of a
+	// success status (Slack's HTTP 200 {"ok": false}); nil: the status decides.
+	SuccessWhen *SuccessWhen
 
 	path    *yamlconf.Renderer
 	headers map[string]*yamlconf.Renderer // canonical header name -> value template
@@ -73,6 +76,10 @@ func (a *Action) IsSuccess(status int) bool {
 	}
 	return status >= 200 && status < 300
 }
+
+// ReadsBody reports whether deciding a response of this action needs its
+// body (captures or success_when), so the sender reads all of it.
+func (a *Action) ReadsBody() bool { return len(a.Capture) > 0 || a.SuccessWhen != nil }
 
 // Defaults of an outbound section.
 const (
@@ -144,12 +151,13 @@ type breakerYAML struct {
 }
 
 type actionYAML struct {
-	Method  *yaml.Node        `yaml:"method"`
-	Path    *yaml.Node        `yaml:"path"`
-	Headers *yaml.Node        `yaml:"headers"`
-	Body    *yaml.Node        `yaml:"body"`
-	Success []int             `yaml:"success"`
-	Capture map[string]string `yaml:"capture"`
+	Method      *yaml.Node        `yaml:"method"`
+	Path        *yaml.Node        `yaml:"path"`
+	Headers     *yaml.Node        `yaml:"headers"`
+	Body        *yaml.Node        `yaml:"body"`
+	Success     []int             `yaml:"success"`
+	SuccessWhen *yaml.Node        `yaml:"success_when"`
+	Capture     map[string]string `yaml:"capture"`
 }
 
 var (
@@ -433,6 +441,11 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 				errs.Add(file, item, "success: %d is not an HTTP status code", c)
 			}
 		}
+	}
+	if y.SuccessWhen != nil {
+		sw, serrs := loadSuccessWhen(file, y.SuccessWhen)
+		errs.Append(serrs)
+		a.SuccessWhen = sw
 	}
 	if cn := yamlconf.Lookup(n, "capture"); cn != nil {
 		for _, kv := range yamlconf.Pairs(cn) {

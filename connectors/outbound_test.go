@@ -43,7 +43,7 @@ func sink(t *testing.T, status int, body string) (*httptest.Server, <-chan captu
 // does; it returns what the server received and the response status.
 func send(t *testing.T, o *Outbound, u *event.Update, deliveryID string, ch <-chan captured) (captured, int) {
 	t.Helper()
-	req, err := o.Render(u, deliveryID)
+	req, err := o.Render(u, deliveryID, nil)
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -176,20 +176,20 @@ func TestShippedZendeskDefaults(t *testing.T) {
 func TestShippedZendeskRenderErrors(t *testing.T) {
 	c := loadShipped(t, "zendesk", nil)
 	o := c.Outbound
-	_, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Entity: "ticket", Reference: "1", Set: map[string]any{"owner": "senior_support"}}, "d1")
+	_, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Entity: "ticket", Reference: "1", Set: map[string]any{"owner": "senior_support"}}, "d1", nil)
 	if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "action update_ticket") || !strings.Contains(err.Error(), `"senior_support" is not a number`) {
 		t.Errorf("owner name without a value map: %v", err)
 	}
-	_, err = o.Render(&event.Update{Kind: event.KindSendMessage, Connector: "zendesk", Reference: "1", Message: &event.Message{Text: "hi"}}, "d1")
+	_, err = o.Render(&event.Update{Kind: event.KindSendMessage, Connector: "zendesk", Reference: "1", Message: &event.Message{Text: "hi"}}, "d1", nil)
 	if !errors.Is(err, ErrUnknownAction) || !strings.Contains(err.Error(), "connector zendesk") || !strings.Contains(err.Error(), "send_message") {
 		t.Errorf("send_message on zendesk: %v", err)
 	}
-	_, err = o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Entity: "user", Reference: "1"}, "d1")
+	_, err = o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Entity: "user", Reference: "1"}, "d1", nil)
 	if !errors.Is(err, ErrUnknownAction) || !strings.Contains(err.Error(), "update_user or update") {
 		t.Errorf("update of an entity without action: %v", err)
 	}
 	// A reference can never leave its path segment.
-	req, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Entity: "ticket", Reference: "../users/1", Set: map[string]any{"status": "open"}}, "d1")
+	req, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Entity: "ticket", Reference: "../users/1", Set: map[string]any{"status": "open"}}, "d1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestShippedWhatsAppSendMessage(t *testing.T) {
 			jsonEqual(t, got.Body, string(want))
 		})
 	}
-	_, err := o.Render(&event.Update{Kind: event.KindSendMessage, Connector: "whatsapp", Reference: "1", Message: &event.Message{Text: "x"}}, "d")
+	_, err := o.Render(&event.Update{Kind: event.KindSendMessage, Connector: "whatsapp", Reference: "1", Message: &event.Message{Text: "x"}}, "d", nil)
 	if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "action send_message") || !strings.Contains(err.Error(), `unknown variable "PHONE_NUMBER_ID"`) {
 		t.Errorf("send without PHONE_NUMBER_ID: %v", err)
 	}
@@ -268,20 +268,20 @@ func TestShippedGenericOutbound(t *testing.T) {
 func TestRenderKinds(t *testing.T) {
 	c := loadShipped(t, "generic", nil)
 	o := c.Outbound
-	if _, err := o.Render(&event.Update{Kind: event.KindLog, Log: &event.LogLine{File: "a.log", Line: "x"}}, "d"); !errors.Is(err, ErrNotHTTP) {
+	if _, err := o.Render(&event.Update{Kind: event.KindLog, Log: &event.LogLine{File: "a.log", Line: "x"}}, "d", nil); !errors.Is(err, ErrNotHTTP) {
 		t.Errorf("log: %v", err)
 	}
-	if _, err := o.Render(&event.Update{Kind: "teleport"}, "d"); !errors.Is(err, ErrUnknownKind) {
+	if _, err := o.Render(&event.Update{Kind: "teleport"}, "d", nil); !errors.Is(err, ErrUnknownKind) {
 		t.Errorf("unknown kind: %v", err)
 	}
-	if _, err := (*Outbound)(nil).Render(&event.Update{Kind: event.KindSendMessage, Connector: "x"}, "d"); !errors.Is(err, ErrNoOutbound) {
+	if _, err := (*Outbound)(nil).Render(&event.Update{Kind: event.KindSendMessage, Connector: "x"}, "d", nil); !errors.Is(err, ErrNoOutbound) {
 		t.Errorf("nil outbound: %v", err)
 	}
 	wh := &event.Update{Kind: event.KindCallWebhook, RuleID: "notify", Webhook: &event.WebhookCall{
 		URL: "https://example.org/notify?x=1", Headers: map[string]string{"x-custom": "1"}, Body: "plain text",
 	}}
 	for _, out := range []*Outbound{o, nil} {
-		req, err := out.Render(wh, "d")
+		req, err := out.Render(wh, "d", nil)
 		if err != nil {
 			t.Fatalf("call_webhook: %v", err)
 		}
@@ -296,12 +296,12 @@ func TestRenderKinds(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"ftp://example.org/x", "/relative", "http://"} {
-		_, err := o.Render(&event.Update{Kind: event.KindCallWebhook, Webhook: &event.WebhookCall{URL: bad}}, "d")
+		_, err := o.Render(&event.Update{Kind: event.KindCallWebhook, Webhook: &event.WebhookCall{URL: bad}}, "d", nil)
 		if !errors.Is(err, ErrRender) {
 			t.Errorf("call_webhook %q: %v", bad, err)
 		}
 	}
-	_, err := o.Render(&event.Update{Kind: event.KindCallWebhook, Webhook: &event.WebhookCall{URL: "https://x.org", Headers: map[string]string{"X-A": "1\r\nX-B: 2"}}}, "d")
+	_, err := o.Render(&event.Update{Kind: event.KindCallWebhook, Webhook: &event.WebhookCall{URL: "https://x.org", Headers: map[string]string{"X-A": "1\r\nX-B: 2"}}}, "d", nil)
 	if !errors.Is(err, ErrRender) {
 		t.Errorf("header injection: %v", err)
 	}
@@ -336,7 +336,7 @@ func TestRenderTemplates(t *testing.T) {
 	src = strings.Replace(src, "{{ .Message.Text }'", "{{ .Message.Text }} {'", 1)
 	c := loadYAML(t, "t.yaml", src, nil)
 	o := c.Outbound
-	req, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Entity: "item", Reference: "a b/c", Set: map[string]any{"priority": "high"}, Vars: map[string]string{"SOURCE": "x&y"}}, "D1")
+	req, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Entity: "item", Reference: "a b/c", Set: map[string]any{"priority": "high"}, Vars: map[string]string{"SOURCE": "x&y"}}, "D1", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -349,7 +349,7 @@ func TestRenderTemplates(t *testing.T) {
 	jsonEqual(t, req.Body, `{"p": "3", "n": 3, "raw": "high", "missing": ""}`)
 
 	// A plain-text body is not checked as JSON.
-	req, err = o.Render(&event.Update{Kind: event.KindSendMessage, Reference: "r", Message: &event.Message{Text: "x"}}, "D2")
+	req, err = o.Render(&event.Update{Kind: event.KindSendMessage, Reference: "r", Message: &event.Message{Text: "x"}}, "D2", nil)
 	if err != nil || string(req.Body) != "Hello x {" {
 		t.Errorf("text body %q %v", req.Body, err)
 	}
@@ -358,7 +358,7 @@ func TestRenderTemplates(t *testing.T) {
   actions:
     update: { body: '{"name": "{{ .Field "name" }}"}' }
 `), nil)
-	_, err = c2.Outbound.Render(&event.Update{Kind: event.KindUpdateEntity, Reference: "r", Set: map[string]any{"name": `Ann "The Hammer"`}}, "D")
+	_, err = c2.Outbound.Render(&event.Update{Kind: event.KindUpdateEntity, Reference: "r", Set: map[string]any{"name": `Ann "The Hammer"`}}, "D", nil)
 	if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "connector t: action update") || !strings.Contains(err.Error(), "not valid JSON") {
 		t.Errorf("invalid JSON body: %v", err)
 	}
@@ -367,11 +367,11 @@ func TestRenderTemplates(t *testing.T) {
   actions:
     update: { path: '{{ .Var "NEXT" }}' }
 `), nil)
-	_, err = c3.Outbound.Render(&event.Update{Kind: event.KindUpdateEntity, Reference: "r", Vars: map[string]string{"NEXT": "https://evil.example.net/x"}}, "D")
+	_, err = c3.Outbound.Render(&event.Update{Kind: event.KindUpdateEntity, Reference: "r", Vars: map[string]string{"NEXT": "https://evil.example.net/x"}}, "D", nil)
 	if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "leaves the connector's base_url") {
 		t.Errorf("host escape: %v", err)
 	}
-	req, err = c3.Outbound.Render(&event.Update{Kind: event.KindUpdateEntity, Reference: "r", Vars: map[string]string{"NEXT": "https://api.example.com/next?page=2"}}, "D")
+	req, err = c3.Outbound.Render(&event.Update{Kind: event.KindUpdateEntity, Reference: "r", Vars: map[string]string{"NEXT": "https://api.example.com/next?page=2"}}, "D", nil)
 	if err != nil || req.URL != "https://api.example.com/next?page=2" {
 		t.Errorf("same-host absolute URL: %v %v", req, err)
 	}
@@ -436,7 +436,7 @@ func BenchmarkRenderZendeskUpdate(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.Outbound.Render(u, "01DLV"); err != nil {
+		if _, err := c.Outbound.Render(u, "01DLV", nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -453,7 +453,7 @@ func FuzzRenderJSONBodies(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status, subject, tag, text string) {
 		u := &event.Update{Kind: event.KindUpdateEntity, Entity: "ticket", Reference: "1",
 			Set: map[string]any{"status": status, "subject": subject}, AddTags: []string{tag}}
-		req, err := z.Render(u, "d")
+		req, err := z.Render(u, "d", nil)
 		if err != nil {
 			t.Fatalf("zendesk: %v", err)
 		}
@@ -472,7 +472,7 @@ func FuzzRenderJSONBodies(f *testing.F) {
 			t.Fatalf("zendesk body does not carry the values: %s", req.Body)
 		}
 		m := &event.Update{Kind: event.KindSendMessage, Reference: "1", Message: &event.Message{Text: text}, Vars: map[string]string{"PHONE_NUMBER_ID": "1"}}
-		req, err = w.Render(m, "d")
+		req, err = w.Render(m, "d", nil)
 		if err != nil {
 			t.Fatalf("whatsapp: %v", err)
 		}

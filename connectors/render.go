@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -41,7 +42,10 @@ func (o *Outbound) ActionFor(u *event.Update) string {
 	return ""
 }
 
-// Render renders update u (delivery id known) into a request.
+// Render renders update u (delivery id known) into a request. target is
+// what Hookline last knew of the entity the update is for (its snapshot;
+// nil when unknown or not loaded): templates read it as .Current,
+// .CurrentTags and .MergedTags.
 //
 // Kind update_entity -> action "update_<entity>" (e.g. update_ticket), else
 // "update"; send_message -> "send_message"; call_webhook -> u.Webhook as
@@ -49,7 +53,7 @@ func (o *Outbound) ActionFor(u *event.Update) string {
 // Value maps apply to u.Set values. An unknown action is an error naming the
 // connector and the missing action (ErrUnknownAction); a template failure or
 // a JSON body that is not JSON is an error naming the action (ErrRender).
-func (o *Outbound) Render(u *event.Update, deliveryID string) (*Request, error) {
+func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snapshot) (*Request, error) {
 	if u == nil {
 		return nil, fmt.Errorf("%w: nil update", ErrRender)
 	}
@@ -74,7 +78,7 @@ func (o *Outbound) Render(u *event.Update, deliveryID string) (*Request, error) 
 		}
 		return nil, fmt.Errorf("connector %s: %w %s (defined: %s)", o.Name, ErrUnknownAction, tried, strings.Join(o.ActionNames(), ", "))
 	}
-	data := o.templateData(u, deliveryID)
+	data := o.templateData(u, deliveryID, target)
 	fail := func(what string, err error) error {
 		return fmt.Errorf("connector %s: action %s: %w: %s: %v", o.Name, a.Name, ErrRender, what, err)
 	}
@@ -229,9 +233,14 @@ type TemplateData struct {
 	Update     *event.Update
 	Vars       map[string]string // never nil
 	DeliveryID string
+	// Current holds the entity's fields as Hookline last knew them (its
+	// snapshot, before this update); never nil, empty when unknown.
+	Current map[string]any
+
+	knowsTags bool // Current has a tags field
 }
 
-func (o *Outbound) templateData(u *event.Update, deliveryID string) *TemplateData {
+func (o *Outbound) templateData(u *event.Update, deliveryID string, target *event.Snapshot) *TemplateData {
 	d := &TemplateData{
 		Connector:  o.Name,
 		Reference:  u.Reference,
@@ -248,6 +257,12 @@ func (o *Outbound) templateData(u *event.Update, deliveryID string) *TemplateDat
 	}
 	if d.Vars == nil {
 		d.Vars = map[string]string{}
+	}
+	if target != nil && target.Fields != nil {
+		d.Current = target.Fields
+		_, d.knowsTags = target.Fields[event.FieldTags]
+	} else {
+		d.Current = map[string]any{}
 	}
 	if !o.mapsSet(u.Set) {
 		d.Set = u.Set // read only by templates: no copy when no value changes
@@ -367,3 +382,44 @@ func (d *TemplateData) PathEscape(v any) string { return url.PathEscape(event.St
 
 // QueryEscape renders v as text escaped for a URL query value.
 func (d *TemplateData) QueryEscape(v any) string { return url.QueryEscape(event.String(v)) }
+
+// CurrentTags returns the entity's tags as Hookline last knew them. It is an
+// error when no webhook has told Hookline the entity's tags yet, so that a
+// request replacing the whole tag list is never built from a guess.
+func (d *TemplateData) CurrentTags() ([]string, error) {
+	if !d.knowsTags {
+		return nil, fmt.Errorf("the current tags of %s %s are unknown (no webhook has carried its tags yet): refusing to replace its tag list", d.Entity, d.Reference)
+	}
+	return nonNil(slices.Clone(event.Strings(d.Current[event.FieldTags]))), nil
+}
+
+// MergedTags returns the entity's tag list after this update: the current
+// tags in their order, then AddTags, without RemoveTags and without
+// duplicates. It is for platforms whose API can only replace the whole list
+// (Freshdesk) and fails like CurrentTags when the current tags are unknown.
+func (d *TemplateData) MergedTags() ([]string, error) {
+	cur, err := d.CurrentTags()
+	if err != nil {
+		return nil, err
+	}
+	return mergeTags(cur, d.AddTags, d.RemoveTags), nil
+}
+
+// mergeTags returns cur followed by add, minus remove, each tag once, in
+// order of first appearance.
+func mergeTags(cur, add, remove []string) []string {
+	out := make([]string, 0, len(cur)+len(add))
+	seen := make(map[string]bool, len(cur)+len(add)+len(remove))
+	for _, t := range remove {
+		seen[t] = true
+	}
+	for _, list := range [][]string{cur, add} {
+		for _, t := range list {
+			if t != "" && !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}

@@ -38,6 +38,25 @@ func renderUpdates() []*event.Update {
 	}
 }
 
+// renderCase is an update with what is known of its entity.
+type renderCase struct {
+	*event.Update
+	target *event.Snapshot
+}
+
+// renderCases are renderUpdates once with nothing known of the entity and
+// once more with a snapshot that knows its tags.
+func renderCases() []renderCase {
+	known := &event.Snapshot{Fields: map[string]any{"tags": []any{"vip", "new", "billing"}, "status": "open"}}
+	var out []renderCase
+	for _, target := range []*event.Snapshot{nil, known} {
+		for _, u := range renderUpdates() {
+			out = append(out, renderCase{u, target})
+		}
+	}
+	return out
+}
+
 // shippedOutbounds loads every shipped connector file that has an outbound
 // section.
 func shippedOutbounds(t *testing.T) map[string]*Outbound {
@@ -95,8 +114,8 @@ func TestShippedTemplatesPlanMatchesTextTemplate(t *testing.T) {
 					t.Logf("%s: no plan: %s", id, yamlconf.PlanReport(r.Template()))
 				}
 				ran, failed := 0, 0
-				for i, u := range renderUpdates() {
-					data := o.templateData(u, "01DLV")
+				for i, u := range renderCases() {
+					data := o.templateData(u.Update, "01DLV", u.target)
 					want, werr := yamlconf.Execute(r.Template(), data)
 					got, gerr := r.Execute(data)
 					if got != want || errText(gerr) != errText(werr) {
@@ -138,15 +157,16 @@ func errText(err error) string {
 // text/template alone; the URL cache is exercised by rendering twice.
 func TestRenderRequestsUnchanged(t *testing.T) {
 	for name, o := range shippedOutbounds(t) {
-		for i, u := range renderUpdates() {
+		for i, rc := range renderCases() {
+			u := rc.Update
 			a := o.Actions[o.ActionFor(u)]
 			if a == nil {
 				continue
 			}
 			name := name + "." + a.Name
 			for round := range 2 {
-				req, err := o.Render(u, "01DLV")
-				data := o.templateData(u, "01DLV")
+				req, err := o.Render(u, "01DLV", rc.target)
+				data := o.templateData(u, "01DLV", rc.target)
 				var wantURL, wantBody string
 				var werr error
 				if a.path != nil {
@@ -188,7 +208,7 @@ func TestRenderURLCacheFollowsBaseURL(t *testing.T) {
 	for _, base := range []string{o.BaseURL, "http://127.0.0.1:1234/api", o.BaseURL} {
 		o.BaseURL = base
 		for range 2 {
-			req, err := o.Render(u, "d")
+			req, err := o.Render(u, "d", nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,14 +241,14 @@ func TestTemplateDataSetSharedOnlyWhenUnmapped(t *testing.T) {
 	zd := loadShipped(t, "zendesk", nil).Outbound
 	set := map[string]any{"status": "solved", "list": []any{1.0}}
 	u := &event.Update{Kind: event.KindUpdateEntity, Set: set}
-	if d := zd.templateData(u, "d"); d.Set["status"] != "solved" {
+	if d := zd.templateData(u, "d", nil); d.Set["status"] != "solved" {
 		t.Errorf("zendesk status %v", d.Set["status"])
 	}
-	d := fd.templateData(u, "d")
+	d := fd.templateData(u, "d", nil)
 	if d.Set["status"] != "4" || set["status"] != "solved" {
 		t.Errorf("freshdesk status %v (update's %v)", d.Set["status"], set["status"])
 	}
-	if d := fd.templateData(&event.Update{Kind: event.KindUpdateEntity}, "d"); d.Set == nil {
+	if d := fd.templateData(&event.Update{Kind: event.KindUpdateEntity}, "d", nil); d.Set == nil {
 		t.Error("nil Set for templates")
 	}
 }
@@ -242,8 +262,102 @@ func BenchmarkRenderGenericUpdate(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := c.Outbound.Render(u, "01DLV"); err != nil {
+		if _, err := c.Outbound.Render(u, "01DLV", nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestMergedTags: the tag list after an update, from what the snapshot knows.
+func TestMergedTags(t *testing.T) {
+	snap := func(fields map[string]any) *event.Snapshot { return &event.Snapshot{Fields: fields} }
+	tests := []struct {
+		name        string
+		target      *event.Snapshot
+		add, remove []string
+		want        []string
+		wantCurrent []string
+		wantErr     string
+	}{
+		{"add and remove keep order", snap(map[string]any{"tags": []string{"refund", "new", "vip"}}),
+			[]string{"unhappy", "vip", "unhappy"}, []string{"new"}, []string{"refund", "vip", "unhappy"}, []string{"refund", "new", "vip"}, ""},
+		{"tags decoded from JSON", snap(map[string]any{"tags": []any{"a", "b"}}), []string{"c"}, nil, []string{"a", "b", "c"}, []string{"a", "b"}, ""},
+		{"duplicates in the snapshot collapse", snap(map[string]any{"tags": []string{"a", "a", "", "b"}}), nil, []string{"b"}, []string{"a"}, []string{"a", "a", "", "b"}, ""},
+		{"remove wins over add", snap(map[string]any{"tags": []string{"a"}}), []string{"x"}, []string{"x", "a"}, []string{}, []string{"a"}, ""},
+		{"known empty list", snap(map[string]any{"tags": []string{}}), []string{"first"}, nil, []string{"first"}, []string{}, ""},
+		{"known but null", snap(map[string]any{"tags": nil}), []string{"first"}, nil, []string{"first"}, []string{}, ""},
+		{"no tags field", snap(map[string]any{"status": "open"}), []string{"x"}, nil, nil, nil,
+			"the current tags of ticket 7 are unknown (no webhook has carried its tags yet): refusing to replace its tag list"},
+		{"no snapshot", nil, nil, []string{"x"}, nil, nil, "the current tags of ticket 7 are unknown"},
+	}
+	o := &Outbound{Name: "t"}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := o.templateData(&event.Update{Kind: event.KindUpdateEntity, Entity: "ticket", Reference: "7", AddTags: tt.add, RemoveTags: tt.remove}, "d", tt.target)
+			got, err := d.MergedTags()
+			cur, cerr := d.CurrentTags()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || cerr == nil {
+					t.Fatalf("MergedTags = %q, %v; CurrentTags error %v; want an error containing %q", got, err, cerr, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || cerr != nil {
+				t.Fatalf("MergedTags error %v, CurrentTags error %v", err, cerr)
+			}
+			if !slices.Equal(got, tt.want) || got == nil {
+				t.Errorf("MergedTags = %q, want %q", got, tt.want)
+			}
+			if !slices.Equal(cur, tt.wantCurrent) {
+				t.Errorf("CurrentTags = %q, want %q", cur, tt.wantCurrent)
+			}
+		})
+	}
+}
+
+// TestRenderFreshdeskTags renders Freshdesk's ticket update with tag
+// changes: the merged list when the ticket's tags are known, an error (and
+// no request) when they are not.
+func TestRenderFreshdeskTags(t *testing.T) {
+	o := loadShipped(t, "freshdesk", nil).Outbound
+	u := &event.Update{Kind: event.KindUpdateEntity, Connector: "freshdesk", Entity: "ticket", Reference: "1042",
+		Set: map[string]any{"priority": "high"}, AddTags: []string{"unhappy"}, RemoveTags: []string{"new"}}
+	tests := []struct {
+		name     string
+		target   *event.Snapshot
+		wantBody string
+		wantErr  string
+	}{
+		{"known tags", &event.Snapshot{Fields: map[string]any{"tags": []string{"refund", "new", "vip"}}}, `{"priority": 3,"tags": ["refund","vip","unhappy"]}`, ""},
+		{"known, none left", &event.Snapshot{Fields: map[string]any{"tags": []string{"new"}}}, `{"priority": 3,"tags": ["unhappy"]}`, ""},
+		{"unknown tags", &event.Snapshot{Fields: map[string]any{"status": "open"}}, "", "error calling MergedTags: the current tags of ticket 1042 are unknown"},
+		{"no snapshot", nil, "", "the current tags of ticket 1042 are unknown"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, err := o.Render(u, "d", tt.target)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || req != nil {
+					t.Fatalf("Render = %v, %v; want an error containing %q", req, err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(strings.Fields(string(req.Body)), ""); got != strings.Join(strings.Fields(tt.wantBody), "") {
+				t.Errorf("body %s, want %s", req.Body, tt.wantBody)
+			}
+			// The new data fields run on the template's execution plan.
+			if b, ok := o.Actions["update_ticket"].body.AppendPlanned(nil, o.templateData(u, "d", tt.target)); !ok || string(b) != string(req.Body) {
+				t.Errorf("plan rendered %q, %v; want %q", b, ok, req.Body)
+			}
+		})
+	}
+	// Without tag changes the tags are left alone, known or not.
+	plain := &event.Update{Kind: event.KindUpdateEntity, Connector: "freshdesk", Entity: "ticket", Reference: "1042", Set: map[string]any{"priority": "high"}}
+	req, err := o.Render(plain, "d", nil)
+	if err != nil || strings.Contains(string(req.Body), "tags") {
+		t.Errorf("update without tag changes: %v, %v", req, err)
 	}
 }

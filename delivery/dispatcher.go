@@ -591,7 +591,7 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, cfg *targetConf
 	}
 	if act != nil {
 		r.success = act.Success
-		r.capture = len(act.Capture) > 0
+		r.capture = act.ReadsBody()
 	}
 	res := send(ctx, cfg.client, r, auth, started)
 	d.metrics.observe(t.name, res.latency.Seconds())
@@ -667,6 +667,22 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 	}
 	switch classify(res.status, success, cfg.retry.RetryOn) {
 	case classSuccess:
+		if act != nil && act.SuccessWhen != nil {
+			// A success status whose body says the call failed (Slack's
+			// 200 {"ok": false}). The target answered: a failure it calls
+			// temporary (retry_errors) counts against the breaker like a
+			// 5xx; any other is a refusal, like a 4xx, and is dead at once.
+			if bv := act.SuccessWhen.Check(res.body); !bv.OK {
+				att.Error = status + ": " + bv.Reason
+				if bv.Retry {
+					ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
+					d.retry(&o, cfg.retry, len(del.Attempts), res.status, ra, hasRA, bv.Reason, now)
+					return o, verdictFailure
+				}
+				d.fail(&o, bv.Reason)
+				return o, v
+			}
+		}
 		o.finish.State = store.DeliverySucceeded
 		if act != nil && len(act.Capture) > 0 {
 			o.finish.Captured = capture(res.body, act.Capture)

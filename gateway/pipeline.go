@@ -468,8 +468,10 @@ func toSet(list []string) map[string]bool {
 // enqueue turns one rule decision into an outbox delivery (or notes why it was
 // suppressed). It returns the delivery id and/or a suppression note.
 func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (string, string, error) {
+	var target *event.Snapshot
 	if u.Kind == event.KindUpdateEntity {
-		target, err := bs.snapshot(event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference})
+		var err error
+		target, err = bs.snapshot(event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference})
 		if err != nil {
 			return "", "", err
 		}
@@ -491,7 +493,7 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 		UpdatedAt: bs.now,
 		Hops:      u.Hops,
 	}
-	req, action, err := renderRequest(bs.bundle, u, d.ID)
+	req, action, err := renderRequest(bs.bundle, u, d.ID, target)
 	if err != nil {
 		// Kept, visible and retryable after a config fix: never dropped.
 		d.State = store.DeliveryFailed
@@ -573,8 +575,9 @@ func filter(list []string, keep func(string) bool) []string {
 
 // renderRequest renders the stored request of a delivery. call_webhook and log
 // need no outbound connector; entity updates and messages go through the
-// target connector's outbound actions.
-func renderRequest(b *Bundle, u *event.Update, deliveryID string) (*store.Request, string, error) {
+// target connector's outbound actions, which see target (the updated
+// entity's snapshot, nil when not loaded) as its current state.
+func renderRequest(b *Bundle, u *event.Update, deliveryID string, target *event.Snapshot) (*store.Request, string, error) {
 	switch u.Kind {
 	case event.KindLog:
 		if u.Log == nil {
@@ -591,7 +594,7 @@ func renderRequest(b *Bundle, u *event.Update, deliveryID string) (*store.Reques
 	if c == nil || c.Outbound == nil {
 		return nil, "", fmt.Errorf("connector %q has no outbound section: nothing can carry this %s", u.Connector, u.Kind)
 	}
-	r, err := c.Outbound.Render(u, deliveryID)
+	r, err := c.Outbound.Render(u, deliveryID, target)
 	if err != nil {
 		return nil, "", fmt.Errorf("render %s for connector %s: %w", u.Kind, u.Connector, err)
 	}

@@ -16,4 +16,8 @@ var (
 	// ErrNoType is returned when a dynamic type or entity resolves absent or
 	// empty.
 	ErrNoType = errors.New("mapping: event type or entity is absent")
+	// ErrTooManyEvents is returned when a payload maps to more events than
+	// the mapper's cap (Mapper.MaxEvents): the payload fails as a whole,
+	// never truncated.
+	ErrTooManyEvents = errors.New("mapping: too many events in one payload")
 )

@@ -35,6 +35,27 @@ type Mapper struct {
 	vars      []string
 	types     []string
 	tmpls     []*tmpl
+	maxEvents int // 0: DefaultMaxEvents
+}
+
+// DefaultMaxEvents is how many events one payload may map to unless the
+// connector sets inbound.max_events.
+const DefaultMaxEvents = 1000
+
+// WithMaxEvents returns a copy of m that refuses payloads mapping to more
+// than n events (n < 1: DefaultMaxEvents). m itself is unchanged.
+func (m *Mapper) WithMaxEvents(n int) *Mapper {
+	c := *m
+	c.maxEvents = max(n, 0)
+	return &c
+}
+
+// MaxEvents returns how many events one payload may map to.
+func (m *Mapper) MaxEvents() int {
+	if m.maxEvents < 1 {
+		return DefaultMaxEvents
+	}
+	return m.maxEvents
 }
 
 // entry is one compiled item of `inbound.events`.
@@ -92,6 +113,9 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 	}
 	st := &state{in: &in, root: gjson.Parse(string(in.Body))}
 	var out []*event.Event
+	// Past the cap, elements are only counted (matched, not built), so the
+	// error can say how many events the payload holds.
+	limit, count := m.MaxEvents(), 0
 	for _, e := range m.entries {
 		st.e = e
 		if e.match != nil && !e.match.eval(st) {
@@ -104,6 +128,9 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 		}
 		err := e.walk(st, 0, st.root, func() error {
 			if e.where != nil && !e.where.eval(st) {
+				return nil
+			}
+			if count++; count > limit {
 				return nil
 			}
 			ev, err := e.build(m.connector, st)
@@ -119,6 +146,9 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 		if e.stop {
 			break
 		}
+	}
+	if count > limit {
+		return nil, fmt.Errorf("%w: the payload maps to %d events, more than the cap of %d (inbound.max_events of connector %s); nothing was mapped", ErrTooManyEvents, count, limit, m.connector)
 	}
 	if len(out) > 0 {
 		// One copy of the body, shared by every event of this payload: the

@@ -991,7 +991,7 @@ func TestSharedPathsLinear(t *testing.T) {
     parent_missing: $parent.missing
     entry: $parent.id
     tmpl: '{{ .Root "last" }}{{ .Path "$root.nope" }}{{ .Path "$parent.nope" }}'
-`)
+`).WithMaxEvents(n)
 	evs := mustMap(t, m, Input{Body: []byte(b.String())})
 	if len(evs) != n {
 		t.Fatalf("%d events", len(evs))

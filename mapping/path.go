@@ -302,3 +302,9 @@ func splitEach(p string) []string {
 	}
 	return levels
 }
+
+// CheckPath reports syntax errors in a gjson path that gjson would silently
+// treat as "not found" (empty parts, unbalanced queries, unknown @modifiers),
+// for other config sections that read JSON by path with plain gjson (the
+// mapping prefixes such as $root mean nothing there).
+func CheckPath(p string) error { return checkGJSON(p) }

@@ -226,6 +226,8 @@ func catalogue() []connectortest.Suite {
 					Name:        "post-to-channel",
 					Update:      event.Update{Kind: event.KindSendMessage, RuleID: "alert", Entity: "ticket", Reference: "T-2", Message: &event.Message{Text: "T-2 is urgent", To: "C999"}},
 					RespondBody: `{"ok":false,"error":"channel_not_found"}`,
+					// HTTP 200, but a failure: dead at once with this reason.
+					WantBodyFailure: "response ok is false: error channel_not_found",
 					Want: connectortest.WantRequest{
 						Action: "send_message", Method: "POST", Path: "/chat.postMessage",
 						JSON: `{"channel":"C999","text":"T-2 is urgent"}`,
@@ -258,9 +260,25 @@ func catalogue() []connectortest.Suite {
 					WantCapture: map[string]string{"updated_at": "2026-03-02T12:00:05Z"},
 				},
 				{
-					Name:            "add-tags-refused",
+					// Freshdesk replaces the whole list: the ticket's known tags
+					// plus the added, minus the removed, in order.
+					Name: "merge-tags",
+					Update: event.Update{Kind: event.KindUpdateEntity, RuleID: "tag", Entity: "ticket", Reference: "1042",
+						Set: map[string]any{"status": "resolved"}, AddTags: []string{"unhappy", "vip"}, RemoveTags: []string{"new"}},
+					Target:      &event.Snapshot{Fields: map[string]any{"tags": []string{"refund", "new", "vip"}, "status": "open"}},
+					RespondBody: `{"id":1042,"tags":["refund","vip","unhappy"],"updated_at":"2026-03-02T12:00:06Z"}`,
+					Want: connectortest.WantRequest{
+						Action: "update_ticket", Method: "PUT", Path: "/api/v2/tickets/1042",
+						JSON: `{"status":4,"tags":["refund","vip","unhappy"]}`,
+					},
+					WantCapture: map[string]string{"updated_at": "2026-03-02T12:00:06Z"},
+				},
+				{
+					// Tags never seen: refused rather than wiping the ticket's tags.
+					Name:            "tags-unknown-refused",
 					Update:          event.Update{Kind: event.KindUpdateEntity, RuleID: "tag", Entity: "ticket", Reference: "1042", AddTags: []string{"unhappy"}},
-					WantRenderError: "Freshdesk's API can only replace all tags",
+					Target:          &event.Snapshot{Fields: map[string]any{"status": "open"}},
+					WantRenderError: "the current tags of ticket 1042 are unknown",
 				},
 				{
 					Name:        "reply",

@@ -125,6 +125,13 @@ type ActionCase struct {
 	// WantRenderError, when set, is a substring of the error Render must
 	// return instead of a request (an update the platform cannot take).
 	WantRenderError string
+	// Target is what Hookline knows of the updated entity (its snapshot),
+	// given to Render; nil: nothing known.
+	Target *event.Snapshot
+	// WantBodyFailure, when set, is the reason the action's success_when
+	// must give for RespondBody (a success status whose body says the call
+	// failed); unset, a success_when must accept RespondBody.
+	WantBodyFailure string
 }
 
 // WantRequest is what the platform's API must receive.
@@ -603,7 +610,7 @@ func (s *Suite) runAction(t reporter, reg *schemas.Registry, ac ActionCase) {
 	if id == "" {
 		id = "dlv-" + ac.Name
 	}
-	rendered, err := c.Outbound.Render(&u, id)
+	rendered, err := c.Outbound.Render(&u, id, ac.Target)
 	if ac.WantRenderError != "" {
 		if err == nil || !strings.Contains(err.Error(), ac.WantRenderError) {
 			t.Fatalf("Render: want an error containing %q, got %v", ac.WantRenderError, err)
@@ -641,6 +648,18 @@ func (s *Suite) runAction(t reporter, reg *schemas.Registry, ac ActionCase) {
 	a := c.Outbound.Actions[rendered.Action]
 	if a != nil && !a.IsSuccess(resp.StatusCode) {
 		t.Errorf("action %s counts the platform's %d answer as a failure", a.Name, resp.StatusCode)
+	}
+	switch {
+	case a != nil && a.SuccessWhen != nil:
+		v := a.SuccessWhen.Check(respBody)
+		if ac.WantBodyFailure == "" && !v.OK {
+			t.Errorf("action %s judges the platform's answer a failure: %s", a.Name, v.Reason)
+		}
+		if ac.WantBodyFailure != "" && (v.OK || v.Reason != ac.WantBodyFailure) {
+			t.Errorf("action %s: body verdict %+v, want the failure %q", a.Name, v, ac.WantBodyFailure)
+		}
+	case ac.WantBodyFailure != "":
+		t.Errorf("WantBodyFailure is set but the action has no success_when")
 	}
 	w := ac.Want
 	if r.method != w.Method {

@@ -1,0 +1,62 @@
+package schemas_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/hookline/hookline/schemas"
+)
+
+// TestConnectorSchemaSuccessWhenAndMaxEvents: the schema knows an action's
+// success_when and inbound.max_events, accepts the shipped Slack file, and
+// refuses the mistakes the loader refuses.
+func TestConnectorSchemaSuccessWhenAndMaxEvents(t *testing.T) {
+	r := newRegistry(t)
+	src := string(read(t, "../configs/connectors/slack.yaml"))
+	const block = "      success_when:\n        path: ok\n        equals: true\n        error_path: error\n"
+	if !strings.Contains(src, block) {
+		t.Fatalf("slack.yaml no longer contains %q", block)
+	}
+	const events = "  dedupe: path:event_id\n"
+	cases := []struct {
+		name, from, to, pointer string
+	}{
+		{"shipped", "", "", ""},
+		{"max_events set", events, events + "  max_events: 5000\n", ""},
+		{"equals a string", "equals: true", "equals: \"yes\"", ""},
+		{"equals a number", "equals: true", "equals: 0", ""},
+		{"max_events zero", events, events + "  max_events: 0\n", "/inbound/max_events"},
+		{"max_events text", events, events + "  max_events: lots\n", "/inbound/max_events"},
+		{"equals a list", "equals: true", "equals: [true]", "/outbound/actions/send_message/success_when/equals"},
+		{"missing equals", "        equals: true\n", "", "/outbound/actions/send_message/success_when/equals"},
+		{"retry_errors without error_path", "        error_path: error\n", "", "/outbound/actions/send_message/success_when"},
+		{"misspelt key", "error_path: error", "error_pat: error", "/outbound/actions/send_message/success_when"},
+		{"empty error code", "retry_errors: [ratelimited,", "retry_errors: ['',", "/outbound/actions/send_message/success_when/retry_errors/0"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := src
+			if tc.from != "" {
+				if !strings.Contains(src, tc.from) {
+					t.Fatalf("slack.yaml no longer contains %q", tc.from)
+				}
+				doc = strings.Replace(src, tc.from, tc.to, 1)
+			}
+			err := r.ValidateConfig("connector.schema.json", yamlDoc(t, "slack.yaml", []byte(doc)))
+			if tc.pointer == "" {
+				if err != nil {
+					t.Fatalf("ValidateConfig: %v", err)
+				}
+				return
+			}
+			var ve *schemas.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("ValidateConfig = %v, want a *ValidationError", err)
+			}
+			if ve.Pointer != tc.pointer {
+				t.Errorf("pointer %q (%s), want %q", ve.Pointer, ve.Reason, tc.pointer)
+			}
+		})
+	}
+}
