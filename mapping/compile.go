@@ -410,12 +410,13 @@ type specMapping struct {
 	MapDefault *yaml.Node `yaml:"map_default"`
 	Default    *yaml.Node `yaml:"default"`
 	Fallback   *yaml.Node `yaml:"fallback"`
+	Split      *yaml.Node `yaml:"split"`
 }
 
 // compileSpec compiles a value spec: a plain string (a path, or a constant
 // where ctx.constString; a template when it holds {{ or %%NAME%%), or a
 // mapping with one of path (a path or a list of paths), value, template and
-// optional map, map_default, fallback (another value spec), default.
+// optional split, map, map_default, fallback (another value spec), default.
 func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 	n = yamlconf.Resolve(n)
 	s := &spec{where: ctx.where}
@@ -538,6 +539,13 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 			c.errs.Add(c.file, sm.Default, "%s: default: %v", ctx.where, err)
 		} else {
 			s.def, s.hasDef = event.Normalize(v), true
+		}
+	}
+	if sm.Split != nil {
+		if sm.Split.Kind != yaml.ScalarNode || sm.Split.Tag != "!!str" || sm.Split.Value == "" {
+			c.errs.Add(c.file, sm.Split, "%s: split: expected the separator as a non-empty string (e.g. \",\"), got %s", ctx.where, yamlconf.KindName(sm.Split))
+		} else {
+			s.split = sm.Split.Value
 		}
 	}
 	if sm.Fallback != nil {

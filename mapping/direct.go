@@ -38,9 +38,10 @@ func (st *state) result(r *pathRef) gjson.Result {
 
 // direct reports whether a field spec can take the fast path: a plain path
 // of the payload or of the current element, read fresh (not a shared path,
-// whose values are cached as interface values), with no map or fallback.
+// whose values are cached as interface values), with no map, split or
+// fallback.
 func (s *spec) direct() bool {
-	return s.kind == specPath && s.mapping == nil && s.fallback == nil && !s.ref.shared &&
+	return s.kind == specPath && s.mapping == nil && s.fallback == nil && s.split == "" && !s.ref.shared &&
 		(s.ref.base == baseRoot || s.ref.base == baseLevel)
 }
 

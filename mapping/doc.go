@@ -162,7 +162,7 @@
 //	{ template: "..." }                    a template
 //
 // with, in the mapping form, these options, applied in this order: source,
-// map (and map_default), fallback, default.
+// split, map (and map_default), fallback, default.
 //
 //   - path: [a, b, ...] takes the first path whose value is present and not
 //     empty: absent paths, null, "", false, [] and {} are skipped (as a
@@ -181,6 +181,11 @@
 //     string there follows the key it sits under (a constant in type, entity
 //     and actor.type). It needs path or template before it; with value it is
 //     refused (a constant is never absent: use default).
+//   - split: "," turns a text value into a list: split at the separator,
+//     each part trimmed, empty parts dropped ("refund, vip" -> [refund,
+//     vip]; nothing left is absent). A list or any other value passes
+//     through, so one spec takes a platform that sends tags as text and one
+//     that sends a list.
 //   - map: { FROM: to, ... } translates a scalar by its text (JSON 2 matches
 //     the key 2, true the key true), and a list element by element (an
 //     object passes through). A value

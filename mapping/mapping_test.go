@@ -740,7 +740,7 @@ func TestCompileErrors(t *testing.T) {
 		{
 			name: "unknown spec key",
 			src:  "- type: t.x\n  entity: e\n  reference: { path: id, defualt: x }\n",
-			want: `c.yaml:3:26: unknown key "defualt"; did you mean "default"? (valid: default, fallback, map, map_default, path, template, value)`,
+			want: `c.yaml:3:26: unknown key "defualt"; did you mean "default"? (valid: default, fallback, map, map_default, path, split, template, value)`,
 		},
 		{
 			name: "condition with two operators",

@@ -34,6 +34,10 @@ type spec struct {
 	// with a fallback counts empty values as absent.
 	fallback *spec
 
+	// split, when set, turns a text value into a list: split at the
+	// separator, each part trimmed, empty parts dropped (before map).
+	split string
+
 	mapping       map[string]any // nil when there is no map; a nil value drops the value
 	mapDefault    any
 	hasMapDefault bool
@@ -73,6 +77,9 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 		}
 		v, ok = out, out != ""
 	}
+	if ok && s.split != "" {
+		v, ok = splitText(v, s.split)
+	}
 	if ok && s.mapping != nil {
 		v, ok = s.applyMap(v)
 	}
@@ -85,6 +92,24 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 		return s.def, true, nil
 	}
 	return v, ok, nil
+}
+
+// splitText splits a text value at sep into a list of its trimmed,
+// non-empty parts ("refund, vip" -> [refund vip]); ok is false when no
+// part is left. Values that are not text (a list already, a number) pass
+// through unchanged.
+func splitText(v any, sep string) (any, bool) {
+	text, isText := v.(string)
+	if !isText {
+		return v, true
+	}
+	var out []any
+	for _, part := range strings.Split(text, sep) {
+		if part = strings.TrimSpace(part); part != "" {
+			out = append(out, part)
+		}
+	}
+	return out, len(out) > 0
 }
 
 // isEmpty reports whether a resolved value is one a Go template's `with`
