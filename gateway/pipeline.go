@@ -173,10 +173,13 @@ func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
 
 func (p *pipeline) processBatch(items []*store.InboxItem) error {
 	var res batchResult
-	b := p.bundle()
-	mapped := mapItems(b, items)
+	mapped := mapItems(p.bundle(), items)
 	err := p.db.Update(func(tx *store.Tx) error {
-		bs := newBatchState(tx, b, p.now())
+		// The rules are those in force once the writer is ours, not when
+		// the batch was mapped: a reload's timer retiming (retime.go)
+		// starts with a write, so no batch can arm a timer under rules it
+		// has already retimed.
+		bs := newBatchState(tx, p.bundle(), p.now())
 		defer func() { res = bs.result() }()
 		for i, it := range items {
 			if err := p.processItem(bs, it, mapped[i]); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/internal/yamlconf"
+	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/store"
 )
 
@@ -47,6 +48,7 @@ type Server struct {
 	app      *fiber.App
 	pipe     *pipeline
 	sched    *scheduler
+	retime   *retimer
 	disp     *delivery.Dispatcher
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -125,6 +127,7 @@ func New(opts Options) (*Server, error) {
 	s.pipe.handoff = disp
 	s.sched = newScheduler(s.pipe, log)
 	s.pipe.timerArmed = s.sched.armed
+	s.retime = newRetimer(db, log, opts.Now, func() *rules.Set { return s.bundle.Load().Rules }, s.sched.armed)
 	s.app = s.newApp(b)
 	return s, nil
 }
@@ -239,6 +242,9 @@ func (s *Server) Run(ctx context.Context) error {
 			s.log.Error("delivery dispatcher stopped", "err", err)
 		}
 	}()
+	// Timers armed under rule files or calendars edited while the gateway
+	// was down move to their new due times, in the background (retime.go).
+	s.retime.start(workCtx)
 	s.startHousekeeping(workCtx, &wg)
 	if s.opts.Watch {
 		s.watchConfig(workCtx, &wg)
@@ -259,6 +265,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.log.Error("http shutdown", "err", err)
 	}
 	stopWork()
+	s.retime.stop()
 	wg.Wait()
 	if err := s.db.Close(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("close store: %w", err)
@@ -310,5 +317,6 @@ func (s *Server) Reload() error {
 		s.log.Warn(w)
 	}
 	s.log.Info("config reloaded", "connectors", b.ConnectorNames(), "rules", len(b.Rules.Rules()))
+	s.retime.trigger() // armed timers follow edited time-based rules (retime.go)
 	return nil
 }

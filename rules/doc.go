@@ -310,4 +310,11 @@
 // on the clock itself (time_of_day, ages) are checked when the timer fires
 // and not re-armed when they fail: the next event starts over. Time of day
 // pauses are a calendar's job, not pause_when's.
+//
+// Timers armed under an earlier config follow edits: Set.TimingSignature
+// changes whenever anything that sets a due time changes (kind, duration,
+// within:, since:, the calendar's name and definition), and Set.TimerDue
+// gives the due time the rule as now configured gives a stored clock; the
+// gateway moves or cancels armed timers with them after a reload or a
+// restart.
 package rules

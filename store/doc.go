@@ -115,7 +115,9 @@
 //	                  "count/inbox_pending", "count/timers",
 //	                  "count/delivery/<state>" -> int64 counters for Stats;
 //	                  "journal/applied" -> seq of the last intake journal
-//	                  record the applier wrote (8 bytes)
+//	                  record the applier wrote (8 bytes);
+//	                  "timing/signatures" -> JSON {rule id: timing
+//	                  signature} the armed timers follow (timers_retime.go)
 //	inbox             inbox id -> InboxItem JSON
 //	inbox_pending     inbox id -> 0x01, only items in state pending
 //	dedupe            connector \x00 dedupe key -> stored-at (8) + expires (8) + inbox id

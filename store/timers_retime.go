@@ -1,0 +1,124 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hookline/hookline/event"
+)
+
+// metaTimingSignatures is the meta key of the timing signatures the armed
+// timers follow (one JSON object: rule id -> signature).
+const metaTimingSignatures = "timing/signatures"
+
+// maxTimerRefs bounds one TimerRefs page.
+const maxTimerRefs = 10000
+
+// TimerRef names one armed timer without its due time.
+type TimerRef struct {
+	Key  event.EntityKey
+	Rule string
+}
+
+// TimerRefs returns up to limit armed timers, by name, in key order
+// (connector, entity, reference, rule), starting after the cursor after
+// ("" starts at the beginning), and the cursor of the next page ("" when
+// this was the last). It reads keys only (no timer is decoded), in one read
+// transaction, so a walk of every timer in pages never holds the writer.
+// limit <= 0 means 1,000; at most 10,000 are returned.
+func (db *DB) TimerRefs(after string, limit int) ([]TimerRef, string, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	limit = min(limit, maxTimerRefs)
+	var out []TimerRef
+	next := ""
+	err := db.View(func(tx *Tx) error {
+		c := tx.b(bucketTimers).Cursor()
+		k, _ := c.First()
+		if after != "" {
+			k, _ = c.Seek([]byte(after))
+			if k != nil && string(k) == after {
+				k, _ = c.Next()
+			}
+		}
+		var last []byte
+		for ; k != nil; k, _ = c.Next() {
+			if len(out) == limit {
+				next = string(last)
+				return nil
+			}
+			ref, err := parseTimerKey(k)
+			if err != nil {
+				return err
+			}
+			out = append(out, ref)
+			last = k
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list timer refs: %w", err)
+	}
+	return out, next, nil
+}
+
+// parseTimerKey splits connector \x00 entity \x00 reference \x00 rule
+// (see timerKey) into fresh strings.
+func parseTimerKey(k []byte) (TimerRef, error) {
+	parts := bytes.Split(k, []byte{sep})
+	if len(parts) != 4 {
+		return TimerRef{}, fmt.Errorf("timer key %q: expected 4 parts, got %d", k, len(parts))
+	}
+	return TimerRef{
+		Key:  event.EntityKey{Connector: string(parts[0]), Entity: string(parts[1]), Reference: string(parts[2])},
+		Rule: string(parts[3]),
+	}, nil
+}
+
+// TimingSignatures returns the timing signatures (rule id -> signature of
+// its time-based config) that the armed timers were last brought in line
+// with; found is false when none were ever stored (a store older than
+// signatures, or one that never armed a timer under them).
+func (tx *Tx) TimingSignatures() (sigs map[string]string, found bool, err error) {
+	v := tx.b(bucketMeta).Get([]byte(metaTimingSignatures))
+	if v == nil {
+		return map[string]string{}, false, nil
+	}
+	sigs = map[string]string{}
+	if err := json.Unmarshal(v, &sigs); err != nil {
+		return nil, false, fmt.Errorf("decode timing signatures: %w", err)
+	}
+	return sigs, true, nil
+}
+
+// PutTimingSignatures replaces the stored timing signatures.
+func (tx *Tx) PutTimingSignatures(sigs map[string]string) error {
+	if err := tx.writable("put timing signatures"); err != nil {
+		return err
+	}
+	if sigs == nil {
+		sigs = map[string]string{}
+	}
+	data, err := json.Marshal(sigs)
+	if err != nil {
+		return fmt.Errorf("encode timing signatures: %w", err)
+	}
+	if err := tx.b(bucketMeta).Put([]byte(metaTimingSignatures), data); err != nil {
+		return fmt.Errorf("put timing signatures: %w", err)
+	}
+	return nil
+}
+
+// TimingSignatures is Tx.TimingSignatures in its own read transaction.
+func (db *DB) TimingSignatures() (map[string]string, bool, error) {
+	var sigs map[string]string
+	var found bool
+	err := db.View(func(tx *Tx) error {
+		var err error
+		sigs, found, err = tx.TimingSignatures()
+		return err
+	})
+	return sigs, found, err
+}
