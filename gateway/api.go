@@ -166,7 +166,7 @@ func (s *Server) getEntity(c *fiber.Ctx) error {
 	}); err != nil {
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
-	return c.JSON(fiber.Map{"entity": snap, "timers": timers})
+	return c.JSON(fiber.Map{"entity": snap, "timers": orEmpty(timers)})
 }
 
 func (s *Server) listRules(c *fiber.Ctx) error {
@@ -200,7 +200,7 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(c, fiber.StatusInternalServerError, "list deliveries: %v", err)
 	}
-	return c.JSON(fiber.Map{"deliveries": ds, "next_cursor": next})
+	return c.JSON(fiber.Map{"deliveries": orEmpty(ds), "next_cursor": next})
 }
 
 func (s *Server) getDelivery(c *fiber.Ctx) error {
@@ -313,7 +313,7 @@ func (s *Server) listTimers(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
-	return c.JSON(fiber.Map{"timers": ts})
+	return c.JSON(fiber.Map{"timers": orEmpty(ts)})
 }
 
 func (s *Server) reloadConfig(c *fiber.Ctx) error {
@@ -322,4 +322,13 @@ func (s *Server) reloadConfig(c *fiber.Ctx) error {
 	}
 	b := s.bundle.Load()
 	return c.JSON(fiber.Map{"status": "reloaded", "connectors": b.ConnectorNames(), "rules": len(b.Rules.Rules())})
+}
+
+// orEmpty makes a nil list an empty one, so that a list endpoint answers
+// [] (not null) when nothing matches.
+func orEmpty[T any](list []T) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list
 }

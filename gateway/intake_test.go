@@ -275,3 +275,23 @@ func TestInboxKeepsNoCredentials(t *testing.T) {
 		}
 	}
 }
+
+// List endpoints answer an empty list, not null, when nothing matches:
+// clients (Zapier's field pickers among them) iterate over them.
+func TestEmptyListsAreLists(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	for path, key := range map[string]string{
+		"/api/v1/events?connector=nobody":     "events",
+		"/api/v1/deliveries?connector=nobody": "deliveries",
+		"/api/v1/timers?rule=nobody":          "timers",
+		"/api/v1/subscriptions":               "subscriptions",
+	} {
+		r := do(t, "GET", ts.URL+path, nil, nil)
+		if r.Status != 200 {
+			t.Fatalf("%s: %d %s", path, r.Status, r.Body)
+		}
+		if !strings.Contains(string(r.Body), `"`+key+`":[]`) {
+			t.Errorf("%s: want %q as an empty list: %s", path, key, r.Body)
+		}
+	}
+}

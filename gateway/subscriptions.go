@@ -159,7 +159,7 @@ func (s *Server) listSubscriptions(c *fiber.Ctx) error {
 	if subs == nil {
 		subs = []store.Subscription{}
 	}
-	return c.JSON(fiber.Map{"subscriptions": subs})
+	return c.JSON(fiber.Map{"subscriptions": orEmpty(subs)})
 }
 
 // samples is GET /api/v1/samples?type=ticket.updated&limit=3: recent events
