@@ -6,9 +6,12 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/hookline/hookline/event"
 )
 
-// FuzzOutboxQueue runs a random sequence of outbox operations (add, claim,
+// FuzzOutboxQueue runs a random sequence of outbox operations (add, add
+// claimed at creation, claim,
 // finish, retry, cancel, clock steps, reopen) and checks after every step
 // that the indexes and counters match the deliveries, that only queue heads
 // are claimed, that nothing eligible is left unclaimed by a full claim, and
@@ -30,6 +33,9 @@ func FuzzOutboxQueue(f *testing.F) {
 	f.Add([]byte{ // small claims across queues, clock steps, refused operations
 		0, 1, 0, 0, 2, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1, 1, 0, 4, 0, 0, 3, 1, 0, 2, 2, 8, 5, 2, 0, 1, 2, 0, 2, 3, 1,
 	})
+	f.Add([]byte{ // claimed at creation, behind it a plain add, finish, claim
+		0, 1, 1, 0, 1, 0, 0, 1, 1, 1, 2, 0, 2, 0, 1, 1, 2, 0, 0, 0, 1, 6, 0, 0, 1, 2, 0,
+	})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) > 120 {
 			ops = ops[:120]
@@ -46,8 +52,32 @@ func FuzzOutboxQueue(f *testing.F) {
 		for i := 0; i < len(ops); i += 3 {
 			a, b := byte(i+1), byte(i+2)
 			switch ops[i] % 7 {
-			case 0: // add
-				all = append(all, addDeliveries(t, db, refs[a%len(refs)])...)
+			case 0: // add (b odd: claimed as it is written, when it may be)
+				if b%2 == 0 {
+					all = append(all, addDeliveries(t, db, refs[a%len(refs)])...)
+					continue
+				}
+				ref := refs[a%len(refs)]
+				d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: ref, RuleID: "r", EventID: "ev",
+					Update: event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: ref, Set: map[string]any{"status": "solved"}}}
+				var claimed bool
+				db.update(func(tx *Tx) (err error) {
+					claimed, err = tx.AddDeliveryClaimed(d)
+					return err
+				})
+				if claimed && ref != "" {
+					// Claimed at creation only with nothing else of its queue active.
+					for _, id := range all {
+						o, _ := db.Delivery(id)
+						if o.Reference == ref && (o.State == DeliveryInFlight || o.State == DeliveryPending) {
+							t.Fatalf("claimed %s at creation while %s of its queue is %s", d.ID, o.ID, o.State)
+						}
+					}
+				}
+				if !claimed && ref == "" {
+					t.Fatalf("unordered %s not claimed at creation", d.ID)
+				}
+				all = append(all, d.ID)
 			case 1: // claim
 				limit := []int{1, 2, 1000}[a%3]
 				claimed, err := db.ClaimDue(db.clock.Now(), limit)
