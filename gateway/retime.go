@@ -79,6 +79,24 @@ func newRetimer(db *store.DB, log *slog.Logger, now func() time.Time, set func()
 	return &retimer{db: db, log: log, now: now, rules: set, armed: armed, batch: retimeBatch, page: retimePage}
 }
 
+// seed records the current rules' timing signatures in a store that has
+// none and no armed timers (a new data directory): there is nothing to
+// retime, and the timers armed from now on follow these rules. A store
+// with timers but no signatures (written before signatures were kept) is
+// left alone: the first start checks every timer once.
+func (r *retimer) seed() error {
+	_, found, err := r.db.TimingSignatures()
+	if err != nil || found {
+		return err
+	}
+	st, err := r.db.Stats()
+	if err != nil || st.Timers > 0 {
+		return err
+	}
+	cur := r.rules().TimingSignatures()
+	return r.db.Update(func(tx *store.Tx) error { return tx.PutTimingSignatures(cur) })
+}
+
 // start runs a job for the current config in the background; later
 // triggers run more until stop. ctx is the context of the server's work.
 func (r *retimer) start(ctx context.Context) {

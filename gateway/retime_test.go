@@ -393,7 +393,11 @@ func TestFirstStartChecksEveryTimer(t *testing.T) {
 	cfg := timerConfig(t, rulesFile(pendingRule("pending", "48h")))
 	srv := retimeServer(t, cfg, 3, t0, clock)
 	if err := srv.db.Update(func(tx *store.Tx) error {
-		return tx.PutTimer(store.Timer{Key: ticketKey("T-000"), Rule: "long-gone", Due: t0.Add(time.Hour), ArmedAt: t0})
+		if err := tx.PutTimer(store.Timer{Key: ticketKey("T-000"), Rule: "long-gone", Due: t0.Add(time.Hour), ArmedAt: t0}); err != nil {
+			return err
+		}
+		// A store from before signatures were kept.
+		return tx.ForgetTimingSignatures()
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -413,5 +417,26 @@ func TestFirstStartChecksEveryTimer(t *testing.T) {
 	}
 	if sigs := storedSignatures(t, srv.db); len(sigs) != 1 || sigs["pending"] == "" {
 		t.Fatalf("stored %v", sigs)
+	}
+}
+
+// A new data directory records the rules' signatures at once: nothing is
+// armed yet, so no start-up walk is needed later, however many timers the
+// gateway arms before its first restart.
+func TestNewStoreSeedsSignatures(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	clock := newFakeClock(t0.Add(time.Minute))
+	cfg := timerConfig(t, rulesFile(pendingRule("pending", "48h")))
+	srv := retimeServer(t, cfg, 3, t0, clock)
+	sigs := storedSignatures(t, srv.db)
+	if len(sigs) != 1 || sigs["pending"] != srv.bundle.Load().Rules.TimingSignature("pending") {
+		t.Fatalf("stored %v right after New", sigs)
+	}
+	rep, err := srv.retime.run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.All || len(rep.Rules) != 0 || len(rep.Counts) != 0 {
+		t.Fatalf("a job on a seeded store walked timers: %+v", rep)
 	}
 }

@@ -128,6 +128,10 @@ func New(opts Options) (*Server, error) {
 	s.sched = newScheduler(s.pipe, log)
 	s.pipe.timerArmed = s.sched.armed
 	s.retime = newRetimer(db, log, opts.Now, func() *rules.Set { return s.bundle.Load().Rules }, s.sched.armed)
+	if err := s.retime.seed(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("record the timing of time-based rules: %w", err)
+	}
 	s.app = s.newApp(b)
 	return s, nil
 }

@@ -111,6 +111,19 @@ func (tx *Tx) PutTimingSignatures(sigs map[string]string) error {
 	return nil
 }
 
+// ForgetTimingSignatures removes the stored timing signatures, as in a
+// store written before they were kept: the next retime checks every armed
+// timer against the rules in force.
+func (tx *Tx) ForgetTimingSignatures() error {
+	if err := tx.writable("forget timing signatures"); err != nil {
+		return err
+	}
+	if err := tx.b(bucketMeta).Delete([]byte(metaTimingSignatures)); err != nil {
+		return fmt.Errorf("forget timing signatures: %w", err)
+	}
+	return nil
+}
+
 // TimingSignatures is Tx.TimingSignatures in its own read transaction.
 func (db *DB) TimingSignatures() (map[string]string, bool, error) {
 	var sigs map[string]string
