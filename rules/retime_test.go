@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/hookline/hookline/event"
-	"github.com/hookline/hookline/internal/yamlconf"
 )
 
 // timedRule is one rule of id r on ticket events with the given time keys
@@ -17,19 +16,6 @@ func timedRule(keys ...string) string {
 		src += "    " + k + "\n"
 	}
 	return src + "    then: [ { set_priority: high } ]\n"
-}
-
-func calendarsFrom(t *testing.T, src string) map[string]*Calendar {
-	t.Helper()
-	n, errs := yamlconf.Parse("gateway.yaml", []byte(src), nil)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	cals, errs := ParseCalendars("gateway.yaml", n)
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	return cals
 }
 
 func TestTimerDue(t *testing.T) {

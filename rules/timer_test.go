@@ -313,7 +313,13 @@ allday:
 
 func testCalendars(t testing.TB) map[string]*Calendar {
 	t.Helper()
-	n, errs := yamlconf.Parse("gateway.yaml", []byte(calendarYAML), nil)
+	return calendarsFrom(t, calendarYAML)
+}
+
+// calendarsFrom parses the calendars of a gateway.yaml text.
+func calendarsFrom(t testing.TB, src string) map[string]*Calendar {
+	t.Helper()
+	n, errs := yamlconf.Parse("gateway.yaml", []byte(src), nil)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}

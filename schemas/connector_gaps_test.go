@@ -1,11 +1,8 @@
 package schemas_test
 
 import (
-	"errors"
 	"strings"
 	"testing"
-
-	"github.com/hookline/hookline/schemas"
 )
 
 // TestConnectorSchemaSuccessWhenAndMaxEvents: the schema knows an action's
@@ -43,20 +40,7 @@ func TestConnectorSchemaSuccessWhenAndMaxEvents(t *testing.T) {
 				}
 				doc = strings.Replace(src, tc.from, tc.to, 1)
 			}
-			err := r.ValidateConfig("connector.schema.json", yamlDoc(t, "slack.yaml", []byte(doc)))
-			if tc.pointer == "" {
-				if err != nil {
-					t.Fatalf("ValidateConfig: %v", err)
-				}
-				return
-			}
-			var ve *schemas.ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("ValidateConfig = %v, want a *ValidationError", err)
-			}
-			if ve.Pointer != tc.pointer {
-				t.Errorf("pointer %q (%s), want %q", ve.Pointer, ve.Reason, tc.pointer)
-			}
+			checkPointer(t, r.ValidateConfig("connector.schema.json", yamlDoc(t, "slack.yaml", []byte(doc))), tc.pointer)
 		})
 	}
 }

@@ -57,20 +57,26 @@ func TestGatewaySchemaRetention(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := r.ValidateConfig("gateway", yamlValue(t, []byte(base+tc.yaml)))
-			if tc.pointer == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var ve *schemas.ValidationError
-			if !errors.As(err, &ve) {
-				t.Fatalf("ValidateConfig = %v, want a *ValidationError", err)
-			}
-			if ve.Pointer != tc.pointer {
-				t.Errorf("pointer %q (%s), want %q", ve.Pointer, ve.Reason, tc.pointer)
-			}
+			checkPointer(t, r.ValidateConfig("gateway", yamlValue(t, []byte(base+tc.yaml))), tc.pointer)
 		})
+	}
+}
+
+// checkPointer fails unless err is nil (pointer "": the document is
+// valid) or a *schemas.ValidationError at pointer.
+func checkPointer(t *testing.T, err error, pointer string) {
+	t.Helper()
+	if pointer == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return
+	}
+	var ve *schemas.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("ValidateConfig = %v, want a *ValidationError", err)
+	}
+	if ve.Pointer != pointer {
+		t.Errorf("pointer %q (%s), want %q", ve.Pointer, ve.Reason, pointer)
 	}
 }
