@@ -63,7 +63,7 @@
 // bbolt reads through a shared, read-only mapping of the file, and every
 // page read stays in the process's resident set (VmRSS counts it as
 // RssFile) though it is page cache. Options.MappedResidentLimit (default
-// 256 MiB, negative: off) bounds it: once a second the store reads the
+// 256 MiB, negative: off) bounds it: ten times a second the store reads the
 // process's resident file-backed memory and, above the limit, drops the
 // mapping's pages from the process with madvise(MADV_DONTNEED), inside a
 // read transaction so that bbolt cannot remap meanwhile. The data stays in
