@@ -304,25 +304,36 @@ func (c *compiler) rule(file string, n *yaml.Node) *Rule {
 	return r
 }
 
-// stringList reads a scalar or a list of scalars.
+// stringList reads a scalar or a list of scalars; every bad item is
+// reported.
 func (c *compiler) stringList(file string, n *yaml.Node, what string) []string {
-	items := []*yaml.Node{n}
-	if n.Kind == yaml.SequenceNode {
-		items = n.Content
+	out, bad, items := scalarItems(n)
+	for _, it := range bad {
+		c.errorf(file, it, "expected a %s, got %s", what, yamlconf.KindName(it))
 	}
-	var out []string
-	for _, it := range items {
+	if len(out) == 0 && items == 0 {
+		c.errorf(file, n, "expected at least one %s", what)
+	}
+	return out
+}
+
+// scalarItems reads a scalar or a list of scalars: the trimmed non-empty
+// values, the items that are not (null, empty, not a scalar), and how many
+// items there were.
+func scalarItems(n *yaml.Node) (out []string, bad []*yaml.Node, items int) {
+	list := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		list = n.Content
+	}
+	for _, it := range list {
 		it = yamlconf.Resolve(it)
 		if it.Kind != yaml.ScalarNode || it.Tag == "!!null" || strings.TrimSpace(it.Value) == "" {
-			c.errorf(file, it, "expected a %s, got %s", what, yamlconf.KindName(it))
+			bad = append(bad, it)
 			continue
 		}
 		out = append(out, strings.TrimSpace(it.Value))
 	}
-	if len(out) == 0 && len(items) == 0 {
-		c.errorf(file, n, "expected at least one %s", what)
-	}
-	return out
+	return out, bad, len(list)
 }
 
 func (c *compiler) checkConnector(file string, n *yaml.Node, name, key string) {
@@ -822,20 +833,13 @@ func dedupe(in []string) []string {
 	return out
 }
 
-// words reads a string or a list of strings.
+// words reads a string or a list of strings; the first bad item is the
+// only one reported, and the whole list is then refused.
 func (c *compiler) words(file string, n *yaml.Node, name string) []string {
-	items := []*yaml.Node{n}
-	if n.Kind == yaml.SequenceNode {
-		items = n.Content
-	}
-	var out []string
-	for _, it := range items {
-		it = yamlconf.Resolve(it)
-		if it.Kind != yaml.ScalarNode || it.Tag == "!!null" || strings.TrimSpace(it.Value) == "" {
-			c.errorf(file, it, "%s: expected a word or a list of words, got %s", name, yamlconf.KindName(it))
-			return nil
-		}
-		out = append(out, strings.TrimSpace(it.Value))
+	out, bad, _ := scalarItems(n)
+	if len(bad) > 0 {
+		c.errorf(file, bad[0], "%s: expected a word or a list of words, got %s", name, yamlconf.KindName(bad[0]))
+		return nil
 	}
 	if len(out) == 0 {
 		c.errorf(file, n, "%s: empty list", name)

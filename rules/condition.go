@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"regexp"
 	"sort"
 	"strings"
@@ -438,7 +439,7 @@ func (c *cond) compare(v val, b bound, connector string, now time.Time) (int, bo
 		} else if d, ok = v.durationOf(); !ok {
 			return 0, false
 		}
-		return cmpInt(int64(d), int64(b.d)), true
+		return cmp.Compare(d, b.d), true
 	case bTime:
 		t, ok := v.timeOf()
 		if !ok {
@@ -464,22 +465,14 @@ func (c *cond) compare(v val, b bound, connector string, now time.Time) (int, bo
 		if !ok1 || !ok2 {
 			return 0, false
 		}
-		return cmpInt(int64(ra), int64(rb)), true
+		return cmp.Compare(ra, rb), true
 	}
 	return 0, false
 }
 
+// cmpFloat orders two numbers; unlike cmp.Compare, NaN (possible in a
+// YAML constant, .nan) is equal to everything rather than the smallest.
 func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmpInt(a, b int64) int {
 	switch {
 	case a < b:
 		return -1

@@ -288,15 +288,7 @@ func load(tb reporter, path string, env map[string]string, reg *schemas.Registry
 // signed with secret at time at (unless sign is nil).
 func (s *Suite) request(tb reporter, body []byte, form bool, headers map[string]string, rawQuery string, secret string, at time.Time) *verify.Request {
 	tb.Helper()
-	h := http.Header{}
-	if form {
-		h.Set("Content-Type", "application/x-www-form-urlencoded")
-	} else {
-		h.Set("Content-Type", "application/json")
-	}
-	for k, v := range headers {
-		h.Set(k, v)
-	}
+	h := cleanHeader(headers, form)
 	query, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		tb.Fatalf("query %q: %v", rawQuery, err)
