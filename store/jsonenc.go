@@ -111,26 +111,10 @@ func (en *encoder) appendEvent(b []byte, e *event.Event) ([]byte, error) {
 		return nil, err
 	}
 	if len(e.Changes) > 0 {
-		b = append(b, `,"changes":{`...)
-		keys, mark := sortedKeys(en, e.Changes)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			c := e.Changes[k]
-			b = appendString(b, k)
-			b = append(b, `:{"from":`...)
-			if b, err = en.appendValue(b, c.From); err != nil {
-				return nil, err
-			}
-			b = append(b, `,"to":`...)
-			if b, err = en.appendValue(b, c.To); err != nil {
-				return nil, err
-			}
-			b = append(b, '}')
+		b = append(b, `,"changes":`...)
+		if b, err = appendObject(en, b, e.Changes, en.appendChange); err != nil {
+			return nil, err
 		}
-		en.release(mark)
-		b = append(b, '}')
 	}
 	if len(e.Vars) > 0 {
 		b = append(b, `,"vars":`...)
@@ -232,71 +216,16 @@ func (en *encoder) appendSnapshot(b []byte, s *event.Snapshot) ([]byte, error) {
 	b = append(b, `,"customer_messages":`...)
 	b = strconv.AppendInt(b, int64(s.CustomerMessages), 10)
 	if len(s.Fired) > 0 {
-		b = append(b, `,"fired":{`...)
-		keys, mark := sortedKeys(en, s.Fired)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			ts := s.Fired[k]
-			if ts == nil {
-				b = append(b, "null"...)
-				continue
-			}
-			b = append(b, '[')
-			for j, t := range ts {
-				if j > 0 {
-					b = append(b, ',')
-				}
-				if b, err = appendTime(b, t); err != nil {
-					return nil, err
-				}
-			}
-			b = append(b, ']')
+		b = append(b, `,"fired":`...)
+		if b, err = appendObject(en, b, s.Fired, appendTimes); err != nil {
+			return nil, err
 		}
-		en.release(mark)
-		b = append(b, '}')
 	}
 	if len(s.Clocks) > 0 {
-		b = append(b, `,"clocks":{`...)
-		keys, mark := sortedKeys(en, s.Clocks)
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			c := s.Clocks[k]
-			if c == nil {
-				b = append(b, "null"...)
-				continue
-			}
-			b = append(b, '{')
-			if !c.Since.IsZero() {
-				b = append(b, `"since":`...)
-				if b, err = appendTime(b, c.Since); err != nil {
-					return nil, err
-				}
-				b = append(b, ',')
-			}
-			if !c.PausedAt.IsZero() {
-				b = append(b, `"paused_at":`...)
-				if b, err = appendTime(b, c.PausedAt); err != nil {
-					return nil, err
-				}
-				b = append(b, ',')
-			}
-			b = append(b, `"paused_total":`...)
-			b = strconv.AppendInt(b, int64(c.PausedTotal), 10)
-			if c.Done {
-				b = append(b, `,"done":true`...)
-			}
-			b = append(b, '}')
+		b = append(b, `,"clocks":`...)
+		if b, err = appendObject(en, b, s.Clocks, appendClock); err != nil {
+			return nil, err
 		}
-		en.release(mark)
-		b = append(b, '}')
 	}
 	return append(b, '}'), nil
 }
@@ -372,44 +301,100 @@ func (en *encoder) release(mark int) {
 	en.keys = en.keys[:mark]
 }
 
-// appendMap appends a map[string]any (nil: null).
-func (en *encoder) appendMap(b []byte, m map[string]any) ([]byte, error) {
+// appendObject appends m as encoding/json does a map: keys sorted, each
+// value by value (nil m: null).
+func appendObject[V any](en *encoder, b []byte, m map[string]V, value func([]byte, V) ([]byte, error)) ([]byte, error) {
 	if m == nil {
 		return append(b, "null"...), nil
 	}
 	b = append(b, '{')
-	var err error
 	keys, mark := sortedKeys(en, m)
+	defer en.release(mark)
 	for i, k := range keys {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = appendString(b, k)
 		b = append(b, ':')
-		if b, err = en.appendValue(b, m[k]); err != nil {
+		var err error
+		if b, err = value(b, m[k]); err != nil {
 			return nil, err
 		}
 	}
-	en.release(mark)
 	return append(b, '}'), nil
 }
 
+// appendMap appends a map[string]any (nil: null).
+func (en *encoder) appendMap(b []byte, m map[string]any) ([]byte, error) {
+	return appendObject(en, b, m, en.appendValue)
+}
+
 func (en *encoder) appendStringMap(b []byte, m map[string]string) []byte {
-	if m == nil {
-		return append(b, "null"...)
+	b, _ = appendObject(en, b, m, appendStringValue) // strings always encode
+	return b
+}
+
+func appendStringValue(b []byte, s string) ([]byte, error) { return appendString(b, s), nil }
+
+// appendClock appends a rule clock (nil: null).
+func appendClock(b []byte, c *event.RuleClock) ([]byte, error) {
+	if c == nil {
+		return append(b, "null"...), nil
 	}
+	var err error
 	b = append(b, '{')
-	keys, mark := sortedKeys(en, m)
-	for i, k := range keys {
-		if i > 0 {
+	if !c.Since.IsZero() {
+		b = append(b, `"since":`...)
+		if b, err = appendTime(b, c.Since); err != nil {
+			return nil, err
+		}
+		b = append(b, ',')
+	}
+	if !c.PausedAt.IsZero() {
+		b = append(b, `"paused_at":`...)
+		if b, err = appendTime(b, c.PausedAt); err != nil {
+			return nil, err
+		}
+		b = append(b, ',')
+	}
+	b = append(b, `"paused_total":`...)
+	b = strconv.AppendInt(b, int64(c.PausedTotal), 10)
+	if c.Done {
+		b = append(b, `,"done":true`...)
+	}
+	return append(b, '}'), nil
+}
+
+// appendTimes appends a list of times (nil: null).
+func appendTimes(b []byte, ts []time.Time) ([]byte, error) {
+	if ts == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '[')
+	for j, t := range ts {
+		if j > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, k)
-		b = append(b, ':')
-		b = appendString(b, m[k])
+		var err error
+		if b, err = appendTime(b, t); err != nil {
+			return nil, err
+		}
 	}
-	en.release(mark)
-	return append(b, '}')
+	return append(b, ']'), nil
+}
+
+// appendChange appends a change as {"from":...,"to":...}.
+func (en *encoder) appendChange(b []byte, c event.Change) ([]byte, error) {
+	b = append(b, `{"from":`...)
+	b, err := en.appendValue(b, c.From)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"to":`...)
+	if b, err = en.appendValue(b, c.To); err != nil {
+		return nil, err
+	}
+	return append(b, '}'), nil
 }
 
 // appendValue appends one value of an event's fields, changes or
