@@ -3,14 +3,13 @@ package store
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
 	"time"
-	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
+	"github.com/tidwall/gjson"
 )
 
 // Retention: the age prunes. Inbox items, events and deliveries are keyed
@@ -322,119 +321,50 @@ func isULID(id []byte) bool {
 // with the given id (nil when v holds no event), and false when v cannot
 // be read.
 func eventIndexKey(v, id []byte) ([]byte, bool) {
-	// Fast path: the stored encoding starts {"event":{"id":...,
-	// "connector":...,"type":...,"entity":...,"reference":...: read those
-	// strings and stop, instead of decoding the payload and the trace.
-	if p, ok := leadingStrings(v, `{"event":{`, "connector", "entity", "reference"); ok {
-		return join(p[0], p[1], p[2], string(id)), true
-	}
-	var se struct {
-		Event *struct {
-			Connector string `json:"connector"`
-			Entity    string `json:"entity"`
-			Reference string `json:"reference"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(v, &se); err != nil {
+	ev := gjson.GetBytes(v, "event")
+	if !gjson.ValidBytes(v) {
 		return nil, false
 	}
-	if se.Event == nil {
-		return nil, true
+	if !ev.IsObject() {
+		return nil, ev.Type == gjson.Null // absent or null: no event
 	}
-	return join(se.Event.Connector, se.Event.Entity, se.Event.Reference, string(id)), true
+	p, ok := stringMembers(ev, "connector", "entity", "reference")
+	if !ok {
+		return nil, false
+	}
+	return join(p[0], p[1], p[2], string(id)), true
 }
 
 // deliveryQueueParts returns the connector and reference of the stored
 // delivery v, and false when v cannot be read.
 func deliveryQueueParts(v []byte) (connector, reference string, ok bool) {
-	if p, ok := leadingStrings(v, `{`, "connector", "reference"); ok {
-		return p[0], p[1], true
-	}
-	var d struct {
-		Connector string `json:"connector"`
-		Reference string `json:"reference"`
-	}
-	if err := json.Unmarshal(v, &d); err != nil {
+	if !gjson.ValidBytes(v) {
 		return "", "", false
 	}
-	return d.Connector, d.Reference, true
+	p, ok := stringMembers(gjson.ParseBytes(v), "connector", "reference")
+	if !ok {
+		return "", "", false
+	}
+	return p[0], p[1], true
 }
 
-// leadingStrings reads the object members that follow prefix in compact
-// JSON v (as the store's encoders write it) while they are strings, and
-// returns the values of names (in their order) once it has them all. It
-// returns false as soon as anything else comes first (a non-string value,
-// an escaped key, the end of the object): the caller then decodes v in
-// full.
-func leadingStrings(v []byte, prefix string, names ...string) ([]string, bool) {
-	if !bytes.HasPrefix(v, []byte(prefix)) {
+// stringMembers reads string members of the JSON object obj, as
+// encoding/json would into string fields: an absent or null member is "",
+// any other non-string refuses the record. gjson stops at the members it
+// needs, instead of decoding the payload and the trace around them.
+func stringMembers(obj gjson.Result, names ...string) ([]string, bool) {
+	if !obj.IsObject() {
 		return nil, false
 	}
 	out := make([]string, len(names))
-	seen := make([]bool, len(names))
-	found := 0
-	rest := v[len(prefix):]
-	for first := true; found < len(names); first = false {
-		if !first {
-			if len(rest) == 0 || rest[0] != ',' {
-				return nil, false
-			}
-			rest = rest[1:]
-		}
-		key, r, ok := jsonString(rest)
-		if !ok || len(r) == 0 || r[0] != ':' || bytes.IndexByte(key, '\\') >= 0 {
+	for i, n := range names {
+		switch r := obj.Get(n); r.Type {
+		case gjson.String:
+			out[i] = r.Str
+		case gjson.Null:
+		default:
 			return nil, false
-		}
-		val, r, ok := jsonString(r[1:])
-		if !ok {
-			return nil, false
-		}
-		rest = r
-		for i, n := range names {
-			if n != string(key[1:len(key)-1]) {
-				continue
-			}
-			s, ok := unquote(val)
-			if !ok {
-				return nil, false
-			}
-			if !seen[i] {
-				seen[i] = true
-				found++
-			}
-			out[i] = s
 		}
 	}
 	return out, true
-}
-
-// jsonString splits a JSON string token (with its quotes) off the start of
-// b.
-func jsonString(b []byte) (tok, rest []byte, ok bool) {
-	if len(b) == 0 || b[0] != '"' {
-		return nil, nil, false
-	}
-	for i := 1; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return b[:i+1], b[i+1:], true
-		}
-	}
-	return nil, nil, false
-}
-
-// unquote returns the text of a JSON string token as encoding/json would
-// decode it.
-func unquote(tok []byte) (string, bool) {
-	inner := tok[1 : len(tok)-1]
-	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-		return string(inner), true
-	}
-	var s string
-	if err := json.Unmarshal(tok, &s); err != nil {
-		return "", false
-	}
-	return s, true
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -542,70 +543,92 @@ func TestPruneAfterClose(t *testing.T) {
 	}
 }
 
-func TestLeadingStrings(t *testing.T) {
+func TestDeliveryQueueParts(t *testing.T) {
 	cases := []struct {
 		name, v string
-		want    []string // nil: the fast path declines
+		want    []string // nil: the record cannot be read
 	}{
 		{"plain", `{"id":"1","connector":"zendesk","entity":"ticket","reference":"42","x":{}}`, []string{"zendesk", "42"}},
 		{"escaped value", `{"connector":"a\"b","reference":"\u00e9"}`, []string{`a"b`, "é"}},
 		{"empty values", `{"connector":"","reference":""}`, []string{"", ""}},
-		{"object first", `{"id":{"a":1},"connector":"z","reference":"1"}`, nil},
-		{"number first", `{"hops":1,"connector":"z","reference":"1"}`, nil},
-		{"missing one", `{"connector":"z"}`, nil},
-		{"spaces", `{ "connector":"z","reference":"1"}`, nil},
-		{"escaped key", `{"conn\u0065ctor":"z","reference":"1"}`, nil},
+		{"object first", `{"id":{"a":1},"connector":"z","reference":"1"}`, []string{"z", "1"}},
+		{"spaces", `{ "connector" : "z", "reference":"1"}`, []string{"z", "1"}},
+		{"missing one", `{"connector":"z"}`, []string{"z", ""}},
+		{"null member", `{"connector":"z","reference":null}`, []string{"z", ""}},
+		{"number member", `{"connector":"z","reference":1}`, nil},
 		{"truncated", `{"connector":"z","reference":"1`, nil},
 		{"not an object", `["connector","z"]`, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got, ok := leadingStrings([]byte(tc.v), "{", "connector", "reference")
+			c, r, ok := deliveryQueueParts([]byte(tc.v))
 			if tc.want == nil {
 				if ok {
-					t.Fatalf("fast path read %q, want it to decline", got)
+					t.Fatalf("read %q %q from an unreadable record", c, r)
 				}
 				return
 			}
-			if !ok || !slices.Equal(got, tc.want) {
-				t.Fatalf("got %q, %v; want %q", got, ok, tc.want)
+			if !ok || c != tc.want[0] || r != tc.want[1] {
+				t.Fatalf("got %q %q, %v; want %q", c, r, ok, tc.want)
 			}
 		})
 	}
 }
 
-// FuzzLeadingStrings: whenever the fast path reads a record it agrees with
-// encoding/json.
-func FuzzLeadingStrings(f *testing.F) {
+func TestEventIndexKey(t *testing.T) {
+	id := []byte("01JP9ZMPT8W6X7X5EHGA186KBQ")
+	cases := []struct {
+		name, v string
+		want    []byte
+		ok      bool
+	}{
+		{"stored event", `{"event":{"id":"x","connector":"zendesk","type":"t","entity":"ticket","reference":"42"},"trace":{}}`, join("zendesk", "ticket", "42", string(id)), true},
+		{"no event", `{"trace":{}}`, nil, true},
+		{"null event", `{"event":null}`, nil, true},
+		{"event not an object", `{"event":"x"}`, nil, false},
+		{"broken", `{"event":{"connector":"z"`, nil, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := eventIndexKey([]byte(tc.v), id)
+			if ok != tc.ok || !bytes.Equal(got, tc.want) {
+				t.Fatalf("got %q, %v; want %q, %v", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
+
+// FuzzDeliveryQueueParts: the record reader agrees with encoding/json
+// decoding the whole record.
+func FuzzDeliveryQueueParts(f *testing.F) {
 	f.Add([]byte(`{"id":"1","connector":"zendesk","entity":"ticket","reference":"42","x":{}}`))
 	f.Add([]byte(`{"connector":"a\"b","reference":"\u00e9\ud83d\ude00"}`))
 	f.Add([]byte(`{"connector":"\xff","reference":"1"}`))
 	f.Add([]byte(`{"connector":"a","connector":"b","reference":""}`))
+	f.Add([]byte(`{"connector":"a","reference":7}`))
 	f.Fuzz(func(t *testing.T, v []byte) {
-		got, ok := leadingStrings(v, "{", "connector", "reference")
-		if !ok {
-			return
-		}
+		c, r, ok := deliveryQueueParts(v)
 		var d struct {
 			Connector string `json:"connector"`
 			Reference string `json:"reference"`
 		}
-		if err := json.Unmarshal(v, &d); err != nil {
-			return // the fast path reads only a prefix: the rest may be broken
+		err := json.Unmarshal(v, &d)
+		if ambiguousKeys(v, "connector", "reference") || !utf8.Valid(v) {
+			return // repeated or differently cased keys, invalid UTF-8: the store never writes them
 		}
-		if repeatedKeys(v, "connector", "reference") {
-			return // encoding/json takes the last (case-insensitive) match; the store never writes repeats
+		if ok != (err == nil) {
+			t.Fatalf("reader ok=%v, encoding/json err=%v", ok, err)
 		}
-		if got[0] != d.Connector || got[1] != d.Reference {
-			t.Fatalf("fast path %q, encoding/json %q %q", got, d.Connector, d.Reference)
+		if ok && (c != d.Connector || r != d.Reference) {
+			t.Fatalf("reader %q %q, encoding/json %q %q", c, r, d.Connector, d.Reference)
 		}
 	})
 }
 
-// repeatedKeys reports whether the top-level object v has a key that
-// matches one of names (case-insensitively, as encoding/json matches)
-// more than once.
-func repeatedKeys(v []byte, names ...string) bool {
+// ambiguousKeys reports whether the top-level object v has a key that
+// matches one of names case-insensitively (as encoding/json matches) but
+// not exactly, or more than once.
+func ambiguousKeys(v []byte, names ...string) bool {
 	dec := json.NewDecoder(bytes.NewReader(v))
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
 		return false
@@ -619,6 +642,9 @@ func repeatedKeys(v []byte, names ...string) bool {
 		key, _ := tok.(string)
 		for _, n := range names {
 			if strings.EqualFold(key, n) {
+				if key != n {
+					return true
+				}
 				seen[n]++
 			}
 		}
