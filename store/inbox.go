@@ -619,19 +619,29 @@ func decodeItem(id string, v []byte) (*InboxItem, error) {
 	return item, nil
 }
 
+// itemBytes returns the stored JSON of inbox item id: from bbolt, or from
+// the intake journal's records not yet applied (rec is then that record);
+// nil when there is no such item.
+func (tx *Tx) itemBytes(id string) (v []byte, rec *jrec) {
+	if v = tx.b(bucketInbox).Get([]byte(id)); v != nil {
+		return v, nil
+	}
+	tx.db.umu.Lock()
+	rec = tx.db.unapplied[id]
+	tx.db.umu.Unlock()
+	if rec == nil {
+		return nil, nil
+	}
+	return rec.data, rec
+}
+
 // Inbox returns one inbox item, or ErrNotFound. In a read-write
 // transaction an item accepted moments ago is found even before it has
 // left the intake journal.
 func (tx *Tx) Inbox(id string) (*InboxItem, error) {
-	v := tx.b(bucketInbox).Get([]byte(id))
+	v, _ := tx.itemBytes(id)
 	if v == nil {
-		tx.db.umu.Lock()
-		rec := tx.db.unapplied[id]
-		tx.db.umu.Unlock()
-		if rec == nil {
-			return nil, fmt.Errorf("inbox item %s: %w", id, ErrNotFound)
-		}
-		v = rec.data
+		return nil, fmt.Errorf("inbox item %s: %w", id, ErrNotFound)
 	}
 	return decodeItem(id, v)
 }
@@ -746,20 +756,16 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 		return fmt.Errorf("finish inbox %s: state %q is not final: %w", id, state, ErrInvalid)
 	}
 	tx.db.cache.drop(id)
-	v := tx.b(bucketInbox).Get([]byte(id))
-	if v == nil {
+	v, rec := tx.itemBytes(id)
+	switch {
+	case v == nil:
+		return fmt.Errorf("finish inbox: inbox item %s: %w", id, ErrNotFound)
+	case rec != nil:
 		// Accepted moments ago and still in the journal: write it here
 		// (the applier skips it later) so that it can be finished.
-		tx.db.umu.Lock()
-		rec := tx.db.unapplied[id]
-		tx.db.umu.Unlock()
-		if rec == nil {
-			return fmt.Errorf("finish inbox: inbox item %s: %w", id, ErrNotFound)
-		}
 		if err := applyRecords(tx.tx, []*jrec{rec}, 0); err != nil {
 			return fmt.Errorf("finish inbox %s: %w", id, err)
 		}
-		v = rec.data
 	}
 	out := outcome{State: state, Reason: reason, EventIDs: eventIDs, ProcessedAt: tx.db.now()}
 	m := &tx.db.wmem
