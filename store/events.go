@@ -58,7 +58,7 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 	if err != nil {
 		return fmt.Errorf("put event %s: encode: %w", e.ID, err)
 	}
-	if err := tx.b(bucketEvents).Put(m.key(e.ID), m.copy(data)); err != nil {
+	if err := tx.b(bucketEvents).Put(m.key(e.ID), m.pack(data)); err != nil {
 		return fmt.Errorf("put event %s: %w", e.ID, err)
 	}
 	ik := m.key(e.Connector, e.Entity, e.Reference, e.ID)
@@ -73,6 +73,10 @@ func (tx *Tx) Event(id string) (*StoredEvent, error) {
 	v := tx.b(bucketEvents).Get([]byte(id))
 	if v == nil {
 		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
+	}
+	v, err := unpack(v)
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", id, err)
 	}
 	se := new(StoredEvent)
 	if err := json.Unmarshal(v, se); err != nil {
@@ -117,6 +121,10 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 		visit := func(id []byte, v []byte) (bool, error) {
 			if floor != nil && bytes.Compare(id, floor) < 0 {
 				return false, nil
+			}
+			v, err := unpack(v)
+			if err != nil {
+				return false, fmt.Errorf("event %s: %w", id, err)
 			}
 			var se StoredEvent
 			if err := json.Unmarshal(v, &se); err != nil {
@@ -175,6 +183,9 @@ func (tx *Tx) Entity(k event.EntityKey) (*event.Snapshot, error) {
 	if v == nil {
 		return nil, nil
 	}
+	if v, err = unpack(v); err != nil {
+		return nil, fmt.Errorf("entity %s: %w", k, err)
+	}
 	s := new(event.Snapshot)
 	if err := json.Unmarshal(v, s); err != nil {
 		return nil, fmt.Errorf("decode entity %s: %w", k, err)
@@ -199,7 +210,7 @@ func (tx *Tx) PutEntity(s *event.Snapshot) error {
 		return fmt.Errorf("put entity %s: encode: %w", s.Key, err)
 	}
 	key := m.key(s.Key.Connector, s.Key.Entity, s.Key.Reference)
-	if err := tx.b(bucketEntities).Put(key, m.copy(data)); err != nil {
+	if err := tx.b(bucketEntities).Put(key, m.pack(data)); err != nil {
 		return fmt.Errorf("put entity %s: %w", s.Key, err)
 	}
 	return nil

@@ -48,8 +48,13 @@ var allBuckets = [...]string{
 
 // Keys of the meta bucket.
 const (
-	metaVersion           = "version"
-	schemaVersion         = 1
+	metaVersion = "version"
+	// schemaVersion is the layout this build writes: 2 packs events and
+	// entity snapshots (packed.go). It reads stores from
+	// minSchemaVersion on, and moves them to schemaVersion when it opens
+	// them.
+	schemaVersion         = 2
+	minSchemaVersion      = 1
 	countInboxPending     = "count/inbox_pending"
 	countTimers           = "count/timers"
 	countDeliveryStatePfx = "count/delivery/"

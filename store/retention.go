@@ -321,6 +321,10 @@ func isULID(id []byte) bool {
 // with the given id (nil when v holds no event), and false when v cannot
 // be read.
 func eventIndexKey(v, id []byte) ([]byte, bool) {
+	v, err := unpack(v)
+	if err != nil {
+		return nil, false
+	}
 	ev := gjson.GetBytes(v, "event")
 	if !gjson.ValidBytes(v) {
 		return nil, false

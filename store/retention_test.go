@@ -219,6 +219,10 @@ func checkEventIndex(db *DB) error {
 		want := map[string]bool{}
 		if err := events.ForEach(func(k, v []byte) error {
 			var se StoredEvent
+			v, err := unpack(v)
+			if err != nil {
+				return fmt.Errorf("event %s: %w", k, err)
+			}
 			if err := json.Unmarshal(v, &se); err != nil {
 				return nil // planted garbage has no index entry
 			}

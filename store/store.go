@@ -241,11 +241,14 @@ func (db *DB) init() error {
 			}
 		}
 		meta := btx.Bucket([]byte(bucketMeta))
-		if v := meta.Get([]byte(metaVersion)); v != nil {
-			if len(v) != 8 || binary.BigEndian.Uint64(v) != schemaVersion {
-				return fmt.Errorf("unsupported store schema version %x (want %d): %w", v, schemaVersion, ErrInvalid)
-			}
-		} else {
+		v := meta.Get([]byte(metaVersion))
+		switch {
+		case v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) < minSchemaVersion || binary.BigEndian.Uint64(v) > schemaVersion):
+			return fmt.Errorf("unsupported store schema version %x (this build reads %d to %d): %w", v, minSchemaVersion, schemaVersion, ErrInvalid)
+		case v == nil || binary.BigEndian.Uint64(v) != schemaVersion:
+			// New, or written by an older build whose records this one
+			// reads as they are: from now on records may be packed, which
+			// the older build would not read, so the version moves on.
 			v := make([]byte, 8)
 			binary.BigEndian.PutUint64(v, schemaVersion)
 			if err := meta.Put([]byte(metaVersion), v); err != nil {

@@ -48,6 +48,9 @@ func (tx *Tx) LastEventVars(k event.EntityKey) (map[string]string, error) {
 	if v == nil {
 		return nil, nil
 	}
+	if v, err = unpack(v); err != nil {
+		return nil, fmt.Errorf("last event of %s: %w", k, err)
+	}
 	var se struct {
 		Event struct {
 			Vars map[string]string `json:"vars"`

@@ -15,6 +15,8 @@ package store
 type writeMem struct {
 	enc   encoder
 	arena []byte
+	// zbuf holds a value while pack compresses it.
+	zbuf []byte
 }
 
 // arenaChunk is the size of an arena chunk; larger values get their own

@@ -54,8 +54,9 @@ func TestArenaValuesSurviveTheirTransaction(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if got := btx.Bucket([]byte(bucketEvents)).Get([]byte(e.ID)); !bytes.Equal(got, want) {
-				t.Errorf("event %d stored as\n%s\nwant\n%s", i, got, want)
+			got, err := unpack(btx.Bucket([]byte(bucketEvents)).Get([]byte(e.ID)))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("event %d stored as\n%.300s\nwant\n%.300s (%v)", i, got, want, err)
 			}
 		}
 		// Later snapshots of an entity replace earlier ones: compare the last.
@@ -68,8 +69,9 @@ func TestArenaValuesSurviveTheirTransaction(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if got := btx.Bucket([]byte(bucketEntities)).Get(join(k.Connector, k.Entity, k.Reference)); !bytes.Equal(got, want) {
-				t.Errorf("snapshot %s stored as\n%s\nwant\n%s", k, got, want)
+			got, err := unpack(btx.Bucket([]byte(bucketEntities)).Get(join(k.Connector, k.Entity, k.Reference)))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("snapshot %s stored as\n%.300s\nwant\n%.300s (%v)", k, got, want, err)
 			}
 		}
 		if n := btx.Bucket([]byte(bucketEvents)).Stats().KeyN; n != len(events) {
