@@ -36,6 +36,15 @@ const (
 	maxClaim       = 1000
 	// finishRetries is how often a failed outcome write is tried again.
 	finishRetries = 3
+	// Outcomes wait up to finishLinger, unless finishLingerBatch of them
+	// are in, before a transaction records them (when there is nothing to
+	// claim). Each transaction is two fsyncs holding bbolt's only writer,
+	// which the pipeline needs too: under load, one transaction for many
+	// outcomes instead of one for every few. Only the next delivery of
+	// the same reference waits for it (ordering holds it back until its
+	// predecessor is recorded).
+	finishLinger      = 10 * time.Millisecond
+	finishLingerBatch = 256
 )
 
 // Config configures a Dispatcher. The zero value works with defaults.
@@ -395,8 +404,15 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 		return true
 	}
 	fins := make([]store.Finish, 0, maxFinishBatch)
+	var oldest time.Time // when the first outcome of batch arrived
 	for ctx.Err() == nil {
+		if len(batch) == 0 {
+			oldest = time.Time{}
+		}
 		batch = drainOutcomes(batch, results)
+		if len(batch) > 0 && oldest.IsZero() {
+			oldest = time.Now()
+		}
 		now := d.cfg.Now()
 		claim, wait := 0, d.cfg.MaxIdle
 		if room := maxAhead - int(d.outstanding.Load()); room > 0 { // a peek; reserve below
@@ -422,6 +438,9 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 				break
 			}
 			continue
+		}
+		if claim == 0 && len(batch) < finishLingerBatch {
+			batch = d.linger(ctx, timer, results, batch, oldest.Add(finishLinger))
 		}
 		n := min(len(batch), maxFinishBatch)
 		fins = fins[:0]
@@ -457,6 +476,30 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 	}
 	d.writeOutcomes(batch)
 	return nil
+}
+
+// linger adds outcomes to batch as they arrive, until the deadline, until
+// batch holds finishLingerBatch, or until ctx ends. A wake-up (a new due
+// delivery) stays pending for the loop's next turn.
+func (d *Dispatcher) linger(ctx context.Context, timer *time.Timer, results <-chan outcome, batch []outcome, deadline time.Time) []outcome {
+	for len(batch) < finishLingerBatch {
+		left := time.Until(deadline)
+		if left <= 0 {
+			return batch
+		}
+		timer.Reset(left)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return batch
+		case o := <-results:
+			timer.Stop()
+			batch = append(batch, o)
+		case <-timer.C:
+			return batch
+		}
+	}
+	return batch
 }
 
 // drainOutcomes appends the outcomes waiting in results, without blocking.
