@@ -38,7 +38,9 @@ func TestLinger(t *testing.T) {
 			results <- outcome{}
 		}
 		done := make(chan []outcome)
-		go func() { done <- d.linger(context.Background(), timer, results, []outcome{{}}, time.Now().Add(time.Hour)) }()
+		go func() {
+			done <- d.linger(context.Background(), timer, results, []outcome{{}}, time.Now().Add(time.Hour))
+		}()
 		select {
 		case batch := <-done:
 			if len(batch) != finishLingerBatch {
