@@ -381,10 +381,15 @@ const appendFill = 0.9
 func bucket(btx *bolt.Tx, name string) *bolt.Bucket {
 	b := btx.Bucket([]byte(name))
 	switch name {
-	case bucketEvents, bucketInbox, bucketInboxPending, bucketOutbox, bucketOutboxState,
+	case bucketInbox, bucketInboxPending, bucketOutbox, bucketOutboxState,
 		bucketOutboxDue, bucketDedupeExp, bucketFingerprintsExp:
 		if b != nil {
 			b.FillPercent = appendFill
+		}
+	case bucketEvents:
+		// Never rewritten once stored: its pages can be filled up.
+		if b != nil {
+			b.FillPercent = 1
 		}
 	}
 	return b
