@@ -23,6 +23,23 @@ const fixturesDir = "../../shared/fixtures"
 // shippedDir holds the example connector files.
 const shippedDir = "../configs/connectors"
 
+// shippedFiles returns the example connector files (not the config tests
+// kept beside them).
+func shippedFiles(t testing.TB) []string {
+	t.Helper()
+	all, err := filepath.Glob(filepath.Join(shippedDir, "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []string
+	for _, f := range all {
+		if !strings.HasSuffix(f, "_test.yaml") {
+			files = append(files, f)
+		}
+	}
+	return files
+}
+
 // Development defaults of the shipped connectors' secrets.
 const (
 	devWhatsAppSecret = "dev-insecure-whatsapp-secret"

@@ -61,9 +61,9 @@ func renderCases() []renderCase {
 // section.
 func shippedOutbounds(t *testing.T) map[string]*Outbound {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(shippedDir, "*.yaml"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no shipped connectors: %v", err)
+	files := shippedFiles(t)
+	if len(files) == 0 {
+		t.Fatal("no shipped connectors")
 	}
 	out := map[string]*Outbound{}
 	for _, f := range files {

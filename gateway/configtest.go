@@ -44,8 +44,13 @@ type TestCase struct {
 	Event       *yaml.Node        `yaml:"event"`
 	Snapshot    *yaml.Node        `yaml:"snapshot"`
 	Now         string            `yaml:"now"`
-	Expect      TestExpect        `yaml:"expect"`
-	Steps       []TestStep        `yaml:"steps"`
+	// Intake runs the payload through the gateway's intake checks first
+	// (signature, schema, ...); expect.refused implies it. URL is the
+	// webhook URL a signature covers (schemes such as Twilio's).
+	Intake bool       `yaml:"intake"`
+	URL    string     `yaml:"url"`
+	Expect TestExpect `yaml:"expect"`
+	Steps  []TestStep `yaml:"steps"`
 }
 
 // TestStep is one later step of a case: advance the clock, then post a
@@ -62,7 +67,16 @@ type TestStep struct {
 	Payload     *yaml.Node        `yaml:"payload"`
 	Fixture     string            `yaml:"fixture"`
 	Event       *yaml.Node        `yaml:"event"`
+	Intake      bool              `yaml:"intake"`
+	URL         string            `yaml:"url"`
 	Expect      TestExpect        `yaml:"expect"`
+}
+
+// TestRefused is an expected refusal by the intake checks: the HTTP status
+// and, when given, text the reason must contain.
+type TestRefused struct {
+	Status int    `yaml:"status,required"`
+	Reason string `yaml:"reason"`
 }
 
 // TestExpect is what a case asserts.
@@ -74,6 +88,9 @@ type TestExpect struct {
 	Actions    *yaml.Node `yaml:"actions"`
 	Suppressed *int       `yaml:"suppressed"`
 	Errors     *int       `yaml:"errors"`
+	// Refused expects the intake checks to refuse the payload (nothing is
+	// mapped then); it turns the intake checks on for the post.
+	Refused *TestRefused `yaml:"refused"`
 	// Timers are the timers armed after the step, in due order
 	// ({ rule, due, key: { reference } }; due as RFC 3339 in UTC).
 	Timers *yaml.Node `yaml:"timers"`
@@ -131,6 +148,7 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		fail("%v", err)
 		return out
 	}
+	req.Intake, req.URL = tc.Intake || tc.Expect.Refused != nil, tc.URL
 	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) // a Monday, so day-of-week rules are deterministic
 	if tc.Now != "" {
 		t, err := time.Parse(time.RFC3339, tc.Now)
@@ -196,6 +214,7 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 		if err != nil {
 			return nil, err
 		}
+		req.Intake, req.URL = st.Intake || st.Expect.Refused != nil, st.URL
 		posted, err := sim.Post(req)
 		if err != nil {
 			return nil, err
@@ -209,6 +228,16 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 func checkExpect(file string, ex TestExpect, res *SimResult, fail func(string, ...any)) {
 	failed := false
 	f := func(format string, args ...any) { failed = true; fail(format, args...) }
+	switch got := res.Refused; {
+	case ex.Refused != nil && got == nil:
+		f("refused: want status %d, but the intake checks let the payload through", ex.Refused.Status)
+	case ex.Refused == nil && got != nil:
+		f("the intake checks refused the payload: %d %s", got.Status, got.Reason)
+	case got != nil && got.Status != ex.Refused.Status:
+		f("refused: want status %d, got %d %s", ex.Refused.Status, got.Status, got.Reason)
+	case got != nil && !strings.Contains(got.Reason, ex.Refused.Reason):
+		f("refused: the reason %q does not contain %q", got.Reason, ex.Refused.Reason)
+	}
 	if ex.Unmapped != nil && *ex.Unmapped != res.Unmapped {
 		f("unmapped: want %v, got %v", *ex.Unmapped, res.Unmapped)
 	}

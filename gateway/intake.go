@@ -7,9 +7,11 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/connectors/verify"
 	"github.com/hookline/hookline/schemas"
 	"github.com/hookline/hookline/store"
@@ -31,78 +33,43 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		return s.refuse(c, name, fiber.StatusNotFound, "unknown connector %q", name)
 	}
 	in := conn.Inbound
-	limit := int(b.File.BodyLimit)
-	if in.BodyLimit > 0 {
-		limit = in.BodyLimit
-	}
-	raw := c.Body()
-	if len(raw) > limit {
-		return s.refuse(c, name, fiber.StatusRequestEntityTooLarge, "body of %d bytes exceeds the limit of %d bytes", len(raw), limit)
-	}
-	ctype := string(c.Request().Header.ContentType())
-	kind := verify.ContentKind(ctype)
-	if c.Method() == fiber.MethodGet {
+	hr := hookRequest{Method: c.Method(), ContentType: string(c.Request().Header.ContentType()), Body: c.Body(), Now: start}
+	if hr.Method == fiber.MethodGet {
 		// accept_get: the query string is the payload, decoded like a form,
 		// less the parameters that carry credentials.
-		raw, ctype, kind = []byte(redactedQuery(requestQuery(c))), "application/x-www-form-urlencoded (query)", "form"
+		hr.Body, hr.ContentType = []byte(redactedQuery(requestQuery(c))), getQueryContentType
 	}
-	if kind == "" {
-		if ctype == "" {
-			ctype = "none"
-		}
-		return s.refuse(c, name, fiber.StatusUnsupportedMediaType, "unsupported content type %q: send application/json or application/x-www-form-urlencoded", ctype)
+	if r := checkSize(b, in, len(hr.Body)); r != nil {
+		return s.refusal(c, name, r)
 	}
 	// Fiber reuses its buffers once the handler returns: copy what we keep.
-	body := append([]byte(nil), raw...)
-	header := requestHeader(c)
-	query := requestQuery(c)
-	req := &verify.Request{Method: c.Method(), URL: publicURL(c), Header: header, Query: query, Body: body, Now: start}
-
-	payload := body
-	if kind == "form" {
-		js, form, err := verify.DecodeForm(body)
-		if err != nil {
-			return s.refuse(c, name, fiber.StatusBadRequest, "malformed form body: %v", err)
-		}
-		payload, req.Form = js, form
-	} else if !json.Valid(body) {
-		return s.refuse(c, name, fiber.StatusBadRequest, "malformed JSON body: %s", jsonSyntaxReason(body))
+	hr.Body = append([]byte(nil), hr.Body...)
+	hr.URL, hr.Header, hr.Query = publicURL(c), requestHeader(c), requestQuery(c)
+	adm, r := admit(in, hr)
+	if r != nil {
+		return s.refusal(c, name, r)
 	}
-	if err := in.Verifier.Verify(req); err != nil {
-		return s.refuse(c, name, fiber.StatusUnauthorized, "%s", oneLine(err.Error()))
-	}
-	if resp, handled := in.Handshake(req); handled {
+	if resp, handled := in.Handshake(adm.verifyReq); handled {
 		s.metrics.hook(name, resp.Status)
 		c.Set(fiber.HeaderContentType, resp.ContentType)
 		return c.Status(resp.Status).Send(resp.Body)
 	}
-	if in.Schema != "" {
-		if err := b.Schemas.ValidateJSON(in.Schema, payload); err != nil {
-			var ve *schemas.ValidationError
-			if errors.As(err, &ve) {
-				s.metrics.hook(name, fiber.StatusUnprocessableEntity)
-				return c.Status(fiber.StatusUnprocessableEntity).JSON(fiber.Map{
-					"error":   fmt.Sprintf("payload does not match schema %s at %s: %s", in.Schema, pointerOrRoot(ve.Pointer), ve.Reason),
-					"pointer": ve.Pointer, "reason": ve.Reason, "status": fiber.StatusUnprocessableEntity,
-				})
-			}
-			return s.refuse(c, name, fiber.StatusUnprocessableEntity, "payload does not match schema %s: %v", in.Schema, err)
-		}
+	if r := checkSchema(b, in, adm.payload); r != nil {
+		return s.refusal(c, name, r)
 	}
-
 	item := &store.InboxItem{
 		Connector:   name,
 		ReceivedAt:  start,
-		Method:      c.Method(),
+		Method:      hr.Method,
 		Path:        string(c.Request().URI().Path()),
-		Headers:     redact(header),
-		Query:       redact(query),
-		ContentType: ctype,
-		Body:        payload,
-		DedupeKey:   in.Dedupe.RequestKey(header, query, payload),
+		Headers:     redact(hr.Header),
+		Query:       redact(hr.Query),
+		ContentType: hr.ContentType,
+		Body:        adm.payload,
+		DedupeKey:   in.Dedupe.RequestKey(hr.Header, hr.Query, adm.payload),
 	}
-	if kind == "form" {
-		item.RawBody = body
+	if adm.kind == "form" {
+		item.RawBody = hr.Body
 	}
 	window := in.Dedupe.Window
 	if window <= 0 {
@@ -169,6 +136,115 @@ func (s *Server) handleHandshake(c *fiber.Ctx) error {
 func (s *Server) refuse(c *fiber.Ctx, connector string, status int, format string, args ...any) error {
 	s.metrics.hook(connector, status)
 	return problem(c, status, format, args...)
+}
+
+// refusal answers a request the intake checks refused.
+func (s *Server) refusal(c *fiber.Ctx, connector string, r *Refusal) error {
+	if r.Pointer == "" && r.SchemaReason == "" {
+		return s.refuse(c, connector, r.Status, "%s", r.Reason)
+	}
+	s.metrics.hook(connector, r.Status)
+	return c.Status(r.Status).JSON(fiber.Map{
+		"error": r.Reason, "pointer": r.Pointer, "reason": r.SchemaReason, "status": r.Status,
+	})
+}
+
+// getQueryContentType names the payload of an accept_get webhook: its
+// query string, decoded like a form.
+const getQueryContentType = "application/x-www-form-urlencoded (query)"
+
+// hookRequest is a webhook as the intake checks see it.
+type hookRequest struct {
+	Method      string
+	URL         string
+	ContentType string
+	Header      map[string][]string
+	Query       url.Values
+	Body        []byte
+	Now         time.Time
+}
+
+// Refusal is why the intake refused a webhook: the HTTP status and the
+// one-line reason the sender gets; for a schema violation also the JSON
+// pointer of the failing field and the validator's reason.
+type Refusal struct {
+	Status       int    `json:"status"`
+	Reason       string `json:"reason"`
+	Pointer      string `json:"pointer,omitempty"`
+	SchemaReason string `json:"schema_reason,omitempty"`
+}
+
+// admission is a webhook that passed the syntax and signature checks: its
+// payload as JSON, its kind (json or form) and the request its verifier
+// saw (which a handshake answers).
+type admission struct {
+	payload   []byte
+	kind      string
+	verifyReq *verify.Request
+}
+
+// checkSize refuses a body over the connector's limit (or the gateway's).
+func checkSize(b *Bundle, in *connectors.Inbound, n int) *Refusal {
+	limit := int(b.File.BodyLimit)
+	if in.BodyLimit > 0 {
+		limit = in.BodyLimit
+	}
+	if n > limit {
+		return &Refusal{Status: fiber.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", n, limit)}
+	}
+	return nil
+}
+
+// admit runs the checks every webhook passes before anything else looks
+// at it: a content type we read, a well-formed JSON or form body, and the
+// connector's signature scheme. The gateway and the dry runs (config tests
+// with intake: true) share it.
+func admit(in *connectors.Inbound, hr hookRequest) (admission, *Refusal) {
+	kind := verify.ContentKind(hr.ContentType)
+	if hr.ContentType == getQueryContentType {
+		kind = "form"
+	}
+	if kind == "" {
+		ctype := hr.ContentType
+		if ctype == "" {
+			ctype = "none"
+		}
+		return admission{}, &Refusal{Status: fiber.StatusUnsupportedMediaType, Reason: fmt.Sprintf("unsupported content type %q: send application/json or application/x-www-form-urlencoded", ctype)}
+	}
+	req := &verify.Request{Method: hr.Method, URL: hr.URL, Header: hr.Header, Query: hr.Query, Body: hr.Body, Now: hr.Now}
+	payload := hr.Body
+	if kind == "form" {
+		js, form, err := verify.DecodeForm(hr.Body)
+		if err != nil {
+			return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("malformed form body: %v", err)}
+		}
+		payload, req.Form = js, form
+	} else if !json.Valid(hr.Body) {
+		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: "malformed JSON body: " + jsonSyntaxReason(hr.Body)}
+	}
+	if err := in.Verifier.Verify(req); err != nil {
+		return admission{}, &Refusal{Status: fiber.StatusUnauthorized, Reason: oneLine(err.Error())}
+	}
+	return admission{payload: payload, kind: kind, verifyReq: req}, nil
+}
+
+// checkSchema validates a payload against the connector's JSON Schema,
+// when it names one.
+func checkSchema(b *Bundle, in *connectors.Inbound, payload []byte) *Refusal {
+	if in.Schema == "" {
+		return nil
+	}
+	err := b.Schemas.ValidateJSON(in.Schema, payload)
+	if err == nil {
+		return nil
+	}
+	var ve *schemas.ValidationError
+	if errors.As(err, &ve) {
+		return &Refusal{Status: fiber.StatusUnprocessableEntity,
+			Reason:  fmt.Sprintf("payload does not match schema %s at %s: %s", in.Schema, pointerOrRoot(ve.Pointer), ve.Reason),
+			Pointer: ve.Pointer, SchemaReason: ve.Reason}
+	}
+	return &Refusal{Status: fiber.StatusUnprocessableEntity, Reason: fmt.Sprintf("payload does not match schema %s: %v", in.Schema, err)}
 }
 
 func requestHeader(c *fiber.Ctx) map[string][]string {

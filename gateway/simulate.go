@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/textproto"
+	"net/url"
 	"sort"
 	"time"
 
@@ -35,6 +36,21 @@ type SimRequest struct {
 	Snapshot    *event.Snapshot `json:"snapshot,omitempty"`
 	Now         *time.Time      `json:"now,omitempty"`
 	Advance     string          `json:"advance,omitempty"`
+	// Intake runs the payload through the gateway's intake checks first
+	// (body limit, content type, syntax, signature, schema, handshake), as
+	// a POST to URL; a refused payload goes no further (SimResult.Refused).
+	Intake bool `json:"intake,omitempty"`
+	// URL is the webhook URL the sender signs (schemes such as Twilio's
+	// sign it); default http://localhost/hooks/<connector>.
+	URL string `json:"url,omitempty"`
+}
+
+// SimHandshake is the answer to a verification handshake the intake
+// checks recognized (Slack's url_verification): the gateway answers it
+// and processes nothing.
+type SimHandshake struct {
+	Status int    `json:"status"`
+	Body   string `json:"body"`
 }
 
 // SimTraceEntry is one rule's trace for one of the run's events.
@@ -60,6 +76,10 @@ type SimResult struct {
 	Timers []store.Timer `json:"timers"`
 	// Now is the simulated clock at the end of the run.
 	Now time.Time `json:"now"`
+	// Refused is set when an intake run refused the payload.
+	Refused *Refusal `json:"refused,omitempty"`
+	// Handshake is set when an intake run answered a handshake.
+	Handshake *SimHandshake `json:"handshake,omitempty"`
 }
 
 func newSimResult() *SimResult {
@@ -84,6 +104,12 @@ func (r *SimResult) add(o *SimResult) {
 		r.Snapshots[k] = v
 	}
 	r.Timers, r.Now = o.Timers, o.Now
+	if o.Refused != nil {
+		r.Refused = o.Refused
+	}
+	if o.Handshake != nil {
+		r.Handshake = o.Handshake
+	}
 }
 
 // errBadSim marks a dry-run request that is wrong (answered 400).
@@ -167,6 +193,12 @@ func (s *Simulation) Timers() []store.Timer {
 // Snapshot is the prior state of its entities not seen before in this
 // simulation; its Now and Advance are ignored (see Simulate).
 func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
+	if req.Intake && req.Event == nil {
+		res, stop, err := s.intake(req)
+		if err != nil || stop {
+			return res, err
+		}
+	}
 	events, err := simEvents(s.b, req, s.now)
 	if err != nil {
 		return nil, err
@@ -194,6 +226,67 @@ func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
 	}
 	s.finish(res)
 	return res, nil
+}
+
+// intake runs a request through the gateway's intake checks. stop is true
+// (with the result saying why) when the gateway would process nothing:
+// the request is refused, or it is a handshake.
+func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err error) {
+	c := s.b.Connectors[req.Connector]
+	if c == nil || c.Inbound == nil {
+		return nil, false, fmt.Errorf("%w: unknown connector %q (known: %v)", errBadSim, req.Connector, s.b.ConnectorNames())
+	}
+	body := []byte(req.Payload)
+	ctype := req.ContentType
+	if ctype == "" {
+		ctype = "application/json"
+	}
+	if verify.ContentKind(ctype) == "form" {
+		var form string
+		if err := json.Unmarshal(req.Payload, &form); err != nil {
+			return nil, false, fmt.Errorf("%w: a form payload must be a JSON string holding the form body", errBadSim)
+		}
+		body = []byte(form)
+	}
+	hr := hookRequest{Method: "POST", URL: req.URL, ContentType: ctype, Body: body, Now: s.now,
+		Header: map[string][]string{"Content-Type": {ctype}}, Query: url.Values{}}
+	if hr.URL == "" {
+		hr.URL = "http://localhost/hooks/" + req.Connector
+		if len(req.Query) > 0 {
+			q := url.Values{}
+			for k, v := range req.Query {
+				q.Set(k, v)
+			}
+			hr.URL += "?" + q.Encode()
+		}
+	}
+	for k, v := range req.Headers {
+		hr.Header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+	}
+	for k, v := range req.Query {
+		hr.Query.Set(k, v)
+	}
+	res = newSimResult()
+	in := c.Inbound
+	r := checkSize(s.b, in, len(body))
+	var adm admission
+	if r == nil {
+		adm, r = admit(in, hr)
+	}
+	if r == nil {
+		if resp, handled := in.Handshake(adm.verifyReq); handled {
+			res.Handshake = &SimHandshake{Status: resp.Status, Body: string(resp.Body)}
+			s.finish(res)
+			return res, true, nil
+		}
+		r = checkSchema(s.b, in, adm.payload)
+	}
+	if r != nil {
+		res.Refused = r
+		s.finish(res)
+		return res, true, nil
+	}
+	return nil, false, nil
 }
 
 // Advance moves the clock forward by d, firing every timer that comes due
