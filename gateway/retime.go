@@ -315,6 +315,8 @@ func (r *retimer) retimeBatch(set *rules.Set, refs []store.TimerRef, rep *retime
 // when the timer moved earlier (zero otherwise). A timer whose rule is no
 // longer a time-based rule of the set is cancelled and the rule's clock
 // leaves the snapshot, as the pipeline does at the entity's next event; a
+// rule whose since: field changed restarts the clock from the field's time
+// (Reclock); a
 // timer of a rule that gives no due time for the clock (done, paused, no
 // clock) is cancelled; a timer on a different due time moves there and
 // counts as armed now.
@@ -341,6 +343,19 @@ func retimeOne(tx *store.Tx, set *rules.Set, ref store.TimerRef, now time.Time, 
 			}
 		}
 		return time.Time{}, tx.DeleteTimer(ref.Key, ref.Rule)
+	}
+	if fresh, changed := set.Reclock(ref.Rule, snap, clock, now); changed {
+		// The rule's since: field changed: its episode restarts from the
+		// field's time (or ends when the entity has none).
+		if fresh == nil {
+			delete(snap.Clocks, ref.Rule)
+		} else {
+			snap.Clocks[ref.Rule] = fresh
+		}
+		if err := tx.PutEntity(snap); err != nil {
+			return time.Time{}, err
+		}
+		clock = fresh
 	}
 	due, ok := set.TimerDue(ref.Rule, clock)
 	switch {

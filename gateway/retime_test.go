@@ -440,3 +440,49 @@ func TestNewStoreSeedsSignatures(t *testing.T) {
 		t.Fatalf("a job on a seeded store walked timers: %+v", rep)
 	}
 }
+
+// (f) A rule whose since: field is edited measures its armed episodes
+// from the new field at once, not only from each entity's next event; a
+// field the entity does not have ends its episode.
+func TestSinceEditRetimes(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	clock := newFakeClock(t0)
+	cfg := timerConfig(t, rulesFile(pendingRule("pending-since", "2h", "since: status_since")))
+	gw, stop := runServer(t, cfg, t.TempDir(), nil, clock.now)
+	defer stop()
+	gw.retime.wait()
+	// Pending at 10:00, then another update at 10:30: status_since stays
+	// 10:00, last_activity_at moves to 10:30.
+	later := pendingTicket("T-1", t0.Add(30*time.Minute))
+	later.Fields["priority"] = "low"
+	armDirect(t, gw.Server, t0.Add(30*time.Minute), []*event.Event{pendingTicket("T-1", t0), later})
+	if tm := timerOf(t, gw.db, "T-1", "pending-since"); tm == nil || !tm.Due.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("armed %+v, want due 12:00", tm)
+	}
+
+	reload := func(since string) {
+		t.Helper()
+		writeFile(t, filepath.Join(cfg, "rules", "timers.yaml"), rulesFile(pendingRule("pending-since", "2h", "since: "+since)))
+		if err := gw.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		gw.retime.wait()
+	}
+	clock.add(time.Hour)
+	reload("last_activity_at")
+	if tm := timerOf(t, gw.db, "T-1", "pending-since"); tm == nil || !tm.Due.Equal(t0.Add(150*time.Minute)) {
+		t.Fatalf("after since: last_activity_at: %+v, want due 12:30", tm)
+	}
+	snap, err := gw.db.Entity(ticketKey("T-1"))
+	if err != nil || snap.Clocks["pending-since"] == nil || !snap.Clocks["pending-since"].Since.Equal(t0.Add(30*time.Minute)) {
+		t.Fatalf("the clock was not restarted from the new field: %+v, %v", snap, err)
+	}
+
+	reload("last_customer_message_at") // the ticket has no customer message
+	if tm := timerOf(t, gw.db, "T-1", "pending-since"); tm != nil {
+		t.Fatalf("a timer measured from a field the entity lacks: %+v", tm)
+	}
+	if snap, _ := gw.db.Entity(ticketKey("T-1")); snap.Clocks["pending-since"] != nil {
+		t.Fatalf("the episode did not end: %+v", snap.Clocks)
+	}
+}

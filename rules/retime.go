@@ -23,8 +23,8 @@ import (
 // duration. A disabled rule still gives its due time: its timer fires, the
 // rule is skipped and its clock ends, as it would without a reload.
 //
-// The clock's Since is taken as it is: a rule whose since: field changed
-// restarts its clock from the new field at the entity's next event.
+// The clock's Since is taken as it is; Reclock first brings the clock of a
+// rule whose since: field changed in line with the snapshot.
 func (s *Set) TimerDue(ruleID string, c *event.RuleClock) (time.Time, bool) {
 	r := s.byID[ruleID]
 	if r == nil || r.timing == nil || c == nil {
@@ -35,6 +35,42 @@ func (s *Set) TimerDue(ruleID string, c *event.RuleClock) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return due.UTC(), true
+}
+
+// Reclock returns the clock the rule ruleID, as configured in this set,
+// gives an entity whose clock is c, and whether that differs from c. Only
+// a rule that measures from a snapshot timestamp (since:) can disagree
+// with a clock armed under an earlier config: when the field it names now
+// holds a time other than the clock's start (since: was edited), the
+// episode restarts from that time, as Schedule restarts it at the entity's
+// next event: a fresh clock (a paused clock stays paused, from no earlier
+// than the new start), done at once when a within: window has already
+// passed at now. When the entity has no such time the clock ends (nil).
+// Any other rule, or a nil clock, gives c back unchanged.
+func (s *Set) Reclock(ruleID string, snap *event.Snapshot, c *event.RuleClock, now time.Time) (*event.RuleClock, bool) {
+	r := s.byID[ruleID]
+	if r == nil || r.timing == nil || r.timing.since == nil || c == nil || snap == nil {
+		return c, false
+	}
+	t := r.timing
+	v, ok := t.since.get(&event.Event{}, snap).timeOf()
+	switch {
+	case !ok:
+		return nil, true
+	case v.Equal(c.Since):
+		return c, false
+	}
+	fresh := &event.RuleClock{Since: v}
+	if !c.PausedAt.IsZero() {
+		fresh.PausedAt = c.PausedAt
+		if fresh.PausedAt.Before(v) {
+			fresh.PausedAt = v
+		}
+	}
+	if t.window && fresh.PausedAt.IsZero() && t.elapsed(fresh, now) > t.hi {
+		fresh.Done = true
+	}
+	return fresh, true
 }
 
 // TimingSignature returns a short text that changes whenever anything that

@@ -130,3 +130,36 @@ func TestTimingSignatureOfNonTimedRules(t *testing.T) {
 		t.Fatalf("TimingSignatures = %v", all)
 	}
 }
+
+func TestReclock(t *testing.T) {
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	snap := &event.Snapshot{Fields: map[string]any{"status": "pending"}, StatusSince: t0, LastActivityAt: t0.Add(30 * time.Minute)}
+	cases := []struct {
+		name    string
+		src     string
+		clock   *event.RuleClock
+		want    *event.RuleClock
+		changed bool
+	}{
+		{"not measured from a field", timedRule("for: 1h"), &event.RuleClock{Since: t0}, &event.RuleClock{Since: t0}, false},
+		{"the field still holds the start", timedRule("for: 1h", "since: status_since"), &event.RuleClock{Since: t0, PausedTotal: time.Minute}, &event.RuleClock{Since: t0, PausedTotal: time.Minute}, false},
+		{"the field moved: a fresh episode", timedRule("for: 1h", "since: last_activity_at"), &event.RuleClock{Since: t0, PausedTotal: time.Minute, Done: true},
+			&event.RuleClock{Since: t0.Add(30 * time.Minute)}, true},
+		{"a paused clock stays paused, from the new start", timedRule("for: 1h", "since: last_activity_at"), &event.RuleClock{Since: t0, PausedAt: t0.Add(time.Minute)},
+			&event.RuleClock{Since: t0.Add(30 * time.Minute), PausedAt: t0.Add(30 * time.Minute)}, true},
+		{"a window already past", timedRule("for: 1h", "since: last_activity_at", "within: [1h, 2h]"), &event.RuleClock{Since: t0},
+			&event.RuleClock{Since: t0.Add(30 * time.Minute), Done: true}, true},
+		{"the entity lacks the field: the episode ends", timedRule("for: 1h", "since: last_customer_message_at"), &event.RuleClock{Since: t0}, nil, true},
+		{"no clock", timedRule("for: 1h", "since: last_activity_at"), nil, nil, false},
+	}
+	now := t0.Add(3 * time.Hour)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			set := mustCompile(t, tc.src, Options{})
+			got, changed := set.Reclock("r", snap, tc.clock, now)
+			if changed != tc.changed || (got == nil) != (tc.want == nil) || got != nil && *got != *tc.want {
+				t.Fatalf("Reclock = %+v, %v; want %+v, %v", got, changed, tc.want, tc.changed)
+			}
+		})
+	}
+}
