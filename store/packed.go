@@ -24,12 +24,16 @@ const (
 	packedMark = 0x01
 	// packMin is the smallest value worth packing.
 	packMin = 192
+	// packMax is the largest value packed; larger ones are stored as they
+	// are, so a packed value that claims more is damaged and is refused
+	// before anything is allocated for it.
+	packMax = 256 << 20
 )
 
 // pack returns v, packed when that saves at least an eighth of it, carved
 // from the arena.
 func (m *writeMem) pack(v []byte) []byte {
-	if len(v) < packMin {
+	if len(v) < packMin || len(v) > packMax {
 		return m.copy(v)
 	}
 	n := s2.MaxEncodedLen(len(v))
@@ -50,6 +54,13 @@ func (m *writeMem) pack(v []byte) []byte {
 func unpack(v []byte) ([]byte, error) {
 	if len(v) == 0 || v[0] != packedMark {
 		return v, nil
+	}
+	n, err := s2.DecodedLen(v[1:])
+	if err != nil {
+		return nil, fmt.Errorf("decompress stored value: %w", err)
+	}
+	if n > packMax {
+		return nil, fmt.Errorf("decompress stored value: it claims %d bytes, more than is ever packed", n)
 	}
 	out, err := s2.Decode(nil, v[1:])
 	if err != nil {

@@ -66,6 +66,11 @@ func TestUnpackCorrupt(t *testing.T) {
 			t.Errorf("unpack(%x) = %q, want an error", bad[:min(len(bad), 8)], v)
 		}
 	}
+	// A damaged length is refused before anything is allocated for it.
+	huge := []byte{packedMark, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00}
+	if _, err := unpack(huge); err == nil || !strings.Contains(err.Error(), "more than is ever packed") {
+		t.Errorf("unpack of a 4 GiB claim: %v", err)
+	}
 }
 
 // TestEventsAndSnapshotsArePacked: the events and entity snapshots the
