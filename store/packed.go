@@ -31,19 +31,21 @@ const (
 )
 
 // pack returns v, packed when that saves at least an eighth of it, carved
-// from the arena.
+// from the arena. A value that itself starts with packedMark (never JSON)
+// is always packed, so that it cannot be misread as packed.
 func (m *writeMem) pack(v []byte) []byte {
-	if len(v) < packMin || len(v) > packMax {
+	must := len(v) > 0 && v[0] == packedMark
+	if !must && (len(v) < packMin || len(v) > packMax) {
 		return m.copy(v)
 	}
 	n := s2.MaxEncodedLen(len(v))
 	if n < 0 {
-		return m.copy(v)
+		return m.copy(v) // beyond S2's block size; never a record we write
 	}
 	m.zbuf = slices.Grow(m.zbuf[:0], 1+n)[:1+n]
 	m.zbuf[0] = packedMark
 	enc := s2.Encode(m.zbuf[1:], v)
-	if 1+len(enc) > len(v)-len(v)/8 {
+	if !must && 1+len(enc) > len(v)-len(v)/8 {
 		return m.copy(v)
 	}
 	return m.copy(m.zbuf[:1+len(enc)])
