@@ -36,15 +36,18 @@ const (
 	maxClaim       = 1000
 	// finishRetries is how often a failed outcome write is tried again.
 	finishRetries = 3
-	// Outcomes wait up to finishLinger, unless finishLingerBatch of them
-	// are in, before a transaction records them (when there is nothing to
-	// claim). Each transaction is two fsyncs holding bbolt's only writer,
-	// which the pipeline needs too: under load, one transaction for many
-	// outcomes instead of one for every few. Only the next delivery of
-	// the same reference waits for it (ordering holds it back until its
-	// predecessor is recorded).
+	// Under load, outcomes wait up to finishLinger, unless
+	// finishLingerBatch of them are in, before a transaction records them
+	// (when there is nothing to claim). Each transaction is two fsyncs
+	// holding bbolt's only writer, which the pipeline needs too: one
+	// transaction for many outcomes instead of one for every few. "Under
+	// load" is: the previous transaction recorded at least
+	// finishLingerMin outcomes. Only the next delivery of the same
+	// reference waits for it (ordering holds it back until its predecessor
+	// is recorded), so a quiet gateway never lingers.
 	finishLinger      = 10 * time.Millisecond
 	finishLingerBatch = 256
+	finishLingerMin   = 8
 )
 
 // Config configures a Dispatcher. The zero value works with defaults.
@@ -405,6 +408,7 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 	}
 	fins := make([]store.Finish, 0, maxFinishBatch)
 	var oldest time.Time // when the first outcome of batch arrived
+	busy := false        // the last transaction recorded finishLingerMin outcomes or more
 	for ctx.Err() == nil {
 		if len(batch) == 0 {
 			oldest = time.Time{}
@@ -439,7 +443,7 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 			}
 			continue
 		}
-		if claim == 0 && len(batch) < finishLingerBatch {
+		if claim == 0 && busy && len(batch) < finishLingerBatch {
 			batch = d.linger(ctx, timer, results, batch, oldest.Add(finishLinger))
 		}
 		n := min(len(batch), maxFinishBatch)
@@ -448,6 +452,7 @@ func (d *Dispatcher) loop(ctx context.Context, work chan<- *store.Delivery, resu
 			fins = append(fins, o.finish)
 		}
 		claimed, err := d.db.FinishAndClaim(fins, now, claim)
+		busy = n >= finishLingerMin
 		if unused := claim - len(claimed); unused > 0 {
 			d.outstanding.Add(-int64(unused))
 		}
