@@ -250,21 +250,17 @@ func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err erro
 	}
 	hr := hookRequest{Method: "POST", URL: req.URL, ContentType: ctype, Body: body, Now: s.now,
 		Header: map[string][]string{"Content-Type": {ctype}}, Query: url.Values{}}
-	if hr.URL == "" {
-		hr.URL = "http://localhost/hooks/" + req.Connector
-		if len(req.Query) > 0 {
-			q := url.Values{}
-			for k, v := range req.Query {
-				q.Set(k, v)
-			}
-			hr.URL += "?" + q.Encode()
-		}
-	}
 	for k, v := range req.Headers {
 		hr.Header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
 	}
 	for k, v := range req.Query {
 		hr.Query.Set(k, v)
+	}
+	if hr.URL == "" {
+		hr.URL = "http://localhost/hooks/" + req.Connector
+		if len(hr.Query) > 0 {
+			hr.URL += "?" + hr.Query.Encode()
+		}
 	}
 	res = newSimResult()
 	in := c.Inbound

@@ -85,7 +85,9 @@
 // are never pruned. bbolt reuses the freed pages but never shrinks the
 // file (see docs/operations.md for an offline compaction).
 //
-// Values are JSON (encoding/json); keys are designed for range scans. Ids
+// Values are JSON (encoding/json); events and entity snapshots are stored
+// packed (S2-compressed behind a 0x01 byte, packed.go; store schema 2), and
+// read either way. Keys are designed for range scans. Ids
 // are ULIDs from a monotonic generator owned by the DB value (DB.NewID),
 // so an id's text order is its creation order and its first 10 characters
 // are its creation time: "Since" filters stop their walk there.
@@ -102,9 +104,10 @@
 //
 // Buckets whose new keys sort after all existing ones (ids are ULIDs;
 // due and expiry times are now plus a constant) fill their pages to 90%
-// instead of bbolt's 50% (appendFill in store.go): events, inbox,
-// inbox_pending, outbox, outbox_state, outbox_due, dedupe_exp and
-// fingerprints_exp. The others receive keys in no particular order.
+// instead of bbolt's 50% (appendFill in store.go): inbox, inbox_pending,
+// outbox, outbox_state, outbox_due, dedupe_exp and fingerprints_exp;
+// events, never rewritten, fill them completely. The others receive keys
+// in no particular order.
 //
 // Times in keys are 8-byte big-endian unix nanoseconds (clamped to
 // 0..MaxInt64). "\x00" separates the parts of composite keys; key parts
@@ -122,9 +125,9 @@
 //	inbox_pending     inbox id -> 0x01, only items in state pending
 //	dedupe            connector \x00 dedupe key -> stored-at (8) + expires (8) + inbox id
 //	dedupe_exp        expires (8) + connector \x00 dedupe key -> 0x01
-//	events            event id -> StoredEvent JSON
+//	events            event id -> StoredEvent JSON, packed
 //	events_by_entity  connector \x00 entity \x00 reference \x00 event id -> 0x01
-//	entities          connector \x00 entity \x00 reference -> event.Snapshot JSON
+//	entities          connector \x00 entity \x00 reference -> event.Snapshot JSON, packed
 //	rule_firings      rule id \x00 time (8) -> firing count at that instant (8)
 //	fingerprints      connector \x00 reference \x00 field \x00 value -> Fingerprint JSON
 //	fingerprints_exp  expires (8) + fingerprint key -> 0x01
