@@ -515,30 +515,8 @@ func applyRecords(btx *bolt.Tx, recs []*jrec, last uint64) error {
 			return fmt.Errorf("index pending item: %w", err)
 		}
 		stored++
-		if r.dkey == nil {
-			continue
-		}
-		if old := dedupe.Get(r.dkey); len(old) >= 16 {
-			if int64(binary.BigEndian.Uint64(old[:8])) > r.at {
-				// A newer record with this key was written first
-				// (FinishInbox writes a record out of turn): keep it.
-				continue
-			}
-			if err := dedupeExp.Delete(append(copyBytes(old[8:16]), r.dkey...)); err != nil {
-				return fmt.Errorf("unindex replaced dedupe key: %w", err)
-			}
-		}
-		at := fromNanos(uint64(r.at))
-		exp := at.Add(r.window)
-		v := make([]byte, 16, 16+len(r.id))
-		binary.BigEndian.PutUint64(v[:8], nanos(at))
-		binary.BigEndian.PutUint64(v[8:16], nanos(exp))
-		v = append(v, r.id...)
-		if err := dedupe.Put(r.dkey, v); err != nil {
-			return fmt.Errorf("put dedupe key: %w", err)
-		}
-		if err := dedupeExp.Put(timeKey(exp, r.dkey), present()); err != nil {
-			return fmt.Errorf("index dedupe expiry: %w", err)
+		if err := putDedupe(dedupe, dedupeExp, r); err != nil {
+			return err
 		}
 	}
 	if err := addCount(meta, countInboxPending, stored); err != nil {
@@ -551,6 +529,37 @@ func applyRecords(btx *bolt.Tx, recs []*jrec, last uint64) error {
 	binary.BigEndian.PutUint64(v, last)
 	if err := meta.Put([]byte(metaJournalApplied), v); err != nil {
 		return fmt.Errorf("record applied journal position: %w", err)
+	}
+	return nil
+}
+
+// putDedupe stores a journal record's dedupe key and its expiry entry,
+// replacing an older key (and its expiry entry) unless that one is newer:
+// FinishInbox writes records out of turn, so a later record with the same
+// key may already be in bbolt. A record without a key writes nothing.
+func putDedupe(dedupe, dedupeExp *bolt.Bucket, r *jrec) error {
+	if r.dkey == nil {
+		return nil
+	}
+	if old := dedupe.Get(r.dkey); len(old) >= 16 {
+		if int64(binary.BigEndian.Uint64(old[:8])) > r.at {
+			return nil
+		}
+		if err := dedupeExp.Delete(append(copyBytes(old[8:16]), r.dkey...)); err != nil {
+			return fmt.Errorf("unindex replaced dedupe key: %w", err)
+		}
+	}
+	at := fromNanos(uint64(r.at))
+	exp := at.Add(r.window)
+	v := make([]byte, 16, 16+len(r.id))
+	binary.BigEndian.PutUint64(v[:8], nanos(at))
+	binary.BigEndian.PutUint64(v[8:16], nanos(exp))
+	v = append(v, r.id...)
+	if err := dedupe.Put(r.dkey, v); err != nil {
+		return fmt.Errorf("put dedupe key: %w", err)
+	}
+	if err := dedupeExp.Put(timeKey(exp, r.dkey), present()); err != nil {
+		return fmt.Errorf("index dedupe expiry: %w", err)
 	}
 	return nil
 }
@@ -757,13 +766,15 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 	}
 	tx.db.cache.drop(id)
 	v, rec := tx.itemBytes(id)
-	switch {
-	case v == nil:
+	if v == nil {
 		return fmt.Errorf("finish inbox: inbox item %s: %w", id, ErrNotFound)
-	case rec != nil:
-		// Accepted moments ago and still in the journal: write it here
-		// (the applier skips it later) so that it can be finished.
-		if err := applyRecords(tx.tx, []*jrec{rec}, 0); err != nil {
+	}
+	if rec != nil {
+		// Accepted moments ago and still in the journal: it goes into
+		// bbolt here, finished, with its dedupe key (the applier skips it
+		// later); it was never pending in bbolt, so it has no pending
+		// entry or count to take back.
+		if err := putDedupe(tx.b(bucketDedupe), tx.b(bucketDedupeExp), rec); err != nil {
 			return fmt.Errorf("finish inbox %s: %w", id, err)
 		}
 	}
@@ -776,14 +787,17 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 	if err := tx.b(bucketInbox).Put(m.key(id), m.copy(data)); err != nil {
 		return fmt.Errorf("finish inbox %s: %w", id, err)
 	}
-	if wasPending {
-		if err := tx.b(bucketInboxPending).Delete([]byte(id)); err != nil {
-			return fmt.Errorf("finish inbox %s: unindex pending: %w", id, err)
-		}
-		tx.tx.OnCommit(func() { tx.db.backlog.Add(-1) })
-		return tx.addCount(tx.b(bucketMeta), countInboxPending, -1)
+	if !wasPending {
+		return nil
 	}
-	return nil
+	tx.tx.OnCommit(func() { tx.db.backlog.Add(-1) })
+	if rec != nil {
+		return nil
+	}
+	if err := tx.b(bucketInboxPending).Delete([]byte(id)); err != nil {
+		return fmt.Errorf("finish inbox %s: unindex pending: %w", id, err)
+	}
+	return tx.addCount(tx.b(bucketMeta), countInboxPending, -1)
 }
 
 // outcome is the tail of an InboxItem's JSON: the fields FinishInbox sets,
