@@ -7,7 +7,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -33,23 +32,25 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		return s.refuse(c, name, fiber.StatusNotFound, "unknown connector %q", name)
 	}
 	in := conn.Inbound
-	hr := hookRequest{Method: c.Method(), ContentType: string(c.Request().Header.ContentType()), Body: c.Body(), Now: start}
-	if hr.Method == fiber.MethodGet {
+	query := requestQuery(c)
+	ctype := string(c.Request().Header.ContentType())
+	req := &verify.Request{Method: c.Method(), Body: c.Body(), Now: start}
+	if req.Method == fiber.MethodGet {
 		// accept_get: the query string is the payload, decoded like a form,
 		// less the parameters that carry credentials.
-		hr.Body, hr.ContentType = []byte(redactedQuery(requestQuery(c))), getQueryContentType
+		req.Body, ctype = []byte(redactedQuery(query)), getQueryContentType
 	}
-	if r := checkSize(b, in, len(hr.Body)); r != nil {
+	if r := checkSize(b, in, len(req.Body)); r != nil {
 		return s.refusal(c, name, r)
 	}
 	// Fiber reuses its buffers once the handler returns: copy what we keep.
-	hr.Body = append([]byte(nil), hr.Body...)
-	hr.URL, hr.Header, hr.Query = publicURL(c), requestHeader(c), requestQuery(c)
-	adm, r := admit(in, hr)
+	req.Body = append([]byte(nil), req.Body...)
+	req.URL, req.Header, req.Query = publicURL(c), requestHeader(c), query
+	adm, r := admit(in, ctype, req)
 	if r != nil {
 		return s.refusal(c, name, r)
 	}
-	if resp, handled := in.Handshake(adm.verifyReq); handled {
+	if resp, handled := in.Handshake(req); handled {
 		s.metrics.hook(name, resp.Status)
 		c.Set(fiber.HeaderContentType, resp.ContentType)
 		return c.Status(resp.Status).Send(resp.Body)
@@ -60,16 +61,16 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	item := &store.InboxItem{
 		Connector:   name,
 		ReceivedAt:  start,
-		Method:      hr.Method,
+		Method:      req.Method,
 		Path:        string(c.Request().URI().Path()),
-		Headers:     redact(hr.Header),
-		Query:       redact(hr.Query),
-		ContentType: hr.ContentType,
+		Headers:     redact(req.Header),
+		Query:       redact(req.Query),
+		ContentType: ctype,
 		Body:        adm.payload,
-		DedupeKey:   in.Dedupe.RequestKey(hr.Header, hr.Query, adm.payload),
+		DedupeKey:   in.Dedupe.RequestKey(req.Header, req.Query, adm.payload),
 	}
 	if adm.kind == "form" {
-		item.RawBody = hr.Body
+		item.RawBody = req.Body
 	}
 	window := in.Dedupe.Window
 	if window <= 0 {
@@ -153,17 +154,6 @@ func (s *Server) refusal(c *fiber.Ctx, connector string, r *Refusal) error {
 // query string, decoded like a form.
 const getQueryContentType = "application/x-www-form-urlencoded (query)"
 
-// hookRequest is a webhook as the intake checks see it.
-type hookRequest struct {
-	Method      string
-	URL         string
-	ContentType string
-	Header      map[string][]string
-	Query       url.Values
-	Body        []byte
-	Now         time.Time
-}
-
 // Refusal is why the intake refused a webhook: the HTTP status and the
 // one-line reason the sender gets; for a schema violation also the JSON
 // pointer of the failing field and the validator's reason.
@@ -175,12 +165,10 @@ type Refusal struct {
 }
 
 // admission is a webhook that passed the syntax and signature checks: its
-// payload as JSON, its kind (json or form) and the request its verifier
-// saw (which a handshake answers).
+// payload as JSON and its kind (json or form).
 type admission struct {
-	payload   []byte
-	kind      string
-	verifyReq *verify.Request
+	payload []byte
+	kind    string
 }
 
 // checkSize refuses a body over the connector's limit (or the gateway's).
@@ -197,35 +185,33 @@ func checkSize(b *Bundle, in *connectors.Inbound, n int) *Refusal {
 
 // admit runs the checks every webhook passes before anything else looks
 // at it: a content type we read, a well-formed JSON or form body, and the
-// connector's signature scheme. The gateway and the dry runs (config tests
-// with intake: true) share it.
-func admit(in *connectors.Inbound, hr hookRequest) (admission, *Refusal) {
-	kind := verify.ContentKind(hr.ContentType)
-	if hr.ContentType == getQueryContentType {
+// connector's signature scheme; it sets req.Form for a form body. The
+// gateway and the dry runs (config tests with intake: true) share it.
+func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission, *Refusal) {
+	kind := verify.ContentKind(ctype)
+	if ctype == getQueryContentType {
 		kind = "form"
 	}
 	if kind == "" {
-		ctype := hr.ContentType
 		if ctype == "" {
 			ctype = "none"
 		}
 		return admission{}, &Refusal{Status: fiber.StatusUnsupportedMediaType, Reason: fmt.Sprintf("unsupported content type %q: send application/json or application/x-www-form-urlencoded", ctype)}
 	}
-	req := &verify.Request{Method: hr.Method, URL: hr.URL, Header: hr.Header, Query: hr.Query, Body: hr.Body, Now: hr.Now}
-	payload := hr.Body
+	payload := req.Body
 	if kind == "form" {
-		js, form, err := verify.DecodeForm(hr.Body)
+		js, form, err := verify.DecodeForm(req.Body)
 		if err != nil {
 			return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("malformed form body: %v", err)}
 		}
 		payload, req.Form = js, form
-	} else if !json.Valid(hr.Body) {
-		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: "malformed JSON body: " + jsonSyntaxReason(hr.Body)}
+	} else if !json.Valid(req.Body) {
+		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: "malformed JSON body: " + jsonSyntaxReason(req.Body)}
 	}
 	if err := in.Verifier.Verify(req); err != nil {
 		return admission{}, &Refusal{Status: fiber.StatusUnauthorized, Reason: oneLine(err.Error())}
 	}
-	return admission{payload: payload, kind: kind, verifyReq: req}, nil
+	return admission{payload: payload, kind: kind}, nil
 }
 
 // checkSchema validates a payload against the connector's JSON Schema,

@@ -236,30 +236,23 @@ func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err erro
 	if c == nil || c.Inbound == nil {
 		return nil, false, fmt.Errorf("%w: unknown connector %q (known: %v)", errBadSim, req.Connector, s.b.ConnectorNames())
 	}
-	body := []byte(req.Payload)
 	ctype := req.ContentType
 	if ctype == "" {
 		ctype = "application/json"
 	}
-	if verify.ContentKind(ctype) == "form" {
-		var form string
-		if err := json.Unmarshal(req.Payload, &form); err != nil {
-			return nil, false, fmt.Errorf("%w: a form payload must be a JSON string holding the form body", errBadSim)
-		}
-		body = []byte(form)
+	body, err := simBody(req)
+	if err != nil {
+		return nil, false, err
 	}
-	hr := hookRequest{Method: "POST", URL: req.URL, ContentType: ctype, Body: body, Now: s.now,
-		Header: map[string][]string{"Content-Type": {ctype}}, Query: url.Values{}}
-	for k, v := range req.Headers {
-		hr.Header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+	header, query := simHeaders(req)
+	if _, given := header["Content-Type"]; !given {
+		header["Content-Type"] = []string{ctype}
 	}
-	for k, v := range req.Query {
-		hr.Query.Set(k, v)
-	}
-	if hr.URL == "" {
-		hr.URL = "http://localhost/hooks/" + req.Connector
-		if len(hr.Query) > 0 {
-			hr.URL += "?" + hr.Query.Encode()
+	vreq := &verify.Request{Method: "POST", URL: req.URL, Header: header, Query: query, Body: body, Now: s.now}
+	if vreq.URL == "" {
+		vreq.URL = "http://localhost/hooks/" + req.Connector
+		if len(query) > 0 {
+			vreq.URL += "?" + query.Encode()
 		}
 	}
 	res = newSimResult()
@@ -267,10 +260,10 @@ func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err erro
 	r := checkSize(s.b, in, len(body))
 	var adm admission
 	if r == nil {
-		adm, r = admit(in, hr)
+		adm, r = admit(in, ctype, vreq)
 	}
 	if r == nil {
-		if resp, handled := in.Handshake(adm.verifyReq); handled {
+		if resp, handled := in.Handshake(vreq); handled {
 			res.Handshake = &SimHandshake{Status: resp.Status, Body: string(resp.Body)}
 			s.finish(res)
 			return res, true, nil
@@ -378,6 +371,32 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 	return nil
 }
 
+// simBody returns a dry run's body as it is posted: the payload's JSON, or
+// for a form content type the form text the payload (a JSON string) holds.
+func simBody(req SimRequest) ([]byte, error) {
+	if verify.ContentKind(req.ContentType) != "form" {
+		return []byte(req.Payload), nil
+	}
+	var form string
+	if err := json.Unmarshal(req.Payload, &form); err != nil {
+		return nil, fmt.Errorf("%w: a form payload must be a JSON string holding the form body", errBadSim)
+	}
+	return []byte(form), nil
+}
+
+// simHeaders returns a dry run's headers (canonical names) and query.
+func simHeaders(req SimRequest) (map[string][]string, url.Values) {
+	header := make(map[string][]string, len(req.Headers)+1)
+	for k, v := range req.Headers {
+		header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
+	}
+	query := make(url.Values, len(req.Query))
+	for k, v := range req.Query {
+		query.Set(k, v)
+	}
+	return header, query
+}
+
 func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, error) {
 	if req.Event != nil {
 		ev := req.Event
@@ -405,26 +424,18 @@ func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, error)
 	if len(req.Payload) == 0 {
 		return nil, fmt.Errorf("%w: give either a payload (with connector) or an event", errBadSim)
 	}
-	body := []byte(req.Payload)
+	body, err := simBody(req)
+	if err != nil {
+		return nil, err
+	}
 	if verify.ContentKind(req.ContentType) == "form" {
-		var form string
-		if err := json.Unmarshal(req.Payload, &form); err != nil {
-			return nil, fmt.Errorf("%w: a form payload must be a JSON string holding the form body", errBadSim)
-		}
-		js, _, err := verify.DecodeForm([]byte(form))
+		js, _, err := verify.DecodeForm(body)
 		if err != nil {
 			return nil, fmt.Errorf("%w: form payload: %v", errBadSim, err)
 		}
 		body = js
 	}
-	header := map[string][]string{}
-	for k, v := range req.Headers {
-		header[textproto.CanonicalMIMEHeaderKey(k)] = []string{v}
-	}
-	query := map[string][]string{}
-	for k, v := range req.Query {
-		query[k] = []string{v}
-	}
+	header, query := simHeaders(req)
 	events, err := c.Inbound.Mapper.Map(mapping.Input{Body: body, Header: header, Query: query, ReceivedAt: now})
 	if err != nil {
 		return nil, fmt.Errorf("%w: mapping: %v", errBadSim, err)
