@@ -285,7 +285,9 @@ func (tx *Tx) RecordRuleFiring(ruleID string, at time.Time) error {
 }
 
 // PruneRuleFirings deletes rule firings recorded before the given time and
-// returns how many records (one per rule and instant) it removed.
+// returns how many records (one per rule and instant) it removed. A rule's
+// firings sort by time under its prefix, so the walk reads only the old
+// ones and jumps from rule to rule, not through the firings it keeps.
 func (db *DB) PruneRuleFirings(before time.Time) (int, error) {
 	limit := nanos(before)
 	n := 0
@@ -293,10 +295,22 @@ func (db *DB) PruneRuleFirings(before time.Time) (int, error) {
 		b := tx.b(bucketRuleFirings)
 		var dead [][]byte
 		c := b.Cursor()
-		for k, _ := c.First(); k != nil; k, _ = c.Next() {
-			if len(k) >= 9 && binary.BigEndian.Uint64(k[len(k)-8:]) < limit {
-				dead = append(dead, copyBytes(k))
+		for k, _ := c.First(); k != nil; {
+			if len(k) < 9 {
+				k, _ = c.Next()
+				continue
 			}
+			if binary.BigEndian.Uint64(k[len(k)-8:]) < limit {
+				dead = append(dead, copyBytes(k))
+				k, _ = c.Next()
+				continue
+			}
+			// The rest of this rule's firings are newer: on to the next rule.
+			end := prefixEnd(k[:len(k)-8])
+			if end == nil {
+				break
+			}
+			k, _ = c.Seek(end)
 		}
 		for _, k := range dead {
 			if err := b.Delete(k); err != nil {
