@@ -172,19 +172,39 @@ func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
 }
 
 func (p *pipeline) processBatch(items []*store.InboxItem) error {
-	var res batchResult
 	mapped := mapItems(p.bundle(), items)
-	err := p.db.Update(func(tx *store.Tx) error {
-		// The rules are those in force once the writer is ours, not when
-		// the batch was mapped: a reload's timer retiming (retime.go)
-		// starts with a write, so no batch can arm a timer under rules it
-		// has already retimed.
-		bs := newBatchState(tx, p.bundle(), p.now())
-		defer func() { res = bs.result() }()
+	// The rules are those in force once the writer is ours, not when the
+	// batch was mapped: a reload's timer retiming (retime.go) starts with
+	// a write, so no batch can arm a timer under rules it has already
+	// retimed.
+	return p.inBatch(nil, time.Time{}, func(bs *batchState) error {
 		for i, it := range items {
 			if err := p.processItem(bs, it, mapped[i]); err != nil {
 				return fmt.Errorf("inbox %s: %w", it.ID, err)
 			}
+		}
+		return nil
+	})
+}
+
+// inBatch runs fn in one write transaction on a fresh batchState, saves
+// the snapshots it changed, and after the transaction hands on what it
+// claimed and armed (committed). b and now are the rules and clock of the
+// batch; nil and zero mean the pipeline's, read once the writer is ours.
+func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) error) error {
+	var res batchResult
+	err := p.db.Update(func(tx *store.Tx) error {
+		bb, at := b, now
+		if bb == nil {
+			bb = p.bundle()
+		}
+		if at.IsZero() {
+			at = p.now()
+		}
+		bs := newBatchState(tx, bb, at)
+		defer func() { res = bs.result() }()
+		if err := fn(bs); err != nil {
+			return err
 		}
 		return bs.save()
 	})
@@ -680,10 +700,7 @@ func (bs *batchState) applyTimers(ev *event.Event, ops []rules.TimerOp) error {
 // for imports and benchmarks; webhooks go through /hooks/{connector}.
 func (s *Server) ApplyEvents(evs []*event.Event) error {
 	now := s.now()
-	var res batchResult
-	err := s.db.Update(func(tx *store.Tx) error {
-		bs := newBatchState(tx, s.bundle.Load(), now)
-		defer func() { res = bs.result() }()
+	err := s.pipe.inBatch(nil, now, func(bs *batchState) error {
 		for _, ev := range evs {
 			if ev.ReceivedAt.IsZero() {
 				ev.ReceivedAt = now
@@ -695,9 +712,8 @@ func (s *Server) ApplyEvents(evs []*event.Event) error {
 				return fmt.Errorf("event %s: %w", ev.ID, err)
 			}
 		}
-		return bs.save()
+		return nil
 	})
-	s.pipe.committed(err == nil, res)
 	if err != nil {
 		return fmt.Errorf("apply events: %w", err)
 	}

@@ -141,9 +141,9 @@ func (s *scheduler) fireDue() (int, error) {
 // fire runs due timers in one transaction: the batch due at now, or only
 // the timer one. taken receives the timers the batch read.
 func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) error {
-	var res batchResult
 	var done []store.Timer
-	err := s.db.Update(func(tx *store.Tx) error {
+	err := s.pipe.inBatch(nil, now, func(bs *batchState) error {
+		tx := bs.tx
 		var due []store.Timer
 		if one != nil {
 			t, err := tx.Timer(one.Key, one.Rule)
@@ -162,20 +162,14 @@ func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) 
 				*taken = due
 			}
 		}
-		bs := newBatchState(tx, s.pipe.bundle(), now)
-		defer func() { res = bs.result() }()
 		for _, t := range due {
 			if err := s.fireOne(bs, t); err != nil {
 				return fmt.Errorf("timer %s %s: %w", t.Key, t.Rule, err)
 			}
 		}
-		if err := bs.save(); err != nil {
-			return err
-		}
 		done = due
 		return nil
 	})
-	s.pipe.committed(err == nil, res)
 	if err != nil {
 		return err
 	}

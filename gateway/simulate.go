@@ -494,10 +494,7 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 		ev.Vars[k] = v
 	}
 	var trace *EventTrace
-	var res batchResult
-	err := s.db.Update(func(tx *store.Tx) error {
-		bs := newBatchState(tx, b, now)
-		defer func() { res = bs.result() }()
+	err := s.pipe.inBatch(b, now, func(bs *batchState) error {
 		prior, err := bs.snapshot(ev.Key())
 		if err != nil {
 			return err
@@ -505,12 +502,9 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 		if prior == nil {
 			return fmt.Errorf("%w: no entity %s is known; rules run on entities Hookline has seen", store.ErrNotFound, ev.Key())
 		}
-		if trace, err = s.pipe.handleEvent(bs, ev, id); err != nil {
-			return err
-		}
-		return bs.save()
+		trace, err = s.pipe.handleEvent(bs, ev, id)
+		return err
 	})
-	s.pipe.committed(err == nil, res)
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(c, fiber.StatusNotFound, "%v", err)
 	} else if err != nil {
