@@ -63,6 +63,31 @@ func fieldEntry(spec string) string {
 	return "- type: t.x\n  entity: e\n  reference: { value: r }\n  fields:\n    x: " + spec + "\n"
 }
 
+// checkFieldX maps in with m, a mapper of fieldEntry, and checks that it
+// gives one event whose field x is want (nil: x absent) and whose other
+// fields include extra; it returns the event.
+func checkFieldX(t *testing.T, m *Mapper, in Input, want any, extra map[string]any) *event.Event {
+	t.Helper()
+	evs := mustMap(t, m, in)
+	if len(evs) != 1 {
+		t.Fatalf("got %d events", len(evs))
+	}
+	got, ok := evs[0].Fields["x"]
+	if want == nil {
+		if ok {
+			t.Errorf("field x = %#v, want absent", got)
+		}
+	} else if !reflect.DeepEqual(got, want) {
+		t.Errorf("field x = %#v (%T), want %#v", got, got, want)
+	}
+	for k, w := range extra {
+		if !reflect.DeepEqual(evs[0].Fields[k], w) {
+			t.Errorf("field %s = %#v, want %#v", k, evs[0].Fields[k], w)
+		}
+	}
+	return evs[0]
+}
+
 func TestValueSpecs(t *testing.T) {
 	const payload = `{
 		"a": "A", "n": 42, "big": 9007199254740993, "f": 1.5, "t": true, "nil": null, "empty": "",
@@ -127,26 +152,9 @@ func TestValueSpecs(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mustCompile(t, fieldEntry(tc.spec))
-			evs := mustMap(t, m, Input{Body: []byte(payload), Header: tc.header, Query: tc.query})
-			if len(evs) != 1 {
-				t.Fatalf("got %d events", len(evs))
-			}
-			got, ok := evs[0].Fields["x"]
-			if tc.want == nil {
-				if ok {
-					t.Errorf("field x = %#v, want absent", got)
-				}
-			} else if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("field x = %#v, want %#v", got, tc.want)
-			}
-			for k, want := range tc.extra {
-				if !reflect.DeepEqual(evs[0].Fields[k], want) {
-					t.Errorf("field %s = %#v, want %#v", k, evs[0].Fields[k], want)
-				}
-			}
-			if tc.extra == nil && len(evs[0].Fields) > 1 {
-				t.Errorf("unexpected fields %v", evs[0].Fields)
+			ev := checkFieldX(t, mustCompile(t, fieldEntry(tc.spec)), Input{Body: []byte(payload), Header: tc.header, Query: tc.query}, tc.want, tc.extra)
+			if tc.extra == nil && len(ev.Fields) > 1 {
+				t.Errorf("unexpected fields %v", ev.Fields)
 			}
 		})
 	}

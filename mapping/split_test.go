@@ -1,7 +1,6 @@
 package mapping
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 )
@@ -31,21 +30,7 @@ func TestSplit(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			m := mustCompile(t, fieldEntry(tc.spec))
-			evs := mustMap(t, m, Input{Body: []byte(payload)})
-			if len(evs) != 1 {
-				t.Fatalf("got %d events", len(evs))
-			}
-			got, ok := evs[0].Fields["x"]
-			if tc.want == nil {
-				if ok {
-					t.Errorf("field x = %#v, want absent", got)
-				}
-				return
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("field x = %#v (%T), want %#v", got, got, tc.want)
-			}
+			checkFieldX(t, mustCompile(t, fieldEntry(tc.spec)), Input{Body: []byte(payload)}, tc.want, nil)
 		})
 	}
 }
