@@ -189,26 +189,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// Count events per reference over every page.
-	seen := map[string]int{}
-	cursor := ""
-	for {
-		var page struct {
-			Events []struct {
-				Reference string `json:"reference"`
-				InboxID   string `json:"inbox_id"`
-			} `json:"events"`
-			Next string `json:"next_cursor"`
-		}
-		getJSON(t, gw2.URL+"/api/v1/events?connector=generic&limit=1000&cursor="+cursor, &page)
-		for _, e := range page.Events {
-			seen[e.Reference]++
-		}
-		if page.Next == "" {
-			break
-		}
-		cursor = page.Next
-	}
+	seen := eventsPerReference(t, gw2.URL, "connector=generic")
 	lost, twice := 0, 0
 	for ref, inboxID := range acked {
 		switch seen[ref] {

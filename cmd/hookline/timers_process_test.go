@@ -97,17 +97,23 @@ func post(t *testing.T, url, body string) {
 // timerFiredEvents counts timer.fired events per reference over every page.
 func timerFiredEvents(t *testing.T, url string) map[string]int {
 	t.Helper()
+	return eventsPerReference(t, url, "type=timer.fired")
+}
+
+// eventsPerReference counts the events the admin API lists for filter (a
+// query string) per reference, over every page.
+func eventsPerReference(t *testing.T, url, filter string) map[string]int {
+	t.Helper()
 	seen := map[string]int{}
 	cursor := ""
 	for {
 		var page struct {
 			Events []struct {
 				Reference string `json:"reference"`
-				Rule      string `json:"rule"`
 			} `json:"events"`
 			Next string `json:"next_cursor"`
 		}
-		getJSON(t, url+"/api/v1/events?type=timer.fired&limit=1000&cursor="+cursor, &page)
+		getJSON(t, url+"/api/v1/events?"+filter+"&limit=1000&cursor="+cursor, &page)
 		for _, e := range page.Events {
 			seen[e.Reference]++
 		}
