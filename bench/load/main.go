@@ -95,28 +95,28 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	fail := func(err error) int {
+		fmt.Fprintln(stderr, "load:", err)
+		return 1
+	}
 	if *table != "" {
 		if err := printTable(*table, stdout); err != nil {
-			fmt.Fprintln(stderr, "load:", err)
-			return 1
+			return fail(err)
 		}
 		return 0
 	}
 	if *idle > 0 {
 		if err := waitIdle(cfg.Target, *idle); err != nil {
-			fmt.Fprintln(stderr, "load:", err)
-			return 1
+			return fail(err)
 		}
 	}
 	rep, err := run(cfg, stdout)
 	if err != nil {
-		fmt.Fprintln(stderr, "load:", err)
-		return 1
+		return fail(err)
 	}
 	if *jsonOut != "" {
 		if err := appendJSON(*jsonOut, rep); err != nil {
-			fmt.Fprintln(stderr, "load:", err)
-			return 1
+			return fail(err)
 		}
 	}
 	return 0
