@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -220,4 +221,39 @@ func FuzzUnpack(f *testing.F) {
 			t.Fatalf("round trip of %q: %q, %v", v, back, err)
 		}
 	})
+}
+
+// TestPageSize: a new store gets 8 KiB pages; a file created with 4 KiB
+// pages (every store before round 4) keeps them and works as before.
+func TestPageSize(t *testing.T) {
+	db := mustOpen(t)
+	if got := db.bolt.Info().PageSize; got != pageSize {
+		t.Fatalf("new store page size = %d, want %d", got, pageSize)
+	}
+
+	path := filepath.Join(t.TempDir(), "old.db")
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{PageSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := bdb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if got := old.bolt.Info().PageSize; got != 4096 {
+		t.Fatalf("existing store page size = %d, want 4096", got)
+	}
+	e := &event.Event{ID: old.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "7",
+		Fields: map[string]any{"status": "open", "text": strings.Repeat("page ", 3000)}}
+	if err := old.Update(func(tx *Tx) error { return tx.PutEvent(e, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	se, err := old.Event(e.ID)
+	if err != nil || se.Event.Fields["text"] != e.Fields["text"] {
+		t.Fatalf("event in a 4 KiB-page store: %v", err)
+	}
 }
