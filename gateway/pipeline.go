@@ -68,16 +68,41 @@ func (p *pipeline) notify() {
 }
 
 // run drains the inbox until ctx ends.
+//
+// While a full batch is in its transaction, the next one is read and
+// mapped beside it (the read-ahead): mapping is pure and needs no writer, and
+// the transaction spends much of its time waiting for bbolt's commit and
+// fdatasync, time the mapping would otherwise wait for. The read-ahead
+// starts after the last item of the batch in flight, so no item is in
+// two batches. A batch that fails is retried item by item, which finishes
+// each of them, so the read-ahead still holds; it is dropped only when
+// even that fails (a storage error), and the next read starts over from
+// the oldest pending item.
 func (p *pipeline) run(ctx context.Context) {
 	idle := time.NewTimer(time.Second)
 	defer idle.Stop()
+	var ahead chan batchRead
 	for {
-		n, err := p.drainOnce()
+		var cur batchRead
+		if ahead != nil {
+			cur, ahead = <-ahead, nil
+		} else {
+			cur = p.read("")
+		}
+		if cur.err == nil && len(cur.items) == p.batch {
+			ahead = make(chan batchRead, 1)
+			go func(out chan<- batchRead, after string) { out <- p.read(after) }(ahead, cur.items[len(cur.items)-1].ID)
+		}
+		n, err := p.drain(cur)
 		if err != nil {
 			p.log.Error("pipeline batch failed", "err", err)
 		}
 		if n > 0 && err == nil {
 			continue
+		}
+		if ahead != nil {
+			<-ahead // read beside a batch that failed: start over from the oldest
+			ahead = nil
 		}
 		if !idle.Stop() {
 			select {
@@ -95,18 +120,37 @@ func (p *pipeline) run(ctx context.Context) {
 	}
 }
 
-// drainOnce processes one batch of pending items; it returns how many.
-func (p *pipeline) drainOnce() (int, error) {
-	items, err := p.db.PendingInbox("", p.batch)
+// batchRead is a batch of pending items, read and mapped, waiting for its
+// transaction.
+type batchRead struct {
+	items  []*store.InboxItem
+	mapped []mappedItem
+	err    error
+}
+
+// read takes up to a batch of pending items after the id `after` and maps
+// them with the connectors in force now.
+func (p *pipeline) read(after string) batchRead {
+	items, err := p.db.PendingInbox(after, p.batch)
 	if err != nil || len(items) == 0 {
-		return 0, err
+		return batchRead{err: err}
 	}
-	if err := p.processBatch(items); err != nil {
+	return batchRead{items: items, mapped: mapItems(p.bundle(), items)}
+}
+
+// drain processes one batch read by read; it returns how many items.
+func (p *pipeline) drain(b batchRead) (int, error) {
+	if b.err != nil || len(b.items) == 0 {
+		return 0, b.err
+	}
+	items := b.items
+	if err := p.processBatch(items, b.mapped); err != nil {
 		// One bad item must not hold the others: retry one by one, and mark
 		// an item failed only when it fails alone.
 		p.log.Warn("batch failed, retrying items one by one", "items", len(items), "err", err)
 		for _, it := range items {
-			if err := p.processBatch([]*store.InboxItem{it}); err != nil {
+			one := []*store.InboxItem{it}
+			if err := p.processBatch(one, mapItems(p.bundle(), one)); err != nil {
 				reason := fmt.Sprintf("processing failed: %v", err)
 				if ferr := p.db.Update(func(tx *store.Tx) error {
 					return tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
@@ -171,8 +215,7 @@ func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
 	return s, nil
 }
 
-func (p *pipeline) processBatch(items []*store.InboxItem) error {
-	mapped := mapItems(p.bundle(), items)
+func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) error {
 	// The rules are those in force once the writer is ours, not when the
 	// batch was mapped: a reload's timer retiming (retime.go) starts with
 	// a write, so no batch can arm a timer under rules it has already
