@@ -69,12 +69,13 @@ func (p *pipeline) notify() {
 
 // run drains the inbox until ctx ends.
 //
-// While a full batch is in its transaction, the next one is read and
-// mapped beside it (the read-ahead): mapping is pure and needs no writer, and
-// the transaction spends much of its time waiting for bbolt's commit and
-// fdatasync, time the mapping would otherwise wait for. The read-ahead
-// starts after the last item of the batch in flight, so no item is in
-// two batches. A batch that fails is retried item by item, which finishes
+// While a batch is in its transaction, the items that wait behind it are
+// read and mapped beside it (the read-ahead): mapping is pure and needs no
+// writer, and the transaction spends much of its time waiting for bbolt's
+// commit and fdatasync, time the mapping would otherwise wait for. Once
+// the transaction is done, what arrived since fills the next batch up.
+// Each read starts after the last item of the one before, so no item is
+// in two batches. A batch that fails is retried item by item, which finishes
 // each of them, so the read-ahead still holds; it is dropped only when
 // even that fails (a storage error), and the next read starts over from
 // the oldest pending item.
@@ -86,12 +87,14 @@ func (p *pipeline) run(ctx context.Context) {
 		var cur batchRead
 		if ahead != nil {
 			cur, ahead = <-ahead, nil
+			// What arrived after the read-ahead fills the batch up.
+			cur = cur.then(p.read(cur.last(), p.batch-len(cur.items)))
 		} else {
-			cur = p.read("")
+			cur = p.read("", p.batch)
 		}
-		if cur.err == nil && len(cur.items) == p.batch {
+		if cur.err == nil && len(cur.items) > 0 {
 			ahead = make(chan batchRead, 1)
-			go func(out chan<- batchRead, after string) { out <- p.read(after) }(ahead, cur.items[len(cur.items)-1].ID)
+			go func(out chan<- batchRead, after string) { out <- p.read(after, p.batch) }(ahead, cur.last())
 		}
 		n, err := p.drain(cur)
 		if err != nil {
@@ -128,14 +131,37 @@ type batchRead struct {
 	err    error
 }
 
-// read takes up to a batch of pending items after the id `after` and maps
-// them with the connectors in force now.
-func (p *pipeline) read(after string) batchRead {
-	items, err := p.db.PendingInbox(after, p.batch)
+// read takes up to limit pending items after the id `after` ("" = from the
+// oldest) and maps them with the connectors in force now.
+func (p *pipeline) read(after string, limit int) batchRead {
+	if limit <= 0 {
+		return batchRead{}
+	}
+	items, err := p.db.PendingInbox(after, limit)
 	if err != nil || len(items) == 0 {
 		return batchRead{err: err}
 	}
 	return batchRead{items: items, mapped: mapItems(p.bundle(), items)}
+}
+
+// last is the id of b's last item ("" when b is empty).
+func (b batchRead) last() string {
+	if len(b.items) == 0 {
+		return ""
+	}
+	return b.items[len(b.items)-1].ID
+}
+
+// then is b followed by more (read after b's last item); an error of
+// either is the batch's.
+func (b batchRead) then(more batchRead) batchRead {
+	if b.err != nil {
+		return b
+	}
+	if more.err != nil {
+		return more
+	}
+	return batchRead{items: append(b.items, more.items...), mapped: append(b.mapped, more.mapped...)}
 }
 
 // drain processes one batch read by read; it returns how many items.

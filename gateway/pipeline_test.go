@@ -13,20 +13,22 @@ import (
 
 // TestPipelineBacklog: a backlog of several full batches, waiting before
 // the gateway starts, is processed with each batch read and mapped while
-// the one before it is in its transaction. One item in the middle of the
-// second batch fails only when it is stored (a reference with a NUL
-// byte), so that batch is retried item by item. Every item is processed
-// exactly once (one event each, none twice), the bad one alone fails, and
-// the events of each reference are stored in arrival order.
+// the one before it is in its transaction; more items keep arriving in
+// small bursts meanwhile, so read-aheads come back short and are filled
+// up. One item in the middle of the second batch fails only when it is
+// stored (a reference with a NUL byte), so that batch is retried item by
+// item. Every item is processed exactly once (one event each, none
+// twice), the bad one alone fails, and the events of each reference are
+// stored in arrival order.
 func TestPipelineBacklog(t *testing.T) {
 	srv, err := New(Options{ConfigPath: copyConfigs(t), Listen: "127.0.0.1:0", DataDir: t.TempDir(), Env: testEnv(nil)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const n, bad, refs = 3*256 + 17, 256 + 40, 50
+	const backlog, n, bad, refs = 3*256 + 17, 3*256 + 17 + 600, 256 + 40, 50
 	ctx := context.Background()
 	ids := make([]string, n)
-	for i := range n {
+	accept := func(i int) {
 		ref := fmt.Sprintf("t-%d", i%refs)
 		if i == bad {
 			ref = "bad\x00ref"
@@ -36,9 +38,12 @@ func TestPipelineBacklog(t *testing.T) {
 		res, err := srv.db.Accept(ctx, &store.InboxItem{Connector: "generic", ReceivedAt: time.Now(), Method: "POST",
 			Path: "/hooks/generic", ContentType: "application/json", Body: []byte(body), DedupeKey: fmt.Sprint(i)}, time.Hour)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
 		}
 		ids[i] = res.ID
+	}
+	for i := range backlog {
+		accept(i)
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -50,6 +55,12 @@ func TestPipelineBacklog(t *testing.T) {
 			t.Errorf("gateway run: %v", err)
 		}
 	}()
+	for i := backlog; i < n; i++ {
+		accept(i)
+		if i%20 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
 	waitFor(t, "the backlog processed", func() bool {
 		it, err := srv.db.Inbox(ids[n-1])
 		return err == nil && it.State != store.InboxPending
