@@ -27,7 +27,7 @@
 // reach bbolt in one of two ways: FinishInbox writes an item the pipeline
 // got from PendingInbox (which returns journaled items too) together with
 // its outcome, in the pipeline's transaction; and an applier goroutine
-// writes whatever is left once a record has waited 100ms, when 2,048 wait,
+// writes whatever is left once a record has waited 1s, when 8,192 wait,
 // when a caller needs them (PruneDedupe, Close) — and records how far it
 // got, in the same transaction. A segment is removed once all its records
 // are in bbolt; Open replays what a crash left (records already in bbolt

@@ -393,9 +393,18 @@ const maxApply = 1024
 // the applier only advances the applied position. It runs when a record
 // has waited applyDelay, when applyBacklog records wait, when someone
 // waits in flushJournal, and at Close.
+//
+// Both are well above how far the pipeline trails the intake at a rate it
+// sustains (tens to hundreds of milliseconds near its limit): an applier
+// that runs sooner writes items the pipeline writes again moments later,
+// which takes bbolt's writer from the pipeline just when it is short of
+// it. With 100 ms and 2,048, at 5,000 webhooks/s the end-to-end p50 was
+// 65-109 ms; with these, 28-49 ms (docs/benchmarks.md, round 4). The
+// records waiting are held in memory, at most about applyBacklog of them
+// (some 16 MiB) before the applier runs.
 const (
-	applyDelay   = 100 * time.Millisecond
-	applyBacklog = 2048
+	applyDelay   = time.Second
+	applyBacklog = 8192
 )
 
 // applyLoop moves journaled records into bbolt until Close, then applies
