@@ -382,9 +382,9 @@ func (db *DB) wakeApplier() {
 	}
 }
 
-// maxApply is the most journal records one applier transaction holds: it
-// bounds how long the applier keeps bbolt's writer from the pipeline and
-// the dispatcher.
+// maxApply is the most journal records one applier transaction writes
+// (applyChunk): it bounds how long the applier keeps bbolt's writer from
+// the pipeline and the dispatcher.
 const maxApply = 1024
 
 // The applier moves journal records into bbolt lazily: the pipeline takes
@@ -461,18 +461,32 @@ func (db *DB) applyLoop() {
 	}
 }
 
-// applyQueued applies every queued record, in transactions of at most
-// maxApply records, and removes journal segments that are no longer needed.
+// applyQueued applies the records queued when it is called, in
+// transactions of at most maxApply records not yet in bbolt, and removes
+// journal segments that are no longer needed. Records that arrive
+// meanwhile wait for the next run: under a steady intake, chasing the
+// tail kept the applier writing items moments before the pipeline wrote
+// them again.
 func (db *DB) applyQueued() error {
+	db.jmu.Lock()
+	end := db.queuedSeq
+	db.jmu.Unlock()
 	for {
 		db.jmu.Lock()
-		recs := db.queue[:min(len(db.queue), maxApply):min(len(db.queue), maxApply)]
+		n := len(db.queue)
+		for n > 0 && db.queue[n-1].seq > end {
+			n--
+		}
+		recs := db.queue[:n:n]
 		db.jmu.Unlock()
 		if len(recs) == 0 {
 			return nil
 		}
+		err := db.bolt.Update(func(btx *bolt.Tx) error {
+			recs = recs[:applyChunk(btx.Bucket([]byte(bucketInbox)), recs)]
+			return applyRecords(btx, recs, recs[len(recs)-1].seq)
+		})
 		last := recs[len(recs)-1].seq
-		err := db.bolt.Update(func(btx *bolt.Tx) error { return applyRecords(btx, recs, last) })
 		if err == nil {
 			// Segments fully applied go before anyone is told: a flush
 			// returns with the journal already trimmed. A segment that
@@ -499,6 +513,24 @@ func (db *DB) applyQueued() error {
 		db.applyCond.Broadcast()
 		db.jmu.Unlock()
 	}
+}
+
+// applyChunk is how many of recs, from the front, one applier transaction
+// takes: as many as hold maxApply records not yet in bbolt. Records the
+// pipeline has already written (FinishInbox) cost a lookup only, so in
+// the steady state one transaction moves the applied position past all
+// that wait, instead of one commit per maxApply of them.
+func applyChunk(inbox *bolt.Bucket, recs []*jrec) int {
+	missing := 0
+	for i, r := range recs {
+		if inbox.Get(r.id) != nil {
+			continue
+		}
+		if missing++; missing == maxApply {
+			return i + 1
+		}
+	}
+	return len(recs)
 }
 
 // applyRecords writes journal records into bbolt: the item (pending), its

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // holdWriter blocks bbolt's single writer until the returned function is
@@ -397,5 +399,42 @@ func TestBacklogCountsUnfinishedItems(t *testing.T) {
 	db.reopen()
 	if got := db.backlog.Load(); got != 4 {
 		t.Fatalf("backlog after reopen %d, want 4", got)
+	}
+}
+
+// TestApplyChunk: one applier transaction takes records up to the one that
+// makes maxApply records not yet in bbolt; records already written (by
+// FinishInbox) do not count, so they never cost a commit of their own.
+func TestApplyChunk(t *testing.T) {
+	db := mustOpen(t)
+	const n = 3 * maxApply
+	recs := make([]*jrec, n)
+	for i := range recs {
+		recs[i] = &jrec{seq: uint64(i + 1), id: fmt.Appendf(nil, "id-%05d", i)}
+	}
+	// Every other record of the first 2*maxApply is in bbolt already.
+	for i := 0; i < 2*maxApply; i += 2 {
+		putRaw(t, db.DB, bucketInbox, recs[i].id, []byte(`{}`))
+	}
+	var chunk, all, none int
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		inbox := btx.Bucket([]byte(bucketInbox))
+		chunk = applyChunk(inbox, recs)
+		all = applyChunk(inbox, recs[: 2*maxApply : 2*maxApply][:maxApply])
+		none = applyChunk(inbox, recs[2*maxApply:])
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// maxApply missing records among the first 2*maxApply: the last of
+	// them is record 2*maxApply-1.
+	if chunk != 2*maxApply {
+		t.Errorf("chunk of a half-applied queue = %d, want %d", chunk, 2*maxApply)
+	}
+	if all != maxApply {
+		t.Errorf("chunk of a short queue = %d, want all %d", all, maxApply)
+	}
+	if none != maxApply {
+		t.Errorf("chunk of records none of which is in bbolt = %d, want %d", none, maxApply)
 	}
 }
