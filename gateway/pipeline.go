@@ -207,6 +207,10 @@ type batchState struct {
 	// held for them.
 	claimed  []*store.Delivery
 	reserved int
+	// events, when set, stores the batch's events with their encoding
+	// done beside the transaction (store.EventWriter); nil stores each
+	// at once, for batches that read their own events back.
+	events *store.EventWriter
 	// earliest is the earliest due time of the timers this batch armed or
 	// moved (zero: none): the scheduler is woken when it is earlier than
 	// what it sleeps for.
@@ -219,8 +223,14 @@ func newBatchState(tx *store.Tx, b *Bundle, now time.Time) *batchState {
 		snapshots: map[event.EntityKey]*event.Snapshot{}, dirty: map[event.EntityKey]bool{}}
 }
 
-// save writes every snapshot the batch changed.
+// save writes the batch's events still being encoded and every snapshot
+// the batch changed.
 func (bs *batchState) save() error {
+	if bs.events != nil {
+		if err := bs.events.Flush(); err != nil {
+			return fmt.Errorf("store events: %w", err)
+		}
+	}
 	for k := range bs.dirty {
 		if err := bs.tx.PutEntity(bs.snapshots[k]); err != nil {
 			return fmt.Errorf("save entity %s: %w", k, err)
@@ -247,6 +257,9 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 	// a write, so no batch can arm a timer under rules it has already
 	// retimed.
 	return p.inBatch(nil, time.Time{}, func(bs *batchState) error {
+		// Events are encoded beside the transaction: nothing in a
+		// pipeline batch reads its own events back.
+		bs.events = bs.tx.EventWriter()
 		for i, it := range items {
 			if err := p.processItem(bs, it, mapped[i]); err != nil {
 				return fmt.Errorf("inbox %s: %w", it.ID, err)
@@ -271,7 +284,12 @@ func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) err
 			at = p.now()
 		}
 		bs := newBatchState(tx, bb, at)
-		defer func() { res = bs.result() }()
+		defer func() {
+			if bs.events != nil {
+				bs.events.Stop()
+			}
+			res = bs.result()
+		}()
 		if err := fn(bs); err != nil {
 			return err
 		}
@@ -484,7 +502,12 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 	if err != nil {
 		return nil, fmt.Errorf("encode trace: %w", err)
 	}
-	if err := bs.tx.PutEvent(ev, raw); err != nil {
+	if bs.events != nil {
+		err = bs.events.Put(ev, raw)
+	} else {
+		err = bs.tx.PutEvent(ev, raw)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("store event: %w", err)
 	}
 	p.metrics.event(ev.Connector, ev.Type, len(d.Result.Matched))

@@ -38,6 +38,26 @@ type EventFilter struct {
 // PutEvent stores an event with its trace and indexes it by entity key.
 // e.ID must be set (use DB.NewID). Putting the same id again replaces it.
 func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
+	if err := checkPutEvent(tx, e); err != nil {
+		return err
+	}
+	m := &tx.db.wmem
+	data, err := m.enc.storedEvent(e, trace)
+	if err != nil {
+		return fmt.Errorf("put event %s: encode: %w", e.ID, err)
+	}
+	if err := tx.b(bucketEvents).Put(m.key(e.ID), m.pack(data)); err != nil {
+		return fmt.Errorf("put event %s: %w", e.ID, err)
+	}
+	ik := m.key(e.Connector, e.Entity, e.Reference, e.ID)
+	if err := tx.b(bucketEventsByEntity).Put(ik, present()); err != nil {
+		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
+	}
+	return nil
+}
+
+// checkPutEvent refuses an event that cannot be stored, or a read-only tx.
+func checkPutEvent(tx *Tx, e *event.Event) error {
 	if err := tx.writable("put event"); err != nil {
 		return err
 	}
@@ -52,18 +72,6 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 	}
 	if len(e.Connector)+len(e.Entity)+len(e.Reference)+2 > maxIndexedKey {
 		return fmt.Errorf("put event %s: entity key too long: %w", e.ID, ErrInvalid)
-	}
-	m := &tx.db.wmem
-	data, err := m.enc.storedEvent(e, trace)
-	if err != nil {
-		return fmt.Errorf("put event %s: encode: %w", e.ID, err)
-	}
-	if err := tx.b(bucketEvents).Put(m.key(e.ID), m.pack(data)); err != nil {
-		return fmt.Errorf("put event %s: %w", e.ID, err)
-	}
-	ik := m.key(e.Connector, e.Entity, e.Reference, e.ID)
-	if err := tx.b(bucketEventsByEntity).Put(ik, present()); err != nil {
-		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
 	}
 	return nil
 }

@@ -97,6 +97,9 @@ type DB struct {
 	// wmem is the encoder and key/value arena of write transactions
 	// (writemem.go); bbolt's writer lock serializes its users.
 	wmem writeMem
+	// wmemAside is the encoder and arena of an EventWriter's goroutine
+	// (one at a time: it runs inside the one write transaction).
+	wmemAside writeMem
 }
 
 // Open opens (creating if needed) the bbolt file at path (its parent

@@ -1,0 +1,110 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookline/hookline/event"
+)
+
+// TestEventWriter: events put through an EventWriter (more than one chunk,
+// and a last chunk the flush encodes itself) are stored with exactly the
+// bytes PutEvent stores, and are listed by entity; an event that cannot
+// be encoded fails the flush; a writer stopped without a flush leaves
+// nothing once its transaction is abandoned.
+func TestEventWriter(t *testing.T) {
+	viaWriter, viaPut := mustOpen(t), mustOpen(t)
+	const n = 3*encodeChunk + 5
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		evs[i] = &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket",
+			Reference: fmt.Sprint(i % 7), Fields: map[string]any{"status": "open", "n": float64(i), "text": strings.Repeat("x", i*10)},
+			Raw: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
+	}
+	trace := func(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"rules":["r%d"]}`, i)) }
+	if err := viaWriter.Update(func(tx *Tx) error {
+		w := tx.EventWriter()
+		defer w.Stop()
+		for i, e := range evs {
+			if err := w.Put(e, trace(i)); err != nil {
+				return err
+			}
+		}
+		return w.Flush()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	viaPut.update(func(tx *Tx) error {
+		for i, e := range evs {
+			if err := tx.PutEvent(e, trace(i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, e := range evs {
+		a, b := storedBytes(t, viaWriter.DB, bucketEvents, e.ID), storedBytes(t, viaPut.DB, bucketEvents, e.ID)
+		if a == nil || !bytes.Equal(a, b) {
+			t.Fatalf("event %s: EventWriter stored %d bytes, PutEvent %d, not the same", e.ID, len(a), len(b))
+		}
+	}
+	list, _, err := viaWriter.ListEvents(EventFilter{Connector: "zendesk", Entity: "ticket", Reference: "3"})
+	if err != nil || len(list) != (n+3)/7 {
+		t.Fatalf("events of reference 3: %d, %v; want %d", len(list), err, (n+3)/7)
+	}
+
+	bad := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "1",
+		Fields: map[string]any{"x": make(chan int)}}
+	err = viaWriter.Update(func(tx *Tx) error {
+		w := tx.EventWriter()
+		defer w.Stop()
+		for i := range encodeChunk + 1 {
+			e := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "1"}
+			if i == 3 {
+				e = bad
+			}
+			if err := w.Put(e, nil); err != nil {
+				return err
+			}
+		}
+		return w.Flush()
+	})
+	if err == nil || !strings.Contains(err.Error(), bad.ID) {
+		t.Fatalf("flush with an event that cannot be encoded: %v, want an error naming %s", err, bad.ID)
+	}
+
+	stopped := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "2"}
+	abandon := errors.New("abandon the transaction")
+	if err := viaWriter.Update(func(tx *Tx) error {
+		w := tx.EventWriter()
+		if err := w.Put(stopped, nil); err != nil {
+			return err
+		}
+		w.Stop()
+		w.Stop()
+		return abandon
+	}); !errors.Is(err, abandon) {
+		t.Fatalf("abandoned transaction: %v", err)
+	}
+	if _, err := viaWriter.Event(stopped.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("event of a writer stopped without a flush: %v, want ErrNotFound", err)
+	}
+}
+
+func storedBytes(t *testing.T, db *DB, bucket, key string) []byte {
+	t.Helper()
+	var v []byte
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		v = bytes.Clone(btx.Bucket([]byte(bucket)).Get([]byte(key)))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
