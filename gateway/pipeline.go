@@ -175,6 +175,7 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 		// an item failed only when it fails alone.
 		p.log.Warn("batch failed, retrying items one by one", "items", len(items), "err", err)
 		for _, it := range items {
+			// Mapped afresh: the failed transaction has changed its events.
 			one := []*store.InboxItem{it}
 			if err := p.processBatch(one, mapItems(p.bundle(), one)); err != nil {
 				reason := fmt.Sprintf("processing failed: %v", err)
@@ -237,6 +238,15 @@ func (bs *batchState) save() error {
 		}
 	}
 	return nil
+}
+
+// putEvent stores ev with its trace: through the batch's EventWriter when
+// it has one, else at once.
+func (bs *batchState) putEvent(ev *event.Event, trace json.RawMessage) error {
+	if bs.events != nil {
+		return bs.events.Put(ev, trace)
+	}
+	return bs.tx.PutEvent(ev, trace)
 }
 
 func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
@@ -502,12 +512,7 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 	if err != nil {
 		return nil, fmt.Errorf("encode trace: %w", err)
 	}
-	if bs.events != nil {
-		err = bs.events.Put(ev, raw)
-	} else {
-		err = bs.tx.PutEvent(ev, raw)
-	}
-	if err != nil {
+	if err := bs.putEvent(ev, raw); err != nil {
 		return nil, fmt.Errorf("store event: %w", err)
 	}
 	p.metrics.event(ev.Connector, ev.Type, len(d.Result.Matched))

@@ -42,11 +42,11 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 		return err
 	}
 	m := &tx.db.wmem
-	data, err := m.enc.storedEvent(e, trace)
+	data, err := m.packedEvent(e, trace)
 	if err != nil {
-		return fmt.Errorf("put event %s: encode: %w", e.ID, err)
+		return err
 	}
-	if err := tx.b(bucketEvents).Put(m.key(e.ID), m.pack(data)); err != nil {
+	if err := tx.b(bucketEvents).Put(m.key(e.ID), data); err != nil {
 		return fmt.Errorf("put event %s: %w", e.ID, err)
 	}
 	ik := m.key(e.Connector, e.Entity, e.Reference, e.ID)
@@ -54,6 +54,16 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
 	}
 	return nil
+}
+
+// packedEvent is the stored value of e with its trace: encoded, then
+// packed, carved from m's arena.
+func (m *writeMem) packedEvent(e *event.Event, trace json.RawMessage) ([]byte, error) {
+	data, err := m.enc.storedEvent(e, trace)
+	if err != nil {
+		return nil, fmt.Errorf("put event %s: encode: %w", e.ID, err)
+	}
+	return m.pack(data), nil
 }
 
 // checkPutEvent refuses an event that cannot be stored, or a read-only tx.

@@ -81,12 +81,7 @@ func (w *EventWriter) encode(mem *writeMem) {
 	defer close(w.done)
 	for chunk := range w.jobs {
 		for _, p := range chunk {
-			data, err := mem.enc.storedEvent(p.e, p.trace)
-			if err != nil {
-				p.err = fmt.Errorf("put event %s: encode: %w", p.e.ID, err)
-				continue
-			}
-			p.data = mem.pack(data)
+			p.data, p.err = mem.packedEvent(p.e, p.trace)
 		}
 	}
 }
@@ -95,16 +90,11 @@ func (w *EventWriter) encode(mem *writeMem) {
 // chunk, not yet sent, is encoded here.
 func (w *EventWriter) Flush() error {
 	w.Stop()
-	m := &w.tx.db.wmem
 	events := w.tx.b(bucketEvents)
-	for i, p := range w.pending {
-		if i >= w.sent {
-			data, err := m.enc.storedEvent(p.e, p.trace)
-			if err != nil {
-				return fmt.Errorf("put event %s: encode: %w", p.e.ID, err)
-			}
-			p.data = m.pack(data)
-		}
+	for _, p := range w.pending[w.sent:] {
+		p.data, p.err = w.tx.db.wmem.packedEvent(p.e, p.trace)
+	}
+	for _, p := range w.pending {
 		if p.err != nil {
 			return p.err
 		}
