@@ -15,14 +15,7 @@ func TestPathLists(t *testing.T) {
 		"a": "A", "n": 0, "empty": "", "f": false, "t": true, "nil": null, "arr": [], "obj": {},
 		"tags": ["x", "y"], "status": "OPEN", "o": {"k": "v"}, "data": {"id": 7}
 	}`
-	tests := []struct {
-		name   string
-		spec   string
-		header map[string][]string
-		query  map[string][]string
-		want   any // nil: field x absent
-		extra  map[string]any
-	}{
+	tests := []fieldCase{
 		{name: "first present", spec: "{ path: [a, status] }", want: "A"},
 		{name: "skips absent", spec: "{ path: [nope, a] }", want: "A"},
 		{name: "skips null", spec: "{ path: [nil, a] }", want: "A"},
@@ -48,11 +41,7 @@ func TestPathLists(t *testing.T) {
 		{name: "query", spec: "{ path: [nope, $query.id] }", query: map[string][]string{"id": {"q7"}}, want: "q7"},
 		{name: "payload before query", spec: "{ path: [a, $query.id] }", query: map[string][]string{"id": {"q7"}}, want: "A"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			checkFieldX(t, mustCompile(t, fieldEntry(tc.spec)), Input{Body: []byte(payload), Header: tc.header, Query: tc.query}, tc.want, tc.extra)
-		})
-	}
+	runFieldCases(t, payload, tests, nil)
 }
 
 // TestPathListsUnderEach resolves path lists against each levels, $parent
@@ -85,12 +74,7 @@ func TestPathListsUnderEach(t *testing.T) {
 // source is absent (empty counts as absent), before default.
 func TestFallback(t *testing.T) {
 	const payload = `{"type": "ticket.updated", "entity": "", "a": "A", "status": "OPEN", "n": 5, "f": false}`
-	tests := []struct {
-		name   string
-		spec   string
-		header map[string][]string
-		want   any
-	}{
+	tests := []fieldCase{
 		{name: "source present", spec: "{ path: a, fallback: status }", want: "A"},
 		{name: "source absent", spec: "{ path: nope, fallback: status }", want: "OPEN"},
 		{name: "empty source falls back", spec: "{ path: entity, fallback: a }", want: "A"},
@@ -108,11 +92,7 @@ func TestFallback(t *testing.T) {
 		{name: "path list then header fallback", spec: "{ path: [nope, entity], fallback: $header.Idempotency-Key }", header: map[string][]string{"Idempotency-Key": {"k-1"}}, want: "k-1"},
 		{name: "template source falls back", spec: `{ template: '{{ .Path "nope" }}', fallback: a }`, want: "A"},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			checkFieldX(t, mustCompile(t, fieldEntry(tc.spec)), Input{Body: []byte(payload), Header: tc.header}, tc.want, nil)
-		})
-	}
+	runFieldCases(t, payload, tests, nil)
 }
 
 // TestFallbackInRequiredKeys uses the new forms where type, entity and

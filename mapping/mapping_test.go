@@ -88,6 +88,32 @@ func checkFieldX(t *testing.T, m *Mapper, in Input, want any, extra map[string]a
 	return evs[0]
 }
 
+// fieldCase is one row of a value-spec table: spec is field x's spec in
+// fieldEntry, mapped with the table's payload and the row's header and
+// query; want and extra are checkFieldX's.
+type fieldCase struct {
+	name   string
+	spec   string
+	header map[string][]string
+	query  map[string][]string
+	want   any // nil: field x absent
+	extra  map[string]any
+}
+
+// runFieldCases runs each row as a subtest of checkFieldX; then, when
+// check is set, check on the event.
+func runFieldCases(t *testing.T, payload string, tests []fieldCase, check func(t *testing.T, tc fieldCase, ev *event.Event)) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := checkFieldX(t, mustCompile(t, fieldEntry(tc.spec)), Input{Body: []byte(payload), Header: tc.header, Query: tc.query}, tc.want, tc.extra)
+			if check != nil {
+				check(t, tc, ev)
+			}
+		})
+	}
+}
+
 func TestValueSpecs(t *testing.T) {
 	const payload = `{
 		"a": "A", "n": 42, "big": 9007199254740993, "f": 1.5, "t": true, "nil": null, "empty": "",
@@ -96,14 +122,7 @@ func TestValueSpecs(t *testing.T) {
 		"dot.key": "dotted", "$lit": "dollar", "status": "OPEN", "code": 2, "flag": false,
 		"list": ["OPEN", "GONE", "DROP"]
 	}`
-	tests := []struct {
-		name   string
-		spec   string
-		header map[string][]string
-		query  map[string][]string
-		want   any // nil: field x absent
-		extra  map[string]any
-	}{
+	tests := []fieldCase{
 		{name: "plain path", spec: "a", want: "A"},
 		{name: "number is float64", spec: "n", want: 42.0},
 		{name: "fraction", spec: "f", want: 1.5},
@@ -150,14 +169,11 @@ func TestValueSpecs(t *testing.T) {
 		{name: "query", spec: "$query.src", query: map[string][]string{"src": {"zap", "make"}}, want: "zap"},
 		{name: "object flattens", spec: "obj", want: nil, extra: map[string]any{"x.k": "v", "x.deep.z": 1.0}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ev := checkFieldX(t, mustCompile(t, fieldEntry(tc.spec)), Input{Body: []byte(payload), Header: tc.header, Query: tc.query}, tc.want, tc.extra)
-			if tc.extra == nil && len(ev.Fields) > 1 {
-				t.Errorf("unexpected fields %v", ev.Fields)
-			}
-		})
-	}
+	runFieldCases(t, payload, tests, func(t *testing.T, tc fieldCase, ev *event.Event) {
+		if tc.extra == nil && len(ev.Fields) > 1 {
+			t.Errorf("unexpected fields %v", ev.Fields)
+		}
+	})
 }
 
 func TestMatchOperators(t *testing.T) {
