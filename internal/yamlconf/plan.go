@@ -262,6 +262,14 @@ func (c *planCompiler) lookup(name string) (int, bool) {
 	return 0, false
 }
 
+// scopedList compiles l in a variable scope of its own, as text/template
+// runs the body and the else of if, with and range.
+func (c *planCompiler) scopedList(l *parse.ListNode) ([]pnode, bool) {
+	c.push()
+	defer c.pop()
+	return c.list(l)
+}
+
 func (c *planCompiler) list(l *parse.ListNode) ([]pnode, bool) {
 	if l == nil {
 		return nil, true
@@ -318,15 +326,11 @@ func (c *planCompiler) branch(kind pnodeKind, b *parse.BranchNode) (pnode, bool)
 		return pnode{}, false
 	}
 	pn := pnode{kind: kind, pipe: p}
-	c.push()
-	pn.list, ok = c.list(b.List)
-	c.pop()
+	pn.list, ok = c.scopedList(b.List)
 	if !ok {
 		return pnode{}, false
 	}
-	c.push()
-	pn.elseList, ok = c.list(b.ElseList)
-	c.pop()
+	pn.elseList, ok = c.scopedList(b.ElseList)
 	return pn, ok
 }
 
@@ -353,15 +357,11 @@ func (c *planCompiler) rangeNode(r *parse.RangeNode) (pnode, bool) {
 	case 2:
 		pn.keySlot, pn.elemSlot = pn.pipe.decl[0], pn.pipe.decl[1]
 	}
-	c.push()
-	pn.list, ok = c.list(r.List)
-	c.pop()
+	pn.list, ok = c.scopedList(r.List)
 	if !ok {
 		return pnode{}, false
 	}
-	c.push()
-	pn.elseList, ok = c.list(r.ElseList)
-	c.pop()
+	pn.elseList, ok = c.scopedList(r.ElseList)
 	return pn, ok
 }
 
