@@ -15,6 +15,10 @@
 // PendingInbox items and does everything for a batch of them inside one
 // Update; the admin API reads with the DB methods; the delivery dispatcher
 // uses FinishAndClaim (or ClaimDue and FinishDelivery / FinishDeliveries).
+// A FinishAndClaim call that finds the writer busy rides along: the write
+// transaction holding it records the call's outcomes and claims before its
+// own commit, so the dispatcher pays no commit of its own while the
+// pipeline is busy (finishqueue.go).
 //
 // # Intake journal
 //

@@ -519,26 +519,25 @@ func (tx *Tx) claimDue(now time.Time, limit int) ([]*Delivery, error) {
 // cannot apply are skipped: the claimed deliveries are returned together
 // with an error that joins one error per skipped outcome (errors.Is
 // works on it); the caller owns the claimed deliveries in both cases.
+//
+// When another write transaction (Update, or a concurrent FinishAndClaim)
+// gets bbolt's writer first, it records this call's outcomes and claims
+// after its own work and before its commit, and this call costs no commit
+// of its own (finishqueue.go).
 func (db *DB) FinishAndClaim(results []Finish, now time.Time, limit int) ([]*Delivery, error) {
-	limit = min(limit, 1000)
-	var (
-		skipped []error
-		out     []*Delivery
-	)
-	err := db.Update(func(tx *Tx) error {
-		fnow := tx.db.now()
-		var err error
-		skipped, err = tx.finishAll(results, fnow)
-		if err != nil || limit <= 0 {
-			return err
-		}
-		out, err = tx.claimDue(maxTime(now, fnow), limit)
-		return err
-	})
-	if err != nil {
+	r := &finishReq{results: results, now: now, limit: min(limit, 1000), done: make(chan struct{})}
+	db.queueFinish(r)
+	err := db.writeTx(nil)
+	if err != nil && !errors.Is(err, errNothingQueued) && db.unqueueFinish(r) {
+		// No transaction took r: this one failed before it could (the
+		// store is closed). One that took r answers it, error or not.
 		return nil, fmt.Errorf("finish and claim deliveries: %w", err)
 	}
-	return out, errors.Join(skipped...)
+	<-r.done
+	if r.err != nil {
+		return nil, fmt.Errorf("finish and claim deliveries: %w", r.err)
+	}
+	return r.out, errors.Join(r.skipped...)
 }
 
 // NextDeliveryDue returns the earliest due time among eligible

@@ -100,6 +100,11 @@ type DB struct {
 	// wmemAside is the encoder and arena of an EventWriter's goroutine
 	// (one at a time: it runs inside the one write transaction).
 	wmemAside writeMem
+
+	// fmu guards finishes, the FinishAndClaim calls waiting for the next
+	// write transaction of Update or FinishAndClaim (finishqueue.go).
+	fmu      sync.Mutex
+	finishes []*finishReq
 }
 
 // Open opens (creating if needed) the bbolt file at path (its parent
@@ -321,16 +326,10 @@ type Tx struct {
 // Update runs fn in one read-write transaction, committed (fsync'd) when fn
 // returns nil and rolled back otherwise. fn's own error is returned as is.
 // Do not call DB methods from inside fn: bbolt allows one writer at a time.
+// Delivery outcomes that FinishAndClaim calls queued meanwhile are recorded
+// in the same transaction, after fn (finishqueue.go).
 func (db *DB) Update(fn func(tx *Tx) error) error {
-	var fnErr error
-	err := db.bolt.Update(func(btx *bolt.Tx) error {
-		fnErr = fn(&Tx{db: db, tx: btx})
-		return fnErr
-	})
-	if fnErr != nil {
-		return fnErr
-	}
-	return wrapTxErr("update", err)
+	return db.writeTx(fn)
 }
 
 // View runs fn in one read-only transaction; write methods of its Tx return
