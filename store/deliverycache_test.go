@@ -107,13 +107,7 @@ func TestFinishAndClaim(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].ID != ids[2] {
 		t.Fatalf("finish A and claim at %v: %v, %v; want B again", later, ids2(got), err)
 	}
-	st, err := db.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Deliveries[DeliverySucceeded] != 1 || st.Deliveries[DeliveryFailed] != 1 || st.Deliveries[DeliveryInFlight] != 1 {
-		t.Fatalf("stats %+v", st)
-	}
+	wantDeliveryStates(t, db, map[string]int{DeliverySucceeded: 1, DeliveryFailed: 1, DeliveryInFlight: 1})
 	mustCheck(t, db)
 }
 

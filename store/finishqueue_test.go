@@ -104,13 +104,7 @@ func TestFinishAndClaimRidesAlong(t *testing.T) {
 	if d, err := db.Delivery(ids[2]); err != nil || d.State != DeliveryFailed {
 		t.Fatalf("B after its outcome: %+v, %v", d, err)
 	}
-	st, err := db.Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Deliveries[DeliverySucceeded] != 1 || st.Deliveries[DeliveryFailed] != 1 || st.Deliveries[DeliveryInFlight] != 1 {
-		t.Fatalf("stats %+v", st)
-	}
+	wantDeliveryStates(t, db, map[string]int{DeliverySucceeded: 1, DeliveryFailed: 1, DeliveryInFlight: 1})
 	mustCheck(t, db)
 }
 

@@ -314,3 +314,18 @@ func checkDedupe(db *DB) error {
 		return nil
 	})
 }
+
+// wantDeliveryStates fails t unless Stats counts want[state] deliveries in
+// each state it names.
+func wantDeliveryStates(t *testing.T, db *testDB, want map[string]int) {
+	t.Helper()
+	st, err := db.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for state, n := range want {
+		if st.Deliveries[state] != n {
+			t.Fatalf("%d deliveries %s, want %d (stats %+v)", st.Deliveries[state], state, n, st)
+		}
+	}
+}
