@@ -75,15 +75,7 @@ func TestConfigTestIntake(t *testing.T) {
     expect: { events: [ { type: message.received } ] }
 `
 	file := filepath.Join(dir, "rules", "intake_test.yaml")
-	writeFile(t, file, tests)
-	b, errs := Load(dir, testEnv(nil))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	outcomes, errs := RunConfigTests(b, []string{file}, testEnv(nil))
-	if len(errs) > 0 || len(outcomes) != 8 {
-		t.Fatalf("outcomes %+v errs %v", outcomes, errs)
-	}
+	outcomes := runTestFile(t, dir, file, tests, 8)
 	for _, i := range []int{0, 1, 2, 3, 7} {
 		if !outcomes[i].Passed() {
 			t.Errorf("case %q failed: %v", outcomes[i].Case, outcomes[i].Failures)

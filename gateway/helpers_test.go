@@ -160,3 +160,20 @@ func zendeskSignature(secret, stamp string, body []byte) string {
 	m.Write(body)
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
+
+// runTestFile writes content to the config test file file, loads the
+// configs in dir and runs that file, failing t unless it yields want
+// outcomes and no errors.
+func runTestFile(t *testing.T, dir, file, content string, want int) []TestOutcome {
+	t.Helper()
+	writeFile(t, file, content)
+	b, errs := Load(dir, testEnv(nil))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	outcomes, errs := RunConfigTests(b, []string{file}, testEnv(nil))
+	if len(errs) > 0 || len(outcomes) != want {
+		t.Fatalf("outcomes %+v errs %v, want %d outcomes", outcomes, errs, want)
+	}
+	return outcomes
+}

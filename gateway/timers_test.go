@@ -390,15 +390,7 @@ func TestConfigTestSteps(t *testing.T) {
       - expect: { matched: [] }
 `
 	file := filepath.Join(cfg, "rules", "timers_test.yaml")
-	writeFile(t, file, tests)
-	b, errs := Load(cfg, testEnv(nil))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	outcomes, errs := RunConfigTests(b, []string{file}, testEnv(nil))
-	if len(errs) > 0 || len(outcomes) != 3 {
-		t.Fatalf("outcomes %+v errs %v", outcomes, errs)
-	}
+	outcomes := runTestFile(t, cfg, file, tests, 3)
 	if !outcomes[0].Passed() {
 		t.Fatalf("case 1 failed: %v", outcomes[0].Failures)
 	}
