@@ -83,7 +83,7 @@
 // transactions of at most 2,000 records and lets go of the writer between
 // them. Only final records go (processed, unmapped or failed inbox items;
 // succeeded, failed or cancelled deliveries), each with every index entry
-// that points at it (events_by_entity; outbox_state, outbox_ref, the
+// that points at it (the entity's event index; outbox_state, outbox_ref, the
 // per-state counter and the delivery cache); pending items and pending or
 // in-flight deliveries stay however old. Entity snapshots are state and
 // are never pruned. bbolt reuses the freed pages but never shrinks the
@@ -105,6 +105,17 @@
 // each is due on its own.
 //
 // # Buckets
+//
+// An event writes its entity's snapshot, maybe some of its timers, and
+// an entry of its event index. On a large store with events spread over
+// many entities each separate B-tree leaf costs a page write (and often a
+// branch page) that no other event of the transaction shares, so these
+// records share one key range instead: the timers and the event index
+// live behind the snapshot in the entities bucket (store schema 3; Open
+// moves them there from the buckets of older stores, migrate.go), and
+// the due index of timers is only written when a timer gets an entry
+// earlier than the one it has (timers.go). What an event costs then
+// hardly depends on how many entities the store holds.
 //
 // Buckets whose new keys sort after all existing ones (ids are ULIDs;
 // due and expiry times are now plus a constant) fill their pages to 90%
@@ -130,13 +141,17 @@
 //	dedupe            connector \x00 dedupe key -> stored-at (8) + expires (8) + inbox id
 //	dedupe_exp        expires (8) + connector \x00 dedupe key -> 0x01
 //	events            event id -> StoredEvent JSON, packed
-//	events_by_entity  connector \x00 entity \x00 reference \x00 event id -> 0x01
-//	entities          connector \x00 entity \x00 reference -> event.Snapshot JSON, packed
+//	entities          connector \x00 entity \x00 reference -> event.Snapshot JSON, packed;
+//	                  behind each snapshot, the entity's own records:
+//	                  ... reference \x00 \x01 rule id -> timer JSON (with "indexed",
+//	                  the time of its timers_due entry), or 0x00 + indexed (8)
+//	                  for a cancelled timer whose entry has not come due;
+//	                  ... reference \x00 \x02 event id -> 0x01, the event index
 //	rule_firings      rule id \x00 time (8) -> firing count at that instant (8)
 //	fingerprints      connector \x00 reference \x00 field \x00 value -> Fingerprint JSON
 //	fingerprints_exp  expires (8) + fingerprint key -> 0x01
-//	timers            connector \x00 entity \x00 reference \x00 rule id -> Timer JSON
-//	timers_due        due (8) + timer key -> 0x01
+//	timers_due        time (8) + connector \x00 entity \x00 reference \x00 rule id -> 0x01,
+//	                  one entry per timer record, at or before its due time
 //	outbox            delivery id -> Delivery JSON
 //	outbox_queue      connector \x00 reference \x00 delivery id -> 0x01, pending and
 //	                  in-flight deliveries with a non-empty reference

@@ -49,8 +49,8 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 	if err := tx.b(bucketEvents).Put(m.key(e.ID), data); err != nil {
 		return fmt.Errorf("put event %s: %w", e.ID, err)
 	}
-	ik := m.key(e.Connector, e.Entity, e.Reference, e.ID)
-	if err := tx.b(bucketEventsByEntity).Put(ik, present()); err != nil {
+	ik := m.markedKey(eventMark, e.Connector, e.Entity, e.Reference, e.ID)
+	if err := tx.b(bucketEntities).Put(ik, present()); err != nil {
 		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
 	}
 	return nil
@@ -164,12 +164,12 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 			if err != nil {
 				return err
 			}
-			prefix := append(ek, sep)
+			prefix := eventIndexPrefix(ek)
 			var upper []byte
 			if f.Cursor != "" {
 				upper = append(copyBytes(prefix), f.Cursor...)
 			}
-			c := tx.b(bucketEventsByEntity).Cursor()
+			c := tx.b(bucketEntities).Cursor()
 			for k, _ := lastBefore(c, prefix, upper); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
 				id := k[len(prefix):]
 				v := events.Get(id)

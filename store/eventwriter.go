@@ -54,8 +54,8 @@ func (w *EventWriter) Put(e *event.Event, trace json.RawMessage) error {
 		return err
 	}
 	m := &tx.db.wmem
-	ik := m.key(e.Connector, e.Entity, e.Reference, e.ID)
-	if err := tx.b(bucketEventsByEntity).Put(ik, present()); err != nil {
+	ik := m.markedKey(eventMark, e.Connector, e.Entity, e.Reference, e.ID)
+	if err := tx.b(bucketEntities).Put(ik, present()); err != nil {
 		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
 	}
 	w.pending = append(w.pending, &pendingEvent{e: e, trace: trace, key: m.key(e.ID)})

@@ -120,6 +120,9 @@ func (db *DB) writeTx(fn func(tx *Tx) error) error {
 			if fnErr = fn(tx); fnErr != nil {
 				return fnErr
 			}
+			if err := tx.indexTaken(); err != nil {
+				return err
+			}
 		}
 		reqs = db.takeFinishes()
 		if fn == nil && len(reqs) == 0 {

@@ -224,27 +224,51 @@ func checkCounters(db *DB) error {
 		if got := getCount(meta, countInboxPending); got != pending {
 			return fmt.Errorf("inbox pending counter %d, want %d", got, pending)
 		}
-		timers := int64(btx.Bucket([]byte(bucketTimers)).Stats().KeyN)
+		// Timers: every live record counted, every record but one being
+		// fired has exactly one due index entry at its Indexed time, at
+		// or before its due time, and every entry names such a record.
+		var timers int64
+		records := map[string]uint64{}
+		if err := btx.Bucket([]byte(bucketEntities)).ForEach(func(k, v []byte) error {
+			if !isTimerRecordKey(k) {
+				return nil
+			}
+			if v[0] == tombstone {
+				records[string(k)] = binary.BigEndian.Uint64(v[1:])
+				return nil
+			}
+			var rec timerRecord
+			if err := json.Unmarshal(v, &rec); err != nil {
+				return fmt.Errorf("timer record %q: %w", k, err)
+			}
+			if rec.Indexed.IsZero() || rec.Indexed.After(rec.Due) {
+				return fmt.Errorf("timer record %q indexed at %v, due %v", k, rec.Indexed, rec.Due)
+			}
+			records[string(k)] = nanos(rec.Indexed)
+			timers++
+			return nil
+		}); err != nil {
+			return err
+		}
 		if got := getCount(meta, countTimers); got != timers {
 			return fmt.Errorf("timer counter %d, want %d", got, timers)
 		}
 		due := 0
 		if err := btx.Bucket([]byte(bucketTimersDue)).ForEach(func(k, _ []byte) error {
-			v := btx.Bucket([]byte(bucketTimers)).Get(k[8:])
-			var t Timer
-			if err := json.Unmarshal(v, &t); err != nil {
-				return fmt.Errorf("due index key %q: %w", k, err)
+			at, ok := records[string(recordKey(k[8:]))]
+			if !ok {
+				return fmt.Errorf("due index key %q names no timer record", k)
 			}
-			if binary.BigEndian.Uint64(k[:8]) != nanos(t.Due) {
-				return fmt.Errorf("due index key %q has wrong time", k)
+			if binary.BigEndian.Uint64(k[:8]) != at {
+				return fmt.Errorf("due index key %q is not at its record's indexed time", k)
 			}
 			due++
 			return nil
 		}); err != nil {
 			return err
 		}
-		if int64(due) != timers {
-			return fmt.Errorf("timers_due has %d keys, want %d", due, timers)
+		if due != len(records) {
+			return fmt.Errorf("timers_due has %d keys for %d timer records", due, len(records))
 		}
 		return nil
 	})

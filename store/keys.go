@@ -22,12 +22,10 @@ const (
 	bucketDedupe          = "dedupe"
 	bucketDedupeExp       = "dedupe_exp"
 	bucketEvents          = "events"
-	bucketEventsByEntity  = "events_by_entity"
 	bucketEntities        = "entities"
 	bucketRuleFirings     = "rule_firings"
 	bucketFingerprints    = "fingerprints"
 	bucketFingerprintsExp = "fingerprints_exp"
-	bucketTimers          = "timers"
 	bucketTimersDue       = "timers_due"
 	bucketOutbox          = "outbox"
 	bucketOutboxQueue     = "outbox_queue"
@@ -40,8 +38,8 @@ const (
 // allBuckets lists every bucket Open creates.
 var allBuckets = [...]string{
 	bucketMeta, bucketInbox, bucketInboxPending, bucketDedupe, bucketDedupeExp,
-	bucketEvents, bucketEventsByEntity, bucketEntities, bucketRuleFirings,
-	bucketFingerprints, bucketFingerprintsExp, bucketTimers, bucketTimersDue,
+	bucketEvents, bucketEntities, bucketRuleFirings,
+	bucketFingerprints, bucketFingerprintsExp, bucketTimersDue,
 	bucketOutbox, bucketOutboxQueue, bucketOutboxHeads, bucketOutboxDue,
 	bucketOutboxState, bucketOutboxRef,
 }
@@ -50,10 +48,11 @@ var allBuckets = [...]string{
 const (
 	metaVersion = "version"
 	// schemaVersion is the layout this build writes: 2 packs events and
-	// entity snapshots (packed.go). It reads stores from
-	// minSchemaVersion on, and moves them to schemaVersion when it opens
-	// them.
-	schemaVersion         = 2
+	// entity snapshots (packed.go); 3 keeps timers behind their entity's
+	// snapshot, with a lazily settled due index (timers.go). It reads
+	// stores from minSchemaVersion on, and moves them to schemaVersion
+	// when it opens them (migrate.go).
+	schemaVersion         = 3
 	minSchemaVersion      = 1
 	countInboxPending     = "count/inbox_pending"
 	countTimers           = "count/timers"
@@ -65,6 +64,33 @@ const (
 
 // sep separates the parts of composite keys.
 const sep = 0
+
+// Marks of the records kept behind an entity's snapshot in the entities
+// bucket: entity key \x00 mark rest. They sort right after the snapshot
+// (whose key has no fourth part), timers before events, so that an event
+// usually rewrites one leaf page for the entity's snapshot, timers and
+// event index together.
+const (
+	timerMark = 1 // \x01 rule id -> a timer (timers.go)
+	eventMark = 2 // \x02 event id -> 0x01, the per-entity event index
+)
+
+// markLast returns a copy of key with mark inserted behind its last
+// separator: connector \x00 entity \x00 reference \x00 mark rest.
+func markLast(key []byte, mark byte) []byte {
+	i := bytes.LastIndexByte(key, sep)
+	k := make([]byte, 0, len(key)+1)
+	k = append(k, key[:i+1]...)
+	k = append(k, mark)
+	return append(k, key[i+1:]...)
+}
+
+// eventIndexPrefix is entity key \x00 \x02: every key of the entity's
+// event index starts with it, followed by the event id.
+func eventIndexPrefix(ek []byte) []byte {
+	p := make([]byte, 0, len(ek)+2+idLen)
+	return append(append(p, ek...), sep, eventMark)
+}
 
 // maxIDLen bounds caller-given ids; maxIndexedKey bounds any key that also
 // goes into an index behind an 8-byte time and a 26-byte id (bbolt keys are

@@ -135,7 +135,16 @@ func TestOpenSchema1Store(t *testing.T) {
 	old := `{"event":{"id":"01JRQ7J8T8Z86KN6VVRSNQ2NTN","connector":"zendesk","type":"ticket.updated","entity":"ticket","reference":"7",` +
 		`"occurred_at":"2026-03-02T09:15:00Z","received_at":"2026-03-02T09:15:00Z","actor":{"type":""},"fields":{"status":"open"},"causation":{"hops":0}}}`
 	putRaw(t, db.DB, bucketEvents, []byte("01JRQ7J8T8Z86KN6VVRSNQ2NTN"), []byte(old))
-	putRaw(t, db.DB, bucketEventsByEntity, join("zendesk", "ticket", "7", "01JRQ7J8T8Z86KN6VVRSNQ2NTN"), present())
+	// Schema 1 and 2 kept the per-entity event index in its own bucket.
+	if err := db.bolt.Update(func(btx *bolt.Tx) error {
+		b, err := btx.CreateBucketIfNotExists([]byte(bucketEventsByEntityV2))
+		if err != nil {
+			return err
+		}
+		return b.Put(join("zendesk", "ticket", "7", "01JRQ7J8T8Z86KN6VVRSNQ2NTN"), present())
+	}); err != nil {
+		t.Fatal(err)
+	}
 	putRaw(t, db.DB, bucketEntities, join("zendesk", "ticket", "7"),
 		[]byte(`{"key":{"connector":"zendesk","entity":"ticket","reference":"7"},"fields":{"status":"open"},"version":3,"created_at":"2026-03-02T09:15:00Z","updated_at":"2026-03-02T09:15:00Z"}`))
 	setVersion := func(v uint64) {

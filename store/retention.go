@@ -124,7 +124,7 @@ func (tx *Tx) forgetApplied(ids [][]byte) (rest [][]byte, held int) {
 // it did so far with ctx's error) when ctx ends.
 func (db *DB) PruneEvents(ctx context.Context, before time.Time) (PruneResult, error) {
 	return db.pruneRange(ctx, "prune events", bucketEvents, nil, ulidFloor(before), func(tx *Tx, keys [][]byte) (PruneResult, error) {
-		events, byEntity := tx.b(bucketEvents), tx.b(bucketEventsByEntity)
+		events, byEntity := tx.b(bucketEvents), tx.b(bucketEntities)
 		var res PruneResult
 		for _, id := range keys {
 			v := events.Get(id)
@@ -336,7 +336,7 @@ func eventIndexKey(v, id []byte) ([]byte, bool) {
 	if !ok {
 		return nil, false
 	}
-	return join(p[0], p[1], p[2], string(id)), true
+	return append(eventIndexPrefix(join(p[0], p[1], p[2])), id...), true
 }
 
 // deliveryQueueParts returns the connector and reference of the stored

@@ -212,10 +212,11 @@ func retPutEvents(t testing.TB, db *testDB, evs ...*event.Event) {
 	})
 }
 
-// checkEventIndex verifies that events and events_by_entity match one to one.
+// checkEventIndex verifies that events and the per-entity event index (in
+// the entities bucket) match one to one.
 func checkEventIndex(db *DB) error {
 	return db.bolt.View(func(btx *bolt.Tx) error {
-		events, idx := btx.Bucket([]byte(bucketEvents)), btx.Bucket([]byte(bucketEventsByEntity))
+		events, idx := btx.Bucket([]byte(bucketEvents)), btx.Bucket([]byte(bucketEntities))
 		want := map[string]bool{}
 		if err := events.ForEach(func(k, v []byte) error {
 			var se StoredEvent
@@ -226,15 +227,18 @@ func checkEventIndex(db *DB) error {
 			if err := json.Unmarshal(v, &se); err != nil {
 				return nil // planted garbage has no index entry
 			}
-			want[string(join(se.Event.Connector, se.Event.Entity, se.Event.Reference, string(k)))] = true
+			want[string(markLast(join(se.Event.Connector, se.Event.Entity, se.Event.Reference, string(k)), eventMark))] = true
 			return nil
 		}); err != nil {
 			return err
 		}
 		n := 0
 		if err := idx.ForEach(func(k, _ []byte) error {
+			if !isEventIndexKey(k) {
+				return nil
+			}
 			if !want[string(k)] {
-				return fmt.Errorf("events_by_entity entry %q points at no event", k)
+				return fmt.Errorf("event index entry %q points at no event", k)
 			}
 			n++
 			return nil
@@ -264,7 +268,7 @@ func TestPruneEventsRemovesIndexEntries(t *testing.T) {
 	// one that is not JSON at all, both old; a key that is not a ULID.
 	oddID, badID := db.NewID(), db.NewID()
 	putRaw(t, db.DB, bucketEvents, []byte(oddID), []byte(`{"trace":{"x":1},"event":{"id":"`+oddID+`","connector":"whatsapp","type":"ticket.updated","entity":"ticket","reference":"100"}}`))
-	putRaw(t, db.DB, bucketEventsByEntity, join("whatsapp", "ticket", "100", oddID), present())
+	putRaw(t, db.DB, bucketEntities, markLast(join("whatsapp", "ticket", "100", oddID), eventMark), present())
 	putRaw(t, db.DB, bucketEvents, []byte(badID), []byte(`not json`))
 	putRaw(t, db.DB, bucketEvents, []byte("0-not-a-ulid"), []byte(`not json either`))
 
@@ -586,7 +590,7 @@ func TestEventIndexKey(t *testing.T) {
 		want    []byte
 		ok      bool
 	}{
-		{"stored event", `{"event":{"id":"x","connector":"zendesk","type":"t","entity":"ticket","reference":"42"},"trace":{}}`, join("zendesk", "ticket", "42", string(id)), true},
+		{"stored event", `{"event":{"id":"x","connector":"zendesk","type":"t","entity":"ticket","reference":"42"},"trace":{}}`, []byte("zendesk\x00ticket\x0042\x00\x02" + string(id)), true},
 		{"no event", `{"trace":{}}`, nil, true},
 		{"null event", `{"event":null}`, nil, true},
 		{"event not an object", `{"event":"x"}`, nil, false},

@@ -174,6 +174,10 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if err := db.migrate(); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	next, err := db.replayJournal()
 	if err != nil {
 		_ = bdb.Close()
@@ -261,9 +265,11 @@ func (db *DB) init() error {
 		case v != nil && (len(v) != 8 || binary.BigEndian.Uint64(v) < minSchemaVersion || binary.BigEndian.Uint64(v) > schemaVersion):
 			return fmt.Errorf("unsupported store schema version %x (this build reads %d to %d): %w", v, minSchemaVersion, schemaVersion, ErrInvalid)
 		case v == nil || binary.BigEndian.Uint64(v) != schemaVersion:
-			// New, or written by an older build whose records this one
-			// reads as they are: from now on records may be packed, which
-			// the older build would not read, so the version moves on.
+			// New, or written by an older build: its records read as
+			// they are, except timers and the event index, which migrate
+			// moves right after. From now on records may be packed and
+			// kept behind their snapshots, which the older build would
+			// not read, so the version moves on first.
 			v := make([]byte, 8)
 			binary.BigEndian.PutUint64(v, schemaVersion)
 			if err := meta.Put([]byte(metaVersion), v); err != nil {
@@ -321,6 +327,10 @@ func (db *DB) NewID() string { return db.ids.next(db.now()) }
 type Tx struct {
 	db *DB
 	tx *bolt.Tx
+	// taken names the timers whose due index entries DueTimers took in
+	// this transaction; before the commit, those the firing left armed get
+	// an entry again (indexTaken).
+	taken [][]byte
 }
 
 // Update runs fn in one read-write transaction, committed (fsync'd) when fn

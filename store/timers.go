@@ -2,10 +2,10 @@ package store
 
 import (
 	"bytes"
+	"container/heap"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
@@ -33,7 +33,43 @@ type TimerFilter struct {
 	Limit int `json:"limit,omitempty"`
 }
 
-// timerKey is connector \x00 entity \x00 reference \x00 rule.
+// How timers are kept (schema 3). Arming must not cost more on a large
+// store than on a small one, so a timer adds no page of its own to what
+// the entity's event already writes:
+//
+//   - The timer's record lives in the entities bucket, right behind the
+//     entity's snapshot (key: entity key \x00 \x01 rule id), so it shares
+//     the snapshot's leaf page, which the event rewrites anyway.
+//   - The due index (timers_due) holds one entry per record, at a time
+//     that is at most the timer's due time (the record's Indexed). A
+//     timer moved later keeps its entry and a cancelled one stays as a
+//     tombstone with its entry, so neither touches the index, whose
+//     entries are spread over the whole file. Only a timer without an
+//     entry, or moved earlier than its entry, writes one; new entries are
+//     now plus a rule's duration, so they land next to each other.
+//   - When an entry comes due, the scheduler's DueTimers settles it in its
+//     write transaction: a tombstone goes with its entry, a timer moved
+//     later gets an entry at its due time, a timer that is due is returned
+//     (its entry removed, Indexed cleared until the firing consumes it).
+//
+// So the index never holds more than one entry per record, and every
+// record except a tombstone is a timer that is armed.
+
+// tombstone is the first byte of a cancelled timer's value, followed by
+// the 8-byte time of its index entry. Live records are JSON ('{').
+const tombstone = 0
+
+// timerRecord is a live timer as stored: the Timer and where its due index
+// entry is.
+type timerRecord struct {
+	Timer
+	// Indexed is the time of the timer's entry in timers_due, at most Due;
+	// zero while a firing transaction has taken the entry.
+	Indexed time.Time `json:"indexed,omitzero"`
+}
+
+// timerKey names a timer in the due index: connector \x00 entity \x00
+// reference \x00 rule.
 func timerKey(k event.EntityKey, rule string) ([]byte, error) {
 	ek, err := entityKeyBytes(k)
 	if err != nil {
@@ -49,59 +85,135 @@ func timerKey(k event.EntityKey, rule string) ([]byte, error) {
 	return key, nil
 }
 
+// recordKey turns a timer's name (timerKey) into the key of its record in
+// the entities bucket.
+func recordKey(name []byte) []byte { return markLast(name, timerMark) }
+
+// isTimerRecordKey reports whether a key of the entities bucket is a
+// timer's record rather than a snapshot.
+func isTimerRecordKey(k []byte) bool {
+	i := bytes.LastIndexByte(k, sep)
+	return i >= 0 && i+1 < len(k) && k[i+1] == timerMark && bytes.Count(k, []byte{sep}) == 3
+}
+
+// isEventIndexKey reports whether a key of the entities bucket is an entry
+// of an entity's event index.
+func isEventIndexKey(k []byte) bool {
+	i := bytes.LastIndexByte(k, sep)
+	return i >= 0 && i+1 < len(k) && k[i+1] == eventMark && bytes.Count(k, []byte{sep}) == 3
+}
+
+// timerRecordAt reads the record under rk: nil when there is none; off is
+// true for a tombstone (indexed is then its entry's time).
+func (tx *Tx) timerRecordAt(rk []byte) (rec *timerRecord, off bool, indexed uint64, err error) {
+	v := tx.b(bucketEntities).Get(rk)
+	switch {
+	case v == nil:
+		return nil, false, 0, nil
+	case len(v) == 9 && v[0] == tombstone:
+		return nil, true, binary.BigEndian.Uint64(v[1:]), nil
+	}
+	rec = new(timerRecord)
+	if err := json.Unmarshal(v, rec); err != nil {
+		return nil, false, 0, fmt.Errorf("decode timer %q: %w", rk, err)
+	}
+	if !rec.Indexed.IsZero() {
+		indexed = nanos(rec.Indexed)
+	}
+	return rec, false, indexed, nil
+}
+
+func (tx *Tx) putTimerRecord(rk []byte, rec *timerRecord) error {
+	data, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode timer %s %s: %w", rec.Key, rec.Rule, err)
+	}
+	if err := tx.b(bucketEntities).Put(rk, data); err != nil {
+		return fmt.Errorf("put timer %s %s: %w", rec.Key, rec.Rule, err)
+	}
+	return nil
+}
+
+func (tx *Tx) putTombstone(rk []byte, indexed uint64) error {
+	v := make([]byte, 9)
+	v[0] = tombstone
+	binary.BigEndian.PutUint64(v[1:], indexed)
+	if err := tx.b(bucketEntities).Put(rk, v); err != nil {
+		return fmt.Errorf("cancel timer %q: %w", rk, err)
+	}
+	return nil
+}
+
+// dueEntry is the due index key of name at nanos n.
+func dueEntry(n uint64, name []byte) []byte {
+	k := make([]byte, 8, 8+len(name))
+	binary.BigEndian.PutUint64(k, n)
+	return append(k, name...)
+}
+
 // PutTimer arms a timer, replacing the due time of the one already armed
 // for the same entity and rule.
 func (tx *Tx) PutTimer(t Timer) error {
 	if err := tx.writable("put timer"); err != nil {
 		return err
 	}
-	key, err := timerKey(t.Key, t.Rule)
+	name, err := timerKey(t.Key, t.Rule)
 	if err != nil {
 		return fmt.Errorf("put timer: %w", err)
 	}
-	timers, due := tx.b(bucketTimers), tx.b(bucketTimersDue)
-	if old := timers.Get(key); old != nil {
-		var ot Timer
-		if err := json.Unmarshal(old, &ot); err != nil {
-			return fmt.Errorf("put timer %s %s: decode old: %w", t.Key, t.Rule, err)
-		}
-		if err := due.Delete(timeKey(ot.Due, key)); err != nil {
-			return fmt.Errorf("put timer %s %s: unindex old: %w", t.Key, t.Rule, err)
-		}
-	} else if err := addCount(tx.b(bucketMeta), countTimers, 1); err != nil {
-		return err
-	}
-	data, err := json.Marshal(t)
+	rk := recordKey(name)
+	old, off, indexed, err := tx.timerRecordAt(rk)
 	if err != nil {
-		return fmt.Errorf("put timer %s %s: encode: %w", t.Key, t.Rule, err)
-	}
-	if err := timers.Put(key, data); err != nil {
 		return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
 	}
-	if err := due.Put(timeKey(t.Due, key), present()); err != nil {
-		return fmt.Errorf("put timer %s %s: index due: %w", t.Key, t.Rule, err)
+	rec := &timerRecord{Timer: t}
+	due := nanos(t.Due)
+	switch {
+	case indexed != 0 && indexed <= due:
+		// The entry stays; it is settled when it comes due.
+		rec.Indexed = fromNanos(indexed)
+	default:
+		if indexed != 0 { // moved earlier than its entry
+			if err := tx.b(bucketTimersDue).Delete(dueEntry(indexed, name)); err != nil {
+				return fmt.Errorf("put timer %s %s: unindex old: %w", t.Key, t.Rule, err)
+			}
+		}
+		if err := tx.b(bucketTimersDue).Put(dueEntry(due, name), present()); err != nil {
+			return fmt.Errorf("put timer %s %s: index due: %w", t.Key, t.Rule, err)
+		}
+		rec.Indexed = fromNanos(due)
 	}
-	return nil
+	if old == nil || off {
+		if err := addCount(tx.b(bucketMeta), countTimers, 1); err != nil {
+			return err
+		}
+	}
+	return tx.putTimerRecord(rk, rec)
 }
 
 // DeleteTimer disarms a timer; deleting one that does not exist is not an
-// error.
+// error. A timer with a due index entry stays as a tombstone until the
+// entry comes due, so that cancelling writes nothing outside the entity's
+// own records.
 func (tx *Tx) DeleteTimer(k event.EntityKey, ruleID string) error {
 	if err := tx.writable("delete timer"); err != nil {
 		return err
 	}
-	key, err := timerKey(k, ruleID)
+	name, err := timerKey(k, ruleID)
 	if err != nil {
 		return fmt.Errorf("delete timer: %w", err)
 	}
-	t, err := tx.timer(key)
-	if err != nil || t == nil {
+	rk := recordKey(name)
+	rec, _, indexed, err := tx.timerRecordAt(rk)
+	if err != nil || rec == nil {
 		return err
 	}
-	if err := tx.b(bucketTimersDue).Delete(timeKey(t.Due, key)); err != nil {
-		return fmt.Errorf("delete timer %s %s: unindex: %w", k, ruleID, err)
+	if indexed == 0 {
+		err = tx.b(bucketEntities).Delete(rk)
+	} else {
+		err = tx.putTombstone(rk, indexed)
 	}
-	if err := tx.b(bucketTimers).Delete(key); err != nil {
+	if err != nil {
 		return fmt.Errorf("delete timer %s %s: %w", k, ruleID, err)
 	}
 	return addCount(tx.b(bucketMeta), countTimers, -1)
@@ -110,23 +222,15 @@ func (tx *Tx) DeleteTimer(k event.EntityKey, ruleID string) error {
 // Timer returns the timer of an entity and rule, or nil, nil when none is
 // armed.
 func (tx *Tx) Timer(k event.EntityKey, ruleID string) (*Timer, error) {
-	key, err := timerKey(k, ruleID)
+	name, err := timerKey(k, ruleID)
 	if err != nil {
 		return nil, fmt.Errorf("timer: %w", err)
 	}
-	return tx.timer(key)
-}
-
-func (tx *Tx) timer(key []byte) (*Timer, error) {
-	v := tx.b(bucketTimers).Get(key)
-	if v == nil {
-		return nil, nil
+	rec, _, _, err := tx.timerRecordAt(recordKey(name))
+	if err != nil || rec == nil {
+		return nil, err
 	}
-	t := new(Timer)
-	if err := json.Unmarshal(v, t); err != nil {
-		return nil, fmt.Errorf("decode timer %q: %w", key, err)
-	}
-	return t, nil
+	return &rec.Timer, nil
 }
 
 // TimersOf returns every timer armed on one entity, in rule id order.
@@ -135,50 +239,84 @@ func (tx *Tx) TimersOf(k event.EntityKey) ([]Timer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("timers of %s: %w", k, err)
 	}
-	prefix := append(ek, sep)
+	prefix := append(ek, sep, timerMark)
 	var out []Timer
-	c := tx.b(bucketTimers).Cursor()
+	c := tx.b(bucketEntities).Cursor()
 	for key, v := c.Seek(prefix); key != nil && bytes.HasPrefix(key, prefix); key, v = c.Next() {
-		var t Timer
-		if err := json.Unmarshal(v, &t); err != nil {
+		if len(v) > 0 && v[0] == tombstone {
+			continue
+		}
+		var rec timerRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
 			return nil, fmt.Errorf("decode timer %q: %w", key, err)
 		}
-		out = append(out, t)
+		out = append(out, rec.Timer)
 	}
 	return out, nil
 }
 
-// walkDue calls fn for timers in due order while fn returns true, stopping
-// before the first index key due after upTo (zero: no bound), so timers
-// further out are never read.
+// walkDue calls fn for the armed timers due before upTo (zero: no bound)
+// in due order (then name order) while fn returns true. Index entries are
+// at or before their timers' due times, so when the walk reaches an entry
+// at time E it has seen every timer due before E: it keeps the timers it
+// has read in a heap and hands out those due before E. It never reads an
+// entry at or after upTo.
 func (tx *Tx) walkDue(upTo time.Time, fn func(t *Timer) (bool, error)) error {
-	limit := uint64(math.MaxUint64)
+	limit := ^uint64(0)
 	if !upTo.IsZero() {
 		limit = nanos(upTo)
 	}
-	timers := tx.b(bucketTimers)
+	var h timerHeap
+	emitBefore := func(bound uint64) (bool, error) {
+		for len(h) > 0 && nanos(h[0].Due) < bound {
+			t := heap.Pop(&h).(Timer)
+			if more, err := fn(&t); err != nil || !more {
+				return false, err
+			}
+		}
+		return true, nil
+	}
 	c := tx.b(bucketTimersDue).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		if len(k) <= 8 {
 			continue
 		}
-		if binary.BigEndian.Uint64(k[:8]) > limit {
-			return nil
+		at := binary.BigEndian.Uint64(k[:8])
+		if at >= limit {
+			break
 		}
-		v := timers.Get(k[8:])
-		if v == nil {
-			return fmt.Errorf("timer due index names missing timer %q", k[8:])
-		}
-		t := new(Timer)
-		if err := json.Unmarshal(v, t); err != nil {
-			return fmt.Errorf("decode timer %q: %w", k[8:], err)
-		}
-		more, err := fn(t)
-		if err != nil || !more {
+		if more, err := emitBefore(at); err != nil || !more {
 			return err
 		}
+		rec, _, indexed, err := tx.timerRecordAt(recordKey(k[8:]))
+		if err != nil {
+			return err
+		}
+		if rec != nil && indexed == at {
+			heap.Push(&h, rec.Timer)
+		}
 	}
-	return nil
+	_, err := emitBefore(limit)
+	return err
+}
+
+// timerHeap orders timers by due time, then name.
+type timerHeap []Timer
+
+func (h timerHeap) Len() int { return len(h) }
+func (h timerHeap) Less(i, j int) bool {
+	if !h[i].Due.Equal(h[j].Due) {
+		return h[i].Due.Before(h[j].Due)
+	}
+	return h[i].Key.String()+"\x00"+h[i].Rule < h[j].Key.String()+"\x00"+h[j].Rule
+}
+func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)   { *h = append(*h, x.(Timer)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
 }
 
 // Timers lists armed timers in due order.
@@ -187,9 +325,6 @@ func (db *DB) Timers(f TimerFilter) ([]Timer, error) {
 	var out []Timer
 	err := db.View(func(tx *Tx) error {
 		return tx.walkDue(f.DueBefore, func(t *Timer) (bool, error) {
-			if !f.DueBefore.IsZero() && !t.Due.Before(f.DueBefore) {
-				return false, nil
-			}
 			if f.Rule != "" && t.Rule != f.Rule {
 				return true, nil
 			}
@@ -212,8 +347,10 @@ func (db *DB) Timers(f TimerFilter) ([]Timer, error) {
 	return out, nil
 }
 
-// NextTimerDue returns the earliest due time of any timer; ok is false when
-// none is armed.
+// NextTimerDue returns the time of the first due index entry: the earliest
+// due time of any timer, or earlier when that entry belongs to a timer
+// moved later or cancelled, which DueTimers settles when it comes. ok is
+// false when the index is empty.
 func (db *DB) NextTimerDue() (due time.Time, ok bool, err error) {
 	err = db.View(func(tx *Tx) error {
 		k, _ := tx.b(bucketTimersDue).Cursor().First()
@@ -239,4 +376,130 @@ func (db *DB) DueTimers(now time.Time, limit int) ([]Timer, error) {
 		return err
 	})
 	return out, err
+}
+
+// DueTimers returns, inside a transaction, up to limit timers with
+// Due <= now in due order, reading only index entries up to now. The
+// scheduler calls it in the same write transaction that fires the timers,
+// so a timer moved or cancelled meanwhile is never fired. In a write
+// transaction it also settles the entries it passes (see above) and takes
+// the entries of the timers it returns: a firing consumes its timer
+// (DeleteTimer) or arms it again, and a timer left as it was gets its
+// entry back before the transaction commits. limit <= 0 means 100; at
+// most 1000.
+func (tx *Tx) DueTimers(now time.Time, limit int) ([]Timer, error) {
+	limit = clampLimit(limit)
+	var out []Timer
+	var err error
+	if tx.tx.Writable() {
+		out, err = tx.settleDue(nanos(now), limit)
+	} else {
+		err = tx.walkDue(now.Add(time.Nanosecond), func(t *Timer) (bool, error) {
+			out = append(out, *t)
+			return len(out) < limit, nil
+		})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("due timers: %w", err)
+	}
+	return out, nil
+}
+
+// indexTaken gives the timers DueTimers took in this transaction and that
+// are still armed without an entry (a firing that neither consumed nor
+// re-armed its timer) an entry at their due time again, so that no timer
+// is ever armed without one. Update calls it after its function.
+func (tx *Tx) indexTaken() error {
+	for _, name := range tx.taken {
+		rk := recordKey(name)
+		rec, _, indexed, err := tx.timerRecordAt(rk)
+		if err != nil {
+			return err
+		}
+		if rec == nil || indexed != 0 {
+			continue
+		}
+		if err := tx.b(bucketTimersDue).Put(dueEntry(nanos(rec.Due), name), present()); err != nil {
+			return fmt.Errorf("index timer %q: %w", name, err)
+		}
+		rec.Indexed = rec.Due
+		if err := tx.putTimerRecord(rk, rec); err != nil {
+			return err
+		}
+	}
+	tx.taken = nil
+	return nil
+}
+
+// maxSettlePerDue bounds the entries one DueTimers call settles without
+// returning a timer, so that a transaction stays short after a long
+// downtime; the scheduler calls again while entries up to now remain.
+const maxSettlePerDue = 4096
+
+// settleDue walks the due index up to now in a write transaction: it
+// drops tombstones with their entries, moves the entries of timers due
+// later to their due times, and takes the entries of timers that are due
+// (returned in due order, then name order).
+func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
+	index := tx.b(bucketTimersDue)
+	var out []Timer
+	settled := 0
+	// The cursor seeks again after every change: a bbolt cursor must not
+	// step on from a key it deleted.
+	c := index.Cursor()
+	for k, _ := c.First(); k != nil && len(out) < limit && settled < maxSettlePerDue; k, _ = c.Seek(k) {
+		if len(k) <= 8 {
+			return nil, fmt.Errorf("timer due index key %q is too short", k)
+		}
+		at := binary.BigEndian.Uint64(k[:8])
+		if at > now {
+			break
+		}
+		k = bytes.Clone(k)
+		name := k[8:]
+		rk := recordKey(name)
+		rec, off, indexed, err := tx.timerRecordAt(rk)
+		switch {
+		case err != nil:
+			return nil, err
+		case indexed != at:
+			return nil, fmt.Errorf("timer due index entry %q names no timer indexed there", k)
+		}
+		if err := index.Delete(k); err != nil {
+			return nil, fmt.Errorf("unindex timer %q: %w", name, err)
+		}
+		switch {
+		case off:
+			settled++
+			if err := tx.b(bucketEntities).Delete(rk); err != nil {
+				return nil, fmt.Errorf("drop cancelled timer %q: %w", name, err)
+			}
+		case nanos(rec.Due) > now:
+			settled++
+			if err := index.Put(dueEntry(nanos(rec.Due), name), present()); err != nil {
+				return nil, fmt.Errorf("index timer %q: %w", name, err)
+			}
+			rec.Indexed = rec.Due
+			if err := tx.putTimerRecord(rk, rec); err != nil {
+				return nil, err
+			}
+		default:
+			rec.Indexed = time.Time{}
+			if err := tx.putTimerRecord(rk, rec); err != nil {
+				return nil, err
+			}
+			tx.taken = append(tx.taken, name)
+			out = append(out, rec.Timer)
+		}
+	}
+	// Entries sort by their own time, which for a timer that was moved
+	// later and then earlier again may be before another's: hand them
+	// out in due order.
+	h := timerHeap(out)
+	heap.Init(&h)
+	sorted := make([]Timer, 0, len(out))
+	for len(h) > 0 {
+		sorted = append(sorted, heap.Pop(&h).(Timer))
+	}
+	return sorted, nil
 }

@@ -4,31 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/hookline/hookline/event"
 )
-
-// DueTimers returns, inside a transaction, up to limit timers with
-// Due <= now in due order: a range scan of the due index that stops at the
-// first timer due later. The scheduler calls it in the same write
-// transaction that fires and deletes the timers, so a timer moved or
-// cancelled meanwhile is never fired. limit <= 0 means 100; at most 1000.
-func (tx *Tx) DueTimers(now time.Time, limit int) ([]Timer, error) {
-	limit = clampLimit(limit)
-	var out []Timer
-	err := tx.walkDue(now, func(t *Timer) (bool, error) {
-		if t.Due.After(now) {
-			return false, nil
-		}
-		out = append(out, *t)
-		return len(out) < limit, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("due timers: %w", err)
-	}
-	return out, nil
-}
 
 // LastEventVars returns the template variables (Event.Vars) of the newest
 // stored event of an entity, or nil when it has none. A timer.fired event
@@ -39,8 +17,8 @@ func (tx *Tx) LastEventVars(k event.EntityKey) (map[string]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("last event of %s: %w", k, err)
 	}
-	prefix := append(ek, sep)
-	key, _ := lastBefore(tx.b(bucketEventsByEntity).Cursor(), prefix, nil)
+	prefix := eventIndexPrefix(ek)
+	key, _ := lastBefore(tx.b(bucketEntities).Cursor(), prefix, nil)
 	if key == nil || !bytes.HasPrefix(key, prefix) {
 		return nil, nil
 	}

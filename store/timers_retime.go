@@ -26,6 +26,8 @@ type TimerRef struct {
 // ("" starts at the beginning), and the cursor of the next page ("" when
 // this was the last). It reads keys only (no timer is decoded), in one read
 // transaction, so a walk of every timer in pages never holds the writer.
+// The walk passes the entities' snapshots too (timers are stored behind
+// them) and may name a timer cancelled since (Tx.Timer then returns nil).
 // limit <= 0 means 1,000; at most 10,000 are returned.
 func (db *DB) TimerRefs(after string, limit int) ([]TimerRef, string, error) {
 	if limit <= 0 {
@@ -35,26 +37,37 @@ func (db *DB) TimerRefs(after string, limit int) ([]TimerRef, string, error) {
 	var out []TimerRef
 	next := ""
 	err := db.View(func(tx *Tx) error {
-		c := tx.b(bucketTimers).Cursor()
-		k, _ := c.First()
+		c := tx.b(bucketEntities).Cursor()
+		k, v := c.First()
 		if after != "" {
-			k, _ = c.Seek([]byte(after))
+			k, v = c.Seek([]byte(after))
 			if k != nil && string(k) == after {
-				k, _ = c.Next()
+				k, v = c.Next()
 			}
 		}
 		var last []byte
-		for ; k != nil; k, _ = c.Next() {
+		for k != nil {
+			switch {
+			case isEventIndexKey(k):
+				// Skip the rest of the entity's event index.
+				i := bytes.LastIndexByte(k, sep)
+				k, v = c.Seek(append(copyBytes(k[:i+1]), eventMark+1))
+				continue
+			case !isTimerRecordKey(k), len(v) > 0 && v[0] == tombstone:
+				k, v = c.Next()
+				continue
+			}
 			if len(out) == limit {
 				next = string(last)
 				return nil
 			}
-			ref, err := parseTimerKey(k)
+			ref, err := parseTimerRecordKey(k)
 			if err != nil {
 				return err
 			}
 			out = append(out, ref)
 			last = k
+			k, v = c.Next()
 		}
 		return nil
 	})
@@ -64,16 +77,16 @@ func (db *DB) TimerRefs(after string, limit int) ([]TimerRef, string, error) {
 	return out, next, nil
 }
 
-// parseTimerKey splits connector \x00 entity \x00 reference \x00 rule
-// (see timerKey) into fresh strings.
-func parseTimerKey(k []byte) (TimerRef, error) {
+// parseTimerRecordKey splits connector \x00 entity \x00 reference \x00
+// \x01 rule (see recordKey) into fresh strings.
+func parseTimerRecordKey(k []byte) (TimerRef, error) {
 	parts := bytes.Split(k, []byte{sep})
-	if len(parts) != 4 {
-		return TimerRef{}, fmt.Errorf("timer key %q: expected 4 parts, got %d", k, len(parts))
+	if len(parts) != 4 || len(parts[3]) == 0 || parts[3][0] != timerMark {
+		return TimerRef{}, fmt.Errorf("timer key %q: not connector, entity, reference and marked rule", k)
 	}
 	return TimerRef{
 		Key:  event.EntityKey{Connector: string(parts[0]), Entity: string(parts[1]), Reference: string(parts[2])},
-		Rule: string(parts[3]),
+		Rule: string(parts[3][1:]),
 	}, nil
 }
 

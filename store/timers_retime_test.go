@@ -27,6 +27,20 @@ func TestTimerRefsPages(t *testing.T) {
 				want = append(want, k.String()+"#"+rule)
 			}
 		}
+		// Entities' snapshots and event index entries sit between the
+		// timers; the walk passes over them.
+		for _, ref := range []string{"004", "005", "030"} {
+			k := event.EntityKey{Connector: "zendesk", Entity: "ticket", Reference: ref}
+			if err := tx.PutEntity(&event.Snapshot{Key: k, CreatedAt: t0, UpdatedAt: t0}); err != nil {
+				return err
+			}
+			for range 3 {
+				e := &event.Event{ID: db.NewID(), Connector: k.Connector, Type: "ticket.updated", Entity: k.Entity, Reference: k.Reference}
+				if err := tx.PutEvent(e, nil); err != nil {
+					return err
+				}
+			}
+		}
 		return nil
 	})
 	for _, size := range []int{1, 7, 50, 51, 0} {

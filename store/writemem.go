@@ -40,12 +40,26 @@ func (m *writeMem) copy(b []byte) []byte {
 
 // key returns parts joined with the separator, carved from the arena.
 func (m *writeMem) key(parts ...string) []byte {
+	return m.markedKey(0, parts...)
+}
+
+// markedKey is key with the byte mark (when not 0) in front of the last
+// part: entity key \x00 mark id for the records kept behind a snapshot.
+func (m *writeMem) markedKey(mark byte, parts ...string) []byte {
 	n := len(parts) - 1
 	for _, p := range parts {
 		n += len(p)
 	}
+	if mark != 0 {
+		n++
+	}
 	if n > arenaChunk/8 {
-		return join(parts...)
+		k := join(parts[:len(parts)-1]...)
+		k = append(k, sep)
+		if mark != 0 {
+			k = append(k, mark)
+		}
+		return append(k, parts[len(parts)-1]...)
 	}
 	if cap(m.arena)-len(m.arena) < n {
 		m.arena = make([]byte, 0, arenaChunk)
@@ -54,6 +68,9 @@ func (m *writeMem) key(parts ...string) []byte {
 	for i, p := range parts {
 		if i > 0 {
 			m.arena = append(m.arena, sep)
+		}
+		if mark != 0 && i == len(parts)-1 {
+			m.arena = append(m.arena, mark)
 		}
 		m.arena = append(m.arena, p...)
 	}
