@@ -85,6 +85,17 @@ func markLast(key []byte, mark byte) []byte {
 	return append(k, key[i+1:]...)
 }
 
+// markOf returns the mark of a key of the entities bucket (timerMark,
+// eventMark), or 0 for a snapshot's key: a mark follows the third
+// separator.
+func markOf(k []byte) byte {
+	i := bytes.LastIndexByte(k, sep)
+	if i < 0 || i+1 >= len(k) || bytes.Count(k, []byte{sep}) != 3 {
+		return 0
+	}
+	return k[i+1]
+}
+
 // eventIndexPrefix is entity key \x00 \x02: every key of the entity's
 // event index starts with it, followed by the event id.
 func eventIndexPrefix(ek []byte) []byte {
@@ -122,13 +133,16 @@ func nanos(t time.Time) uint64 {
 func fromNanos(n uint64) time.Time { return time.Unix(0, int64(n)).UTC() }
 
 // timeKey returns 8-byte big-endian nanos followed by rest.
-func timeKey(t time.Time, rest ...[]byte) []byte {
+func timeKey(t time.Time, rest ...[]byte) []byte { return nanosKey(nanos(t), rest...) }
+
+// nanosKey is timeKey for a time already in nanos (see nanos).
+func nanosKey(ns uint64, rest ...[]byte) []byte {
 	n := 8
 	for _, r := range rest {
 		n += len(r)
 	}
 	k := make([]byte, 8, n)
-	binary.BigEndian.PutUint64(k, nanos(t))
+	binary.BigEndian.PutUint64(k, ns)
 	for _, r := range rest {
 		k = append(k, r...)
 	}

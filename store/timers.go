@@ -2,10 +2,12 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,17 +93,11 @@ func recordKey(name []byte) []byte { return markLast(name, timerMark) }
 
 // isTimerRecordKey reports whether a key of the entities bucket is a
 // timer's record rather than a snapshot.
-func isTimerRecordKey(k []byte) bool {
-	i := bytes.LastIndexByte(k, sep)
-	return i >= 0 && i+1 < len(k) && k[i+1] == timerMark && bytes.Count(k, []byte{sep}) == 3
-}
+func isTimerRecordKey(k []byte) bool { return markOf(k) == timerMark }
 
 // isEventIndexKey reports whether a key of the entities bucket is an entry
 // of an entity's event index.
-func isEventIndexKey(k []byte) bool {
-	i := bytes.LastIndexByte(k, sep)
-	return i >= 0 && i+1 < len(k) && k[i+1] == eventMark && bytes.Count(k, []byte{sep}) == 3
-}
+func isEventIndexKey(k []byte) bool { return markOf(k) == eventMark }
 
 // timerRecordAt reads the record under rk: nil when there is none; off is
 // true for a tombstone (indexed is then its entry's time).
@@ -144,13 +140,6 @@ func (tx *Tx) putTombstone(rk []byte, indexed uint64) error {
 	return nil
 }
 
-// dueEntry is the due index key of name at nanos n.
-func dueEntry(n uint64, name []byte) []byte {
-	k := make([]byte, 8, 8+len(name))
-	binary.BigEndian.PutUint64(k, n)
-	return append(k, name...)
-}
-
 // PutTimer arms a timer, replacing the due time of the one already armed
 // for the same entity and rule.
 func (tx *Tx) PutTimer(t Timer) error {
@@ -174,11 +163,11 @@ func (tx *Tx) PutTimer(t Timer) error {
 		rec.Indexed = fromNanos(indexed)
 	default:
 		if indexed != 0 { // moved earlier than its entry
-			if err := tx.b(bucketTimersDue).Delete(dueEntry(indexed, name)); err != nil {
+			if err := tx.b(bucketTimersDue).Delete(nanosKey(indexed, name)); err != nil {
 				return fmt.Errorf("put timer %s %s: unindex old: %w", t.Key, t.Rule, err)
 			}
 		}
-		if err := tx.b(bucketTimersDue).Put(dueEntry(due, name), present()); err != nil {
+		if err := tx.b(bucketTimersDue).Put(nanosKey(due, name), present()); err != nil {
 			return fmt.Errorf("put timer %s %s: index due: %w", t.Key, t.Rule, err)
 		}
 		rec.Indexed = fromNanos(due)
@@ -300,18 +289,21 @@ func (tx *Tx) walkDue(upTo time.Time, fn func(t *Timer) (bool, error)) error {
 	return err
 }
 
-// timerHeap orders timers by due time, then name.
+// compareTimers orders timers by due time, then as the due index orders
+// their names (connector, entity, reference, rule).
+func compareTimers(a, b Timer) int {
+	return cmp.Or(a.Due.Compare(b.Due), cmp.Compare(a.Key.Connector, b.Key.Connector),
+		cmp.Compare(a.Key.Entity, b.Key.Entity), cmp.Compare(a.Key.Reference, b.Key.Reference),
+		cmp.Compare(a.Rule, b.Rule))
+}
+
+// timerHeap keeps timers in compareTimers order.
 type timerHeap []Timer
 
-func (h timerHeap) Len() int { return len(h) }
-func (h timerHeap) Less(i, j int) bool {
-	if !h[i].Due.Equal(h[j].Due) {
-		return h[i].Due.Before(h[j].Due)
-	}
-	return h[i].Key.String()+"\x00"+h[i].Rule < h[j].Key.String()+"\x00"+h[j].Rule
-}
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(Timer)) }
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return compareTimers(h[i], h[j]) < 0 }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(Timer)) }
 func (h *timerHeap) Pop() any {
 	old := *h
 	t := old[len(old)-1]
@@ -419,7 +411,7 @@ func (tx *Tx) indexTaken() error {
 		if rec == nil || indexed != 0 {
 			continue
 		}
-		if err := tx.b(bucketTimersDue).Put(dueEntry(nanos(rec.Due), name), present()); err != nil {
+		if err := tx.b(bucketTimersDue).Put(timeKey(rec.Due, name), present()); err != nil {
 			return fmt.Errorf("index timer %q: %w", name, err)
 		}
 		rec.Indexed = rec.Due
@@ -476,7 +468,7 @@ func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
 			}
 		case nanos(rec.Due) > now:
 			settled++
-			if err := index.Put(dueEntry(nanos(rec.Due), name), present()); err != nil {
+			if err := index.Put(timeKey(rec.Due, name), present()); err != nil {
 				return nil, fmt.Errorf("index timer %q: %w", name, err)
 			}
 			rec.Indexed = rec.Due
@@ -495,11 +487,6 @@ func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
 	// Entries sort by their own time, which for a timer that was moved
 	// later and then earlier again may be before another's: hand them
 	// out in due order.
-	h := timerHeap(out)
-	heap.Init(&h)
-	sorted := make([]Timer, 0, len(out))
-	for len(h) > 0 {
-		sorted = append(sorted, heap.Pop(&h).(Timer))
-	}
-	return sorted, nil
+	slices.SortFunc(out, compareTimers)
+	return out, nil
 }
