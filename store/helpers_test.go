@@ -233,7 +233,7 @@ func checkCounters(db *DB) error {
 			if !isTimerRecordKey(k) {
 				return nil
 			}
-			if v[0] == tombstone {
+			if isTombstone(v) {
 				records[string(k)] = binary.BigEndian.Uint64(v[1:])
 				return nil
 			}

@@ -99,6 +99,10 @@ func isTimerRecordKey(k []byte) bool { return markOf(k) == timerMark }
 // of an entity's event index.
 func isEventIndexKey(k []byte) bool { return markOf(k) == eventMark }
 
+// isTombstone reports whether a timer record's value is a cancelled
+// timer's.
+func isTombstone(v []byte) bool { return len(v) == 9 && v[0] == tombstone }
+
 // timerRecordAt reads the record under rk: nil when there is none; off is
 // true for a tombstone (indexed is then its entry's time).
 func (tx *Tx) timerRecordAt(rk []byte) (rec *timerRecord, off bool, indexed uint64, err error) {
@@ -106,7 +110,7 @@ func (tx *Tx) timerRecordAt(rk []byte) (rec *timerRecord, off bool, indexed uint
 	switch {
 	case v == nil:
 		return nil, false, 0, nil
-	case len(v) == 9 && v[0] == tombstone:
+	case isTombstone(v):
 		return nil, true, binary.BigEndian.Uint64(v[1:]), nil
 	}
 	rec = new(timerRecord)
@@ -232,7 +236,7 @@ func (tx *Tx) TimersOf(k event.EntityKey) ([]Timer, error) {
 	var out []Timer
 	c := tx.b(bucketEntities).Cursor()
 	for key, v := c.Seek(prefix); key != nil && bytes.HasPrefix(key, prefix); key, v = c.Next() {
-		if len(v) > 0 && v[0] == tombstone {
+		if isTombstone(v) {
 			continue
 		}
 		var rec timerRecord

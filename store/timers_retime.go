@@ -53,7 +53,7 @@ func (db *DB) TimerRefs(after string, limit int) ([]TimerRef, string, error) {
 				i := bytes.LastIndexByte(k, sep)
 				k, v = c.Seek(append(copyBytes(k[:i+1]), eventMark+1))
 				continue
-			case !isTimerRecordKey(k), len(v) > 0 && v[0] == tombstone:
+			case !isTimerRecordKey(k), isTombstone(v):
 				k, v = c.Next()
 				continue
 			}
