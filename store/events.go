@@ -205,7 +205,7 @@ func (tx *Tx) Entity(k event.EntityKey) (*event.Snapshot, error) {
 		return nil, fmt.Errorf("entity %s: %w", k, err)
 	}
 	s := new(event.Snapshot)
-	if err := json.Unmarshal(v, s); err != nil {
+	if err := decodeSnapshot(v, s); err != nil {
 		return nil, fmt.Errorf("decode entity %s: %w", k, err)
 	}
 	return s, nil

@@ -1,0 +1,689 @@
+package store
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"github.com/hookline/hookline/event"
+)
+
+// A hand-written JSON decoder for entity snapshots, the record the
+// pipeline reads back for every event of a known entity. encoding/json
+// spends most of its time on reflection and on building a map[string]any
+// through reflect.Value; on the whole path with updates to existing
+// tickets it took a quarter of the pipeline's time inside its
+// transaction.
+//
+// The decoder only takes the fast path for JSON shaped as the store
+// writes it (appendSnapshot): the keys it knows, each once, values of the
+// types it expects, valid UTF-8. Anything else (an unknown or
+// differently-cased key, a duplicate, a value of another type, a number
+// out of range, deep nesting, invalid JSON) makes it give up, and
+// encoding/json decodes the record instead. So the result is always the
+// one json.Unmarshal gives (FuzzDecodeSnapshot compares the two), and a
+// record written by an older or newer build still reads.
+
+// decodeSnapshot decodes the JSON of a stored snapshot into s, which must
+// be zero.
+func decodeSnapshot(data []byte, s *event.Snapshot) error {
+	d := jsonDecoder{b: data}
+	if d.snapshot(s) && d.atEnd() {
+		return nil
+	}
+	*s = event.Snapshot{}
+	return json.Unmarshal(data, s)
+}
+
+// jsonDecoder reads one JSON text from b. Its methods return false when the
+// input is not what the fast path takes; the caller then falls back to
+// encoding/json.
+type jsonDecoder struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+// maxFastDepth is the deepest nesting of field values the fast path takes
+// (encoding/json allows 10,000).
+const maxFastDepth = 256
+
+// ws skips whitespace.
+func (d *jsonDecoder) ws() {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// atEnd reports whether only whitespace is left.
+func (d *jsonDecoder) atEnd() bool {
+	d.ws()
+	return d.i == len(d.b)
+}
+
+// peek returns the next byte after whitespace (0 at the end).
+func (d *jsonDecoder) peek() byte {
+	d.ws()
+	if d.i < len(d.b) {
+		return d.b[d.i]
+	}
+	return 0
+}
+
+// consume skips whitespace and the byte c, reporting whether it was there.
+func (d *jsonDecoder) consume(c byte) bool {
+	if d.peek() != c {
+		return false
+	}
+	d.i++
+	return true
+}
+
+// null consumes a null literal if one is next.
+func (d *jsonDecoder) null() bool {
+	if d.peek() == 'n' && len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
+		d.i += 4
+		return true
+	}
+	return false
+}
+
+// object reads an object, calling member for each key with the decoder
+// positioned at the value; member reads the value. The key passed is only
+// valid during the call.
+func (d *jsonDecoder) object(member func(key []byte) bool) bool {
+	if !d.consume('{') {
+		return false
+	}
+	if d.consume('}') {
+		return true
+	}
+	for {
+		key, ok := d.rawString()
+		if !ok || !d.consume(':') || !member(key) {
+			return false
+		}
+		if d.consume(',') {
+			continue
+		}
+		return d.consume('}')
+	}
+}
+
+// rawString reads a string that has no escapes and only ASCII and returns
+// its bytes (a view of the input). Struct keys and times are such strings.
+func (d *jsonDecoder) rawString() ([]byte, bool) {
+	if !d.consume('"') {
+		return nil, false
+	}
+	start := d.i
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return d.b[start : d.i-1], true
+		case c == '\\' || c < 0x20 || c >= utf8.RuneSelf:
+			return nil, false
+		}
+		d.i++
+	}
+	return nil, false
+}
+
+// str reads a string with its escapes decoded. Invalid UTF-8 and lone
+// surrogates, which encoding/json replaces with U+FFFD, are not taken.
+func (d *jsonDecoder) str() (string, bool) {
+	if !d.consume('"') {
+		return "", false
+	}
+	start := d.i
+	// The common case: nothing to decode.
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		if c == '"' {
+			d.i++
+			return string(d.b[start : d.i-1]), true
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+		d.i++
+	}
+	out := make([]byte, d.i-start, d.i-start+16)
+	copy(out, d.b[start:d.i])
+	for d.i < len(d.b) {
+		c := d.b[d.i]
+		switch {
+		case c == '"':
+			d.i++
+			return string(out), true
+		case c < 0x20:
+			return "", false
+		case c >= utf8.RuneSelf:
+			r, n := utf8.DecodeRune(d.b[d.i:])
+			if r == utf8.RuneError && n == 1 {
+				return "", false
+			}
+			out = append(out, d.b[d.i:d.i+n]...)
+			d.i += n
+		case c != '\\':
+			out = append(out, c)
+			d.i++
+		default:
+			if d.i+1 >= len(d.b) {
+				return "", false
+			}
+			e := d.b[d.i+1]
+			d.i += 2
+			switch e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				r, ok := d.hex4()
+				if !ok {
+					return "", false
+				}
+				if utf16.IsSurrogate(r) {
+					if d.i+1 >= len(d.b) || d.b[d.i] != '\\' || d.b[d.i+1] != 'u' {
+						return "", false
+					}
+					d.i += 2
+					r2, ok := d.hex4()
+					if !ok {
+						return "", false
+					}
+					if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+						return "", false
+					}
+				}
+				out = utf8.AppendRune(out, r)
+			default:
+				return "", false
+			}
+		}
+	}
+	return "", false
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func (d *jsonDecoder) hex4() (rune, bool) {
+	if len(d.b)-d.i < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d.b[d.i : d.i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	d.i += 4
+	return r, true
+}
+
+// number reads a number's bytes, checked against JSON's grammar, and
+// whether it is an integer (no fraction, no exponent).
+func (d *jsonDecoder) number() (num []byte, integer bool, ok bool) {
+	d.ws()
+	start := d.i
+	if d.i < len(d.b) && d.b[d.i] == '-' {
+		d.i++
+	}
+	switch {
+	case d.i < len(d.b) && d.b[d.i] == '0':
+		d.i++
+	case d.i < len(d.b) && '1' <= d.b[d.i] && d.b[d.i] <= '9':
+		d.digits()
+	default:
+		return nil, false, false
+	}
+	integer = true
+	if d.i < len(d.b) && d.b[d.i] == '.' {
+		d.i++
+		if d.digits() == 0 {
+			return nil, false, false
+		}
+		integer = false
+	}
+	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
+		d.i++
+		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
+			d.i++
+		}
+		if d.digits() == 0 {
+			return nil, false, false
+		}
+		integer = false
+	}
+	return d.b[start:d.i], integer, true
+}
+
+// digits skips decimal digits and returns how many.
+func (d *jsonDecoder) digits() int {
+	n := 0
+	for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+		d.i++
+		n++
+	}
+	return n
+}
+
+// float reads a number as encoding/json does into an interface: float64.
+func (d *jsonDecoder) float() (float64, bool) {
+	num, integer, ok := d.number()
+	if !ok {
+		return 0, false
+	}
+	// Up to 15 digits an integer is exact in a float64, and converting
+	// it gives what ParseFloat gives (negation keeps -0's sign).
+	if digits := num[len(num)-len(trimMinus(num)):]; integer && len(digits) <= 15 {
+		var n int64
+		for _, c := range digits {
+			n = n*10 + int64(c-'0')
+		}
+		if len(digits) != len(num) {
+			return -float64(n), true
+		}
+		return float64(n), true
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
+	return f, err == nil
+}
+
+// trimMinus returns num without its leading minus sign.
+func trimMinus(num []byte) []byte {
+	if len(num) > 0 && num[0] == '-' {
+		return num[1:]
+	}
+	return num
+}
+
+// integer reads an integer that fits in bitSize bits, as encoding/json
+// does into an int of that size.
+func (d *jsonDecoder) integer(bitSize int) (int64, bool) {
+	num, integer, ok := d.number()
+	if !ok || !integer {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(num), 10, bitSize)
+	return n, err == nil
+}
+
+// unsigned reads a non-negative integer that fits in a uint64.
+func (d *jsonDecoder) unsigned() (uint64, bool) {
+	num, integer, ok := d.number()
+	if !ok || !integer || num[0] == '-' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(num), 10, 64)
+	return n, err == nil
+}
+
+// time reads a time as time.Time.UnmarshalJSON does; null leaves t as it is.
+func (d *jsonDecoder) time(t *time.Time) bool {
+	if d.null() {
+		return true
+	}
+	start := d.i
+	if _, ok := d.rawString(); !ok {
+		return false
+	}
+	return t.UnmarshalJSON(d.b[start:d.i]) == nil
+}
+
+// value reads any JSON value as encoding/json does into an interface:
+// map[string]any, []any (never nil), string, float64, bool or nil.
+func (d *jsonDecoder) value() (any, bool) {
+	switch c := d.peek(); c {
+	case '{':
+		return d.anyMap()
+	case '[':
+		if d.depth++; d.depth > maxFastDepth {
+			return nil, false
+		}
+		d.i++
+		list := make([]any, 0)
+		if d.consume(']') {
+			d.depth--
+			return list, true
+		}
+		for {
+			v, ok := d.value()
+			if !ok {
+				return nil, false
+			}
+			list = append(list, v)
+			if d.consume(',') {
+				continue
+			}
+			if !d.consume(']') {
+				return nil, false
+			}
+			d.depth--
+			return list, true
+		}
+	case '"':
+		return d.str()
+	case 't':
+		return true, d.literal("true")
+	case 'f':
+		return false, d.literal("false")
+	case 'n':
+		return nil, d.null()
+	default:
+		return d.float()
+	}
+}
+
+// literal consumes the literal lit (true or false).
+func (d *jsonDecoder) literal(lit string) bool {
+	if len(d.b)-d.i >= len(lit) && string(d.b[d.i:d.i+len(lit)]) == lit {
+		d.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// anyMap reads an object into a map[string]any; a key given twice keeps
+// its last value, as with encoding/json.
+func (d *jsonDecoder) anyMap() (map[string]any, bool) {
+	if d.depth++; d.depth > maxFastDepth {
+		return nil, false
+	}
+	if !d.consume('{') {
+		return nil, false
+	}
+	m := make(map[string]any)
+	if d.consume('}') {
+		d.depth--
+		return m, true
+	}
+	for {
+		d.ws()
+		key, ok := d.str()
+		if !ok || !d.consume(':') {
+			return nil, false
+		}
+		v, ok := d.value()
+		if !ok {
+			return nil, false
+		}
+		m[key] = v
+		if d.consume(',') {
+			continue
+		}
+		if !d.consume('}') {
+			return nil, false
+		}
+		d.depth--
+		return m, true
+	}
+}
+
+// Snapshot members, one bit each, to refuse a key given twice (which
+// encoding/json would merge into the struct field already decoded).
+const (
+	snapKey = 1 << iota
+	snapFields
+	snapVersion
+	snapCreatedAt
+	snapUpdatedAt
+	snapStatusSince
+	snapLastActivityAt
+	snapLastCustomerMessageAt
+	snapLastAgentMessageAt
+	snapAgentReplies
+	snapCustomerMessages
+	snapFired
+	snapClocks
+)
+
+// snapshot reads a snapshot object into s.
+func (d *jsonDecoder) snapshot(s *event.Snapshot) bool {
+	seen := 0
+	once := func(bit int) bool {
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		return true
+	}
+	return d.object(func(key []byte) bool {
+		switch string(key) {
+		case "key":
+			return once(snapKey) && d.entityKey(&s.Key)
+		case "fields":
+			if !once(snapFields) {
+				return false
+			}
+			if d.null() {
+				return true
+			}
+			m, ok := d.anyMap()
+			s.Fields = m
+			return ok
+		case "version":
+			if !once(snapVersion) {
+				return false
+			}
+			v, ok := d.unsigned()
+			s.Version = v
+			return ok
+		case "created_at":
+			return once(snapCreatedAt) && d.time(&s.CreatedAt)
+		case "updated_at":
+			return once(snapUpdatedAt) && d.time(&s.UpdatedAt)
+		case "status_since":
+			return once(snapStatusSince) && d.time(&s.StatusSince)
+		case "last_activity_at":
+			return once(snapLastActivityAt) && d.time(&s.LastActivityAt)
+		case "last_customer_message_at":
+			return once(snapLastCustomerMessageAt) && d.time(&s.LastCustomerMessageAt)
+		case "last_agent_message_at":
+			return once(snapLastAgentMessageAt) && d.time(&s.LastAgentMessageAt)
+		case "agent_replies":
+			return once(snapAgentReplies) && d.intField(&s.AgentReplies)
+		case "customer_messages":
+			return once(snapCustomerMessages) && d.intField(&s.CustomerMessages)
+		case "fired":
+			return once(snapFired) && d.fired(s)
+		case "clocks":
+			return once(snapClocks) && d.clocks(s)
+		}
+		return false
+	})
+}
+
+// intField reads an int (64 bits wide on the platforms we build for; the
+// bit size follows the platform's int).
+func (d *jsonDecoder) intField(p *int) bool {
+	n, ok := d.integer(strconv.IntSize)
+	*p = int(n)
+	return ok
+}
+
+// entityKey reads an entity key object; every member once.
+func (d *jsonDecoder) entityKey(k *event.EntityKey) bool {
+	seen := 0
+	return d.object(func(key []byte) bool {
+		var (
+			bit int
+			dst *string
+		)
+		switch string(key) {
+		case "connector":
+			bit, dst = 1, &k.Connector
+		case "entity":
+			bit, dst = 2, &k.Entity
+		case "reference":
+			bit, dst = 4, &k.Reference
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		v, ok := d.str()
+		*dst = v
+		return ok
+	})
+}
+
+// fired reads the rule firing times (null: none).
+func (d *jsonDecoder) fired(s *event.Snapshot) bool {
+	if d.null() {
+		return true
+	}
+	m := make(map[string][]time.Time)
+	if d.peek() != '{' {
+		return false
+	}
+	ok := d.objectOfStrings(func(rule string) bool {
+		if _, dup := m[rule]; dup {
+			return false
+		}
+		if d.null() {
+			m[rule] = nil
+			return true
+		}
+		if !d.consume('[') {
+			return false
+		}
+		times := make([]time.Time, 0, 4)
+		if d.consume(']') {
+			m[rule] = times
+			return true
+		}
+		for {
+			var t time.Time
+			if d.peek() != '"' || !d.time(&t) {
+				return false
+			}
+			times = append(times, t)
+			if d.consume(',') {
+				continue
+			}
+			m[rule] = times
+			return d.consume(']')
+		}
+	})
+	s.Fired = m
+	return ok
+}
+
+// clocks reads the rule clocks (null: none; a null clock is a nil entry).
+func (d *jsonDecoder) clocks(s *event.Snapshot) bool {
+	if d.null() {
+		return true
+	}
+	m := make(map[string]*event.RuleClock)
+	if d.peek() != '{' {
+		return false
+	}
+	ok := d.objectOfStrings(func(rule string) bool {
+		if _, dup := m[rule]; dup {
+			return false
+		}
+		if d.null() {
+			m[rule] = nil
+			return true
+		}
+		c := new(event.RuleClock)
+		m[rule] = c
+		return d.clock(c)
+	})
+	s.Clocks = m
+	return ok
+}
+
+// clock reads one rule clock; every member once.
+func (d *jsonDecoder) clock(c *event.RuleClock) bool {
+	seen := 0
+	return d.object(func(key []byte) bool {
+		bit := 0
+		switch string(key) {
+		case "since":
+			bit = 1
+		case "paused_at":
+			bit = 2
+		case "paused_total":
+			bit = 4
+		case "done":
+			bit = 8
+		default:
+			return false
+		}
+		if seen&bit != 0 {
+			return false
+		}
+		seen |= bit
+		switch bit {
+		case 1:
+			return d.time(&c.Since)
+		case 2:
+			return d.time(&c.PausedAt)
+		case 4:
+			n, ok := d.integer(64)
+			c.PausedTotal = time.Duration(n)
+			return ok
+		default:
+			switch d.peek() {
+			case 't':
+				c.Done = true
+				return d.literal("true")
+			case 'f':
+				c.Done = false
+				return d.literal("false")
+			}
+			return false
+		}
+	})
+}
+
+// objectOfStrings reads an object whose keys are decoded strings (map
+// keys may hold anything), calling member with the decoder at the value.
+func (d *jsonDecoder) objectOfStrings(member func(key string) bool) bool {
+	if !d.consume('{') {
+		return false
+	}
+	if d.consume('}') {
+		return true
+	}
+	for {
+		d.ws()
+		key, ok := d.str()
+		if !ok || !d.consume(':') || !member(key) {
+			return false
+		}
+		if d.consume(',') {
+			continue
+		}
+		return d.consume('}')
+	}
+}
