@@ -95,10 +95,21 @@ func (d *jsonDecoder) null() bool {
 	return false
 }
 
-// object reads an object, calling member for each key with the decoder
-// positioned at the value; member reads the value. The key passed is only
-// valid during the call.
+// object reads an object whose keys are plain (rawString), calling member
+// for each key with the decoder positioned at the value; member reads the
+// value. The key passed is only valid during the call.
 func (d *jsonDecoder) object(member func(key []byte) bool) bool {
+	return members(d, d.rawString, member)
+}
+
+// objectOfStrings reads an object whose keys are decoded strings (map keys
+// may hold anything), calling member with the decoder at the value.
+func (d *jsonDecoder) objectOfStrings(member func(key string) bool) bool {
+	return members(d, d.str, member)
+}
+
+// members reads an object: readKey reads each key, member its value.
+func members[K any](d *jsonDecoder, readKey func() (K, bool), member func(K) bool) bool {
 	if !d.consume('{') {
 		return false
 	}
@@ -106,7 +117,7 @@ func (d *jsonDecoder) object(member func(key []byte) bool) bool {
 		return true
 	}
 	for {
-		key, ok := d.rawString()
+		key, ok := readKey()
 		if !ok || !d.consume(':') || !member(key) {
 			return false
 		}
@@ -415,34 +426,14 @@ func (d *jsonDecoder) anyMap() (map[string]any, bool) {
 	if d.depth++; d.depth > maxFastDepth {
 		return nil, false
 	}
-	if !d.consume('{') {
-		return nil, false
-	}
 	m := make(map[string]any)
-	if d.consume('}') {
-		d.depth--
-		return m, true
-	}
-	for {
-		d.ws()
-		key, ok := d.str()
-		if !ok || !d.consume(':') {
-			return nil, false
-		}
+	ok := d.objectOfStrings(func(key string) bool {
 		v, ok := d.value()
-		if !ok {
-			return nil, false
-		}
 		m[key] = v
-		if d.consume(',') {
-			continue
-		}
-		if !d.consume('}') {
-			return nil, false
-		}
-		d.depth--
-		return m, true
-	}
+		return ok
+	})
+	d.depth--
+	return m, ok
 }
 
 // Snapshot members, one bit each, to refuse a key given twice (which
@@ -664,26 +655,4 @@ func (d *jsonDecoder) clock(c *event.RuleClock) bool {
 			return false
 		}
 	})
-}
-
-// objectOfStrings reads an object whose keys are decoded strings (map
-// keys may hold anything), calling member with the decoder at the value.
-func (d *jsonDecoder) objectOfStrings(member func(key string) bool) bool {
-	if !d.consume('{') {
-		return false
-	}
-	if d.consume('}') {
-		return true
-	}
-	for {
-		d.ws()
-		key, ok := d.str()
-		if !ok || !d.consume(':') || !member(key) {
-			return false
-		}
-		if d.consume(',') {
-			continue
-		}
-		return d.consume('}')
-	}
 }
