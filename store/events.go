@@ -92,15 +92,24 @@ func (tx *Tx) Event(id string) (*StoredEvent, error) {
 	if v == nil {
 		return nil, fmt.Errorf("event %s: %w", id, ErrNotFound)
 	}
-	v, err := unpack(v)
-	if err != nil {
-		return nil, fmt.Errorf("event %s: %w", id, err)
-	}
 	se := new(StoredEvent)
-	if err := json.Unmarshal(v, se); err != nil {
-		return nil, fmt.Errorf("decode event %s: %w", id, err)
+	if err := decodeStoredEvent(id, v, se); err != nil {
+		return nil, err
 	}
 	return se, nil
+}
+
+// decodeStoredEvent decodes the stored value v of event id (packed or not)
+// into se.
+func decodeStoredEvent[ID string | []byte](id ID, v []byte, se *StoredEvent) error {
+	v, err := unpack(v)
+	if err != nil {
+		return fmt.Errorf("event %s: %w", id, err)
+	}
+	if err := json.Unmarshal(v, se); err != nil {
+		return fmt.Errorf("decode event %s: %w", id, err)
+	}
+	return nil
 }
 
 // Event returns one stored event, or ErrNotFound.
@@ -140,13 +149,9 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 			if floor != nil && bytes.Compare(id, floor) < 0 {
 				return false, nil
 			}
-			v, err := unpack(v)
-			if err != nil {
-				return false, fmt.Errorf("event %s: %w", id, err)
-			}
 			var se StoredEvent
-			if err := json.Unmarshal(v, &se); err != nil {
-				return false, fmt.Errorf("decode event %s: %w", id, err)
+			if err := decodeStoredEvent(id, v, &se); err != nil {
+				return false, err
 			}
 			if !match(&se) {
 				return true, nil

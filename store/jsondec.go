@@ -304,34 +304,37 @@ func (d *jsonDecoder) digits() int {
 	return n
 }
 
+// smallInt returns the value of an integer num (JSON grammar, checked)
+// of at most 15 digits, which an int64 and a float64 both hold exactly;
+// ok is false for longer ones.
+func smallInt(num []byte) (n int64, neg, ok bool) {
+	digits := num
+	if neg = num[0] == '-'; neg {
+		digits = num[1:]
+	}
+	if len(digits) > 15 {
+		return 0, false, false
+	}
+	for _, c := range digits {
+		n = n*10 + int64(c-'0')
+	}
+	return n, neg, true
+}
+
 // float reads a number as encoding/json does into an interface: float64.
 func (d *jsonDecoder) float() (float64, bool) {
 	num, integer, ok := d.number()
 	if !ok {
 		return 0, false
 	}
-	// Up to 15 digits an integer is exact in a float64, and converting
-	// it gives what ParseFloat gives (negation keeps -0's sign).
-	if digits := num[len(num)-len(trimMinus(num)):]; integer && len(digits) <= 15 {
-		var n int64
-		for _, c := range digits {
-			n = n*10 + int64(c-'0')
-		}
-		if len(digits) != len(num) {
-			return -float64(n), true
+	if n, neg, small := smallInt(num); integer && small {
+		if neg {
+			return -float64(n), true // keeps -0's sign, as ParseFloat does
 		}
 		return float64(n), true
 	}
 	f, err := strconv.ParseFloat(string(num), 64)
 	return f, err == nil
-}
-
-// trimMinus returns num without its leading minus sign.
-func trimMinus(num []byte) []byte {
-	if len(num) > 0 && num[0] == '-' {
-		return num[1:]
-	}
-	return num
 }
 
 // integer reads an integer that fits in bitSize bits, as encoding/json
@@ -340,6 +343,12 @@ func (d *jsonDecoder) integer(bitSize int) (int64, bool) {
 	num, integer, ok := d.number()
 	if !ok || !integer {
 		return 0, false
+	}
+	if n, neg, small := smallInt(num); small && bitSize == 64 {
+		if neg {
+			return -n, true
+		}
+		return n, true
 	}
 	n, err := strconv.ParseInt(string(num), 10, bitSize)
 	return n, err == nil
@@ -350,6 +359,9 @@ func (d *jsonDecoder) unsigned() (uint64, bool) {
 	num, integer, ok := d.number()
 	if !ok || !integer || num[0] == '-' {
 		return 0, false
+	}
+	if n, _, small := smallInt(num); small {
+		return uint64(n), true
 	}
 	n, err := strconv.ParseUint(string(num), 10, 64)
 	return n, err == nil
@@ -436,8 +448,21 @@ func (d *jsonDecoder) anyMap() (map[string]any, bool) {
 	return m, ok
 }
 
-// Snapshot members, one bit each, to refuse a key given twice (which
-// encoding/json would merge into the struct field already decoded).
+// seenMembers records which members of an object were read, one bit each,
+// to refuse a key given twice (encoding/json would merge it into the
+// struct field already decoded).
+type seenMembers int
+
+// first reports whether bit is read for the first time, and marks it.
+func (s *seenMembers) first(bit int) bool {
+	if int(*s)&bit != 0 {
+		return false
+	}
+	*s |= seenMembers(bit)
+	return true
+}
+
+// Snapshot members.
 const (
 	snapKey = 1 << iota
 	snapFields
@@ -456,14 +481,8 @@ const (
 
 // snapshot reads a snapshot object into s.
 func (d *jsonDecoder) snapshot(s *event.Snapshot) bool {
-	seen := 0
-	once := func(bit int) bool {
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		return true
-	}
+	var seen seenMembers
+	once := seen.first
 	return d.object(func(key []byte) bool {
 		switch string(key) {
 		case "key":
@@ -520,30 +539,26 @@ func (d *jsonDecoder) intField(p *int) bool {
 
 // entityKey reads an entity key object; every member once.
 func (d *jsonDecoder) entityKey(k *event.EntityKey) bool {
-	seen := 0
+	var seen seenMembers
 	return d.object(func(key []byte) bool {
-		var (
-			bit int
-			dst *string
-		)
+		var ok bool
 		switch string(key) {
 		case "connector":
-			bit, dst = 1, &k.Connector
+			ok = seen.first(1) && d.strInto(&k.Connector)
 		case "entity":
-			bit, dst = 2, &k.Entity
+			ok = seen.first(2) && d.strInto(&k.Entity)
 		case "reference":
-			bit, dst = 4, &k.Reference
-		default:
-			return false
+			ok = seen.first(4) && d.strInto(&k.Reference)
 		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		v, ok := d.str()
-		*dst = v
 		return ok
 	})
+}
+
+// strInto reads a string into *dst.
+func (d *jsonDecoder) strInto(dst *string) bool {
+	v, ok := d.str()
+	*dst = v
+	return ok
 }
 
 // fired reads the rule firing times (null: none).
@@ -552,9 +567,6 @@ func (d *jsonDecoder) fired(s *event.Snapshot) bool {
 		return true
 	}
 	m := make(map[string][]time.Time)
-	if d.peek() != '{' {
-		return false
-	}
 	ok := d.objectOfStrings(func(rule string) bool {
 		if _, dup := m[rule]; dup {
 			return false
@@ -594,9 +606,6 @@ func (d *jsonDecoder) clocks(s *event.Snapshot) bool {
 		return true
 	}
 	m := make(map[string]*event.RuleClock)
-	if d.peek() != '{' {
-		return false
-	}
 	ok := d.objectOfStrings(func(rule string) bool {
 		if _, dup := m[rule]; dup {
 			return false
@@ -615,35 +624,24 @@ func (d *jsonDecoder) clocks(s *event.Snapshot) bool {
 
 // clock reads one rule clock; every member once.
 func (d *jsonDecoder) clock(c *event.RuleClock) bool {
-	seen := 0
+	var seen seenMembers
 	return d.object(func(key []byte) bool {
-		bit := 0
 		switch string(key) {
 		case "since":
-			bit = 1
+			return seen.first(1) && d.time(&c.Since)
 		case "paused_at":
-			bit = 2
+			return seen.first(2) && d.time(&c.PausedAt)
 		case "paused_total":
-			bit = 4
-		case "done":
-			bit = 8
-		default:
-			return false
-		}
-		if seen&bit != 0 {
-			return false
-		}
-		seen |= bit
-		switch bit {
-		case 1:
-			return d.time(&c.Since)
-		case 2:
-			return d.time(&c.PausedAt)
-		case 4:
+			if !seen.first(4) {
+				return false
+			}
 			n, ok := d.integer(64)
 			c.PausedTotal = time.Duration(n)
 			return ok
-		default:
+		case "done":
+			if !seen.first(8) {
+				return false
+			}
 			switch d.peek() {
 			case 't':
 				c.Done = true
@@ -652,7 +650,7 @@ func (d *jsonDecoder) clock(c *event.RuleClock) bool {
 				c.Done = false
 				return d.literal("false")
 			}
-			return false
 		}
+		return false
 	})
 }
