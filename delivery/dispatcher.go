@@ -581,27 +581,28 @@ func (d *Dispatcher) throttled(del *store.Delivery, now time.Time, adm admission
 }
 
 // awaitSlot waits on the worker for a concurrency slot of the delivery's
-// connector (at most maxSlotWait), then sends it, or puts it back in the
-// outbox when the wait ran out or another limit says wait.
+// connector (at most maxSlotWait, in the connector's queue of waiters),
+// then sends it, or puts it back in the outbox when the wait ran out or
+// another limit says wait.
 func (d *Dispatcher) awaitSlot(ctx context.Context, t *target, del *store.Delivery, adm admission) outcome {
+	w := t.queueSlot()
 	timer := time.NewTimer(maxSlotWait)
 	defer timer.Stop()
-	for {
-		select {
-		case <-adm.freed:
-		case <-timer.C:
+	select {
+	case <-w.ready:
+	case <-timer.C:
+		if !t.leaveSlot(w, true) {
 			return d.throttled(del, d.cfg.Now(), adm)
-		case <-ctx.Done():
-			return d.interrupted(del)
 		}
-		now := d.cfg.Now()
-		switch adm = t.admit(now); {
-		case adm.ok:
-			return d.deliverHTTP(ctx, t, adm.cfg, del)
-		case !adm.full:
-			return d.throttled(del, now, adm)
-		}
+	case <-ctx.Done():
+		t.leaveSlot(w, false)
+		return d.interrupted(del)
 	}
+	now := d.cfg.Now()
+	if adm = t.admitGranted(now); !adm.ok {
+		return d.throttled(del, now, adm)
+	}
+	return d.deliverHTTP(ctx, t, adm.cfg, del)
 }
 
 // deliverHTTP sends one delivery through its connector and decides its

@@ -3,6 +3,7 @@ package delivery
 import (
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 // bounded by Config.Workers) for at most maxSlotWait; then it goes back to
 // the outbox for concurrencyWait. Bouncing at once would make every claim
 // pull the saturated connector's backlog through bbolt again and again.
+// The waiters queue: a slot given back goes to the one that has waited
+// longest, and wakes only that one.
 const (
 	maxSlotWait     = time.Second
 	concurrencyWait = 50 * time.Millisecond
@@ -44,7 +47,7 @@ type target struct {
 	mu       sync.Mutex
 	cfg      *targetConfig
 	inflight int
-	freed    chan struct{} // closed and replaced when a slot is given back
+	waiters  []*slotWaiter // at the cap, first come first served
 	limiter  *rate.Limiter // nil: no rate limit
 	rateNext time.Time     // when the next delivery held back by the limiter is due
 	breaker  *breaker
@@ -60,10 +63,9 @@ const (
 // admission is the answer of target.admit.
 type admission struct {
 	ok bool
-	// full is set when the connector is at its concurrency cap; freed is
-	// closed when a slot is given back.
+	// full is set when the connector is at its concurrency cap: wait for
+	// a slot with queueSlot.
 	full   bool
-	freed  <-chan struct{}
 	wait   time.Duration
 	reason string
 	cfg    *targetConfig
@@ -73,17 +75,26 @@ type admission struct {
 // that order, and on success takes a concurrency slot (give it back with
 // done). A refusal consumes nothing. Deliveries held back by the token
 // bucket are spread one token interval apart, so that they do not all
-// come back at the same moment.
+// come back at the same moment. While deliveries wait for a slot, the
+// cap counts as reached: a newcomer does not pass them.
 func (t *target) admit(now time.Time) admission {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cfg := t.cfg
-	if t.inflight >= cfg.concurrency {
-		if t.freed == nil {
-			t.freed = make(chan struct{})
-		}
-		return admission{full: true, freed: t.freed, wait: concurrencyWait, reason: reasonConcurrency, cfg: cfg}
+	if t.inflight >= cfg.concurrency || len(t.waiters) > 0 {
+		return admission{full: true, wait: concurrencyWait, reason: reasonConcurrency, cfg: cfg}
 	}
+	adm := t.limitsLocked(now)
+	if adm.ok {
+		t.inflight++
+	}
+	return adm
+}
+
+// limitsLocked checks the token bucket and the breaker (t.mu held). A
+// refusal consumes nothing.
+func (t *target) limitsLocked(now time.Time) admission {
+	cfg := t.cfg
 	var r *rate.Reservation
 	if t.limiter != nil {
 		r = t.limiter.ReserveN(now, 1)
@@ -104,21 +115,89 @@ func (t *target) admit(now time.Time) admission {
 		}
 		return admission{wait: wait, reason: reasonBreaker + t.breaker.state.String(), cfg: cfg}
 	}
-	t.inflight++
 	return admission{ok: true, cfg: cfg}
 }
 
-// done gives back the concurrency slot taken by admit and counts the
-// outcome for the breaker. It reports whether the breaker is now open.
+// slotWaiter is one delivery waiting for a concurrency slot. ready is
+// closed when a slot has been handed to it (granted, under target.mu).
+type slotWaiter struct {
+	ready   chan struct{}
+	granted bool
+}
+
+// queueSlot puts a delivery at the end of the queue for a concurrency
+// slot. Wait on the waiter's ready, then check the other limits with
+// admitGranted; a waiter that stops waiting calls leaveSlot.
+func (t *target) queueSlot() *slotWaiter {
+	w := &slotWaiter{ready: make(chan struct{})}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.waiters = append(t.waiters, w)
+	t.grantLocked() // a slot may have come free meanwhile
+	return w
+}
+
+// admitGranted checks the token bucket and the breaker for a waiter that
+// holds a slot; on a refusal the slot goes to the next waiter.
+func (t *target) admitGranted(now time.Time) admission {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	adm := t.limitsLocked(now)
+	if !adm.ok {
+		t.inflight--
+		t.grantLocked()
+	}
+	return adm
+}
+
+// leaveSlot takes w out of the queue. It reports whether w had been
+// granted a slot meanwhile: then the caller holds that slot, and keep
+// tells whether it goes on with it (false: the slot goes to the next
+// waiter).
+func (t *target) leaveSlot(w *slotWaiter, keep bool) (granted bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if w.granted {
+		if !keep {
+			t.inflight--
+			t.grantLocked()
+		}
+		return true
+	}
+	for i, q := range t.waiters {
+		if q == w {
+			t.waiters = slices.Delete(t.waiters, i, i+1)
+			break
+		}
+	}
+	return false
+}
+
+// grantLocked hands free slots to the waiters, longest waiting first
+// (t.mu held).
+func (t *target) grantLocked() {
+	for len(t.waiters) > 0 && t.inflight < t.cfg.concurrency {
+		w := t.waiters[0]
+		t.waiters[0] = nil
+		t.waiters = t.waiters[1:]
+		t.inflight++
+		w.granted = true
+		close(w.ready)
+	}
+	if len(t.waiters) == 0 {
+		t.waiters = nil // let the drained queue's array go
+	}
+}
+
+// done gives back the concurrency slot taken by admit (or granted to a
+// waiter) and counts the outcome for the breaker. It reports whether the
+// breaker is now open.
 func (t *target) done(now time.Time, v verdict) (open bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.inflight--
-	if t.freed != nil {
-		close(t.freed)
-		t.freed = nil
-	}
 	t.breaker.record(now, v)
+	t.grantLocked()
 	return t.breaker.state != breakerClosed
 }
 
@@ -169,6 +248,7 @@ func (t *target) configure(out *connectors.Outbound, allow []netip.Prefix, rnd f
 	if out != nil {
 		t.breaker.setConfig(out.Breaker)
 	}
+	t.grantLocked() // a higher cap frees slots at once
 	t.mu.Unlock()
 	if old != nil && old.transport != nil {
 		old.transport.CloseIdleConnections()

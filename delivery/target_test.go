@@ -33,21 +33,29 @@ func TestTargetAdmit(t *testing.T) {
 		t.Fatalf("admit after a token interval: %+v", a)
 	}
 	a = tg.admit(t0.Add(time.Second))
-	if a.ok || !a.full || a.reason != reasonConcurrency || a.freed == nil {
+	if a.ok || !a.full || a.reason != reasonConcurrency {
 		t.Fatalf("at the cap: %+v", a)
 	}
-	// Giving a slot back wakes the waiters; the failure opens the breaker.
+	// Giving a slot back hands it to the waiter; the failure opens the
+	// breaker, so the waiter is refused and the slot is free again.
+	w := tg.queueSlot()
 	if open := tg.done(t0.Add(time.Second), verdictFailure); !open {
 		t.Fatal("breaker not open after a failure with Failures=1")
 	}
 	select {
-	case <-a.freed:
+	case <-w.ready:
 	default:
-		t.Fatal("freed not closed when a slot was given back")
+		t.Fatal("the waiter got no slot when one was given back")
 	}
-	a = tg.admit(t0.Add(2 * time.Second))
+	a = tg.admitGranted(t0.Add(2 * time.Second))
 	if a.ok || a.full || a.reason != reasonBreaker+"open" || a.wait != 59*time.Second {
 		t.Fatalf("breaker open: %+v", a)
+	}
+	if tg.inflight != 1 {
+		t.Fatalf("in flight %d after the refused waiter, want 1", tg.inflight)
+	}
+	if a := tg.admit(t0.Add(2 * time.Second)); a.ok || a.full || a.reason != reasonBreaker+"open" {
+		t.Fatalf("newcomer while the breaker is open: %+v", a)
 	}
 	// The breaker refusal did not use the token it found.
 	if tokens := tg.limiter.TokensAt(t0.Add(2 * time.Second)); tokens < 1 {
@@ -79,5 +87,83 @@ func TestTargetAdmit(t *testing.T) {
 	}
 	if tg.limiter != nil {
 		t.Fatal("rate limit 0 after reload should remove the limiter")
+	}
+}
+
+// TestTargetSlotQueue checks the queue of deliveries waiting at the
+// concurrency cap: a slot given back goes to the longest waiting, and only
+// to it; newcomers do not pass the queue; a waiter that leaves frees its
+// place, or the slot it was handed; a higher cap on reload lets waiters
+// go at once.
+func TestTargetSlotQueue(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	out := &connectors.Outbound{Name: "crm", Concurrency: 2}
+	tg := newTarget("crm", out, nil, noJitter, time.Now, t0)
+	ready := func(w *slotWaiter) bool {
+		select {
+		case <-w.ready:
+			return true
+		default:
+			return false
+		}
+	}
+	for i := range 2 {
+		if a := tg.admit(t0); !a.ok {
+			t.Fatalf("admit %d under the cap: %+v", i, a)
+		}
+	}
+	w1, w2, w3 := tg.queueSlot(), tg.queueSlot(), tg.queueSlot()
+	if ready(w1) || ready(w2) || ready(w3) {
+		t.Fatal("a waiter got a slot while the cap was reached")
+	}
+	tg.done(t0, verdictSuccess)
+	if !ready(w1) || ready(w2) || ready(w3) {
+		t.Fatalf("one slot back: ready %v %v %v, want only the first", ready(w1), ready(w2), ready(w3))
+	}
+	if tg.inflight != 2 {
+		t.Fatalf("in flight %d after the hand-off, want 2", tg.inflight)
+	}
+	// w2 gives up before its turn: w3 is next.
+	if tg.leaveSlot(w2, true) {
+		t.Fatal("leaveSlot reported a slot w2 was never handed")
+	}
+	if a := tg.admitGranted(t0); !a.ok { // w1 sends
+		t.Fatalf("granted waiter refused: %+v", a)
+	}
+	tg.done(t0, verdictSuccess)
+	if ready(w2) || !ready(w3) {
+		t.Fatal("the slot did not skip the waiter that left")
+	}
+	// A newcomer finds the cap reached while w4 waits, even right after a
+	// slot comes back: it goes to w4.
+	w4 := tg.queueSlot()
+	tg.done(t0, verdictSuccess)
+	if !ready(w4) {
+		t.Fatal("w4 not handed the slot")
+	}
+	if a := tg.admit(t0); a.ok || !a.full {
+		t.Fatalf("newcomer at the cap: %+v", a)
+	}
+	// A waiter handed a slot just as it gives up and does not keep it
+	// passes the slot on.
+	w5 := tg.queueSlot()
+	tg.done(t0, verdictSuccess) // w3's send ends: w5 gets the slot
+	if !tg.leaveSlot(w5, false) {
+		t.Fatal("leaveSlot did not report the slot w5 was handed")
+	}
+	if tg.inflight != 1 {
+		t.Fatalf("in flight %d, want 1 (w4 only)", tg.inflight)
+	}
+	// Reload with a higher cap: queued waiters go at once.
+	if a := tg.admit(t0); !a.ok {
+		t.Fatalf("admit with a free slot: %+v", a)
+	}
+	w6, w7, w8 := tg.queueSlot(), tg.queueSlot(), tg.queueSlot()
+	tg.configure(&connectors.Outbound{Name: "crm", Concurrency: 4}, nil, noJitter, time.Now, t0)
+	if !ready(w6) || !ready(w7) || ready(w8) {
+		t.Fatalf("cap 4 with 2 in flight: ready %v %v %v, want the first two", ready(w6), ready(w7), ready(w8))
+	}
+	if tg.inflight != 4 || len(tg.waiters) != 1 {
+		t.Fatalf("in flight %d, waiting %d; want 4 and 1", tg.inflight, len(tg.waiters))
 	}
 }
