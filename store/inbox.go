@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"sort"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -273,7 +274,12 @@ func (db *DB) commitBatch(batch []*acceptReq) {
 			db.umu.Unlock()
 		} else {
 			db.jmu.Lock()
-			db.queue = append(db.queue, recs...)
+			for _, r := range recs {
+				if n := len(db.queue); n > 0 && string(r.id) <= string(db.queue[n-1].id) {
+					db.queueUnsorted = true // an id given by the caller
+				}
+				db.queue = append(db.queue, r)
+			}
 			db.queuedSeq = recs[len(recs)-1].seq
 			db.jmu.Unlock()
 			db.backlog.Add(int64(len(recs)))
@@ -506,7 +512,7 @@ func (db *DB) applyQueued() error {
 		clear(db.queue[:len(recs)])
 		db.queue = db.queue[len(recs):]
 		if len(db.queue) == 0 {
-			db.queue = nil
+			db.queue, db.queueUnsorted = nil, false
 		}
 		db.appliedSeq = last
 		db.applyErr = nil
@@ -709,13 +715,13 @@ func (db *DB) PendingInbox(after string, limit int) ([]*InboxItem, error) {
 			consistent bool
 		)
 		err := db.View(func(tx *Tx) error {
-			inbox := tx.b(bucketInbox)
-			// Journal records this snapshot does not hold. When the applier
-			// has moved on since the snapshot, read again: records it
-			// applied are off the queue but not in this snapshot.
+			// Journal records this snapshot does not hold, less those the
+			// pipeline has finished (written to bbolt) itself. When the
+			// applier has moved on since the snapshot, read again: records
+			// it applied are off the queue but not in this snapshot.
 			var journaled []*jrec
-			consistent, journaled = db.journaledSince(tx.tx, limit, func(r *jrec) bool {
-				return string(r.id) > after && inbox.Get(r.id) == nil
+			consistent, journaled = db.journaledSince(tx.tx, after, limit, func(r *jrec) bool {
+				return string(r.id) > after && !r.finished.Load()
 			})
 			if !consistent {
 				return nil
@@ -773,16 +779,23 @@ func (db *DB) pendingItem(tx *Tx, id string, data []byte) (*InboxItem, error) {
 // journaledSince returns, in seq order, up to limit (< 0: all) queued
 // journal records after the applied position btx sees that keep accepts,
 // and whether that position is still the applier's (else records may be
-// missing: read again in a new transaction).
-func (db *DB) journaledSince(btx *bolt.Tx, limit int, keep func(r *jrec) bool) (bool, []*jrec) {
+// missing: read again in a new transaction). Records with ids up to after
+// may be left out without asking keep.
+func (db *DB) journaledSince(btx *bolt.Tx, after string, limit int, keep func(r *jrec) bool) (bool, []*jrec) {
 	applied := appliedSeq(btx)
 	db.jmu.Lock()
 	defer db.jmu.Unlock()
 	if db.appliedSeq != applied {
 		return false, nil
 	}
+	q := db.queue
+	if after != "" && !db.queueUnsorted {
+		// Ids grow with the sequence: skip those up to after at once
+		// (thousands of records wait in the queue under load).
+		q = q[sort.Search(len(q), func(i int) bool { return string(q[i].id) > after }):]
+	}
 	var out []*jrec
-	for _, r := range db.queue {
+	for _, r := range q {
 		if limit >= 0 && len(out) >= limit {
 			break
 		}
@@ -818,6 +831,7 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 		if err := putDedupe(tx.b(bucketDedupe), tx.b(bucketDedupeExp), rec); err != nil {
 			return fmt.Errorf("finish inbox %s: %w", id, err)
 		}
+		tx.tx.OnCommit(func() { rec.finished.Store(true) })
 	}
 	out := outcome{State: state, Reason: reason, EventIDs: eventIDs, ProcessedAt: tx.db.now()}
 	m := &tx.db.wmem

@@ -573,3 +573,26 @@ func TestNewIDMonotonic(t *testing.T) {
 		prev = id
 	}
 }
+
+// TestPendingInboxGivenIDs: items whose ids the caller gave, out of
+// order, are still found by a read after an id while they wait in the
+// intake journal (the journal's records are not in id order then).
+func TestPendingInboxGivenIDs(t *testing.T) {
+	db := mustOpen(t)
+	for i, id := range []string{"c", "a", "b"} {
+		it := newItem("zendesk", fmt.Sprint("k", i))
+		it.ID = id
+		mustAccept(t, db.DB, it, time.Hour)
+	}
+	page, err := db.PendingInbox("a", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, it := range page {
+		got = append(got, it.ID)
+	}
+	if !equalStrings(got, []string{"c", "b"}) {
+		t.Fatalf("pending after a: %v, want [c b] (the journal's order)", got)
+	}
+}

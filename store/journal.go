@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +53,11 @@ type jrec struct {
 	id     []byte
 	dkey   []byte // connector \x00 dedupe key; nil without dedupe
 	data   []byte // item JSON, id filled in
+	// finished is set once a transaction of FinishInbox that wrote the
+	// item to bbolt, finished, has committed: the pending lists skip it
+	// without a lookup. (The applier still looks: a commit's handlers
+	// run after bbolt's writer is free again.)
+	finished atomic.Bool
 }
 
 // encodedLen is the record's size in the journal.

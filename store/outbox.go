@@ -891,9 +891,8 @@ func (db *DB) Stats() (Stats, error) {
 			// the applied position this snapshot sees, less those the
 			// pipeline already wrote (finished) itself. When the applier has
 			// moved on since the snapshot, read again.
-			inbox := tx.b(bucketInbox)
 			var journaled []*jrec
-			consistent, journaled = db.journaledSince(tx.tx, -1, func(r *jrec) bool { return inbox.Get(r.id) == nil })
+			consistent, journaled = db.journaledSince(tx.tx, "", -1, func(r *jrec) bool { return !r.finished.Load() })
 			st.InboxPending += len(journaled)
 			st.Timers = int(getCount(meta, countTimers))
 			for _, s := range deliveryStates {

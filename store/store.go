@@ -69,17 +69,20 @@ type DB struct {
 	keys      map[string]*jrec // dedupe key -> newest record with it
 	// jmu guards the applier's queue and progress; applyCond (on jmu) is
 	// signalled whenever the applier made progress, failed or stopped.
-	jmu          sync.Mutex
-	applyCond    *sync.Cond
-	queuedSeq    uint64  // last seq written to the journal and queued
-	appliedSeq   uint64  // last seq in bbolt
-	queue        []*jrec // journaled, not yet in bbolt, in seq order
-	applyErr     error   // the applier's last failure, nil after a success
-	applyStopped bool
-	flushWaiters int // callers waiting in flushJournal
-	applyWake    chan struct{}
-	applyStop    chan struct{}
-	applyDone    chan struct{}
+	jmu        sync.Mutex
+	applyCond  *sync.Cond
+	queuedSeq  uint64  // last seq written to the journal and queued
+	appliedSeq uint64  // last seq in bbolt
+	queue      []*jrec // journaled, not yet in bbolt, in seq order
+	// queueUnsorted is set when a record's id (given by the caller) does not
+	// sort after the one before it in queue; cleared when queue empties.
+	queueUnsorted bool
+	applyErr      error // the applier's last failure, nil after a success
+	applyStopped  bool
+	flushWaiters  int // callers waiting in flushJournal
+	applyWake     chan struct{}
+	applyStop     chan struct{}
+	applyDone     chan struct{}
 
 	// backlog counts accepted items not yet finished (for backpressure);
 	// it starts from the pending counter at Open.
