@@ -32,6 +32,8 @@
 // and the waiters are bounded by the claim-ahead limit) for a slot, at most
 // one second, and only then goes back to the outbox. Bouncing it at once would
 // make every claim pull a saturated connector's backlog through bbolt again.
+// The waiters queue: a slot given back goes to the one that has waited
+// longest (and wakes only it), and a newcomer does not pass them.
 //
 // # Retries
 //
