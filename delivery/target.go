@@ -75,13 +75,14 @@ type admission struct {
 // that order, and on success takes a concurrency slot (give it back with
 // done). A refusal consumes nothing. Deliveries held back by the token
 // bucket are spread one token interval apart, so that they do not all
-// come back at the same moment. While deliveries wait for a slot, the
-// cap counts as reached: a newcomer does not pass them.
+// come back at the same moment. A slot given back goes to a waiting
+// delivery at once (grantLocked), so while any wait the cap is reached
+// and a newcomer does not pass them.
 func (t *target) admit(now time.Time) admission {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cfg := t.cfg
-	if t.inflight >= cfg.concurrency || len(t.waiters) > 0 {
+	if t.inflight >= cfg.concurrency {
 		return admission{full: true, wait: concurrencyWait, reason: reasonConcurrency, cfg: cfg}
 	}
 	adm := t.limitsLocked(now)
