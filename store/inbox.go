@@ -715,14 +715,11 @@ func (db *DB) PendingInbox(after string, limit int) ([]*InboxItem, error) {
 			consistent bool
 		)
 		err := db.View(func(tx *Tx) error {
-			// Journal records this snapshot does not hold, less those the
-			// pipeline has finished (written to bbolt) itself. When the
-			// applier has moved on since the snapshot, read again: records
-			// it applied are off the queue but not in this snapshot.
+			// Journal records this snapshot does not hold. When the applier
+			// has moved on since the snapshot, read again: records it
+			// applied are off the queue but not in this snapshot.
 			var journaled []*jrec
-			consistent, journaled = db.journaledSince(tx.tx, after, limit, func(r *jrec) bool {
-				return string(r.id) > after && !r.finished.Load()
-			})
+			consistent, journaled = db.journaledSince(tx.tx, after, limit)
 			if !consistent {
 				return nil
 			}
@@ -777,29 +774,30 @@ func (db *DB) pendingItem(tx *Tx, id string, data []byte) (*InboxItem, error) {
 }
 
 // journaledSince returns, in seq order, up to limit (< 0: all) queued
-// journal records after the applied position btx sees that keep accepts,
-// and whether that position is still the applier's (else records may be
-// missing: read again in a new transaction). Records with ids up to after
-// may be left out without asking keep.
-func (db *DB) journaledSince(btx *bolt.Tx, after string, limit int, keep func(r *jrec) bool) (bool, []*jrec) {
+// journal records after the applied position btx sees, with ids after
+// `after` ("": any), less those the pipeline has finished (written to
+// bbolt) itself; and whether that position is still the applier's (else
+// records may be missing: read again in a new transaction).
+func (db *DB) journaledSince(btx *bolt.Tx, after string, limit int) (bool, []*jrec) {
 	applied := appliedSeq(btx)
 	db.jmu.Lock()
 	defer db.jmu.Unlock()
 	if db.appliedSeq != applied {
 		return false, nil
 	}
-	q := db.queue
-	if after != "" && !db.queueUnsorted {
+	q, compare := db.queue, after != ""
+	if compare && !db.queueUnsorted {
 		// Ids grow with the sequence: skip those up to after at once
 		// (thousands of records wait in the queue under load).
 		q = q[sort.Search(len(q), func(i int) bool { return string(q[i].id) > after }):]
+		compare = false
 	}
 	var out []*jrec
 	for _, r := range q {
 		if limit >= 0 && len(out) >= limit {
 			break
 		}
-		if r.seq > applied && keep(r) {
+		if r.seq > applied && (!compare || string(r.id) > after) && !r.finished.Load() {
 			out = append(out, r)
 		}
 	}

@@ -892,7 +892,7 @@ func (db *DB) Stats() (Stats, error) {
 			// pipeline already wrote (finished) itself. When the applier has
 			// moved on since the snapshot, read again.
 			var journaled []*jrec
-			consistent, journaled = db.journaledSince(tx.tx, "", -1, func(r *jrec) bool { return !r.finished.Load() })
+			consistent, journaled = db.journaledSince(tx.tx, "", -1)
 			st.InboxPending += len(journaled)
 			st.Timers = int(getCount(meta, countTimers))
 			for _, s := range deliveryStates {
