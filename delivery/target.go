@@ -145,8 +145,7 @@ func (t *target) admitGranted(now time.Time) admission {
 	defer t.mu.Unlock()
 	adm := t.limitsLocked(now)
 	if !adm.ok {
-		t.inflight--
-		t.grantLocked()
+		t.releaseLocked()
 	}
 	return adm
 }
@@ -160,8 +159,7 @@ func (t *target) leaveSlot(w *slotWaiter, keep bool) (granted bool) {
 	defer t.mu.Unlock()
 	if w.granted {
 		if !keep {
-			t.inflight--
-			t.grantLocked()
+			t.releaseLocked()
 		}
 		return true
 	}
@@ -172,6 +170,13 @@ func (t *target) leaveSlot(w *slotWaiter, keep bool) (granted bool) {
 		}
 	}
 	return false
+}
+
+// releaseLocked gives a slot back, to the longest waiting delivery if
+// any (t.mu held).
+func (t *target) releaseLocked() {
+	t.inflight--
+	t.grantLocked()
 }
 
 // grantLocked hands free slots to the waiters, longest waiting first
@@ -196,9 +201,8 @@ func (t *target) grantLocked() {
 func (t *target) done(now time.Time, v verdict) (open bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.inflight--
 	t.breaker.record(now, v)
-	t.grantLocked()
+	t.releaseLocked()
 	return t.breaker.state != breakerClosed
 }
 
