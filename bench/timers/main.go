@@ -52,6 +52,7 @@ func main() {
 	jsonOut := flag.String("json", "", "also write the results as JSON to this file")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the arming measurements to this file")
 	hot := flag.Int("hot", 10000, "size of the hot working set for the second arming measurement")
+	rounds := flag.Int("rounds", 4, "rounds in which the arming events alternate with the same events under the control rule set")
 	flag.Parse()
 	log.SetFlags(log.Ltime)
 
@@ -120,21 +121,23 @@ func main() {
 				log.Fatal(err)
 			}
 		}
-		armAll := arm(srv, *armN, func() int { return rng.IntN(n) }, rng)
+		armAll, ctlAll := armAgainstControl(srv, *armN, *rounds, func() int { return rng.IntN(n) }, rng)
 		if *cpuProfile != "" && n == sizes[len(sizes)-1] {
 			pprof.StopCPUProfile()
 		}
 		// The same on a working set of the hot most recent entities: what a
 		// help desk's traffic looks like (events concern open tickets).
-		armHot := arm(srv, *armN, func() int { return n - 1 - rng.IntN(min(*hot, n)) }, rng)
+		armHot, ctlHot := armAgainstControl(srv, *armN, *rounds, func() int { return n - 1 - rng.IntN(min(*hot, n)) }, rng)
 		st2, _ := srv.Store().Stats()
 		m := memory()
 		row := sizeResult{Entities: n, BuildSeconds: buildTime.Seconds(), Timers: st2.Timers, ArmEvents: *armN,
-			ArmMicrosPerEvent: armAll, ArmHotMicrosPerEvent: armHot, Memory: m, DBBytes: fileSize(srv.Store().Path())}
+			ArmMicrosPerEvent: armAll, ArmHotMicrosPerEvent: armHot, ControlMicrosPerEvent: ctlAll, ControlHotMicrosPerEvent: ctlHot,
+			Memory: m, DBBytes: fileSize(srv.Store().Path())}
 		_ = st
 		res.Sizes = append(res.Sizes, row)
-		log.Printf("entities=%d built in %s; timers=%d; arming %.1f µs/event (uniform), %.1f µs/event (hot %d); RSS %d MiB (anon %d, file %d), heap %d MiB; db %d MiB",
-			n, buildTime.Round(time.Millisecond), st2.Timers, armAll, armHot, min(*hot, n), m.RSSMiB, m.AnonMiB, m.FileMiB, m.HeapMiB, row.DBBytes>>20)
+		log.Printf("entities=%d built in %s; timers=%d; µs/event with arming / control / arming's share: uniform %.1f / %.1f / %.1f, hot %d %.1f / %.1f / %.1f; RSS %d MiB (anon %d, file %d), heap %d MiB; db %d MiB",
+			n, buildTime.Round(time.Millisecond), st2.Timers, armAll, ctlAll, armAll-ctlAll, min(*hot, n), armHot, ctlHot, armHot-ctlHot,
+			m.RSSMiB, m.AnonMiB, m.FileMiB, m.HeapMiB, row.DBBytes>>20)
 	}
 
 	if *lagN > 0 {
@@ -169,8 +172,13 @@ type sizeResult struct {
 	ArmMicrosPerEvent float64 `json:"arm_us_per_event"`
 	// ArmHotMicrosPerEvent is the cost on a working set of recent entities.
 	ArmHotMicrosPerEvent float64 `json:"arm_hot_us_per_event"`
-	Memory               mem     `json:"memory"`
-	DBBytes              int64   `json:"db_bytes"`
+	// ControlMicrosPerEvent and ControlHotMicrosPerEvent are the same
+	// events' cost under the control rule set (nothing arms): the
+	// difference is what arming adds.
+	ControlMicrosPerEvent    float64 `json:"control_us_per_event"`
+	ControlHotMicrosPerEvent float64 `json:"control_hot_us_per_event"`
+	Memory                   mem     `json:"memory"`
+	DBBytes                  int64   `json:"db_bytes"`
 }
 
 type lagResult struct {
@@ -197,6 +205,29 @@ func writeConfig(dir, configs string) (string, error) {
 			return "", err
 		}
 	}
+	files := map[string]string{
+		"connectors/generic.yaml": string(generic),
+		"rules/bench.yaml":        timedRules(),
+		"gateway.yaml": `connectors: ["connectors/*.yaml"]
+rules: ["rules/*.yaml"]
+delivery: { workers: 8 }
+calendars:
+  support:
+    timezone: Europe/Rome
+    hours: { mon-fri: "09:00-18:00" }
+`,
+	}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, "cfg", name), []byte(content), 0o644); err != nil {
+			return "", err
+		}
+	}
+	return filepath.Join(dir, "cfg"), nil
+}
+
+// timedRules is the bench's rule file: 99 time-based rules in four
+// families over 25 groups, and the rule "lag" with a 90 second timer.
+func timedRules() string {
 	var r strings.Builder
 	r.WriteString("rules:\n")
 	for k := range 99 {
@@ -215,24 +246,7 @@ func writeConfig(dir, configs string) (string, error) {
 		r.WriteString("    then: [ { set_priority: high }, { add_tags: [late] } ]\n")
 	}
 	r.WriteString("  - id: lag\n    on: [ticket.*]\n    connector: generic\n    when: { field: custom.bench, is: soon }\n    for: 90s\n    then: [ { set_priority: urgent } ]\n")
-	files := map[string]string{
-		"connectors/generic.yaml": string(generic),
-		"rules/bench.yaml":        r.String(),
-		"gateway.yaml": `connectors: ["connectors/*.yaml"]
-rules: ["rules/*.yaml"]
-delivery: { workers: 8 }
-calendars:
-  support:
-    timezone: Europe/Rome
-    hours: { mon-fri: "09:00-18:00" }
-`,
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(dir, "cfg", name), []byte(content), 0o644); err != nil {
-			return "", err
-		}
-	}
-	return filepath.Join(dir, "cfg"), nil
+	return r.String()
 }
 
 func countTimed(srv *gateway.Server) int {
@@ -264,16 +278,44 @@ func populationEvent(i int, now time.Time) *event.Event {
 	return ev
 }
 
+// armAgainstControl measures the arming cost and its control. In each of
+// rounds rounds it applies n/rounds status changes that the 100 time-based
+// rules listen to (type ticket.status_changed), then as many identical
+// changes of a type no rule listens to (controlType) on entities picked the
+// same way: the same snapshot reads and writes, event and index records,
+// transaction and fsync, without the rules' evaluation and without arming.
+// It returns the µs per event of each. Alternating keeps the two on the
+// same store at the same size, with the machine's drift spread over both.
+func armAgainstControl(srv *gateway.Server, n, rounds int, pick func() int, rng *rand.Rand) (timed, control float64) {
+	rounds = max(1, rounds)
+	per := max(1, n/rounds)
+	for range rounds {
+		pprof.Do(context.Background(), pprof.Labels("events", "arming"), func(context.Context) {
+			timed += arm(srv, per, pick, rng, "ticket.status_changed")
+		})
+		pprof.Do(context.Background(), pprof.Labels("events", "control"), func(context.Context) {
+			control += arm(srv, per, pick, rng, controlType)
+		})
+	}
+	return timed / float64(rounds), control / float64(rounds)
+}
+
+// controlType is the type of the control events: no rule listens to it
+// (every rule of the bench is on ticket.*).
+const controlType = "bench.control"
+
 // arm applies n status changes to the entities pick chooses, in
 // transactions of 256 events (the pipeline's batch size), and returns the
 // wall time per event in microseconds.
-func arm(srv *gateway.Server, n int, pick func() int, rng *rand.Rand) float64 {
+func arm(srv *gateway.Server, n int, pick func() int, rng *rand.Rand, typ string) float64 {
 	start := time.Now()
 	for done := 0; done < n; {
 		k := min(256, n-done)
 		evs := make([]*event.Event, 0, k)
 		for range k {
-			evs = append(evs, armEvent(pick(), rng, time.Now()))
+			ev := armEvent(pick(), rng, time.Now())
+			ev.Type = typ
+			evs = append(evs, ev)
 		}
 		if err := srv.ApplyEvents(evs); err != nil {
 			log.Fatal(err)
@@ -475,10 +517,12 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float6
 
 func printTable(r results) {
 	fmt.Println()
-	fmt.Println("| entities | timers armed | build (s) | arming µs/event, uniform | arming µs/event, hot set | RSS MiB (anon + file) | Go heap MiB | db MiB |")
+	fmt.Println("| entities | timers armed | build (s) | µs/event uniform: arming event / control / arming's share | hot set: arming event / control / arming's share | RSS MiB (anon + file) | Go heap MiB | db MiB |")
 	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range r.Sizes {
-		fmt.Printf("| %d | %d | %.1f | %.1f | %.1f | %d (%d + %d) | %d | %d |\n", s.Entities, s.Timers, s.BuildSeconds, s.ArmMicrosPerEvent, s.ArmHotMicrosPerEvent,
+		fmt.Printf("| %d | %d | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %d (%d + %d) | %d | %d |\n", s.Entities, s.Timers, s.BuildSeconds,
+			s.ArmMicrosPerEvent, s.ControlMicrosPerEvent, s.ArmMicrosPerEvent-s.ControlMicrosPerEvent,
+			s.ArmHotMicrosPerEvent, s.ControlHotMicrosPerEvent, s.ArmHotMicrosPerEvent-s.ControlHotMicrosPerEvent,
 			s.Memory.RSSMiB, s.Memory.AnonMiB, s.Memory.FileMiB, s.Memory.HeapMiB, s.DBBytes>>20)
 	}
 	fmt.Println()
