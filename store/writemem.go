@@ -53,26 +53,28 @@ func (m *writeMem) markedKey(mark byte, parts ...string) []byte {
 	if mark != 0 {
 		n++
 	}
-	if n > arenaChunk/8 {
-		k := join(parts[:len(parts)-1]...)
-		k = append(k, sep)
-		if mark != 0 {
-			k = append(k, mark)
-		}
-		return append(k, parts[len(parts)-1]...)
+	if n > arenaChunk/8 { // a large key gets memory of its own
+		return appendMarkedKey(make([]byte, 0, n), mark, parts)
 	}
 	if cap(m.arena)-len(m.arena) < n {
 		m.arena = make([]byte, 0, arenaChunk)
 	}
 	start := len(m.arena)
+	m.arena = appendMarkedKey(m.arena, mark, parts)
+	return m.arena[start:len(m.arena):len(m.arena)]
+}
+
+// appendMarkedKey appends parts joined with the separator, with mark (when
+// not 0) in front of the last part.
+func appendMarkedKey(b []byte, mark byte, parts []string) []byte {
 	for i, p := range parts {
 		if i > 0 {
-			m.arena = append(m.arena, sep)
+			b = append(b, sep)
 		}
 		if mark != 0 && i == len(parts)-1 {
-			m.arena = append(m.arena, mark)
+			b = append(b, mark)
 		}
-		m.arena = append(m.arena, p...)
+		b = append(b, p...)
 	}
-	return m.arena[start:len(m.arena):len(m.arena)]
+	return b
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +122,34 @@ func TestWriteMemCopy(t *testing.T) {
 	if k := m.key("a", "", "b"+strconv.Itoa(7)); !bytes.Equal(k, join("a", "", "b7")) || cap(k) != len(k) {
 		t.Fatalf("key %q (cap %d)", k, cap(k))
 	}
+}
+
+// TestMarkedKey: keys carved from the arena and large keys (memory of
+// their own) are built alike, with the mark in front of the last part.
+func TestMarkedKey(t *testing.T) {
+	var m writeMem
+	big := strings.Repeat("r", arenaChunk/8+1)
+	for _, tc := range []struct {
+		mark  byte
+		parts []string
+		want  string
+	}{
+		{0, []string{"id"}, "id"},
+		{0, []string{"c", "ticket", "T-1"}, "c\x00ticket\x00T-1"},
+		{eventMark, []string{"c", "ticket", "T-1", "E1"}, "c\x00ticket\x00T-1\x00\x02E1"},
+		{0, []string{big}, big},
+		{0, []string{"c", big}, "c\x00" + big},
+		{timerMark, []string{"c", "ticket", big, "rule"}, "c\x00ticket\x00" + big + "\x00\x01rule"},
+	} {
+		if got := string(m.markedKey(tc.mark, tc.parts...)); got != tc.want {
+			t.Errorf("markedKey(%d, %d parts) = %q, want %q", tc.mark, len(tc.parts), shorten(got), shorten(tc.want))
+		}
+	}
+}
+
+func shorten(s string) string {
+	if len(s) > 40 {
+		return s[:20] + "..." + s[len(s)-20:]
+	}
+	return s
 }
