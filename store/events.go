@@ -49,7 +49,13 @@ func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
 	if err := tx.b(bucketEvents).Put(m.key(e.ID), data); err != nil {
 		return fmt.Errorf("put event %s: %w", e.ID, err)
 	}
-	ik := m.markedKey(eventMark, e.Connector, e.Entity, e.Reference, e.ID)
+	return tx.putEventIndex(e)
+}
+
+// putEventIndex writes e's entry in its entity's event index (kept
+// behind the snapshot).
+func (tx *Tx) putEventIndex(e *event.Event) error {
+	ik := tx.db.wmem.markedKey(eventMark, e.Connector, e.Entity, e.Reference, e.ID)
 	if err := tx.b(bucketEntities).Put(ik, present()); err != nil {
 		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
 	}

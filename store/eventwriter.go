@@ -53,12 +53,10 @@ func (w *EventWriter) Put(e *event.Event, trace json.RawMessage) error {
 	if err := checkPutEvent(tx, e); err != nil {
 		return err
 	}
-	m := &tx.db.wmem
-	ik := m.markedKey(eventMark, e.Connector, e.Entity, e.Reference, e.ID)
-	if err := tx.b(bucketEntities).Put(ik, present()); err != nil {
-		return fmt.Errorf("put event %s: index by entity: %w", e.ID, err)
+	if err := tx.putEventIndex(e); err != nil {
+		return err
 	}
-	w.pending = append(w.pending, &pendingEvent{e: e, trace: trace, key: m.key(e.ID)})
+	w.pending = append(w.pending, &pendingEvent{e: e, trace: trace, key: tx.db.wmem.key(e.ID)})
 	if len(w.pending)-w.sent >= encodeChunk {
 		w.send()
 	}
@@ -87,13 +85,14 @@ func (w *EventWriter) encode(mem *writeMem) {
 }
 
 // Flush waits for the queued events' encoding and writes them. The last
-// chunk, not yet sent, is encoded here.
+// chunk, not yet sent, is encoded here meanwhile (in the transaction's own
+// arena; the encoder has one of its own).
 func (w *EventWriter) Flush() error {
-	w.Stop()
-	events := w.tx.b(bucketEvents)
 	for _, p := range w.pending[w.sent:] {
 		p.data, p.err = w.tx.db.wmem.packedEvent(p.e, p.trace)
 	}
+	w.Stop()
+	events := w.tx.b(bucketEvents)
 	for _, p := range w.pending {
 		if p.err != nil {
 			return p.err
