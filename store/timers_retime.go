@@ -47,13 +47,13 @@ func (db *DB) TimerRefs(after string, limit int) ([]TimerRef, string, error) {
 		}
 		var last []byte
 		for k != nil {
-			switch {
-			case isEventIndexKey(k):
+			switch mark := markOf(k); {
+			case mark == eventMark:
 				// Skip the rest of the entity's event index.
 				i := bytes.LastIndexByte(k, sep)
 				k, v = c.Seek(append(copyBytes(k[:i+1]), eventMark+1))
 				continue
-			case !isTimerRecordKey(k), isTombstone(v):
+			case mark != timerMark, isTombstone(v):
 				k, v = c.Next()
 				continue
 			}
