@@ -148,7 +148,6 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		fail("%v", err)
 		return out
 	}
-	req.Intake, req.URL = tc.Intake || tc.Expect.Refused != nil, tc.URL
 	now := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) // a Monday, so day-of-week rules are deterministic
 	if tc.Now != "" {
 		t, err := time.Parse(time.RFC3339, tc.Now)
@@ -200,7 +199,8 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 		res.add(later)
 	}
 	if posts {
-		sc := TestCase{Connector: st.Connector, Headers: st.Headers, Query: st.Query, ContentType: st.ContentType, Payload: st.Payload, Fixture: st.Fixture, Event: st.Event}
+		sc := TestCase{Connector: st.Connector, Headers: st.Headers, Query: st.Query, ContentType: st.ContentType, Payload: st.Payload, Fixture: st.Fixture, Event: st.Event,
+			Intake: st.Intake, URL: st.URL, Expect: TestExpect{Refused: st.Expect.Refused}}
 		if sc.Connector == "" {
 			sc.Connector = tc.Connector
 		}
@@ -214,7 +214,6 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 		if err != nil {
 			return nil, err
 		}
-		req.Intake, req.URL = st.Intake || st.Expect.Refused != nil, st.URL
 		posted, err := sim.Post(req)
 		if err != nil {
 			return nil, err
@@ -296,8 +295,12 @@ func checkExpect(file string, ex TestExpect, res *SimResult, fail func(string, .
 	}
 }
 
+// caseRequest is the dry-run request of a case (a step passes itself as
+// one): its payload from the fixture, payload or event, through the intake
+// checks when it sets intake or expects a refusal.
 func caseRequest(file string, tc TestCase) (SimRequest, error) {
-	req := SimRequest{Connector: tc.Connector, Headers: tc.Headers, Query: tc.Query, ContentType: tc.ContentType}
+	req := SimRequest{Connector: tc.Connector, Headers: tc.Headers, Query: tc.Query, ContentType: tc.ContentType,
+		Intake: tc.Intake || tc.Expect.Refused != nil, URL: tc.URL}
 	switch {
 	case tc.Fixture != "":
 		p := tc.Fixture

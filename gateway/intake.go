@@ -46,17 +46,14 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	// Fiber reuses its buffers once the handler returns: copy what we keep.
 	req.Body = append([]byte(nil), req.Body...)
 	req.URL, req.Header, req.Query = publicURL(c), requestHeader(c), query
-	adm, r := admit(in, ctype, req)
+	adm, resp, r := checkIntake(b, in, ctype, req)
 	if r != nil {
 		return s.refusal(c, name, r)
 	}
-	if resp, handled := in.Handshake(req); handled {
+	if resp != nil {
 		s.metrics.hook(name, resp.Status)
 		c.Set(fiber.HeaderContentType, resp.ContentType)
 		return c.Status(resp.Status).Send(resp.Body)
-	}
-	if r := checkSchema(b, in, adm.payload); r != nil {
-		return s.refusal(c, name, r)
 	}
 	item := &store.InboxItem{
 		Connector:   name,
@@ -212,6 +209,24 @@ func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission
 		return admission{}, &Refusal{Status: fiber.StatusUnauthorized, Reason: oneLine(err.Error())}
 	}
 	return admission{payload: payload, kind: kind}, nil
+}
+
+// checkIntake runs the checks that follow the size check, in the order
+// the gateway answers them: admit, then the connector's handshake (a
+// non-nil response answers the request instead of accepting it), then
+// the schema. The gateway and the dry runs share it.
+func checkIntake(b *Bundle, in *connectors.Inbound, ctype string, req *verify.Request) (admission, *connectors.HandshakeResponse, *Refusal) {
+	adm, r := admit(in, ctype, req)
+	if r != nil {
+		return admission{}, nil, r
+	}
+	if resp, handled := in.Handshake(req); handled {
+		return admission{}, resp, nil
+	}
+	if r := checkSchema(b, in, adm.payload); r != nil {
+		return admission{}, nil, r
+	}
+	return adm, nil, nil
 }
 
 // checkSchema validates a payload against the connector's JSON Schema,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hookline/hookline/connectors"
 	"net/textproto"
 	"net/url"
 	"sort"
@@ -258,17 +259,13 @@ func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err erro
 	res = newSimResult()
 	in := c.Inbound
 	r := checkSize(s.b, in, len(body))
-	var adm admission
 	if r == nil {
-		adm, r = admit(in, ctype, vreq)
-	}
-	if r == nil {
-		if resp, handled := in.Handshake(vreq); handled {
+		var resp *connectors.HandshakeResponse
+		if _, resp, r = checkIntake(s.b, in, ctype, vreq); resp != nil {
 			res.Handshake = &SimHandshake{Status: resp.Status, Body: string(resp.Body)}
 			s.finish(res)
 			return res, true, nil
 		}
-		r = checkSchema(s.b, in, adm.payload)
 	}
 	if r != nil {
 		res.Refused = r
