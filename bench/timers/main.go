@@ -142,10 +142,10 @@ func main() {
 
 	if *lagN > 0 {
 		res.Lag = measureLag(srv, sizes[len(sizes)-1], *lagN, *window, *background, sink)
+		log.Printf("lag of %d timers due within %s (background %d events/s): p50 %s p90 %s p99 %s max %s; fired %d, missing %d",
+			res.Lag.Timers, *window, *background, ms(res.Lag.P50), ms(res.Lag.P90), ms(res.Lag.P99), ms(res.Lag.Max), res.Lag.Fired, res.Lag.Missing)
 	}
 	res.Memory = memory()
-	log.Printf("lag of %d timers due within %s (background %d events/s): p50 %s p90 %s p99 %s max %s; fired %d, missing %d",
-		res.Lag.Timers, *window, *background, ms(res.Lag.P50), ms(res.Lag.P90), ms(res.Lag.P99), ms(res.Lag.Max), res.Lag.Fired, res.Lag.Missing)
 	log.Printf("process: RSS %d MiB (peak %d MiB; anon %d, file-backed %d), Go heap in use %d MiB, Go runtime total %d MiB",
 		res.Memory.RSSMiB, res.Memory.PeakRSSMiB, res.Memory.AnonMiB, res.Memory.FileMiB, res.Memory.HeapMiB, res.Memory.GoSysMiB)
 	printTable(res)
@@ -526,6 +526,10 @@ func printTable(r results) {
 			s.Memory.RSSMiB, s.Memory.AnonMiB, s.Memory.FileMiB, s.Memory.HeapMiB, s.DBBytes>>20)
 	}
 	fmt.Println()
+	if r.Lag.Timers == 0 {
+		fmt.Printf("lag not measured (-lag 0); peak RSS %d MiB\n", r.Memory.PeakRSSMiB)
+		return
+	}
 	fmt.Printf("| lag timers | fired | p50 | p90 | p99 | max | peak RSS MiB |\n|---:|---:|---:|---:|---:|---:|---:|\n| %d | %d | %s | %s | %s | %s | %d |\n",
 		r.Lag.Timers, r.Lag.Fired, ms(r.Lag.P50), ms(r.Lag.P90), ms(r.Lag.P99), ms(r.Lag.Max), r.Memory.PeakRSSMiB)
 }
