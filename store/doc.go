@@ -143,9 +143,10 @@
 //	events            event id -> StoredEvent JSON, packed
 //	entities          connector \x00 entity \x00 reference -> event.Snapshot JSON, packed;
 //	                  behind each snapshot, the entity's own records:
-//	                  ... reference \x00 \x01 rule id -> timer JSON (with "indexed",
-//	                  the time of its timers_due entry), or 0x00 + indexed (8)
-//	                  for a cancelled timer whose entry has not come due;
+//	                  ... reference \x00 \x01 rule id -> 0x01 + due (8) + armed at (8)
+//	                  + indexed (8), the time of its timers_due entry (0: none;
+//	                  schema 3 wrote timer JSON, still read), or 0x00 + indexed
+//	                  (8) for a cancelled timer whose entry has not come due;
 //	                  ... reference \x00 \x02 event id -> 0x01, the event index
 //	rule_firings      rule id \x00 time (8) -> firing count at that instant (8)
 //	fingerprints      connector \x00 reference \x00 field \x00 value -> Fingerprint JSON

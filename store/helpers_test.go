@@ -237,8 +237,8 @@ func checkCounters(db *DB) error {
 				records[string(k)] = binary.BigEndian.Uint64(v[1:])
 				return nil
 			}
-			var rec timerRecord
-			if err := json.Unmarshal(v, &rec); err != nil {
+			rec, err := decodeTimerRecord(k, v)
+			if err != nil {
 				return fmt.Errorf("timer record %q: %w", k, err)
 			}
 			if rec.Indexed.IsZero() || rec.Indexed.After(rec.Due) {

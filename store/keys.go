@@ -49,10 +49,11 @@ const (
 	metaVersion = "version"
 	// schemaVersion is the layout this build writes: 2 packs events and
 	// entity snapshots (packed.go); 3 keeps timers behind their entity's
-	// snapshot, with a lazily settled due index (timers.go). It reads
-	// stores from minSchemaVersion on, and moves them to schemaVersion
-	// when it opens them (migrate.go).
-	schemaVersion         = 3
+	// snapshot, with a lazily settled due index (timers.go); 4 writes
+	// timer records in a fixed binary layout instead of JSON (both are
+	// read). It reads stores from minSchemaVersion on, and moves them to
+	// schemaVersion when it opens them (migrate.go).
+	schemaVersion         = 4
 	minSchemaVersion      = 1
 	countInboxPending     = "count/inbox_pending"
 	countTimers           = "count/timers"

@@ -24,8 +24,8 @@ const migrateBatch = 10000
 // migrate moves the records of a store written before schema 3 into the
 // entities bucket: timers (their due index entries keep their names and
 // times) and the per-entity event index. init has already marked the store
-// schema 3, so an older build refuses a store whose move a crash
-// interrupted, and the next Open goes on with it.
+// with this build's schema, so an older build refuses a store whose move a
+// crash interrupted, and the next Open goes on with it.
 func (db *DB) migrate() error {
 	if err := db.moveBucket(bucketTimersV2, func(tx *Tx, k, v []byte) error {
 		var t Timer

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -35,13 +36,14 @@ type TimerFilter struct {
 	Limit int `json:"limit,omitempty"`
 }
 
-// How timers are kept (schema 3). Arming must not cost more on a large
-// store than on a small one, so a timer adds no page of its own to what
-// the entity's event already writes:
+// How timers are kept (schemas 3 and 4). Arming must not cost more on a
+// large store than on a small one, so a timer adds no page of its own to
+// what the entity's event already writes:
 //
 //   - The timer's record lives in the entities bucket, right behind the
 //     entity's snapshot (key: entity key \x00 \x01 rule id), so it shares
-//     the snapshot's leaf page, which the event rewrites anyway.
+//     the snapshot's leaf page, which the event rewrites anyway. It is 25
+//     bytes (schema 4), so it hardly makes that leaf fuller.
 //   - The due index (timers_due) holds one entry per record, at a time
 //     that is at most the timer's due time (the record's Indexed). A
 //     timer moved later keeps its entry and a cancelled one stays as a
@@ -57,9 +59,18 @@ type TimerFilter struct {
 // So the index never holds more than one entry per record, and every
 // record except a tombstone is a timer that is armed.
 
-// tombstone is the first byte of a cancelled timer's value, followed by
-// the 8-byte time of its index entry. Live records are JSON ('{').
-const tombstone = 0
+// Timer record values. A cancelled timer is a tombstone: timerTombstone
+// and the 8-byte time of its index entry. A live timer (schema 4) is
+// timerLive and three 8-byte big-endian Unix nanosecond times: due, armed
+// at, and its index entry (0: none); the entity and the rule are in the
+// key. Schema 3 wrote live timers as JSON of timerRecord ('{'), which is
+// still read and is replaced when the timer is next written.
+const (
+	timerTombstone = 0
+	timerLive      = 1
+	tombstoneLen   = 1 + 8
+	timerLiveLen   = 1 + 3*8
+)
 
 // timerRecord is a live timer as stored: the Timer and where its due index
 // entry is.
@@ -101,7 +112,35 @@ func isEventIndexKey(k []byte) bool { return markOf(k) == eventMark }
 
 // isTombstone reports whether a timer record's value is a cancelled
 // timer's.
-func isTombstone(v []byte) bool { return len(v) == 9 && v[0] == tombstone }
+func isTombstone(v []byte) bool { return len(v) == tombstoneLen && v[0] == timerTombstone }
+
+// timerState is what writing a timer needs to know of its stored record.
+type timerState struct {
+	// live is true for an armed timer, off for a tombstone; both are
+	// false when there is no record.
+	live, off bool
+	// indexed is the time of the record's due index entry (0: none).
+	indexed uint64
+}
+
+// timerStateAt reads the state of the record under rk without decoding
+// the timer.
+func (tx *Tx) timerStateAt(rk []byte) (timerState, error) {
+	v := tx.b(bucketEntities).Get(rk)
+	switch {
+	case v == nil:
+		return timerState{}, nil
+	case isTombstone(v):
+		return timerState{off: true, indexed: binary.BigEndian.Uint64(v[1:])}, nil
+	case len(v) == timerLiveLen && v[0] == timerLive:
+		return timerState{live: true, indexed: binary.BigEndian.Uint64(v[17:])}, nil
+	}
+	rec, err := decodeTimerRecord(rk, v)
+	if err != nil {
+		return timerState{}, err
+	}
+	return timerState{live: true, indexed: nanosOrZero(rec.Indexed)}, nil
+}
 
 // timerRecordAt reads the record under rk: nil when there is none; off is
 // true for a tombstone (indexed is then its entry's time).
@@ -113,30 +152,82 @@ func (tx *Tx) timerRecordAt(rk []byte) (rec *timerRecord, off bool, indexed uint
 	case isTombstone(v):
 		return nil, true, binary.BigEndian.Uint64(v[1:]), nil
 	}
-	rec = new(timerRecord)
-	if err := json.Unmarshal(v, rec); err != nil {
-		return nil, false, 0, fmt.Errorf("decode timer %q: %w", rk, err)
+	if rec, err = decodeTimerRecord(rk, v); err != nil {
+		return nil, false, 0, err
 	}
-	if !rec.Indexed.IsZero() {
-		indexed = nanos(rec.Indexed)
-	}
-	return rec, false, indexed, nil
+	return rec, false, nanosOrZero(rec.Indexed), nil
 }
 
-func (tx *Tx) putTimerRecord(rk []byte, rec *timerRecord) error {
-	data, err := json.Marshal(rec)
-	if err != nil {
-		return fmt.Errorf("encode timer %s %s: %w", rec.Key, rec.Rule, err)
+// decodeTimerRecord decodes the live timer v stored under the record key
+// rk, in either format.
+func decodeTimerRecord(rk, v []byte) (*timerRecord, error) {
+	if len(v) > 0 && v[0] == '{' {
+		rec := new(timerRecord)
+		if err := json.Unmarshal(v, rec); err != nil {
+			return nil, fmt.Errorf("decode timer %q: %w", rk, err)
+		}
+		return rec, nil
 	}
-	if err := tx.b(bucketEntities).Put(rk, data); err != nil {
+	if len(v) != timerLiveLen || v[0] != timerLive {
+		return nil, fmt.Errorf("decode timer %q: not a timer record (%d bytes): %w", rk, len(v), ErrInvalid)
+	}
+	for at := 1; at < timerLiveLen; at += 8 {
+		if binary.BigEndian.Uint64(v[at:]) > math.MaxInt64 {
+			return nil, fmt.Errorf("decode timer %q: time out of range: %w", rk, ErrInvalid)
+		}
+	}
+	ref, err := parseTimerRecordKey(rk)
+	if err != nil {
+		return nil, fmt.Errorf("decode timer: %w", err)
+	}
+	return &timerRecord{
+		Timer: Timer{
+			Key:     ref.Key,
+			Rule:    ref.Rule,
+			Due:     timeOrZero(binary.BigEndian.Uint64(v[1:])),
+			ArmedAt: timeOrZero(binary.BigEndian.Uint64(v[9:])),
+		},
+		Indexed: timeOrZero(binary.BigEndian.Uint64(v[17:])),
+	}, nil
+}
+
+// nanosOrZero is nanos, with the zero time as 0.
+func nanosOrZero(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	return nanos(t)
+}
+
+// timeOrZero is the inverse of nanosOrZero.
+func timeOrZero(n uint64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return fromNanos(n)
+}
+
+// encodeTimerRecord returns the binary form of a live timer.
+func encodeTimerRecord(rec *timerRecord) []byte {
+	v := make([]byte, timerLiveLen)
+	v[0] = timerLive
+	binary.BigEndian.PutUint64(v[1:], nanosOrZero(rec.Due))
+	binary.BigEndian.PutUint64(v[9:], nanosOrZero(rec.ArmedAt))
+	binary.BigEndian.PutUint64(v[17:], nanosOrZero(rec.Indexed))
+	return v
+}
+
+// putTimerRecord writes the live timer rec under rk.
+func (tx *Tx) putTimerRecord(rk []byte, rec *timerRecord) error {
+	if err := tx.b(bucketEntities).Put(rk, encodeTimerRecord(rec)); err != nil {
 		return fmt.Errorf("put timer %s %s: %w", rec.Key, rec.Rule, err)
 	}
 	return nil
 }
 
 func (tx *Tx) putTombstone(rk []byte, indexed uint64) error {
-	v := make([]byte, 9)
-	v[0] = tombstone
+	v := make([]byte, tombstoneLen)
+	v[0] = timerTombstone
 	binary.BigEndian.PutUint64(v[1:], indexed)
 	if err := tx.b(bucketEntities).Put(rk, v); err != nil {
 		return fmt.Errorf("cancel timer %q: %w", rk, err)
@@ -155,10 +246,11 @@ func (tx *Tx) PutTimer(t Timer) error {
 		return fmt.Errorf("put timer: %w", err)
 	}
 	rk := recordKey(name)
-	old, off, indexed, err := tx.timerRecordAt(rk)
+	old, err := tx.timerStateAt(rk)
 	if err != nil {
 		return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
 	}
+	indexed := old.indexed
 	rec := &timerRecord{Timer: t}
 	due := nanos(t.Due)
 	switch {
@@ -176,7 +268,7 @@ func (tx *Tx) PutTimer(t Timer) error {
 		}
 		rec.Indexed = fromNanos(due)
 	}
-	if old == nil || off {
+	if !old.live {
 		if err := addCount(tx.b(bucketMeta), countTimers, 1); err != nil {
 			return err
 		}
@@ -197,14 +289,14 @@ func (tx *Tx) DeleteTimer(k event.EntityKey, ruleID string) error {
 		return fmt.Errorf("delete timer: %w", err)
 	}
 	rk := recordKey(name)
-	rec, _, indexed, err := tx.timerRecordAt(rk)
-	if err != nil || rec == nil {
+	old, err := tx.timerStateAt(rk)
+	if err != nil || !old.live {
 		return err
 	}
-	if indexed == 0 {
+	if old.indexed == 0 {
 		err = tx.b(bucketEntities).Delete(rk)
 	} else {
-		err = tx.putTombstone(rk, indexed)
+		err = tx.putTombstone(rk, old.indexed)
 	}
 	if err != nil {
 		return fmt.Errorf("delete timer %s %s: %w", k, ruleID, err)
@@ -239,9 +331,9 @@ func (tx *Tx) TimersOf(k event.EntityKey) ([]Timer, error) {
 		if isTombstone(v) {
 			continue
 		}
-		var rec timerRecord
-		if err := json.Unmarshal(v, &rec); err != nil {
-			return nil, fmt.Errorf("decode timer %q: %w", key, err)
+		rec, err := decodeTimerRecord(key, v)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, rec.Timer)
 	}

@@ -187,7 +187,7 @@ func TestDueTimersTakesEntriesForTheFiring(t *testing.T) {
 
 // A store written before schema 3 (timers in their own bucket) opens with
 // every timer behind its entity, the due index as it was, the old bucket
-// gone and the store marked schema 3.
+// gone and the store marked with this build's schema.
 func TestOpenSchema2StoreMovesTimers(t *testing.T) {
 	db := mustOpen(t)
 	t0 := db.clock.Now()
@@ -221,8 +221,8 @@ func TestOpenSchema2StoreMovesTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.reopen()
-	if v := storedVersion(t, db.DB); v != schemaVersion || schemaVersion != 3 {
-		t.Fatalf("schema version %d (this build %d), want 3", v, schemaVersion)
+	if v := storedVersion(t, db.DB); v != schemaVersion || schemaVersion != 4 {
+		t.Fatalf("schema version %d (this build %d), want 4", v, schemaVersion)
 	}
 	if err := db.bolt.View(func(btx *bolt.Tx) error {
 		if btx.Bucket([]byte(bucketTimersV2)) != nil {

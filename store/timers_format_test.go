@@ -1,0 +1,158 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"slices"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A live timer's record is 25 bytes that give back the timer, its key
+// and rule from the record key, and zero times as zero.
+func TestTimerRecordFormat(t *testing.T) {
+	db := mustOpen(t)
+	t0 := db.clock.Now().Add(123456789 * time.Nanosecond)
+	cases := []timerRecord{
+		{Timer: Timer{Key: ticket("42"), Rule: "pending-48h", Due: t0.Add(48 * time.Hour), ArmedAt: t0}, Indexed: t0.Add(time.Hour)},
+		{Timer: Timer{Key: ticket("x/y z"), Rule: "idle", Due: t0}}, // not armed at a known time, no entry
+	}
+	for _, want := range cases {
+		name, err := timerKey(want.Key, want.Rule)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rk := recordKey(name)
+		db.update(func(tx *Tx) error { return tx.putTimerRecord(rk, &want) })
+		var raw []byte
+		var got *timerRecord
+		db.update(func(tx *Tx) error {
+			raw = bytes.Clone(tx.b(bucketEntities).Get(rk))
+			got, _, _, err = tx.timerRecordAt(rk)
+			return err
+		})
+		if len(raw) != timerLiveLen || raw[0] != timerLive {
+			t.Fatalf("%s: stored %d bytes %x, want %d starting %d", want.Key, len(raw), raw, timerLiveLen, timerLive)
+		}
+		if got.Key != want.Key || got.Rule != want.Rule || !got.Due.Equal(want.Due) ||
+			!got.ArmedAt.Equal(want.ArmedAt) || got.ArmedAt.IsZero() != want.ArmedAt.IsZero() ||
+			!got.Indexed.Equal(want.Indexed) || got.Indexed.IsZero() != want.Indexed.IsZero() {
+			t.Fatalf("read back %+v, want %+v", *got, want)
+		}
+	}
+}
+
+// A store of schema 3 wrote live timers as JSON. This build opens it
+// without moving anything, reads those records, and replaces each with
+// the binary form when it writes the timer again; cancelling, settling
+// and firing work on them as on new ones.
+func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
+	db := mustOpen(t)
+	t0 := db.clock.Now()
+	legacy := []timerRecord{
+		{Timer: Timer{Key: ticket("1"), Rule: "idle", Due: t0.Add(10 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(10 * time.Minute)},
+		{Timer: Timer{Key: ticket("2"), Rule: "pending", Due: t0.Add(30 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(20 * time.Minute)},
+		{Timer: Timer{Key: ticket("3"), Rule: "pending", Due: t0.Add(40 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(40 * time.Minute)},
+	}
+	if err := db.bolt.Update(func(btx *bolt.Tx) error {
+		for _, rec := range legacy {
+			name, err := timerKey(rec.Key, rec.Rule)
+			if err != nil {
+				return err
+			}
+			v, err := json.Marshal(rec)
+			if err != nil {
+				return err
+			}
+			if err := btx.Bucket([]byte(bucketEntities)).Put(recordKey(name), v); err != nil {
+				return err
+			}
+			if err := btx.Bucket([]byte(bucketTimersDue)).Put(timeKey(rec.Indexed, name), present()); err != nil {
+				return err
+			}
+		}
+		b := make([]byte, 8)
+		binary.BigEndian.PutUint64(b, 3)
+		if err := btx.Bucket([]byte(bucketMeta)).Put([]byte(metaVersion), b); err != nil {
+			return err
+		}
+		return addCount(btx.Bucket([]byte(bucketMeta)), countTimers, int64(len(legacy)))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	db.reopen()
+	if v := storedVersion(t, db.DB); v != schemaVersion {
+		t.Fatalf("schema version %d, want %d", v, schemaVersion)
+	}
+	if err := checkCounters(db.DB); err != nil {
+		t.Fatal(err)
+	}
+	all, err := db.Timers(TimerFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := timerIDs(all), []string{"zendesk/ticket/1#idle", "zendesk/ticket/2#pending", "zendesk/ticket/3#pending"}; !slices.Equal(got, want) {
+		t.Fatalf("timers of the schema 3 store %v, want %v", got, want)
+	}
+	for i, tm := range all {
+		if !tm.Due.Equal(legacy[i].Due) || !tm.ArmedAt.Equal(legacy[i].ArmedAt) {
+			t.Fatalf("timer %d read as %+v, want %+v", i, tm, legacy[i].Timer)
+		}
+	}
+	db.update(func(tx *Tx) error {
+		of, err := tx.TimersOf(ticket("2"))
+		if err != nil || len(of) != 1 || !of[0].Due.Equal(legacy[1].Due) {
+			t.Errorf("TimersOf(2) = %+v, %v", of, err)
+		}
+		// Moved later: the entry stays where it was, the record turns binary.
+		if err := tx.PutTimer(Timer{Key: ticket("1"), Rule: "idle", Due: t0.Add(50 * time.Minute), ArmedAt: t0.Add(time.Minute)}); err != nil {
+			return err
+		}
+		return tx.DeleteTimer(ticket("3"), "pending")
+	})
+	want := []string{"10m0s zendesk/ticket/1#idle", "20m0s zendesk/ticket/2#pending", "40m0s zendesk/ticket/3#pending"}
+	if got := dueIndex(t, db.DB, t0); !slices.Equal(got, want) {
+		t.Fatalf("due index after moving and cancelling\n got %v\nwant %v", got, want)
+	}
+	name, _ := timerKey(ticket("1"), "idle")
+	db.update(func(tx *Tx) error {
+		if v := tx.b(bucketEntities).Get(recordKey(name)); len(v) != timerLiveLen || v[0] != timerLive {
+			t.Errorf("moved timer stored as %q, want the binary form", v)
+		}
+		return nil
+	})
+	if err := checkCounters(db.DB); err != nil {
+		t.Fatal(err)
+	}
+	// Settling at 35m moves 1's entry to its due time; 2 (still JSON,
+	// indexed at 20m, due at 30m) fires.
+	if got := settle(t, db, t0.Add(35*time.Minute)); !slices.Equal(got, []string{"zendesk/ticket/2#pending"}) {
+		t.Fatalf("fired at 35m %v, want 2's timer", got)
+	}
+	if got := settle(t, db, t0.Add(time.Hour)); !slices.Equal(got, []string{"zendesk/ticket/1#idle"}) {
+		t.Fatalf("fired at 1h %v, want 1's timer (3 was cancelled)", got)
+	}
+	if got := dueIndex(t, db.DB, t0); len(got) != 0 {
+		t.Fatalf("due index after everything fired: %v", got)
+	}
+}
+
+// decodeTimerRecord never panics, and what it decodes from the binary
+// form encodes back to the same bytes.
+func FuzzDecodeTimerRecord(f *testing.F) {
+	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), []byte{timerLive, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3})
+	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), []byte(`{"key":{"connector":"zendesk"},"rule":"idle","due":"2026-11-21T10:00:00Z"}`))
+	f.Add([]byte("a\x00b"), []byte{timerLive})
+	f.Fuzz(func(t *testing.T, rk, v []byte) {
+		rec, err := decodeTimerRecord(rk, v)
+		if err != nil || len(v) == 0 || v[0] != timerLive {
+			return
+		}
+		if enc := encodeTimerRecord(rec); !bytes.Equal(enc, v) {
+			t.Fatalf("decoded %x as %+v, which encodes as %x", v, rec, enc)
+		}
+	})
+}
