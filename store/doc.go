@@ -144,15 +144,17 @@
 //	entities          connector \x00 entity \x00 reference -> event.Snapshot JSON, packed;
 //	                  behind each snapshot, the entity's own records:
 //	                  ... reference \x00 \x01 rule id -> 0x01 + due (8) + armed at (8)
-//	                  + indexed (8), the time of its timers_due entry (0: none;
-//	                  schema 3 wrote timer JSON, still read), or 0x00 + indexed
-//	                  (8) for a cancelled timer whose entry has not come due;
+//	                  + its timers_by_due entry: time (8, 0: none) + sequence (8)
+//	                  (schema 3 wrote timer JSON, still read), or 0x00 + entry
+//	                  for a cancelled timer whose entry has not come due;
 //	                  ... reference \x00 \x02 event id -> 0x01, the event index
 //	rule_firings      rule id \x00 time (8) -> firing count at that instant (8)
 //	fingerprints      connector \x00 reference \x00 field \x00 value -> Fingerprint JSON
 //	fingerprints_exp  expires (8) + fingerprint key -> 0x01
-//	timers_due        time (8) + connector \x00 entity \x00 reference \x00 rule id -> 0x01,
-//	                  one entry per timer record, at or before its due time
+//	timers_by_due     time (8) + sequence (8) + connector \x00 entity \x00 reference
+//	                  \x00 rule id -> 0x01, one entry per timer record, at or before
+//	                  its due time; the sequence (the bucket's) keeps entries of
+//	                  the same time in the order they were written
 //	outbox            delivery id -> Delivery JSON
 //	outbox_queue      connector \x00 reference \x00 delivery id -> 0x01, pending and
 //	                  in-flight deliveries with a non-empty reference

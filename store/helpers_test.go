@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -225,26 +224,26 @@ func checkCounters(db *DB) error {
 			return fmt.Errorf("inbox pending counter %d, want %d", got, pending)
 		}
 		// Timers: every live record counted, every record but one being
-		// fired has exactly one due index entry at its Indexed time, at
-		// or before its due time, and every entry names such a record.
+		// fired has exactly one due index entry, the one it names, at or
+		// before its due time, and every entry names such a record.
 		var timers int64
-		records := map[string]uint64{}
+		records := map[string]dueEntry{}
 		if err := btx.Bucket([]byte(bucketEntities)).ForEach(func(k, v []byte) error {
 			if !isTimerRecordKey(k) {
 				return nil
 			}
 			if isTombstone(v) {
-				records[string(k)] = binary.BigEndian.Uint64(v[1:])
+				records[string(k)] = tombstoneEntry(v)
 				return nil
 			}
 			rec, err := decodeTimerRecord(k, v)
 			if err != nil {
 				return fmt.Errorf("timer record %q: %w", k, err)
 			}
-			if rec.Indexed.IsZero() || rec.Indexed.After(rec.Due) {
-				return fmt.Errorf("timer record %q indexed at %v, due %v", k, rec.Indexed, rec.Due)
+			if rec.Entry.at == 0 || rec.Entry.at > nanos(rec.Due) {
+				return fmt.Errorf("timer record %q indexed at %v, due %v", k, rec.Entry, rec.Due)
 			}
-			records[string(k)] = nanos(rec.Indexed)
+			records[string(k)] = rec.Entry
 			timers++
 			return nil
 		}); err != nil {
@@ -255,12 +254,16 @@ func checkCounters(db *DB) error {
 		}
 		due := 0
 		if err := btx.Bucket([]byte(bucketTimersDue)).ForEach(func(k, _ []byte) error {
-			at, ok := records[string(recordKey(k[8:]))]
+			e, name, err := parseDueKey(k)
+			if err != nil {
+				return err
+			}
+			want, ok := records[string(recordKey(name))]
 			if !ok {
 				return fmt.Errorf("due index key %q names no timer record", k)
 			}
-			if binary.BigEndian.Uint64(k[:8]) != at {
-				return fmt.Errorf("due index key %q is not at its record's indexed time", k)
+			if e != want {
+				return fmt.Errorf("due index key %q is not the entry its record names (%v)", k, want)
 			}
 			due++
 			return nil
@@ -268,7 +271,7 @@ func checkCounters(db *DB) error {
 			return err
 		}
 		if due != len(records) {
-			return fmt.Errorf("timers_due has %d keys for %d timer records", due, len(records))
+			return fmt.Errorf("the due index has %d keys for %d timer records", due, len(records))
 		}
 		return nil
 	})

@@ -26,7 +26,7 @@ const (
 	bucketRuleFirings     = "rule_firings"
 	bucketFingerprints    = "fingerprints"
 	bucketFingerprintsExp = "fingerprints_exp"
-	bucketTimersDue       = "timers_due"
+	bucketTimersDue       = "timers_by_due"
 	bucketOutbox          = "outbox"
 	bucketOutboxQueue     = "outbox_queue"
 	bucketOutboxHeads     = "outbox_heads"
@@ -51,8 +51,10 @@ const (
 	// entity snapshots (packed.go); 3 keeps timers behind their entity's
 	// snapshot, with a lazily settled due index (timers.go); 4 writes
 	// timer records in a fixed binary layout instead of JSON (both are
-	// read). It reads stores from minSchemaVersion on, and moves them to
-	// schemaVersion when it opens them (migrate.go).
+	// read) and orders the due index by time, then sequence
+	// (timers_by_due, moved from timers_due). It reads stores from
+	// minSchemaVersion on, and moves them to schemaVersion when it opens
+	// them (migrate.go).
 	schemaVersion         = 4
 	minSchemaVersion      = 1
 	countInboxPending     = "count/inbox_pending"

@@ -1,29 +1,39 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// Buckets of stores before schema 3, whose records now live behind the
-// entities' snapshots (see the marks in keys.go):
+// Buckets of older stores. Before schema 3 these records lived in their
+// own buckets and now live behind the entities' snapshots (see the marks
+// in keys.go):
 //
 //	timers            connector \x00 entity \x00 reference \x00 rule id -> Timer JSON,
 //	                  with due index entries at exactly their due times
 //	events_by_entity  connector \x00 entity \x00 reference \x00 event id -> 0x01
+//
+// Before schema 4 the due index ordered entries of the same time by name:
+//
+//	timers_due        time (8) + connector \x00 entity \x00 reference \x00 rule id -> 0x01
 const (
 	bucketTimersV2         = "timers"
 	bucketEventsByEntityV2 = "events_by_entity"
+	bucketTimersDueV3      = "timers_due"
 )
 
 // migrateBatch is how many records one migration transaction moves.
 const migrateBatch = 10000
 
-// migrate moves the records of a store written before schema 3 into the
-// entities bucket: timers (their due index entries keep their names and
-// times) and the per-entity event index. init has already marked the store
+// migrate moves the records of a store written by an older build into
+// place: before schema 3, timers (their due index entries keep their names
+// and times) and the per-entity event index into the entities bucket;
+// before schema 4, the due index entries into timers_by_due with sequence
+// 0, which is what the records they name say (a schema 3 record has no
+// sequence). init has already marked the store
 // with this build's schema, so an older build refuses a store whose move a
 // crash interrupted, and the next Open goes on with it.
 func (db *DB) migrate() error {
@@ -32,15 +42,23 @@ func (db *DB) migrate() error {
 		if err := json.Unmarshal(v, &t); err != nil {
 			return fmt.Errorf("decode timer %q: %w", k, err)
 		}
-		return tx.putTimerRecord(recordKey(k), &timerRecord{Timer: t, Indexed: t.Due})
+		return tx.putTimerRecord(recordKey(k), &timerRecord{Timer: t, Entry: dueEntry{at: nanosOrZero(t.Due)}})
 	}); err != nil {
 		return err
 	}
-	return db.moveBucket(bucketEventsByEntityV2, func(tx *Tx, k, v []byte) error {
+	if err := db.moveBucket(bucketEventsByEntityV2, func(tx *Tx, k, v []byte) error {
 		if err := tx.b(bucketEntities).Put(markLast(k, eventMark), present()); err != nil {
 			return fmt.Errorf("move event index entry %q: %w", k, err)
 		}
 		return nil
+	}); err != nil {
+		return err
+	}
+	return db.moveBucket(bucketTimersDueV3, func(tx *Tx, k, v []byte) error {
+		if len(k) <= 8 {
+			return fmt.Errorf("timer due index key %q is too short", k)
+		}
+		return tx.indexTimer(dueEntry{at: binary.BigEndian.Uint64(k)}, k[8:])
 	})
 }
 
@@ -77,7 +95,7 @@ func (db *DB) moveBucket(name string, move func(tx *Tx, k, v []byte) error) erro
 			return nil
 		})
 		if err != nil {
-			return fmt.Errorf("move %s to schema 3: %w", name, err)
+			return fmt.Errorf("move %s to schema %d: %w", name, schemaVersion, err)
 		}
 		if done {
 			return nil

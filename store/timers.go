@@ -44,7 +44,7 @@ type TimerFilter struct {
 //     entity's snapshot (key: entity key \x00 \x01 rule id), so it shares
 //     the snapshot's leaf page, which the event rewrites anyway. It is 25
 //     bytes (schema 4), so it hardly makes that leaf fuller.
-//   - The due index (timers_due) holds one entry per record, at a time
+//   - The due index (timers_by_due) holds one entry per record, at a time
 //     that is at most the timer's due time (the record's Indexed). A
 //     timer moved later keeps its entry and a cancelled one stays as a
 //     tombstone with its entry, so neither touches the index, whose
@@ -59,25 +59,76 @@ type TimerFilter struct {
 // So the index never holds more than one entry per record, and every
 // record except a tombstone is a timer that is armed.
 
-// Timer record values. A cancelled timer is a tombstone: timerTombstone
-// and the 8-byte time of its index entry. A live timer (schema 4) is
-// timerLive and three 8-byte big-endian Unix nanosecond times: due, armed
-// at, and its index entry (0: none); the entity and the rule are in the
-// key. Schema 3 wrote live timers as JSON of timerRecord ('{'), which is
-// still read and is replaced when the timer is next written.
+// Timer record values. A live timer (schema 4) is timerLive and four
+// 8-byte big-endian numbers: due, armed at (Unix nanoseconds), and its
+// due index entry (dueEntry: time, 0 for none, and sequence); the entity
+// and the rule are in the key. A cancelled timer is a tombstone:
+// timerTombstone and its entry. Schema 3 wrote live timers as JSON
+// (timerRecordV3, '{') and tombstones without the sequence; both are
+// still read, and replaced when the timer is next written.
 const (
 	timerTombstone = 0
 	timerLive      = 1
-	tombstoneLen   = 1 + 8
-	timerLiveLen   = 1 + 3*8
+	tombstoneLen   = 1 + 2*8
+	tombstoneLenV3 = 1 + 8
+	timerLiveLen   = 1 + 4*8
 )
 
+// dueEntry is where a timer's entry in the due index is: its time at (at
+// most the timer's due time; 0 when the timer has none) and a sequence
+// number from the index bucket. The index orders entries by time, then
+// sequence, then name, so entries written for the same time go after
+// the ones already there. Timers armed when the business hours are
+// closed all come due at the same instant (opening time plus the rule's
+// duration); ordered by name, each of them would land on its own leaf
+// among a growing crowd, while in sequence order they fill one page.
+type dueEntry struct{ at, seq uint64 }
+
+// key returns the entry's key in the due index: at (8) + seq (8) + name.
+func (e dueEntry) key(name []byte) []byte {
+	k := make([]byte, 16, 16+len(name))
+	binary.BigEndian.PutUint64(k, e.at)
+	binary.BigEndian.PutUint64(k[8:], e.seq)
+	return append(k, name...)
+}
+
+// parseDueKey splits a key of the due index.
+func parseDueKey(k []byte) (dueEntry, []byte, error) {
+	if len(k) <= 16 {
+		return dueEntry{}, nil, fmt.Errorf("timer due index key %q is too short", k)
+	}
+	return dueEntry{at: binary.BigEndian.Uint64(k), seq: binary.BigEndian.Uint64(k[8:])}, k[16:], nil
+}
+
+// newDueEntry returns an entry at the time at with the index's next
+// sequence number.
+func (tx *Tx) newDueEntry(at uint64) (dueEntry, error) {
+	seq, err := tx.b(bucketTimersDue).NextSequence()
+	if err != nil {
+		return dueEntry{}, fmt.Errorf("timer due index sequence: %w", err)
+	}
+	return dueEntry{at: at, seq: seq}, nil
+}
+
+// indexTimer writes the due index entry e of the timer name.
+func (tx *Tx) indexTimer(e dueEntry, name []byte) error {
+	if err := tx.b(bucketTimersDue).Put(e.key(name), present()); err != nil {
+		return fmt.Errorf("index timer %q: %w", name, err)
+	}
+	return nil
+}
+
 // timerRecord is a live timer as stored: the Timer and where its due index
-// entry is.
+// entry is (Entry.at is zero while a firing transaction has taken it).
 type timerRecord struct {
 	Timer
-	// Indexed is the time of the timer's entry in timers_due, at most Due;
-	// zero while a firing transaction has taken the entry.
+	Entry dueEntry
+}
+
+// timerRecordV3 is a live timer as schema 3 stored it (JSON).
+type timerRecordV3 struct {
+	Timer
+	// Indexed is the time of the timer's entry, whose sequence was 0.
 	Indexed time.Time `json:"indexed,omitzero"`
 }
 
@@ -112,15 +163,26 @@ func isEventIndexKey(k []byte) bool { return markOf(k) == eventMark }
 
 // isTombstone reports whether a timer record's value is a cancelled
 // timer's.
-func isTombstone(v []byte) bool { return len(v) == tombstoneLen && v[0] == timerTombstone }
+func isTombstone(v []byte) bool {
+	return (len(v) == tombstoneLen || len(v) == tombstoneLenV3) && v[0] == timerTombstone
+}
+
+// tombstoneEntry returns the due index entry a tombstone keeps.
+func tombstoneEntry(v []byte) dueEntry {
+	e := dueEntry{at: binary.BigEndian.Uint64(v[1:])}
+	if len(v) == tombstoneLen {
+		e.seq = binary.BigEndian.Uint64(v[9:])
+	}
+	return e
+}
 
 // timerState is what writing a timer needs to know of its stored record.
 type timerState struct {
 	// live is true for an armed timer, off for a tombstone; both are
 	// false when there is no record.
 	live, off bool
-	// indexed is the time of the record's due index entry (0: none).
-	indexed uint64
+	// entry is the record's due index entry (at 0: none).
+	entry dueEntry
 }
 
 // timerStateAt reads the state of the record under rk without decoding
@@ -131,47 +193,47 @@ func (tx *Tx) timerStateAt(rk []byte) (timerState, error) {
 	case v == nil:
 		return timerState{}, nil
 	case isTombstone(v):
-		return timerState{off: true, indexed: binary.BigEndian.Uint64(v[1:])}, nil
+		return timerState{off: true, entry: tombstoneEntry(v)}, nil
 	case len(v) == timerLiveLen && v[0] == timerLive:
-		return timerState{live: true, indexed: binary.BigEndian.Uint64(v[17:])}, nil
+		return timerState{live: true, entry: dueEntry{at: binary.BigEndian.Uint64(v[17:]), seq: binary.BigEndian.Uint64(v[25:])}}, nil
 	}
 	rec, err := decodeTimerRecord(rk, v)
 	if err != nil {
 		return timerState{}, err
 	}
-	return timerState{live: true, indexed: nanosOrZero(rec.Indexed)}, nil
+	return timerState{live: true, entry: rec.Entry}, nil
 }
 
 // timerRecordAt reads the record under rk: nil when there is none; off is
-// true for a tombstone (indexed is then its entry's time).
-func (tx *Tx) timerRecordAt(rk []byte) (rec *timerRecord, off bool, indexed uint64, err error) {
+// true for a tombstone (entry is then the entry it keeps).
+func (tx *Tx) timerRecordAt(rk []byte) (rec *timerRecord, off bool, entry dueEntry, err error) {
 	v := tx.b(bucketEntities).Get(rk)
 	switch {
 	case v == nil:
-		return nil, false, 0, nil
+		return nil, false, dueEntry{}, nil
 	case isTombstone(v):
-		return nil, true, binary.BigEndian.Uint64(v[1:]), nil
+		return nil, true, tombstoneEntry(v), nil
 	}
 	if rec, err = decodeTimerRecord(rk, v); err != nil {
-		return nil, false, 0, err
+		return nil, false, dueEntry{}, err
 	}
-	return rec, false, nanosOrZero(rec.Indexed), nil
+	return rec, false, rec.Entry, nil
 }
 
 // decodeTimerRecord decodes the live timer v stored under the record key
 // rk, in either format.
 func decodeTimerRecord(rk, v []byte) (*timerRecord, error) {
 	if len(v) > 0 && v[0] == '{' {
-		rec := new(timerRecord)
-		if err := json.Unmarshal(v, rec); err != nil {
+		var old timerRecordV3
+		if err := json.Unmarshal(v, &old); err != nil {
 			return nil, fmt.Errorf("decode timer %q: %w", rk, err)
 		}
-		return rec, nil
+		return &timerRecord{Timer: old.Timer, Entry: dueEntry{at: nanosOrZero(old.Indexed)}}, nil
 	}
 	if len(v) != timerLiveLen || v[0] != timerLive {
 		return nil, fmt.Errorf("decode timer %q: not a timer record (%d bytes): %w", rk, len(v), ErrInvalid)
 	}
-	for at := 1; at < timerLiveLen; at += 8 {
+	for at := 1; at < 1+3*8; at += 8 {
 		if binary.BigEndian.Uint64(v[at:]) > math.MaxInt64 {
 			return nil, fmt.Errorf("decode timer %q: time out of range: %w", rk, ErrInvalid)
 		}
@@ -187,7 +249,7 @@ func decodeTimerRecord(rk, v []byte) (*timerRecord, error) {
 			Due:     timeOrZero(binary.BigEndian.Uint64(v[1:])),
 			ArmedAt: timeOrZero(binary.BigEndian.Uint64(v[9:])),
 		},
-		Indexed: timeOrZero(binary.BigEndian.Uint64(v[17:])),
+		Entry: dueEntry{at: binary.BigEndian.Uint64(v[17:]), seq: binary.BigEndian.Uint64(v[25:])},
 	}, nil
 }
 
@@ -213,7 +275,8 @@ func encodeTimerRecord(rec *timerRecord) []byte {
 	v[0] = timerLive
 	binary.BigEndian.PutUint64(v[1:], nanosOrZero(rec.Due))
 	binary.BigEndian.PutUint64(v[9:], nanosOrZero(rec.ArmedAt))
-	binary.BigEndian.PutUint64(v[17:], nanosOrZero(rec.Indexed))
+	binary.BigEndian.PutUint64(v[17:], rec.Entry.at)
+	binary.BigEndian.PutUint64(v[25:], rec.Entry.seq)
 	return v
 }
 
@@ -225,10 +288,12 @@ func (tx *Tx) putTimerRecord(rk []byte, rec *timerRecord) error {
 	return nil
 }
 
-func (tx *Tx) putTombstone(rk []byte, indexed uint64) error {
+// putTombstone cancels the timer under rk, keeping its due index entry e.
+func (tx *Tx) putTombstone(rk []byte, e dueEntry) error {
 	v := make([]byte, tombstoneLen)
 	v[0] = timerTombstone
-	binary.BigEndian.PutUint64(v[1:], indexed)
+	binary.BigEndian.PutUint64(v[1:], e.at)
+	binary.BigEndian.PutUint64(v[9:], e.seq)
 	if err := tx.b(bucketEntities).Put(rk, v); err != nil {
 		return fmt.Errorf("cancel timer %q: %w", rk, err)
 	}
@@ -250,23 +315,21 @@ func (tx *Tx) PutTimer(t Timer) error {
 	if err != nil {
 		return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
 	}
-	indexed := old.indexed
-	rec := &timerRecord{Timer: t}
-	due := nanos(t.Due)
-	switch {
-	case indexed != 0 && indexed <= due:
-		// The entry stays; it is settled when it comes due.
-		rec.Indexed = fromNanos(indexed)
-	default:
-		if indexed != 0 { // moved earlier than its entry
-			if err := tx.b(bucketTimersDue).Delete(nanosKey(indexed, name)); err != nil {
+	rec := &timerRecord{Timer: t, Entry: old.entry}
+	if due := nanos(t.Due); old.entry.at == 0 || old.entry.at > due {
+		// No entry, or moved earlier than it. (Otherwise the entry stays
+		// and is settled when it comes due.)
+		if old.entry.at != 0 {
+			if err := tx.b(bucketTimersDue).Delete(old.entry.key(name)); err != nil {
 				return fmt.Errorf("put timer %s %s: unindex old: %w", t.Key, t.Rule, err)
 			}
 		}
-		if err := tx.b(bucketTimersDue).Put(nanosKey(due, name), present()); err != nil {
-			return fmt.Errorf("put timer %s %s: index due: %w", t.Key, t.Rule, err)
+		if rec.Entry, err = tx.newDueEntry(due); err != nil {
+			return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
 		}
-		rec.Indexed = fromNanos(due)
+		if err := tx.indexTimer(rec.Entry, name); err != nil {
+			return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
+		}
 	}
 	if !old.live {
 		if err := addCount(tx.b(bucketMeta), countTimers, 1); err != nil {
@@ -293,10 +356,10 @@ func (tx *Tx) DeleteTimer(k event.EntityKey, ruleID string) error {
 	if err != nil || !old.live {
 		return err
 	}
-	if old.indexed == 0 {
+	if old.entry.at == 0 {
 		err = tx.b(bucketEntities).Delete(rk)
 	} else {
-		err = tx.putTombstone(rk, old.indexed)
+		err = tx.putTombstone(rk, old.entry)
 	}
 	if err != nil {
 		return fmt.Errorf("delete timer %s %s: %w", k, ruleID, err)
@@ -363,21 +426,21 @@ func (tx *Tx) walkDue(upTo time.Time, fn func(t *Timer) (bool, error)) error {
 	}
 	c := tx.b(bucketTimersDue).Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		if len(k) <= 8 {
-			continue
-		}
-		at := binary.BigEndian.Uint64(k[:8])
-		if at >= limit {
-			break
-		}
-		if more, err := emitBefore(at); err != nil || !more {
-			return err
-		}
-		rec, _, indexed, err := tx.timerRecordAt(recordKey(k[8:]))
+		e, name, err := parseDueKey(k)
 		if err != nil {
 			return err
 		}
-		if rec != nil && indexed == at {
+		if e.at >= limit {
+			break
+		}
+		if more, err := emitBefore(e.at); err != nil || !more {
+			return err
+		}
+		rec, _, entry, err := tx.timerRecordAt(recordKey(name))
+		if err != nil {
+			return err
+		}
+		if rec != nil && entry == e {
 			heap.Push(&h, rec.Timer)
 		}
 	}
@@ -500,17 +563,19 @@ func (tx *Tx) DueTimers(now time.Time, limit int) ([]Timer, error) {
 func (tx *Tx) indexTaken() error {
 	for _, name := range tx.taken {
 		rk := recordKey(name)
-		rec, _, indexed, err := tx.timerRecordAt(rk)
+		rec, _, entry, err := tx.timerRecordAt(rk)
 		if err != nil {
 			return err
 		}
-		if rec == nil || indexed != 0 {
+		if rec == nil || entry.at != 0 {
 			continue
 		}
-		if err := tx.b(bucketTimersDue).Put(timeKey(rec.Due, name), present()); err != nil {
-			return fmt.Errorf("index timer %q: %w", name, err)
+		if rec.Entry, err = tx.newDueEntry(nanos(rec.Due)); err != nil {
+			return err
 		}
-		rec.Indexed = rec.Due
+		if err := tx.indexTimer(rec.Entry, name); err != nil {
+			return err
+		}
 		if err := tx.putTimerRecord(rk, rec); err != nil {
 			return err
 		}
@@ -536,21 +601,21 @@ func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
 	// step on from a key it deleted.
 	c := index.Cursor()
 	for k, _ := c.First(); k != nil && len(out) < limit && settled < maxSettlePerDue; k, _ = c.Seek(k) {
-		if len(k) <= 8 {
-			return nil, fmt.Errorf("timer due index key %q is too short", k)
+		e, name, err := parseDueKey(k)
+		if err != nil {
+			return nil, err
 		}
-		at := binary.BigEndian.Uint64(k[:8])
-		if at > now {
+		if e.at > now {
 			break
 		}
 		k = bytes.Clone(k)
-		name := k[8:]
+		name = k[16:]
 		rk := recordKey(name)
-		rec, off, indexed, err := tx.timerRecordAt(rk)
+		rec, off, entry, err := tx.timerRecordAt(rk)
 		switch {
 		case err != nil:
 			return nil, err
-		case indexed != at:
+		case entry != e:
 			return nil, fmt.Errorf("timer due index entry %q names no timer indexed there", k)
 		}
 		if err := index.Delete(k); err != nil {
@@ -564,15 +629,17 @@ func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
 			}
 		case nanos(rec.Due) > now:
 			settled++
-			if err := index.Put(timeKey(rec.Due, name), present()); err != nil {
-				return nil, fmt.Errorf("index timer %q: %w", name, err)
+			if rec.Entry, err = tx.newDueEntry(nanos(rec.Due)); err != nil {
+				return nil, err
 			}
-			rec.Indexed = rec.Due
+			if err := tx.indexTimer(rec.Entry, name); err != nil {
+				return nil, err
+			}
 			if err := tx.putTimerRecord(rk, rec); err != nil {
 				return nil, err
 			}
 		default:
-			rec.Indexed = time.Time{}
+			rec.Entry = dueEntry{}
 			if err := tx.putTimerRecord(rk, rec); err != nil {
 				return nil, err
 			}

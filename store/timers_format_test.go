@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -11,13 +10,14 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// A live timer's record is 25 bytes that give back the timer, its key
-// and rule from the record key, and zero times as zero.
+// A live timer's record is 33 bytes that give back the timer, its key
+// and rule from the record key, its due index entry, and zero times as
+// zero.
 func TestTimerRecordFormat(t *testing.T) {
 	db := mustOpen(t)
 	t0 := db.clock.Now().Add(123456789 * time.Nanosecond)
 	cases := []timerRecord{
-		{Timer: Timer{Key: ticket("42"), Rule: "pending-48h", Due: t0.Add(48 * time.Hour), ArmedAt: t0}, Indexed: t0.Add(time.Hour)},
+		{Timer: Timer{Key: ticket("42"), Rule: "pending-48h", Due: t0.Add(48 * time.Hour), ArmedAt: t0}, Entry: dueEntry{at: nanos(t0.Add(time.Hour)), seq: 7}},
 		{Timer: Timer{Key: ticket("x/y z"), Rule: "idle", Due: t0}}, // not armed at a known time, no entry
 	}
 	for _, want := range cases {
@@ -29,35 +29,79 @@ func TestTimerRecordFormat(t *testing.T) {
 		db.update(func(tx *Tx) error { return tx.putTimerRecord(rk, &want) })
 		var raw []byte
 		var got *timerRecord
+		var st timerState
 		db.update(func(tx *Tx) error {
 			raw = bytes.Clone(tx.b(bucketEntities).Get(rk))
-			got, _, _, err = tx.timerRecordAt(rk)
+			if got, _, _, err = tx.timerRecordAt(rk); err != nil {
+				return err
+			}
+			st, err = tx.timerStateAt(rk)
 			return err
 		})
 		if len(raw) != timerLiveLen || raw[0] != timerLive {
 			t.Fatalf("%s: stored %d bytes %x, want %d starting %d", want.Key, len(raw), raw, timerLiveLen, timerLive)
 		}
 		if got.Key != want.Key || got.Rule != want.Rule || !got.Due.Equal(want.Due) ||
-			!got.ArmedAt.Equal(want.ArmedAt) || got.ArmedAt.IsZero() != want.ArmedAt.IsZero() ||
-			!got.Indexed.Equal(want.Indexed) || got.Indexed.IsZero() != want.Indexed.IsZero() {
+			!got.ArmedAt.Equal(want.ArmedAt) || got.ArmedAt.IsZero() != want.ArmedAt.IsZero() || got.Entry != want.Entry {
 			t.Fatalf("read back %+v, want %+v", *got, want)
+		}
+		if st != (timerState{live: true, entry: want.Entry}) {
+			t.Fatalf("state %+v, want live with entry %v", st, want.Entry)
 		}
 	}
 }
 
-// A store of schema 3 wrote live timers as JSON. This build opens it
-// without moving anything, reads those records, and replaces each with
-// the binary form when it writes the timer again; cancelling, settling
-// and firing work on them as on new ones.
+// Timers that come due at the same instant (armed while business hours
+// are closed) get index entries in the order they were armed, not in
+// name order, so new ones go after those already there; the index still
+// hands them out in due order, then name order.
+func TestDueIndexOrdersSameTimeByArming(t *testing.T) {
+	db := mustOpen(t)
+	t0 := db.clock.Now()
+	opening := t0.Add(60 * time.Hour)
+	refs := []string{"9", "3", "7", "1"}
+	for _, ref := range refs {
+		db.update(func(tx *Tx) error {
+			return tx.PutTimer(Timer{Key: ticket(ref), Rule: "business", Due: opening, ArmedAt: t0})
+		})
+	}
+	got := dueIndex(t, db.DB, t0)
+	want := []string{"60h0m0s zendesk/ticket/9#business", "60h0m0s zendesk/ticket/3#business", "60h0m0s zendesk/ticket/7#business", "60h0m0s zendesk/ticket/1#business"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("due index\n got %v\nwant %v", got, want)
+	}
+	all, err := db.Timers(TimerFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids := timerIDs(all); !slices.Equal(ids, []string{"zendesk/ticket/1#business", "zendesk/ticket/3#business", "zendesk/ticket/7#business", "zendesk/ticket/9#business"}) {
+		t.Fatalf("timers listed %v, want name order within the same due time", ids)
+	}
+	if fired := settle(t, db, opening); !slices.Equal(fired, timerIDs(all)) {
+		t.Fatalf("fired %v, want %v", fired, timerIDs(all))
+	}
+}
+
+// A store of schema 3 wrote live timers as JSON, tombstones without a
+// sequence, and due index entries in timers_due ordered by name. This
+// build moves the entries into timers_by_due at open, reads the old
+// records, and replaces each with the binary form when it writes the timer
+// again; moving, cancelling, settling and firing work on them as on new
+// ones.
 func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 	db := mustOpen(t)
 	t0 := db.clock.Now()
-	legacy := []timerRecord{
+	legacy := []timerRecordV3{
 		{Timer: Timer{Key: ticket("1"), Rule: "idle", Due: t0.Add(10 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(10 * time.Minute)},
 		{Timer: Timer{Key: ticket("2"), Rule: "pending", Due: t0.Add(30 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(20 * time.Minute)},
 		{Timer: Timer{Key: ticket("3"), Rule: "pending", Due: t0.Add(40 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(40 * time.Minute)},
 	}
+	cancelled, _ := timerKey(ticket("4"), "pending") // a schema 3 tombstone
 	if err := db.bolt.Update(func(btx *bolt.Tx) error {
+		oldDue, err := btx.CreateBucket([]byte(bucketTimersDueV3))
+		if err != nil {
+			return err
+		}
 		for _, rec := range legacy {
 			name, err := timerKey(rec.Key, rec.Rule)
 			if err != nil {
@@ -70,13 +114,17 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 			if err := btx.Bucket([]byte(bucketEntities)).Put(recordKey(name), v); err != nil {
 				return err
 			}
-			if err := btx.Bucket([]byte(bucketTimersDue)).Put(timeKey(rec.Indexed, name), present()); err != nil {
+			if err := oldDue.Put(timeKey(rec.Indexed, name), present()); err != nil {
 				return err
 			}
 		}
-		b := make([]byte, 8)
-		binary.BigEndian.PutUint64(b, 3)
-		if err := btx.Bucket([]byte(bucketMeta)).Put([]byte(metaVersion), b); err != nil {
+		if err := btx.Bucket([]byte(bucketEntities)).Put(recordKey(cancelled), append([]byte{timerTombstone}, timeKey(t0.Add(5*time.Minute))...)); err != nil {
+			return err
+		}
+		if err := oldDue.Put(timeKey(t0.Add(5*time.Minute), cancelled), present()); err != nil {
+			return err
+		}
+		if err := btx.Bucket([]byte(bucketMeta)).Put([]byte(metaVersion), []byte{0, 0, 0, 0, 0, 0, 0, 3}); err != nil {
 			return err
 		}
 		return addCount(btx.Bucket([]byte(bucketMeta)), countTimers, int64(len(legacy)))
@@ -86,6 +134,14 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 	db.reopen()
 	if v := storedVersion(t, db.DB); v != schemaVersion {
 		t.Fatalf("schema version %d, want %d", v, schemaVersion)
+	}
+	if err := db.bolt.View(func(btx *bolt.Tx) error {
+		if btx.Bucket([]byte(bucketTimersDueV3)) != nil {
+			t.Error("the schema 3 due index is still there")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
 	}
 	if err := checkCounters(db.DB); err != nil {
 		t.Fatal(err)
@@ -113,7 +169,7 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 		}
 		return tx.DeleteTimer(ticket("3"), "pending")
 	})
-	want := []string{"10m0s zendesk/ticket/1#idle", "20m0s zendesk/ticket/2#pending", "40m0s zendesk/ticket/3#pending"}
+	want := []string{"5m0s zendesk/ticket/4#pending", "10m0s zendesk/ticket/1#idle", "20m0s zendesk/ticket/2#pending", "40m0s zendesk/ticket/3#pending"}
 	if got := dueIndex(t, db.DB, t0); !slices.Equal(got, want) {
 		t.Fatalf("due index after moving and cancelling\n got %v\nwant %v", got, want)
 	}
@@ -127,8 +183,8 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 	if err := checkCounters(db.DB); err != nil {
 		t.Fatal(err)
 	}
-	// Settling at 35m moves 1's entry to its due time; 2 (still JSON,
-	// indexed at 20m, due at 30m) fires.
+	// Settling at 35m drops 4's tombstone and moves 1's entry to its due
+	// time; 2 (still JSON, indexed at 20m, due at 30m) fires.
 	if got := settle(t, db, t0.Add(35*time.Minute)); !slices.Equal(got, []string{"zendesk/ticket/2#pending"}) {
 		t.Fatalf("fired at 35m %v, want 2's timer", got)
 	}
@@ -138,13 +194,16 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 	if got := dueIndex(t, db.DB, t0); len(got) != 0 {
 		t.Fatalf("due index after everything fired: %v", got)
 	}
+	if err := checkCounters(db.DB); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // decodeTimerRecord never panics, and what it decodes from the binary
 // form encodes back to the same bytes.
 func FuzzDecodeTimerRecord(f *testing.F) {
-	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), []byte{timerLive, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 3})
-	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), []byte(`{"key":{"connector":"zendesk"},"rule":"idle","due":"2026-11-21T10:00:00Z"}`))
+	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), append([]byte{timerLive}, make([]byte, 32)...))
+	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), []byte(`{"key":{"connector":"zendesk"},"rule":"idle","due":"2026-11-21T10:00:00Z","indexed":"2026-11-21T09:00:00Z"}`))
 	f.Add([]byte("a\x00b"), []byte{timerLive})
 	f.Fuzz(func(t *testing.T, rk, v []byte) {
 		rec, err := decodeTimerRecord(rk, v)

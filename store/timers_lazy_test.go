@@ -18,8 +18,12 @@ func dueIndex(t *testing.T, db *DB, t0 time.Time) []string {
 	var out []string
 	if err := db.bolt.View(func(btx *bolt.Tx) error {
 		return btx.Bucket([]byte(bucketTimersDue)).ForEach(func(k, _ []byte) error {
-			at := fromNanos(binary.BigEndian.Uint64(k[:8]))
-			ref, err := parseTimerRecordKey(recordKey(k[8:]))
+			e, name, err := parseDueKey(k)
+			if err != nil {
+				return err
+			}
+			at := fromNanos(e.at)
+			ref, err := parseTimerRecordKey(recordKey(name))
 			if err != nil {
 				return err
 			}
@@ -197,6 +201,10 @@ func TestOpenSchema2StoreMovesTimers(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		oldDue, err := btx.CreateBucket([]byte(bucketTimersDueV3))
+		if err != nil {
+			return err
+		}
 		for i := range n {
 			tm := Timer{Key: ticket(strconv.Itoa(i)), Rule: "pending", Due: t0.Add(time.Duration(i) * time.Second), ArmedAt: t0}
 			name, err := timerKey(tm.Key, tm.Rule)
@@ -207,7 +215,7 @@ func TestOpenSchema2StoreMovesTimers(t *testing.T) {
 			if err := old.Put(name, v); err != nil {
 				return err
 			}
-			if err := btx.Bucket([]byte(bucketTimersDue)).Put(timeKey(tm.Due, name), present()); err != nil {
+			if err := oldDue.Put(timeKey(tm.Due, name), present()); err != nil {
 				return err
 			}
 		}
@@ -225,8 +233,10 @@ func TestOpenSchema2StoreMovesTimers(t *testing.T) {
 		t.Fatalf("schema version %d (this build %d), want 4", v, schemaVersion)
 	}
 	if err := db.bolt.View(func(btx *bolt.Tx) error {
-		if btx.Bucket([]byte(bucketTimersV2)) != nil {
-			t.Error("the old timers bucket is still there")
+		for _, old := range []string{bucketTimersV2, bucketTimersDueV3} {
+			if btx.Bucket([]byte(old)) != nil {
+				t.Errorf("the old bucket %s is still there", old)
+			}
 		}
 		return nil
 	}); err != nil {

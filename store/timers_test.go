@@ -140,7 +140,7 @@ func TestDueTimersDoesNotReadLaterTimers(t *testing.T) {
 	// A broken timer due later: the range scan must stop before it.
 	late, _ := timerKey(ticket("2"), "r")
 	putRaw(t, db.DB, bucketEntities, recordKey(late), []byte("{broken"))
-	putRaw(t, db.DB, bucketTimersDue, timeKey(t0.Add(time.Hour), late), present())
+	putRaw(t, db.DB, bucketTimersDue, dueEntry{at: nanos(t0.Add(time.Hour))}.key(late), present())
 	due, err := db.DueTimers(t0, 0)
 	if err != nil {
 		t.Fatalf("due timers read past now: %v", err)
