@@ -67,9 +67,7 @@ func (s *Set) Reclock(ruleID string, snap *event.Snapshot, c *event.RuleClock, n
 			fresh.PausedAt = v
 		}
 	}
-	if t.window && fresh.PausedAt.IsZero() && t.elapsed(fresh, now) > t.hi {
-		fresh.Done = true
-	}
+	fresh.Done = t.pastWindow(fresh, now)
 	return fresh, true
 }
 

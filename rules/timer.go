@@ -416,8 +416,8 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 				c.PausedAt = time.Time{}
 			}
 		}
-		if t.window && !c.Done && c.PausedAt.IsZero() && t.elapsed(c, now) > t.hi {
-			c.Done = true // already past the window: this episode can no longer act
+		if t.pastWindow(c, now) {
+			c.Done = true
 		}
 		if snap.Clocks == nil {
 			snap.Clocks = map[string]*event.RuleClock{}
@@ -444,6 +444,13 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 		return TimerOp{Rule: r.ID, Op: TimerCancel}, true
 	}
 	return TimerOp{}, false
+}
+
+// pastWindow reports whether a running clock of a rule with a within:
+// window is already past the window at now: its episode can no longer
+// act, so the clock is done.
+func (t *timing) pastWindow(c *event.RuleClock, now time.Time) bool {
+	return t.window && !c.Done && c.PausedAt.IsZero() && t.elapsed(c, now) > t.hi
 }
 
 // due returns when the clock reaches the timer's duration; ok is false when
