@@ -147,8 +147,8 @@ func (s *Server) refusal(c *fiber.Ctx, connector string, r *Refusal) error {
 	})
 }
 
-// getQueryContentType names the payload of an accept_get webhook: its
-// query string, decoded like a form.
+// getQueryContentType is the content type an accept_get webhook's inbox
+// item shows: its payload is the query string, decoded like a form.
 const getQueryContentType = "application/x-www-form-urlencoded (query)"
 
 // Refusal is why the intake refused a webhook: the HTTP status and the
@@ -186,8 +186,8 @@ func checkSize(b *Bundle, in *connectors.Inbound, n int) *Refusal {
 // gateway and the dry runs (config tests with intake: true) share it.
 func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission, *Refusal) {
 	kind := verify.ContentKind(ctype)
-	if ctype == getQueryContentType {
-		kind = "form"
+	if req.Method == fiber.MethodGet {
+		kind = "form" // accept_get: the body is the query string
 	}
 	if kind == "" {
 		if ctype == "" {
