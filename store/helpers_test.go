@@ -240,7 +240,7 @@ func checkCounters(db *DB) error {
 			if err != nil {
 				return fmt.Errorf("timer record %q: %w", k, err)
 			}
-			if rec.Entry.at == 0 || rec.Entry.at > nanos(rec.Due) {
+			if rec.Entry.at == 0 || rec.Entry.at > entryAt(nanos(rec.Due)) {
 				return fmt.Errorf("timer record %q indexed at %v, due %v", k, rec.Entry, rec.Due)
 			}
 			records[string(k)] = rec.Entry

@@ -33,7 +33,8 @@ const migrateBatch = 10000
 // and times) and the per-entity event index into the entities bucket;
 // before schema 4, the due index entries into timers_by_due with sequence
 // 0, which is what the records they name say (a schema 3 record has no
-// sequence). init has already marked the store
+// sequence). Entry times are at least 1 ns (entryAt), as the records read
+// them. init has already marked the store
 // with this build's schema, so an older build refuses a store whose move a
 // crash interrupted, and the next Open goes on with it.
 func (db *DB) migrate() error {
@@ -42,7 +43,7 @@ func (db *DB) migrate() error {
 		if err := json.Unmarshal(v, &t); err != nil {
 			return fmt.Errorf("decode timer %q: %w", k, err)
 		}
-		return tx.putTimerRecord(recordKey(k), &timerRecord{Timer: t, Entry: dueEntry{at: nanosOrZero(t.Due)}})
+		return tx.putTimerRecord(recordKey(k), &timerRecord{Timer: t, Entry: dueEntry{at: entryAt(nanos(t.Due))}})
 	}); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func (db *DB) migrate() error {
 		if len(k) <= 8 {
 			return fmt.Errorf("timer due index key %q is too short", k)
 		}
-		return tx.indexTimer(dueEntry{at: binary.BigEndian.Uint64(k)}, k[8:])
+		return tx.indexTimer(dueEntry{at: entryAt(binary.BigEndian.Uint64(k))}, k[8:])
 	})
 }
 

@@ -42,10 +42,10 @@ type TimerFilter struct {
 //
 //   - The timer's record lives in the entities bucket, right behind the
 //     entity's snapshot (key: entity key \x00 \x01 rule id), so it shares
-//     the snapshot's leaf page, which the event rewrites anyway. It is 25
+//     the snapshot's leaf page, which the event rewrites anyway. It is 33
 //     bytes (schema 4), so it hardly makes that leaf fuller.
 //   - The due index (timers_by_due) holds one entry per record, at a time
-//     that is at most the timer's due time (the record's Indexed). A
+//     that is at most the timer's due time (the record's Entry). A
 //     timer moved later keeps its entry and a cancelled one stays as a
 //     tombstone with its entry, so neither touches the index, whose
 //     entries are spread over the whole file. Only a timer without an
@@ -54,7 +54,8 @@ type TimerFilter struct {
 //   - When an entry comes due, the scheduler's DueTimers settles it in its
 //     write transaction: a tombstone goes with its entry, a timer moved
 //     later gets an entry at its due time, a timer that is due is returned
-//     (its entry removed, Indexed cleared until the firing consumes it).
+//     (its entry removed and cleared in the record until the firing
+//     consumes it).
 //
 // So the index never holds more than one entry per record, and every
 // record except a tombstone is a timer that is armed.
@@ -83,6 +84,11 @@ const (
 // duration); ordered by name, each of them would land on its own leaf
 // among a growing crowd, while in sequence order they fill one page.
 type dueEntry struct{ at, seq uint64 }
+
+// entryAt is the time of a new entry for a timer due at due (nanos): due
+// itself, but never 0, which means "no entry". (A due time at or before
+// 1970 is clamped to 0; its entry at 1 ns is still due at once.)
+func entryAt(due uint64) uint64 { return max(due, 1) }
 
 // key returns the entry's key in the due index: at (8) + seq (8) + name.
 func (e dueEntry) key(name []byte) []byte {
@@ -185,10 +191,15 @@ type timerState struct {
 	entry dueEntry
 }
 
-// timerStateAt reads the state of the record under rk without decoding
-// the timer.
+// timerStateAt reads the state of the record under rk.
 func (tx *Tx) timerStateAt(rk []byte) (timerState, error) {
-	v := tx.b(bucketEntities).Get(rk)
+	return timerStateOf(rk, tx.b(bucketEntities).Get(rk))
+}
+
+// timerStateOf returns the state of the record v (nil: none) stored under
+// rk, without decoding a binary timer: it trusts the key and the times,
+// which decodeTimerRecord checks.
+func timerStateOf(rk, v []byte) (timerState, error) {
 	switch {
 	case v == nil:
 		return timerState{}, nil
@@ -228,7 +239,11 @@ func decodeTimerRecord(rk, v []byte) (*timerRecord, error) {
 		if err := json.Unmarshal(v, &old); err != nil {
 			return nil, fmt.Errorf("decode timer %q: %w", rk, err)
 		}
-		return &timerRecord{Timer: old.Timer, Entry: dueEntry{at: nanosOrZero(old.Indexed)}}, nil
+		rec := &timerRecord{Timer: old.Timer}
+		if !old.Indexed.IsZero() {
+			rec.Entry.at = entryAt(nanos(old.Indexed))
+		}
+		return rec, nil
 	}
 	if len(v) != timerLiveLen || v[0] != timerLive {
 		return nil, fmt.Errorf("decode timer %q: not a timer record (%d bytes): %w", rk, len(v), ErrInvalid)
@@ -316,7 +331,7 @@ func (tx *Tx) PutTimer(t Timer) error {
 		return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
 	}
 	rec := &timerRecord{Timer: t, Entry: old.entry}
-	if due := nanos(t.Due); old.entry.at == 0 || old.entry.at > due {
+	if at := entryAt(nanos(t.Due)); old.entry.at == 0 || old.entry.at > at {
 		// No entry, or moved earlier than it. (Otherwise the entry stays
 		// and is settled when it comes due.)
 		if old.entry.at != 0 {
@@ -324,7 +339,7 @@ func (tx *Tx) PutTimer(t Timer) error {
 				return fmt.Errorf("put timer %s %s: unindex old: %w", t.Key, t.Rule, err)
 			}
 		}
-		if rec.Entry, err = tx.newDueEntry(due); err != nil {
+		if rec.Entry, err = tx.newDueEntry(at); err != nil {
 			return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
 		}
 		if err := tx.indexTimer(rec.Entry, name); err != nil {
@@ -516,9 +531,9 @@ func (db *DB) NextTimerDue() (due time.Time, ok bool, err error) {
 	return due, ok, nil
 }
 
-// DueTimers returns up to limit timers with Due <= now in due order. It
-// range-scans the due index, never all timers or entities. limit <= 0
-// means 100; at most 1000 are returned.
+// DueTimers returns up to limit timers with Due <= now in due order, then
+// name order. It range-scans the due index, never all timers or entities.
+// limit <= 0 means 100; at most 1000 are returned.
 func (db *DB) DueTimers(now time.Time, limit int) ([]Timer, error) {
 	var out []Timer
 	err := db.View(func(tx *Tx) error {
@@ -530,7 +545,10 @@ func (db *DB) DueTimers(now time.Time, limit int) ([]Timer, error) {
 }
 
 // DueTimers returns, inside a transaction, up to limit timers with
-// Due <= now in due order, reading only index entries up to now. The
+// Due <= now in due order, reading only index entries up to now. In a
+// write transaction, when more than limit timers share a due time, each
+// call takes them in the order their entries were written (then hands
+// out its share in name order). The
 // scheduler calls it in the same write transaction that fires the timers,
 // so a timer moved or cancelled meanwhile is never fired. In a write
 // transaction it also settles the entries it passes (see above) and takes
@@ -570,7 +588,7 @@ func (tx *Tx) indexTaken() error {
 		if rec == nil || entry.at != 0 {
 			continue
 		}
-		if rec.Entry, err = tx.newDueEntry(nanos(rec.Due)); err != nil {
+		if rec.Entry, err = tx.newDueEntry(entryAt(nanos(rec.Due))); err != nil {
 			return err
 		}
 		if err := tx.indexTimer(rec.Entry, name); err != nil {
@@ -629,7 +647,7 @@ func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
 			}
 		case nanos(rec.Due) > now:
 			settled++
-			if rec.Entry, err = tx.newDueEntry(nanos(rec.Due)); err != nil {
+			if rec.Entry, err = tx.newDueEntry(entryAt(nanos(rec.Due))); err != nil {
 				return nil, err
 			}
 			if err := tx.indexTimer(rec.Entry, name); err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -51,6 +52,46 @@ func TestTimerRecordFormat(t *testing.T) {
 	}
 }
 
+// The record's bytes are the documented layout (store/doc.go).
+func TestTimerRecordLayout(t *testing.T) {
+	at := time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)
+	rec := timerRecord{Timer: Timer{Due: at.Add(time.Hour), ArmedAt: at}, Entry: dueEntry{at: nanos(at.Add(30 * time.Minute)), seq: 258}}
+	want := []byte{timerLive}
+	for _, n := range []uint64{nanos(at.Add(time.Hour)), nanos(at), nanos(at.Add(30 * time.Minute)), 258} {
+		want = binary.BigEndian.AppendUint64(want, n)
+	}
+	if got := encodeTimerRecord(&rec); !bytes.Equal(got, want) {
+		t.Fatalf("record bytes\n got %x\nwant %x (tag, due, armed at, entry time, entry sequence)", got, want)
+	}
+}
+
+// A timer due at or before 1970 (its due time clamps to 0, which in an
+// entry means "none") still gets exactly one entry: arming it again,
+// cancelling it and settling leave the index consistent, and it fires.
+func TestTimerDueBeforeEpochKeepsOneEntry(t *testing.T) {
+	db := mustOpen(t)
+	now := db.clock.Now()
+	for range 2 {
+		db.update(func(tx *Tx) error { return tx.PutTimer(Timer{Key: ticket("1"), Rule: "zero", ArmedAt: now}) })
+		if err := checkCounters(db.DB); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fired := settle(t, db, now); !slices.Equal(fired, []string{"zendesk/ticket/1#zero"}) {
+		t.Fatalf("fired %v, want the timer due before 1970", fired)
+	}
+	db.update(func(tx *Tx) error {
+		return tx.PutTimer(Timer{Key: ticket("2"), Rule: "zero", Due: time.Unix(-3600, 0), ArmedAt: now})
+	})
+	db.update(func(tx *Tx) error { return tx.DeleteTimer(ticket("2"), "zero") })
+	if fired := settle(t, db, now); len(fired) != 0 {
+		t.Fatalf("fired %v after cancelling", fired)
+	}
+	if got := dueIndex(t, db.DB, now); len(got) != 0 {
+		t.Fatalf("due index left with %v", got)
+	}
+}
+
 // Timers that come due at the same instant (armed while business hours
 // are closed) get index entries in the order they were armed, not in
 // name order, so new ones go after those already there; the index still
@@ -95,6 +136,7 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 		{Timer: Timer{Key: ticket("1"), Rule: "idle", Due: t0.Add(10 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(10 * time.Minute)},
 		{Timer: Timer{Key: ticket("2"), Rule: "pending", Due: t0.Add(30 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(20 * time.Minute)},
 		{Timer: Timer{Key: ticket("3"), Rule: "pending", Due: t0.Add(40 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(40 * time.Minute)},
+		{Timer: Timer{Key: ticket("5"), Rule: "pending", Due: t0.Add(45 * time.Minute), ArmedAt: t0}, Indexed: t0.Add(45 * time.Minute)},
 	}
 	cancelled, _ := timerKey(ticket("4"), "pending") // a schema 3 tombstone
 	if err := db.bolt.Update(func(btx *bolt.Tx) error {
@@ -150,7 +192,7 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := timerIDs(all), []string{"zendesk/ticket/1#idle", "zendesk/ticket/2#pending", "zendesk/ticket/3#pending"}; !slices.Equal(got, want) {
+	if got, want := timerIDs(all), []string{"zendesk/ticket/1#idle", "zendesk/ticket/2#pending", "zendesk/ticket/3#pending", "zendesk/ticket/5#pending"}; !slices.Equal(got, want) {
 		t.Fatalf("timers of the schema 3 store %v, want %v", got, want)
 	}
 	for i, tm := range all {
@@ -167,9 +209,13 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 		if err := tx.PutTimer(Timer{Key: ticket("1"), Rule: "idle", Due: t0.Add(50 * time.Minute), ArmedAt: t0.Add(time.Minute)}); err != nil {
 			return err
 		}
+		// Moved earlier: the old entry (sequence 0) goes, a new one comes.
+		if err := tx.PutTimer(Timer{Key: ticket("5"), Rule: "pending", Due: t0.Add(25 * time.Minute), ArmedAt: t0.Add(time.Minute)}); err != nil {
+			return err
+		}
 		return tx.DeleteTimer(ticket("3"), "pending")
 	})
-	want := []string{"5m0s zendesk/ticket/4#pending", "10m0s zendesk/ticket/1#idle", "20m0s zendesk/ticket/2#pending", "40m0s zendesk/ticket/3#pending"}
+	want := []string{"5m0s zendesk/ticket/4#pending", "10m0s zendesk/ticket/1#idle", "20m0s zendesk/ticket/2#pending", "25m0s zendesk/ticket/5#pending", "40m0s zendesk/ticket/3#pending"}
 	if got := dueIndex(t, db.DB, t0); !slices.Equal(got, want) {
 		t.Fatalf("due index after moving and cancelling\n got %v\nwant %v", got, want)
 	}
@@ -184,9 +230,9 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Settling at 35m drops 4's tombstone and moves 1's entry to its due
-	// time; 2 (still JSON, indexed at 20m, due at 30m) fires.
-	if got := settle(t, db, t0.Add(35*time.Minute)); !slices.Equal(got, []string{"zendesk/ticket/2#pending"}) {
-		t.Fatalf("fired at 35m %v, want 2's timer", got)
+	// time; 2 (still JSON, indexed at 20m, due at 30m) and 5 fire.
+	if got := settle(t, db, t0.Add(35*time.Minute)); !slices.Equal(got, []string{"zendesk/ticket/5#pending", "zendesk/ticket/2#pending"}) {
+		t.Fatalf("fired at 35m %v, want 5's (due 25m) and 2's (due 30m) timers", got)
 	}
 	if got := settle(t, db, t0.Add(time.Hour)); !slices.Equal(got, []string{"zendesk/ticket/1#idle"}) {
 		t.Fatalf("fired at 1h %v, want 1's timer (3 was cancelled)", got)
@@ -199,19 +245,42 @@ func TestOpenSchema3StoreReadsJSONTimers(t *testing.T) {
 	}
 }
 
-// decodeTimerRecord never panics, and what it decodes from the binary
-// form encodes back to the same bytes.
+// decodeTimerRecord and timerStateOf never panic and agree on the record's
+// state; what decodes from the binary form encodes back to the same
+// bytes, and an encoded timer decodes back to itself.
 func FuzzDecodeTimerRecord(f *testing.F) {
-	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), append([]byte{timerLive}, make([]byte, 32)...))
-	f.Add([]byte("zendesk\x00ticket\x001\x00\x01idle"), []byte(`{"key":{"connector":"zendesk"},"rule":"idle","due":"2026-11-21T10:00:00Z","indexed":"2026-11-21T09:00:00Z"}`))
-	f.Add([]byte("a\x00b"), []byte{timerLive})
-	f.Fuzz(func(t *testing.T, rk, v []byte) {
-		rec, err := decodeTimerRecord(rk, v)
-		if err != nil || len(v) == 0 || v[0] != timerLive {
+	rk := []byte("zendesk\x00ticket\x001\x00\x01idle")
+	f.Add(rk, append([]byte{timerLive}, make([]byte, 32)...), int64(0), int64(0))
+	f.Add(rk, []byte(`{"key":{"connector":"zendesk"},"rule":"idle","due":"2026-11-21T10:00:00Z","indexed":"2026-11-21T09:00:00Z"}`), int64(1), int64(2))
+	f.Add(rk, []byte{timerTombstone, 0, 0, 0, 0, 0, 0, 0, 9}, int64(1<<62), int64(-5))
+	f.Add([]byte("a\x00b"), []byte{timerLive}, int64(3), int64(4))
+	f.Fuzz(func(t *testing.T, rk, v []byte, due, armed int64) {
+		st, stErr := timerStateOf(rk, v)
+		if isTombstone(v) {
+			if stErr != nil || !st.off || st.live || st.entry != tombstoneEntry(v) {
+				t.Fatalf("tombstone %x: state %+v, %v", v, st, stErr)
+			}
+		} else if rec, err := decodeTimerRecord(rk, v); err == nil {
+			if stErr != nil || !st.live || st.entry != rec.Entry {
+				t.Fatalf("record %x decodes with entry %v, state %+v, %v", v, rec.Entry, st, stErr)
+			}
+			if v[0] == timerLive {
+				if enc := encodeTimerRecord(rec); !bytes.Equal(enc, v) {
+					t.Fatalf("decoded %x as %+v, which encodes as %x", v, rec, enc)
+				}
+			}
+		} else if stErr == nil && len(v) > 0 && !(len(v) == timerLiveLen && v[0] == timerLive) {
+			// (The state of a binary record trusts its key and times.)
+			t.Fatalf("record %x: decode fails (%v) but its state reads as %+v", v, err, st)
+		}
+		ref, err := parseTimerRecordKey(rk)
+		if err != nil || due <= 0 || armed <= 0 {
 			return
 		}
-		if enc := encodeTimerRecord(rec); !bytes.Equal(enc, v) {
-			t.Fatalf("decoded %x as %+v, which encodes as %x", v, rec, enc)
+		want := timerRecord{Timer: Timer{Key: ref.Key, Rule: ref.Rule, Due: time.Unix(0, due).UTC(), ArmedAt: time.Unix(0, armed).UTC()}, Entry: dueEntry{at: uint64(due), seq: uint64(armed)}}
+		got, err := decodeTimerRecord(rk, encodeTimerRecord(&want))
+		if err != nil || got.Key != want.Key || got.Rule != want.Rule || !got.Due.Equal(want.Due) || !got.ArmedAt.Equal(want.ArmedAt) || got.Entry != want.Entry {
+			t.Fatalf("%+v reads back as %+v, %v", want, got, err)
 		}
 	})
 }
