@@ -88,11 +88,7 @@ func (d *jsonDecoder) consume(c byte) bool {
 
 // null consumes a null literal if one is next.
 func (d *jsonDecoder) null() bool {
-	if d.peek() == 'n' && len(d.b)-d.i >= 4 && string(d.b[d.i:d.i+4]) == "null" {
-		d.i += 4
-		return true
-	}
-	return false
+	return d.peek() == 'n' && d.literal("null")
 }
 
 // object reads an object whose keys are plain (rawString), calling member
@@ -327,11 +323,13 @@ func (d *jsonDecoder) float() (float64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if n, neg, small := smallInt(num); integer && small {
-		if neg {
-			return -float64(n), true // keeps -0's sign, as ParseFloat does
+	if integer {
+		if n, neg, small := smallInt(num); small {
+			if neg {
+				return -float64(n), true // keeps -0's sign, as ParseFloat does
+			}
+			return float64(n), true
 		}
-		return float64(n), true
 	}
 	f, err := strconv.ParseFloat(string(num), 64)
 	return f, err == nil
@@ -423,7 +421,7 @@ func (d *jsonDecoder) value() (any, bool) {
 	}
 }
 
-// literal consumes the literal lit (true or false).
+// literal consumes the literal lit (true, false or null).
 func (d *jsonDecoder) literal(lit string) bool {
 	if len(d.b)-d.i >= len(lit) && string(d.b[d.i:d.i+len(lit)]) == lit {
 		d.i += len(lit)

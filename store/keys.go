@@ -166,14 +166,7 @@ func join(parts ...string) []byte {
 	for _, p := range parts {
 		n += len(p)
 	}
-	k := make([]byte, 0, n)
-	for i, p := range parts {
-		if i > 0 {
-			k = append(k, sep)
-		}
-		k = append(k, p...)
-	}
-	return k
+	return appendMarkedKey(make([]byte, 0, n), 0, parts)
 }
 
 // prefixOf returns parts joined with a trailing separator, the prefix of all
