@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/hookline/hookline/event"
 )
 
 // fakeClock is a settable clock for Options.Now.
@@ -355,4 +357,13 @@ func wantDeliveryStates(t *testing.T, db *testDB, want map[string]int) {
 			t.Fatalf("%d deliveries %s, want %d (stats %+v)", st.Deliveries[state], state, n, st)
 		}
 	}
+}
+
+// timerKey names a timer in the due index: connector \x00 entity \x00
+// reference \x00 rule.
+func timerKey(k event.EntityKey, rule string) ([]byte, error) {
+	if err := checkTimerKey(k, rule); err != nil {
+		return nil, err
+	}
+	return join(k.Connector, k.Entity, k.Reference, rule), nil
 }

@@ -136,16 +136,13 @@ func nanos(t time.Time) uint64 {
 func fromNanos(n uint64) time.Time { return time.Unix(0, int64(n)).UTC() }
 
 // timeKey returns 8-byte big-endian nanos followed by rest.
-func timeKey(t time.Time, rest ...[]byte) []byte { return nanosKey(nanos(t), rest...) }
-
-// nanosKey is timeKey for a time already in nanos (see nanos).
-func nanosKey(ns uint64, rest ...[]byte) []byte {
+func timeKey(t time.Time, rest ...[]byte) []byte {
 	n := 8
 	for _, r := range rest {
 		n += len(r)
 	}
 	k := make([]byte, 8, n)
-	binary.BigEndian.PutUint64(k, ns)
+	binary.BigEndian.PutUint64(k, nanos(t))
 	for _, r := range rest {
 		k = append(k, r...)
 	}

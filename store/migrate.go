@@ -59,7 +59,11 @@ func (db *DB) migrate() error {
 		if len(k) <= 8 {
 			return fmt.Errorf("timer due index key %q is too short", k)
 		}
-		return tx.indexTimer(dueEntry{at: entryAt(binary.BigEndian.Uint64(k))}, k[8:])
+		e := dueEntry{at: entryAt(binary.BigEndian.Uint64(k))}
+		if err := tx.b(bucketTimersDue).Put(e.key(k[8:]), present()); err != nil {
+			return fmt.Errorf("move timer due index entry %q: %w", k, err)
+		}
+		return nil
 	})
 }
 

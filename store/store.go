@@ -330,9 +330,9 @@ func (db *DB) NewID() string { return db.ids.next(db.now()) }
 type Tx struct {
 	db *DB
 	tx *bolt.Tx
-	// taken names the timers whose due index entries DueTimers took in
-	// this transaction; before the commit, those the firing left armed get
-	// an entry again (indexTaken).
+	// taken holds the record keys of the timers whose due index entries
+	// DueTimers took in this transaction; before the commit, those the
+	// firing left armed get an entry again (indexTaken).
 	taken [][]byte
 }
 

@@ -98,6 +98,17 @@ func (e dueEntry) key(name []byte) []byte {
 	return append(k, name...)
 }
 
+// keyFor is key for the timer whose record key is rk: its name is rk
+// without the mark.
+func (e dueEntry) keyFor(rk []byte) []byte {
+	i := bytes.LastIndexByte(rk, sep)
+	k := make([]byte, 16, 16+len(rk)-1)
+	binary.BigEndian.PutUint64(k, e.at)
+	binary.BigEndian.PutUint64(k[8:], e.seq)
+	k = append(k, rk[:i+1]...)
+	return append(k, rk[i+2:]...)
+}
+
 // parseDueKey splits a key of the due index.
 func parseDueKey(k []byte) (dueEntry, []byte, error) {
 	if len(k) <= 16 {
@@ -106,22 +117,30 @@ func parseDueKey(k []byte) (dueEntry, []byte, error) {
 	return dueEntry{at: binary.BigEndian.Uint64(k), seq: binary.BigEndian.Uint64(k[8:])}, k[16:], nil
 }
 
-// newDueEntry returns an entry at the time at with the index's next
-// sequence number.
-func (tx *Tx) newDueEntry(at uint64) (dueEntry, error) {
-	seq, err := tx.b(bucketTimersDue).NextSequence()
+// newEntry gives the timer whose record key is rk a new due index entry
+// for its due time due (nanos), at entryAt(due) with the index's next
+// sequence number, and returns it.
+func (tx *Tx) newEntry(rk []byte, due uint64) (dueEntry, error) {
+	index := tx.b(bucketTimersDue)
+	seq, err := index.NextSequence()
 	if err != nil {
 		return dueEntry{}, fmt.Errorf("timer due index sequence: %w", err)
 	}
-	return dueEntry{at: at, seq: seq}, nil
+	e := dueEntry{at: entryAt(due), seq: seq}
+	if err := index.Put(e.keyFor(rk), present()); err != nil {
+		return dueEntry{}, fmt.Errorf("index timer %q: %w", rk, err)
+	}
+	return e, nil
 }
 
-// indexTimer writes the due index entry e of the timer name.
-func (tx *Tx) indexTimer(e dueEntry, name []byte) error {
-	if err := tx.b(bucketTimersDue).Put(e.key(name), present()); err != nil {
-		return fmt.Errorf("index timer %q: %w", name, err)
+// reindexAtDue gives the live timer rec, stored under rk, a new entry at
+// its due time and writes the record.
+func (tx *Tx) reindexAtDue(rk []byte, rec *timerRecord) error {
+	var err error
+	if rec.Entry, err = tx.newEntry(rk, nanos(rec.Due)); err != nil {
+		return err
 	}
-	return nil
+	return tx.putTimerRecord(rk, rec)
 }
 
 // timerRecord is a live timer as stored: the Timer and where its due index
@@ -138,21 +157,33 @@ type timerRecordV3 struct {
 	Indexed time.Time `json:"indexed,omitzero"`
 }
 
-// timerKey names a timer in the due index: connector \x00 entity \x00
-// reference \x00 rule.
-func timerKey(k event.EntityKey, rule string) ([]byte, error) {
-	ek, err := entityKeyBytes(k)
-	if err != nil {
-		return nil, err
+// checkTimerKey checks the parts of a timer's name and its length.
+func checkTimerKey(k event.EntityKey, rule string) error {
+	if err := checkEntityKey(k); err != nil {
+		return err
 	}
 	if err := checkPart("rule id", rule); err != nil {
+		return err
+	}
+	if len(k.Connector)+len(k.Entity)+len(k.Reference)+len(rule)+3 > maxIndexedKey {
+		return fmt.Errorf("timer key too long: %w", ErrInvalid)
+	}
+	return nil
+}
+
+// timerRecordKey returns the key of a timer's record in the entities
+// bucket (recordKey of its name, connector \x00 entity \x00 reference
+// \x00 rule), built in one go: from the write arena in a write
+// transaction.
+func (tx *Tx) timerRecordKey(k event.EntityKey, rule string) ([]byte, error) {
+	if err := checkTimerKey(k, rule); err != nil {
 		return nil, err
 	}
-	key := append(append(ek, sep), rule...)
-	if len(key) > maxIndexedKey {
-		return nil, fmt.Errorf("timer key too long: %w", ErrInvalid)
+	if tx.tx.Writable() {
+		return tx.db.wmem.markedKey(timerMark, k.Connector, k.Entity, k.Reference, rule), nil
 	}
-	return key, nil
+	parts := []string{k.Connector, k.Entity, k.Reference, rule}
+	return appendMarkedKey(make([]byte, 0, len(parts[0])+len(parts[1])+len(parts[2])+len(rule)+4), timerMark, parts), nil
 }
 
 // recordKey turns a timer's name (timerKey) into the key of its record in
@@ -286,18 +317,22 @@ func timeOrZero(n uint64) time.Time {
 
 // encodeTimerRecord returns the binary form of a live timer.
 func encodeTimerRecord(rec *timerRecord) []byte {
-	v := make([]byte, timerLiveLen)
-	v[0] = timerLive
-	binary.BigEndian.PutUint64(v[1:], nanosOrZero(rec.Due))
-	binary.BigEndian.PutUint64(v[9:], nanosOrZero(rec.ArmedAt))
-	binary.BigEndian.PutUint64(v[17:], rec.Entry.at)
-	binary.BigEndian.PutUint64(v[25:], rec.Entry.seq)
-	return v
+	return appendTimerRecord(make([]byte, 0, timerLiveLen), rec)
+}
+
+// appendTimerRecord appends the binary form of a live timer to b.
+func appendTimerRecord(b []byte, rec *timerRecord) []byte {
+	b = append(b, timerLive)
+	b = binary.BigEndian.AppendUint64(b, nanosOrZero(rec.Due))
+	b = binary.BigEndian.AppendUint64(b, nanosOrZero(rec.ArmedAt))
+	b = binary.BigEndian.AppendUint64(b, rec.Entry.at)
+	return binary.BigEndian.AppendUint64(b, rec.Entry.seq)
 }
 
 // putTimerRecord writes the live timer rec under rk.
 func (tx *Tx) putTimerRecord(rk []byte, rec *timerRecord) error {
-	if err := tx.b(bucketEntities).Put(rk, encodeTimerRecord(rec)); err != nil {
+	var buf [timerLiveLen]byte
+	if err := tx.b(bucketEntities).Put(rk, tx.db.wmem.copy(appendTimerRecord(buf[:0], rec))); err != nil {
 		return fmt.Errorf("put timer %s %s: %w", rec.Key, rec.Rule, err)
 	}
 	return nil
@@ -305,11 +340,11 @@ func (tx *Tx) putTimerRecord(rk []byte, rec *timerRecord) error {
 
 // putTombstone cancels the timer under rk, keeping its due index entry e.
 func (tx *Tx) putTombstone(rk []byte, e dueEntry) error {
-	v := make([]byte, tombstoneLen)
-	v[0] = timerTombstone
-	binary.BigEndian.PutUint64(v[1:], e.at)
-	binary.BigEndian.PutUint64(v[9:], e.seq)
-	if err := tx.b(bucketEntities).Put(rk, v); err != nil {
+	var buf [tombstoneLen]byte
+	buf[0] = timerTombstone
+	binary.BigEndian.PutUint64(buf[1:], e.at)
+	binary.BigEndian.PutUint64(buf[9:], e.seq)
+	if err := tx.b(bucketEntities).Put(rk, tx.db.wmem.copy(buf[:])); err != nil {
 		return fmt.Errorf("cancel timer %q: %w", rk, err)
 	}
 	return nil
@@ -321,11 +356,10 @@ func (tx *Tx) PutTimer(t Timer) error {
 	if err := tx.writable("put timer"); err != nil {
 		return err
 	}
-	name, err := timerKey(t.Key, t.Rule)
+	rk, err := tx.timerRecordKey(t.Key, t.Rule)
 	if err != nil {
 		return fmt.Errorf("put timer: %w", err)
 	}
-	rk := recordKey(name)
 	old, err := tx.timerStateAt(rk)
 	if err != nil {
 		return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
@@ -335,19 +369,16 @@ func (tx *Tx) PutTimer(t Timer) error {
 		// No entry, or moved earlier than it. (Otherwise the entry stays
 		// and is settled when it comes due.)
 		if old.entry.at != 0 {
-			if err := tx.b(bucketTimersDue).Delete(old.entry.key(name)); err != nil {
+			if err := tx.b(bucketTimersDue).Delete(old.entry.keyFor(rk)); err != nil {
 				return fmt.Errorf("put timer %s %s: unindex old: %w", t.Key, t.Rule, err)
 			}
 		}
-		if rec.Entry, err = tx.newDueEntry(at); err != nil {
-			return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
-		}
-		if err := tx.indexTimer(rec.Entry, name); err != nil {
+		if rec.Entry, err = tx.newEntry(rk, nanos(t.Due)); err != nil {
 			return fmt.Errorf("put timer %s %s: %w", t.Key, t.Rule, err)
 		}
 	}
 	if !old.live {
-		if err := addCount(tx.b(bucketMeta), countTimers, 1); err != nil {
+		if err := tx.addCount(tx.b(bucketMeta), countTimers, 1); err != nil {
 			return err
 		}
 	}
@@ -362,11 +393,10 @@ func (tx *Tx) DeleteTimer(k event.EntityKey, ruleID string) error {
 	if err := tx.writable("delete timer"); err != nil {
 		return err
 	}
-	name, err := timerKey(k, ruleID)
+	rk, err := tx.timerRecordKey(k, ruleID)
 	if err != nil {
 		return fmt.Errorf("delete timer: %w", err)
 	}
-	rk := recordKey(name)
 	old, err := tx.timerStateAt(rk)
 	if err != nil || !old.live {
 		return err
@@ -379,17 +409,17 @@ func (tx *Tx) DeleteTimer(k event.EntityKey, ruleID string) error {
 	if err != nil {
 		return fmt.Errorf("delete timer %s %s: %w", k, ruleID, err)
 	}
-	return addCount(tx.b(bucketMeta), countTimers, -1)
+	return tx.addCount(tx.b(bucketMeta), countTimers, -1)
 }
 
 // Timer returns the timer of an entity and rule, or nil, nil when none is
 // armed.
 func (tx *Tx) Timer(k event.EntityKey, ruleID string) (*Timer, error) {
-	name, err := timerKey(k, ruleID)
+	rk, err := tx.timerRecordKey(k, ruleID)
 	if err != nil {
 		return nil, fmt.Errorf("timer: %w", err)
 	}
-	rec, _, _, err := tx.timerRecordAt(recordKey(name))
+	rec, _, _, err := tx.timerRecordAt(rk)
 	if err != nil || rec == nil {
 		return nil, err
 	}
@@ -579,22 +609,21 @@ func (tx *Tx) DueTimers(now time.Time, limit int) ([]Timer, error) {
 // re-armed its timer) an entry at their due time again, so that no timer
 // is ever armed without one. Update calls it after its function.
 func (tx *Tx) indexTaken() error {
-	for _, name := range tx.taken {
-		rk := recordKey(name)
-		rec, _, entry, err := tx.timerRecordAt(rk)
+	for _, rk := range tx.taken {
+		// Most firings consumed or re-armed their timer: read the state,
+		// and the whole record only for one left without an entry.
+		st, err := tx.timerStateAt(rk)
 		if err != nil {
 			return err
 		}
-		if rec == nil || entry.at != 0 {
+		if !st.live || st.entry.at != 0 {
 			continue
 		}
-		if rec.Entry, err = tx.newDueEntry(entryAt(nanos(rec.Due))); err != nil {
+		rec, _, _, err := tx.timerRecordAt(rk)
+		if err != nil {
 			return err
 		}
-		if err := tx.indexTimer(rec.Entry, name); err != nil {
-			return err
-		}
-		if err := tx.putTimerRecord(rk, rec); err != nil {
+		if err := tx.reindexAtDue(rk, rec); err != nil {
 			return err
 		}
 	}
@@ -647,13 +676,7 @@ func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
 			}
 		case nanos(rec.Due) > now:
 			settled++
-			if rec.Entry, err = tx.newDueEntry(entryAt(nanos(rec.Due))); err != nil {
-				return nil, err
-			}
-			if err := tx.indexTimer(rec.Entry, name); err != nil {
-				return nil, err
-			}
-			if err := tx.putTimerRecord(rk, rec); err != nil {
+			if err := tx.reindexAtDue(rk, rec); err != nil {
 				return nil, err
 			}
 		default:
@@ -661,7 +684,7 @@ func (tx *Tx) settleDue(now uint64, limit int) ([]Timer, error) {
 			if err := tx.putTimerRecord(rk, rec); err != nil {
 				return nil, err
 			}
-			tx.taken = append(tx.taken, name)
+			tx.taken = append(tx.taken, rk)
 			out = append(out, rec.Timer)
 		}
 	}
