@@ -523,13 +523,13 @@ func (db *DB) applyQueued() error {
 
 // applyChunk is how many of recs, from the front, one applier transaction
 // takes: as many as hold maxApply records not yet in bbolt. Records the
-// pipeline has already written (FinishInbox) cost a lookup only, so in
+// pipeline has already written (FinishInbox) cost at most a lookup, so in
 // the steady state one transaction moves the applied position past all
 // that wait, instead of one commit per maxApply of them.
 func applyChunk(inbox *bolt.Bucket, recs []*jrec) int {
 	missing := 0
 	for i, r := range recs {
-		if inbox.Get(r.id) != nil {
+		if inBbolt(inbox, r) {
 			continue
 		}
 		if missing++; missing == maxApply {
@@ -537,6 +537,13 @@ func applyChunk(inbox *bolt.Bucket, recs []*jrec) int {
 		}
 	}
 	return len(recs)
+}
+
+// inBbolt reports whether the journal record r is already in the inbox
+// bucket: finished by the pipeline (its flag is set once the transaction
+// that wrote it committed, so no lookup is needed), or applied before.
+func inBbolt(inbox *bolt.Bucket, r *jrec) bool {
+	return r.finished.Load() || inbox.Get(r.id) != nil
 }
 
 // applyRecords writes journal records into bbolt: the item (pending), its
@@ -552,7 +559,7 @@ func applyRecords(btx *bolt.Tx, recs []*jrec, last uint64) error {
 	meta := btx.Bucket([]byte(bucketMeta))
 	stored := int64(0)
 	for _, r := range recs {
-		if inbox.Get(r.id) != nil {
+		if inBbolt(inbox, r) {
 			continue
 		}
 		if err := inbox.Put(r.id, r.data); err != nil {
@@ -829,7 +836,6 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 		if err := putDedupe(tx.b(bucketDedupe), tx.b(bucketDedupeExp), rec); err != nil {
 			return fmt.Errorf("finish inbox %s: %w", id, err)
 		}
-		tx.tx.OnCommit(func() { rec.finished.Store(true) })
 	}
 	out := outcome{State: state, Reason: reason, EventIDs: eventIDs, ProcessedAt: tx.db.now()}
 	m := &tx.db.wmem
@@ -840,13 +846,19 @@ func (tx *Tx) FinishInbox(id, state, reason string, eventIDs []string) error {
 	if err := tx.b(bucketInbox).Put(m.key(id), m.copy(data)); err != nil {
 		return fmt.Errorf("finish inbox %s: %w", id, err)
 	}
-	if !wasPending {
+	switch {
+	case rec != nil:
+		tx.tx.OnCommit(func() {
+			rec.finished.Store(true)
+			if wasPending {
+				tx.db.backlog.Add(-1)
+			}
+		})
+		return nil
+	case !wasPending:
 		return nil
 	}
 	tx.tx.OnCommit(func() { tx.db.backlog.Add(-1) })
-	if rec != nil {
-		return nil
-	}
 	if err := tx.b(bucketInboxPending).Delete([]byte(id)); err != nil {
 		return fmt.Errorf("finish inbox %s: unindex pending: %w", id, err)
 	}
