@@ -88,7 +88,9 @@ func (p *pipeline) run(ctx context.Context) {
 		if ahead != nil {
 			cur, ahead = <-ahead, nil
 			// What arrived after the read-ahead fills the batch up.
-			cur = cur.then(p.read(cur.last(), p.batch-len(cur.items)))
+			if n := p.batch - len(cur.items); cur.err == nil && n > 0 {
+				cur = cur.then(p.read(cur.last(), n))
+			}
 		} else {
 			cur = p.read("", p.batch)
 		}
@@ -134,9 +136,6 @@ type batchRead struct {
 // read takes up to limit pending items after the id `after` ("" = from the
 // oldest) and maps them with the connectors in force now.
 func (p *pipeline) read(after string, limit int) batchRead {
-	if limit <= 0 {
-		return batchRead{}
-	}
 	items, err := p.db.PendingInbox(after, limit)
 	if err != nil || len(items) == 0 {
 		return batchRead{err: err}
@@ -152,12 +151,9 @@ func (b batchRead) last() string {
 	return b.items[len(b.items)-1].ID
 }
 
-// then is b followed by more (read after b's last item); an error of
-// either is the batch's.
+// then is b (read without error) followed by more (read after b's last
+// item); more's error is the batch's.
 func (b batchRead) then(more batchRead) batchRead {
-	if b.err != nil {
-		return b
-	}
 	if more.err != nil {
 		return more
 	}
