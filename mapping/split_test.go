@@ -12,27 +12,18 @@ func TestSplit(t *testing.T) {
 		"tags": "refund, vip ,,", "list": ["a", "b"], "one": "solo", "blank": " , ,", "n": 7,
 		"codes": "1;2;9", "alt": "x,y"
 	}`
-	tests := []struct {
-		name string
-		spec string
-		want any // nil: field x absent
-	}{
-		{"text splits, trimmed, empty parts dropped", `{ path: tags, split: "," }`, []string{"refund", "vip"}},
-		{"a list passes through", `{ path: list, split: "," }`, []string{"a", "b"}},
-		{"one part is a list of one", `{ path: one, split: "," }`, []string{"solo"}},
-		{"a number passes through", `{ path: n, split: "," }`, 7.0},
-		{"nothing left is absent", `{ path: blank, split: "," }`, nil},
-		{"nothing left takes default", `{ path: blank, split: ",", default: none }`, "none"},
-		{"nothing left takes the fallback", `{ path: blank, split: ",", fallback: { path: alt, split: "," } }`, []string{"x", "y"}},
-		{"map after split, element by element", `{ path: codes, split: ";", map: { "1": low, "2": high, "9": null } }`, []string{"low", "high"}},
-		{"path list then split", `{ path: [nope, tags], split: "," }`, []string{"refund", "vip"}},
-		{"other separator", `{ path: alt, split: ";" }`, []string{"x,y"}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			checkFieldX(t, mustCompile(t, fieldEntry(tc.spec)), Input{Body: []byte(payload)}, tc.want, nil)
-		})
-	}
+	runFieldCases(t, payload, []fieldCase{
+		{name: "text splits, trimmed, empty parts dropped", spec: `{ path: tags, split: "," }`, want: []string{"refund", "vip"}},
+		{name: "a list passes through", spec: `{ path: list, split: "," }`, want: []string{"a", "b"}},
+		{name: "one part is a list of one", spec: `{ path: one, split: "," }`, want: []string{"solo"}},
+		{name: "a number passes through", spec: `{ path: n, split: "," }`, want: 7.0},
+		{name: "nothing left is absent", spec: `{ path: blank, split: "," }`, want: nil},
+		{name: "nothing left takes default", spec: `{ path: blank, split: ",", default: none }`, want: "none"},
+		{name: "nothing left takes the fallback", spec: `{ path: blank, split: ",", fallback: { path: alt, split: "," } }`, want: []string{"x", "y"}},
+		{name: "map after split, element by element", spec: `{ path: codes, split: ";", map: { "1": low, "2": high, "9": null } }`, want: []string{"low", "high"}},
+		{name: "path list then split", spec: `{ path: [nope, tags], split: "," }`, want: []string{"refund", "vip"}},
+		{name: "other separator", spec: `{ path: alt, split: ";" }`, want: []string{"x,y"}},
+	}, nil)
 }
 
 func TestSplitCompileErrors(t *testing.T) {
