@@ -51,9 +51,7 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		return s.refusal(c, name, r)
 	}
 	if resp != nil {
-		s.metrics.hook(name, resp.Status)
-		c.Set(fiber.HeaderContentType, resp.ContentType)
-		return c.Status(resp.Status).Send(resp.Body)
+		return s.answerHandshake(c, name, resp)
 	}
 	item := &store.InboxItem{
 		Connector:   name,
@@ -126,7 +124,12 @@ func (s *Server) handleHandshake(c *fiber.Ctx) error {
 		}
 		return s.refuse(c, name, fiber.StatusMethodNotAllowed, "connector %q takes webhooks by POST; GET serves only a verification handshake, and this request is not one", name)
 	}
-	s.metrics.hook(name, resp.Status)
+	return s.answerHandshake(c, name, resp)
+}
+
+// answerHandshake sends a connector's answer to a verification handshake.
+func (s *Server) answerHandshake(c *fiber.Ctx, connector string, resp *connectors.HandshakeResponse) error {
+	s.metrics.hook(connector, resp.Status)
 	c.Set(fiber.HeaderContentType, resp.ContentType)
 	return c.Status(resp.Status).Send(resp.Body)
 }
