@@ -237,12 +237,17 @@ func (bs *batchState) save() error {
 }
 
 // putEvent stores ev with its trace: through the batch's EventWriter when
-// it has one, else at once.
-func (bs *batchState) putEvent(ev *event.Event, trace json.RawMessage) error {
+// it has one (which also encodes the trace beside the transaction; neither
+// changes afterwards), else at once.
+func (bs *batchState) putEvent(ev *event.Event, trace *EventTrace) error {
 	if bs.events != nil {
 		return bs.events.Put(ev, trace)
 	}
-	return bs.tx.PutEvent(ev, trace)
+	raw, err := json.Marshal(trace)
+	if err != nil {
+		return fmt.Errorf("encode trace: %w", err)
+	}
+	return bs.tx.PutEvent(ev, raw)
 }
 
 func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {
@@ -504,11 +509,7 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 			trace.Deliveries = append(trace.Deliveries, id)
 		}
 	}
-	raw, err := json.Marshal(trace)
-	if err != nil {
-		return nil, fmt.Errorf("encode trace: %w", err)
-	}
-	if err := bs.putEvent(ev, raw); err != nil {
+	if err := bs.putEvent(ev, &trace); err != nil {
 		return nil, fmt.Errorf("store event: %w", err)
 	}
 	p.metrics.event(ev.Connector, ev.Type, len(d.Result.Matched))
@@ -794,6 +795,8 @@ func (bs *batchState) applyTimers(ev *event.Event, ops []rules.TimerOp) error {
 func (s *Server) ApplyEvents(evs []*event.Event) error {
 	now := s.now()
 	err := s.pipe.inBatch(nil, now, func(bs *batchState) error {
+		// Encoded beside the transaction, as a webhook batch's events are.
+		bs.events = bs.tx.EventWriter()
 		for _, ev := range evs {
 			if ev.ReceivedAt.IsZero() {
 				ev.ReceivedAt = now

@@ -15,9 +15,10 @@ import (
 
 // TestEventWriter: events put through an EventWriter (more than one chunk,
 // and a last chunk the flush encodes itself) are stored with exactly the
-// bytes PutEvent stores, and are listed by entity; an event that cannot
-// be encoded fails the flush; a writer stopped without a flush leaves
-// nothing once its transaction is abandoned.
+// bytes PutEvent stores, with traces given as JSON or as values the writer
+// encodes, and are listed by entity; an event or a trace that cannot be
+// encoded fails the flush; a writer stopped without a flush leaves nothing
+// once its transaction is abandoned.
 func TestEventWriter(t *testing.T) {
 	viaWriter, viaPut := mustOpen(t), mustOpen(t)
 	const n = 3*encodeChunk + 5
@@ -27,12 +28,20 @@ func TestEventWriter(t *testing.T) {
 			Reference: fmt.Sprint(i % 7), Fields: map[string]any{"status": "open", "n": float64(i), "text": strings.Repeat("x", i*10)},
 			Raw: json.RawMessage(fmt.Sprintf(`{"n":%d}`, i))}
 	}
-	trace := func(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"rules":["r%d"]}`, i)) }
+	type traceValue struct {
+		Rules []string `json:"rules"`
+		N     int      `json:"n,omitempty"`
+	}
+	trace := func(i int) json.RawMessage { return json.RawMessage(fmt.Sprintf(`{"rules":["r%d"],"n":%d}`, i, i)) }
 	if err := viaWriter.Update(func(tx *Tx) error {
 		w := tx.EventWriter()
 		defer w.Stop()
 		for i, e := range evs {
-			if err := w.Put(e, trace(i)); err != nil {
+			var tr any = trace(i)
+			if i%2 == 1 {
+				tr = &traceValue{Rules: []string{fmt.Sprintf("r%d", i)}, N: i}
+			}
+			if err := w.Put(e, tr); err != nil {
 				return err
 			}
 		}
@@ -77,6 +86,21 @@ func TestEventWriter(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), bad.ID) {
 		t.Fatalf("flush with an event that cannot be encoded: %v, want an error naming %s", err, bad.ID)
+	}
+	badTrace := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "1"}
+	err = viaWriter.Update(func(tx *Tx) error {
+		w := tx.EventWriter()
+		defer w.Stop()
+		if err := w.Put(badTrace, map[string]any{"x": make(chan int)}); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+	if err == nil || !strings.Contains(err.Error(), "encode trace of event "+badTrace.ID) {
+		t.Fatalf("flush with a trace that cannot be encoded: %v, want an error naming %s", err, badTrace.ID)
+	}
+	if _, err := viaWriter.Event(badTrace.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("event whose trace could not be encoded: %v, want ErrNotFound", err)
 	}
 
 	stopped := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "2"}
