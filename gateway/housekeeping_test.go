@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,13 +17,7 @@ import (
 // the series is absent).
 func prunedMetric(t *testing.T, url, kind string) int {
 	t.Helper()
-	body := do(t, "GET", url+"/metrics", nil, nil).Body
-	m := regexp.MustCompile(`(?m)^hookline_pruned_total\{kind="` + kind + `"\} (\d+)$`).FindSubmatch(body)
-	if m == nil {
-		return 0
-	}
-	n, _ := strconv.Atoi(string(m[1]))
-	return n
+	return int(metricValue(t, url, `hookline_pruned_total{kind="`+kind+`"}`))
 }
 
 // End to end: webhooks become inbox items, events and deliveries; as the

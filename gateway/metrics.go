@@ -5,7 +5,24 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/hookline/hookline/store"
 )
+
+// The loop guards that hookline_loop_guard_total counts, by its label.
+const (
+	guardEcho      = iota // an inbound event that echoes a delivered change
+	guardMaxHops          // a causation chain stopped at max_hops
+	guardFiringCap        // a rule held back by its per-entity firing cap
+	guardNoOp             // an update not sent: it changes nothing
+	guardKinds
+)
+
+// latencyBuckets are the buckets of the processing and timer lag
+// histograms: milliseconds under load, up to a minute behind a backlog.
+func latencyBuckets() []float64 {
+	return []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+}
 
 // metrics are the gateway's Prometheus series, registered on the server's own
 // registry (no global registry).
@@ -15,6 +32,14 @@ type metrics struct {
 	inboxOut *prometheus.CounterVec
 	events   *prometheus.CounterVec
 	matched  *prometheus.CounterVec
+	// processing is the time from a webhook's receipt to the commit of
+	// the transaction that processed it, by connector.
+	processing *prometheus.HistogramVec
+	guards     [guardKinds]prometheus.Counter
+	// timersFired and timerLag count fired timers and how late each was
+	// (from its due time to the commit that fired it).
+	timersFired prometheus.Counter
+	timerLag    prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -35,11 +60,36 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		matched: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hookline_rule_matches_total", Help: "Rule firings, by connector.",
 		}, []string{"connector"}),
+		processing: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hookline_processing_seconds", Help: "Time from a webhook's receipt to the commit of its processing (events, rules, deliveries).",
+			Buckets: latencyBuckets(),
+		}, []string{"connector"}),
+		timersFired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hookline_timers_fired_total", Help: "Timers of time-based rules fired.",
+		}),
+		timerLag: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hookline_timer_lag_seconds", Help: "Time from a timer's due time to the commit that fired it.",
+			Buckets: latencyBuckets(),
+		}),
+	}
+	guards := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hookline_loop_guard_total", Help: "Loop guards that stopped or marked something: echo, max_hops, firing_cap, no_op.",
+	}, []string{"guard"})
+	for g, name := range [guardKinds]string{"echo", "max_hops", "firing_cap", "no_op"} {
+		m.guards[g] = guards.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(m.hooks, m.ackTime, m.inboxOut, m.events, m.matched)
+		reg.MustRegister(m.hooks, m.ackTime, m.inboxOut, m.events, m.matched, m.processing, guards, m.timersFired, m.timerLag)
 	}
 	return m
+}
+
+// watchBacklog registers hookline_inbox_backlog, read from db at each
+// scrape.
+func watchBacklog(reg prometheus.Registerer, db *store.DB) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hookline_inbox_backlog", Help: "Webhooks accepted (acknowledged) and not yet processed.",
+	}, func() float64 { return float64(db.InboxBacklog()) }))
 }
 
 func (m *metrics) hook(connector string, status int) {
@@ -71,4 +121,35 @@ func (m *metrics) event(connector, typ string, matched int) {
 	if matched > 0 {
 		m.matched.WithLabelValues(connector).Add(float64(matched))
 	}
+}
+
+// processed observes the processing time of items committed at now.
+func (m *metrics) processed(items []*store.InboxItem, now time.Time) {
+	if m == nil {
+		return
+	}
+	for _, it := range items {
+		m.processing.WithLabelValues(it.Connector).Observe(now.Sub(it.ReceivedAt).Seconds())
+	}
+}
+
+// guarded counts the loop guards a committed transaction applied.
+func (m *metrics) guarded(counts [guardKinds]int) {
+	if m == nil {
+		return
+	}
+	for g, n := range counts {
+		if n > 0 {
+			m.guards[g].Add(float64(n))
+		}
+	}
+}
+
+// timerFired observes one timer fired at firedAt.
+func (m *metrics) timerFired(t store.Timer, firedAt time.Time) {
+	if m == nil {
+		return
+	}
+	m.timersFired.Inc()
+	m.timerLag.Observe(max(0, firedAt.Sub(t.Due).Seconds()))
 }

@@ -189,6 +189,9 @@ func TestPingPongStoppedByEchoFingerprints(t *testing.T) {
 	if echoes != 1 {
 		t.Fatalf("want 1 echo event visible in the API, got %d", echoes)
 	}
+	waitFor(t, "the echo counted in the metrics", func() bool {
+		return metricValue(t, ts.URL, `hookline_loop_guard_total{guard="echo"}`) == 1
+	})
 }
 
 // Platforms that change the value on the way (so fingerprints cannot match)
@@ -212,6 +215,9 @@ func TestPingPongStoppedByHopLimit(t *testing.T) {
 	if !stopped {
 		t.Fatal("no event shows the hop-limit stop in the API")
 	}
+	waitFor(t, "the hop-limit stop counted in the metrics", func() bool {
+		return metricValue(t, ts.URL, `hookline_loop_guard_total{guard="max_hops"}`) >= 1
+	})
 }
 
 // Platforms that change the value and carry no hop headers: only the
@@ -236,5 +242,8 @@ func TestPingPongStoppedByFiringCap(t *testing.T) {
 	if !capped {
 		t.Fatal("no event shows the firing-cap stop in the API")
 	}
+	waitFor(t, "the firing-cap stop counted in the metrics", func() bool {
+		return metricValue(t, ts.URL, `hookline_loop_guard_total{guard="firing_cap"}`) >= 1
+	})
 	t.Logf("chain stopped after %d updates", total)
 }

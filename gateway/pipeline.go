@@ -212,6 +212,9 @@ type batchState struct {
 	// moved (zero: none): the scheduler is woken when it is earlier than
 	// what it sleeps for.
 	earliest time.Time
+	// guards counts the loop guards applied, for the metrics once the
+	// transaction has committed.
+	guards [guardKinds]int
 }
 
 // newBatchState starts the state of one transaction.
@@ -267,7 +270,7 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 	// batch was mapped: a reload's timer retiming (retime.go) starts with
 	// a write, so no batch can arm a timer under rules it has already
 	// retimed.
-	return p.inBatch(nil, time.Time{}, func(bs *batchState) error {
+	err := p.inBatch(nil, time.Time{}, func(bs *batchState) error {
 		// Events are encoded beside the transaction: nothing in a
 		// pipeline batch reads its own events back.
 		bs.events = bs.tx.EventWriter()
@@ -278,6 +281,10 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 		}
 		return nil
 	})
+	if err == nil {
+		p.metrics.processed(items, p.now())
+	}
+	return err
 }
 
 // inBatch runs fn in one write transaction on a fresh batchState, saves
@@ -316,10 +323,11 @@ type batchResult struct {
 	earliest   time.Time
 	claimed    []*store.Delivery
 	reserved   int
+	guards     [guardKinds]int
 }
 
 func (bs *batchState) result() batchResult {
-	return batchResult{deliveries: bs.deliveries, earliest: bs.earliest, claimed: bs.claimed, reserved: bs.reserved}
+	return batchResult{deliveries: bs.deliveries, earliest: bs.earliest, claimed: bs.claimed, reserved: bs.reserved, guards: bs.guards}
 }
 
 // committed follows a batch's transaction (ok: it committed). It hands the
@@ -338,6 +346,7 @@ func (p *pipeline) committed(ok bool, r batchResult) {
 	if !ok {
 		return
 	}
+	p.metrics.guarded(r.guards)
 	if r.deliveries > len(r.claimed) && p.delivered != nil {
 		p.delivered()
 	}
@@ -442,10 +451,12 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 			ev.Causation.Hops = fp.Hops
 		}
 		trace.Guards = append(trace.Guards, fmt.Sprintf("echo of delivery %s: every change matches what Hookline sent; rules skip it unless on_own_changes", fp.DeliveryID))
+		bs.guards[guardEcho]++
 	}
 	if max := bs.bundle.File.LoopGuard.MaxHops; ev.Causation.Hops >= max {
 		msg := fmt.Sprintf("hop limit reached: %d hops >= max_hops %d; the causation chain stops here", ev.Causation.Hops, max)
 		trace.Guards = append(trace.Guards, msg)
+		bs.guards[guardMaxHops]++
 		p.log.Warn("loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
 	}
 
@@ -474,6 +485,7 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 	}
 	for _, te := range d.Result.Trace {
 		if strings.Contains(te.Skipped, "loop guard") {
+			bs.guards[guardFiringCap]++
 			p.log.Warn("loop guard", "guard", "firing_cap", "rule", te.Rule, "entity", key.String(), "reason", te.Skipped)
 		}
 	}
@@ -593,6 +605,7 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 			return "", "", err
 		}
 		if dropNoOps(u, target) {
+			bs.guards[guardNoOp]++
 			return "", fmt.Sprintf("rule %s: update of %s/%s/%s changes nothing the entity does not already have (no-op, not sent)", u.RuleID, u.Connector, u.Entity, u.Reference), nil
 		}
 	}

@@ -173,9 +173,10 @@ func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) 
 	if err != nil {
 		return err
 	}
-	if s.fired != nil {
-		at := s.now()
-		for _, t := range done {
+	at := s.now()
+	for _, t := range done {
+		s.pipe.metrics.timerFired(t, at)
+		if s.fired != nil {
 			s.fired(t, at)
 		}
 	}

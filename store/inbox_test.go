@@ -596,3 +596,40 @@ func TestPendingInboxGivenIDs(t *testing.T) {
 		t.Fatalf("pending after a: %v, want [c b] (the journal's order)", got)
 	}
 }
+
+// InboxBacklog counts accepted items until a committed FinishInbox takes
+// them (not a rolled-back one, not a duplicate), and is counted again from
+// bbolt, journal replayed, when the store is opened.
+func TestInboxBacklog(t *testing.T) {
+	db := mustOpen(t)
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, mustAccept(t, db.DB, newItem("zendesk", fmt.Sprint("b-", i)), time.Hour).ID)
+	}
+	if dup := mustAccept(t, db.DB, newItem("zendesk", "b-0"), time.Hour); !dup.Duplicate {
+		t.Fatalf("repeat of b-0: %+v, want a duplicate", dup)
+	}
+	if n := db.InboxBacklog(); n != 3 {
+		t.Fatalf("backlog after 3 accepted and 1 duplicate: %d", n)
+	}
+	rollback := errors.New("roll back")
+	if err := db.Update(func(tx *Tx) error {
+		if err := tx.FinishInbox(ids[0], InboxProcessed, "", nil); err != nil {
+			return err
+		}
+		return rollback
+	}); !errors.Is(err, rollback) {
+		t.Fatalf("rolled-back finish: %v", err)
+	}
+	if n := db.InboxBacklog(); n != 3 {
+		t.Fatalf("backlog after a finish that rolled back: %d, want 3", n)
+	}
+	db.update(func(tx *Tx) error { return tx.FinishInbox(ids[0], InboxProcessed, "", nil) })
+	if n := db.InboxBacklog(); n != 2 {
+		t.Fatalf("backlog after one finished: %d, want 2", n)
+	}
+	db.reopen()
+	if n := db.InboxBacklog(); n != 2 {
+		t.Fatalf("backlog after reopening: %d, want 2", n)
+	}
+}

@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// metricValue reads one series from GET /metrics, written as the
+// exposition prints it (name and labels, e.g.
+// `hookline_loop_guard_total{guard="no_op"}`); 0 when it is absent.
+func metricValue(t testing.TB, url, series string) float64 {
+	t.Helper()
+	body := do(t, "GET", url+"/metrics", nil, nil).Body
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		t.Fatalf("series %s: value %q: %v", series, m[1], err)
+	}
+	return v
+}
+
+// The operational series follow what the gateway did: how long webhooks
+// took to be processed, per connector; how many wait (none once they are
+// processed); the updates the no-op guard kept back; and the timers fired,
+// with their lag.
+func TestOperationalMetrics(t *testing.T) {
+	target := newRecorder(t, nil)
+	rules := `rules:
+  - id: prioritise
+    on: [ticket.updated]
+    connector: generic
+    when: { field: status, is: open }
+    then: [ { set_priority: high } ]
+  - id: pending-short
+    on: [ticket.*]
+    connector: generic
+    when: { field: status, is: pending }
+    for: 300ms
+    then: [ { set_priority: urgent } ]
+`
+	gw, stop := runServer(t, timerConfig(t, rules), t.TempDir(), map[string]string{"GENERIC_TARGET_URL": target.srv.URL}, nil)
+	defer stop()
+	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-1", "status": "open", "priority": "low"}`)
+	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-2", "status": "open", "priority": "high"}`)
+	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-3", "status": "pending"}`)
+	waitFor(t, "the updates of M-1 and M-3", func() bool { return len(target.requests()) == 2 })
+	waitFor(t, "three webhooks processed", func() bool {
+		return metricValue(t, gw.URL, `hookline_processing_seconds_count{connector="generic"}`) == 3
+	})
+	waitFor(t, "one timer fired", func() bool { return metricValue(t, gw.URL, "hookline_timers_fired_total") == 1 })
+	for series, want := range map[string]float64{
+		"hookline_inbox_backlog":                       0,
+		`hookline_loop_guard_total{guard="no_op"}`:     1,
+		`hookline_loop_guard_total{guard="echo"}`:      0,
+		"hookline_timer_lag_seconds_count":             1,
+		`hookline_timer_lag_seconds_bucket{le="+Inf"}`: 1,
+	} {
+		if got := metricValue(t, gw.URL, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	if lag := metricValue(t, gw.URL, "hookline_timer_lag_seconds_sum"); lag < 0 || lag > 10 {
+		t.Errorf("timer lag %v s, want a small non-negative one", lag)
+	}
+	if sum := metricValue(t, gw.URL, `hookline_processing_seconds_sum{connector="generic"}`); sum <= 0 || sum > 30 {
+		t.Errorf("processing time of three webhooks %v s", sum)
+	}
+}
