@@ -84,12 +84,42 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// watchBacklog registers hookline_inbox_backlog, read from db at each
-// scrape.
-func watchBacklog(reg prometheus.Registerer, db *store.DB) {
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "hookline_inbox_backlog", Help: "Webhooks accepted (acknowledged) and not yet processed.",
-	}, func() float64 { return float64(db.InboxBacklog()) }))
+// storeGauges reads the store's counters (store.Stats, a few key reads)
+// at each scrape: webhooks waiting for processing, armed timers and
+// deliveries by state.
+type storeGauges struct {
+	db                          *store.DB
+	backlog, timers, deliveries *prometheus.Desc
+}
+
+func newStoreGauges(db *store.DB) *storeGauges {
+	return &storeGauges{
+		db:         db,
+		backlog:    prometheus.NewDesc("hookline_inbox_backlog", "Webhooks accepted (acknowledged) and not yet processed.", nil, nil),
+		timers:     prometheus.NewDesc("hookline_timers_armed", "Timers of time-based rules armed and not yet fired or cancelled.", nil, nil),
+		deliveries: prometheus.NewDesc("hookline_deliveries", "Deliveries in the outbox, by state.", []string{"state"}, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
+	ch <- g.backlog
+	ch <- g.timers
+	ch <- g.deliveries
+}
+
+// Collect implements prometheus.Collector; a store that cannot be read
+// (closing) yields no samples.
+func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
+	st, err := g.db.Stats()
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(g.backlog, prometheus.GaugeValue, float64(st.InboxPending))
+	ch <- prometheus.MustNewConstMetric(g.timers, prometheus.GaugeValue, float64(st.Timers))
+	for state, n := range st.Deliveries {
+		ch <- prometheus.MustNewConstMetric(g.deliveries, prometheus.GaugeValue, float64(n), state)
+	}
 }
 
 func (m *metrics) hook(connector string, status int) {

@@ -11,7 +11,11 @@ import (
 // `hookline_loop_guard_total{guard="no_op"}`); 0 when it is absent.
 func metricValue(t testing.TB, url, series string) float64 {
 	t.Helper()
-	body := do(t, "GET", url+"/metrics", nil, nil).Body
+	r := do(t, "GET", url+"/metrics", nil, nil)
+	if r.Status != 200 {
+		t.Fatalf("GET /metrics: %d %s", r.Status, r.Body)
+	}
+	body := r.Body
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
 	if m == nil {
 		return 0
@@ -25,8 +29,8 @@ func metricValue(t testing.TB, url, series string) float64 {
 
 // The operational series follow what the gateway did: how long webhooks
 // took to be processed, per connector; how many wait (none once they are
-// processed); the updates the no-op guard kept back; and the timers fired,
-// with their lag.
+// processed); the updates the no-op guard kept back; the timers armed and
+// fired, with their lag; and the outbox by delivery state.
 func TestOperationalMetrics(t *testing.T) {
 	target := newRecorder(t, nil)
 	rules := `rules:
@@ -41,15 +45,24 @@ func TestOperationalMetrics(t *testing.T) {
     when: { field: status, is: pending }
     for: 300ms
     then: [ { set_priority: urgent } ]
+  - id: on-hold-long
+    on: [ticket.*]
+    connector: generic
+    when: { field: status, is: on_hold }
+    for: 1h
+    then: [ { set_priority: low } ]
 `
 	gw, stop := runServer(t, timerConfig(t, rules), t.TempDir(), map[string]string{"GENERIC_TARGET_URL": target.srv.URL}, nil)
 	defer stop()
+	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-0", "status": "on_hold"}`)
+	waitFor(t, "the timer of M-0 armed", func() bool { return metricValue(t, gw.URL, "hookline_timers_armed") == 1 })
+	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-0", "status": "solved"}`)
 	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-1", "status": "open", "priority": "low"}`)
 	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-2", "status": "open", "priority": "high"}`)
 	postGeneric(t, gw.URL, `{"type": "ticket.updated", "id": "M-3", "status": "pending"}`)
 	waitFor(t, "the updates of M-1 and M-3", func() bool { return len(target.requests()) == 2 })
-	waitFor(t, "three webhooks processed", func() bool {
-		return metricValue(t, gw.URL, `hookline_processing_seconds_count{connector="generic"}`) == 3
+	waitFor(t, "five webhooks processed", func() bool {
+		return metricValue(t, gw.URL, `hookline_processing_seconds_count{connector="generic"}`) == 5
 	})
 	waitFor(t, "one timer fired", func() bool { return metricValue(t, gw.URL, "hookline_timers_fired_total") == 1 })
 	for series, want := range map[string]float64{
@@ -67,6 +80,6 @@ func TestOperationalMetrics(t *testing.T) {
 		t.Errorf("timer lag %v s, want a small non-negative one", lag)
 	}
 	if sum := metricValue(t, gw.URL, `hookline_processing_seconds_sum{connector="generic"}`); sum <= 0 || sum > 30 {
-		t.Errorf("processing time of three webhooks %v s", sum)
+		t.Errorf("processing time of five webhooks %v s", sum)
 	}
 }

@@ -103,7 +103,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	s.db = db
-	watchBacklog(s.registry, db)
+	s.registry.MustRegister(newStoreGauges(db))
 	if err := s.loadSubscriptions(); err != nil {
 		db.Close()
 		return nil, err

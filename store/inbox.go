@@ -227,10 +227,6 @@ func backlogPause(n int64) time.Duration {
 	return min(maxBacklogPause, time.Duration(n-backlogSoftLimit)*10*time.Microsecond)
 }
 
-// InboxBacklog is how many accepted webhooks wait for the pipeline:
-// pending inbox items, in the journal or in bbolt.
-func (db *DB) InboxBacklog() int64 { return db.backlog.Load() }
-
 // drain appends queued requests to batch without blocking, up to maxBatch.
 func (db *DB) drain(batch []*acceptReq) []*acceptReq {
 	for len(batch) < db.maxBatch {
