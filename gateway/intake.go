@@ -26,15 +26,16 @@ func problem(c *fiber.Ctx, status int, format string, args ...any) error {
 func (s *Server) handleHook(c *fiber.Ctx) error {
 	start := s.now()
 	b := s.bundle.Load()
-	name := c.Params("connector")
-	conn := b.Connectors[name]
-	if conn == nil || conn.Inbound == nil {
-		return s.refuse(c, name, fiber.StatusNotFound, "unknown connector %q", name)
+	conn, name, r := hookConnector(b, c)
+	if r != nil {
+		return s.refusal(c, name, r)
 	}
 	in := conn.Inbound
 	query := requestQuery(c)
 	ctype := string(c.Request().Header.ContentType())
-	req := &verify.Request{Method: c.Method(), Body: c.Body(), Now: start}
+	// The method is kept in the inbox item: a copy, like the connector's
+	// name (see hookConnector).
+	req := &verify.Request{Method: strings.Clone(c.Method()), Body: c.Body(), Now: start}
 	if req.Method == fiber.MethodGet {
 		// accept_get: the query string is the payload, decoded like a form,
 		// less the parameters that carry credentials.
@@ -106,10 +107,9 @@ func acceptedJSON(c *fiber.Ctx, id string) error {
 // handshakes (Meta's hub.challenge), URL probes, and query-only webhooks for
 // connectors with accept_get.
 func (s *Server) handleHandshake(c *fiber.Ctx) error {
-	name := c.Params("connector")
-	conn := s.bundle.Load().Connectors[name]
-	if conn == nil || conn.Inbound == nil {
-		return s.refuse(c, name, fiber.StatusNotFound, "unknown connector %q", name)
+	conn, name, r := hookConnector(s.bundle.Load(), c)
+	if r != nil {
+		return s.refusal(c, name, r)
 	}
 	if c.Method() == fiber.MethodHead {
 		// Platforms (Intercom among them) probe a webhook URL with HEAD
@@ -125,6 +125,28 @@ func (s *Server) handleHandshake(c *fiber.Ctx) error {
 		return s.refuse(c, name, fiber.StatusMethodNotAllowed, "connector %q takes webhooks by POST; GET serves only a verification handshake, and this request is not one", name)
 	}
 	return s.answerHandshake(c, name, resp)
+}
+
+// unknownConnector is the connector label of the metrics for requests to
+// a connector that does not exist: one value, however many names are tried.
+const unknownConnector = "(unknown)"
+
+// hookConnector finds the inbound connector a /hooks/:connector request
+// names, or refuses the request (404). name is what the request is counted
+// and stored under: the connector's configured name, or unknownConnector.
+// Never the path parameter itself: Fiber hands it out in a buffer that the
+// next request on the connection overwrites, and metrics labels and inbox
+// items outlive the handler.
+func hookConnector(b *Bundle, c *fiber.Ctx) (conn *connectors.Connector, name string, r *Refusal) {
+	param := c.Params("connector")
+	conn = b.Connectors[param]
+	if conn == nil {
+		return nil, unknownConnector, &Refusal{Status: fiber.StatusNotFound, Reason: fmt.Sprintf("unknown connector %q", param)}
+	}
+	if conn.Inbound == nil {
+		return nil, conn.Name, &Refusal{Status: fiber.StatusNotFound, Reason: fmt.Sprintf("connector %q takes no webhooks (it has no inbound section)", conn.Name)}
+	}
+	return conn, conn.Name, nil
 }
 
 // answerHandshake sends a connector's answer to a verification handshake.

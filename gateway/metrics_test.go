@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -81,5 +83,37 @@ func TestOperationalMetrics(t *testing.T) {
 	}
 	if sum := metricValue(t, gw.URL, `hookline_processing_seconds_sum{connector="generic"}`); sum <= 0 || sum > 30 {
 		t.Errorf("processing time of five webhooks %v s", sum)
+	}
+}
+
+// The connector label is the connector's name as configured, whatever
+// requests come later on the same keep-alive connection (the router's
+// path parameter lives in a buffer the next request overwrites), and
+// unknown connector names share one label value.
+func TestMetricLabelsOutliveTheirRequest(t *testing.T) {
+	gw, stop := runServer(t, timerConfig(t, "rules: []\n"), t.TempDir(), nil, nil)
+	defer stop()
+	for i := range 3 {
+		postGeneric(t, gw.URL, fmt.Sprintf(`{"type": "ticket.updated", "id": "L-%d", "status": "open"}`, i))
+		for _, unknown := range []string{"zzzzzzz", fmt.Sprintf("nope-%d", i)} {
+			if r := do(t, "POST", gw.URL+"/hooks/"+unknown, []byte(`{}`), map[string]string{"Content-Type": "application/json"}); r.Status != 404 {
+				t.Fatalf("post to unknown connector %s: %d", unknown, r.Status)
+			}
+		}
+	}
+	for series, want := range map[string]float64{
+		`hookline_webhooks_total{connector="generic",status="202"}`:   3,
+		`hookline_webhooks_total{connector="(unknown)",status="404"}`: 6,
+		`hookline_ack_seconds_count{connector="generic"}`:             3,
+	} {
+		if got := metricValue(t, gw.URL, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+	body := string(do(t, "GET", gw.URL+"/metrics", nil, nil).Body)
+	for _, leaked := range []string{"zzzzzzz", "nope-"} {
+		if strings.Contains(body, leaked) {
+			t.Errorf("/metrics has a label from a later request or an unknown connector (%q)", leaked)
+		}
 	}
 }
