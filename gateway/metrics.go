@@ -136,20 +136,53 @@ func (m *metrics) ack(connector string, d time.Duration) {
 	m.ackTime.WithLabelValues(connector).Observe(d.Seconds())
 }
 
-func (m *metrics) inbox(outcome string) {
-	if m == nil {
-		return
-	}
-	m.inboxOut.WithLabelValues(outcome).Inc()
+// tally is what one write transaction of the pipeline counts; the metrics
+// take it once the transaction has committed (metrics.add), so a batch
+// that is rolled back and retried item by item counts once.
+type tally struct {
+	guards  [guardKinds]int
+	outcome map[string]int    // inbox items by outcome
+	events  map[[2]string]int // events by connector and type
+	matched map[string]int    // rule firings by connector
 }
 
-func (m *metrics) event(connector, typ string, matched int) {
+// inbox counts one inbox item finished with outcome.
+func (t *tally) inbox(outcome string) {
+	if t.outcome == nil {
+		t.outcome = map[string]int{}
+	}
+	t.outcome[outcome]++
+}
+
+// event counts one event of connector and typ that matched rules.
+func (t *tally) event(connector, typ string, matched int) {
+	if t.events == nil {
+		t.events, t.matched = map[[2]string]int{}, map[string]int{}
+	}
+	t.events[[2]string{connector, typ}]++
+	if matched > 0 {
+		t.matched[connector] += matched
+	}
+}
+
+// add counts a committed transaction's tally.
+func (m *metrics) add(t *tally) {
 	if m == nil {
 		return
 	}
-	m.events.WithLabelValues(connector, typ).Inc()
-	if matched > 0 {
-		m.matched.WithLabelValues(connector).Add(float64(matched))
+	for g, n := range t.guards {
+		if n > 0 {
+			m.guards[g].Add(float64(n))
+		}
+	}
+	for outcome, n := range t.outcome {
+		m.inboxOut.WithLabelValues(outcome).Add(float64(n))
+	}
+	for k, n := range t.events {
+		m.events.WithLabelValues(k[0], k[1]).Add(float64(n))
+	}
+	for connector, n := range t.matched {
+		m.matched.WithLabelValues(connector).Add(float64(n))
 	}
 }
 
@@ -160,18 +193,6 @@ func (m *metrics) processed(items []*store.InboxItem, now time.Time) {
 	}
 	for _, it := range items {
 		m.processing.WithLabelValues(it.Connector).Observe(now.Sub(it.ReceivedAt).Seconds())
-	}
-}
-
-// guarded counts the loop guards a committed transaction applied.
-func (m *metrics) guarded(counts [guardKinds]int) {
-	if m == nil {
-		return
-	}
-	for g, n := range counts {
-		if n > 0 {
-			m.guards[g].Add(float64(n))
-		}
 	}
 }
 

@@ -180,6 +180,9 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 				}); ferr != nil {
 					return 0, fmt.Errorf("mark inbox %s failed: %w", it.ID, ferr)
 				}
+				var failed tally
+				failed.inbox(store.InboxFailed)
+				p.metrics.add(&failed)
 				p.log.Error("inbox item failed", "id", it.ID, "connector", it.Connector, "err", err)
 			}
 		}
@@ -212,9 +215,9 @@ type batchState struct {
 	// moved (zero: none): the scheduler is woken when it is earlier than
 	// what it sleeps for.
 	earliest time.Time
-	// guards counts the loop guards applied, for the metrics once the
+	// tally is what the batch counts for the metrics, added once its
 	// transaction has committed.
-	guards [guardKinds]int
+	tally tally
 }
 
 // newBatchState starts the state of one transaction.
@@ -323,11 +326,11 @@ type batchResult struct {
 	earliest   time.Time
 	claimed    []*store.Delivery
 	reserved   int
-	guards     [guardKinds]int
+	tally      tally
 }
 
 func (bs *batchState) result() batchResult {
-	return batchResult{deliveries: bs.deliveries, earliest: bs.earliest, claimed: bs.claimed, reserved: bs.reserved, guards: bs.guards}
+	return batchResult{deliveries: bs.deliveries, earliest: bs.earliest, claimed: bs.claimed, reserved: bs.reserved, tally: bs.tally}
 }
 
 // committed follows a batch's transaction (ok: it committed). It hands the
@@ -346,7 +349,7 @@ func (p *pipeline) committed(ok bool, r batchResult) {
 	if !ok {
 		return
 	}
-	p.metrics.guarded(r.guards)
+	p.metrics.add(&r.tally)
 	if r.deliveries > len(r.claimed) && p.delivered != nil {
 		p.delivered()
 	}
@@ -380,15 +383,16 @@ func mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 
 func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem) error {
 	if m.noMapper {
+		bs.tally.inbox(store.InboxFailed)
 		return bs.tx.FinishInbox(it.ID, store.InboxFailed, fmt.Sprintf("connector %q has no inbound mapping in the current config", it.Connector), nil)
 	}
 	events, err := m.events, m.err
 	if err != nil {
-		p.metrics.inbox("failed")
+		bs.tally.inbox(store.InboxFailed)
 		return bs.tx.FinishInbox(it.ID, store.InboxFailed, err.Error(), nil)
 	}
 	if len(events) == 0 {
-		p.metrics.inbox("unmapped")
+		bs.tally.inbox(store.InboxUnmapped)
 		return bs.tx.FinishInbox(it.ID, store.InboxUnmapped, "no event mapping of connector "+it.Connector+" matched this payload", nil)
 	}
 	hops, cause := causationFromHeaders(it.Headers)
@@ -403,7 +407,7 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 		}
 		ids = append(ids, ev.ID)
 	}
-	p.metrics.inbox("processed")
+	bs.tally.inbox(store.InboxProcessed)
 	return bs.tx.FinishInbox(it.ID, store.InboxProcessed, "", ids)
 }
 
@@ -451,12 +455,12 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 			ev.Causation.Hops = fp.Hops
 		}
 		trace.Guards = append(trace.Guards, fmt.Sprintf("echo of delivery %s: every change matches what Hookline sent; rules skip it unless on_own_changes", fp.DeliveryID))
-		bs.guards[guardEcho]++
+		bs.tally.guards[guardEcho]++
 	}
 	if max := bs.bundle.File.LoopGuard.MaxHops; ev.Causation.Hops >= max {
 		msg := fmt.Sprintf("hop limit reached: %d hops >= max_hops %d; the causation chain stops here", ev.Causation.Hops, max)
 		trace.Guards = append(trace.Guards, msg)
-		bs.guards[guardMaxHops]++
+		bs.tally.guards[guardMaxHops]++
 		p.log.Warn("loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
 	}
 
@@ -485,7 +489,7 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 	}
 	for _, te := range d.Result.Trace {
 		if strings.Contains(te.Skipped, "loop guard") {
-			bs.guards[guardFiringCap]++
+			bs.tally.guards[guardFiringCap]++
 			p.log.Warn("loop guard", "guard", "firing_cap", "rule", te.Rule, "entity", key.String(), "reason", te.Skipped)
 		}
 	}
@@ -524,7 +528,7 @@ func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*Ev
 	if err := bs.putEvent(ev, &trace); err != nil {
 		return nil, fmt.Errorf("store event: %w", err)
 	}
-	p.metrics.event(ev.Connector, ev.Type, len(d.Result.Matched))
+	bs.tally.event(ev.Connector, ev.Type, len(d.Result.Matched))
 	return &trace, nil
 }
 
@@ -605,7 +609,7 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 			return "", "", err
 		}
 		if dropNoOps(u, target) {
-			bs.guards[guardNoOp]++
+			bs.tally.guards[guardNoOp]++
 			return "", fmt.Sprintf("rule %s: update of %s/%s/%s changes nothing the entity does not already have (no-op, not sent)", u.RuleID, u.Connector, u.Entity, u.Reference), nil
 		}
 	}

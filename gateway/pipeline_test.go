@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/hookline/hookline/store"
 )
 
@@ -109,4 +112,35 @@ func TestPipelineBacklog(t *testing.T) {
 	if total != n-1 {
 		t.Errorf("events stored: %d, want %d (one per good item)", total, n-1)
 	}
+	// The metrics count what committed: the batch that failed and was
+	// retried item by item counts its items once.
+	m := srv.metrics
+	processed, failed := m.inboxOut.WithLabelValues(store.InboxProcessed), m.inboxOut.WithLabelValues(store.InboxFailed)
+	waitFor(t, "the metrics of every item", func() bool {
+		return metricOf(t, processed).GetCounter().GetValue()+metricOf(t, failed).GetCounter().GetValue() == n
+	})
+	for name, got := range map[string]float64{
+		"items processed":     metricOf(t, processed).GetCounter().GetValue(),
+		"items failed":        metricOf(t, failed).GetCounter().GetValue(),
+		"events":              metricOf(t, m.events.WithLabelValues("generic", "ticket.updated")).GetCounter().GetValue(),
+		"processing observed": float64(metricOf(t, m.processing.WithLabelValues("generic").(prometheus.Metric)).GetHistogram().GetSampleCount()),
+	} {
+		want := float64(n - 1)
+		if name == "items failed" {
+			want = 1
+		}
+		if got != want {
+			t.Errorf("metric of %s: %v, want %v", name, got, want)
+		}
+	}
+}
+
+// metricOf reads one metric's current value.
+func metricOf(t *testing.T, c prometheus.Metric) *dto.Metric {
+	t.Helper()
+	var out dto.Metric
+	if err := c.Write(&out); err != nil {
+		t.Fatal(err)
+	}
+	return &out
 }
