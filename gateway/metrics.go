@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -16,6 +17,16 @@ const (
 	guardFiringCap        // a rule held back by its per-entity firing cap
 	guardNoOp             // an update not sent: it changes nothing
 	guardKinds
+)
+
+// maxTypeLabels is how many event types hookline_events_total keeps apart
+// per connector; later ones count under otherType. Event types can come
+// from the payload (the generic connector's do), and every label value is
+// a series kept in memory for good: a sender must not be able to grow
+// them without bound.
+const (
+	maxTypeLabels = 100
+	otherType     = "(other)"
 )
 
 // latencyBuckets are the buckets of the processing and timer lag
@@ -40,6 +51,9 @@ type metrics struct {
 	// (from its due time to the commit that fired it).
 	timersFired prometheus.Counter
 	timerLag    prometheus.Histogram
+
+	typesMu sync.Mutex
+	types   map[string]map[string]bool // event type labels in use, by connector
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -179,11 +193,35 @@ func (m *metrics) add(t *tally) {
 		m.inboxOut.WithLabelValues(outcome).Add(float64(n))
 	}
 	for k, n := range t.events {
-		m.events.WithLabelValues(k[0], k[1]).Add(float64(n))
+		m.events.WithLabelValues(k[0], m.typeLabel(k[0], k[1])).Add(float64(n))
 	}
 	for connector, n := range t.matched {
 		m.matched.WithLabelValues(connector).Add(float64(n))
 	}
+}
+
+// typeLabel is the type label of an event of connector: typ itself while
+// the connector has fewer than maxTypeLabels, else otherType for types not
+// seen before.
+func (m *metrics) typeLabel(connector, typ string) string {
+	m.typesMu.Lock()
+	defer m.typesMu.Unlock()
+	seen := m.types[connector]
+	if seen == nil {
+		if m.types == nil {
+			m.types = map[string]map[string]bool{}
+		}
+		seen = map[string]bool{}
+		m.types[connector] = seen
+	}
+	if seen[typ] {
+		return typ
+	}
+	if len(seen) >= maxTypeLabels {
+		return otherType
+	}
+	seen[typ] = true
+	return typ
 }
 
 // processed observes the processing time of items committed at now.

@@ -117,3 +117,31 @@ func TestMetricLabelsOutliveTheirRequest(t *testing.T) {
 		}
 	}
 }
+
+// Event types can come from the payload: hookline_events_total keeps at
+// most maxTypeLabels of them apart per connector and counts the rest
+// under one label, so a sender cannot grow the series without bound.
+func TestEventTypeLabelsAreBounded(t *testing.T) {
+	gw, stop := runServer(t, timerConfig(t, "rules: []\n"), t.TempDir(), nil, nil)
+	defer stop()
+	const n = maxTypeLabels + 20
+	for i := range n {
+		postGeneric(t, gw.URL, fmt.Sprintf(`{"type": "made.up-%03d", "id": "T-%d"}`, i, i))
+	}
+	postGeneric(t, gw.URL, `{"type": "made.up-000", "id": "T-again"}`)
+	waitFor(t, "every webhook processed", func() bool {
+		return metricValue(t, gw.URL, `hookline_processing_seconds_count{connector="generic"}`) == n+1
+	})
+	body := string(do(t, "GET", gw.URL+"/metrics", nil, nil).Body)
+	if got := strings.Count(body, `hookline_events_total{connector="generic",type="made.up-`); got != maxTypeLabels {
+		t.Errorf("%d event type series, want %d", got, maxTypeLabels)
+	}
+	for series, want := range map[string]float64{
+		`hookline_events_total{connector="generic",type="(other)"}`:     n - maxTypeLabels,
+		`hookline_events_total{connector="generic",type="made.up-000"}`: 2,
+	} {
+		if got := metricValue(t, gw.URL, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
+		}
+	}
+}
