@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -39,14 +40,14 @@ func (s *Server) routes(app *fiber.App) {
 }
 
 // adminAuth requires the bearer token when one is configured; without one,
-// only loopback clients are served.
+// only direct requests from loopback are served (see directFromLoopback).
 func (s *Server) adminAuth(c *fiber.Ctx) error {
 	token := s.bundle.Load().File.AdminToken
 	if token == "" {
-		if ip := c.Context().RemoteIP(); ip != nil && ip.IsLoopback() {
-			return c.Next()
+		if ok, why := directFromLoopback(c.Context().RemoteIP(), c.Get); !ok {
+			return problem(c, fiber.StatusForbidden, "the admin API answers only direct requests from loopback because HOOKLINE_ADMIN_TOKEN is not set: %s", why)
 		}
-		return problem(c, fiber.StatusForbidden, "the admin API is loopback-only because HOOKLINE_ADMIN_TOKEN is not set")
+		return c.Next()
 	}
 	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
 	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
@@ -54,6 +55,24 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 		return problem(c, fiber.StatusUnauthorized, "missing or wrong bearer token")
 	}
 	return c.Next()
+}
+
+// directFromLoopback reports whether a request without the admin token may
+// use the admin API: its peer is a loopback address and it carries no
+// header of a reverse proxy, which on the same host would make every
+// request from the internet look local. why says what failed.
+func directFromLoopback(ip net.IP, header func(string, ...string) string) (ok bool, why string) {
+	if ip == nil || !ip.IsLoopback() {
+		return false, "this request is not from loopback"
+	}
+	// The headers a reverse proxy adds: a request that carries one came
+	// from elsewhere, whatever its peer address.
+	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+		if header(h) != "" {
+			return false, "this request came through a proxy (" + h + ")"
+		}
+	}
+	return true, ""
 }
 
 // parseSince accepts an RFC 3339 time or a duration back from now ("1h").

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -292,6 +293,32 @@ func TestEmptyListsAreLists(t *testing.T) {
 		}
 		if !strings.Contains(string(r.Body), `"`+key+`":[]`) {
 			t.Errorf("%s: want %q as an empty list: %s", path, key, r.Body)
+		}
+	}
+}
+
+// Without HOOKLINE_ADMIN_TOKEN the admin API answers direct requests from
+// loopback only: not one a reverse proxy on the same host forwarded.
+func TestAdminAPIWithoutTokenIsLoopbackOnly(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	if r := do(t, "GET", ts.URL+"/api/v1/events", nil, nil); r.Status != 200 {
+		t.Fatalf("direct request from loopback: %d %s", r.Status, r.Body)
+	}
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host"} {
+		r := do(t, "GET", ts.URL+"/api/v1/events", nil, map[string]string{h: "203.0.113.7"})
+		if r.Status != 403 || !strings.Contains(string(r.Body), "came through a proxy") {
+			t.Errorf("request with %s: %d %s, want 403 naming the proxy", h, r.Status, r.Body)
+		}
+	}
+	if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type":"ping"}`), map[string]string{"Content-Type": "application/json", "X-Forwarded-For": "203.0.113.7"}); r.Status != 202 {
+		t.Errorf("webhook through a proxy: %d %s; the intake is not the admin API", r.Status, r.Body)
+	}
+	for _, c := range []struct {
+		ip   string
+		want bool
+	}{{"127.0.0.1", true}, {"::1", true}, {"10.0.0.8", false}, {"203.0.113.7", false}, {"", false}} {
+		if ok, why := directFromLoopback(net.ParseIP(c.ip), func(string, ...string) string { return "" }); ok != c.want {
+			t.Errorf("peer %q: allowed %v (%s), want %v", c.ip, ok, why, c.want)
 		}
 	}
 }
