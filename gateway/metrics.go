@@ -168,7 +168,7 @@ func (t *tally) inbox(outcome string) {
 	t.outcome[outcome]++
 }
 
-// event counts one event of connector and typ that matched rules.
+// event counts one event of connector and typ, and the rules it matched.
 func (t *tally) event(connector, typ string, matched int) {
 	if t.events == nil {
 		t.events, t.matched = map[[2]string]int{}, map[string]int{}
