@@ -58,6 +58,12 @@ func putResult(fields map[string]any, name string, r gjson.Result) bool {
 	if tooDeep(r.Raw) {
 		return false
 	}
+	// A result that does not point into the (valid) body was made by gjson
+	// from the path: a literal or a multipath, which can be broken JSON.
+	// resultValue would fail to decode it: so does this.
+	if r.Index == 0 && !gjson.Valid(r.Raw) {
+		return false
+	}
 	flattenResult(fields, name, r, 0)
 	return true
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/internal/yamlconf"
 )
@@ -920,7 +922,7 @@ func TestCheckGJSON(t *testing.T) {
 		"a", "a.b", "a.0.b", `a\.b`, `\$x`, "a|b", "a.#", "items.#.name", "a.*", "a?c",
 		`items.#(id==1).name`, `items.#(name%"a*")#.id`, `friends.#(nets.#(=="fb"))#.first`,
 		`items.#(name=="x.y").id`, "@reverse", "a.@reverse", `a.@join:{"preserve":true}`, "a.@this.b",
-		"[a,b]", "{a,b.c}", "{\"k\":a}", "!true",
+		"[a,b]", "{a,b.c}", "{\"k\":a}", "!true", `!"x"`, `!{"a":[1,null]}`, "![1,2]", "!-4.5e3", "@this|!null",
 	}
 	for _, p := range valid {
 		if err := checkGJSON(p); err != nil {
@@ -941,11 +943,30 @@ func TestCheckGJSON(t *testing.T) {
 		"a.@xyzzy123": "unknown modifier @xyzzy123",
 		"a.@pretty:{": "unclosed '{' at position 11",
 		"[a,b":        "unclosed '[' at position 1",
+		"!{":          "unclosed '{' at position 2",
+		"!tru":        `literal "tru" at position 1 is not JSON`,
+		`!"x`:         "unclosed string starting at position 2",
+		"@this|!q":    `literal "q" at position 7 is not JSON`,
+		"![1,]":       `literal "[1,]" at position 1 is not JSON`,
 	}
 	for p, want := range invalid {
 		if err := checkGJSON(p); err == nil || err.Error() != want {
 			t.Errorf("%q: got %v, want %s", p, err, want)
 		}
+	}
+}
+
+// A result gjson made from the path rather than found in the body (a
+// literal, a multipath) that is not JSON stores nothing and counts as
+// absent, on the fast path as on the general one.
+func TestPutResultBrokenLiteral(t *testing.T) {
+	r := gjson.Result{Type: gjson.JSON, Raw: "{", Index: 0}
+	if _, ok := resultValue(r); ok {
+		t.Fatal("resultValue decoded broken JSON")
+	}
+	fields := map[string]any{}
+	if putResult(fields, "x", r) || len(fields) != 0 {
+		t.Fatalf("putResult of broken JSON: stored %v", fields)
 	}
 }
 

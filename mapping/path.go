@@ -202,6 +202,25 @@ func checkGJSON(p string) error {
 			}
 			i = j - 1
 			atStart = false
+		case c == '!' && atStart:
+			// A JSON literal (gjson): it is the value, so it must be JSON.
+			j := i + 1
+			if j < len(p) && (p[j] == '{' || p[j] == '[' || p[j] == '"') {
+				end, err := skipBalanced(p, j)
+				if err != nil {
+					return err
+				}
+				j = end + 1
+			} else {
+				for j < len(p) && p[j] != '.' && p[j] != '|' {
+					j++
+				}
+			}
+			if lit := p[i+1 : j]; !gjson.Valid(lit) {
+				return fmt.Errorf("literal %q at position %d is not JSON", lit, i+1)
+			}
+			i = j - 1
+			atStart = false
 		case (c == '[' || c == '{') && atStart:
 			end, err := skipBalanced(p, i)
 			if err != nil {
