@@ -58,9 +58,12 @@ func putResult(fields map[string]any, name string, r gjson.Result) bool {
 	if tooDeep(r.Raw) {
 		return false
 	}
-	// A result that does not point into the (valid) body was made by gjson
-	// from the path: a literal or a multipath, which can be broken JSON.
-	// resultValue would fail to decode it: so does this.
+	// A result with an index points into the body, which is valid JSON.
+	// One without (Index 0: the whole body, or what gjson built after a
+	// pipe, a modifier or a literal) may not be: a literal such as !{ or
+	// @fromstr on a string that holds broken JSON. resultValue does not
+	// decode such text, so it is absent here too. (Whole-body results pay
+	// a second validation.)
 	if r.Index == 0 && !gjson.Valid(r.Raw) {
 		return false
 	}

@@ -114,6 +114,11 @@ func FuzzDirectFields(f *testing.F) {
 	}
 	f.Add([]byte(`{"a":{"b":[{"c":1}]}}`), "a.b.0")
 	f.Add([]byte(`{"a":[{"id":1},{"id":"x"}]}`), "a.#.id")
+	// Results gjson builds from the path that are not (only) JSON.
+	f.Add([]byte(`{"s":"{"}`), "s|@fromstr")
+	f.Add([]byte(`{"s":"[1]]"}`), "s|@fromstr")
+	f.Add([]byte(`{"s":"{\"a\":1} x"}`), "s|@fromstr")
+	f.Add([]byte(`{}`), "[!nan]")
 	f.Fuzz(func(t *testing.T, body []byte, path string) {
 		if !gjson.ValidBytes(body) || checkGJSON(path) != nil {
 			return

@@ -922,7 +922,7 @@ func TestCheckGJSON(t *testing.T) {
 		"a", "a.b", "a.0.b", `a\.b`, `\$x`, "a|b", "a.#", "items.#.name", "a.*", "a?c",
 		`items.#(id==1).name`, `items.#(name%"a*")#.id`, `friends.#(nets.#(=="fb"))#.first`,
 		`items.#(name=="x.y").id`, "@reverse", "a.@reverse", `a.@join:{"preserve":true}`, "a.@this.b",
-		"[a,b]", "{a,b.c}", "{\"k\":a}", "!true", `!"x"`, `!{"a":[1,null]}`, "![1,2]", "!-4.5e3", "@this|!null",
+		"[a,b]", "{a,b.c}", "{\"k\":a}", "!true", `!"x"`, `!{"a":[1,null]}`, "![1,2]", "!-4.5e3", "!12", "@this|!null", "!x", "a|!x", "a.!true", `\!x`,
 	}
 	for _, p := range valid {
 		if err := checkGJSON(p); err != nil {
@@ -944,9 +944,11 @@ func TestCheckGJSON(t *testing.T) {
 		"a.@pretty:{": "unclosed '{' at position 11",
 		"[a,b":        "unclosed '[' at position 1",
 		"!{":          "unclosed '{' at position 2",
-		"!tru":        `literal "tru" at position 1 is not JSON`,
+		"!nan":        `literal "nan" at position 1 is not JSON`,
+		"a|!TRUE":     `literal "TRUE" at position 3 is not JSON`,
 		`!"x`:         "unclosed string starting at position 2",
-		"@this|!q":    `literal "q" at position 7 is not JSON`,
+		"!1.a":        `literal "1.a" at position 1 is not JSON`,
+		"!+5":         `literal "+5" at position 1 is not JSON`,
 		"![1,]":       `literal "[1,]" at position 1 is not JSON`,
 	}
 	for p, want := range invalid {

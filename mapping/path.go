@@ -187,39 +187,28 @@ func checkGJSON(p string) error {
 				return fmt.Errorf("unknown modifier @%s%s", name, yamlconf.DidYouMean(name, stockModifiers))
 			}
 			if j < len(p) && p[j] == ':' {
-				j++
-				if j < len(p) && (p[j] == '{' || p[j] == '[' || p[j] == '"') {
-					end, err := skipBalanced(p, j)
-					if err != nil {
-						return err
-					}
-					j = end + 1
-				} else {
-					for j < len(p) && p[j] != '.' && p[j] != '|' {
-						j++
-					}
-				}
-			}
-			i = j - 1
-			atStart = false
-		case c == '!' && atStart:
-			// A JSON literal (gjson): it is the value, so it must be JSON.
-			j := i + 1
-			if j < len(p) && (p[j] == '{' || p[j] == '[' || p[j] == '"') {
-				end, err := skipBalanced(p, j)
+				end, err := valueEnd(p, j+1)
 				if err != nil {
 					return err
 				}
-				j = end + 1
-			} else {
-				for j < len(p) && p[j] != '.' && p[j] != '|' {
-					j++
-				}
-			}
-			if lit := p[i+1 : j]; !gjson.Valid(lit) {
-				return fmt.Errorf("literal %q at position %d is not JSON", lit, i+1)
+				j = end
 			}
 			i = j - 1
+			atStart = false
+		case c == '!' && atStart && (i == 0 || p[i-1] == '|'):
+			end, isLiteral, err := literalEnd(p, i+1)
+			if err != nil {
+				return err
+			}
+			if !isLiteral {
+				atStart = false // a key that starts with !
+				continue
+			}
+			// A JSON literal: it is the value, so it must be JSON.
+			if lit := p[i+1 : end]; !gjson.Valid(lit) {
+				return fmt.Errorf("literal %q at position %d is not JSON", lit, i+1)
+			}
+			i = end - 1
 			atStart = false
 		case (c == '[' || c == '{') && atStart:
 			end, err := skipBalanced(p, i)
@@ -236,6 +225,42 @@ func checkGJSON(p string) error {
 		return fmt.Errorf("path ends with %q", p[len(p)-1])
 	}
 	return nil
+}
+
+// valueEnd returns where a value that starts at p[j] ends (exclusive): a
+// bracketed or quoted one at its closer, anything else at the next . or |.
+// Modifier arguments and literals are read this way.
+func valueEnd(p string, j int) (int, error) {
+	if j < len(p) && (p[j] == '{' || p[j] == '[' || p[j] == '"') {
+		end, err := skipBalanced(p, j)
+		return end + 1, err
+	}
+	for j < len(p) && p[j] != '.' && p[j] != '|' {
+		j++
+	}
+	return j, nil
+}
+
+// literalEnd reads what follows a ! at p[j] the way gjson does: a literal
+// when it starts with { [ " + - or a digit (a number runs to the end of
+// the path, as gjson reads it) or is true, false, null, nan or inf in any
+// case; otherwise ! starts a key. end is where the literal ends.
+func literalEnd(p string, j int) (end int, isLiteral bool, err error) {
+	if j < len(p) {
+		switch c := p[j]; {
+		case c == '{' || c == '[' || c == '"':
+			end, err := valueEnd(p, j)
+			return end, true, err
+		case c == '+' || c == '-' || ('0' <= c && c <= '9'):
+			return len(p), true, nil
+		}
+	}
+	end, _ = valueEnd(p, j)
+	switch strings.ToLower(p[j:end]) {
+	case "true", "false", "null", "nan", "inf":
+		return end, true, nil
+	}
+	return end, false, nil
 }
 
 // skipBalanced returns the index of the bracket or quote that closes the one

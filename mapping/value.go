@@ -2,6 +2,7 @@ package mapping
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -213,6 +214,11 @@ func resultValue(r gjson.Result) (any, bool) {
 		dec.UseNumber()
 		var v any
 		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		// One value and nothing after it: a modifier such as @fromstr
+		// can hand back text with more behind the first value.
+		if _, err := dec.Token(); err != io.EOF {
 			return nil, false
 		}
 		return v, v != nil
