@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -249,11 +248,7 @@ func (bs *batchState) putEvent(ev *event.Event, trace *EventTrace) error {
 	if bs.events != nil {
 		return bs.events.Put(ev, trace)
 	}
-	raw, err := json.Marshal(trace)
-	if err != nil {
-		return fmt.Errorf("encode trace: %w", err)
-	}
-	return bs.tx.PutEvent(ev, raw)
+	return bs.tx.PutEvent(ev, trace)
 }
 
 func (bs *batchState) snapshot(k event.EntityKey) (*event.Snapshot, error) {

@@ -37,12 +37,18 @@ type EventFilter struct {
 
 // PutEvent stores an event with its trace and indexes it by entity key.
 // e.ID must be set (use DB.NewID). Putting the same id again replaces it.
-func (tx *Tx) PutEvent(e *event.Event, trace json.RawMessage) error {
+// The trace is a json.RawMessage stored as it is, nil for none, or any
+// other value, encoded with encoding/json (a nil pointer encodes as null).
+func (tx *Tx) PutEvent(e *event.Event, trace any) error {
 	if err := checkPutEvent(tx, e); err != nil {
 		return err
 	}
+	raw, err := traceJSON(e, trace)
+	if err != nil {
+		return err
+	}
 	m := &tx.db.wmem
-	data, err := m.packedEvent(e, trace)
+	data, err := m.packedEvent(e, raw)
 	if err != nil {
 		return err
 	}

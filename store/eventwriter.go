@@ -48,9 +48,8 @@ func (tx *Tx) EventWriter() *EventWriter {
 }
 
 // Put queues e with its trace for the transaction; see EventWriter. The
-// trace is stored as PutEvent stores it: a json.RawMessage as it is, any
-// other value (nil: none) encoded with encoding/json, which is done beside
-// the transaction too (a trace of 100 rules costs ~20 µs to encode).
+// trace is stored as PutEvent stores it; encoding it is done beside the
+// transaction too (a trace of 100 rules costs ~25 µs to encode).
 func (w *EventWriter) Put(e *event.Event, trace any) error {
 	tx := w.tx
 	if err := checkPutEvent(tx, e); err != nil {
@@ -119,7 +118,8 @@ func (p *pendingEvent) encode(mem *writeMem) {
 }
 
 // traceJSON is the JSON of an event's trace: a json.RawMessage as it is,
-// nil as none, any other value encoded with encoding/json.
+// nil as none, any other value encoded with encoding/json (so a nil
+// pointer is null, not none).
 func traceJSON(e *event.Event, trace any) (json.RawMessage, error) {
 	switch t := trace.(type) {
 	case nil:

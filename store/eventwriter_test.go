@@ -51,7 +51,11 @@ func TestEventWriter(t *testing.T) {
 	}
 	viaPut.update(func(tx *Tx) error {
 		for i, e := range evs {
-			if err := tx.PutEvent(e, trace(i)); err != nil {
+			var tr any = trace(i)
+			if i%3 == 2 {
+				tr = &traceValue{Rules: []string{fmt.Sprintf("r%d", i)}, N: i}
+			}
+			if err := tx.PutEvent(e, tr); err != nil {
 				return err
 			}
 		}
@@ -87,20 +91,30 @@ func TestEventWriter(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), bad.ID) {
 		t.Fatalf("flush with an event that cannot be encoded: %v, want an error naming %s", err, bad.ID)
 	}
+	// A trace that cannot be encoded, in the first chunk (encoded by the
+	// writer's goroutine) and by PutEvent.
 	badTrace := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "1"}
+	unencodable := map[string]any{"x": make(chan int)}
 	err = viaWriter.Update(func(tx *Tx) error {
 		w := tx.EventWriter()
 		defer w.Stop()
-		if err := w.Put(badTrace, map[string]any{"x": make(chan int)}); err != nil {
-			return err
+		for i := range encodeChunk + 1 {
+			e, tr := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "1"}, any(nil)
+			if i == 3 {
+				e, tr = badTrace, unencodable
+			}
+			if err := w.Put(e, tr); err != nil {
+				return err
+			}
 		}
 		return w.Flush()
 	})
 	if err == nil || !strings.Contains(err.Error(), "encode trace of event "+badTrace.ID) {
 		t.Fatalf("flush with a trace that cannot be encoded: %v, want an error naming %s", err, badTrace.ID)
 	}
-	if _, err := viaWriter.Event(badTrace.ID); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("event whose trace could not be encoded: %v, want ErrNotFound", err)
+	err = viaPut.Update(func(tx *Tx) error { return tx.PutEvent(badTrace, unencodable) })
+	if err == nil || !strings.Contains(err.Error(), "encode trace of event "+badTrace.ID) {
+		t.Fatalf("PutEvent with a trace that cannot be encoded: %v, want an error naming %s", err, badTrace.ID)
 	}
 
 	stopped := &event.Event{ID: viaWriter.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "2"}
