@@ -45,7 +45,7 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 	token := s.bundle.Load().File.AdminToken
 	if token == "" {
 		if ok, why := directFromLoopback(c.Context().RemoteIP(), c.Get); !ok {
-			return problem(c, fiber.StatusForbidden, "the admin API answers only direct requests from loopback because HOOKLINE_ADMIN_TOKEN is not set: %s", why)
+			return problem(c, fiber.StatusForbidden, "the admin API answers only requests from loopback, not forwarded by a proxy, because HOOKLINE_ADMIN_TOKEN is not set: %s", why)
 		}
 		return c.Next()
 	}
@@ -58,16 +58,18 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 }
 
 // directFromLoopback reports whether a request without the admin token may
-// use the admin API: its peer is a loopback address and it carries no
-// header of a reverse proxy, which on the same host would make every
-// request from the internet look local. why says what failed.
+// use the admin API: its peer is a loopback address and it carries none of
+// the headers reverse proxies add (a proxy on the same host makes every
+// request from the internet look local). A proxy or tunnel that adds none
+// of them still looks local: behind one, the token is the protection. why
+// says what failed.
 func directFromLoopback(ip net.IP, header func(string, ...string) string) (ok bool, why string) {
 	if ip == nil || !ip.IsLoopback() {
 		return false, "this request is not from loopback"
 	}
 	// The headers a reverse proxy adds: a request that carries one came
 	// from elsewhere, whatever its peer address.
-	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip", "Via"} {
 		if header(h) != "" {
 			return false, "this request came through a proxy (" + h + ")"
 		}

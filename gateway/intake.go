@@ -33,9 +33,7 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	in := conn.Inbound
 	query := requestQuery(c)
 	ctype := string(c.Request().Header.ContentType())
-	// The method is kept in the inbox item: a copy, like the connector's
-	// name (see hookConnector).
-	req := &verify.Request{Method: strings.Clone(c.Method()), Body: c.Body(), Now: start}
+	req := &verify.Request{Method: methodName(c.Method()), Body: c.Body(), Now: start}
 	if req.Method == fiber.MethodGet {
 		// accept_get: the query string is the payload, decoded like a form,
 		// less the parameters that carry credentials.
@@ -125,6 +123,22 @@ func (s *Server) handleHandshake(c *fiber.Ctx) error {
 		return s.refuse(c, name, fiber.StatusMethodNotAllowed, "connector %q takes webhooks by POST; GET serves only a verification handshake, and this request is not one", name)
 	}
 	return s.answerHandshake(c, name, resp)
+}
+
+// methodName is method as a string the inbox item can keep (see
+// hookConnector): a constant for the methods webhooks use, else a copy.
+func methodName(method string) string {
+	switch method {
+	case fiber.MethodPost:
+		return fiber.MethodPost
+	case fiber.MethodGet:
+		return fiber.MethodGet
+	case fiber.MethodPut:
+		return fiber.MethodPut
+	case fiber.MethodPatch:
+		return fiber.MethodPatch
+	}
+	return strings.Clone(method)
 }
 
 // unknownConnector is the connector label of the metrics for requests to

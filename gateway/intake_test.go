@@ -304,7 +304,7 @@ func TestAdminAPIWithoutTokenIsLoopbackOnly(t *testing.T) {
 	if r := do(t, "GET", ts.URL+"/api/v1/events", nil, nil); r.Status != 200 {
 		t.Fatalf("direct request from loopback: %d %s", r.Status, r.Body)
 	}
-	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host"} {
+	for _, h := range []string{"X-Forwarded-For", "Forwarded", "X-Real-IP", "X-Forwarded-Host", "Via"} {
 		r := do(t, "GET", ts.URL+"/api/v1/events", nil, map[string]string{h: "203.0.113.7"})
 		if r.Status != 403 || !strings.Contains(string(r.Body), "came through a proxy") {
 			t.Errorf("request with %s: %d %s, want 403 naming the proxy", h, r.Status, r.Body)

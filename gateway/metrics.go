@@ -111,7 +111,7 @@ func newStoreGauges(db *store.DB) *storeGauges {
 		db:         db,
 		backlog:    prometheus.NewDesc("hookline_inbox_backlog", "Webhooks accepted (acknowledged) and not yet processed.", nil, nil),
 		timers:     prometheus.NewDesc("hookline_timers_armed", "Timers of time-based rules armed and not yet fired or cancelled.", nil, nil),
-		deliveries: prometheus.NewDesc("hookline_deliveries", "Deliveries in the outbox, by state.", []string{"state"}, nil),
+		deliveries: prometheus.NewDesc("hookline_outbox_deliveries", "Deliveries in the outbox, by state.", []string{"state"}, nil),
 	}
 }
 
@@ -158,15 +158,29 @@ type tally struct {
 	outcome map[string]int    // inbox items by outcome
 	events  map[[2]string]int // events by connector and type
 	matched map[string]int    // rule firings by connector
+	// received are the inbox items finished, for their processing time.
+	received []receipt
+	// fired are the due times of the timers fired.
+	fired []time.Time
+}
+
+// receipt is when an inbox item of connector was received.
+type receipt struct {
+	connector string
+	at        time.Time
 }
 
 // inbox counts one inbox item finished with outcome.
-func (t *tally) inbox(outcome string) {
+func (t *tally) inbox(it *store.InboxItem, outcome string) {
 	if t.outcome == nil {
 		t.outcome = map[string]int{}
 	}
 	t.outcome[outcome]++
+	t.received = append(t.received, receipt{it.Connector, it.ReceivedAt})
 }
+
+// timer counts one timer fired (its event made), due at due.
+func (t *tally) timer(due time.Time) { t.fired = append(t.fired, due) }
 
 // event counts one event of connector and typ, and the rules it matched.
 func (t *tally) event(connector, typ string, matched int) {
@@ -179,10 +193,17 @@ func (t *tally) event(connector, typ string, matched int) {
 	}
 }
 
-// add counts a committed transaction's tally.
-func (m *metrics) add(t *tally) {
+// add counts the tally of a transaction that committed at now.
+func (m *metrics) add(t *tally, now time.Time) {
 	if m == nil {
 		return
+	}
+	for _, r := range t.received {
+		m.processing.WithLabelValues(r.connector).Observe(now.Sub(r.at).Seconds())
+	}
+	for _, due := range t.fired {
+		m.timersFired.Inc()
+		m.timerLag.Observe(max(0, now.Sub(due).Seconds()))
 	}
 	for g, n := range t.guards {
 		if n > 0 {
@@ -222,23 +243,4 @@ func (m *metrics) typeLabel(connector, typ string) string {
 	}
 	seen[typ] = true
 	return typ
-}
-
-// processed observes the processing time of items committed at now.
-func (m *metrics) processed(items []*store.InboxItem, now time.Time) {
-	if m == nil {
-		return
-	}
-	for _, it := range items {
-		m.processing.WithLabelValues(it.Connector).Observe(now.Sub(it.ReceivedAt).Seconds())
-	}
-}
-
-// timerFired observes one timer fired at firedAt.
-func (m *metrics) timerFired(t store.Timer, firedAt time.Time) {
-	if m == nil {
-		return
-	}
-	m.timersFired.Inc()
-	m.timerLag.Observe(max(0, firedAt.Sub(t.Due).Seconds()))
 }

@@ -180,8 +180,8 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 					return 0, fmt.Errorf("mark inbox %s failed: %w", it.ID, ferr)
 				}
 				var failed tally
-				failed.inbox(store.InboxFailed)
-				p.metrics.add(&failed)
+				failed.inbox(it, store.InboxFailed)
+				p.metrics.add(&failed, p.now())
 				p.log.Error("inbox item failed", "id", it.ID, "connector", it.Connector, "err", err)
 			}
 		}
@@ -268,7 +268,7 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 	// batch was mapped: a reload's timer retiming (retime.go) starts with
 	// a write, so no batch can arm a timer under rules it has already
 	// retimed.
-	err := p.inBatch(nil, time.Time{}, func(bs *batchState) error {
+	return p.inBatch(nil, time.Time{}, func(bs *batchState) error {
 		// Events are encoded beside the transaction: nothing in a
 		// pipeline batch reads its own events back.
 		bs.events = bs.tx.EventWriter()
@@ -279,10 +279,6 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 		}
 		return nil
 	})
-	if err == nil {
-		p.metrics.processed(items, p.now())
-	}
-	return err
 }
 
 // inBatch runs fn in one write transaction on a fresh batchState, saves
@@ -344,7 +340,7 @@ func (p *pipeline) committed(ok bool, r batchResult) {
 	if !ok {
 		return
 	}
-	p.metrics.add(&r.tally)
+	p.metrics.add(&r.tally, p.now())
 	if r.deliveries > len(r.claimed) && p.delivered != nil {
 		p.delivered()
 	}
@@ -378,16 +374,16 @@ func mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 
 func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem) error {
 	if m.noMapper {
-		bs.tally.inbox(store.InboxFailed)
+		bs.tally.inbox(it, store.InboxFailed)
 		return bs.tx.FinishInbox(it.ID, store.InboxFailed, fmt.Sprintf("connector %q has no inbound mapping in the current config", it.Connector), nil)
 	}
 	events, err := m.events, m.err
 	if err != nil {
-		bs.tally.inbox(store.InboxFailed)
+		bs.tally.inbox(it, store.InboxFailed)
 		return bs.tx.FinishInbox(it.ID, store.InboxFailed, err.Error(), nil)
 	}
 	if len(events) == 0 {
-		bs.tally.inbox(store.InboxUnmapped)
+		bs.tally.inbox(it, store.InboxUnmapped)
 		return bs.tx.FinishInbox(it.ID, store.InboxUnmapped, "no event mapping of connector "+it.Connector+" matched this payload", nil)
 	}
 	hops, cause := causationFromHeaders(it.Headers)
@@ -402,7 +398,7 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 		}
 		ids = append(ids, ev.ID)
 	}
-	bs.tally.inbox(store.InboxProcessed)
+	bs.tally.inbox(it, store.InboxProcessed)
 	return bs.tx.FinishInbox(it.ID, store.InboxProcessed, "", ids)
 }
 
@@ -421,7 +417,9 @@ func causationFromHeaders(h map[string][]string) (hops int, delivery string) {
 // handleEvent runs one event through snapshot, guards and rules (or, with
 // run set, one rule's actions on demand), and writes the event, its trace,
 // the timers of the time-based rules it moved (a timer.fired event consumes
-// its own) and the deliveries it causes.
+// its own) and the deliveries it causes. The trace it returns is the one
+// handed to the batch's EventWriter, which may still be encoding it: the
+// caller must not change it.
 func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*EventTrace, error) {
 	key := ev.Key()
 	prior, err := bs.snapshot(key)

@@ -126,8 +126,11 @@ func TestPipelineBacklog(t *testing.T) {
 		"processing observed": float64(metricOf(t, m.processing.WithLabelValues("generic").(prometheus.Metric)).GetHistogram().GetSampleCount()),
 	} {
 		want := float64(n - 1)
-		if name == "items failed" {
+		switch name {
+		case "items failed":
 			want = 1
+		case "processing observed": // every item, the failed one too
+			want = n
 		}
 		if got != want {
 			t.Errorf("metric of %s: %v, want %v", name, got, want)

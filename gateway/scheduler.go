@@ -173,10 +173,9 @@ func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) 
 	if err != nil {
 		return err
 	}
-	at := s.now()
-	for _, t := range done {
-		s.pipe.metrics.timerFired(t, at)
-		if s.fired != nil {
+	if s.fired != nil {
+		at := s.now()
+		for _, t := range done {
 			s.fired(t, at)
 		}
 	}
@@ -194,6 +193,7 @@ func (s *scheduler) fireOne(bs *batchState, t store.Timer) error {
 	if snap == nil { // the entity is gone: nothing to re-check
 		return bs.tx.DeleteTimer(t.Key, t.Rule)
 	}
+	bs.tally.timer(t.Due)
 	vars, err := bs.tx.LastEventVars(t.Key)
 	if err != nil {
 		return err
