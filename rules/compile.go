@@ -425,10 +425,13 @@ func (c *compiler) cond(rc *ruleCtx, n *yaml.Node) *cond {
 		if unknown {
 			return nil
 		}
-		if fieldN != nil {
+		switch {
+		case fieldN != nil:
 			c.errorf(file, n, "condition on field %q has no operator (e.g. is, in, changed_to, gt)", fieldN.Value)
-		} else if len(pairs) == 0 {
+		case len(pairs) == 0:
 			c.errorf(file, n, "empty condition")
+		default: // tz: alone
+			c.errorf(file, n, `condition has no operator (tz: only sets the time zone of a time_of_day or day_of_week condition, e.g. { time_of_day: "09:00-18:00", tz: Europe/Madrid })`)
 		}
 		return nil
 	}

@@ -40,6 +40,7 @@ func TestConditionConfigErrors(t *testing.T) {
 		{`{ field: text, matches: "(" }`, []string{"matches: invalid regular expression: missing closing )"}},
 		{`{ field: status, is: open, in: [a] }`, []string{"one operator per condition"}},
 		{`{ field: status }`, []string{`condition on field "status" has no operator`}},
+		{`{ tz: Europe/Madrid }`, []string{"condition has no operator (tz: only sets the time zone"}},
 		{`{ is: open }`, []string{"is needs a field:"}},
 		{`{ field: "a b", is: open }`, []string{"field: expected a field path"}},
 		{`{ field: actor.typ, is: agent }`, []string{`unknown field "actor.typ"; did you mean "actor.type"?`}},
