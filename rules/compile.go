@@ -292,7 +292,7 @@ func (c *compiler) rule(file string, n *yaml.Node) *Rule {
 	}
 	rc.timed = raw.For != nil || raw.Idle != nil
 	if raw.When != nil {
-		r.when = c.cond(rc, raw.When)
+		r.when = c.condOrError(rc, raw.When, "when")
 	}
 	r.timing = c.timing(rc, r, &raw, n)
 	if raw.Then != nil {
@@ -384,6 +384,18 @@ func (c *compiler) limit(file string, n *yaml.Node) (*Limit, string) {
 		}
 	}
 	return l, fmt.Sprintf("limit %d per %s reached", l.Max, perText)
+}
+
+// condOrError compiles the condition under key (when, pause_when). A node
+// that yields no condition is always an error: were it silently dropped,
+// the rule would hold unconditionally.
+func (c *compiler) condOrError(rc *ruleCtx, n *yaml.Node, key string) *cond {
+	before := len(c.errs)
+	k := c.cond(rc, n)
+	if k == nil && len(c.errs) == before {
+		c.errorf(rc.file, n, "rule %q: %s: no condition that can be checked", rc.id, key)
+	}
+	return k
 }
 
 // cond compiles a condition node: a mapping (one condition or a tree) or a

@@ -145,7 +145,7 @@ func (c *compiler) timing(rc *ruleCtx, r *Rule, raw *rawRule, n *yaml.Node) *tim
 		}
 	}
 	if raw.PauseWhen != nil {
-		if t.pause = c.cond(rc, raw.PauseWhen); t.pause == nil {
+		if t.pause = c.condOrError(rc, raw.PauseWhen, "pause_when"); t.pause == nil {
 			ok = false
 		}
 	}
