@@ -799,12 +799,16 @@ func (db *DB) journaledSince(btx *bolt.Tx, after string, limit int) (bool, []*jr
 		q = q[sort.Search(len(q), func(i int) bool { return string(q[i].id) > after }):]
 		compare = false
 	}
+	// A record the pipeline finished is in the snapshot once its commit is:
+	// the flag says so without a lookup, but it is set by a commit handler,
+	// after readers may already see the commit.
+	inbox := btx.Bucket([]byte(bucketInbox))
 	var out []*jrec
 	for _, r := range q {
 		if limit >= 0 && len(out) >= limit {
 			break
 		}
-		if r.seq > applied && (!compare || string(r.id) > after) && !r.finished.Load() {
+		if r.seq > applied && (!compare || string(r.id) > after) && !inBbolt(inbox, r) {
 			out = append(out, r)
 		}
 	}

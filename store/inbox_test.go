@@ -647,3 +647,23 @@ func TestStatsInboxPending(t *testing.T) {
 		t.Fatalf("pending after reopening: %d, want 2", n)
 	}
 }
+
+// A journaled item whose finishing commit readers can already see, but
+// whose finished flag is not set yet (bbolt runs commit handlers after the
+// writer is released), is not pending any more: the pending lists and
+// Stats look it up.
+func TestJournaledItemVisibleInBboltIsNotPending(t *testing.T) {
+	db := mustOpen(t)
+	a := mustAccept(t, db.DB, newItem("zendesk", "v-a"), time.Hour)
+	b := mustAccept(t, db.DB, newItem("zendesk", "v-b"), time.Hour)
+	// The commit of a FinishInbox of a, before its handler ran.
+	putRaw(t, db.DB, bucketInbox, []byte(a.ID), []byte(`{"id":"`+a.ID+`","state":"processed"}`))
+	items, err := db.PendingInbox("", 0)
+	if err != nil || len(items) != 1 || items[0].ID != b.ID {
+		t.Fatalf("pending: %v %v, want only %s", ids(items, func(it *InboxItem) string { return it.ID }), err, b.ID)
+	}
+	st, err := db.Stats()
+	if err != nil || st.InboxPending != 1 {
+		t.Fatalf("stats: %d pending, %v; want 1", st.InboxPending, err)
+	}
+}

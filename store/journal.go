@@ -54,9 +54,9 @@ type jrec struct {
 	dkey   []byte // connector \x00 dedupe key; nil without dedupe
 	data   []byte // item JSON, id filled in
 	// finished is set once a transaction of FinishInbox that wrote the
-	// item to bbolt, finished, has committed: the pending lists skip it
-	// without a lookup. (The applier still looks: a commit's handlers
-	// run after bbolt's writer is free again.)
+	// item to bbolt, finished, has committed: the applier and the pending
+	// lists skip it without a lookup (inBbolt). Unset, they look: a
+	// commit's handlers run after readers can see the commit.
 	finished atomic.Bool
 }
 
