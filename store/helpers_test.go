@@ -367,3 +367,11 @@ func timerKey(k event.EntityKey, rule string) ([]byte, error) {
 	}
 	return join(k.Connector, k.Entity, k.Reference, rule), nil
 }
+
+// isTimerRecordKey reports whether a key of the entities bucket is a
+// timer's record rather than a snapshot.
+func isTimerRecordKey(k []byte) bool { return markOf(k) == timerMark }
+
+// isEventIndexKey reports whether a key of the entities bucket is an entry
+// of an entity's event index.
+func isEventIndexKey(k []byte) bool { return markOf(k) == eventMark }

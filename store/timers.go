@@ -91,22 +91,25 @@ type dueEntry struct{ at, seq uint64 }
 func entryAt(due uint64) uint64 { return max(due, 1) }
 
 // key returns the entry's key in the due index: at (8) + seq (8) + name.
-func (e dueEntry) key(name []byte) []byte {
-	k := make([]byte, 16, 16+len(name))
+func (e dueEntry) key(name ...[]byte) []byte {
+	n := 16
+	for _, p := range name {
+		n += len(p)
+	}
+	k := make([]byte, 16, n)
 	binary.BigEndian.PutUint64(k, e.at)
 	binary.BigEndian.PutUint64(k[8:], e.seq)
-	return append(k, name...)
+	for _, p := range name {
+		k = append(k, p...)
+	}
+	return k
 }
 
 // keyFor is key for the timer whose record key is rk: its name is rk
 // without the mark.
 func (e dueEntry) keyFor(rk []byte) []byte {
 	i := bytes.LastIndexByte(rk, sep)
-	k := make([]byte, 16, 16+len(rk)-1)
-	binary.BigEndian.PutUint64(k, e.at)
-	binary.BigEndian.PutUint64(k[8:], e.seq)
-	k = append(k, rk[:i+1]...)
-	return append(k, rk[i+2:]...)
+	return e.key(rk[:i+1], rk[i+2:])
 }
 
 // parseDueKey splits a key of the due index.
@@ -190,14 +193,6 @@ func (tx *Tx) timerRecordKey(k event.EntityKey, rule string) ([]byte, error) {
 // the entities bucket.
 func recordKey(name []byte) []byte { return markLast(name, timerMark) }
 
-// isTimerRecordKey reports whether a key of the entities bucket is a
-// timer's record rather than a snapshot.
-func isTimerRecordKey(k []byte) bool { return markOf(k) == timerMark }
-
-// isEventIndexKey reports whether a key of the entities bucket is an entry
-// of an entity's event index.
-func isEventIndexKey(k []byte) bool { return markOf(k) == eventMark }
-
 // isTombstone reports whether a timer record's value is a cancelled
 // timer's.
 func isTombstone(v []byte) bool {
@@ -237,7 +232,7 @@ func timerStateOf(rk, v []byte) (timerState, error) {
 	case isTombstone(v):
 		return timerState{off: true, entry: tombstoneEntry(v)}, nil
 	case len(v) == timerLiveLen && v[0] == timerLive:
-		return timerState{live: true, entry: dueEntry{at: binary.BigEndian.Uint64(v[17:]), seq: binary.BigEndian.Uint64(v[25:])}}, nil
+		return timerState{live: true, entry: liveEntry(v)}, nil
 	}
 	rec, err := decodeTimerRecord(rk, v)
 	if err != nil {
@@ -295,19 +290,16 @@ func decodeTimerRecord(rk, v []byte) (*timerRecord, error) {
 			Due:     timeOrZero(binary.BigEndian.Uint64(v[1:])),
 			ArmedAt: timeOrZero(binary.BigEndian.Uint64(v[9:])),
 		},
-		Entry: dueEntry{at: binary.BigEndian.Uint64(v[17:]), seq: binary.BigEndian.Uint64(v[25:])},
+		Entry: liveEntry(v),
 	}, nil
 }
 
-// nanosOrZero is nanos, with the zero time as 0.
-func nanosOrZero(t time.Time) uint64 {
-	if t.IsZero() {
-		return 0
-	}
-	return nanos(t)
+// liveEntry is the due index entry of a binary live record.
+func liveEntry(v []byte) dueEntry {
+	return dueEntry{at: binary.BigEndian.Uint64(v[17:]), seq: binary.BigEndian.Uint64(v[25:])}
 }
 
-// timeOrZero is the inverse of nanosOrZero.
+// timeOrZero is the inverse of nanos: 0 reads as the zero time.
 func timeOrZero(n uint64) time.Time {
 	if n == 0 {
 		return time.Time{}
@@ -323,8 +315,8 @@ func encodeTimerRecord(rec *timerRecord) []byte {
 // appendTimerRecord appends the binary form of a live timer to b.
 func appendTimerRecord(b []byte, rec *timerRecord) []byte {
 	b = append(b, timerLive)
-	b = binary.BigEndian.AppendUint64(b, nanosOrZero(rec.Due))
-	b = binary.BigEndian.AppendUint64(b, nanosOrZero(rec.ArmedAt))
+	b = binary.BigEndian.AppendUint64(b, nanos(rec.Due))
+	b = binary.BigEndian.AppendUint64(b, nanos(rec.ArmedAt))
 	b = binary.BigEndian.AppendUint64(b, rec.Entry.at)
 	return binary.BigEndian.AppendUint64(b, rec.Entry.seq)
 }
@@ -612,14 +604,15 @@ func (tx *Tx) indexTaken() error {
 	for _, rk := range tx.taken {
 		// Most firings consumed or re-armed their timer: read the state,
 		// and the whole record only for one left without an entry.
-		st, err := tx.timerStateAt(rk)
+		v := tx.b(bucketEntities).Get(rk)
+		st, err := timerStateOf(rk, v)
 		if err != nil {
 			return err
 		}
 		if !st.live || st.entry.at != 0 {
 			continue
 		}
-		rec, _, _, err := tx.timerRecordAt(rk)
+		rec, err := decodeTimerRecord(rk, v)
 		if err != nil {
 			return err
 		}
