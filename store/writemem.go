@@ -23,19 +23,24 @@ type writeMem struct {
 // allocation.
 const arenaChunk = 64 << 10
 
-// copy returns a copy of b carved from the arena (capacity limited to its
-// length, so an append to it cannot run into its neighbour).
-func (m *writeMem) copy(b []byte) []byte {
-	n := len(b)
+// carve returns an empty slice with room for exactly n bytes, from the
+// arena (a large n gets memory of its own). Its capacity ends there, so an
+// append past n cannot run into its neighbour.
+func (m *writeMem) carve(n int) []byte {
 	if n > arenaChunk/8 {
-		return append(make([]byte, 0, n), b...)
+		return make([]byte, 0, n)
 	}
 	if cap(m.arena)-len(m.arena) < n {
 		m.arena = make([]byte, 0, arenaChunk)
 	}
 	start := len(m.arena)
-	m.arena = append(m.arena, b...)
-	return m.arena[start:len(m.arena):len(m.arena)]
+	m.arena = m.arena[:start+n]
+	return m.arena[start : start : start+n]
+}
+
+// copy returns a copy of b carved from the arena.
+func (m *writeMem) copy(b []byte) []byte {
+	return append(m.carve(len(b)), b...)
 }
 
 // key returns parts joined with the separator, carved from the arena.
@@ -53,15 +58,7 @@ func (m *writeMem) markedKey(mark byte, parts ...string) []byte {
 	if mark != 0 {
 		n++
 	}
-	if n > arenaChunk/8 { // a large key gets memory of its own
-		return appendMarkedKey(make([]byte, 0, n), mark, parts)
-	}
-	if cap(m.arena)-len(m.arena) < n {
-		m.arena = make([]byte, 0, arenaChunk)
-	}
-	start := len(m.arena)
-	m.arena = appendMarkedKey(m.arena, mark, parts)
-	return m.arena[start:len(m.arena):len(m.arena)]
+	return appendMarkedKey(m.carve(n), mark, parts)
 }
 
 // appendMarkedKey appends parts joined with the separator, with mark (when
