@@ -43,12 +43,8 @@ func (tx *Tx) PutEvent(e *event.Event, trace any) error {
 	if err := checkPutEvent(tx, e); err != nil {
 		return err
 	}
-	raw, err := traceJSON(e, trace)
-	if err != nil {
-		return err
-	}
 	m := &tx.db.wmem
-	data, err := m.packedEvent(e, raw)
+	data, err := m.packedEvent(e, trace)
 	if err != nil {
 		return err
 	}
@@ -70,7 +66,7 @@ func (tx *Tx) putEventIndex(e *event.Event) error {
 
 // packedEvent is the stored value of e with its trace: encoded, then
 // packed, carved from m's arena.
-func (m *writeMem) packedEvent(e *event.Event, trace json.RawMessage) ([]byte, error) {
+func (m *writeMem) packedEvent(e *event.Event, trace any) ([]byte, error) {
 	data, err := m.enc.storedEvent(e, trace)
 	if err != nil {
 		return nil, fmt.Errorf("put event %s: encode: %w", e.ID, err)

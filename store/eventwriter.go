@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/hookline/hookline/event"
@@ -107,31 +106,9 @@ func (w *EventWriter) Flush() error {
 	return nil
 }
 
-// encode encodes the trace and packs the event in mem.
+// encode encodes and packs the event with its trace in mem.
 func (p *pendingEvent) encode(mem *writeMem) {
-	trace, err := traceJSON(p.e, p.trace)
-	if err != nil {
-		p.err = err
-		return
-	}
-	p.data, p.err = mem.packedEvent(p.e, trace)
-}
-
-// traceJSON is the JSON of an event's trace: a json.RawMessage as it is,
-// nil as none, any other value encoded with encoding/json (so a nil
-// pointer is null, not none).
-func traceJSON(e *event.Event, trace any) (json.RawMessage, error) {
-	switch t := trace.(type) {
-	case nil:
-		return nil, nil
-	case json.RawMessage:
-		return t, nil
-	}
-	raw, err := json.Marshal(trace)
-	if err != nil {
-		return nil, fmt.Errorf("encode trace of event %s: %w", e.ID, err)
-	}
-	return raw, nil
+	p.data, p.err = mem.packedEvent(p.e, p.trace)
 }
 
 // Stop ends the encoding goroutine without writing anything more. It is

@@ -60,18 +60,33 @@ func (en *encoder) finish(b []byte, err error) ([]byte, error) {
 }
 
 // storedEvent returns the JSON of StoredEvent{Event: e, Trace: trace},
-// valid until the encoder's next call.
-func (en *encoder) storedEvent(e *event.Event, trace json.RawMessage) ([]byte, error) {
+// valid until the encoder's next call. The trace is a json.RawMessage
+// (compacted and escaped, as encoding/json stores one), nil for none, or
+// any other value, encoded with encoding/json (a nil pointer as null).
+func (en *encoder) storedEvent(e *event.Event, trace any) ([]byte, error) {
 	b := append(en.buf[:0], `{"event":`...)
 	var err error
 	if b, err = en.appendEvent(b, e); err != nil {
 		return en.finish(nil, err)
 	}
-	if len(trace) > 0 {
-		b = append(b, `,"trace":`...)
-		if b, err = en.appendRaw(b, trace); err != nil {
-			return en.finish(nil, err)
+	switch t := trace.(type) {
+	case nil:
+	case json.RawMessage:
+		if len(t) > 0 {
+			b = append(b, `,"trace":`...)
+			if b, err = en.appendRaw(b, t); err != nil {
+				return en.finish(nil, err)
+			}
 		}
+	default:
+		// encoding/json's output is already compact and escaped: it is
+		// appended as it is, not through appendRaw.
+		en.raw.Reset()
+		if err := json.NewEncoder(&en.raw).Encode(t); err != nil {
+			return en.finish(nil, fmt.Errorf("encode trace of event %s: %w", e.ID, err))
+		}
+		b = append(b, `,"trace":`...)
+		b = append(b, bytes.TrimSuffix(en.raw.Bytes(), []byte("\n"))...)
 	}
 	return en.finish(append(b, '}'), nil)
 }
