@@ -33,7 +33,7 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	in := conn.Inbound
 	query := requestQuery(c)
 	ctype := string(c.Request().Header.ContentType())
-	req := &verify.Request{Method: methodName(c.Method()), Body: c.Body(), Now: start}
+	req := &verify.Request{Method: c.Method(), Body: c.Body(), Now: start}
 	if req.Method == fiber.MethodGet {
 		// accept_get: the query string is the payload, decoded like a form,
 		// less the parameters that carry credentials.
@@ -125,22 +125,6 @@ func (s *Server) handleHandshake(c *fiber.Ctx) error {
 	return s.answerHandshake(c, name, resp)
 }
 
-// methodName is method as a string the inbox item can keep (see
-// hookConnector): a constant for the methods webhooks use, else a copy.
-func methodName(method string) string {
-	switch method {
-	case fiber.MethodPost:
-		return fiber.MethodPost
-	case fiber.MethodGet:
-		return fiber.MethodGet
-	case fiber.MethodPut:
-		return fiber.MethodPut
-	case fiber.MethodPatch:
-		return fiber.MethodPatch
-	}
-	return strings.Clone(method)
-}
-
 // unknownConnector is the connector label of the metrics for requests to
 // a connector that does not exist: one value, however many names are tried.
 const unknownConnector = "(unknown)"
@@ -149,8 +133,8 @@ const unknownConnector = "(unknown)"
 // names, or refuses the request (404). name is what the request is counted
 // and stored under: the connector's configured name, or unknownConnector.
 // Never the path parameter itself: Fiber hands it out in a buffer that the
-// next request on the connection overwrites, and metrics labels and inbox
-// items outlive the handler.
+// next request on the connection overwrites, and the metrics keep their
+// label strings. (The store copies what it keeps of an inbox item.)
 func hookConnector(b *Bundle, c *fiber.Ctx) (conn *connectors.Connector, name string, r *Refusal) {
 	param := c.Params("connector")
 	conn = b.Connectors[param]
