@@ -67,8 +67,14 @@ func TestOperationalMetrics(t *testing.T) {
 		return metricValue(t, gw.URL, `hookline_processing_seconds_count{connector="generic"}`) == 5
 	})
 	waitFor(t, "one timer fired", func() bool { return metricValue(t, gw.URL, "hookline_timers_fired_total") == 1 })
+	waitFor(t, "both deliveries recorded as succeeded", func() bool {
+		return metricValue(t, gw.URL, `hookline_outbox_deliveries{state="succeeded"}`) == 2
+	})
 	for series, want := range map[string]float64{
 		"hookline_inbox_backlog":                       0,
+		"hookline_timers_armed":                        0,
+		`hookline_outbox_deliveries{state="failed"}`:   0,
+		`hookline_outbox_deliveries{state="pending"}`:  0,
 		`hookline_loop_guard_total{guard="no_op"}`:     1,
 		`hookline_loop_guard_total{guard="echo"}`:      0,
 		"hookline_timer_lag_seconds_count":             1,

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/hookline/hookline/store"
 )
 
@@ -114,36 +111,19 @@ func TestPipelineBacklog(t *testing.T) {
 	}
 	// The metrics count what committed: the batch that failed and was
 	// retried item by item counts its items once.
-	m := srv.metrics
-	processed, failed := m.inboxOut.WithLabelValues(store.InboxProcessed), m.inboxOut.WithLabelValues(store.InboxFailed)
+	url := "http://" + srv.Addr()
+	processed, failed := `hookline_inbox_processed_total{outcome="processed"}`, `hookline_inbox_processed_total{outcome="failed"}`
 	waitFor(t, "the metrics of every item", func() bool {
-		return metricOf(t, processed).GetCounter().GetValue()+metricOf(t, failed).GetCounter().GetValue() == n
+		return metricValue(t, url, processed)+metricValue(t, url, failed) == n
 	})
-	for name, got := range map[string]float64{
-		"items processed":     metricOf(t, processed).GetCounter().GetValue(),
-		"items failed":        metricOf(t, failed).GetCounter().GetValue(),
-		"events":              metricOf(t, m.events.WithLabelValues("generic", "ticket.updated")).GetCounter().GetValue(),
-		"processing observed": float64(metricOf(t, m.processing.WithLabelValues("generic").(prometheus.Metric)).GetHistogram().GetSampleCount()),
+	for series, want := range map[string]float64{
+		processed: n - 1,
+		failed:    1,
+		`hookline_events_total{connector="generic",type="ticket.updated"}`: n - 1,
+		`hookline_processing_seconds_count{connector="generic"}`:           n, // every item, the failed one too
 	} {
-		want := float64(n - 1)
-		switch name {
-		case "items failed":
-			want = 1
-		case "processing observed": // every item, the failed one too
-			want = n
-		}
-		if got != want {
-			t.Errorf("metric of %s: %v, want %v", name, got, want)
+		if got := metricValue(t, url, series); got != want {
+			t.Errorf("%s = %v, want %v", series, got, want)
 		}
 	}
-}
-
-// metricOf reads one metric's current value.
-func metricOf(t *testing.T, c prometheus.Metric) *dto.Metric {
-	t.Helper()
-	var out dto.Metric
-	if err := c.Write(&out); err != nil {
-		t.Fatal(err)
-	}
-	return &out
 }
