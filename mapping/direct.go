@@ -46,8 +46,8 @@ func (s *spec) direct() bool {
 }
 
 // putResult stores r under name as putField(resultValue(r)) would and
-// reports whether r was present.
-func putResult(fields map[string]any, name string, r gjson.Result) bool {
+// reports whether r was present. check is the path's mayBreak.
+func putResult(fields map[string]any, name string, r gjson.Result, check bool) bool {
 	if r.Type != gjson.JSON {
 		v, ok := resultValue(r)
 		if ok {
@@ -58,13 +58,11 @@ func putResult(fields map[string]any, name string, r gjson.Result) bool {
 	if tooDeep(r.Raw) {
 		return false
 	}
-	// A result with an index points into the body, which is valid JSON.
-	// One without (Index 0: the whole body, or what gjson built after a
-	// pipe, a modifier or a literal) may not be: a literal such as !{ or
-	// @fromstr on a string that holds broken JSON. resultValue does not
-	// decode such text, so it is absent here too. (Whole-body results pay
-	// a second validation.)
-	if r.Index == 0 && !gjson.Valid(r.Raw) {
+	// A result of a path that may break (a literal such as !{, or @fromstr
+	// on a string that holds broken JSON) may not be JSON: resultValue
+	// does not decode such text, so it is absent here too. A result with
+	// an index points into the (valid) body and needs no check.
+	if check && r.Index == 0 && !gjson.Valid(r.Raw) {
 		return false
 	}
 	flattenResult(fields, name, r, 0)

@@ -230,7 +230,7 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 	}
 	for _, f := range e.fields {
 		if f.spec.direct() {
-			if !putResult(st.fields, f.name, st.result(f.spec.ref)) && f.spec.hasDef {
+			if !putResult(st.fields, f.name, st.result(f.spec.ref), f.spec.ref.mayBreak) && f.spec.hasDef {
 				putField(st.fields, f.name, f.spec.def)
 			}
 			continue

@@ -967,7 +967,7 @@ func TestPutResultBrokenLiteral(t *testing.T) {
 		t.Fatal("resultValue decoded broken JSON")
 	}
 	fields := map[string]any{}
-	if putResult(fields, "x", r) || len(fields) != 0 {
+	if putResult(fields, "x", r, true) || len(fields) != 0 {
 		t.Fatalf("putResult of broken JSON: stored %v", fields)
 	}
 }

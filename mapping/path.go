@@ -33,6 +33,11 @@ type pathRef struct {
 	// an enclosing level under each): its value is the same for all
 	// elements below that level, so Map computes it once per level element.
 	shared bool
+	// mayBreak is true for a gjson path that can build a result that is not
+	// JSON: one with a literal (!) or a modifier (@) other than the whole
+	// value (@this). Other results point into the body, which is valid, or
+	// are built by gjson from it.
+	mayBreak bool
 }
 
 // scope is what paths of one place in an entry may refer to.
@@ -63,6 +68,21 @@ var reservedLevelNames = []string{"root", "parent", "header", "query"}
 //	$header.X-Event-Kind      a request header (first value)
 //	$query.token              a query parameter (first value)
 func parsePath(src string, sc scope) (*pathRef, error) {
+	ref, err := parseRef(src, sc)
+	if ref != nil {
+		ref.mayBreak = mayBreak(ref.path)
+	}
+	return ref, err
+}
+
+// mayBreak reports whether a gjson path can build a result that is not
+// JSON (see pathRef.mayBreak).
+func mayBreak(path string) bool {
+	return path != "@this" && strings.ContainsAny(path, "!@")
+}
+
+// parseRef is parsePath less mayBreak.
+func parseRef(src string, sc scope) (*pathRef, error) {
 	if strings.TrimSpace(src) == "" {
 		return nil, errors.New("empty path")
 	}
