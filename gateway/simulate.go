@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/hookline/hookline/connectors"
 	"net/textproto"
 	"net/url"
 	"sort"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/connectors/verify"
 	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/internal/yamlconf"
