@@ -392,7 +392,7 @@ func (c *compiler) limit(file string, n *yaml.Node) (*Limit, string) {
 func (c *compiler) condOrError(rc *ruleCtx, n *yaml.Node, key string) *cond {
 	before := len(c.errs)
 	k := c.cond(rc, n)
-	if k == nil && len(c.errs) == before {
+	if k == nil && len(c.errs) == before && !rc.tooBig { // too big: said once
 		c.errorf(rc.file, n, "rule %q: %s: no condition that can be checked", rc.id, key)
 	}
 	return k
