@@ -151,7 +151,7 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 	} else {
 		req.id = []byte(given)
 	}
-	data, err := json.Marshal(item)
+	data, err := inboxItem(item)
 	item.ID = given
 	if err != nil {
 		return nil, fmt.Errorf("accept: encode inbox item: %w", err)
@@ -884,9 +884,9 @@ type outcome struct {
 const pendingTail = `,"state":"pending"}`
 
 // finishedItem returns the JSON of stored item v with its outcome set, and
-// whether v was pending. A pending item as Accept wrote it is not decoded:
-// its tail is replaced (in en's buffer: the result is valid until en's
-// next call). Anything else is decoded and encoded again.
+// whether v was pending, in en's buffer (valid until en's next call). A
+// pending item as Accept wrote it is not decoded: its tail is replaced.
+// Anything else is decoded and encoded again.
 func finishedItem(en *encoder, v []byte, out outcome) ([]byte, bool, error) {
 	// In valid JSON the tail cannot sit inside a string (its quotes are not
 	// escaped), so it is the object's last member: state, pending.
@@ -904,7 +904,7 @@ func finishedItem(en *encoder, v []byte, out outcome) ([]byte, bool, error) {
 	}
 	wasPending := item.State == InboxPending
 	item.State, item.Reason, item.EventIDs, item.ProcessedAt = out.State, out.Reason, out.EventIDs, out.ProcessedAt
-	data, err := json.Marshal(item)
+	data, err := en.finish(en.appendInboxItem(en.buf[:0], item))
 	if err != nil {
 		return nil, false, fmt.Errorf("encode: %w", err)
 	}

@@ -528,9 +528,8 @@ func (en *encoder) appendDelivery(b []byte, d *Delivery) ([]byte, error) {
 		b = en.appendStringMap(b, d.Request.Headers)
 	}
 	if len(d.Request.Body) > 0 {
-		b = append(b, `,"body":"`...)
-		b = base64.StdEncoding.AppendEncode(b, d.Request.Body)
-		b = append(b, '"')
+		b = append(b, `,"body":`...)
+		b = appendBase64(b, d.Request.Body)
 	}
 	b = append(b, '}')
 	b = appendStrField(b, "state", d.State, false)
@@ -674,4 +673,84 @@ func (en *encoder) appendOutcomeFields(b []byte, o outcome) ([]byte, error) {
 		}
 	}
 	return append(b, '}'), nil
+}
+
+// inboxItem returns the JSON of item as encoding/json would, in a new
+// slice sized for it (Accept keeps it: it becomes the journal record and
+// the stored item). It takes no DB state, so handlers call it
+// concurrently, each with its own encoder for the header keys.
+func inboxItem(item *InboxItem) ([]byte, error) {
+	var en encoder
+	n := 256 + len(item.Connector) + len(item.Path) + len(item.ContentType) + len(item.DedupeKey) +
+		base64.StdEncoding.EncodedLen(len(item.Body)) + base64.StdEncoding.EncodedLen(len(item.RawBody))
+	for k, vs := range item.Headers {
+		n += len(k) + 6
+		for _, v := range vs {
+			n += len(v) + 3
+		}
+	}
+	return en.appendInboxItem(make([]byte, 0, n), item)
+}
+
+// appendInboxItem appends item as encoding/json would.
+func (en *encoder) appendInboxItem(b []byte, item *InboxItem) ([]byte, error) {
+	var err error
+	b = append(b, `{"id":`...)
+	b = appendString(b, item.ID)
+	b = appendStrField(b, "connector", item.Connector, false)
+	b = append(b, `,"received_at":`...)
+	if b, err = appendTime(b, item.ReceivedAt); err != nil {
+		return nil, err
+	}
+	b = appendStrField(b, "method", item.Method, false)
+	b = appendStrField(b, "path", item.Path, false)
+	b = append(b, `,"headers":`...)
+	b = en.appendStringsMap(b, item.Headers)
+	if len(item.Query) > 0 {
+		b = append(b, `,"query":`...)
+		b = en.appendStringsMap(b, item.Query)
+	}
+	b = appendStrField(b, "content_type", item.ContentType, false)
+	b = append(b, `,"body":`...)
+	b = appendBase64(b, item.Body)
+	if len(item.RawBody) > 0 {
+		b = append(b, `,"raw_body":`...)
+		b = appendBase64(b, item.RawBody)
+	}
+	b = appendStrField(b, "dedupe_key", item.DedupeKey, false)
+	b = append(b, ',')
+	return en.appendOutcomeFields(b, outcome{State: item.State, Reason: item.Reason, EventIDs: item.EventIDs, ProcessedAt: item.ProcessedAt})
+}
+
+// appendStringsMap appends a map[string][]string (request headers, query
+// parameters) as encoding/json does: keys sorted, a nil map or list null.
+func (en *encoder) appendStringsMap(b []byte, m map[string][]string) []byte {
+	b, _ = appendObject(en, b, m, appendStrings) // strings always encode
+	return b
+}
+
+// appendStrings appends a []string as encoding/json does (nil: null).
+func appendStrings(b []byte, vs []string) ([]byte, error) {
+	if vs == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, v)
+	}
+	return append(b, ']'), nil
+}
+
+// appendBase64 appends a []byte as encoding/json does: base64 (standard,
+// padded) in quotes, null for nil.
+func appendBase64(b, p []byte) []byte {
+	if p == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = base64.StdEncoding.AppendEncode(b, p)
+	return append(b, '"')
 }
