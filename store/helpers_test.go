@@ -43,13 +43,28 @@ type testDB struct {
 	t     testing.TB
 	path  string
 	clock *fakeClock
+	// applyDelay is Options.applyDelay (zero: the default).
+	applyDelay time.Duration
 }
 
 // mustOpen creates a store in t.TempDir() with a fake clock; it is closed
 // at the end of the test.
 func mustOpen(t testing.TB) *testDB {
 	t.Helper()
-	tdb := &testDB{t: t, path: filepath.Join(t.TempDir(), "data", "hookline.db"), clock: newClock()}
+	return mustOpenDelayed(t, 0)
+}
+
+// mustOpenJournaling is mustOpen with an applier that moves journaled
+// records into bbolt only when asked (flushJournal, Close) or after an
+// hour: accepted items stay in the journal for the whole test.
+func mustOpenJournaling(t testing.TB) *testDB {
+	t.Helper()
+	return mustOpenDelayed(t, time.Hour)
+}
+
+func mustOpenDelayed(t testing.TB, applyDelay time.Duration) *testDB {
+	t.Helper()
+	tdb := &testDB{t: t, path: filepath.Join(t.TempDir(), "data", "hookline.db"), clock: newClock(), applyDelay: applyDelay}
 	tdb.open()
 	t.Cleanup(func() {
 		if err := tdb.DB.Close(); err != nil {
@@ -61,7 +76,7 @@ func mustOpen(t testing.TB) *testDB {
 
 func (tdb *testDB) open() {
 	tdb.t.Helper()
-	db, err := Open(tdb.path, Options{Now: tdb.clock.Now, LockTimeout: 100 * time.Millisecond})
+	db, err := Open(tdb.path, Options{Now: tdb.clock.Now, LockTimeout: 100 * time.Millisecond, applyDelay: tdb.applyDelay})
 	if err != nil {
 		tdb.t.Fatalf("open: %v", err)
 	}

@@ -445,7 +445,7 @@ func (db *DB) applyLoop() {
 			continue
 		case !urgent && !due:
 			if !armed {
-				timer.Reset(applyDelay)
+				timer.Reset(db.applyDelay)
 				armed = true
 			}
 			continue

@@ -578,7 +578,7 @@ func TestNewIDMonotonic(t *testing.T) {
 // order, are still found by a read after an id while they wait in the
 // intake journal (the journal's records are not in id order then).
 func TestPendingInboxGivenIDs(t *testing.T) {
-	db := mustOpen(t)
+	db := mustOpenJournaling(t)
 	for i, id := range []string{"c", "a", "b"} {
 		it := newItem("zendesk", fmt.Sprint("k", i))
 		it.ID = id
@@ -653,7 +653,7 @@ func TestStatsInboxPending(t *testing.T) {
 // writer is released), is not pending any more: the pending lists and
 // Stats look it up.
 func TestJournaledItemVisibleInBboltIsNotPending(t *testing.T) {
-	db := mustOpen(t)
+	db := mustOpenJournaling(t)
 	a := mustAccept(t, db.DB, newItem("zendesk", "v-a"), time.Hour)
 	b := mustAccept(t, db.DB, newItem("zendesk", "v-b"), time.Hour)
 	// The commit of a FinishInbox of a, before its handler ran.
