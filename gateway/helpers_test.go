@@ -78,9 +78,19 @@ type testServer struct {
 // startServer runs a real gateway on a loopback port over the given config dir.
 func startServer(t testing.TB, cfgDir string, env map[string]string, now func() time.Time) *testServer {
 	t.Helper()
+	return startServerWith(t, cfgDir, env, now, nil)
+}
+
+// startServerWith is startServer with setup called on the server before
+// it runs (nil: none).
+func startServerWith(t testing.TB, cfgDir string, env map[string]string, now func() time.Time, setup func(*Server)) *testServer {
+	t.Helper()
 	srv, err := New(Options{ConfigPath: cfgDir, Listen: "127.0.0.1:0", DataDir: t.TempDir(), Env: testEnv(env), Now: now})
 	if err != nil {
 		t.Fatalf("start gateway: %v", err)
+	}
+	if setup != nil {
+		setup(srv)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

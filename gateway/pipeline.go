@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/textproto"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +50,10 @@ type pipeline struct {
 	// timerArmed is told, after a commit, the earliest due time of the
 	// timers the batch armed or moved (it wakes the scheduler).
 	timerArmed func(due time.Time)
+	// itemHook, when set (tests), is called with each item as it is
+	// mapped (stage "map") and as its batch processes it ("process"):
+	// tests make it panic to stand for a bug that a payload triggers.
+	itemHook func(stage string, it *store.InboxItem)
 }
 
 // handoff is the delivery dispatcher's side of claiming at creation
@@ -139,7 +144,7 @@ func (p *pipeline) read(after string, limit int) batchRead {
 	if err != nil || len(items) == 0 {
 		return batchRead{err: err}
 	}
-	return batchRead{items: items, mapped: mapItems(p.bundle(), items)}
+	return batchRead{items: items, mapped: p.mapItems(p.bundle(), items)}
 }
 
 // last is the id of b's last item ("" when b is empty).
@@ -172,7 +177,7 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 		for _, it := range items {
 			// Mapped afresh: the failed transaction has changed its events.
 			one := []*store.InboxItem{it}
-			if err := p.processBatch(one, mapItems(p.bundle(), one)); err != nil {
+			if err := p.processBatch(one, p.mapItems(p.bundle(), one)); err != nil {
 				reason := fmt.Sprintf("processing failed: %v", err)
 				if ferr := p.db.Update(func(tx *store.Tx) error {
 					return tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
@@ -287,7 +292,16 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 // batch; nil and zero mean the pipeline's, read once the writer is ours.
 func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) error) error {
 	var res batchResult
-	err := p.db.Update(func(tx *store.Tx) error {
+	err := p.db.Update(func(tx *store.Tx) (err error) {
+		// A panic inside the batch (a bug that an item, a timer or a
+		// request triggers) rolls it back like an error: the callers then
+		// retry item by item, and the one that fails alone is marked
+		// failed instead of stopping the gateway at every restart.
+		defer func() {
+			if r := recover(); r != nil {
+				err = p.panicked("processing a batch", r)
+			}
+		}()
 		bb, at := b, now
 		if bb == nil {
 			bb = p.bundle()
@@ -359,7 +373,7 @@ type mappedItem struct {
 	err      error
 }
 
-func mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
+func (p *pipeline) mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 	out := make([]mappedItem, len(items))
 	for i, it := range items {
 		c := b.Connectors[it.Connector]
@@ -367,12 +381,38 @@ func mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 			out[i].noMapper = true
 			continue
 		}
-		out[i].events, out[i].err = c.Inbound.Mapper.Map(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
+		out[i].events, out[i].err = p.mapItem(c.Inbound.Mapper, it)
 	}
 	return out
 }
 
+// mapItem maps one item. A panic (a bug that this payload triggers) is
+// the item's error, so that the item fails alone instead of the gateway
+// stopping, and failing again on the same item after every restart.
+func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*event.Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = p.panicked("mapping inbox item "+it.ID, r)
+		}
+	}()
+	if p.itemHook != nil {
+		p.itemHook("map", it)
+	}
+	return m.Map(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
+}
+
+// panicked logs a recovered panic with its stack and returns it as an
+// error: the item, timer or request being handled fails, the gateway goes
+// on.
+func (p *pipeline) panicked(what string, r any) error {
+	p.log.Error("internal error (panic) while "+what+"; please report it with this stack", "panic", r, "stack", string(debug.Stack()))
+	return fmt.Errorf("internal error while %s: %v", what, r)
+}
+
 func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem) error {
+	if p.itemHook != nil {
+		p.itemHook("process", it)
+	}
 	if m.noMapper {
 		bs.tally.inbox(it, store.InboxFailed)
 		return bs.tx.FinishInbox(it.ID, store.InboxFailed, fmt.Sprintf("connector %q has no inbound mapping in the current config", it.Connector), nil)

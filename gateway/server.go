@@ -9,12 +9,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -182,6 +184,12 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 			return problem(c, fiber.StatusInternalServerError, "internal error: %v", err)
 		},
 	})
+	// A panic in a handler (a bug that a request triggers) answers that
+	// request 500 through the error handler above; the gateway goes on.
+	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, r any) {
+		s.log.Error("internal error (panic) while serving a request; please report it with this stack",
+			"method", c.Method(), "path", c.Path(), "panic", r, "stack", string(debug.Stack()))
+	}}))
 	app.Post("/hooks/:connector", s.handleHook)
 	app.Get("/hooks/:connector", s.handleHandshake)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })

@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/hookline/hookline/store"
+)
+
+// A bug that a payload triggers (a panic while its item is mapped, or
+// while its batch processes it) fails that item alone, with the panic as
+// its reason; the items beside it are processed and the gateway goes on.
+// Without this, the panic stopped the gateway, and the item, still
+// pending, stopped it again at every restart.
+func TestPanicFailsOnlyItsItem(t *testing.T) {
+	hook := func(stage string, it *store.InboxItem) {
+		if bytes.Contains(it.Body, []byte("poison-"+stage)) {
+			panic("boom while " + stage)
+		}
+	}
+	ts := startServerWith(t, copyConfigs(t), nil, nil, func(s *Server) { s.pipe.itemHook = hook })
+	post := func(ref string) string {
+		t.Helper()
+		r := do(t, "POST", ts.URL+"/hooks/generic", fmt.Appendf(nil, `{"type": "ticket.updated", "id": %q, "status": "open"}`, ref),
+			map[string]string{"Content-Type": "application/json"})
+		if r.Status != 202 {
+			t.Fatalf("post %s: %d %s", ref, r.Status, r.Body)
+		}
+		return r.JSON(t)["id"].(string)
+	}
+	// Posted back to back, so that most land in one batch with the poison.
+	refs := []string{"ok-1", "poison-map", "ok-2", "poison-process", "ok-3"}
+	ids := map[string]string{}
+	for _, ref := range refs {
+		ids[ref] = post(ref)
+	}
+	for _, ref := range refs {
+		var item map[string]any
+		waitFor(t, ref+" finished", func() bool {
+			item = do(t, "GET", ts.URL+"/api/v1/inbox/"+ids[ref], nil, nil).JSON(t)
+			return item["state"] != "pending"
+		})
+		reason, _ := item["reason"].(string)
+		switch {
+		case strings.HasPrefix(ref, "ok"):
+			if item["state"] != "processed" {
+				t.Errorf("%s: %v (%s), want processed", ref, item["state"], reason)
+			}
+		case item["state"] != "failed" || !strings.Contains(reason, "internal error") || !strings.Contains(reason, "boom while "+strings.TrimPrefix(ref, "poison-")):
+			t.Errorf("%s: %v (%q), want failed with the panic as its reason", ref, item["state"], reason)
+		}
+	}
+	// The gateway still takes webhooks and processes them.
+	id := post("ok-after")
+	waitFor(t, "a webhook after the panics processed", func() bool {
+		return do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil).JSON(t)["state"] == "processed"
+	})
+}
+
+// A panic in a request's handler answers that request 500 with the panic
+// in the reason; the gateway goes on serving.
+func TestPanicInHandlerAnswers500(t *testing.T) {
+	ts := startServerWith(t, copyConfigs(t), nil, nil, func(s *Server) {
+		s.app.Get("/panics", func(*fiber.Ctx) error { panic("boom in a handler") })
+	})
+	r := do(t, "GET", ts.URL+"/panics", nil, nil)
+	if r.Status != 500 || !strings.Contains(string(r.Body), "boom in a handler") {
+		t.Fatalf("panicking handler: %d %s, want 500 naming the panic", r.Status, r.Body)
+	}
+	if r := do(t, "GET", ts.URL+"/healthz", nil, nil); r.Status != 200 {
+		t.Fatalf("healthz after the panic: %d %s", r.Status, r.Body)
+	}
+}
