@@ -32,6 +32,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hookline/hookline/event"
@@ -131,12 +132,12 @@ func main() {
 		st2, _ := srv.Store().Stats()
 		m := memory()
 		row := sizeResult{Entities: n, BuildSeconds: buildTime.Seconds(), Timers: st2.Timers, ArmEvents: *armN,
-			ArmMicrosPerEvent: armAll, ArmHotMicrosPerEvent: armHot, ControlMicrosPerEvent: ctlAll, ControlHotMicrosPerEvent: ctlHot,
+			Arm: armAll, ArmHot: armHot, Control: ctlAll, ControlHot: ctlHot,
 			Memory: m, DBBytes: fileSize(srv.Store().Path())}
 		_ = st
 		res.Sizes = append(res.Sizes, row)
-		log.Printf("entities=%d built in %s; timers=%d; µs/event with arming / control / arming's share: uniform %.1f / %.1f / %.1f, hot %d %.1f / %.1f / %.1f; RSS %d MiB (anon %d, file %d), heap %d MiB; db %d MiB",
-			n, buildTime.Round(time.Millisecond), st2.Timers, armAll, ctlAll, armAll-ctlAll, min(*hot, n), armHot, ctlHot, armHot-ctlHot,
+		log.Printf("entities=%d built in %s; timers=%d; µs/event with arming / control / arming's share: uniform %s / %s / %s, hot %d %s / %s / %s; RSS %d MiB (anon %d, file %d), heap %d MiB; db %d MiB",
+			n, buildTime.Round(time.Millisecond), st2.Timers, armAll, ctlAll, armAll.minus(ctlAll), min(*hot, n), armHot, ctlHot, armHot.minus(ctlHot),
 			m.RSSMiB, m.AnonMiB, m.FileMiB, m.HeapMiB, row.DBBytes>>20)
 	}
 
@@ -165,20 +166,20 @@ type results struct {
 }
 
 type sizeResult struct {
-	Entities          int     `json:"entities"`
-	BuildSeconds      float64 `json:"build_seconds"`
-	Timers            int     `json:"timers"`
-	ArmEvents         int     `json:"arm_events"`
-	ArmMicrosPerEvent float64 `json:"arm_us_per_event"`
-	// ArmHotMicrosPerEvent is the cost on a working set of recent entities.
-	ArmHotMicrosPerEvent float64 `json:"arm_hot_us_per_event"`
-	// ControlMicrosPerEvent and ControlHotMicrosPerEvent are the same
-	// events' cost under the control rule set (nothing arms): the
-	// difference is what arming adds.
-	ControlMicrosPerEvent    float64 `json:"control_us_per_event"`
-	ControlHotMicrosPerEvent float64 `json:"control_hot_us_per_event"`
-	Memory                   mem     `json:"memory"`
-	DBBytes                  int64   `json:"db_bytes"`
+	Entities     int     `json:"entities"`
+	BuildSeconds float64 `json:"build_seconds"`
+	Timers       int     `json:"timers"`
+	ArmEvents    int     `json:"arm_events"`
+	// Arm is the cost of an event that arms, on entities picked uniformly;
+	// ArmHot on a working set of recent entities.
+	Arm    cost `json:"arm"`
+	ArmHot cost `json:"arm_hot"`
+	// Control and ControlHot are the same events' cost under the control
+	// rule set (nothing arms): the difference is what arming adds.
+	Control    cost  `json:"control"`
+	ControlHot cost  `json:"control_hot"`
+	Memory     mem   `json:"memory"`
+	DBBytes    int64 `json:"db_bytes"`
 }
 
 type lagResult struct {
@@ -284,20 +285,44 @@ func populationEvent(i int, now time.Time) *event.Event {
 // changes of a type no rule listens to (controlType) on entities picked the
 // same way: the same snapshot reads and writes, event and index records,
 // transaction and fsync, without the rules' evaluation and without arming.
-// It returns the µs per event of each. Alternating keeps the two on the
-// same store at the same size, with the machine's drift spread over both.
-func armAgainstControl(srv *gateway.Server, n, rounds int, pick func() int, rng *rand.Rand) (timed, control float64) {
+// It returns the cost per event of each, in wall time and in the process's
+// CPU time. Alternating keeps the two on the same store at the same size,
+// with the machine's drift spread over both.
+func armAgainstControl(srv *gateway.Server, n, rounds int, pick func() int, rng *rand.Rand) (timed, control cost) {
 	rounds = max(1, rounds)
 	per := max(1, n/rounds)
 	for range rounds {
 		pprof.Do(context.Background(), pprof.Labels("events", "arming"), func(context.Context) {
-			timed += arm(srv, per, pick, rng, "ticket.status_changed")
+			timed = timed.plus(arm(srv, per, pick, rng, "ticket.status_changed"))
 		})
 		pprof.Do(context.Background(), pprof.Labels("events", "control"), func(context.Context) {
-			control += arm(srv, per, pick, rng, controlType)
+			control = control.plus(arm(srv, per, pick, rng, controlType))
 		})
 	}
-	return timed / float64(rounds), control / float64(rounds)
+	return timed.div(float64(rounds)), control.div(float64(rounds))
+}
+
+// cost is what events cost, in µs per event: Wall is elapsed time (fsync
+// and page faults waited for included); CPU is the process's user and
+// system time, every goroutine (encoders beside the transaction, GC)
+// included, which the disk's and the machine's jitter move much less.
+type cost struct {
+	Wall float64 `json:"wall_us"`
+	CPU  float64 `json:"cpu_us"`
+}
+
+func (c cost) plus(d cost) cost   { return cost{c.Wall + d.Wall, c.CPU + d.CPU} }
+func (c cost) minus(d cost) cost  { return cost{c.Wall - d.Wall, c.CPU - d.CPU} }
+func (c cost) div(k float64) cost { return cost{c.Wall / k, c.CPU / k} }
+func (c cost) String() string     { return fmt.Sprintf("%.1f (CPU %.1f)", c.Wall, c.CPU) }
+
+// cpuTime is the process's user plus system time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		log.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // controlType is the type of the control events: no rule listens to it
@@ -307,8 +332,8 @@ const controlType = "bench.control"
 // arm applies n status changes to the entities pick chooses, in
 // transactions of 256 events (the pipeline's batch size), and returns the
 // wall time per event in microseconds.
-func arm(srv *gateway.Server, n int, pick func() int, rng *rand.Rand, typ string) float64 {
-	start := time.Now()
+func arm(srv *gateway.Server, n int, pick func() int, rng *rand.Rand, typ string) cost {
+	start, cpu := time.Now(), cpuTime()
 	for done := 0; done < n; {
 		k := min(256, n-done)
 		evs := make([]*event.Event, 0, k)
@@ -322,7 +347,8 @@ func arm(srv *gateway.Server, n int, pick func() int, rng *rand.Rand, typ string
 		}
 		done += k
 	}
-	return float64(time.Since(start).Microseconds()) / float64(n)
+	perEvent := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	return cost{Wall: perEvent(time.Since(start)), CPU: perEvent(cpuTime() - cpu)}
 }
 
 // armEvent changes the status of entity i: it arms, moves or cancels the
@@ -517,12 +543,12 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float6
 
 func printTable(r results) {
 	fmt.Println()
-	fmt.Println("| entities | timers armed | build (s) | µs/event uniform: arming event / control / arming's share | hot set: arming event / control / arming's share | RSS MiB (anon + file) | Go heap MiB | db MiB |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| entities | timers armed | build (s) | µs/event uniform: arming event / control / arming's share | hot set: arming event / control / arming's share | arming's share in CPU µs/event: uniform / hot set | RSS MiB (anon + file) | Go heap MiB | db MiB |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, s := range r.Sizes {
-		fmt.Printf("| %d | %d | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %d (%d + %d) | %d | %d |\n", s.Entities, s.Timers, s.BuildSeconds,
-			s.ArmMicrosPerEvent, s.ControlMicrosPerEvent, s.ArmMicrosPerEvent-s.ControlMicrosPerEvent,
-			s.ArmHotMicrosPerEvent, s.ControlHotMicrosPerEvent, s.ArmHotMicrosPerEvent-s.ControlHotMicrosPerEvent,
+		share, hotShare := s.Arm.minus(s.Control), s.ArmHot.minus(s.ControlHot)
+		fmt.Printf("| %d | %d | %.1f | %.1f / %.1f / %.1f | %.1f / %.1f / %.1f | %.1f / %.1f | %d (%d + %d) | %d | %d |\n", s.Entities, s.Timers, s.BuildSeconds,
+			s.Arm.Wall, s.Control.Wall, share.Wall, s.ArmHot.Wall, s.ControlHot.Wall, hotShare.Wall, share.CPU, hotShare.CPU,
 			s.Memory.RSSMiB, s.Memory.AnonMiB, s.Memory.FileMiB, s.Memory.HeapMiB, s.DBBytes>>20)
 	}
 	fmt.Println()
