@@ -449,17 +449,7 @@ func (en *encoder) appendValue(b []byte, v any) ([]byte, error) {
 		}
 		return append(b, ']'), nil
 	case []string:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, e)
-		}
-		return append(b, ']'), nil
+		return appendStrings(b, x)
 	case time.Time:
 		return appendTime(b, x)
 	}
