@@ -380,22 +380,31 @@ func appendClock(b []byte, c *event.RuleClock) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// appendTimes appends a list of times (nil: null).
-func appendTimes(b []byte, ts []time.Time) ([]byte, error) {
-	if ts == nil {
+// appendList appends xs as encoding/json does a slice: each element by
+// elem, in brackets (nil: null).
+func appendList[T any](b []byte, xs []T, elem func([]byte, T) ([]byte, error)) ([]byte, error) {
+	if xs == nil {
 		return append(b, "null"...), nil
 	}
 	b = append(b, '[')
-	for j, t := range ts {
-		if j > 0 {
+	for i, x := range xs {
+		if i > 0 {
 			b = append(b, ',')
 		}
 		var err error
-		if b, err = appendTime(b, t); err != nil {
+		if b, err = elem(b, x); err != nil {
 			return nil, err
 		}
 	}
 	return append(b, ']'), nil
+}
+
+// appendTimes appends a list of times (nil: null).
+func appendTimes(b []byte, ts []time.Time) ([]byte, error) { return appendList(b, ts, appendTime) }
+
+// appendStrings appends a []string as encoding/json does (nil: null).
+func appendStrings(b []byte, vs []string) ([]byte, error) {
+	return appendList(b, vs, appendStringValue)
 }
 
 // appendChange appends a change as {"from":...,"to":...}.
@@ -435,19 +444,7 @@ func (en *encoder) appendValue(b []byte, v any) ([]byte, error) {
 	case map[string]string:
 		return en.appendStringMap(b, x), nil
 	case []any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if b, err = en.appendValue(b, e); err != nil {
-				return nil, err
-			}
-		}
-		return append(b, ']'), nil
+		return appendList(b, x, en.appendValue)
 	case []string:
 		return appendStrings(b, x)
 	case time.Time:
@@ -717,21 +714,6 @@ func (en *encoder) appendInboxItem(b []byte, item *InboxItem) ([]byte, error) {
 func (en *encoder) appendStringsMap(b []byte, m map[string][]string) []byte {
 	b, _ = appendObject(en, b, m, appendStrings) // strings always encode
 	return b
-}
-
-// appendStrings appends a []string as encoding/json does (nil: null).
-func appendStrings(b []byte, vs []string) ([]byte, error) {
-	if vs == nil {
-		return append(b, "null"...), nil
-	}
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, v)
-	}
-	return append(b, ']'), nil
 }
 
 // appendBase64 appends a []byte as encoding/json does: base64 (standard,
