@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/bug"
 )
 
 // EventWriter stores a write transaction's events with their encoding
@@ -108,6 +109,14 @@ func (w *EventWriter) Flush() error {
 
 // encode encodes and packs the event with its trace in mem.
 func (p *pendingEvent) encode(mem *writeMem) {
+	// A panic here may be on the encoder's own goroutine, where nothing
+	// else would recover it: it becomes the event's error, which Flush
+	// returns, and the batch fails as for any error.
+	defer func() {
+		if r := recover(); r != nil {
+			p.data, p.err = nil, bug.Recovered("encoding event "+p.e.ID, r)
+		}
+	}()
 	p.data, p.err = mem.packedEvent(p.e, p.trace)
 }
 

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/bug"
 )
 
 // TestEventWriter: events put through an EventWriter (more than one chunk,
@@ -145,4 +146,55 @@ func storedBytes(t *testing.T, db *DB, bucket, key string) []byte {
 		t.Fatal(err)
 	}
 	return v
+}
+
+// panicsWhenEncoded is a field value whose encoding panics: it stands for
+// a bug in an encoder that some event's values trigger.
+type panicsWhenEncoded struct{}
+
+func (panicsWhenEncoded) MarshalJSON() ([]byte, error) { panic("boom in an encoder") }
+
+// TestEventWriterPanicFailsTheFlush: a panic while an event is encoded,
+// on the writer's own goroutine (first chunk) or in Flush (last chunk),
+// fails the flush with an error naming the event, carrying the panic;
+// the process goes on and the writer's next transaction works.
+func TestEventWriterPanicFailsTheFlush(t *testing.T) {
+	db := mustOpen(t)
+	for _, at := range []int{3, encodeChunk + 1} {
+		var bad *event.Event
+		err := db.Update(func(tx *Tx) error {
+			w := tx.EventWriter()
+			defer w.Stop()
+			for i := range encodeChunk + 2 {
+				e := &event.Event{ID: db.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "1"}
+				if i == at {
+					e.Fields = map[string]any{"x": panicsWhenEncoded{}}
+					bad = e
+				}
+				if err := w.Put(e, nil); err != nil {
+					return err
+				}
+			}
+			return w.Flush()
+		})
+		p, ok := bug.As(err)
+		if !ok || !strings.Contains(err.Error(), "encoding event "+bad.ID) || p.Value != "boom in an encoder" {
+			t.Fatalf("event %d panics when encoded: flush error %v, want the panic naming %s", at, err, bad.ID)
+		}
+		if _, err := db.Event(bad.ID); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("event %d of the failed transaction is stored: %v", at, err)
+		}
+	}
+	good := &event.Event{ID: db.NewID(), Connector: "zendesk", Type: "ticket.updated", Entity: "ticket", Reference: "1"}
+	db.update(func(tx *Tx) error {
+		w := tx.EventWriter()
+		defer w.Stop()
+		if err := w.Put(good, nil); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
+	if _, err := db.Event(good.ID); err != nil {
+		t.Fatalf("after the panics: %v", err)
+	}
 }

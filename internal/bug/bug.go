@@ -1,0 +1,38 @@
+// Package bug turns a recovered panic (a bug in Hookline that some input
+// triggers) into an error that carries the panic's stack. The item, event
+// or request that triggered it then fails alone, with a reason that says
+// what was being done, and whoever handles the error logs the stack once.
+package bug
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
+
+// Panic is a recovered panic as an error.
+type Panic struct {
+	// What was being done, as "mapping inbox item X".
+	What string
+	// Value is what was passed to panic.
+	Value any
+	// Stack is the panicking goroutine's stack at the recovery.
+	Stack []byte
+}
+
+// Error says "internal error while <What>: <Value>".
+func (p *Panic) Error() string { return fmt.Sprintf("internal error while %s: %v", p.What, p.Value) }
+
+// Recovered makes the Panic for value r, recovered while doing what. Call
+// it in the deferred function that recovered, so that the stack is the
+// panic's.
+func Recovered(what string, r any) *Panic {
+	return &Panic{What: what, Value: r, Stack: debug.Stack()}
+}
+
+// As returns the Panic in err's chain, if there is one.
+func As(err error) (*Panic, bool) {
+	var p *Panic
+	ok := errors.As(err, &p)
+	return p, ok
+}
