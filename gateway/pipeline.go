@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/textproto"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/bug"
 	"github.com/hookline/hookline/mapping"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/store"
@@ -179,6 +179,9 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 			one := []*store.InboxItem{it}
 			if err := p.processBatch(one, p.mapItems(p.bundle(), one)); err != nil {
 				reason := fmt.Sprintf("processing failed: %v", err)
+				if pe, ok := bug.As(err); ok {
+					reason = pe.Error() // "internal error while ...", as operators are told to look for
+				}
 				if ferr := p.db.Update(func(tx *store.Tx) error {
 					return tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
 				}); ferr != nil {
@@ -299,7 +302,12 @@ func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) err
 		// failed instead of stopping the gateway at every restart.
 		defer func() {
 			if r := recover(); r != nil {
-				err = p.panicked("processing a batch", r)
+				err = bug.Recovered("processing a batch", r)
+			}
+			if pe, ok := bug.As(err); ok {
+				// Ours, or the store's (an event's encoding, which may
+				// run on the EventWriter's goroutine).
+				p.logPanic(pe)
 			}
 		}()
 		bb, at := b, now
@@ -392,7 +400,7 @@ func (p *pipeline) mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*event.Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = p.panicked("mapping inbox item "+it.ID, r)
+			err = p.logPanic(bug.Recovered("mapping inbox item "+it.ID, r))
 		}
 	}()
 	if p.itemHook != nil {
@@ -401,12 +409,11 @@ func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*ev
 	return m.Map(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
 }
 
-// panicked logs a recovered panic with its stack and returns it as an
-// error: the item, timer or request being handled fails, the gateway goes
-// on.
-func (p *pipeline) panicked(what string, r any) error {
-	p.log.Error("internal error (panic) while "+what+"; please report it with this stack", "panic", r, "stack", string(debug.Stack()))
-	return fmt.Errorf("internal error while %s: %v", what, r)
+// logPanic logs a recovered panic with its stack and returns it: the
+// item, timer or request being handled fails, the gateway goes on.
+func (p *pipeline) logPanic(pe *bug.Panic) error {
+	p.log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
+	return pe
 }
 
 func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem) error {

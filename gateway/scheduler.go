@@ -19,6 +19,9 @@ const (
 	// maxSchedulerSleep bounds one sleep of the scheduler, so that a clock
 	// set forward or a missed wake-up costs at most this delay.
 	maxSchedulerSleep = time.Second
+	// schedulerRetry is the least the scheduler waits after a batch of
+	// due timers failed before it reads them again.
+	schedulerRetry = time.Second
 )
 
 // scheduler fires due timers. It sleeps until the earliest timer's due time
@@ -70,7 +73,8 @@ func (s *scheduler) run(ctx context.Context) {
 	for {
 		s.sleepUntil.Store(0)
 		n, err := s.fireDue()
-		if err != nil {
+		failed := err != nil
+		if failed {
 			s.log.Error("timer batch failed", "err", err)
 		}
 		if n >= s.batch && err == nil {
@@ -91,6 +95,11 @@ func (s *scheduler) run(ctx context.Context) {
 		case ok:
 			if d := due.Sub(s.now()); d < wait {
 				wait = d
+			}
+			if failed && wait < schedulerRetry {
+				// The due timers failed (a storage error): do not spin
+				// on them.
+				wait = schedulerRetry
 			}
 			s.sleepUntil.Store(due.UnixNano())
 		default:

@@ -9,20 +9,19 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
-	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/delivery"
+	"github.com/hookline/hookline/internal/bug"
 	"github.com/hookline/hookline/internal/yamlconf"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/store"
@@ -180,16 +179,16 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 				}
 				return problem(c, fe.Code, "%s", fe.Message)
 			}
+			if _, ok := bug.As(err); ok { // logged with its stack by recoverPanics
+				return problem(c, fiber.StatusInternalServerError, "internal error; the gateway logged it")
+			}
 			s.log.Error("request failed", "path", c.Path(), "err", err)
 			return problem(c, fiber.StatusInternalServerError, "internal error: %v", err)
 		},
 	})
-	// A panic in a handler (a bug that a request triggers) answers that
-	// request 500 through the error handler above; the gateway goes on.
-	app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, r any) {
-		s.log.Error("internal error (panic) while serving a request; please report it with this stack",
-			"method", c.Method(), "path", c.Path(), "panic", r, "stack", string(debug.Stack()))
-	}}))
+	// First in every route's chain: a panic in a handler (a bug that a
+	// request triggers) answers that request 500; the gateway goes on.
+	app.Use(s.recoverPanics).Name(recoverRoute)
 	app.Post("/hooks/:connector", s.handleHook)
 	app.Get("/hooks/:connector", s.handleHandshake)
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
@@ -197,6 +196,23 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	s.routes(app)
 	return app
+}
+
+// recoverRoute names the middleware that recovers handlers' panics.
+const recoverRoute = "recover-panics"
+
+// recoverPanics turns a panic in the handlers after it into a *bug.Panic,
+// logged here with its stack; the error handler answers 500 without the
+// panic's details.
+func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe := bug.Recovered("serving "+c.Method()+" "+c.Path(), r)
+			s.log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
+			err = pe
+		}
+	}()
+	return c.Next()
 }
 
 // maxBodyLimit is the largest limit any connector allows; Fiber refuses
