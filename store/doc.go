@@ -53,11 +53,11 @@
 // to PendingInbox as deep copies (once; later calls decode), and active
 // deliveries are kept decoded next to the exact bytes stored for them,
 // used by a claim or finish only while bbolt still holds those bytes. Both
-// are bounded, and a miss only costs the decode. Records the pipeline
-// writes for every event (StoredEvent, event.Snapshot, Delivery) are
-// encoded by a hand-written encoder that produces encoding/json's bytes
-// (jsonenc.go; the tests pin the model's fields, so a new field fails
-// them until the encoder writes it). The encoder reuses its buffers, and
+// are bounded, and a miss only costs the decode. Records written for
+// every webhook and event (InboxItem, StoredEvent, event.Snapshot,
+// Delivery) are encoded by a hand-written encoder that produces
+// encoding/json's bytes (jsonenc.go; the tests pin the model's fields, so
+// a new field fails them until the encoder writes it). The encoder reuses its buffers, and
 // the keys and values a write transaction hands to bbolt are carved from
 // 64 KiB chunks (writemem.go): bbolt needs them intact until the commit,
 // and one allocation per chunk is cheaper than one per Put.

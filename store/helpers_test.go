@@ -43,8 +43,8 @@ type testDB struct {
 	t     testing.TB
 	path  string
 	clock *fakeClock
-	// applyDelay is Options.applyDelay (zero: the default).
-	applyDelay time.Duration
+	// applyWait is Options.applyWait (zero: the default).
+	applyWait time.Duration
 }
 
 // mustOpen creates a store in t.TempDir() with a fake clock; it is closed
@@ -62,9 +62,9 @@ func mustOpenJournaling(t testing.TB) *testDB {
 	return mustOpenDelayed(t, time.Hour)
 }
 
-func mustOpenDelayed(t testing.TB, applyDelay time.Duration) *testDB {
+func mustOpenDelayed(t testing.TB, applyWait time.Duration) *testDB {
 	t.Helper()
-	tdb := &testDB{t: t, path: filepath.Join(t.TempDir(), "data", "hookline.db"), clock: newClock(), applyDelay: applyDelay}
+	tdb := &testDB{t: t, path: filepath.Join(t.TempDir(), "data", "hookline.db"), clock: newClock(), applyWait: applyWait}
 	tdb.open()
 	t.Cleanup(func() {
 		if err := tdb.DB.Close(); err != nil {
@@ -76,7 +76,7 @@ func mustOpenDelayed(t testing.TB, applyDelay time.Duration) *testDB {
 
 func (tdb *testDB) open() {
 	tdb.t.Helper()
-	db, err := Open(tdb.path, Options{Now: tdb.clock.Now, LockTimeout: 100 * time.Millisecond, applyDelay: tdb.applyDelay})
+	db, err := Open(tdb.path, Options{Now: tdb.clock.Now, LockTimeout: 100 * time.Millisecond, applyWait: tdb.applyWait})
 	if err != nil {
 		tdb.t.Fatalf("open: %v", err)
 	}

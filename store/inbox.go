@@ -445,7 +445,7 @@ func (db *DB) applyLoop() {
 			continue
 		case !urgent && !due:
 			if !armed {
-				timer.Reset(db.applyDelay)
+				timer.Reset(db.applyWait)
 				armed = true
 			}
 			continue

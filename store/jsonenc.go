@@ -14,14 +14,15 @@ import (
 	"github.com/hookline/hookline/internal/jsonenc"
 )
 
-// A hand-written JSON encoder for the records the pipeline writes for
-// every event (StoredEvent, event.Snapshot). encoding/json spends most of
+// A hand-written JSON encoder for the records the intake and the pipeline
+// write for every webhook and event (InboxItem, StoredEvent,
+// event.Snapshot, Delivery). encoding/json spends most of
 // its time on reflection and on sorting map keys through reflect.Value;
 // this encoder produces the same bytes (TestEncoderMatchesEncodingJSON and
 // FuzzEncodeValue compare them) for the value types events hold, and falls
 // back to encoding/json for any other type. jsonenc_test.go also pins the
-// fields of the model's structs: a field added to event.Event or
-// event.Snapshot fails that test until it is encoded here too.
+// fields of those structs: a field added to one of them fails that test
+// until it is encoded here too.
 
 // encoder is the hand-written encoder with its scratch memory, reused
 // from one record to the next so that encoding allocates nothing once the
@@ -29,7 +30,8 @@ import (
 // of map keys being sorted (nested maps push above their parent's), raw
 // compacts raw JSON. The zero value is ready to use. An encoder is not
 // safe for concurrent use: the DB keeps one for its write transactions,
-// which bbolt runs one at a time.
+// which bbolt runs one at a time, and one for the EventWriter's goroutine;
+// Accept's callers each use their own (inboxItem).
 type encoder struct {
 	buf  []byte
 	keys []string
@@ -590,9 +592,7 @@ func (en *encoder) appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 		b = append(b, ',', '"')
 		b = append(b, l.name...)
 		b = append(b, '"', ':')
-		if b, err = en.appendValue(b, l.v); err != nil {
-			return nil, err
-		}
+		b, _ = appendStrings(b, l.v) // strings always encode
 	}
 	if w := u.Webhook; w != nil {
 		b = append(b, `,"webhook":{"url":`...)
@@ -649,9 +649,7 @@ func (en *encoder) appendOutcomeFields(b []byte, o outcome) ([]byte, error) {
 	var err error
 	if len(o.EventIDs) > 0 {
 		b = append(b, `,"event_ids":`...)
-		if b, err = en.appendValue(b, o.EventIDs); err != nil {
-			return nil, err
-		}
+		b, _ = appendStrings(b, o.EventIDs) // strings always encode
 	}
 	if !o.ProcessedAt.IsZero() {
 		b = append(b, `,"processed_at":`...)
@@ -663,20 +661,35 @@ func (en *encoder) appendOutcomeFields(b []byte, o outcome) ([]byte, error) {
 }
 
 // inboxItem returns the JSON of item as encoding/json would, in a new
-// slice sized for it (Accept keeps it: it becomes the journal record and
-// the stored item). It takes no DB state, so handlers call it
-// concurrently, each with its own encoder for the header keys.
+// slice of about its size: Accept keeps it (the journal record and, until
+// the applier runs, the memory behind it). It takes no DB state, so
+// handlers call it concurrently, each with its own encoder for the map
+// keys.
 func inboxItem(item *InboxItem) ([]byte, error) {
 	var en encoder
-	n := 256 + len(item.Connector) + len(item.Path) + len(item.ContentType) + len(item.DedupeKey) +
+	// Everything but escaping: the members' names and punctuation, times,
+	// strings, maps and base64.
+	n := 320 + len(item.ID) + len(item.Connector) + len(item.Method) + len(item.Path) + len(item.ContentType) +
+		len(item.DedupeKey) + len(item.State) + len(item.Reason) +
 		base64.StdEncoding.EncodedLen(len(item.Body)) + base64.StdEncoding.EncodedLen(len(item.RawBody))
-	for k, vs := range item.Headers {
-		n += len(k) + 6
-		for _, v := range vs {
-			n += len(v) + 3
+	for _, m := range []map[string][]string{item.Headers, item.Query} {
+		for k, vs := range m {
+			n += len(k) + 6
+			for _, v := range vs {
+				n += len(v) + 3
+			}
 		}
 	}
-	return en.appendInboxItem(make([]byte, 0, n), item)
+	for _, id := range item.EventIDs {
+		n += len(id) + 3
+	}
+	b, err := en.appendInboxItem(make([]byte, 0, n), item)
+	if err == nil && cap(b)-len(b) > len(b)/4 {
+		// Escaping outgrew the estimate and append doubled the slice:
+		// do not keep the spare half in memory with the record.
+		b = bytes.Clone(b)
+	}
+	return b, err
 }
 
 // appendInboxItem appends item as encoding/json would.

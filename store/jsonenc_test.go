@@ -268,6 +268,8 @@ func inboxItems() []*InboxItem {
 		{ID: "x", Headers: map[string][]string{}, Query: map[string][]string{}, Body: []byte{}, RawBody: []byte{},
 			State: InboxProcessed, Reason: "no rule", EventIDs: []string{"01A", "01B"}, ProcessedAt: at.Add(time.Hour)},
 		{ID: "y", State: InboxFailed, EventIDs: []string{}, Body: []byte("\x00\x01binary")},
+		{ID: "z", ReceivedAt: at, Headers: map[string][]string{"": {""}}, State: InboxPending,
+			ProcessedAt: time.Time{}.In(time.FixedZone("X", 7200))}, // zero with a zone: omitted
 	}
 }
 
@@ -285,29 +287,145 @@ func TestInboxItemEncoderMatchesEncodingJSON(t *testing.T) {
 			t.Errorf("item %d, reused encoder:\n got %s (%v)\nwant %s", i, got, gerr, want)
 		}
 	}
-	bad := &InboxItem{ReceivedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}
-	if _, err := inboxItem(bad); err == nil {
-		t.Error("an item received in year 10000 encoded; encoding/json refuses it")
+	// Accept keeps the slice: little spare room in it, even when escaping
+	// (six bytes for each <) outgrows the size estimate.
+	escaped := &InboxItem{Headers: map[string][]string{"X": {strings.Repeat("<", 4096)}}, Body: []byte(strings.Repeat("x", 1<<16))}
+	for _, item := range append(inboxItems(), escaped) {
+		if got, err := inboxItem(item); err != nil || cap(got)-len(got) > len(got)/4 {
+			t.Errorf("inbox item of %d bytes in a slice of %d (%v)", len(got), cap(got), err)
+		}
+	}
+	for _, bad := range []*InboxItem{
+		{ReceivedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{ProcessedAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 24*3600))},
+	} {
+		if _, werr := json.Marshal(bad); werr == nil {
+			t.Fatalf("encoding/json takes %+v", bad)
+		}
+		if _, err := inboxItem(bad); err == nil {
+			t.Errorf("%+v encoded; encoding/json refuses it", bad)
+		}
+		if _, err := en.finish(en.appendInboxItem(en.buf[:0], bad)); err == nil {
+			t.Errorf("%+v encoded by the reused encoder", bad)
+		}
+	}
+	// The reused encoder is sound after those errors.
+	for i, item := range inboxItems() {
+		want, _ := json.Marshal(item)
+		if got, err := en.finish(en.appendInboxItem(en.buf[:0], item)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("item %d after errors:\n got %s (%v)\nwant %s", i, got, err, want)
+		}
+	}
+}
+
+// finishedItem gives the bytes json.Marshal gives for the item finished,
+// both for an item as Accept wrote it (its pending tail replaced) and for
+// any other (decoded and encoded again).
+func TestFinishedItemMatchesEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 15, 0, 0, time.UTC)
+	outs := []outcome{
+		{State: InboxProcessed, EventIDs: []string{"01A", "<b>"}, ProcessedAt: at},
+		{State: InboxFailed, Reason: "internal error while x: \"y\" <z>", ProcessedAt: at},
+		{State: InboxUnmapped},
+	}
+	en := new(encoder)
+	for i, item := range inboxItems() {
+		stored, err := json.Marshal(item)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j, out := range outs {
+			got, wasPending, err := finishedItem(en, stored, out)
+			done := *item
+			done.State, done.Reason, done.EventIDs, done.ProcessedAt = out.State, out.Reason, out.EventIDs, out.ProcessedAt
+			want, _ := json.Marshal(&done)
+			if err != nil || !bytes.Equal(got, want) || wasPending != (item.State == InboxPending) {
+				t.Errorf("item %d outcome %d:\n got %s (pending %v, %v)\nwant %s (pending %v)", i, j, got, wasPending, err, want, item.State == InboxPending)
+			}
+		}
 	}
 }
 
 // FuzzEncodeInboxItem compares the inbox item encoder with encoding/json
-// on arbitrary header names and values, bodies and dedupe keys.
+// on arbitrary strings, bodies, times and zones, with shape's bits
+// choosing nil, empty or filled maps and lists, and then the finished
+// item finishedItem makes of that JSON with json.Marshal's of the item
+// finished.
 func FuzzEncodeInboxItem(f *testing.F) {
-	f.Add("X-Id", "e1", []byte(`{"a":1}`), "e1", int64(0))
-	f.Add("<&>", "\u2028\xff", []byte{}, "", int64(-1))
-	f.Add("", "", []byte(nil), "\x00", int64(1<<62))
-	f.Fuzz(func(t *testing.T, name, value string, body []byte, key string, nanos int64) {
-		item := &InboxItem{ID: key, Connector: name, ReceivedAt: time.Unix(0, nanos).UTC(), Method: value,
-			Headers: map[string][]string{name: {value, key}, "b": nil}, Query: map[string][]string{value: {name}},
-			Body: body, RawBody: body, DedupeKey: key, State: value, Reason: name, EventIDs: []string{key}}
+	f.Add("X-Id", "e1", []byte(`{"a":1}`), "e1", int64(1767225600), int32(0), uint16(0xffff))
+	f.Add("<&>", "\u2028\xff", []byte{}, "", int64(-62135596801), int32(3600), uint16(0))
+	f.Add("", "", []byte(nil), "\x00", int64(253402300800), int32(-86400), uint16(0x5555))
+	f.Fuzz(func(t *testing.T, name, value string, body []byte, key string, sec int64, offset int32, shape uint16) {
+		at := time.Unix(sec, int64(offset)).In(time.FixedZone("", int(offset)))
+		pick := func(bit int) int { return int(shape>>(2*bit)) & 3 } // 0 nil, 1 empty, 2-3 filled
+		strs := func(bit int, vs ...string) []string {
+			switch pick(bit) {
+			case 0:
+				return nil
+			case 1:
+				return []string{}
+			}
+			return vs
+		}
+		smap := func(bit int, k string, vs []string) map[string][]string {
+			switch pick(bit) {
+			case 0:
+				return nil
+			case 1:
+				return map[string][]string{}
+			}
+			return map[string][]string{k: vs, "b": nil}
+		}
+		bytesOf := func(bit int) []byte {
+			switch pick(bit) {
+			case 0:
+				return nil
+			case 1:
+				return []byte{}
+			}
+			return body
+		}
+		item := &InboxItem{ID: key, Connector: name, ReceivedAt: at, Method: value,
+			Headers: smap(0, name, strs(1, value, key)), Query: smap(2, value, strs(3, name)),
+			Body: bytesOf(4), RawBody: bytesOf(5), DedupeKey: key, State: value, Reason: name, EventIDs: strs(6, key, value)}
+		if pick(7) == 3 {
+			item.ProcessedAt = at
+		}
 		want, werr := json.Marshal(item)
 		got, gerr := inboxItem(item)
 		if (werr != nil) != (gerr != nil) {
 			t.Fatalf("errors differ: %v vs %v", gerr, werr)
 		}
-		if werr == nil && !bytes.Equal(got, want) {
+		if werr != nil {
+			return
+		}
+		if !bytes.Equal(got, want) {
 			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+		// Finishing a stored item that is not pending decodes and encodes
+		// it again, which writes an invalid byte's \ufffd as the character
+		// itself: compare what the JSON says, not its bytes.
+		out := outcome{State: InboxProcessed, Reason: value, EventIDs: strs(7, name), ProcessedAt: at}
+		finished, _, ferr := finishedItem(new(encoder), want, out)
+		var stored, gotItem InboxItem
+		if err := json.Unmarshal(want, &stored); err != nil {
+			t.Fatal(err)
+		}
+		stored.State, stored.Reason, stored.EventIDs, stored.ProcessedAt = out.State, out.Reason, out.EventIDs, out.ProcessedAt
+		want, werr = json.Marshal(&stored)
+		if (werr != nil) != (ferr != nil) {
+			t.Fatalf("finished: errors differ: %v vs %v", ferr, werr)
+		}
+		if werr != nil {
+			return
+		}
+		var wantItem InboxItem
+		if err := json.Unmarshal(finished, &gotItem); err != nil {
+			t.Fatalf("finished item is not JSON: %v: %s", err, finished)
+		}
+		_ = json.Unmarshal(want, &wantItem)
+		if !reflect.DeepEqual(gotItem, wantItem) {
+			t.Fatalf("finished:\n got %s\nwant %s", finished, want)
 		}
 	})
 }

@@ -34,10 +34,10 @@ type Options struct {
 	// bound off. Linux only.
 	MappedResidentLimit int64
 
-	// applyDelay replaces applyDelay, the longest a journaled record waits
-	// for the applier; tests set it long to look at records still in the
-	// journal.
-	applyDelay time.Duration
+	// applyWait, when > 0, overrides the applyDelay constant (1 s): how
+	// long a journaled record waits for the applier. Tests set it long to
+	// look at records still in the journal.
+	applyWait time.Duration
 }
 
 // DB is an open Hookline store. All methods are safe for concurrent use.
@@ -85,7 +85,7 @@ type DB struct {
 	applyErr      error // the applier's last failure, nil after a success
 	applyStopped  bool
 	flushWaiters  int // callers waiting in flushJournal
-	applyDelay    time.Duration
+	applyWait     time.Duration
 	applyWake     chan struct{}
 	applyStop     chan struct{}
 	applyDone     chan struct{}
@@ -127,8 +127,8 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.applyDelay <= 0 {
-		opts.applyDelay = applyDelay
+	if opts.applyWait <= 0 {
+		opts.applyWait = applyDelay
 	}
 	if opts.LockTimeout <= 0 {
 		opts.LockTimeout = time.Second
@@ -168,19 +168,19 @@ func Open(path string, opts Options) (*DB, error) {
 	// under load.
 	bdb.AllocSize = allocSize
 	db := &DB{
-		bolt:       bdb,
-		path:       path,
-		now:        opts.Now,
-		maxBatch:   opts.MaxBatch,
-		ids:        idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
-		reqs:       make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
-		done:       make(chan struct{}),
-		keys:       map[string]*jrec{},
-		unapplied:  map[string]*jrec{},
-		applyDelay: opts.applyDelay,
-		applyWake:  make(chan struct{}, 1),
-		applyStop:  make(chan struct{}),
-		applyDone:  make(chan struct{}),
+		bolt:      bdb,
+		path:      path,
+		now:       opts.Now,
+		maxBatch:  opts.MaxBatch,
+		ids:       idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
+		reqs:      make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
+		done:      make(chan struct{}),
+		keys:      map[string]*jrec{},
+		unapplied: map[string]*jrec{},
+		applyWait: opts.applyWait,
+		applyWake: make(chan struct{}, 1),
+		applyStop: make(chan struct{}),
+		applyDone: make(chan struct{}),
 	}
 	db.applyCond = sync.NewCond(&db.jmu)
 	if err := db.init(); err != nil {
