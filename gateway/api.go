@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -21,7 +22,10 @@ func (s *Server) routes(app *fiber.App) {
 	api := app.Group("/api/v1", s.adminAuth)
 	api.Get("/events", s.listEvents)
 	api.Get("/events/:id", s.getEvent)
+	api.Get("/inbox", s.listInbox)
+	api.Post("/inbox/replay", s.replayInbox)
 	api.Get("/inbox/:id", s.getInbox)
+	api.Post("/inbox/:id/replay", s.replayInboxItem)
 	api.Get("/entities/:connector/:entity/:reference", s.getEntity)
 	api.Get("/rules", s.listRules)
 	api.Post("/rules/test", s.testRules)
@@ -150,6 +154,101 @@ func (s *Server) getInbox(c *fiber.Ctx) error {
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
 	return c.JSON(inboxView(it))
+}
+
+// listInbox lists inbox items, oldest first, without their payloads:
+// filters connector and state, paging by after (the next_cursor of the
+// page before) and limit.
+func (s *Server) listInbox(c *fiber.Ctx) error {
+	f, err := inboxFilter(c)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	items, next, err := s.db.ListInbox(f)
+	if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	out := make([]fiber.Map, len(items))
+	for i, it := range items {
+		out[i] = fiber.Map{"id": it.ID, "connector": it.Connector, "received_at": it.ReceivedAt, "state": it.State,
+			"reason": it.Reason, "event_ids": it.EventIDs, "dedupe_key": it.DedupeKey}
+		if !it.ProcessedAt.IsZero() {
+			out[i]["processed_at"] = it.ProcessedAt
+		}
+	}
+	return c.JSON(fiber.Map{"items": out, "next_cursor": next})
+}
+
+// inboxFilter reads the inbox filters of a request's query.
+func inboxFilter(c *fiber.Ctx) (store.InboxFilter, error) {
+	f := store.InboxFilter{Connector: c.Query("connector"), State: c.Query("state"), After: c.Query("after")}
+	switch f.State {
+	case "", store.InboxPending, store.InboxProcessed, store.InboxUnmapped, store.InboxFailed:
+	default:
+		return f, fmt.Errorf("state %q: want one of pending, processed, unmapped, failed", f.State)
+	}
+	var err error
+	f.Limit, err = queryLimit(c, 100, 1000)
+	return f, err
+}
+
+// replayInboxItem puts a failed or unmapped webhook back on the pending
+// list: it is processed again with the config in force.
+func (s *Server) replayInboxItem(c *fiber.Ctx) error {
+	id := c.Params("id")
+	err := s.db.Update(func(tx *store.Tx) error { return tx.ReplayInbox(id) })
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return problem(c, fiber.StatusNotFound, "no inbox item %s", id)
+	case errors.Is(err, store.ErrState):
+		return problem(c, fiber.StatusConflict, "%v", err)
+	case err != nil:
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	s.pipe.notify()
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": id, "state": store.InboxPending})
+}
+
+// replayInbox replays one page of failed (or, with state=unmapped,
+// unmapped) webhooks matching the filters of listInbox; next_cursor
+// continues with the next page. An item whose state changed meanwhile is
+// skipped.
+func (s *Server) replayInbox(c *fiber.Ctx) error {
+	f, err := inboxFilter(c)
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	if f.State == "" {
+		f.State = store.InboxFailed
+	}
+	if f.State != store.InboxFailed && f.State != store.InboxUnmapped {
+		return problem(c, fiber.StatusBadRequest, "state %q: only failed and unmapped webhooks are replayed", f.State)
+	}
+	items, next, err := s.db.ListInbox(f)
+	if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "%v", err)
+	}
+	replayed := make([]string, 0, len(items))
+	err = s.db.Update(func(tx *store.Tx) error {
+		replayed = replayed[:0]
+		for _, it := range items {
+			switch err := tx.ReplayInbox(it.ID); {
+			case errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound):
+			case err != nil:
+				return err
+			default:
+				replayed = append(replayed, it.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return problem(c, fiber.StatusInternalServerError, "replay: %v", err)
+	}
+	if len(replayed) > 0 {
+		s.pipe.notify()
+	}
+	return c.JSON(fiber.Map{"replayed": len(replayed), "ids": replayed, "next_cursor": next})
 }
 
 // inboxView shows the body as JSON rather than base64.
