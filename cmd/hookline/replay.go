@@ -24,11 +24,16 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	rule := fs.String("rule", "", "only deliveries decided by this rule")
 	since := fs.String("since", "", "only deliveries created since (RFC 3339 or a duration like 2h)")
 	limit := fs.Int("limit", 0, "retry at most this many (0: all that match)")
+	inbox := fs.Bool("inbox", false, "replay received webhooks (failed, or with --state unmapped) instead of retrying deliveries; the arguments are inbox ids")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: hookline replay [flags] [delivery-id ...]\n\nRetries the named deliveries, or every delivery matching the filters, through\nthe admin API. Retried deliveries keep their ids, so receivers see the same\nIdempotency-Key.")
+		fmt.Fprintln(stderr, "Usage: hookline replay [flags] [delivery-id ...]\n       hookline replay --inbox [flags] [inbox-id ...]\n\nRetries the named deliveries, or every delivery matching the filters, through\nthe admin API. Retried deliveries keep their ids, so receivers see the same\nIdempotency-Key. With --inbox, processes failed (or unmapped) webhooks again\nwith the config in force, after their mapping was fixed.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *inbox && (*reference != "" || *rule != "" || *since != "") {
+		fmt.Fprintln(stderr, "hookline replay: --inbox takes --state, --connector and --limit only")
 		return 2
 	}
 	client := &http.Client{Timeout: 10 * time.Minute}
@@ -57,16 +62,29 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		failed := 0
 		for _, id := range fs.Args() {
-			if _, err := post("/api/v1/deliveries/" + url.PathEscape(id) + "/retry"); err != nil {
+			path, done := "/api/v1/deliveries/"+url.PathEscape(id)+"/retry", "retried"
+			if *inbox {
+				path, done = "/api/v1/inbox/"+url.PathEscape(id)+"/replay", "replayed"
+			}
+			if _, err := post(path); err != nil {
 				fmt.Fprintln(stderr, "hookline replay:", err)
 				failed++
 				continue
 			}
-			fmt.Fprintln(stdout, "retried", id)
+			fmt.Fprintln(stdout, done, id)
 		}
 		if failed > 0 {
 			return 1
 		}
+		return 0
+	}
+	if *inbox {
+		n, err := replayInbox(post, *state, *connector, *limit)
+		if err != nil {
+			fmt.Fprintln(stderr, "hookline replay:", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "replayed %d webhooks\n", n)
 		return 0
 	}
 	q := url.Values{}
@@ -85,6 +103,34 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "retried %v deliveries\n", out["retried"])
 	return 0
+}
+
+// replayInbox replays the webhooks in state (of connector, when set)
+// page by page, at most limit of them (0: all), and returns how many.
+func replayInbox(post func(string) (map[string]any, error), state, connector string, limit int) (int, error) {
+	total, after := 0, ""
+	for {
+		q := url.Values{"state": {state}}
+		if connector != "" {
+			q.Set("connector", connector)
+		}
+		if after != "" {
+			q.Set("after", after)
+		}
+		if limit > 0 {
+			q.Set("limit", fmt.Sprint(min(limit-total, 1000)))
+		}
+		out, err := post("/api/v1/inbox/replay?" + q.Encode())
+		if err != nil {
+			return total, err
+		}
+		n, _ := out["replayed"].(float64)
+		total += int(n)
+		after, _ = out["next_cursor"].(string)
+		if after == "" || limit > 0 && total >= limit {
+			return total, nil
+		}
+	}
 }
 
 func envOr(name, def string) string {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -96,5 +98,78 @@ func TestReplayRetriesDeadLetters(t *testing.T) {
 	errOut.Reset()
 	if code := run([]string{"replay", "--api", gw.URL, dead.ID}, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "cannot be retried") {
 		t.Fatalf("replay of a succeeded delivery: exit %d, %s", code, errOut.String())
+	}
+}
+
+// TestReplayInboxCommand: webhooks that failed for want of a reference are
+// replayed by `hookline replay --inbox` once the mapping knows where the
+// reference is, in pages bounded by --limit, and then processed.
+func TestReplayInboxCommand(t *testing.T) {
+	bin := buildBinary(t)
+	dir := deliveryConfig(t)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(200) }))
+	defer target.Close()
+	gw := startGateway(t, bin, filepath.Join(dir, "gateway.yaml"), t.TempDir(), "GENERIC_TARGET_URL="+target.URL)
+	var ids []string
+	for i := range 3 {
+		resp, err := http.Post(gw.URL+"/hooks/generic", "application/json", strings.NewReader(fmt.Sprintf(`{"type": "ticket.updated", "ticket_number": "IR-%d"}`, i)))
+		if err != nil || resp.StatusCode != 202 {
+			t.Fatalf("post: %v %v", err, resp)
+		}
+		var accepted struct{ ID string }
+		json.NewDecoder(resp.Body).Decode(&accepted)
+		resp.Body.Close()
+		ids = append(ids, accepted.ID)
+	}
+	state := func(id string) string {
+		var item struct{ State string }
+		getJSON(t, gw.URL+"/api/v1/inbox/"+id, &item)
+		return item.State
+	}
+	waitAll := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for _, id := range ids {
+			for state(id) != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("inbox item %s is %s, want %s", id, state(id), want)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	waitAll("failed")
+
+	file := filepath.Join(dir, "connectors", "generic.yaml")
+	yml, _ := os.ReadFile(file)
+	fixed := strings.Replace(string(yml), "path: [reference, id, data.id,", "path: [reference, id, data.id, ticket_number,", 1)
+	if err := os.WriteFile(file, []byte(fixed), 0o644); err != nil || fixed == string(yml) {
+		t.Fatalf("fix the mapping: %v", err)
+	}
+	if resp, err := http.Post(gw.URL+"/api/v1/config/reload", "", nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("reload: %v %v", err, resp)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"replay", "--inbox", "--api", gw.URL, "--rule", "x"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "--inbox takes") {
+		t.Fatalf("--inbox with --rule: exit %d, %s", code, errOut.String())
+	}
+	for _, tt := range []struct {
+		args []string
+		said string
+	}{
+		{[]string{"--connector", "generic", "--limit", "2"}, "replayed 2 webhooks"},
+		{[]string{"--connector", "generic"}, "replayed 1 webhooks"},
+	} {
+		out.Reset()
+		errOut.Reset()
+		if code := run(append([]string{"replay", "--inbox", "--api", gw.URL}, tt.args...), &out, &errOut); code != 0 || !strings.Contains(out.String(), tt.said) {
+			t.Fatalf("replay --inbox %v: exit %d, %q %q; want %q", tt.args, code, out.String(), errOut.String(), tt.said)
+		}
+	}
+	waitAll("processed")
+	out.Reset()
+	errOut.Reset()
+	if code := run([]string{"replay", "--inbox", "--api", gw.URL, ids[0]}, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "only failed and unmapped") {
+		t.Fatalf("replay of a processed webhook: exit %d, %s", code, errOut.String())
 	}
 }
