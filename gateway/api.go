@@ -205,7 +205,7 @@ func (s *Server) replayInboxItem(c *fiber.Ctx) error {
 	case err != nil:
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
-	s.pipe.notify()
+	s.pipe.replayed()
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"id": id, "state": store.InboxPending})
 }
 
@@ -246,7 +246,7 @@ func (s *Server) replayInbox(c *fiber.Ctx) error {
 		return problem(c, fiber.StatusInternalServerError, "replay: %v", err)
 	}
 	if len(replayed) > 0 {
-		s.pipe.notify()
+		s.pipe.replayed()
 	}
 	return c.JSON(fiber.Map{"replayed": len(replayed), "ids": replayed, "next_cursor": next})
 }

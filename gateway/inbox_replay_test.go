@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
 )
 
 // An admin's way back for webhooks the config could not take: a generic
@@ -51,6 +54,7 @@ func TestReplayInboxAfterTheMappingIsFixed(t *testing.T) {
 	if r := do(t, "POST", ts.URL+"/api/v1/config/reload", nil, nil); r.Status != 200 {
 		t.Fatalf("reload: %d %s", r.Status, r.Body)
 	}
+	replayAt := time.Now().Truncate(time.Millisecond)
 	r = do(t, "POST", ts.URL+"/api/v1/inbox/replay?connector=generic", nil, nil)
 	if m := r.JSON(t); r.Status != 200 || m["replayed"] != 1.0 || m["ids"].([]any)[0] != id {
 		t.Fatalf("bulk replay: %d %s", r.Status, r.Body)
@@ -63,6 +67,11 @@ func TestReplayInboxAfterTheMappingIsFixed(t *testing.T) {
 	ev := do(t, "GET", ts.URL+"/api/v1/events/"+evs[0].(string), nil, nil).JSON(t)["event"].(map[string]any)
 	if ev["reference"] != "T-77" || ev["inbox_id"] != id {
 		t.Fatalf("event of the replayed webhook: %v", ev)
+	}
+	// Its id says when it was made (at the replay), not when the webhook
+	// arrived: it lists among the new events and retention keeps it.
+	if made := ulid.MustParse(ev["id"].(string)).Timestamp(); made.Before(replayAt) || !ulid.MustParse(id).Timestamp().Before(replayAt) {
+		t.Fatalf("event id made at %s, webhook received at %s, replayed at %s", made, ulid.MustParse(id).Timestamp(), replayAt)
 	}
 
 	for _, tt := range []struct {

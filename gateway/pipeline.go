@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hookline/hookline/connectors"
@@ -50,6 +51,10 @@ type pipeline struct {
 	// timerArmed is told, after a commit, the earliest due time of the
 	// timers the batch armed or moved (it wakes the scheduler).
 	timerArmed func(due time.Time)
+	// rewind asks run to read from the oldest pending item next, not on
+	// after the last one: items put back on the pending list (replays)
+	// have ids behind where it reads.
+	rewind atomic.Bool
 	// itemHook, when set (tests), is called with each item as it is
 	// mapped (stage "map") and as its batch processes it ("process"):
 	// tests make it panic to stand for a bug that a payload triggers.
@@ -62,6 +67,12 @@ type handoff interface {
 	Reserve(n int) int
 	Release(n int)
 	Submit(dels []*store.Delivery)
+}
+
+// replayed tells the pipeline that older items are pending again.
+func (p *pipeline) replayed() {
+	p.rewind.Store(true)
+	p.notify()
 }
 
 func (p *pipeline) notify() {
@@ -96,6 +107,7 @@ func (p *pipeline) run(ctx context.Context) {
 				cur = cur.then(p.read(cur.last(), n))
 			}
 		} else {
+			p.rewind.Store(false) // reading from the oldest anyway
 			cur = p.read("", p.batch)
 		}
 		if cur.err == nil && len(cur.items) > 0 {
@@ -107,6 +119,10 @@ func (p *pipeline) run(ctx context.Context) {
 			p.log.Error("pipeline batch failed", "err", err)
 		}
 		if n > 0 && err == nil {
+			if ahead != nil && p.rewind.Swap(false) {
+				<-ahead // read after the batch: start over from the oldest
+				ahead = nil
+			}
 			continue
 		}
 		if ahead != nil {
@@ -436,7 +452,10 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 	hops, cause := causationFromHeaders(it.Headers)
 	ids := make([]string, 0, len(events))
 	for _, ev := range events {
-		ev.ID = p.ids.New(it.ReceivedAt)
+		// Ids tell when the event was made: a webhook replayed days after it
+		// arrived makes events of today (they list as new, and retention
+		// keeps them for its full time).
+		ev.ID = p.ids.New(bs.now)
 		ev.InboxID = it.ID
 		ev.Causation.Hops = hops
 		ev.Causation.DeliveryID = cause

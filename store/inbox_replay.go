@@ -26,8 +26,9 @@ const maxInboxScan = 20000
 
 // ListInbox returns, in id (arrival) order, up to f.Limit items that
 // match f, and the cursor of the next page ("" when the inbox has no
-// more). Items still in the intake journal are moved into bbolt first, so
-// the list is complete.
+// more). Items still in the intake journal (all pending) are moved into
+// bbolt first when the list can hold pending items, so that it is
+// complete. An item that cannot be decoded is left out.
 func (db *DB) ListInbox(f InboxFilter) ([]*InboxItem, string, error) {
 	return db.listInbox(f, maxInboxScan)
 }
@@ -35,8 +36,10 @@ func (db *DB) ListInbox(f InboxFilter) ([]*InboxItem, string, error) {
 // listInbox is ListInbox reading at most scan stored items.
 func (db *DB) listInbox(f InboxFilter, scan int) ([]*InboxItem, string, error) {
 	limit := clampLimit(f.Limit)
-	if err := db.flushJournal(); err != nil {
-		return nil, "", fmt.Errorf("list inbox: %w", err)
+	if f.State == "" || f.State == InboxPending {
+		if err := db.flushJournal(); err != nil {
+			return nil, "", fmt.Errorf("list inbox: %w", err)
+		}
 	}
 	var (
 		out  []*InboxItem
@@ -75,7 +78,7 @@ func (db *DB) listInbox(f InboxFilter, scan int) ([]*InboxItem, string, error) {
 			}
 			item, err := decodeItem(string(k), v)
 			if err != nil {
-				return fmt.Errorf("list inbox: %w", err)
+				continue // not listable; GET /api/v1/inbox/{id} says why
 			}
 			if f.Connector != "" && item.Connector != f.Connector || f.State != "" && item.State != f.State {
 				continue

@@ -16,9 +16,10 @@ func finishItem(t *testing.T, db *testDB, id, state string) {
 // TestReplayInbox: failed and unmapped items go back on the pending list
 // with their outcome cleared and their payload intact, counted, and are
 // processed again like any pending item; pending and processed items and
-// unknown ids are refused; all of it survives a reopen.
+// unknown ids are refused; all of it survives the applier (which meets the
+// items finished and replayed before it ran) and a reopen.
 func TestReplayInbox(t *testing.T) {
-	db := mustOpen(t)
+	db := mustOpenJournaling(t)
 	ids := map[string]string{}
 	for _, name := range []string{"failed", "unmapped", "processed", "pending"} {
 		ids[name] = mustAccept(t, db.DB, newItem("zendesk", name), time.Hour).ID
@@ -58,8 +59,19 @@ func TestReplayInbox(t *testing.T) {
 		string(after.Body) != string(before.Body) || after.ReceivedAt != before.ReceivedAt || after.DedupeKey != before.DedupeKey {
 		t.Fatalf("replayed item: %+v, %v (before: %+v)", after, err, before)
 	}
-	if st, _ := db.Stats(); st.InboxPending != 3 {
-		t.Fatalf("pending count %d, want 3", st.InboxPending)
+	if st, _ := db.Stats(); st.InboxPending != 3 || db.backlog.Load() != 3 {
+		t.Fatalf("pending count %d, backlog %d, want 3", st.InboxPending, db.backlog.Load())
+	}
+	// The applier now moves the journal: the replayed items, finished out
+	// of turn before, stay as the replay left them.
+	if err := db.flushJournal(); err != nil {
+		t.Fatal(err)
+	}
+	if got := pendingIDs(); !equalStrings(got, want) {
+		t.Fatalf("pending after the applier: %v, want %v", got, want)
+	}
+	if err := checkCounters(db.DB); err != nil {
+		t.Fatal(err)
 	}
 	if err := replay(ids["failed"]); !errors.Is(err, ErrState) {
 		t.Errorf("second replay of a replayed item: %v, want ErrState (it is pending)", err)
@@ -73,8 +85,8 @@ func TestReplayInbox(t *testing.T) {
 	if got := pendingIDs(); !equalStrings(got, []string{ids["unmapped"], ids["pending"]}) {
 		t.Fatalf("pending after a reopen: %v", got)
 	}
-	if st, _ := db.Stats(); st.InboxPending != 2 {
-		t.Fatalf("pending count after a reopen %d, want 2", st.InboxPending)
+	if st, _ := db.Stats(); st.InboxPending != 2 || db.backlog.Load() != 2 {
+		t.Fatalf("pending count after a reopen %d, backlog %d, want 2", st.InboxPending, db.backlog.Load())
 	}
 }
 
@@ -119,6 +131,9 @@ func TestListInbox(t *testing.T) {
 	}
 	if !equalStrings(got, all) {
 		t.Fatalf("all items, in pages of 7: %v, want %v", got, all)
+	}
+	if got, next := list(InboxFilter{Limit: len(all)}, maxInboxScan); !equalStrings(got, all) || next != "" {
+		t.Fatalf("a page just as long as the inbox: %d items, next %q", len(got), next)
 	}
 	if got, next := list(InboxFilter{Connector: "zendesk", State: InboxFailed}, maxInboxScan); !equalStrings(got, failedZendesk) || next != "" {
 		t.Fatalf("failed zendesk items: %v (next %q), want %v", got, next, failedZendesk)

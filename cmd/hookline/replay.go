@@ -18,7 +18,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	api := fs.String("api", envOr("HOOKLINE_API", "http://127.0.0.1:8080"), "gateway base URL ($HOOKLINE_API)")
 	token := fs.String("token", os.Getenv("HOOKLINE_ADMIN_TOKEN"), "admin token ($HOOKLINE_ADMIN_TOKEN)")
-	state := fs.String("state", "failed", "retry deliveries in this state: failed or cancelled")
+	state := fs.String("state", "failed", "retry deliveries in this state: failed or cancelled (with --inbox: failed or unmapped)")
 	connector := fs.String("connector", "", "only this connector")
 	reference := fs.String("reference", "", "only this entity reference")
 	rule := fs.String("rule", "", "only deliveries decided by this rule")
@@ -81,7 +81,7 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	if *inbox {
 		n, err := replayInbox(post, *state, *connector, *limit)
 		if err != nil {
-			fmt.Fprintln(stderr, "hookline replay:", err)
+			fmt.Fprintf(stderr, "hookline replay: %v (replayed %d webhooks before)\n", err, n)
 			return 1
 		}
 		fmt.Fprintf(stdout, "replayed %d webhooks\n", n)
@@ -105,6 +105,9 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// maxReplayPage is the most webhooks the gateway replays per request.
+const maxReplayPage = 1000
+
 // replayInbox replays the webhooks in state (of connector, when set)
 // page by page, at most limit of them (0: all), and returns how many.
 func replayInbox(post func(string) (map[string]any, error), state, connector string, limit int) (int, error) {
@@ -117,9 +120,11 @@ func replayInbox(post func(string) (map[string]any, error), state, connector str
 		if after != "" {
 			q.Set("after", after)
 		}
+		page := maxReplayPage
 		if limit > 0 {
-			q.Set("limit", fmt.Sprint(min(limit-total, 1000)))
+			page = min(limit-total, page)
 		}
+		q.Set("limit", fmt.Sprint(page))
 		out, err := post("/api/v1/inbox/replay?" + q.Encode())
 		if err != nil {
 			return total, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,5 +172,45 @@ func TestReplayInboxCommand(t *testing.T) {
 	errOut.Reset()
 	if code := run([]string{"replay", "--inbox", "--api", gw.URL, ids[0]}, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), "only failed and unmapped") {
 		t.Fatalf("replay of a processed webhook: exit %d, %s", code, errOut.String())
+	}
+}
+
+// replayInbox follows the gateway's cursor page by page, asks for no more
+// than --limit leaves, and stops on an error with what it had replayed.
+func TestReplayInboxPages(t *testing.T) {
+	type call struct{ after, limit string }
+	gateway := func(pages []map[string]any, failAt int) (func(string) (map[string]any, error), *[]call) {
+		var calls []call
+		return func(path string) (map[string]any, error) {
+			u, err := url.Parse(path)
+			if err != nil || u.Path != "/api/v1/inbox/replay" || u.Query().Get("state") != "unmapped" || u.Query().Get("connector") != "c" {
+				t.Fatalf("request %q", path)
+			}
+			calls = append(calls, call{u.Query().Get("after"), u.Query().Get("limit")})
+			if len(calls)-1 == failAt {
+				return nil, fmt.Errorf("503 busy")
+			}
+			return pages[len(calls)-1], nil
+		}, &calls
+	}
+	pages := []map[string]any{
+		{"replayed": 2.0, "next_cursor": "B"},
+		{"replayed": 0.0, "next_cursor": "D"}, // a page the scan budget cut short
+		{"replayed": 1.0, "next_cursor": ""},
+	}
+	post, calls := gateway(pages, -1)
+	if n, err := replayInbox(post, "unmapped", "c", 0); n != 3 || err != nil {
+		t.Fatalf("all pages: %d, %v", n, err)
+	}
+	if want := []call{{"", "1000"}, {"B", "1000"}, {"D", "1000"}}; fmt.Sprint(*calls) != fmt.Sprint(want) {
+		t.Fatalf("requests %v, want %v", *calls, want)
+	}
+	post, calls = gateway(pages, -1)
+	if n, err := replayInbox(post, "unmapped", "c", 2); n != 2 || err != nil || len(*calls) != 1 || (*calls)[0].limit != "2" {
+		t.Fatalf("limit 2: %d, %v, requests %v", n, err, *calls)
+	}
+	post, _ = gateway(pages, 2)
+	if n, err := replayInbox(post, "unmapped", "c", 0); n != 2 || err == nil {
+		t.Fatalf("an error on the third page: %d, %v; want 2 and the error", n, err)
 	}
 }
