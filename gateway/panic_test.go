@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/hookline/hookline/internal/yamlconf"
 	"github.com/hookline/hookline/store"
 )
 
@@ -85,5 +86,26 @@ func TestPanicInHandlerAnswers500(t *testing.T) {
 	}
 	if r := do(t, "GET", ts.URL+"/healthz", nil, nil); r.Status != 200 {
 		t.Fatalf("healthz after the panic: %d %s", r.Status, r.Body)
+	}
+}
+
+// A panic while the config is reloaded (a bug that an edited file
+// triggers) refuses the reload like a config error, naming the panic; the
+// last good config stays in force and the gateway goes on.
+func TestPanicInConfigReloadKeepsTheConfig(t *testing.T) {
+	ts := startServerWith(t, copyConfigs(t), nil, nil, func(s *Server) {
+		s.load = func(string, yamlconf.Env) (*Bundle, yamlconf.Errors) { panic("boom in the loader") }
+	})
+	before := ts.Bundle()
+	r := do(t, "POST", ts.URL+"/api/v1/config/reload", nil, nil)
+	if r.Status != 422 || !strings.Contains(string(r.Body), "internal error while loading the config: boom in the loader") {
+		t.Fatalf("reload with a panicking loader: %d %s", r.Status, r.Body)
+	}
+	if ts.Bundle() != before {
+		t.Fatal("the config in force changed")
+	}
+	if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "after-reload", "status": "open"}`),
+		map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
+		t.Fatalf("a webhook after the refused reload: %d %s", r.Status, r.Body)
 	}
 }

@@ -59,6 +59,8 @@ type Server struct {
 	subsMu   sync.Mutex   // serializes subscription writes with their reload
 	addr     atomic.Value // string
 	reloadMu sync.Mutex
+	// load reads the config for Reload: Load, which tests replace.
+	load func(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors)
 }
 
 // New loads and validates the config (an invalid config refuses to start),
@@ -87,7 +89,7 @@ func New(opts Options) (*Server, error) {
 	if b.File.Delivery.LogDir == "" {
 		b.File.Delivery.LogDir = filepath.Join(b.File.DataDir, "logs")
 	}
-	s := &Server{opts: opts, log: log, now: opts.Now, ids: newIDGen(), registry: prometheus.NewRegistry()}
+	s := &Server{opts: opts, log: log, now: opts.Now, ids: newIDGen(), registry: prometheus.NewRegistry(), load: Load}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 	s.bundle.Store(b)
@@ -303,6 +305,20 @@ func (s *Server) Run(ctx context.Context) error {
 	return runErr
 }
 
+// loadGuarded reads the config as Reload does, with a panic in the loader
+// (a bug that an edited file triggers) reported as a config error of
+// that file: the reload is refused and the last good config stays.
+func (s *Server) loadGuarded(path string) (b *Bundle, errs yamlconf.Errors) {
+	defer func() {
+		if r := recover(); r != nil {
+			pe := bug.Recovered("loading the config", r)
+			s.log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
+			b, errs = nil, yamlconf.Errors{&yamlconf.Error{Pos: yamlconf.Pos{File: path}, Msg: pe.Error()}}
+		}
+	}()
+	return s.load(path, s.opts.Env)
+}
+
 // Close releases the store when Run was never called.
 func (s *Server) Close() error { return s.db.Close() }
 
@@ -333,7 +349,7 @@ func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.bundle.Load()
-	b, errs := Load(old.Path, s.opts.Env)
+	b, errs := s.loadGuarded(old.Path)
 	if len(errs) > 0 {
 		s.log.Error("config reload refused; keeping the last good config", "errors", errs.Error())
 		return fmt.Errorf("reload refused:\n%w", errs)
