@@ -81,10 +81,10 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 	if *inbox {
 		n, err := replayInbox(post, *state, *connector, *limit)
 		if err != nil {
-			fmt.Fprintf(stderr, "hookline replay: %v (replayed %d webhooks before)\n", err, n)
+			fmt.Fprintf(stderr, "hookline replay: %v (replayed %s before)\n", err, count(n, "webhook", "webhooks"))
 			return 1
 		}
-		fmt.Fprintf(stdout, "replayed %d webhooks\n", n)
+		fmt.Fprintf(stdout, "replayed %s\n", count(n, "webhook", "webhooks"))
 		return 0
 	}
 	q := url.Values{}
@@ -101,7 +101,8 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hookline replay:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "retried %v deliveries\n", out["retried"])
+	n, _ := out["retried"].(float64)
+	fmt.Fprintf(stdout, "retried %s\n", count(int(n), "delivery", "deliveries"))
 	return 0
 }
 
@@ -136,6 +137,14 @@ func replayInbox(post func(string) (map[string]any, error), state, connector str
 			return total, nil
 		}
 	}
+}
+
+// count says "1 delivery", "2 deliveries".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprint(n, " ", many)
 }
 
 func envOr(name, def string) string {

@@ -74,7 +74,7 @@ func TestReplayRetriesDeadLetters(t *testing.T) {
 	if code := run([]string{"replay", "--api", gw.URL, "--state", "failed"}, &out, &errOut); code != 0 {
 		t.Fatalf("replay exit %d: %s %s", code, out.String(), errOut.String())
 	}
-	if !strings.Contains(out.String(), "retried 1 deliveries") {
+	if !strings.Contains(out.String(), "retried 1 delivery") {
 		t.Fatalf("replay said %q", out.String())
 	}
 	deadline = time.Now().Add(15 * time.Second)
@@ -159,7 +159,7 @@ func TestReplayInboxCommand(t *testing.T) {
 		said string
 	}{
 		{[]string{"--connector", "generic", "--limit", "2"}, "replayed 2 webhooks"},
-		{[]string{"--connector", "generic"}, "replayed 1 webhooks"},
+		{[]string{"--connector", "generic"}, "replayed 1 webhook"},
 	} {
 		out.Reset()
 		errOut.Reset()
