@@ -164,6 +164,18 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
+// waitFinished waits until inbox item id of the gateway at base is no
+// longer pending and returns it as the API shows it.
+func waitFinished(t testing.TB, base, id string) map[string]any {
+	t.Helper()
+	var item map[string]any
+	waitFor(t, "inbox item "+id+" finished", func() bool {
+		item = do(t, "GET", base+"/api/v1/inbox/"+id, nil, nil).JSON(t)
+		return item["state"] != "pending"
+	})
+	return item
+}
+
 func zendeskSignature(secret, stamp string, body []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(stamp))

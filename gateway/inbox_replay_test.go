@@ -25,11 +25,7 @@ func TestReplayInboxAfterTheMappingIsFixed(t *testing.T) {
 		t.Fatalf("post: %d %s", r.Status, r.Body)
 	}
 	id := r.JSON(t)["id"].(string)
-	var item map[string]any
-	waitFor(t, "the webhook finished", func() bool {
-		item = do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil).JSON(t)
-		return item["state"] != "pending"
-	})
+	item := waitFinished(t, ts.URL, id)
 	if item["state"] != "failed" {
 		t.Fatalf("a webhook without a reference: %v (%v), want failed", item["state"], item["reason"])
 	}

@@ -84,12 +84,7 @@ func TestAcceptedWebhookBecomesEvents(t *testing.T) {
 		if r.Status != 202 {
 			t.Fatalf("%s: status %d: %s", fx, r.Status, r.Body)
 		}
-		id := r.JSON(t)["id"].(string)
-		var inbox map[string]any
-		waitFor(t, fx+" processed", func() bool {
-			inbox = do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil).JSON(t)
-			return inbox["state"] != "pending"
-		})
+		inbox := waitFinished(t, ts.URL, r.JSON(t)["id"].(string))
 		if inbox["state"] != "processed" {
 			t.Fatalf("%s: inbox state %v (%v)", fx, inbox["state"], inbox["reason"])
 		}
@@ -190,12 +185,7 @@ func TestGetWebhookWithQueryPayload(t *testing.T) {
 	if r.Status != 202 {
 		t.Fatalf("GET webhook: %d %s", r.Status, r.Body)
 	}
-	id := r.JSON(t)["id"].(string)
-	var inbox map[string]any
-	waitFor(t, "processed", func() bool {
-		inbox = do(t, "GET", ts.URL+"/api/v1/inbox/"+id, nil, nil).JSON(t)
-		return inbox["state"] != "pending"
-	})
+	inbox := waitFinished(t, ts.URL, r.JSON(t)["id"].(string))
 	if inbox["state"] != "processed" {
 		t.Fatalf("state %v: %v", inbox["state"], inbox["reason"])
 	}

@@ -40,11 +40,7 @@ func TestPanicFailsOnlyItsItem(t *testing.T) {
 		ids[ref] = post(ref)
 	}
 	for _, ref := range refs {
-		var item map[string]any
-		waitFor(t, ref+" finished", func() bool {
-			item = do(t, "GET", ts.URL+"/api/v1/inbox/"+ids[ref], nil, nil).JSON(t)
-			return item["state"] != "pending"
-		})
+		item := waitFinished(t, ts.URL, ids[ref])
 		reason, _ := item["reason"].(string)
 		switch {
 		case strings.HasPrefix(ref, "ok"):
