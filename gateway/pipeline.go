@@ -93,7 +93,8 @@ func (p *pipeline) notify() {
 // in two batches. A batch that fails is retried item by item, which finishes
 // each of them, so the read-ahead still holds; it is dropped only when
 // even that fails (a storage error), and the next read starts over from
-// the oldest pending item.
+// the oldest pending item. So does the read after a replay (replayed),
+// whose items have ids behind the read-ahead's.
 func (p *pipeline) run(ctx context.Context) {
 	idle := time.NewTimer(time.Second)
 	defer idle.Stop()
