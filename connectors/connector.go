@@ -264,6 +264,16 @@ func loadVerify(file string, n *yaml.Node, in *Inbound) yamlconf.Errors {
 		return errs
 	}
 	in.Verifier = v
+	if cfg.Scheme == verify.SchemeToken {
+		// The token travels in clear: whatever its header or parameter is
+		// called, the inbox must not keep it.
+		if h := strings.TrimSpace(cfg.Header); h != "" {
+			in.SecretHeaders = append(in.SecretHeaders, http.CanonicalHeaderKey(h))
+		}
+		if cfg.Query != "" {
+			in.SecretParams = append(in.SecretParams, cfg.Query)
+		}
+	}
 	return errs
 }
 

@@ -1,13 +1,18 @@
 package gateway
 
 import (
+	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/textproto"
 	"net/url"
 	"strings"
 
+	"github.com/andybalholm/brotli"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/hookline/hookline/connectors"
@@ -33,17 +38,20 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	in := conn.Inbound
 	query := requestQuery(c)
 	ctype := string(c.Request().Header.ContentType())
-	req := &verify.Request{Method: c.Method(), Body: c.Body(), Now: start}
+	req := &verify.Request{Method: c.Method(), Now: start}
 	if req.Method == fiber.MethodGet {
 		// accept_get: the query string is the payload, decoded like a form,
 		// less the parameters that carry credentials.
-		req.Body, ctype = []byte(redactedQuery(query)), getQueryContentType
+		req.Body, ctype = []byte(redactedQuery(query, in.SecretParams)), getQueryContentType
+		if r := checkSize(b, in, len(req.Body)); r != nil {
+			return s.refusal(c, name, r)
+		}
+	} else {
+		var r *Refusal
+		if req.Body, r = requestBody(c, bodyLimit(b, in)); r != nil {
+			return s.refusal(c, name, r)
+		}
 	}
-	if r := checkSize(b, in, len(req.Body)); r != nil {
-		return s.refusal(c, name, r)
-	}
-	// Fiber reuses its buffers once the handler returns: copy what we keep.
-	req.Body = append([]byte(nil), req.Body...)
 	req.URL, req.Header, req.Query = publicURL(c), requestHeader(c), query
 	adm, resp, r := checkIntake(b, in, ctype, req)
 	if r != nil {
@@ -57,8 +65,8 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		ReceivedAt:  start,
 		Method:      req.Method,
 		Path:        string(c.Request().URI().Path()),
-		Headers:     redact(req.Header),
-		Query:       redact(req.Query),
+		Headers:     redact(req.Header, in.SecretHeaders),
+		Query:       redact(req.Query, in.SecretParams),
 		ContentType: ctype,
 		Body:        adm.payload,
 		DedupeKey:   in.Dedupe.RequestKey(req.Header, req.Query, adm.payload),
@@ -193,14 +201,66 @@ type admission struct {
 
 // checkSize refuses a body over the connector's limit (or the gateway's).
 func checkSize(b *Bundle, in *connectors.Inbound, n int) *Refusal {
-	limit := int(b.File.BodyLimit)
-	if in.BodyLimit > 0 {
-		limit = in.BodyLimit
-	}
-	if n > limit {
-		return &Refusal{Status: fiber.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("body of %d bytes exceeds the limit of %d bytes", n, limit)}
+	if limit := bodyLimit(b, in); n > limit {
+		return tooLarge(fmt.Sprintf("body of %d bytes", n), limit)
 	}
 	return nil
+}
+
+// bodyLimit is the largest body connector in takes.
+func bodyLimit(b *Bundle, in *connectors.Inbound) int {
+	if in.BodyLimit > 0 {
+		return in.BodyLimit
+	}
+	return int(b.File.BodyLimit)
+}
+
+func tooLarge(what string, limit int) *Refusal {
+	return &Refusal{Status: fiber.StatusRequestEntityTooLarge, Reason: fmt.Sprintf("%s exceeds the limit of %d bytes", what, limit)}
+}
+
+// requestBody returns a copy of the request's body (Fiber reuses its
+// buffers once the handler returns), decompressed when the sender used a
+// Content-Encoding (gzip, deflate, br), or the refusal: 413 beyond limit
+// bytes, compressed or not, 415 for another encoding and 400 for a
+// corrupt stream. Decompression stops at limit+1 bytes: Fiber's own c.Body()
+// inflates the whole body first, so a few hundred compressed kilobytes
+// cost gigabytes before any check, and before the signature's.
+func requestBody(c *fiber.Ctx, limit int) ([]byte, *Refusal) {
+	raw := c.Request().Body()
+	enc := strings.ToLower(strings.TrimSpace(c.Get(fiber.HeaderContentEncoding)))
+	if enc == "" || enc == "identity" {
+		if len(raw) > limit {
+			return nil, tooLarge(fmt.Sprintf("body of %d bytes", len(raw)), limit)
+		}
+		return append([]byte(nil), raw...), nil
+	}
+	var (
+		zr  io.Reader
+		err error
+	)
+	switch enc {
+	case "gzip", "x-gzip":
+		zr, err = gzip.NewReader(bytes.NewReader(raw))
+	case "deflate":
+		zr, err = zlib.NewReader(bytes.NewReader(raw))
+	case "br":
+		zr = brotli.NewReader(bytes.NewReader(raw))
+	default:
+		return nil, &Refusal{Status: fiber.StatusUnsupportedMediaType,
+			Reason: fmt.Sprintf("unsupported content encoding %q (gzip, deflate, br or none)", enc)}
+	}
+	var out []byte
+	if err == nil {
+		out, err = io.ReadAll(io.LimitReader(zr, int64(limit)+1))
+	}
+	switch {
+	case err != nil:
+		return nil, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("body is not valid %s: %v", enc, err)}
+	case len(out) > limit:
+		return nil, tooLarge(fmt.Sprintf("body (%s, decompressed) of more than %d bytes", enc, limit), limit)
+	}
+	return out, nil
 }
 
 // admit runs the checks every webhook passes before anything else looks
@@ -330,16 +390,30 @@ func containsFoldASCII(s, lower string) bool {
 	return false
 }
 
+// isSecret reports whether a header or query parameter carries a
+// credential: a name of that kind, or one of the connector's own (also).
+func isSecret(name string, also []string) bool {
+	if isSecretName(name) {
+		return true
+	}
+	for _, a := range also {
+		if strings.EqualFold(name, a) {
+			return true
+		}
+	}
+	return false
+}
+
 // redact hides credential-bearing headers or query parameters in what the
 // inbox keeps (signatures are kept: they are not secrets, and they help to
-// debug a refused webhook).
-func redact(h map[string][]string) map[string][]string {
+// debug a refused webhook); also names the connector's own.
+func redact(h map[string][]string, also []string) map[string][]string {
 	if len(h) == 0 {
 		return nil
 	}
 	out := make(map[string][]string, len(h))
 	for k, v := range h {
-		if isSecretName(k) {
+		if isSecret(k, also) {
 			out[k] = []string{"[redacted]"}
 			continue
 		}
@@ -349,14 +423,28 @@ func redact(h map[string][]string) map[string][]string {
 }
 
 // redactedQuery encodes q without its credential-bearing parameters.
-func redactedQuery(q url.Values) string {
+func redactedQuery(q url.Values, also []string) string {
 	kept := url.Values{}
 	for k, v := range q {
-		if !isSecretName(k) {
+		if !isSecret(k, also) {
 			kept[k] = v
 		}
 	}
 	return kept.Encode()
+}
+
+// decodeJSONBody decodes an admin API request's JSON body (compressed or
+// not, at most the largest connector's body limit) into v; what names the
+// request in the refusal.
+func (s *Server) decodeJSONBody(c *fiber.Ctx, what string, v any) *Refusal {
+	body, r := requestBody(c, maxBodyLimit(s.bundle.Load()))
+	if r != nil {
+		return r
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("malformed %s: %v", what, err)}
+	}
+	return nil
 }
 
 func jsonSyntaxReason(body []byte) string {

@@ -112,8 +112,8 @@ func (s *Server) subscribe(c *fiber.Ctx) error {
 		TargetURL string `json:"target_url"`
 		Event     string `json:"event"`
 	}
-	if err := json.Unmarshal(c.Body(), &req); err != nil {
-		return problem(c, fiber.StatusBadRequest, "malformed subscription: %v", err)
+	if r := s.decodeJSONBody(c, "subscription", &req); r != nil {
+		return problem(c, r.Status, "%s", r.Reason)
 	}
 	u, err := url.Parse(req.TargetURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
