@@ -384,6 +384,10 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 		case !ok:
 			c = nil
 		case c == nil && fired:
+		case c != nil && echo && !r.OnOwnChanges:
+			// Our own update coming back moved the field (every event
+			// moves last_activity_at): the clock runs on, as an idle
+			// clock does, or the rule would fire again every period.
 		case c == nil || !c.Since.Equal(v):
 			c = &event.RuleClock{Since: v}
 		}
@@ -403,18 +407,21 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 			cc := *c // never mutate a clock shared with another snapshot
 			c = &cc
 		}
+		paused := false
 		if t.pause != nil {
-			paused, _ := t.pause.match(ev, snap, now)
-			switch {
-			case paused && c.PausedAt.IsZero():
-				c.PausedAt = at
-				if c.PausedAt.Before(c.Since) {
-					c.PausedAt = c.Since
-				}
-			case !paused && !c.PausedAt.IsZero():
-				c.PausedTotal += t.cal.Business(c.PausedAt, at, 0)
-				c.PausedAt = time.Time{}
+			paused, _ = t.pause.match(ev, snap, now)
+		}
+		switch {
+		case paused && c.PausedAt.IsZero():
+			c.PausedAt = at
+			if c.PausedAt.Before(c.Since) {
+				c.PausedAt = c.Since
 			}
+		case !paused && !c.PausedAt.IsZero():
+			// Resumed; also a clock paused under a pause_when that a
+			// reload has since removed, which would otherwise stay paused.
+			c.PausedTotal += t.cal.Business(c.PausedAt, at, 0)
+			c.PausedAt = time.Time{}
 		}
 		if t.pastWindow(c, now) {
 			c.Done = true

@@ -758,3 +758,69 @@ func FuzzTimerRules(f *testing.F) {
 		}
 	})
 }
+
+// A since: clock on a field that the rule's own update moves when it comes
+// back (last_activity_at: every event moves it, echoes too) is not
+// restarted by that echo, as an idle clock is not: the rule fires once for
+// the quiet period, not again every period after its own update.
+func TestSinceClockIgnoresEchoes(t *testing.T) {
+	src := `rules:
+  - id: quiet
+    on: [ticket.*]
+    when: { field: owner, present: true }
+    since: last_activity_at
+    for: 2h
+    then: [ { add_tags: [quiet] } ]
+`
+	set := mustCompile(t, src, Options{})
+	t0 := at(t, "2026-01-05T10:00:00Z")
+	s := newTimerSim(t, set, t0)
+	s.send("ticket.updated", map[string]any{"owner": "ana"}, "agent")
+	s.wantTimer("quiet", t0.Add(2*time.Hour))
+	fired := 0
+	for range 5 {
+		s.advance(2 * time.Hour)
+		fired += len(s.fired)
+		// The platform echoes the tag the rule added.
+		s.ops, s.fired = nil, nil
+		s.step(&event.Event{Type: "ticket.updated", Fields: map[string]any{"tags": []any{"quiet"}},
+			Actor: event.Actor{Type: event.ActorGateway}, Causation: event.Causation{Echo: true, Hops: 1}})
+	}
+	if fired != 1 {
+		t.Fatalf("fired %d times in 10 quiet hours, want once", fired)
+	}
+	// A person's event starts a new quiet period.
+	s.send("ticket.updated", map[string]any{"owner": "bo"}, "agent")
+	s.wantTimer("quiet", s.now.Add(2*time.Hour))
+}
+
+// A clock paused under a pause_when that a reload removed resumes at the
+// entity's next event (the time it stood paused counts as paused) instead
+// of staying paused for good.
+func TestClockResumesWhenPauseWhenIsRemoved(t *testing.T) {
+	const rule = `rules:
+  - id: pending-1h
+    on: [ticket.*]
+    when: { field: status, is: pending }
+    for: 1h
+%s    then: [ { set_priority: high } ]
+`
+	withPause := mustCompile(t, fmt.Sprintf(rule, "    pause_when: { field: snoozed, is: true }\n"), Options{})
+	without := mustCompile(t, fmt.Sprintf(rule, ""), Options{})
+	t0 := at(t, "2026-01-05T10:00:00Z")
+	s := newTimerSim(t, withPause, t0)
+	s.send("ticket.status_changed", map[string]any{"status": "pending"}, "agent")
+	s.wantTimer("pending-1h", t0.Add(time.Hour))
+	s.advance(30 * time.Minute)
+	s.send("ticket.updated", map[string]any{"snoozed": true}, "agent")
+	s.wantTimer("pending-1h", time.Time{})
+	s.set = without // the reload
+	s.advance(time.Hour)
+	s.send("ticket.comment_added", map[string]any{}, "agent")
+	if c := s.snap.Clocks["pending-1h"]; c == nil || !c.PausedAt.IsZero() || c.PausedTotal != time.Hour {
+		t.Fatalf("clock after the reload and an event: %+v, want resumed with an hour paused", c)
+	}
+	s.wantTimer("pending-1h", t0.Add(2*time.Hour))
+	s.advance(30 * time.Minute)
+	s.wantFired("pending-1h")
+}
