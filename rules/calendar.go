@@ -276,13 +276,40 @@ func (c *Calendar) dayWindows(y int, m time.Month, d int, fn func(start, end tim
 		return true
 	}
 	for _, s := range c.hours[day.Weekday()] {
-		start := time.Date(day.Year(), day.Month(), day.Day(), s.from/60, s.from%60, 0, 0, c.Location)
-		end := time.Date(day.Year(), day.Month(), day.Day(), s.to/60, s.to%60, 0, 0, c.Location)
+		start := wallTime(day, s.from, c.Location)
+		end := wallTime(day, s.to, c.Location)
 		if !fn(start, end) {
 			return false
 		}
 	}
 	return true
+}
+
+// wallTime is the instant of the local wall-clock time minute (minutes
+// after midnight, 24:00 allowed) on day's date. A time the clock skips
+// (spring forward) is the first instant after the gap, in every zone:
+// time.Date leaves the choice open, and moves it an hour later in some
+// zones and an hour earlier in others, which made an opening that starts
+// or ends in the gap start after it ends.
+func wallTime(day time.Time, minute int, loc *time.Location) time.Time {
+	y, m, d := day.Date()
+	h, mi := minute/60, minute%60
+	t := time.Date(y, m, d, h, mi, 0, 0, loc)
+	if h == 24 || t.Hour() == h && t.Minute() == mi {
+		return t // 24:00 is the next midnight, which time.Date normalizes
+	}
+	// In a gap: find the zone transition within three hours either side.
+	lo, hi := t.Add(-3*time.Hour).Unix(), t.Add(3*time.Hour).Unix()
+	_, offLo := time.Unix(lo, 0).In(loc).Zone()
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		if _, off := time.Unix(mid, 0).In(loc).Zone(); off == offLo {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return time.Unix(hi, 0).In(loc)
 }
 
 // Business returns the open time between from and to (0 when to is not

@@ -824,3 +824,40 @@ func TestClockResumesWhenPauseWhenIsRemoved(t *testing.T) {
 	s.advance(30 * time.Minute)
 	s.wantFired("pending-1h")
 }
+
+// Openings that start or end in the hour the clock skips in spring are
+// cut at the end of the gap, in Rome (where time.Date moves such a time an
+// hour later) as in New York (an hour earlier): Business and Add agree.
+func TestBusinessHoursInTheSkippedHour(t *testing.T) {
+	cals := calendarsFrom(t, `rome:
+  timezone: Europe/Rome
+  hours: { sun: ["01:00-02:30", "02:30-03:15", "03:15-05:00"] }
+newyork:
+  timezone: America/New_York
+  hours: { sun: ["01:00-02:15", "02:15-02:45", "02:45-04:00"] }
+`)
+	for _, tc := range []struct {
+		cal, day, next string
+		open           time.Duration // the Sunday's real open time
+		add            time.Duration
+		due            string
+	}{
+		// 01:00 CET - 02:00 CET (= 03:00 CEST), then 03:00-05:00 CEST.
+		{"rome", "2026-03-29T00:00:00+01:00", "2026-03-30T00:00:00+02:00", 3 * time.Hour, 2 * time.Hour, "2026-03-29T04:00:00+02:00"},
+		// 01:00-02:00 EST (= 03:00 EDT), then 03:00-04:00 EDT; 02:15-02:45
+		// does not exist that night.
+		{"newyork", "2026-03-08T00:00:00-05:00", "2026-03-09T00:00:00-04:00", 2 * time.Hour, 90 * time.Minute, "2026-03-08T03:30:00-04:00"},
+	} {
+		cal := cals[tc.cal]
+		if b := cal.Business(at(t, tc.day), at(t, tc.next), 0); b != tc.open {
+			t.Errorf("%s: open time on the spring Sunday = %s, want %s", tc.cal, b, tc.open)
+		}
+		got, ok := cal.Add(at(t, tc.day), tc.add)
+		if !ok || !got.Equal(at(t, tc.due)) {
+			t.Errorf("%s: Add(%s, %s) = %s, want %s", tc.cal, tc.day, tc.add, got, tc.due)
+		}
+		if b := cal.Business(at(t, tc.day), got, 0); b != tc.add {
+			t.Errorf("%s: Business back = %s, want %s", tc.cal, b, tc.add)
+		}
+	}
+}
