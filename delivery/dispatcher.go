@@ -702,7 +702,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 		return o, verdictNeutral
 	case res.err != nil:
 		att.Error = res.err.Error() + tries
-		d.retry(&o, cfg.retry, len(del.Attempts), 0, 0, false, att.Error, now)
+		d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), 0, 0, false, att.Error, now)
 		return o, verdictFailure
 	}
 	v := verdictSuccess
@@ -725,7 +725,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 				att.Error = status + ": " + bv.Reason
 				if bv.Retry {
 					ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
-					d.retry(&o, cfg.retry, len(del.Attempts), res.status, ra, hasRA, bv.Reason, now)
+					d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), res.status, ra, hasRA, bv.Reason, now)
 					return o, verdictFailure
 				}
 				d.fail(&o, bv.Reason)
@@ -747,7 +747,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 	case classRetry:
 		att.Error = status + tries
 		ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
-		d.retry(&o, cfg.retry, len(del.Attempts), res.status, ra, hasRA, att.Error, now)
+		d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), res.status, ra, hasRA, att.Error, now)
 	default:
 		att.Error = status
 		d.fail(&o, "rejected: "+status)
@@ -811,7 +811,7 @@ func (d *Dispatcher) deliverLog(del *store.Delivery) outcome {
 			p = t.config().retry
 		}
 		d.mu.RUnlock()
-		d.retry(&o, p, len(del.Attempts), 0, 0, false, att.Error, d.cfg.Now())
+		d.retry(&o, p, del.AttemptsSinceRetry(), 0, 0, false, att.Error, d.cfg.Now())
 	}
 	d.metrics.outcome(del.Connector, metricOutcome(o))
 	return o

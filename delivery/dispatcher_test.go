@@ -1047,3 +1047,35 @@ func TestNewConfig(t *testing.T) {
 		t.Errorf("defaults: %+v", d.cfg)
 	}
 }
+
+// A dead letter retried by hand gets the whole retry schedule again: the
+// attempts it already had do not count against it.
+func TestRetriedDeadLetterGetsAFullSchedule(t *testing.T) {
+	t.Parallel()
+	var retried atomic.Bool
+	var sinceRetry atomic.Int64
+	_, srv := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+		// Down until the retry; then down for seven more requests (more
+		// than one attempt's in-process tries), then up.
+		if !retried.Load() || sinceRetry.Add(1) <= 7 {
+			return status(w, 503, "down")
+		}
+		return status(w, 200, "ok")
+	})
+	db := openDB(t, nil)
+	start(t, db, map[string]*connectors.Outbound{"crm": outbound("crm", srv.URL)}, Config{})
+	d := httpDelivery("crm", "T1", srv.URL+"/t", `{}`)
+	enqueue(t, db, d)
+	dead := waitFinal(t, db, d.ID)
+	if dead.State != store.DeliveryFailed {
+		t.Fatalf("want a dead letter first:\n%s", describe(dead))
+	}
+	retried.Store(true)
+	if err := db.RetryDelivery(d.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFinal(t, db, d.ID)
+	if got.State != store.DeliverySucceeded || got.RetriedFrom != len(dead.Attempts) || got.AttemptsSinceRetry() < 2 {
+		t.Fatalf("after the retry, want succeeded on a later attempt of a new schedule (retried from %d):\n%s", len(dead.Attempts), describe(got))
+	}
+}

@@ -563,6 +563,10 @@ func (en *encoder) appendDelivery(b []byte, d *Delivery) ([]byte, error) {
 	}
 	b = append(b, `,"hops":`...)
 	b = strconv.AppendInt(b, int64(d.Hops), 10)
+	if d.RetriedFrom != 0 {
+		b = append(b, `,"retried_from":`...)
+		b = strconv.AppendInt(b, int64(d.RetriedFrom), 10)
+	}
 	return append(b, '}'), nil
 }
 

@@ -71,7 +71,15 @@ type Delivery struct {
 	// Captured holds values captured from responses.
 	Captured map[string]string `json:"captured,omitempty"`
 	Hops     int               `json:"hops"`
+	// RetriedFrom is how many attempts the delivery had when it was last
+	// retried by hand (RetryDelivery): the retry schedule starts again
+	// from there.
+	RetriedFrom int `json:"retried_from,omitempty"`
 }
+
+// AttemptsSinceRetry is how many attempts count against the retry
+// schedule: those since the delivery was last retried by hand.
+func (d *Delivery) AttemptsSinceRetry() int { return max(0, len(d.Attempts)-d.RetriedFrom) }
 
 // Finish is one outcome for FinishDeliveries; the fields mirror the
 // arguments of FinishDelivery.
@@ -701,6 +709,7 @@ func (db *DB) RetryDelivery(id string, now time.Time) error {
 		d.NextAt = now
 		d.UpdatedAt = now
 		d.Reason = ""
+		d.RetriedFrom = len(d.Attempts) // a full retry schedule again
 		if err := tx.putDelivery(d, true); err != nil {
 			return err
 		}
