@@ -585,7 +585,11 @@ func (d *Dispatcher) throttled(del *store.Delivery, now time.Time, adm admission
 // then sends it, or puts it back in the outbox when the wait ran out or
 // another limit says wait.
 func (d *Dispatcher) awaitSlot(ctx context.Context, t *target, del *store.Delivery, adm admission) outcome {
-	w := t.queueSlot()
+	w, wait := t.queueSlot()
+	if w == nil { // the slot would come too late: do not hold the worker
+		adm.wait = wait
+		return d.throttled(del, d.cfg.Now(), adm)
+	}
 	timer := time.NewTimer(maxSlotWait)
 	defer timer.Stop()
 	select {
@@ -644,6 +648,7 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, cfg *targetConf
 	}
 	res := send(ctx, cfg.client, r, auth, started)
 	d.metrics.observe(t.name, res.latency.Seconds())
+	t.observe(res.latency)
 	if res.err != nil && ctx.Err() != nil {
 		return d.interrupted(del)
 	}

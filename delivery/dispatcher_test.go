@@ -1079,3 +1079,43 @@ func TestRetriedDeadLetterGetsAFullSchedule(t *testing.T) {
 		t.Fatalf("after the retry, want succeeded on a later attempt of a new schedule (retried from %d):\n%s", len(dead.Attempts), describe(got))
 	}
 }
+
+// A slow connector at its concurrency cap holds no more than half the
+// workers: deliveries to another connector, claimed behind a backlog of
+// the slow one's, go out while the slow target is still on its first few
+// requests. (With every worker waiting up to a second for the slow
+// connector's slot, they waited until the claimed backlog ahead of them
+// had been bounced, second by second.)
+func TestSlowConnectorDoesNotHoldUpTheOthers(t *testing.T) {
+	t.Parallel()
+	var slowDone atomic.Int64
+	_, slow := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+		time.Sleep(time.Second)
+		slowDone.Add(1)
+		return status(w, 200, "ok")
+	})
+	_, fast := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 200, "ok") })
+	db := openDB(t, nil)
+	slowOut := outbound("slow", slow.URL)
+	slowOut.Concurrency = 1
+	var ds []*store.Delivery
+	for i := range 100 {
+		ds = append(ds, httpDelivery("slow", fmt.Sprint("S", i), slow.URL+"/t", `{}`))
+	}
+	enqueue(t, db, ds...)
+	var fastIDs []string
+	for i := range 10 {
+		d := httpDelivery("fast", fmt.Sprint("F", i), fast.URL+"/t", `{}`)
+		enqueue(t, db, d)
+		fastIDs = append(fastIDs, d.ID)
+	}
+	start(t, db, map[string]*connectors.Outbound{"slow": slowOut, "fast": outbound("fast", fast.URL)}, Config{Workers: 4})
+	for _, id := range fastIDs {
+		if got := waitFinal(t, db, id); got.State != store.DeliverySucceeded {
+			t.Fatalf("fast delivery:\n%s", describe(got))
+		}
+	}
+	if n := slowDone.Load(); n > 5 {
+		t.Fatalf("the fast connector's deliveries waited for %d slow requests of a second each", n)
+	}
+}

@@ -19,9 +19,18 @@ import (
 // the outbox for concurrencyWait. Bouncing at once would make every claim
 // pull the saturated connector's backlog through bbolt again and again.
 // The waiters queue: a slot given back goes to the one that has waited
-// longest, and wakes only that one.
+// longest, and wakes only that one. A delivery whose slot would likely
+// come later than maxSlotWait (the connector's recent latency times the
+// waiters ahead, over its cap) does not wait at all: it goes back to the
+// outbox at once, due about when its slot would have come (at least
+// maxSlotWait, at most maxBounceWait), so that a slow target does not hold
+// up the workers, and the claimed deliveries behind them, of every other
+// connector. A fast target at its cap turns its slots over in
+// milliseconds: its deliveries wait, as bouncing them costs the whole
+// path far more (two outbox writes each).
 const (
 	maxSlotWait     = time.Second
+	maxBounceWait   = 10 * time.Second
 	concurrencyWait = 50 * time.Millisecond
 )
 
@@ -48,6 +57,7 @@ type target struct {
 	cfg      *targetConfig
 	inflight int
 	waiters  []*slotWaiter // at the cap, first come first served
+	latency  time.Duration // moving average of the sends' latency (0: none yet)
 	limiter  *rate.Limiter // nil: no rate limit
 	rateNext time.Time     // when the next delivery held back by the limiter is due
 	breaker  *breaker
@@ -128,14 +138,33 @@ type slotWaiter struct {
 
 // queueSlot puts a delivery at the end of the queue for a concurrency
 // slot. Wait on the waiter's ready, then check the other limits with
-// admitGranted; a waiter that stops waiting calls leaveSlot.
-func (t *target) queueSlot() *slotWaiter {
+// admitGranted; a waiter that stops waiting calls leaveSlot. When the slot
+// would likely come after maxSlotWait, it queues nothing and returns nil
+// with when to come back.
+func (t *target) queueSlot() (*slotWaiter, time.Duration) {
 	w := &slotWaiter{ready: make(chan struct{})}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.inflight >= t.cfg.concurrency {
+		expected := t.latency * time.Duration(len(t.waiters)+1) / time.Duration(max(1, t.cfg.concurrency))
+		if expected >= maxSlotWait {
+			return nil, min(expected, maxBounceWait)
+		}
+	}
 	t.waiters = append(t.waiters, w)
 	t.grantLocked() // a slot may have come free meanwhile
-	return w
+	return w, 0
+}
+
+// observe adds one send's latency to the moving average (weight 1/8).
+func (t *target) observe(d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.latency == 0 {
+		t.latency = d
+		return
+	}
+	t.latency += (d - t.latency) / 8
 }
 
 // admitGranted checks the token bucket and the breaker for a waiter that

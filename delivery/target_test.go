@@ -38,7 +38,7 @@ func TestTargetAdmit(t *testing.T) {
 	}
 	// Giving a slot back hands it to the waiter; the failure opens the
 	// breaker, so the waiter is refused and the slot is free again.
-	w := tg.queueSlot()
+	w := slot(tg)
 	if open := tg.done(t0.Add(time.Second), verdictFailure); !open {
 		t.Fatal("breaker not open after a failure with Failures=1")
 	}
@@ -95,6 +95,12 @@ func TestTargetAdmit(t *testing.T) {
 // to it; newcomers do not pass the queue; a waiter that leaves frees its
 // place, or the slot it was handed; a higher cap on reload lets waiters
 // go at once.
+// slot queues for a slot whatever the target's latency.
+func slot(tg *target) *slotWaiter {
+	w, _ := tg.queueSlot()
+	return w
+}
+
 func TestTargetSlotQueue(t *testing.T) {
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	out := &connectors.Outbound{Name: "crm", Concurrency: 2}
@@ -112,10 +118,17 @@ func TestTargetSlotQueue(t *testing.T) {
 			t.Fatalf("admit %d under the cap: %+v", i, a)
 		}
 	}
-	w1, w2, w3 := tg.queueSlot(), tg.queueSlot(), tg.queueSlot()
+	w1, w2, w3 := slot(tg), slot(tg), slot(tg)
 	if ready(w1) || ready(w2) || ready(w3) {
 		t.Fatal("a waiter got a slot while the cap was reached")
 	}
+	// With sends of 800 ms on 2 slots, a fourth waiter would get its slot
+	// in about 1.6 s: it is sent back, due then, and not queued.
+	tg.observe(800 * time.Millisecond)
+	if w, wait := tg.queueSlot(); w != nil || wait != 1600*time.Millisecond || len(tg.waiters) != 3 {
+		t.Fatalf("a waiter whose slot would come after %s: %v, due in %s, %d waiting", maxSlotWait, w, wait, len(tg.waiters))
+	}
+	tg.latency = 0
 	tg.done(t0, verdictSuccess)
 	if !ready(w1) || ready(w2) || ready(w3) {
 		t.Fatalf("one slot back: ready %v %v %v, want only the first", ready(w1), ready(w2), ready(w3))
@@ -136,7 +149,7 @@ func TestTargetSlotQueue(t *testing.T) {
 	}
 	// A newcomer finds the cap reached while w4 waits, even right after a
 	// slot comes back: it goes to w4.
-	w4 := tg.queueSlot()
+	w4 := slot(tg)
 	tg.done(t0, verdictSuccess)
 	if !ready(w4) {
 		t.Fatal("w4 not handed the slot")
@@ -146,7 +159,7 @@ func TestTargetSlotQueue(t *testing.T) {
 	}
 	// A waiter handed a slot just as it gives up and does not keep it
 	// passes the slot on.
-	w5 := tg.queueSlot()
+	w5 := slot(tg)
 	tg.done(t0, verdictSuccess) // w3's send ends: w5 gets the slot
 	if !tg.leaveSlot(w5, false) {
 		t.Fatal("leaveSlot did not report the slot w5 was handed")
@@ -158,7 +171,7 @@ func TestTargetSlotQueue(t *testing.T) {
 	if a := tg.admit(t0); !a.ok {
 		t.Fatalf("admit with a free slot: %+v", a)
 	}
-	w6, w7, w8 := tg.queueSlot(), tg.queueSlot(), tg.queueSlot()
+	w6, w7, w8 := slot(tg), slot(tg), slot(tg)
 	tg.configure(&connectors.Outbound{Name: "crm", Concurrency: 4}, nil, noJitter, time.Now, t0)
 	if !ready(w6) || !ready(w7) || ready(w8) {
 		t.Fatalf("cap 4 with 2 in flight: ready %v %v %v, want the first two", ready(w6), ready(w7), ready(w8))
