@@ -130,6 +130,9 @@ type httpResult struct {
 	status  int
 	header  http.Header
 	body    []byte // up to maxCaptureBody when capturing, else keepResponse
+	// bodyErr is set when the answer came but the body to read
+	// (captures, success_when) was cut off: decide() chooses what it means.
+	bodyErr error
 	err     error
 	tries   int
 	latency time.Duration
@@ -205,7 +208,7 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 	res.body = body
 	if rerr != nil && r.capture {
 		// The status came but the body to capture from did not.
-		res.err = fmt.Errorf("read response body: %w", rerr)
+		res.bodyErr = fmt.Errorf("read response body: %w", rerr)
 	}
 	return res
 }

@@ -721,6 +721,20 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 	}
 	switch classify(res.status, success, cfg.retry.RetryOn) {
 	case classSuccess:
+		if res.bodyErr != nil {
+			// The target acted (it said so) but its answer was cut off:
+			// sending again could act twice. A success_when check cannot
+			// be made: the delivery fails, not retried, for a person to
+			// look at; captures are missing: it succeeds without them.
+			att.Error = status + ": " + res.bodyErr.Error()
+			if act != nil && act.SuccessWhen != nil {
+				d.fail(&o, "answered "+status+" but the body to check success_when in was cut off (not retried: the target may have acted): "+res.bodyErr.Error())
+				return o, v
+			}
+			o.finish.State = store.DeliverySucceeded
+			d.log.Warn("delivery: succeeded, but the response body to capture from was cut off", "delivery", del.ID, "connector", del.Connector, "err", res.bodyErr)
+			break
+		}
 		if act != nil && act.SuccessWhen != nil {
 			// A success status whose body says the call failed (Slack's
 			// 200 {"ok": false}). The target answered: a failure it calls

@@ -1119,3 +1119,45 @@ func TestSlowConnectorDoesNotHoldUpTheOthers(t *testing.T) {
 		t.Fatalf("the fast connector's deliveries waited for %d slow requests of a second each", n)
 	}
 }
+
+// A 2xx whose body is cut off is not sent again (the target acted): an
+// action that captures from the body succeeds without its captures; one
+// whose success_when needs the body fails, not retried, saying why. Each
+// target sees exactly one request.
+func TestCutOffSuccessBodyIsNotSentAgain(t *testing.T) {
+	t.Parallel()
+	rc, srv := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "1000")
+		w.WriteHeader(201)
+		_, _ = io.WriteString(w, `{"ticket":{"id":47`)
+		w.(http.Flusher).Flush()
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close() // the rest never comes
+		}
+		return 201
+	})
+	db := openDB(t, nil)
+	out := outbound("crm", srv.URL)
+	out.Actions["create"] = &connectors.Action{Name: "create", Method: "POST", Success: []int{201},
+		Capture: map[string]string{"ticket_id": "ticket.id"}}
+	out.Actions["check"] = &connectors.Action{Name: "check", Method: "POST", Success: []int{201},
+		SuccessWhen: &connectors.SuccessWhen{Path: "ok", Equals: true}}
+	start(t, db, map[string]*connectors.Outbound{"crm": out}, Config{})
+	create := httpDelivery("crm", "T1", srv.URL+"/create", `{}`)
+	create.Action = "create"
+	check := httpDelivery("crm", "T2", srv.URL+"/check", `{}`)
+	check.Action = "check"
+	enqueue(t, db, create, check)
+	if got := waitFinal(t, db, create.ID); got.State != store.DeliverySucceeded || len(got.Attempts) != 1 ||
+		!strings.Contains(got.Attempts[0].Error, "read response body") || got.Captured != nil {
+		t.Errorf("capture from a cut-off body:\n%s", describe(got))
+	}
+	if got := waitFinal(t, db, check.ID); got.State != store.DeliveryFailed || len(got.Attempts) != 1 || !strings.Contains(got.Reason, "not retried") {
+		t.Errorf("success_when on a cut-off body:\n%s", describe(got))
+	}
+	if n := len(rc.requests()); n != 2 {
+		t.Errorf("the targets saw %d requests, want 2 (one each)", n)
+	}
+}

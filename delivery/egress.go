@@ -21,6 +21,8 @@ var metadataAddrs = [...]netip.Addr{
 	netip.MustParseAddr("169.254.169.254"), // AWS, GCP, Azure, OpenStack, ...
 	netip.MustParseAddr("fd00:ec2::254"),   // AWS IPv6
 	netip.MustParseAddr("100.100.100.200"), // Alibaba Cloud
+	netip.MustParseAddr("fe80::a9fe:a9fe"), // OpenStack IPv6
+	netip.MustParseAddr("fd20:ce::254"),    // GCP IPv6
 }
 
 // blockedRanges is the immutable table of refused ranges, most specific kinds

@@ -56,6 +56,9 @@ func TestCheckEgress(t *testing.T) {
 		{"169.254.169.254", true, nil, "cloud metadata address"},
 		{"::ffff:169.254.169.254", true, nil, "cloud metadata address"},
 		{"100.100.100.200", true, nil, "cloud metadata address"},
+		{"fd00:ec2::254", true, nil, "cloud metadata address"},
+		{"fe80::a9fe:a9fe", true, nil, "cloud metadata address"},
+		{"fd20:ce::254", true, nil, "cloud metadata address"},
 		// Allow lists open exactly what they cover.
 		{"127.0.0.1", false, loop, ""},
 		{"::ffff:127.0.0.1", false, loop, ""},

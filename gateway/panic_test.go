@@ -3,7 +3,12 @@ package gateway
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gofiber/fiber/v2"
@@ -104,4 +109,53 @@ func TestPanicInConfigReloadKeepsTheConfig(t *testing.T) {
 		map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
 		t.Fatalf("a webhook after the refused reload: %d %s", r.Status, r.Body)
 	}
+}
+
+// egress.allow cannot change while the gateway runs (the delivery
+// dialers are built with it): a reload that changes it keeps the one in
+// force and says so, instead of seeming to apply it.
+func TestReloadKeepsEgressAllowAndSaysSo(t *testing.T) {
+	dir := copyConfigs(t)
+	var logs syncBuffer
+	ts := startServerWith(t, dir, nil, nil, func(s *Server) { s.log = slog.New(slog.NewTextHandler(&logs, nil)) })
+	before := ts.Bundle().EgressAllow
+	file := filepath.Join(dir, "gateway.yaml")
+	yml, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(yml), "  allow: []", `  allow: ["10.9.0.0/16"]`, 1)
+	if edited == string(yml) {
+		t.Fatal("gateway.yaml's egress.allow is not where the test expects it")
+	}
+	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", ts.URL+"/api/v1/config/reload", nil, nil); r.Status != 200 {
+		t.Fatalf("reload: %d %s", r.Status, r.Body)
+	}
+	if got := ts.Bundle().EgressAllow; !slices.Equal(got, before) {
+		t.Fatalf("egress allow list after the reload: %v, want the one in force %v", got, before)
+	}
+	if !strings.Contains(logs.String(), "egress.allow (HOOKLINE_EGRESS_ALLOW) changed; it takes effect at the next restart") {
+		t.Fatalf("no warning in the log:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the gateway's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -356,6 +357,13 @@ func (s *Server) Reload() error {
 	}
 	// Where the gateway listens and stores data cannot change while it runs.
 	b.File.Listen, b.File.DataDir, b.File.Delivery.LogDir = old.File.Listen, old.File.DataDir, old.File.Delivery.LogDir
+	// Nor what delivery may reach: the dispatcher's dialers are built with
+	// the allow list at start-up. Say so rather than seem to apply it.
+	if !slices.Equal(b.EgressAllow, old.EgressAllow) {
+		s.log.Warn("config reload: egress.allow (HOOKLINE_EGRESS_ALLOW) changed; it takes effect at the next restart",
+			"in_force", old.EgressAllow, "configured", b.EgressAllow)
+		b.EgressAllow = old.EgressAllow
+	}
 	s.bundle.Store(b)
 	s.disp.SetOutbounds(outbounds(b))
 	for _, w := range b.Warnings {
