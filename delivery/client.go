@@ -127,9 +127,9 @@ func isTimeout(err error) bool {
 
 // httpResult is what one send (with its in-process retries) produced.
 type httpResult struct {
-	status  int
-	header  http.Header
-	body    []byte // up to maxCaptureBody when capturing, else keepResponse
+	status int
+	header http.Header
+	body   []byte // up to maxCaptureBody when capturing, else keepResponse
 	// bodyErr is set when the answer came but the body to read
 	// (captures, success_when) was cut off: decide() chooses what it means.
 	bodyErr error
