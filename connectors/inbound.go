@@ -29,6 +29,10 @@ type Inbound struct {
 	// AcceptGet takes webhooks sent as GET requests whose query parameters
 	// are the payload (SmarterTrack's Call Web Page, some legacy tools).
 	AcceptGet bool
+	// URLFromRequest is set when the signature covers the request's URL and
+	// no public_url is configured (twilio): the URL checked is built from
+	// the request's Host and X-Forwarded-* headers, which a sender chooses.
+	URLFromRequest bool
 	// SecretHeaders (canonical names) and SecretParams (query parameters)
 	// carry this connector's credential in clear (the token scheme's):
 	// the gateway never stores their values, whatever they are called.

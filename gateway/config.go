@@ -294,6 +294,9 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 			if c.Inbound.Unsigned {
 				b.Warnings = append(b.Warnings, fmt.Sprintf("connector %s accepts unsigned webhooks (%s): set its secret to require signatures", c.Name, f))
 			}
+			if c.Inbound.URLFromRequest {
+				b.Warnings = append(b.Warnings, fmt.Sprintf("connector %s checks signatures against the URL each request names (its Host and X-Forwarded-* headers, which a sender chooses) (%s): set its public_url to the URL configured at the platform", c.Name, f))
+			}
 		}
 	}
 

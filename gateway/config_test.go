@@ -219,3 +219,26 @@ func TestKeepFor(t *testing.T) {
 		}
 	}
 }
+
+// A twilio connector without public_url checks signatures against the URL
+// the request names, which the sender chooses: the config says so at
+// start-up, and stops saying so once public_url is set.
+func TestTwilioWithoutPublicURLWarns(t *testing.T) {
+	const warning = "connector twilio checks signatures against the URL each request names"
+	has := func(b *Bundle) bool {
+		for _, w := range b.Warnings {
+			if strings.Contains(w, warning) {
+				return true
+			}
+		}
+		return false
+	}
+	b, errs := Load(copyConfigs(t), testEnv(nil))
+	if len(errs) > 0 || !has(b) {
+		t.Fatalf("without public_url: %v, warnings %q", errs, b.Warnings)
+	}
+	b, errs = Load(copyConfigs(t), testEnv(map[string]string{"TWILIO_PUBLIC_URL": "https://hooks.example.com/hooks/twilio"}))
+	if len(errs) > 0 || has(b) {
+		t.Fatalf("with public_url: %v, warnings %q", errs, b.Warnings)
+	}
+}
