@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -142,12 +143,23 @@ func parseHours(file, name string, n *yaml.Node, c *Calendar, errs *yamlconf.Err
 			continue
 		}
 		for _, d := range days {
-			if given[d] {
-				errs.Add(file, kv.Key, "calendar %s: hours: %s is given twice", name, strings.ToLower(d.String()[:3]))
+			if !given[d] {
+				given[d] = true
+				c.hours[d] = spans
 				continue
 			}
-			given[d] = true
-			c.hours[d] = spans
+			// A day in two entries (mon-fri evenings, tue-sat early
+			// mornings: the split a night shift needs) has the windows of
+			// both, which must not overlap.
+			merged := append(slices.Clone(c.hours[d]), spans...)
+			sort.Slice(merged, func(i, j int) bool { return merged[i].from < merged[j].from })
+			for i := 1; i < len(merged); i++ {
+				if merged[i].from < merged[i-1].to {
+					errs.Add(file, kv.Key, "calendar %s: hours: %s windows overlap (the day is in two entries)", name, strings.ToLower(d.String()[:3]))
+					break
+				}
+			}
+			c.hours[d] = merged
 		}
 	}
 }

@@ -649,7 +649,7 @@ func TestCalendarErrors(t *testing.T) {
 		{"c: { timezone: UTC, hours: { mon: \"18:00-09:00\" } }", `that does not cross midnight`},
 		{"c: { timezone: UTC, hours: { mon: \"9-18\" } }", `expected a window like "09:00-18:00"`},
 		{"c: { timezone: UTC, hours: { mon: [\"09:00-13:00\", \"12:00-18:00\"] } }", `windows overlap`},
-		{"c: { timezone: UTC, hours: { mon-fri: \"09:00-18:00\", fri: \"09:00-12:00\" } }", `hours: fri is given twice`},
+		{"c: { timezone: UTC, hours: { mon-fri: \"09:00-18:00\", fri: \"09:00-12:00\" } }", `hours: fri windows overlap (the day is in two entries)`},
 		{"c: { timezone: UTC, hours: { mon: \"09:00-18:00\" }, holidays: [\"25/12/2026\"] }", `holidays: expected a date like 2026-12-25, got "25/12/2026"`},
 		{"c: { timezone: UTC, hours: { mon: \"09:00-18:00\" }, holiday: [] }", `unknown key "holiday"; did you mean "holidays"?`},
 		{"c: { hours: { mon: \"09:00-18:00\" } }", `calendar c: timezone is required`},
@@ -859,5 +859,24 @@ newyork:
 		if b := cal.Business(at(t, tc.day), got, 0); b != tc.add {
 			t.Errorf("%s: Business back = %s, want %s", tc.cal, b, tc.add)
 		}
+	}
+}
+
+// A night shift written as the overnight error message advises, with day
+// ranges: evenings mon-fri and early mornings tue-sat. The days in both
+// entries have both windows; the week's open time is 5 x 8 hours.
+func TestCalendarDayInTwoEntries(t *testing.T) {
+	cal := calendarsFrom(t, `nights:
+  timezone: Europe/Rome
+  hours: { mon-fri: "22:00-24:00", tue-sat: "00:00-06:00" }
+`)["nights"]
+	mon := at(t, "2026-01-05T00:00:00+01:00")
+	if b := cal.Business(mon, mon.AddDate(0, 0, 7), 0); b != 40*time.Hour {
+		t.Fatalf("open time in the week = %s, want 40h", b)
+	}
+	// Friday 22:00 + 8h: the shift ends Saturday 06:00.
+	fri := at(t, "2026-01-09T22:00:00+01:00")
+	if due, ok := cal.Add(fri, 8*time.Hour); !ok || !due.Equal(at(t, "2026-01-10T06:00:00+01:00")) {
+		t.Fatalf("Add(Fri 22:00, 8h) = %s", due)
 	}
 }
