@@ -1,26 +1,16 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"sync"
 	"time"
 
-	"github.com/oklog/ulid/v2"
+	"github.com/hookline/hookline/store"
 )
 
-// idGen hands out monotonic ULIDs: sortable by creation time, unique within
-// one gateway even inside one millisecond.
-type idGen struct {
-	mu      sync.Mutex
-	entropy *ulid.MonotonicEntropy
-}
+// idGen hands out the ids of events and deliveries: the store's ULIDs,
+// sortable by creation time, unique even inside one millisecond, and
+// after every id the store already holds (a clock set back between two
+// runs does not put new deliveries of a ticket before its old ones).
+type idGen struct{ db *store.DB }
 
-func newIDGen() *idGen {
-	return &idGen{entropy: ulid.Monotonic(rand.Reader, 0)}
-}
-
-func (g *idGen) New(t time.Time) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return ulid.MustNew(ulid.Timestamp(t), g.entropy).String()
-}
+// New returns a new id for time t.
+func (g *idGen) New(t time.Time) string { return g.db.NewIDAt(t) }

@@ -90,7 +90,7 @@ func New(opts Options) (*Server, error) {
 	if b.File.Delivery.LogDir == "" {
 		b.File.Delivery.LogDir = filepath.Join(b.File.DataDir, "logs")
 	}
-	s := &Server{opts: opts, log: log, now: opts.Now, ids: newIDGen(), registry: prometheus.NewRegistry(), load: Load}
+	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 	s.bundle.Store(b)
@@ -107,6 +107,7 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}
 	s.db = db
+	s.ids = &idGen{db: db}
 	s.registry.MustRegister(newStoreGauges(db))
 	if err := s.loadSubscriptions(); err != nil {
 		db.Close()

@@ -196,6 +196,10 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if err := db.seedIDs(); err != nil {
+		_ = bdb.Close()
+		return nil, fmt.Errorf("open store %s: %w", path, err)
+	}
 	if db.journal, err = openJournal(path, next); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -334,6 +338,42 @@ func (db *DB) Close() error {
 // one DB value sort in the order they were made, even within a millisecond
 // or when the clock steps back. Use it for event ids.
 func (db *DB) NewID() string { return db.ids.next(db.now()) }
+
+// NewIDAt returns a new ULID for time t, after every id this store has
+// handed out or holds (see seedIDs).
+func (db *DB) NewIDAt(t time.Time) string { return db.ids.next(t) }
+
+// seedIDs starts the id generator after the newest id the store holds
+// (the last keys of the inbox, the outbox and the events, and the intake
+// journal's records), so that a clock set back between two runs cannot
+// make new ids sort before old ones: queues are in id order, and the
+// updates of one ticket would go out of order. Ids that are not ULIDs
+// (given by a caller) are ignored.
+func (db *DB) seedIDs() error {
+	var newest uint64
+	see := func(id []byte) {
+		if u, err := ulid.ParseStrict(string(id)); err == nil && u.Time() > newest {
+			newest = u.Time()
+		}
+	}
+	err := db.bolt.View(func(btx *bolt.Tx) error {
+		for _, name := range []string{bucketInbox, bucketOutbox, bucketEvents} {
+			if b := btx.Bucket([]byte(name)); b != nil {
+				if k, _ := b.Cursor().Last(); k != nil {
+					see(k)
+				}
+			}
+		}
+		return nil
+	})
+	for _, r := range db.queue {
+		see(r.id)
+	}
+	if newest > 0 {
+		db.ids.ms = newest + 1
+	}
+	return err
+}
 
 // Tx is one bbolt transaction with Hookline's operations. It is valid only
 // inside the function given to Update or View.
