@@ -30,6 +30,16 @@ const (
 	FieldSurveyRating   = "survey_rating"
 )
 
+// DerivedFrom names, for a field connectors derive from another one, that
+// field: status_category is the platform's status grouped. A change to a
+// derived field comes with a change to its source, and means nothing more.
+func DerivedFrom(field string) (source string, ok bool) {
+	if field == FieldStatusCategory {
+		return FieldStatus, true
+	}
+	return "", false
+}
+
 // Normalize converts a decoded value into the model's JSON shape: integers
 // and other numbers become float64, maps become map[string]any, slices of
 // strings become []string, time.Time stays time.Time. Unknown kinds are

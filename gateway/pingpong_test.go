@@ -15,7 +15,8 @@ import (
 )
 
 // A platform connector for the ping-pong tests: webhooks in (ticket id and
-// status), ticket updates out to a test server.
+// status, and the status category derived from it, as the shipped
+// connectors do), ticket updates out to a test server.
 const pingPongConnector = `connector: %[1]s
 inbound:
   verify: { scheme: none }
@@ -23,7 +24,7 @@ inbound:
     - type: ticket.updated
       entity: ticket
       reference: id
-      fields: { status: status }
+      fields: { status: status, status_category: { path: status, map: { closed: solved } } }
       vars: { TICKET_REFERENCE: id }
 outbound:
   base_url: "${%[2]s}"

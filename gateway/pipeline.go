@@ -604,13 +604,21 @@ func cloneChanges(c map[string]event.Change) map[string]event.Change {
 }
 
 // echoOf returns the fingerprint that explains the event when every change it
-// carries matches a change Hookline itself delivered recently.
+// carries matches a change Hookline itself delivered recently. A change to
+// a derived field (status_category) that comes with a change to its source
+// (status) is explained with its source: connectors derive it from the
+// status the platform echoes, and Hookline never delivers it.
 func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, error) {
 	if len(ev.Changes) == 0 {
 		return nil, nil
 	}
 	var last *store.Fingerprint
 	for field, c := range ev.Changes {
+		if source, derived := event.DerivedFrom(field); derived {
+			if _, changed := ev.Changes[source]; changed {
+				continue // matched (or not) with its source
+			}
+		}
 		checks := fingerprintChecks(field, c)
 		if len(checks) == 0 {
 			return nil, nil
