@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -247,4 +248,24 @@ func TestPingPongStoppedByFiringCap(t *testing.T) {
 		return metricValue(t, ts.URL, `hookline_loop_guard_total{guard="firing_cap"}`) >= 1
 	})
 	t.Logf("chain stopped after %d updates", total)
+}
+
+// A platform that echoes the value in its own case (OPEN for open) is
+// still recognized: fingerprints compare values case-folded.
+func TestPingPongEchoInAnotherCase(t *testing.T) {
+	alpha, beta := newPlatform(t, nil, false), newPlatform(t, strings.ToUpper, false)
+	ts := startPingPong(t, alpha, beta)
+	kick(t, ts)
+	if total := settle(alpha, beta); total != 1 || beta.updates.Load() != 1 {
+		t.Fatalf("updates alpha=%d beta=%d, want exactly one update to beta", alpha.updates.Load(), beta.updates.Load())
+	}
+	echoes := 0
+	for _, tv := range allTraces(t, ts) {
+		if tv.Event.Causation.Echo {
+			echoes++
+		}
+	}
+	if echoes != 1 {
+		t.Fatalf("want the upper-cased echo recognized, got %d echoes", echoes)
+	}
 }

@@ -637,22 +637,27 @@ func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, 
 	return last, nil
 }
 
+// fingerprintValue is how a value is fingerprinted and matched: platforms
+// echo what they were sent in their own case and spacing (Zendesk
+// lower-cases tags), and a value that differs only so is the same change.
+func fingerprintValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+
 // fingerprintChecks lists the (field, value) pairs a change must match: a
 // tag change is matched tag by tag ("tags+" added, "tags-" removed).
 func fingerprintChecks(field string, c event.Change) [][2]string {
 	if field != event.FieldTags {
-		return [][2]string{{field, event.String(c.To)}}
+		return [][2]string{{field, fingerprintValue(event.String(c.To))}}
 	}
 	from, to := toSet(event.Strings(c.From)), toSet(event.Strings(c.To))
 	var out [][2]string
 	for t := range to {
 		if !from[t] {
-			out = append(out, [2]string{"tags+", t})
+			out = append(out, [2]string{"tags+", fingerprintValue(t)})
 		}
 	}
 	for t := range from {
 		if !to[t] {
-			out = append(out, [2]string{"tags-", t})
+			out = append(out, [2]string{"tags-", fingerprintValue(t)})
 		}
 	}
 	return out
@@ -823,7 +828,7 @@ func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
 	}
 	expires := bs.now.Add(bs.bundle.File.Delivery.FingerprintWindow)
 	put := func(field, value string) error {
-		return bs.tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: value,
+		return bs.tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: fingerprintValue(value),
 			DeliveryID: d.ID, Hops: d.Hops, Expires: expires})
 	}
 	for f, v := range d.Update.Set {
