@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/event"
 )
 
 // A platform connector for the ping-pong tests: webhooks in (ticket id and
@@ -267,5 +269,58 @@ func TestPingPongEchoInAnotherCase(t *testing.T) {
 	}
 	if echoes != 1 {
 		t.Fatalf("want the upper-cased echo recognized, got %d echoes", echoes)
+	}
+}
+
+// An echo consumes its fingerprint: when a person later sets the value the
+// rule had set (a customer reopens, an agent solves by hand), within the
+// fingerprint's lifetime, that change is theirs and rules run on it.
+func TestEchoConsumesItsFingerprint(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "connectors"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	writeFile(t, filepath.Join(dir, "gateway.yaml"), "connectors: [connectors/*.yaml]\nrules: [rules/*.yaml]\n")
+	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), fmt.Sprintf(pingPongConnector, "desk", "DESK_URL"))
+	writeFile(t, filepath.Join(dir, "rules", "solve.yaml"), `rules:
+  - id: auto-solve
+    on: [ticket.updated]
+    connector: desk
+    when: { field: priority, is: low }
+    once_per_item: true
+    then:
+      - update_ticket: { reference: "%%TICKET_REFERENCE%%", status: solved }
+  - id: survey
+    on: [ticket.updated]
+    connector: desk
+    when: { field: status, changed_to: solved }
+    then:
+      - update_ticket: { reference: "%%TICKET_REFERENCE%%", priority: normal }
+`)
+	ts := startServer(t, dir, map[string]string{"DESK_URL": "http://127.0.0.1:9"}, nil)
+	step := func(actor string, fields map[string]any) {
+		t.Helper()
+		ev := &event.Event{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
+			Actor: event.Actor{Type: actor}, Fields: fields, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}
+		if err := ts.ApplyEvents([]*event.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	surveys := func() int {
+		t.Helper()
+		snap, err := ts.Store().Entity(event.EntityKey{Connector: "desk", Entity: "ticket", Reference: "T1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(snap.Fired["survey"])
+	}
+	step("customer", map[string]any{"status": "open", "priority": "low"}) // auto-solve fires
+	step("system", map[string]any{"status": "solved"})                    // its echo
+	if n := surveys(); n != 0 {
+		t.Fatalf("the echo of the rule's own solve ran the survey rule (%d firings)", n)
+	}
+	step("customer", map[string]any{"status": "open"}) // reopened
+	step("agent", map[string]any{"status": "solved"})  // solved by hand
+	if n := surveys(); n != 1 {
+		t.Fatalf("the agent's solve ran the survey rule %d times, want once", n)
 	}
 }

@@ -612,7 +612,7 @@ func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, 
 	if len(ev.Changes) == 0 {
 		return nil, nil
 	}
-	var last *store.Fingerprint
+	var matched []*store.Fingerprint
 	for field, c := range ev.Changes {
 		if source, derived := event.DerivedFrom(field); derived {
 			if _, changed := ev.Changes[source]; changed {
@@ -631,10 +631,20 @@ func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, 
 			if fp == nil {
 				return nil, nil
 			}
-			last = fp
+			matched = append(matched, fp)
 		}
 	}
-	return last, nil
+	if len(matched) == 0 {
+		return nil, nil
+	}
+	// An echo consumes what it matched: the same value set again later,
+	// by a person, within the fingerprint's lifetime is theirs.
+	for _, fp := range matched {
+		if err := bs.tx.DeleteFingerprint(fp); err != nil {
+			return nil, err
+		}
+	}
+	return matched[len(matched)-1], nil
 }
 
 // fingerprintValue is how a value is fingerprinted and matched: platforms

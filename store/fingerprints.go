@@ -87,6 +87,24 @@ func (tx *Tx) MatchFingerprint(connector, reference, field, value string, now ti
 	return f, nil
 }
 
+// DeleteFingerprint forgets a fingerprint (an echo consumed it).
+func (tx *Tx) DeleteFingerprint(f *Fingerprint) error {
+	if err := tx.writable("delete fingerprint"); err != nil {
+		return err
+	}
+	key, err := fingerprintKey(f.Connector, f.Reference, f.Field, f.Value)
+	if err != nil {
+		return fmt.Errorf("delete fingerprint: %w", err)
+	}
+	if err := tx.b(bucketFingerprints).Delete(key); err != nil {
+		return fmt.Errorf("delete fingerprint: %w", err)
+	}
+	if err := tx.b(bucketFingerprintsExp).Delete(timeKey(f.Expires, key)); err != nil {
+		return fmt.Errorf("delete fingerprint: unindex: %w", err)
+	}
+	return nil
+}
+
 // PruneFingerprints deletes fingerprints that expired at or before now and
 // returns how many (a range scan of the expiry index).
 func (db *DB) PruneFingerprints(now time.Time) (int, error) {
