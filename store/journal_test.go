@@ -438,3 +438,28 @@ func TestApplyChunk(t *testing.T) {
 		t.Errorf("chunk of records none of which is in bbolt = %d, want %d", none, maxApply)
 	}
 }
+
+// A crash after retention pruned old webhooks does not bring them back: the
+// journal segment still holds their records (a segment lives until it is
+// closed), but replay skips every record up to the applied position.
+func TestReplayAfterPruneKeepsPrunedItemsGone(t *testing.T) {
+	db := mustOpen(t)
+	old := mustAccept(t, db.DB, newItem("zendesk", "old"), time.Hour).ID
+	db.update(func(tx *Tx) error { return tx.FinishInbox(old, InboxProcessed, "", nil) })
+	if err := db.flushJournal(); err != nil {
+		t.Fatal(err)
+	}
+	db.clock.Advance(31 * 24 * time.Hour)
+	if res, err := db.PruneInbox(context.Background(), db.clock.Now().Add(-30*24*time.Hour)); err != nil || res.Deleted != 1 {
+		t.Fatalf("prune: %+v, %v", res, err)
+	}
+	fresh := mustAccept(t, db.DB, newItem("zendesk", "fresh"), time.Hour).ID // journaled, not applied
+	crashed := openCopy(t, crashCopy(t, db), db.clock)
+	if _, err := crashed.Inbox(old); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the pruned item after a crash: %v, want it gone", err)
+	}
+	pending, err := crashed.PendingInbox("", 0)
+	if err != nil || len(pending) != 1 || pending[0].ID != fresh {
+		t.Fatalf("pending after the crash: %v, %v; want only %s", ids(pending, func(it *InboxItem) string { return it.ID }), err, fresh)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -231,11 +232,18 @@ func (db *DB) replayJournal() (uint64, error) {
 		return 0, fmt.Errorf("read journal position: %w", err)
 	}
 	next := uint64(1)
+	applied := db.jseq
 	for _, s := range segs {
 		recs, err := readSegment(s.path)
 		if err != nil {
 			return 0, err
 		}
+		// Records up to the applied position are in bbolt already, or
+		// were deleted there since (retention, on purpose): a segment
+		// lives until it is closed, so it can hold records applied weeks
+		// ago, and writing them again would bring pruned webhooks back
+		// as pending.
+		recs = slices.DeleteFunc(recs, func(r *jrec) bool { return r.seq <= applied })
 		for len(recs) > 0 {
 			chunk := recs[:min(len(recs), maxApply)]
 			recs = recs[len(chunk):]
