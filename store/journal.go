@@ -204,17 +204,27 @@ func openJournal(base string, next uint64) (*journal, error) {
 
 // startSegment creates segment num and makes its directory entry durable.
 func (j *journal) startSegment(num uint64) error {
-	path := segmentPath(j.base, num)
+	f, seg, err := createSegment(j.base, num)
+	if err != nil {
+		return err
+	}
+	j.f, j.cur, j.off = f, seg, 0
+	return nil
+}
+
+// createSegment creates (or empties) segment num and makes it durable in
+// its directory.
+func createSegment(base string, num uint64) (*os.File, segment, error) {
+	path := segmentPath(base, num)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o600)
 	if err != nil {
-		return fmt.Errorf("create journal segment: %w", err)
+		return nil, segment{}, fmt.Errorf("create journal segment: %w", err)
 	}
 	if err := syncDir(filepath.Dir(path)); err != nil {
 		_ = f.Close()
-		return err
+		return nil, segment{}, err
 	}
-	j.f, j.cur, j.off = f, segment{num: num, path: path}, 0
-	return nil
+	return f, segment{num: num, path: path}, nil
 }
 
 // syncDir fsyncs a directory, so a file created in it survives a crash.
@@ -275,16 +285,19 @@ func (j *journal) fail(err error) error {
 	return err
 }
 
-// rotate closes the current segment and starts the next one.
+// rotate starts the next segment, then closes the current one. A segment
+// that cannot be created fails this append only: the current segment stays
+// in use, and the next append tries again (a full disk or too many open
+// files must not stop the intake for good). Every record of the current
+// segment is already fdatasynced, so an error closing it loses nothing.
 func (j *journal) rotate() error {
-	if err := j.f.Close(); err != nil {
-		return fmt.Errorf("close journal segment: %w", err)
-	}
-	j.closed = append(j.closed, j.cur)
-	if err := j.startSegment(j.cur.num + 1); err != nil {
-		j.err = err
+	f, seg, err := createSegment(j.base, j.cur.num+1)
+	if err != nil {
 		return err
 	}
+	_ = j.f.Close()
+	j.closed = append(j.closed, j.cur)
+	j.f, j.cur, j.off = f, seg, 0
 	return nil
 }
 

@@ -463,3 +463,31 @@ func TestReplayAfterPruneKeepsPrunedItemsGone(t *testing.T) {
 		t.Fatalf("pending after the crash: %v, %v; want only %s", ids(pending, func(it *InboxItem) string { return it.ID }), err, fresh)
 	}
 }
+
+// A segment that cannot be created (here a directory stands in its way,
+// as a full disk or too many open files would) fails those accepts only:
+// the intake takes webhooks again once it can, and nothing is lost.
+func TestJournalRotationFailureIsNotForever(t *testing.T) {
+	db := mustOpen(t)
+	db.journal.mu.Lock()
+	db.journal.maxSeg = 1 // every append rotates
+	next := segmentPath(db.journal.base, db.journal.cur.num+1)
+	db.journal.mu.Unlock()
+	if err := os.Mkdir(next, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	first := mustAccept(t, db.DB, newItem("zendesk", "first"), time.Hour).ID // into the first segment
+	if _, err := db.Accept(context.Background(), newItem("zendesk", "blocked"), time.Hour); err == nil {
+		t.Fatal("accept with the next segment blocked succeeded")
+	}
+	if err := os.Remove(next); err != nil {
+		t.Fatal(err)
+	}
+	second := mustAccept(t, db.DB, newItem("zendesk", "second"), time.Hour).ID
+	crashed := openCopy(t, crashCopy(t, db), db.clock)
+	for _, id := range []string{first, second} {
+		if _, err := crashed.Inbox(id); err != nil {
+			t.Fatalf("accepted %s lost: %v", id, err)
+		}
+	}
+}
