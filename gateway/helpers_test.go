@@ -164,6 +164,23 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
 
+// editFile replaces the first old in a config file with new, as an admin
+// editing it would; the test fails when old is not there.
+func editFile(t testing.TB, file, old, new string) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edited := strings.Replace(string(data), old, new, 1)
+	if edited == string(data) {
+		t.Fatalf("%s has no %q to edit", file, old)
+	}
+	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitFinished waits until inbox item id of the gateway at base is no
 // longer pending and returns it as the API shows it.
 func waitFinished(t testing.TB, base, id string) map[string]any {

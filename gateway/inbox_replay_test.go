@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -35,18 +34,7 @@ func TestReplayInboxAfterTheMappingIsFixed(t *testing.T) {
 	}
 
 	// The fix: the reference is also found at ticket_number.
-	file := filepath.Join(dir, "connectors", "generic.yaml")
-	yml, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fixed := strings.Replace(string(yml), "path: [reference, id, data.id,", "path: [reference, id, data.id, ticket_number,", 1)
-	if fixed == string(yml) {
-		t.Fatal("generic.yaml's reference paths are not where the test expects them")
-	}
-	if err := os.WriteFile(file, []byte(fixed), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editFile(t, filepath.Join(dir, "connectors", "generic.yaml"), "path: [reference, id, data.id,", "path: [reference, id, data.id, ticket_number,")
 	if r := do(t, "POST", ts.URL+"/api/v1/config/reload", nil, nil); r.Status != 200 {
 		t.Fatalf("reload: %d %s", r.Status, r.Body)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -119,18 +118,7 @@ func TestReloadKeepsEgressAllowAndSaysSo(t *testing.T) {
 	var logs syncBuffer
 	ts := startServerWith(t, dir, nil, nil, func(s *Server) { s.log = slog.New(slog.NewTextHandler(&logs, nil)) })
 	before := ts.Bundle().EgressAllow
-	file := filepath.Join(dir, "gateway.yaml")
-	yml, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	edited := strings.Replace(string(yml), "  allow: []", `  allow: ["10.9.0.0/16"]`, 1)
-	if edited == string(yml) {
-		t.Fatal("gateway.yaml's egress.allow is not where the test expects it")
-	}
-	if err := os.WriteFile(file, []byte(edited), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editFile(t, filepath.Join(dir, "gateway.yaml"), "  allow: []", `  allow: ["10.9.0.0/16"]`)
 	if r := do(t, "POST", ts.URL+"/api/v1/config/reload", nil, nil); r.Status != 200 {
 		t.Fatalf("reload: %d %s", r.Status, r.Body)
 	}
