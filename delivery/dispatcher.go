@@ -365,7 +365,7 @@ func (d *Dispatcher) work(ctx, sendCtx context.Context, work <-chan *store.Deliv
 			o = d.interrupted(del)
 		} else {
 			d.inflight.Add(1)
-			o = d.deliver(sendCtx, del)
+			o = d.deliver(ctx, sendCtx, del)
 			d.inflight.Add(-1)
 		}
 		d.outstanding.Add(-1)
@@ -550,7 +550,7 @@ func (d *Dispatcher) afterFinish(batch []outcome) {
 // deliver checks a claimed delivery's limits and sends it, on the
 // calling worker, and returns its outcome; a delivery that has to wait
 // goes back to the outbox.
-func (d *Dispatcher) deliver(sendCtx context.Context, del *store.Delivery) outcome {
+func (d *Dispatcher) deliver(ctx, sendCtx context.Context, del *store.Delivery) outcome {
 	if isLog(del) {
 		return d.deliverLog(del)
 	}
@@ -565,7 +565,7 @@ func (d *Dispatcher) deliver(sendCtx context.Context, del *store.Delivery) outco
 	case adm.ok:
 		return d.deliverHTTP(sendCtx, t, adm.cfg, del)
 	case adm.full:
-		return d.awaitSlot(sendCtx, t, del, adm)
+		return d.awaitSlot(ctx, sendCtx, t, del, adm)
 	default:
 		return d.throttled(del, now, adm)
 	}
@@ -582,9 +582,10 @@ func (d *Dispatcher) throttled(del *store.Delivery, now time.Time, adm admission
 
 // awaitSlot waits on the worker for a concurrency slot of the delivery's
 // connector (at most maxSlotWait, in the connector's queue of waiters),
-// then sends it, or puts it back in the outbox when the wait ran out or
-// another limit says wait.
-func (d *Dispatcher) awaitSlot(ctx context.Context, t *target, del *store.Delivery, adm admission) outcome {
+// then sends it, or puts it back in the outbox when the wait ran out,
+// another limit says wait, or the dispatcher is stopping (ctx: a delivery
+// that has not started does not start then; sends use sendCtx).
+func (d *Dispatcher) awaitSlot(ctx, sendCtx context.Context, t *target, del *store.Delivery, adm admission) outcome {
 	w, wait := t.queueSlot()
 	if w == nil { // the slot would come too late: do not hold the worker
 		adm.wait = wait
@@ -602,11 +603,15 @@ func (d *Dispatcher) awaitSlot(ctx context.Context, t *target, del *store.Delive
 		t.leaveSlot(w, false)
 		return d.interrupted(del)
 	}
+	if ctx.Err() != nil { // granted as the dispatcher stops: do not start
+		t.leaveSlot(w, false)
+		return d.interrupted(del)
+	}
 	now := d.cfg.Now()
 	if adm = t.admitGranted(now); !adm.ok {
 		return d.throttled(del, now, adm)
 	}
-	return d.deliverHTTP(ctx, t, adm.cfg, del)
+	return d.deliverHTTP(sendCtx, t, adm.cfg, del)
 }
 
 // deliverHTTP sends one delivery through its connector and decides its

@@ -1161,3 +1161,42 @@ func TestCutOffSuccessBodyIsNotSentAgain(t *testing.T) {
 		t.Errorf("the targets saw %d requests, want 2 (one each)", n)
 	}
 }
+
+// A delivery waiting for its connector's concurrency slot when the
+// dispatcher stops goes back to the outbox uncharged, even if the slot
+// comes free while in-flight sends drain: it does not start then.
+func TestWaitingDeliveryDoesNotStartAtShutdown(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var started atomic.Int64
+	_, srv := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+		started.Add(1)
+		<-release
+		return status(w, 200, "ok")
+	})
+	db := openDB(t, nil)
+	out := outbound("crm", srv.URL)
+	out.Concurrency = 1
+	first, second := httpDelivery("crm", "A", srv.URL+"/t", `{}`), httpDelivery("crm", "B", srv.URL+"/t", `{}`)
+	enqueue(t, db, first, second)
+	r := start(t, db, map[string]*connectors.Outbound{"crm": out}, Config{Workers: 2})
+	waitFor(t, db, first.ID, "one in flight", func(d *store.Delivery) bool { return started.Load() == 1 })
+	time.Sleep(50 * time.Millisecond) // the other waits for the slot (or, if not yet, is not started at all)
+	r.cancel()
+	close(release) // the first ends while the dispatcher drains: the slot comes free
+	r.stop(t)
+	if n := started.Load(); n != 1 {
+		t.Fatalf("the target saw %d sends, want 1: the waiting delivery started during shutdown", n)
+	}
+	states := map[string]int{}
+	for _, d := range []*store.Delivery{first, second} {
+		got, err := db.Delivery(d.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		states[fmt.Sprint(got.State, "/", len(got.Attempts))]++
+	}
+	if states["succeeded/1"] != 1 || states["pending/0"] != 1 {
+		t.Fatalf("after shutdown: %v, want one sent and one back in the outbox uncharged", states)
+	}
+}
