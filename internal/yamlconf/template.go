@@ -48,6 +48,18 @@ func CompileTemplate(name, src string) (*template.Template, error) {
 	return t, nil
 }
 
+// textOf is a template value as text: a string as it is, nil as "",
+// anything else as fmt prints it (json.Number as its digits).
+func textOf(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	}
+	return fmt.Sprint(v)
+}
+
 // TemplateFuncs returns the function map every Hookline template gets.
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{
@@ -55,9 +67,11 @@ func TemplateFuncs() template.FuncMap {
 			b, err := json.Marshal(v)
 			return string(b), err
 		},
-		"lower": strings.ToLower,
-		"upper": strings.ToUpper,
-		"trim":  strings.TrimSpace,
+		// A payload's numbers and booleans come as json.Number and bool:
+		// these take any value, as its text (nil: "").
+		"lower": func(v any) string { return strings.ToLower(textOf(v)) },
+		"upper": func(v any) string { return strings.ToUpper(textOf(v)) },
+		"trim":  func(v any) string { return strings.TrimSpace(textOf(v)) },
 		"default": func(def, v any) any {
 			if v == nil || v == "" {
 				return def

@@ -1,6 +1,7 @@
 package yamlconf
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -146,4 +147,19 @@ func FuzzExpandEnv(f *testing.F) {
 			t.Fatalf("text without references changed: %q -> %q", s, out)
 		}
 	})
+}
+
+// lower, upper and trim take a payload's numbers and booleans (json.Number,
+// bool) as their text: a mapping that lower-cases a status works whether
+// the platform sends "Open", 2 or true.
+func TestCaseFunctionsTakeAnyValue(t *testing.T) {
+	tpl, err := CompileTemplate("t", `{{ lower .A }}|{{ upper .B }}|{{ trim .C }}|{{ lower .D }}|{{ lower .E }}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := map[string]any{"A": json.Number("2"), "B": true, "C": " x ", "D": nil, "E": "Open"}
+	out, err := Execute(tpl, data)
+	if err != nil || out != "2|TRUE|x||open" {
+		t.Fatalf("got %q, %v", out, err)
+	}
 }
