@@ -436,7 +436,8 @@ func (b *Bundle) glob(root *yaml.Node, key string, patterns []string, errs *yaml
 		// Tests kept beside the files also count when the glob names *.yaml only.
 		dir := filepath.Dir(p)
 		extra, _ := filepath.Glob(filepath.Join(dir, "*_test.yaml"))
-		for _, m := range extra {
+		extraYml, _ := filepath.Glob(filepath.Join(dir, "*_test.yml"))
+		for _, m := range append(extra, extraYml...) {
 			if !seen[m] {
 				seen[m] = true
 				tests = append(tests, m)

@@ -3,6 +3,7 @@ package gateway
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -240,5 +241,23 @@ func TestTwilioWithoutPublicURLWarns(t *testing.T) {
 	b, errs = Load(copyConfigs(t), testEnv(map[string]string{"TWILIO_PUBLIC_URL": "https://hooks.example.com/hooks/twilio"}))
 	if len(errs) > 0 || has(b) {
 		t.Fatalf("with public_url: %v, warnings %q", errs, b.Warnings)
+	}
+}
+
+// Test files beside rule files are found whether they are named
+// *_test.yaml or *_test.yml (a .yml test that was skipped passed by
+// silence).
+func TestYmlTestFilesAreFound(t *testing.T) {
+	dir := copyConfigs(t)
+	src := filepath.Join(dir, "rules", "spoki-timers_test.yaml")
+	if err := os.Rename(src, strings.TrimSuffix(src, ".yaml")+".yml"); err != nil {
+		t.Fatal(err)
+	}
+	b, errs := Load(dir, testEnv(nil))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if !slices.ContainsFunc(b.TestFiles, func(f string) bool { return strings.HasSuffix(f, "spoki-timers_test.yml") }) {
+		t.Fatalf("test files %v: the .yml one is missing", b.TestFiles)
 	}
 }
