@@ -261,3 +261,34 @@ func TestYmlTestFilesAreFound(t *testing.T) {
 		t.Fatalf("test files %v: the .yml one is missing", b.TestFiles)
 	}
 }
+
+// Expectations that could never fail are refused: actions or timers
+// written as a map rather than a list (which read as "none expected"),
+// and a matched or not_matched rule id that names no rule.
+func TestConfigTestExpectationsThatCannotFail(t *testing.T) {
+	dir := copyConfigs(t)
+	tests := `tests:
+  - name: actions as a map
+    connector: spoki
+    payload: { event: ticket_status_changed, ticket: { reference: ORD-1, status: Open, phone: "+39333", updated_at: "2026-01-05T10:00:00Z" } }
+    expect: { actions: { rule: s2-escalate-waiting-ticket } }
+  - name: timers as a map
+    connector: spoki
+    payload: { event: ticket_status_changed, ticket: { reference: ORD-2, status: Open, phone: "+39333", updated_at: "2026-01-05T10:00:00Z" } }
+    expect: { timers: { rule: s2-escalate-waiting-ticket } }
+  - name: a misspelled rule id
+    connector: spoki
+    payload: { event: ticket_status_changed, ticket: { reference: ORD-3, status: Open, phone: "+39333", updated_at: "2026-01-05T10:00:00Z" } }
+    expect: { not_matched: [s2-escalate-waitng-ticket] }
+`
+	outcomes := runTestFile(t, dir, filepath.Join(dir, "rules", "traps_test.yaml"), tests, 3)
+	for i, want := range []string{
+		"actions: expected a list (of actions, each a subset of what is made), got a mapping",
+		"timers: expected a list (of timers, each a subset of what is made), got a mapping",
+		`not_matched: no rule "s2-escalate-waitng-ticket" in the config; did you mean "s2-escalate-waiting-ticket"?`,
+	} {
+		if f := outcomes[i].Failures; len(f) != 1 || !strings.Contains(f[0], want) {
+			t.Errorf("case %d failures %q, want one with %q", i+1, f, want)
+		}
+	}
+}

@@ -163,7 +163,7 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		fail("%v", err)
 		return out
 	}
-	checkExpect(file, tc.Expect, res, fail)
+	checkExpect(b, file, tc.Expect, res, fail)
 	for i, st := range tc.Steps {
 		name := fmt.Sprintf("step %d", i+1)
 		if st.Name != "" {
@@ -175,7 +175,7 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 			stepFail("%v", err)
 			return out
 		}
-		checkExpect(file, st.Expect, res, stepFail)
+		checkExpect(b, file, st.Expect, res, stepFail)
 	}
 	return out
 }
@@ -224,9 +224,18 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 }
 
 // checkExpect reports where a result differs from what is expected.
-func checkExpect(file string, ex TestExpect, res *SimResult, fail func(string, ...any)) {
+func checkExpect(b *Bundle, file string, ex TestExpect, res *SimResult, fail func(string, ...any)) {
 	failed := false
 	f := func(format string, args ...any) { failed = true; fail(format, args...) }
+	// A rule id that names no rule can never match: a misspelled
+	// not_matched would pass by silence.
+	for what, ids := range map[string][]string{"matched": deref(ex.Matched), "not_matched": ex.NotMatched} {
+		for _, id := range ids {
+			if b.Rules.Rule(id) == nil {
+				f("%s: no rule %q in the config%s", what, id, yamlconf.DidYouMean(id, ruleIDs(b)))
+			}
+		}
+	}
 	switch got := res.Refused; {
 	case ex.Refused != nil && got == nil:
 		f("refused: want status %d, but the intake checks let the payload through", ex.Refused.Status)
@@ -348,6 +357,22 @@ func caseRequest(file string, tc TestCase) (SimRequest, error) {
 	return req, nil
 }
 
+func deref(p *[]string) []string {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// ruleIDs lists the ids of the config's rules (for suggestions).
+func ruleIDs(b *Bundle) []string {
+	var ids []string
+	for _, r := range b.Rules.Rules() {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
 // compareList checks that the actual list has as many items as expected and
 // that each expected item is a subset of the actual one at the same index.
 func compareList(file, what string, want *yaml.Node, got any, fail func(string, ...any)) {
@@ -359,7 +384,11 @@ func compareList(file, what string, want *yaml.Node, got any, fail func(string, 
 	raw, _ := json.Marshal(got)
 	var g any
 	_ = json.Unmarshal(raw, &g)
-	wl, _ := w.([]any)
+	wl, isList := w.([]any)
+	if !isList && w != nil {
+		fail("%s: expected a list (of %s, each a subset of what is made), got %s", what, what, yamlconf.KindName(want))
+		return
+	}
 	gl, _ := g.([]any)
 	if len(wl) != len(gl) {
 		fail("%s: want %d, got %d:\n%s", what, len(wl), len(gl), indentJSON(g))
