@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/event"
 )
 
 func TestShippedConfigsValidate(t *testing.T) {
@@ -290,5 +293,26 @@ func TestConfigTestExpectationsThatCannotFail(t *testing.T) {
 		if f := outcomes[i].Failures; len(f) != 1 || !strings.Contains(f[0], want) {
 			t.Errorf("case %d failures %q, want one with %q", i+1, f, want)
 		}
+	}
+}
+
+// POST /api/v1/rules/{id}/run gives the rule the template variables of the
+// entity's last event, as a timer firing does: the shipped Spoki rule
+// addresses the ticket by %%TICKET_REFERENCE%% and makes its delivery.
+func TestRunRuleHasTheEntitysVars(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	ev := &event.Event{Connector: "spoki", Type: "ticket.status_changed", Entity: "ticket", Reference: "ORD-9",
+		Fields: map[string]any{"status": "waiting"}, Vars: map[string]string{"TICKET_REFERENCE": "ORD-9", "CUSTOMER_PHONE": "+39333"}}
+	if err := ts.ApplyEvents([]*event.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+	r := do(t, "POST", ts.URL+"/api/v1/rules/s2-escalate-waiting-ticket/run",
+		[]byte(`{"connector": "spoki", "entity": "ticket", "reference": "ORD-9"}`), map[string]string{"Content-Type": "application/json"})
+	var got struct{ Trace EventTrace }
+	if err := json.Unmarshal(r.Body, &got); err != nil || r.Status != 200 {
+		t.Fatalf("run: %d %s", r.Status, r.Body)
+	}
+	if len(got.Trace.Errors) != 0 || len(got.Trace.Deliveries) != 1 {
+		t.Fatalf("run of the Spoki rule: errors %v, deliveries %v (%s)", got.Trace.Errors, got.Trace.Deliveries, r.Body)
 	}
 }

@@ -487,9 +487,6 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 	ev := &event.Event{ID: s.ids.New(now), Connector: req.Connector, Type: "rule.run", Entity: req.Entity, Reference: req.Reference,
 		OccurredAt: now, ReceivedAt: now, Actor: event.Actor{Type: event.ActorSystem, Name: "admin API"},
 		Fields: map[string]any{}, Vars: map[string]string{"REFERENCE": req.Reference}, Rule: id}
-	for k, v := range req.Vars {
-		ev.Vars[k] = v
-	}
 	var trace *EventTrace
 	err := s.pipe.inBatch(b, now, func(bs *batchState) error {
 		prior, err := bs.snapshot(ev.Key())
@@ -498,6 +495,19 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 		}
 		if prior == nil {
 			return fmt.Errorf("%w: no entity %s is known; rules run on entities Hookline has seen", store.ErrNotFound, ev.Key())
+		}
+		// The template variables of the entity's last event, as a timer
+		// firing gets them (%%TICKET_REFERENCE%% and the like), then the
+		// request's own on top.
+		last, err := bs.tx.LastEventVars(ev.Key())
+		if err != nil {
+			return err
+		}
+		for k, v := range last {
+			ev.Vars[k] = v
+		}
+		for k, v := range req.Vars {
+			ev.Vars[k] = v
 		}
 		trace, err = s.pipe.handleEvent(bs, ev, id)
 		return err
