@@ -1050,3 +1050,30 @@ func TestSharedPathsLinear(t *testing.T) {
 		}
 	}
 }
+
+// One ticket id spelled as different JSON numbers (1000000, 1000000.0,
+// 1e6, "1000000") is one reference, so one entity; other numbers keep
+// their exact text (fractions, and ids too large for a float64).
+func TestNumericReferenceSpellings(t *testing.T) {
+	m := mustCompile(t, `
+- type: ticket.updated
+  entity: ticket
+  reference: id
+  vars: { ID: id }
+`)
+	for _, tc := range []struct{ payload, want string }{
+		{`{"id": 1000000}`, "1000000"},
+		{`{"id": 1000000.0}`, "1000000"},
+		{`{"id": 1e6}`, "1000000"},
+		{`{"id": 1E+6}`, "1000000"},
+		{`{"id": "1000000"}`, "1000000"},
+		{`{"id": 1.5}`, "1.5"},
+		{`{"id": 12345678901234567890}`, "12345678901234567890"},
+		{`{"id": 1.2345678901234567e19}`, "1.2345678901234567e19"},
+	} {
+		evs := mustMap(t, m, Input{Body: []byte(tc.payload)})
+		if len(evs) != 1 || evs[0].Reference != tc.want || evs[0].Vars["ID"] != tc.want {
+			t.Errorf("%s: reference %q, var %q; want %q", tc.payload, evs[0].Reference, evs[0].Vars["ID"], tc.want)
+		}
+	}
+}

@@ -179,15 +179,32 @@ func keyString(v any) string {
 }
 
 // toString renders a resolved value as event text (reference, vars, actor):
-// numbers from the payload keep their exact digits.
+// numbers from the payload keep their exact digits, and a whole number
+// written with a fraction or an exponent (1000000.0, 1e6: what some
+// senders' JSON encoders write) is written as the integer, so that one
+// ticket does not become several entities.
 func toString(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
 	case json.Number:
-		return string(x)
+		return numberText(string(x))
 	}
 	return event.String(event.Normalize(v))
+}
+
+// numberText is a JSON number literal as a reference: as it is, unless it
+// has a fraction or an exponent and is a whole number that float64 holds
+// exactly, which is written as plain digits.
+func numberText(lit string) string {
+	if !strings.ContainsAny(lit, ".eE") {
+		return lit
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
+		return lit
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 // resultValue converts a gjson result into a resolved value. JSON null and
