@@ -24,6 +24,11 @@ func MapEnv(m map[string]string) Env {
 
 var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// shellForm matches what a shell would expand inside ${...} but Hookline
+// does not: a name with spaces around it, or followed by -, =, ?, + (with
+// or without a colon) other than :-.
+var shellForm = regexp.MustCompile(`^\s*[A-Za-z_][A-Za-z0-9_]*\s*(:?[-=?+].*)?$`)
+
 // Parse parses one YAML document from data and expands ${VAR} and
 // ${VAR:-default} in every scalar value (keys are left alone). A variable
 // that is unset and has no default is an error at its position. An empty
@@ -218,6 +223,16 @@ func expandEnv(s string, env Env, observe DefaultObserver) (string, error) {
 		}
 		end := matchingBrace(s, i+2)
 		name, def, hasDef := strings.Cut(s[i+2:max(end, i+2)], ":-")
+		if end >= 0 && !validEnvName(name) && shellForm.MatchString(s[i+2:end]) {
+			// ${VAR-x}, ${VAR:=x}, ${VAR:?x}, ${ VAR }: a shell's forms,
+			// which would otherwise stay in the value as text.
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%q: only ${VAR} and ${VAR:-default} are expanded", s[i:end+1])
+			}
+			b.WriteString(s[i : end+1])
+			i = end + 1
+			continue
+		}
 		if end < 0 || !validEnvName(name) {
 			b.WriteString("${")
 			i += 2

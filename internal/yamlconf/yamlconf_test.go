@@ -64,6 +64,12 @@ func TestEnvExpansion(t *testing.T) {
 		{"v: ${MISSING:-https://${NOPE:-fallback}.x}", "https://fallback.x", ""},
 		{"v: cost $5 and ${ not a ref", "cost $5 and ${ not a ref", ""},
 		{"v: ${MISSING}", "", "f.yaml:1:4: environment variable MISSING is not set"},
+		// A shell's other forms are errors, not text left in the value.
+		{"v: ${HOST-default}", "", `f.yaml:1:4: "${HOST-default}": only ${VAR} and ${VAR:-default} are expanded`},
+		{"v: ${HOST:=x}", "", `"${HOST:=x}": only ${VAR} and ${VAR:-default} are expanded`},
+		{"v: ${HOST:?unset}", "", `"${HOST:?unset}": only`},
+		{"v: '${ HOST }'", "", `"${ HOST }": only`},
+		{"v: '{\"a\": \"${1x}\"}'", `{"a": "${1x}"}`, ""},
 	}
 	for _, tt := range tests {
 		n, errs := Parse("f.yaml", []byte(tt.src), env)
