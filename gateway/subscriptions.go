@@ -38,6 +38,22 @@ func subscriptionMatches(pattern, typ string) bool {
 	return pattern == typ
 }
 
+// validEventPattern reports whether a subscription's event can match
+// anything: *, a type (ticket.updated), or a type prefix ending in .*
+// (ticket.*). A star anywhere else, spaces or empty parts match nothing.
+func validEventPattern(p string) bool {
+	if p == "*" {
+		return true
+	}
+	p = strings.TrimSuffix(p, ".*")
+	for _, part := range strings.Split(p, ".") {
+		if part == "" || strings.ContainsAny(part, "* \t\r\n") {
+			return false
+		}
+	}
+	return true
+}
+
 // HookPayload is the JSON a REST-hook subscriber receives for an event, and
 // what the sample endpoint lists: the event without its raw payload.
 type HookPayload struct {
@@ -122,8 +138,18 @@ func (s *Server) subscribe(c *fiber.Ctx) error {
 	if req.Event == "" {
 		req.Event = "*"
 	}
+	if !validEventPattern(req.Event) {
+		return problem(c, fiber.StatusBadRequest, "event %q: want an event type (ticket.updated), a prefix ending in .* (ticket.*) or *", req.Event)
+	}
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
+	// A no-code tool that retries a subscribe after a timeout gets the
+	// subscription it made, not a second one (each event would go twice).
+	for _, old := range s.subscriptions() {
+		if old.TargetURL == req.TargetURL && old.Event == req.Event {
+			return c.Status(fiber.StatusOK).JSON(old)
+		}
+	}
 	sub := store.Subscription{ID: s.ids.New(s.now()), TargetURL: req.TargetURL, Event: req.Event, CreatedAt: s.now()}
 	if err := s.db.Update(func(tx *store.Tx) error { return tx.PutSubscription(sub) }); err != nil {
 		return problem(c, fiber.StatusInternalServerError, "store subscription: %v", err)
