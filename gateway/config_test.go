@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -314,5 +315,34 @@ func TestRunRuleHasTheEntitysVars(t *testing.T) {
 	}
 	if len(got.Trace.Errors) != 0 || len(got.Trace.Deliveries) != 1 {
 		t.Fatalf("run of the Spoki rule: errors %v, deliveries %v (%s)", got.Trace.Errors, got.Trace.Deliveries, r.Body)
+	}
+}
+
+// Freshdesk renders a ticket's tags as one text; when the last tag is
+// removed it sends "". That empties the ticket's tags in Hookline too
+// (before, it counted as absent and the old tags stayed, so a later
+// add_tags sent them back to Freshdesk).
+func TestFreshdeskRemovedTagsStayRemoved(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	post := func(tags string) {
+		t.Helper()
+		body := fmt.Appendf(nil, `{"event": "ticket.updated", "ticket": {"id": "1042", "status": "Open", "tags": %q}}`, tags)
+		r := do(t, "POST", ts.URL+"/hooks/freshdesk", body, map[string]string{"Content-Type": "application/json",
+			"X-Hookline-Token": "dev-insecure-freshdesk-webhook-token"})
+		if r.Status != 202 {
+			t.Fatalf("post: %d %s", r.Status, r.Body)
+		}
+		if item := waitFinished(t, ts.URL, r.JSON(t)["id"].(string)); item["state"] != "processed" {
+			t.Fatalf("webhook: %v %v", item["state"], item["reason"])
+		}
+	}
+	post("refund,vip")
+	post("")
+	snap, err := ts.Store().Entity(event.EntityKey{Connector: "freshdesk", Entity: "ticket", Reference: "1042"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tags := event.Strings(snap.Fields["tags"]); len(tags) != 0 {
+		t.Fatalf("tags after Freshdesk removed the last one: %v, want none", tags)
 	}
 }

@@ -6,7 +6,8 @@ import (
 )
 
 // TestSplit covers `split:`: text becomes a list of its trimmed, non-empty
-// parts before map; lists and other values pass through.
+// parts before map; lists and other values pass through; a text with no
+// part is the empty list, unless a default or fallback stands in.
 func TestSplit(t *testing.T) {
 	const payload = `{
 		"tags": "refund, vip ,,", "list": ["a", "b"], "one": "solo", "blank": " , ,", "n": 7,
@@ -17,7 +18,8 @@ func TestSplit(t *testing.T) {
 		{name: "a list passes through", spec: `{ path: list, split: "," }`, want: []string{"a", "b"}},
 		{name: "one part is a list of one", spec: `{ path: one, split: "," }`, want: []string{"solo"}},
 		{name: "a number passes through", spec: `{ path: n, split: "," }`, want: 7.0},
-		{name: "nothing left is absent", spec: `{ path: blank, split: "," }`, want: nil},
+		// The last tag removed: the list is emptied, not left as it was.
+		{name: "nothing left is the empty list", spec: `{ path: blank, split: "," }`, want: []string{}},
 		{name: "nothing left takes default", spec: `{ path: blank, split: ",", default: none }`, want: "none"},
 		{name: "nothing left takes the fallback", spec: `{ path: blank, split: ",", fallback: { path: alt, split: "," } }`, want: []string{"x", "y"}},
 		{name: "map after split, element by element", spec: `{ path: codes, split: ";", map: { "1": low, "2": high, "9": null } }`, want: []string{"low", "high"}},

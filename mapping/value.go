@@ -80,6 +80,12 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 	}
 	if ok && s.split != "" {
 		v, ok = splitText(v, s.split)
+		if !ok && s.fallback == nil && !s.hasDef {
+			// A text with nothing in it ("": the last tag removed) and
+			// nothing to fall back on is the empty list: the entity's
+			// list is emptied, not left as it was.
+			v, ok = []string{}, true
+		}
 	}
 	if ok && s.mapping != nil {
 		v, ok = s.applyMap(v)
