@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sort"
 	"time"
 
@@ -734,15 +735,7 @@ func (db *DB) PendingInbox(after string, limit int) ([]*InboxItem, error) {
 			// disjoint), walking the pending index only as far as the page
 			// needs.
 			c := tx.b(bucketInboxPending).Cursor()
-			var k []byte
-			if after == "" {
-				k, _ = c.First()
-			} else {
-				k, _ = c.Seek([]byte(after))
-				if k != nil && string(k) == after {
-					k, _ = c.Next()
-				}
-			}
+			k, _ := seekAfter(c, after)
 			for len(out) < limit && (k != nil || len(journaled) > 0) {
 				var (
 					item *InboxItem
@@ -787,9 +780,13 @@ func (db *DB) pendingItem(tx *Tx, id string, data []byte) (*InboxItem, error) {
 // records may be missing: read again in a new transaction).
 func (db *DB) journaledSince(btx *bolt.Tx, after string, limit int) (bool, []*jrec) {
 	applied := appliedSeq(btx)
+	// A record the pipeline finished is in the snapshot once its commit is:
+	// the flag says so without a lookup, but it is set by a commit handler,
+	// after readers may already see the commit.
+	inbox := btx.Bucket([]byte(bucketInbox))
 	db.jmu.Lock()
-	defer db.jmu.Unlock()
 	if db.appliedSeq != applied {
+		db.jmu.Unlock()
 		return false, nil
 	}
 	q, compare := db.queue, after != ""
@@ -799,16 +796,28 @@ func (db *DB) journaledSince(btx *bolt.Tx, after string, limit int) (bool, []*jr
 		q = q[sort.Search(len(q), func(i int) bool { return string(q[i].id) > after }):]
 		compare = false
 	}
-	// A record the pipeline finished is in the snapshot once its commit is:
-	// the flag says so without a lookup, but it is set by a commit handler,
-	// after readers may already see the commit.
-	inbox := btx.Bucket([]byte(bucketInbox))
+	candidate := func(r *jrec) bool { return r.seq > applied && (!compare || string(r.id) > after) }
 	var out []*jrec
+	if limit < 0 {
+		// All of them (Stats, for /metrics and /readyz): the candidates are
+		// copied under the lock and looked up in bbolt after it, so that
+		// the committer and the applier do not wait for thousands of
+		// lookups. (The applier clears applied records in the queue: the
+		// pointers are copied, not read from it later.)
+		for _, r := range q {
+			if candidate(r) {
+				out = append(out, r)
+			}
+		}
+		db.jmu.Unlock()
+		return true, slices.DeleteFunc(out, func(r *jrec) bool { return inBbolt(inbox, r) })
+	}
+	defer db.jmu.Unlock()
 	for _, r := range q {
-		if limit >= 0 && len(out) >= limit {
+		if len(out) >= limit {
 			break
 		}
-		if r.seq > applied && (!compare || string(r.id) > after) && !inBbolt(inbox, r) {
+		if candidate(r) && !inBbolt(inbox, r) {
 			out = append(out, r)
 		}
 	}
@@ -904,7 +913,7 @@ func finishedItem(en *encoder, v []byte, out outcome) ([]byte, bool, error) {
 	}
 	wasPending := item.State == InboxPending
 	item.State, item.Reason, item.EventIDs, item.ProcessedAt = out.State, out.Reason, out.EventIDs, out.ProcessedAt
-	data, err := en.finish(en.appendInboxItem(en.buf[:0], item))
+	data, err := en.inboxRecord(item)
 	if err != nil {
 		return nil, false, fmt.Errorf("encode: %w", err)
 	}

@@ -58,13 +58,7 @@ func (db *DB) listInbox(f InboxFilter, scan int) ([]*InboxItem, string, error) {
 	}
 	err := db.View(func(tx *Tx) error {
 		c := tx.b(bucketInbox).Cursor()
-		k, v := c.First()
-		if f.After != "" {
-			k, v = c.Seek([]byte(f.After))
-			if k != nil && string(k) == f.After {
-				k, v = c.Next()
-			}
-		}
+		k, v := seekAfter(c, f.After)
 		var last []byte // the last key read (valid in the transaction)
 		for scanned := 0; k != nil; k, v = c.Next() {
 			if len(out) == limit || scanned == scan {
@@ -101,11 +95,7 @@ func (tx *Tx) ReplayInbox(id string) error {
 		return err
 	}
 	// An item still in the intake journal is pending: refused below.
-	v, _ := tx.itemBytes(id)
-	if v == nil {
-		return fmt.Errorf("replay inbox item %s: %w", id, ErrNotFound)
-	}
-	item, err := decodeItem(id, v)
+	item, err := tx.Inbox(id)
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
 	}
@@ -114,15 +104,15 @@ func (tx *Tx) ReplayInbox(id string) error {
 	}
 	item.State, item.Reason, item.EventIDs, item.ProcessedAt = InboxPending, "", nil, time.Time{}
 	m := &tx.db.wmem
-	data, err := m.enc.finish(m.enc.appendInboxItem(m.enc.buf[:0], item))
+	data, err := m.enc.inboxRecord(item)
 	if err != nil {
 		return fmt.Errorf("replay inbox item %s: %w", id, err)
 	}
-	tx.db.cache.drop(id)
-	if err := tx.b(bucketInbox).Put(m.key(id), m.copy(data)); err != nil {
+	key := m.key(id)
+	if err := tx.b(bucketInbox).Put(key, m.copy(data)); err != nil {
 		return fmt.Errorf("replay inbox item %s: %w", id, err)
 	}
-	if err := tx.b(bucketInboxPending).Put(m.key(id), present()); err != nil {
+	if err := tx.b(bucketInboxPending).Put(key, present()); err != nil {
 		return fmt.Errorf("replay inbox item %s: index pending: %w", id, err)
 	}
 	tx.tx.OnCommit(func() { tx.db.backlog.Add(1) })

@@ -696,6 +696,12 @@ func inboxItem(item *InboxItem) ([]byte, error) {
 	return b, err
 }
 
+// inboxRecord returns the JSON of item as encoding/json would, valid until
+// the encoder's next call.
+func (en *encoder) inboxRecord(item *InboxItem) ([]byte, error) {
+	return en.finish(en.appendInboxItem(en.buf[:0], item))
+}
+
 // appendInboxItem appends item as encoding/json would.
 func (en *encoder) appendInboxItem(b []byte, item *InboxItem) ([]byte, error) {
 	var err error

@@ -282,6 +282,19 @@ func getCount(b *bolt.Bucket, key string) int64 {
 }
 
 // clampLimit applies the default and maximum page size of list calls.
+// seekAfter positions c at the first key after `after` ("": the first
+// key), the start of a page that follows a cursor.
+func seekAfter(c *bolt.Cursor, after string) (k, v []byte) {
+	if after == "" {
+		return c.First()
+	}
+	k, v = c.Seek([]byte(after))
+	if k != nil && string(k) == after {
+		k, v = c.Next()
+	}
+	return k, v
+}
+
 func clampLimit(n int) int {
 	const def, maxLimit = 100, 1000
 	switch {

@@ -352,8 +352,8 @@ func (db *DB) NewID() string { return db.ids.next(db.now()) }
 func (db *DB) NewIDAt(t time.Time) string { return db.ids.next(t) }
 
 // seedIDs starts the id generator after the newest id the store holds
-// (the last keys of the inbox, the outbox and the events, and the intake
-// journal's records), so that a clock set back between two runs cannot
+// (the last keys of the inbox, the outbox and the events; the intake
+// journal has just been replayed into bbolt), so that a clock set back between two runs cannot
 // make new ids sort before old ones: queues are in id order, and the
 // updates of one ticket would go out of order. Ids that are not ULIDs
 // (given by a caller) are ignored.
@@ -374,9 +374,6 @@ func (db *DB) seedIDs() error {
 		}
 		return nil
 	})
-	for _, r := range db.queue {
-		see(r.id)
-	}
 	if newest > 0 {
 		db.ids.ms = newest + 1
 	}

@@ -38,13 +38,7 @@ func (db *DB) TimerRefs(after string, limit int) ([]TimerRef, string, error) {
 	next := ""
 	err := db.View(func(tx *Tx) error {
 		c := tx.b(bucketEntities).Cursor()
-		k, v := c.First()
-		if after != "" {
-			k, v = c.Seek([]byte(after))
-			if k != nil && string(k) == after {
-				k, v = c.Next()
-			}
-		}
+		k, v := seekAfter(c, after)
 		var last []byte
 		for k != nil {
 			switch mark := markOf(k); {
