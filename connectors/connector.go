@@ -264,7 +264,7 @@ func loadVerify(file string, n *yaml.Node, in *Inbound) yamlconf.Errors {
 		return errs
 	}
 	in.Verifier = v
-	in.URLFromRequest = cfg.Scheme == verify.SchemeTwilio && cfg.PublicURL == ""
+	in.URLFromRequest = cfg.URLFromRequest()
 	if cfg.Scheme == verify.SchemeToken {
 		// The token travels in clear: whatever its header or parameter is
 		// called, the inbox must not keep it.

@@ -156,6 +156,21 @@ func (s *Server) getInbox(c *fiber.Ctx) error {
 	return c.JSON(inboxView(it))
 }
 
+// decodeJSONBody decodes an admin API request's JSON body (compressed or
+// not, at most the largest connector's body limit) into v. When it cannot,
+// it answers the request (413, 415, or 400 naming what, the request) and
+// returns false with the answer's error for the handler to return.
+func (s *Server) decodeJSONBody(c *fiber.Ctx, what string, v any) (bool, error) {
+	body, r := requestBody(c, maxBodyLimit(s.bundle.Load()))
+	if r != nil {
+		return false, problem(c, r.Status, "%s", r.Reason)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return false, problem(c, fiber.StatusBadRequest, "malformed %s: %v", what, err)
+	}
+	return true, nil
+}
+
 // listInbox lists inbox items, oldest first, without their payloads:
 // filters connector and state, paging by after (the next_cursor of the
 // page before) and limit.
@@ -230,7 +245,6 @@ func (s *Server) replayInbox(c *fiber.Ctx) error {
 	}
 	replayed := make([]string, 0, len(items))
 	err = s.db.Update(func(tx *store.Tx) error {
-		replayed = replayed[:0]
 		for _, it := range items {
 			switch err := tx.ReplayInbox(it.ID); {
 			case errors.Is(err, store.ErrState) || errors.Is(err, store.ErrNotFound):

@@ -229,10 +229,13 @@ func checkExpect(b *Bundle, file string, ex TestExpect, res *SimResult, fail fun
 	f := func(format string, args ...any) { failed = true; fail(format, args...) }
 	// A rule id that names no rule can never match: a misspelled
 	// not_matched would pass by silence.
-	for what, ids := range map[string][]string{"matched": deref(ex.Matched), "not_matched": ex.NotMatched} {
-		for _, id := range ids {
+	for _, list := range []struct {
+		what string
+		ids  []string
+	}{{"matched", deref(ex.Matched)}, {"not_matched", ex.NotMatched}} {
+		for _, id := range list.ids {
 			if b.Rules.Rule(id) == nil {
-				f("%s: no rule %q in the config%s", what, id, yamlconf.DidYouMean(id, ruleIDs(b)))
+				f("%s: no rule %q in the config%s", list.what, id, yamlconf.DidYouMean(id, ruleIDs(b)))
 			}
 		}
 	}

@@ -433,20 +433,6 @@ func redactedQuery(q url.Values, also []string) string {
 	return kept.Encode()
 }
 
-// decodeJSONBody decodes an admin API request's JSON body (compressed or
-// not, at most the largest connector's body limit) into v; what names the
-// request in the refusal.
-func (s *Server) decodeJSONBody(c *fiber.Ctx, what string, v any) *Refusal {
-	body, r := requestBody(c, maxBodyLimit(s.bundle.Load()))
-	if r != nil {
-		return r
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("malformed %s: %v", what, err)}
-	}
-	return nil
-}
-
 func jsonSyntaxReason(body []byte) string {
 	var v any
 	err := json.Unmarshal(body, &v)

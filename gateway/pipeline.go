@@ -199,14 +199,12 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 				if pe, ok := bug.As(err); ok {
 					reason = pe.Error() // "internal error while ...", as operators are told to look for
 				}
-				if ferr := p.db.Update(func(tx *store.Tx) error {
-					return tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
+				if ferr := p.inBatch(nil, time.Time{}, func(bs *batchState) error {
+					bs.tally.inbox(it, store.InboxFailed) // counted once committed, as every batch is
+					return bs.tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
 				}); ferr != nil {
 					return 0, fmt.Errorf("mark inbox %s failed: %w", it.ID, ferr)
 				}
-				var failed tally
-				failed.inbox(it, store.InboxFailed)
-				p.metrics.add(&failed, p.now())
 				p.log.Error("inbox item failed", "id", it.ID, "connector", it.Connector, "err", err)
 			}
 		}
@@ -324,7 +322,7 @@ func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) err
 			if pe, ok := bug.As(err); ok {
 				// Ours, or the store's (an event's encoding, which may
 				// run on the EventWriter's goroutine).
-				p.logPanic(pe)
+				logPanic(p.log, pe)
 			}
 		}()
 		bb, at := b, now
@@ -417,7 +415,7 @@ func (p *pipeline) mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*event.Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = p.logPanic(bug.Recovered("mapping inbox item "+it.ID, r))
+			err = logPanic(p.log, bug.Recovered("mapping inbox item "+it.ID, r))
 		}
 	}()
 	if p.itemHook != nil {
@@ -427,9 +425,9 @@ func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*ev
 }
 
 // logPanic logs a recovered panic with its stack and returns it: the
-// item, timer or request being handled fails, the gateway goes on.
-func (p *pipeline) logPanic(pe *bug.Panic) error {
-	p.log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
+// item, timer, request or reload being handled fails, the gateway goes on.
+func logPanic(log *slog.Logger, pe *bug.Panic) *bug.Panic {
+	log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
 	return pe
 }
 

@@ -211,9 +211,7 @@ const recoverRoute = "recover-panics"
 func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			pe := bug.Recovered("serving "+c.Method()+" "+c.Path(), r)
-			s.log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
-			err = pe
+			err = logPanic(s.log, bug.Recovered("serving "+c.Method()+" "+c.Path(), r))
 		}
 	}()
 	return c.Next()
@@ -313,8 +311,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) loadGuarded(path string) (b *Bundle, errs yamlconf.Errors) {
 	defer func() {
 		if r := recover(); r != nil {
-			pe := bug.Recovered("loading the config", r)
-			s.log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
+			pe := logPanic(s.log, bug.Recovered("loading the config", r))
 			b, errs = nil, yamlconf.Errors{&yamlconf.Error{Pos: yamlconf.Pos{File: path}, Msg: pe.Error()}}
 		}
 	}()

@@ -447,8 +447,8 @@ func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, error)
 // testRules is POST /api/v1/rules/test: a dry run with no side effects.
 func (s *Server) testRules(c *fiber.Ctx) error {
 	var req SimRequest
-	if r := s.decodeJSONBody(c, "dry-run request", &req); r != nil {
-		return problem(c, r.Status, "%s", r.Reason)
+	if ok, err := s.decodeJSONBody(c, "dry-run request", &req); !ok {
+		return err
 	}
 	res, err := Simulate(s.bundle.Load(), req, s.now())
 	if errors.Is(err, errBadSim) {
@@ -473,8 +473,8 @@ type RunRequest struct {
 func (s *Server) runRule(c *fiber.Ctx) error {
 	id := c.Params("id")
 	var req RunRequest
-	if r := s.decodeJSONBody(c, "run request", &req); r != nil {
-		return problem(c, r.Status, "%s", r.Reason)
+	if ok, err := s.decodeJSONBody(c, "run request", &req); !ok {
+		return err
 	}
 	b := s.bundle.Load()
 	if b.Rules.Rule(id) == nil {

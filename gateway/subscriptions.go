@@ -128,8 +128,8 @@ func (s *Server) subscribe(c *fiber.Ctx) error {
 		TargetURL string `json:"target_url"`
 		Event     string `json:"event"`
 	}
-	if r := s.decodeJSONBody(c, "subscription", &req); r != nil {
-		return problem(c, r.Status, "%s", r.Reason)
+	if ok, err := s.decodeJSONBody(c, "subscription", &req); !ok {
+		return err
 	}
 	u, err := url.Parse(req.TargetURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {

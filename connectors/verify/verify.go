@@ -106,6 +106,14 @@ func Schemes() []string {
 	return names
 }
 
+// URLFromRequest reports whether cfg's scheme signs the request's URL and
+// no public_url is set: the URL checked is then built from the request's
+// Host and X-Forwarded-* headers, which the sender chooses.
+func (c Config) URLFromRequest() bool {
+	i := slices.IndexFunc(schemeTable(), func(s schemeSpec) bool { return s.name == c.Scheme })
+	return i >= 0 && schemeTable()[i].fields&fPublicURL != 0 && c.PublicURL == ""
+}
+
 // New builds the verifier for cfg, rejecting bad settings up front.
 func New(cfg Config) (Verifier, error) {
 	i := slices.IndexFunc(schemeTable(), func(s schemeSpec) bool { return s.name == cfg.Scheme })
