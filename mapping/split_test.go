@@ -20,6 +20,7 @@ func TestSplit(t *testing.T) {
 		{name: "a number passes through", spec: `{ path: n, split: "," }`, want: 7.0},
 		// The last tag removed: the list is emptied, not left as it was.
 		{name: "nothing left is the empty list", spec: `{ path: blank, split: "," }`, want: []string{}},
+		{name: "nothing left is the empty list, whatever its map", spec: `{ path: blank, split: ",", map: { a: x }, map_default: other }`, want: []string{}},
 		{name: "nothing left takes default", spec: `{ path: blank, split: ",", default: none }`, want: "none"},
 		{name: "nothing left takes the fallback", spec: `{ path: blank, split: ",", fallback: { path: alt, split: "," } }`, want: []string{"x", "y"}},
 		{name: "map after split, element by element", spec: `{ path: codes, split: ";", map: { "1": low, "2": high, "9": null } }`, want: []string{"low", "high"}},

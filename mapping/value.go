@@ -83,8 +83,9 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 		if !ok && s.fallback == nil && !s.hasDef {
 			// A text with nothing in it ("": the last tag removed) and
 			// nothing to fall back on is the empty list: the entity's
-			// list is emptied, not left as it was.
-			v, ok = []string{}, true
+			// list is emptied, not left as it was. A map has nothing in
+			// it to map.
+			return []string{}, true, nil
 		}
 	}
 	if ok && s.mapping != nil {

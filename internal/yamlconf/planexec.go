@@ -658,10 +658,11 @@ func (st *execState) evalFunc(dot value, c *pcmd, final value, hasFinal bool) (v
 		st.buf = out[:start]
 		return strValue(s), true
 	case fLower, fUpper, fTrim:
-		s, ok := argv[0].asString()
+		x, ok := argv[0].asAny()
 		if !ok {
 			return value{}, false
 		}
+		s := textOf(x) // as TemplateFuncs: any value, as its text
 		switch c.fn {
 		case fLower:
 			s = strings.ToLower(s)

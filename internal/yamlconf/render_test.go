@@ -164,11 +164,11 @@ func TestRendererMatchesTextTemplate(t *testing.T) {
 		{`{{ .Number (.Field "group") }} {{ .Number (.Field "status") }}`, true, false},
 		{`{{ .Number (.Field "group") }}`, true, true},
 		{`{{ lower .Name }} {{ upper .Name }} {{ trim "  x  " }} {{ .Name | lower }}`, true, true},
-		{`{{ lower .Kind }}`, true, false},
+		{`{{ lower .Kind }}`, true, true}, // any value, as its text (TemplateFuncs' lower)
 		{`{{ contains "." .Name }} {{ before "." "a.b.c" }} {{ after "." "a.b.c" }} {{ before "x" .Name }}|{{ after "x" .Name }}|`, true, true},
 		{`{{ $t := "ticket.updated" }}{{ if contains "." $t }}{{ before "." $t }}{{ else }}item{{ end }}`, true, true},
 		{`{{ contains "1" .Num }} {{ before "." .Num }}`, true, false},
-		{`{{ lower .Num }}`, true, false},
+		{`{{ lower .Num }}`, true, true},
 		{`{{ lower .Set.status }}`, true, true},
 		{`{{ if .B }}yes{{ else }}no{{ end }}{{ if .NilTags }}t{{ else if .Tags }}tags{{ end }}`, true, true},
 		{`{{ if .Set.none }}x{{ else }}none{{ end }}{{ if .NilAny }}x{{ end }}{{ if .Val }}struct{{ end }}{{ if .NilInner }}x{{ end }}`, true, true},
