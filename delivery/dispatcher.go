@@ -19,6 +19,7 @@ import (
 
 	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/bug"
 	"github.com/hookline/hookline/store"
 )
 
@@ -586,11 +587,7 @@ func (d *Dispatcher) throttled(del *store.Delivery, now time.Time, adm admission
 // another limit says wait, or the dispatcher is stopping (ctx: a delivery
 // that has not started does not start then; sends use sendCtx).
 func (d *Dispatcher) awaitSlot(ctx, sendCtx context.Context, t *target, del *store.Delivery, adm admission) outcome {
-	w, wait := t.queueSlot()
-	if w == nil { // the slot would come too late: do not hold the worker
-		adm.wait = wait
-		return d.throttled(del, d.cfg.Now(), adm)
-	}
+	w := t.queueSlot()
 	timer := time.NewTimer(maxSlotWait)
 	defer timer.Stop()
 	select {
@@ -618,15 +615,16 @@ func (d *Dispatcher) awaitSlot(ctx, sendCtx context.Context, t *target, del *sto
 // outcome. The concurrency slot taken by admit is given back here.
 func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, cfg *targetConfig, del *store.Delivery) (o outcome) {
 	v := verdictNeutral
+	var latency time.Duration
 	defer func() {
-		open := t.done(d.cfg.Now(), v)
+		open := t.done(d.cfg.Now(), v, latency)
 		d.metrics.breaker(t.name, open)
 	}()
 	defer func() {
 		if p := recover(); p != nil {
-			d.log.Error("delivery: panic while sending", "delivery", del.ID, "panic", p)
-			o = outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed,
-				Reason: fmt.Sprintf("internal error while sending: %v", p)}}
+			pe := bug.Recovered("sending", p)
+			d.log.Error("delivery: "+pe.Error(), "delivery", del.ID, "stack", string(pe.Stack))
+			o = outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: pe.Error()}}
 		}
 	}()
 	started := d.cfg.Now()
@@ -653,7 +651,7 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, cfg *targetConf
 	}
 	res := send(ctx, cfg.client, r, auth, started)
 	d.metrics.observe(t.name, res.latency.Seconds())
-	t.observe(res.latency)
+	latency = res.latency
 	if res.err != nil && ctx.Err() != nil {
 		return d.interrupted(del)
 	}

@@ -93,6 +93,11 @@ func (t *target) admit(now time.Time) admission {
 	defer t.mu.Unlock()
 	cfg := t.cfg
 	if t.inflight >= cfg.concurrency {
+		// The slot would likely come after maxSlotWait: do not hold a
+		// worker for it (see maxBounceWait).
+		if exp := t.latency * time.Duration(len(t.waiters)+1) / time.Duration(cfg.concurrency); exp >= maxSlotWait {
+			return admission{wait: min(exp, maxBounceWait), reason: reasonConcurrency, cfg: cfg}
+		}
 		return admission{full: true, wait: concurrencyWait, reason: reasonConcurrency, cfg: cfg}
 	}
 	adm := t.limitsLocked(now)
@@ -138,33 +143,14 @@ type slotWaiter struct {
 
 // queueSlot puts a delivery at the end of the queue for a concurrency
 // slot. Wait on the waiter's ready, then check the other limits with
-// admitGranted; a waiter that stops waiting calls leaveSlot. When the slot
-// would likely come after maxSlotWait, it queues nothing and returns nil
-// with when to come back.
-func (t *target) queueSlot() (*slotWaiter, time.Duration) {
+// admitGranted; a waiter that stops waiting calls leaveSlot.
+func (t *target) queueSlot() *slotWaiter {
 	w := &slotWaiter{ready: make(chan struct{})}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.inflight >= t.cfg.concurrency {
-		expected := t.latency * time.Duration(len(t.waiters)+1) / time.Duration(max(1, t.cfg.concurrency))
-		if expected >= maxSlotWait {
-			return nil, min(expected, maxBounceWait)
-		}
-	}
 	t.waiters = append(t.waiters, w)
 	t.grantLocked() // a slot may have come free meanwhile
-	return w, 0
-}
-
-// observe adds one send's latency to the moving average (weight 1/8).
-func (t *target) observe(d time.Duration) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.latency == 0 {
-		t.latency = d
-		return
-	}
-	t.latency += (d - t.latency) / 8
+	return w
 }
 
 // admitGranted checks the token bucket and the breaker for a waiter that
@@ -227,9 +213,18 @@ func (t *target) grantLocked() {
 // done gives back the concurrency slot taken by admit (or granted to a
 // waiter) and counts the outcome for the breaker. It reports whether the
 // breaker is now open.
-func (t *target) done(now time.Time, v verdict) (open bool) {
+func (t *target) done(now time.Time, v verdict, latency time.Duration) (open bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	// The moving average of the sends' latency (weight 1/8) that admit
+	// weighs a wait for a slot with.
+	switch {
+	case latency <= 0:
+	case t.latency == 0:
+		t.latency = latency
+	default:
+		t.latency += (latency - t.latency) / 8
+	}
 	t.breaker.record(now, v)
 	t.releaseLocked()
 	return t.breaker.state != breakerClosed

@@ -38,8 +38,8 @@ func TestTargetAdmit(t *testing.T) {
 	}
 	// Giving a slot back hands it to the waiter; the failure opens the
 	// breaker, so the waiter is refused and the slot is free again.
-	w := slot(tg)
-	if open := tg.done(t0.Add(time.Second), verdictFailure); !open {
+	w := tg.queueSlot()
+	if open := tg.done(t0.Add(time.Second), verdictFailure, 0); !open {
 		t.Fatal("breaker not open after a failure with Failures=1")
 	}
 	select {
@@ -61,7 +61,7 @@ func TestTargetAdmit(t *testing.T) {
 	if tokens := tg.limiter.TokensAt(t0.Add(2 * time.Second)); tokens < 1 {
 		t.Fatalf("breaker refusal consumed a token: %v left", tokens)
 	}
-	tg.done(t0.Add(2*time.Second), verdictSuccess) // the straggler changes nothing
+	tg.done(t0.Add(2*time.Second), verdictSuccess, 0) // the straggler changes nothing
 	if !tg.breakerOpen() {
 		t.Fatal("a success while open closed the breaker")
 	}
@@ -73,7 +73,7 @@ func TestTargetAdmit(t *testing.T) {
 	if a := tg.admit(t0.Add(63 * time.Second)); a.ok || a.reason != reasonBreaker+"half-open" {
 		t.Fatalf("second request during the probe: %+v", a)
 	}
-	if open := tg.done(t0.Add(63*time.Second), verdictSuccess); open {
+	if open := tg.done(t0.Add(63*time.Second), verdictSuccess, 0); open {
 		t.Fatal("probe success did not close the breaker")
 	}
 
@@ -95,12 +95,6 @@ func TestTargetAdmit(t *testing.T) {
 // to it; newcomers do not pass the queue; a waiter that leaves frees its
 // place, or the slot it was handed; a higher cap on reload lets waiters
 // go at once.
-// slot queues for a slot whatever the target's latency.
-func slot(tg *target) *slotWaiter {
-	w, _ := tg.queueSlot()
-	return w
-}
-
 func TestTargetSlotQueue(t *testing.T) {
 	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	out := &connectors.Outbound{Name: "crm", Concurrency: 2}
@@ -118,18 +112,18 @@ func TestTargetSlotQueue(t *testing.T) {
 			t.Fatalf("admit %d under the cap: %+v", i, a)
 		}
 	}
-	w1, w2, w3 := slot(tg), slot(tg), slot(tg)
+	w1, w2, w3 := tg.queueSlot(), tg.queueSlot(), tg.queueSlot()
 	if ready(w1) || ready(w2) || ready(w3) {
 		t.Fatal("a waiter got a slot while the cap was reached")
 	}
 	// With sends of 800 ms on 2 slots, a fourth waiter would get its slot
 	// in about 1.6 s: it is sent back, due then, and not queued.
-	tg.observe(800 * time.Millisecond)
-	if w, wait := tg.queueSlot(); w != nil || wait != 1600*time.Millisecond || len(tg.waiters) != 3 {
-		t.Fatalf("a waiter whose slot would come after %s: %v, due in %s, %d waiting", maxSlotWait, w, wait, len(tg.waiters))
+	tg.latency = 800 * time.Millisecond
+	if a := tg.admit(t0); a.ok || a.full || a.wait != 1600*time.Millisecond || len(tg.waiters) != 3 {
+		t.Fatalf("a delivery whose slot would come after %s: %+v, %d waiting; want sent back for 1.6s, not queued", maxSlotWait, a, len(tg.waiters))
 	}
 	tg.latency = 0
-	tg.done(t0, verdictSuccess)
+	tg.done(t0, verdictSuccess, 0)
 	if !ready(w1) || ready(w2) || ready(w3) {
 		t.Fatalf("one slot back: ready %v %v %v, want only the first", ready(w1), ready(w2), ready(w3))
 	}
@@ -143,14 +137,14 @@ func TestTargetSlotQueue(t *testing.T) {
 	if a := tg.admitGranted(t0); !a.ok { // w1 sends
 		t.Fatalf("granted waiter refused: %+v", a)
 	}
-	tg.done(t0, verdictSuccess)
+	tg.done(t0, verdictSuccess, 0)
 	if ready(w2) || !ready(w3) {
 		t.Fatal("the slot did not skip the waiter that left")
 	}
 	// A newcomer finds the cap reached while w4 waits, even right after a
 	// slot comes back: it goes to w4.
-	w4 := slot(tg)
-	tg.done(t0, verdictSuccess)
+	w4 := tg.queueSlot()
+	tg.done(t0, verdictSuccess, 0)
 	if !ready(w4) {
 		t.Fatal("w4 not handed the slot")
 	}
@@ -159,8 +153,8 @@ func TestTargetSlotQueue(t *testing.T) {
 	}
 	// A waiter handed a slot just as it gives up and does not keep it
 	// passes the slot on.
-	w5 := slot(tg)
-	tg.done(t0, verdictSuccess) // w3's send ends: w5 gets the slot
+	w5 := tg.queueSlot()
+	tg.done(t0, verdictSuccess, 0) // w3's send ends: w5 gets the slot
 	if !tg.leaveSlot(w5, false) {
 		t.Fatal("leaveSlot did not report the slot w5 was handed")
 	}
@@ -171,7 +165,7 @@ func TestTargetSlotQueue(t *testing.T) {
 	if a := tg.admit(t0); !a.ok {
 		t.Fatalf("admit with a free slot: %+v", a)
 	}
-	w6, w7, w8 := slot(tg), slot(tg), slot(tg)
+	w6, w7, w8 := tg.queueSlot(), tg.queueSlot(), tg.queueSlot()
 	tg.configure(&connectors.Outbound{Name: "crm", Concurrency: 4}, nil, noJitter, time.Now, t0)
 	if !ready(w6) || !ready(w7) || ready(w8) {
 		t.Fatalf("cap 4 with 2 in flight: ready %v %v %v, want the first two", ready(w6), ready(w7), ready(w8))
