@@ -151,13 +151,9 @@ func parseHours(file, name string, n *yaml.Node, c *Calendar, errs *yamlconf.Err
 			// A day in two entries (mon-fri evenings, tue-sat early
 			// mornings: the split a night shift needs) has the windows of
 			// both, which must not overlap.
-			merged := append(slices.Clone(c.hours[d]), spans...)
-			sort.Slice(merged, func(i, j int) bool { return merged[i].from < merged[j].from })
-			for i := 1; i < len(merged); i++ {
-				if merged[i].from < merged[i-1].to {
-					errs.Add(file, kv.Key, "calendar %s: hours: %s windows overlap (the day is in two entries)", name, strings.ToLower(d.String()[:3]))
-					break
-				}
+			merged := sortSpans(slices.Concat(c.hours[d], spans))
+			if overlap(merged) {
+				errs.Add(file, kv.Key, "calendar %s: hours: %s windows overlap (the day is in two entries)", name, strings.ToLower(d.String()[:3]))
 			}
 			c.hours[d] = merged
 		}
@@ -234,14 +230,28 @@ func parseSpans(file, name string, n *yaml.Node, errs *yamlconf.Errors) ([]span,
 		errs.Add(file, n, "calendar %s: hours: empty list of windows", name)
 		return nil, false
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i].from < spans[j].from })
-	for i := 1; i < len(spans); i++ {
-		if spans[i].from < spans[i-1].to {
-			errs.Add(file, n, "calendar %s: hours: windows overlap", name)
-			return nil, false
-		}
+	if overlap(sortSpans(spans)) {
+		errs.Add(file, n, "calendar %s: hours: windows overlap", name)
+		return nil, false
 	}
 	return spans, true
+}
+
+// sortSpans sorts windows by their start, in place, and returns them.
+func sortSpans(spans []span) []span {
+	sort.Slice(spans, func(i, j int) bool { return spans[i].from < spans[j].from })
+	return spans
+}
+
+// overlap reports whether any of the sorted windows starts before the one
+// before it ends.
+func overlap(sorted []span) bool {
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].from < sorted[i-1].to {
+			return true
+		}
+	}
+	return false
 }
 
 func parseHolidays(file, name string, n *yaml.Node, c *Calendar, errs *yamlconf.Errors) {
@@ -307,21 +317,17 @@ func wallTime(day time.Time, minute int, loc *time.Location) time.Time {
 	y, m, d := day.Date()
 	h, mi := minute/60, minute%60
 	t := time.Date(y, m, d, h, mi, 0, 0, loc)
-	if h == 24 || t.Hour() == h && t.Minute() == mi {
+	if th, tm, _ := t.Clock(); h == 24 || th == h && tm == mi {
 		return t // 24:00 is the next midnight, which time.Date normalizes
 	}
-	// In a gap: find the zone transition within three hours either side.
-	lo, hi := t.Add(-3*time.Hour).Unix(), t.Add(3*time.Hour).Unix()
-	_, offLo := time.Unix(lo, 0).In(loc).Zone()
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		if _, off := time.Unix(mid, 0).In(loc).Zone(); off == offLo {
-			lo = mid
-		} else {
-			hi = mid
-		}
+	// In a gap: t lies just inside the zone period after it (moved later)
+	// or just inside the one before it (moved earlier); the gap's end is
+	// that period's nearer bound.
+	start, end := t.ZoneBounds()
+	if end.IsZero() || t.Sub(start) <= end.Sub(t) {
+		return start
 	}
-	return time.Unix(hi, 0).In(loc)
+	return end
 }
 
 // Business returns the open time between from and to (0 when to is not

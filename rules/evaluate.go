@@ -109,7 +109,7 @@ func (s *Set) Evaluate(in Input) Result {
 	}
 	res.Trace = make([]TraceEntry, 0, len(cands))
 	hopped := s.maxHops > 0 && ev.Causation.Hops >= s.maxHops
-	echo := ev.Causation.Echo || ev.Actor.Type == event.ActorGateway
+	echo := ownChange(ev)
 	var data *TemplateData
 	var fails []FailedCondition // one allocation for all failures of this event
 	for n, i := range cands {
@@ -237,4 +237,11 @@ func failure(c *cond, ev *event.Event, snap *event.Snapshot, now time.Time) Fail
 	}
 	f.Actual = c.actual(ev, snap, now)
 	return f
+}
+
+// ownChange reports whether ev is Hookline's own change coming back (an
+// echo, or an event the gateway made): rules skip it unless
+// on_own_changes, and it does not restart idle or since: clocks.
+func ownChange(ev *event.Event) bool {
+	return ev.Causation.Echo || ev.Actor.Type == event.ActorGateway
 }

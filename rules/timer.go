@@ -374,7 +374,7 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 	if !fired && c != nil {
 		prevDue, prevArmed = t.due(c)
 	}
-	echo := ev.Causation.Echo || ev.Actor.Type == event.ActorGateway
+	echo := ownChange(ev)
 	switch {
 	case !holds:
 		c = nil

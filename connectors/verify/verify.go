@@ -110,20 +110,29 @@ func Schemes() []string {
 // no public_url is set: the URL checked is then built from the request's
 // Host and X-Forwarded-* headers, which the sender chooses.
 func (c Config) URLFromRequest() bool {
-	i := slices.IndexFunc(schemeTable(), func(s schemeSpec) bool { return s.name == c.Scheme })
-	return i >= 0 && schemeTable()[i].fields&fPublicURL != 0 && c.PublicURL == ""
+	spec, ok := lookupScheme(c.Scheme)
+	return ok && spec.fields&fPublicURL != 0 && c.PublicURL == ""
+}
+
+// lookupScheme finds a scheme's row of the table.
+func lookupScheme(name string) (schemeSpec, bool) {
+	table := schemeTable()
+	i := slices.IndexFunc(table, func(s schemeSpec) bool { return s.name == name })
+	if i < 0 {
+		return schemeSpec{}, false
+	}
+	return table[i], true
 }
 
 // New builds the verifier for cfg, rejecting bad settings up front.
 func New(cfg Config) (Verifier, error) {
-	i := slices.IndexFunc(schemeTable(), func(s schemeSpec) bool { return s.name == cfg.Scheme })
-	if i < 0 {
+	spec, ok := lookupScheme(cfg.Scheme)
+	if !ok {
 		if cfg.Scheme == "" {
 			return nil, fmt.Errorf("%w: scheme is empty; valid schemes: %s", ErrUnknownScheme, strings.Join(Schemes(), ", "))
 		}
 		return nil, fmt.Errorf("%w %q%s", ErrUnknownScheme, cfg.Scheme, yamlconf.DidYouMean(cfg.Scheme, Schemes()))
 	}
-	spec := schemeTable()[i]
 	if err := checkFields(cfg, spec); err != nil {
 		return nil, err
 	}
