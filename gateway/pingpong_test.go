@@ -324,3 +324,97 @@ func TestEchoConsumesItsFingerprint(t *testing.T) {
 		t.Fatalf("the agent's solve ran the survey rule %d times, want once", n)
 	}
 }
+
+// An echo in the platform's own spelling is still recognized: the owner the
+// rule set comes back as the id the connector's value map sent, and a
+// number comes back in another format (5 as "5.0").
+func TestEchoInThePlatformsSpelling(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "connectors"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	writeFile(t, filepath.Join(dir, "gateway.yaml"), "connectors: [connectors/*.yaml]\nrules: [rules/*.yaml]\n")
+	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), fmt.Sprintf(pingPongConnector, "desk", "DESK_URL")+
+		"  value_maps:\n    owner: { alice: \"123\" }\n")
+	writeFile(t, filepath.Join(dir, "rules", "route.yaml"), `rules:
+  - id: route
+    on: [ticket.updated]
+    connector: desk
+    when: { field: priority, is: low }
+    once_per_item: true
+    then:
+      - set_fields: { owner: alice, custom.score: 5 }
+  - id: on-owner
+    on: [ticket.updated]
+    connector: desk
+    when: { field: owner, changed: true }
+    then:
+      - log: { file: owner.log, line: "owner {{ .Fields.owner }}" }
+  - id: on-score
+    on: [ticket.updated]
+    connector: desk
+    when: { field: custom.score, changed: true }
+    then:
+      - log: { file: score.log, line: "score" }
+`)
+	ts := startServer(t, dir, map[string]string{"DESK_URL": "http://127.0.0.1:9"}, nil)
+	step := func(actor string, fields map[string]any) {
+		t.Helper()
+		ev := &event.Event{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
+			Actor: event.Actor{Type: actor}, Fields: fields, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}
+		if err := ts.ApplyEvents([]*event.Event{ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fired := func(rule string) int {
+		t.Helper()
+		snap, err := ts.Store().Entity(event.EntityKey{Connector: "desk", Entity: "ticket", Reference: "T1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(snap.Fired[rule])
+	}
+	step("customer", map[string]any{"status": "open", "priority": "low"}) // route fires
+	if n := fired("route"); n != 1 {
+		t.Fatalf("route fired %d times, want 1", n)
+	}
+	step("system", map[string]any{"owner": "123", "custom.score": "5.0"}) // the platform's echo
+	if o, s := fired("on-owner"), fired("on-score"); o != 0 || s != 0 {
+		t.Fatalf("the echo in the platform's spelling ran rules (on-owner %d, on-score %d firings)", o, s)
+	}
+	// The echo consumed both spellings: the same owner set again by hand
+	// is a person's change.
+	step("agent", map[string]any{"owner": "bob"})
+	step("agent", map[string]any{"owner": "alice"})
+	if n := fired("on-owner"); n != 2 {
+		t.Fatalf("on-owner fired %d times for two changes by hand, want 2", n)
+	}
+}
+
+func TestFingerprintValue(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"Open ", "open"},
+		{"5", "5"},
+		{"5.0", "5"},
+		{"5.50", "5.5"},
+		{"5e0", "5"},
+		{"-1.25E1", "-12.5"},
+		{"0", "0"},
+		{"0.5", "0.5"},
+		{"007", "007"},     // an identifier, not a number
+		{"00", "00"},       // idem
+		{"5.", "5."},       // not a plain decimal
+		{".5", ".5"},       // idem
+		{"1e", "1e"},       // idem
+		{"0x10", "0x10"},   // idem
+		{"1_000", "1_000"}, // idem
+		{"inf", "inf"},
+		{"NaN", "nan"},
+		{"1e400", "1e400"}, // out of range stays as written
+		{"12345678901234567890", "12345678901234567890"}, // a long id, not rounded
+		{"12345678901234567891", "12345678901234567891"},
+	} {
+		if got := fingerprintValue(tc.in); got != tc.want {
+			t.Errorf("fingerprintValue(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

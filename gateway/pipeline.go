@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -635,11 +636,24 @@ func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, 
 	if len(matched) == 0 {
 		return nil, nil
 	}
-	// An echo consumes what it matched: the same value set again later,
-	// by a person, within the fingerprint's lifetime is theirs.
+	// An echo consumes what it matched, in both spellings: the same value
+	// set again later, by a person, within the fingerprint's lifetime is
+	// theirs.
 	for _, fp := range matched {
 		if err := bs.tx.DeleteFingerprint(fp); err != nil {
 			return nil, err
+		}
+		if fp.Also == "" {
+			continue
+		}
+		also, err := bs.tx.MatchFingerprint(fp.Connector, fp.Reference, fp.Field, fp.Also, bs.now)
+		if err != nil {
+			return nil, fmt.Errorf("match fingerprint: %w", err)
+		}
+		if also != nil && also.DeliveryID == fp.DeliveryID {
+			if err := bs.tx.DeleteFingerprint(also); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return matched[len(matched)-1], nil
@@ -647,8 +661,59 @@ func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, 
 
 // fingerprintValue is how a value is fingerprinted and matched: platforms
 // echo what they were sent in their own case and spacing (Zendesk
-// lower-cases tags), and a value that differs only so is the same change.
-func fingerprintValue(v string) string { return strings.ToLower(strings.TrimSpace(v)) }
+// lower-cases tags) and numbers in their own format (5 as 5.0 or 5e0), and
+// a value that differs only so is the same change. Digit strings with
+// leading zeros ("007") are identifiers, not numbers, and stay as they are.
+func fingerprintValue(v string) string {
+	v = strings.ToLower(strings.TrimSpace(v))
+	if looksDecimal(v) && strings.ContainsAny(v, ".e") { // whole digits are already canonical (and may be ids too long for a float)
+		if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(f, 0) {
+			return strconv.FormatFloat(f, 'f', -1, 64)
+		}
+	}
+	return v
+}
+
+// looksDecimal reports whether s is a plain decimal number: an optional
+// minus, digits without a leading zero (or a single 0), an optional
+// fraction and an optional exponent.
+func looksDecimal(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == start || (s[start] == '0' && i-start > 1) {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		frac := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == frac {
+			return false
+		}
+	}
+	if i < len(s) && s[i] == 'e' {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == exp {
+			return false
+		}
+	}
+	return i == len(s)
+}
 
 // fingerprintChecks lists the (field, value) pairs a change must match: a
 // tag change is matched tag by tag ("tags+" added, "tags-" removed).
@@ -835,22 +900,40 @@ func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
 		return nil
 	}
 	expires := bs.now.Add(bs.bundle.File.Delivery.FingerprintWindow)
-	put := func(field, value string) error {
-		return bs.tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: fingerprintValue(value),
+	put := func(field, value, also string) error {
+		return bs.tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: value, Also: also,
 			DeliveryID: d.ID, Hops: d.Hops, Expires: expires})
 	}
+	var out *connectors.Outbound
+	if c := bs.bundle.Connectors[d.Connector]; c != nil {
+		out = c.Outbound
+	}
 	for f, v := range d.Update.Set {
-		if err := put(f, event.String(v)); err != nil {
+		ours := fingerprintValue(event.String(v))
+		// The platform may echo the value its value map sent (an owner's
+		// id for our name) rather than ours: both spellings are the echo.
+		var theirs string
+		if out != nil {
+			if t := fingerprintValue(event.String(out.MapValue(f, v))); t != ours {
+				theirs = t
+			}
+		}
+		if err := put(f, ours, theirs); err != nil {
 			return fmt.Errorf("fingerprint %s: %w", f, err)
+		}
+		if theirs != "" {
+			if err := put(f, theirs, ours); err != nil {
+				return fmt.Errorf("fingerprint %s: %w", f, err)
+			}
 		}
 	}
 	for _, t := range d.Update.AddTags {
-		if err := put("tags+", t); err != nil {
+		if err := put("tags+", fingerprintValue(t), ""); err != nil {
 			return err
 		}
 	}
 	for _, t := range d.Update.RemoveTags {
-		if err := put("tags-", t); err != nil {
+		if err := put("tags-", fingerprintValue(t), ""); err != nil {
 			return err
 		}
 	}

@@ -10,10 +10,14 @@ import (
 // reference, field, value) so that the platform's echo of it can be
 // recognized until Expires.
 type Fingerprint struct {
-	Connector  string    `json:"connector"`
-	Reference  string    `json:"reference"`
-	Field      string    `json:"field"`
-	Value      string    `json:"value"`
+	Connector string `json:"connector"`
+	Reference string `json:"reference"`
+	Field     string `json:"field"`
+	Value     string `json:"value"`
+	// Also is the same change in its other spelling (the platform's value
+	// after the connector's value map), fingerprinted beside this one and
+	// consumed with it; empty when there is none.
+	Also       string    `json:"also,omitempty"`
 	DeliveryID string    `json:"delivery_id"`
 	Hops       int       `json:"hops"`
 	Expires    time.Time `json:"expires"`
