@@ -53,12 +53,24 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 		}
 		return c.Next()
 	}
-	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	got, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="hookline"`)
 		return problem(c, fiber.StatusUnauthorized, "missing or wrong bearer token")
 	}
 	return c.Next()
+}
+
+// bearerToken returns the token of an Authorization header value of the
+// Bearer scheme. The scheme is case-insensitive and one or more spaces
+// separate it from the token (RFC 9110 §11.4, RFC 6750 §2.1).
+func bearerToken(authorization string) (string, bool) {
+	scheme, token, ok := strings.Cut(authorization, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimLeft(token, " ")
+	return token, token != ""
 }
 
 // directFromLoopback reports whether a request without the admin token may
