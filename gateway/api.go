@@ -108,6 +108,18 @@ func (s *Server) parseSince(v string) (time.Time, error) {
 	return s.now().Add(-d), nil
 }
 
+// storeProblem answers a failed store read: 400 when the store refused an
+// argument of the request (store.ErrInvalid: a NUL byte in a name, a bad
+// cursor), 500 otherwise.
+func storeProblem(c *fiber.Ctx, err error) error {
+	if errors.Is(err, store.ErrInvalid) {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
+	return problem(c, fiber.StatusInternalServerError, "%v", err)
+}
+
+// queryLimit reads the limit query parameter: def when absent, at most
+// max, a 400's reason when it is not a positive whole number.
 func queryLimit(c *fiber.Ctx, def, max int) (int, error) {
 	v := c.Query("limit")
 	if v == "" {
@@ -132,7 +144,7 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	evs, next, err := s.db.ListEvents(store.EventFilter{Connector: c.Query("connector"), Type: c.Query("type"),
 		Entity: c.Query("entity"), Reference: c.Query("reference"), Since: since, Cursor: c.Query("cursor"), Limit: limit})
 	if err != nil {
-		return problem(c, fiber.StatusInternalServerError, "list events: %v", err)
+		return storeProblem(c, err)
 	}
 	out := make([]*event.Event, len(evs))
 	for i := range evs {
@@ -193,7 +205,7 @@ func (s *Server) listInbox(c *fiber.Ctx) error {
 	}
 	items, next, err := s.db.ListInbox(f)
 	if err != nil {
-		return problem(c, fiber.StatusInternalServerError, "%v", err)
+		return storeProblem(c, err)
 	}
 	out := make([]fiber.Map, len(items))
 	for i, it := range items {
@@ -253,7 +265,7 @@ func (s *Server) replayInbox(c *fiber.Ctx) error {
 	}
 	items, next, err := s.db.ListInbox(f)
 	if err != nil {
-		return problem(c, fiber.StatusInternalServerError, "%v", err)
+		return storeProblem(c, err)
 	}
 	replayed := make([]string, 0, len(items))
 	err = s.db.Update(func(tx *store.Tx) error {
@@ -333,7 +345,14 @@ func (s *Server) deliveryFilter(c *fiber.Ctx) (store.DeliveryFilter, error) {
 	if err != nil {
 		return store.DeliveryFilter{}, err
 	}
-	return store.DeliveryFilter{State: c.Query("state"), Connector: c.Query("connector"), Reference: c.Query("reference"),
+	state := c.Query("state")
+	switch state {
+	case "", store.DeliveryPending, store.DeliveryInFlight, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryCancelled:
+	default:
+		return store.DeliveryFilter{}, fmt.Errorf("state %q: want one of %s, %s, %s, %s, %s", state,
+			store.DeliveryPending, store.DeliveryInFlight, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryCancelled)
+	}
+	return store.DeliveryFilter{State: state, Connector: c.Query("connector"), Reference: c.Query("reference"),
 		Rule: c.Query("rule"), Since: since, Cursor: c.Query("cursor"), Limit: limit}, nil
 }
 
@@ -344,7 +363,7 @@ func (s *Server) listDeliveries(c *fiber.Ctx) error {
 	}
 	ds, next, err := s.db.ListDeliveries(f)
 	if err != nil {
-		return problem(c, fiber.StatusInternalServerError, "list deliveries: %v", err)
+		return storeProblem(c, err)
 	}
 	return c.JSON(fiber.Map{"deliveries": orEmpty(ds), "next_cursor": next})
 }
@@ -382,15 +401,17 @@ const bulkRetryRate = 200
 // therefore idempotency keys. Query filters as for listing; state defaults
 // to failed.
 func (s *Server) retryDeliveries(c *fiber.Ctx) error {
+	switch state := c.Query("state"); state {
+	case "", store.DeliveryFailed, store.DeliveryCancelled:
+	default:
+		return problem(c, fiber.StatusBadRequest, "state %q: only failed or cancelled deliveries can be retried", state)
+	}
 	f, err := s.deliveryFilter(c)
 	if err != nil {
 		return problem(c, fiber.StatusBadRequest, "%v", err)
 	}
 	if f.State == "" {
 		f.State = store.DeliveryFailed
-	}
-	if f.State != store.DeliveryFailed && f.State != store.DeliveryCancelled {
-		return problem(c, fiber.StatusBadRequest, "only failed or cancelled deliveries can be retried, not %q", f.State)
 	}
 	max, err := queryLimit(c, 10000, 100000)
 	if err != nil {
@@ -402,7 +423,7 @@ func (s *Server) retryDeliveries(c *fiber.Ctx) error {
 	for len(retried) < max {
 		ds, next, err := s.db.ListDeliveries(f)
 		if err != nil {
-			return problem(c, fiber.StatusInternalServerError, "list deliveries: %v", err)
+			return storeProblem(c, err)
 		}
 		for _, d := range ds {
 			if len(retried) >= max {

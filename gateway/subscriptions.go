@@ -198,7 +198,7 @@ func (s *Server) samples(c *fiber.Ctx) error {
 	}
 	evs, _, err := s.db.ListEvents(store.EventFilter{Type: c.Query("type"), Connector: c.Query("connector"), Limit: limit})
 	if err != nil {
-		return problem(c, fiber.StatusInternalServerError, "%v", err)
+		return storeProblem(c, err)
 	}
 	out := make([]HookPayload, 0, len(evs))
 	for _, e := range evs {
