@@ -463,6 +463,10 @@ func (s *Server) cancelDelivery(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"id": id, "state": store.DeliveryCancelled})
 }
 
+// listTimers lists armed timers in due order, paged like events: limit
+// (default 50, at most 1000) and cursor (the next_cursor of the page
+// before); filters rule, entity (a type, or connector/entity/reference)
+// and due_before.
 func (s *Server) listTimers(c *fiber.Ctx) error {
 	var before time.Time
 	if v := c.Query("due_before"); v != "" {
@@ -472,15 +476,16 @@ func (s *Server) listTimers(c *fiber.Ctx) error {
 		}
 		before = t
 	}
-	limit, err := queryLimit(c, 100, 10000)
+	limit, err := queryLimit(c, 50, 1000)
 	if err != nil {
 		return problem(c, fiber.StatusBadRequest, "%v", err)
 	}
-	ts, err := s.db.Timers(store.TimerFilter{Rule: c.Query("rule"), Entity: c.Query("entity"), DueBefore: before, Limit: limit})
+	ts, next, err := s.db.ListTimers(store.TimerFilter{Rule: c.Query("rule"), Entity: c.Query("entity"), DueBefore: before,
+		Cursor: c.Query("cursor"), Limit: limit})
 	if err != nil {
-		return problem(c, fiber.StatusInternalServerError, "%v", err)
+		return storeProblem(c, err)
 	}
-	return c.JSON(fiber.Map{"timers": orEmpty(ts)})
+	return c.JSON(fiber.Map{"timers": orEmpty(ts), "next_cursor": next})
 }
 
 func (s *Server) reloadConfig(c *fiber.Ctx) error {

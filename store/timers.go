@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/hookline/hookline/event"
@@ -32,6 +31,9 @@ type TimerFilter struct {
 	Entity string `json:"entity,omitempty"`
 	// DueBefore keeps timers due strictly before it.
 	DueBefore time.Time `json:"due_before,omitzero"`
+	// Cursor is the next cursor ListTimers gave for the previous page:
+	// the timers after its last one.
+	Cursor string `json:"cursor,omitempty"`
 	// Limit is the most timers returned (default 100, at most 1000).
 	Limit int `json:"limit,omitempty"`
 }
@@ -507,32 +509,10 @@ func (h *timerHeap) Pop() any {
 	return t
 }
 
-// Timers lists armed timers in due order.
+// Timers lists armed timers in due order: the first page of ListTimers.
 func (db *DB) Timers(f TimerFilter) ([]Timer, error) {
-	limit := clampLimit(f.Limit)
-	var out []Timer
-	err := db.View(func(tx *Tx) error {
-		return tx.walkDue(f.DueBefore, func(t *Timer) (bool, error) {
-			if f.Rule != "" && t.Rule != f.Rule {
-				return true, nil
-			}
-			if f.Entity != "" {
-				if strings.Contains(f.Entity, "/") {
-					if t.Key.String() != f.Entity {
-						return true, nil
-					}
-				} else if t.Key.Entity != f.Entity {
-					return true, nil
-				}
-			}
-			out = append(out, *t)
-			return len(out) < limit, nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list timers: %w", err)
-	}
-	return out, nil
+	ts, _, err := db.ListTimers(f)
+	return ts, err
 }
 
 // NextTimerDue returns the time of the first due index entry: the earliest
