@@ -286,7 +286,7 @@ func (s *Server) replayInbox(c *fiber.Ctx) error {
 	if len(replayed) > 0 {
 		s.pipe.replayed()
 	}
-	return c.JSON(fiber.Map{"replayed": len(replayed), "ids": replayed, "next_cursor": next})
+	return c.JSON(fiber.Map{"replayed": len(replayed), "ids": replayed, "more": next != "", "next_cursor": next})
 }
 
 // inboxView shows the body as JSON rather than base64.
@@ -397,9 +397,13 @@ func (s *Server) retryDelivery(c *fiber.Ctx) error {
 // does not hammer the platform that just recovered.
 const bulkRetryRate = 200
 
-// retryDeliveries retries every failed (or filtered) delivery, keeping ids and
-// therefore idempotency keys. Query filters as for listing; state defaults
-// to failed.
+// retryDeliveries retries failed (or, with state=cancelled, cancelled)
+// deliveries matching the filters of listDeliveries, newest first, at most
+// limit of them (default 10,000, at most 100,000), paced at bulkRetryRate,
+// keeping ids and therefore idempotency keys. When it stops at the limit
+// with more matching, it answers more: true and the next_cursor to pass
+// as cursor to go on. Deliveries it retried are newer than that cursor,
+// so one that fails again at once is not retried twice.
 func (s *Server) retryDeliveries(c *fiber.Ctx) error {
 	switch state := c.Query("state"); state {
 	case "", store.DeliveryFailed, store.DeliveryCancelled:
@@ -418,31 +422,43 @@ func (s *Server) retryDeliveries(c *fiber.Ctx) error {
 		return problem(c, fiber.StatusBadRequest, "%v", err)
 	}
 	lim := rate.NewLimiter(bulkRetryRate, bulkRetryRate/10)
-	var retried []string
+	retried := []string{}
+	visited := "" // the id of the last delivery considered
+	more := false
 	f.Limit = 500
-	for len(retried) < max {
+pages:
+	for {
 		ds, next, err := s.db.ListDeliveries(f)
 		if err != nil {
+			s.disp.Notify()
 			return storeProblem(c, err)
 		}
 		for _, d := range ds {
-			if len(retried) >= max {
-				break
+			if len(retried) == max {
+				more = true
+				break pages
 			}
 			if err := lim.Wait(c.UserContext()); err != nil {
-				break
+				s.disp.Notify()
+				return problem(c, fiber.StatusServiceUnavailable, "bulk retry stopped after %d deliveries: %v", len(retried), err)
 			}
 			if err := s.db.RetryDelivery(d.ID, s.now()); err == nil {
 				retried = append(retried, d.ID)
 			}
+			visited = d.ID
 		}
+		s.disp.Notify()
 		if next == "" {
 			break
 		}
 		f.Cursor = next
 	}
 	s.disp.Notify()
-	return c.JSON(fiber.Map{"retried": len(retried), "ids": retried})
+	cursor := ""
+	if more {
+		cursor = visited
+	}
+	return c.JSON(fiber.Map{"retried": len(retried), "ids": retried, "more": more, "next_cursor": cursor})
 }
 
 func (s *Server) cancelDelivery(c *fiber.Ctx) error {

@@ -1,8 +1,16 @@
 package gateway
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/store"
 )
 
 // The auth scheme of the Authorization header is case-insensitive (RFC
@@ -74,5 +82,93 @@ func TestListEndpointsRefuseBadQueryWith400(t *testing.T) {
 		if r.Status != 400 || !strings.Contains(string(r.Body), tt.reason) {
 			t.Errorf("%s %s: %d %s, want 400 with %q", tt.method, tt.path, r.Status, r.Body, tt.reason)
 		}
+	}
+}
+
+// A bulk retry that stops at its limit says that more remain and where to
+// go on: more and next_cursor, which the next call takes as cursor. The
+// deliveries it retried and that failed again at once are newer than the
+// cursor, so going on does not retry them a second time: following the
+// cursor retries every dead letter exactly once.
+func TestBulkRetrySaysMoreRemainAndContinues(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest) // dead at once, again
+	}))
+	defer target.Close()
+	const n = 7
+	var all []string
+	ts := startServerWith(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil, func(s *Server) {
+		err := s.db.Update(func(tx *store.Tx) error {
+			for i := range n {
+				d := &store.Delivery{Connector: restHooksConnector, Entity: "ticket", Reference: fmt.Sprintf("R-%d", i),
+					Update:  event.Update{Kind: event.KindCallWebhook},
+					Request: store.Request{Method: "POST", URL: target.URL}}
+				if err := tx.AddDelivery(d); err != nil {
+					return err
+				}
+				all = append(all, d.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		claimed, err := s.db.ClaimDue(time.Now(), 100)
+		if err != nil || len(claimed) != n {
+			t.Fatalf("claim: %d %v", len(claimed), err)
+		}
+		for _, d := range claimed {
+			if err := s.db.FinishDelivery(d.ID, &store.Attempt{At: time.Now(), Status: 400}, store.DeliveryFailed, time.Time{}, "refused", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	type answer struct {
+		Retried    int      `json:"retried"`
+		IDs        []string `json:"ids"`
+		More       *bool    `json:"more"`
+		NextCursor *string  `json:"next_cursor"`
+	}
+	failedAgain := func(ids []string) {
+		t.Helper()
+		waitFor(t, "the retried deliveries to fail again", func() bool {
+			for _, id := range ids {
+				d, err := ts.db.Delivery(id)
+				if err != nil || d.State != store.DeliveryFailed || len(d.Attempts) != 2 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	var retried []string
+	cursor := ""
+	for _, want := range []struct {
+		retried int
+		more    bool
+	}{{3, true}, {3, true}, {1, false}} {
+		path := "/api/v1/deliveries/retry?limit=3"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		r := do(t, "POST", ts.URL+path, nil, nil)
+		var a answer
+		decodeJSON(t, r.Body, &a)
+		if r.Status != 200 || a.Retried != want.retried || len(a.IDs) != want.retried || a.More == nil || *a.More != want.more ||
+			a.NextCursor == nil || (*a.NextCursor != "") != want.more {
+			t.Fatalf("POST %s: %d %s; want %d retried, more %v and a next_cursor when more", path, r.Status, r.Body, want.retried, want.more)
+		}
+		failedAgain(a.IDs)
+		retried = append(retried, a.IDs...)
+		cursor = *a.NextCursor
+	}
+	slices.Sort(retried)
+	if !slices.Equal(retried, all) {
+		t.Fatalf("retried %v, want each of %v once", retried, all)
+	}
+	// Nothing matches: an empty list, no more.
+	r := do(t, "POST", ts.URL+"/api/v1/deliveries/retry?connector=nobody", nil, nil)
+	if r.Status != 200 || !strings.Contains(string(r.Body), `"ids":[]`) || !strings.Contains(string(r.Body), `"more":false`) {
+		t.Fatalf("bulk retry of nothing: %d %s", r.Status, r.Body)
 	}
 }

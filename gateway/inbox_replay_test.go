@@ -40,7 +40,7 @@ func TestReplayInboxAfterTheMappingIsFixed(t *testing.T) {
 	}
 	replayAt := time.Now().Truncate(time.Millisecond)
 	r = do(t, "POST", ts.URL+"/api/v1/inbox/replay?connector=generic", nil, nil)
-	if m := r.JSON(t); r.Status != 200 || m["replayed"] != 1.0 || m["ids"].([]any)[0] != id {
+	if m := r.JSON(t); r.Status != 200 || m["replayed"] != 1.0 || m["ids"].([]any)[0] != id || m["more"] != false || m["next_cursor"] != "" {
 		t.Fatalf("bulk replay: %d %s", r.Status, r.Body)
 	}
 	waitFor(t, "the replayed webhook processed", func() bool {

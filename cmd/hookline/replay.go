@@ -87,23 +87,60 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "replayed %s\n", count(n, "webhook", "webhooks"))
 		return 0
 	}
-	q := url.Values{}
+	filters := url.Values{}
 	for k, v := range map[string]string{"state": *state, "connector": *connector, "reference": *reference, "rule": *rule, "since": *since} {
 		if v != "" {
-			q.Set(k, v)
+			filters.Set(k, v)
 		}
 	}
-	if *limit > 0 {
-		q.Set("limit", fmt.Sprint(*limit))
-	}
-	out, err := post("/api/v1/deliveries/retry?" + q.Encode())
+	n, more, err := retryDeliveries(post, filters, *limit)
 	if err != nil {
-		fmt.Fprintln(stderr, "hookline replay:", err)
+		fmt.Fprintf(stderr, "hookline replay: %v (retried %s before)\n", err, count(n, "delivery", "deliveries"))
 		return 1
 	}
-	n, _ := out["retried"].(float64)
-	fmt.Fprintf(stdout, "retried %s\n", count(int(n), "delivery", "deliveries"))
+	if more {
+		fmt.Fprintf(stdout, "retried %s; more match (--limit %d stopped it)\n", count(n, "delivery", "deliveries"), *limit)
+		return 0
+	}
+	fmt.Fprintf(stdout, "retried %s\n", count(n, "delivery", "deliveries"))
 	return 0
+}
+
+// maxRetryRequest is the most deliveries the gateway retries per request.
+const maxRetryRequest = 100000
+
+// retryDeliveries retries the deliveries matching filters, request after
+// request, following the gateway's next_cursor while it answers more, at
+// most limit of them (0: all), and returns how many it retried and whether
+// limit stopped it with more matching.
+func retryDeliveries(post func(string) (map[string]any, error), filters url.Values, limit int) (int, bool, error) {
+	total, cursor := 0, ""
+	for {
+		q := url.Values{}
+		for k, v := range filters {
+			q[k] = v
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		if limit > 0 {
+			q.Set("limit", fmt.Sprint(min(limit-total, maxRetryRequest)))
+		}
+		out, err := post("/api/v1/deliveries/retry?" + q.Encode())
+		if err != nil {
+			return total, false, err
+		}
+		n, _ := out["retried"].(float64)
+		total += int(n)
+		more, _ := out["more"].(bool)
+		cursor, _ = out["next_cursor"].(string)
+		switch {
+		case !more || cursor == "":
+			return total, false, nil
+		case limit > 0 && total >= limit:
+			return total, true, nil
+		}
+	}
 }
 
 // maxReplayPage is the most webhooks the gateway replays per request.

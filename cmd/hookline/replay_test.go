@@ -214,3 +214,61 @@ func TestReplayInboxPages(t *testing.T) {
 		t.Fatalf("an error on the third page: %d, %v; want 2 and the error", n, err)
 	}
 }
+
+// retryDeliveries goes on while the gateway answers more, passing its
+// next_cursor as cursor with the same filters, asks for no more than
+// --limit leaves, says when --limit stopped it with more matching, and
+// stops on an error with what it had retried.
+func TestRetryDeliveriesPages(t *testing.T) {
+	type call struct{ cursor, limit string }
+	gateway := func(pages []map[string]any, failAt int) (func(string) (map[string]any, error), *[]call) {
+		var calls []call
+		return func(path string) (map[string]any, error) {
+			u, err := url.Parse(path)
+			if err != nil || u.Path != "/api/v1/deliveries/retry" || u.Query().Get("state") != "failed" || u.Query().Get("connector") != "zendesk" {
+				t.Fatalf("request %q", path)
+			}
+			calls = append(calls, call{u.Query().Get("cursor"), u.Query().Get("limit")})
+			if len(calls)-1 == failAt {
+				return nil, fmt.Errorf("503 busy")
+			}
+			return pages[len(calls)-1], nil
+		}, &calls
+	}
+	filters := url.Values{"state": {"failed"}, "connector": {"zendesk"}}
+	pages := []map[string]any{
+		{"retried": 10000.0, "more": true, "next_cursor": "B"},
+		{"retried": 9998.0, "more": true, "next_cursor": "D"}, // two changed state meanwhile
+		{"retried": 5.0, "more": false, "next_cursor": ""},
+	}
+	post, calls := gateway(pages, -1)
+	if n, more, err := retryDeliveries(post, filters, 0); n != 20003 || more || err != nil {
+		t.Fatalf("all pages: %d, %v, %v", n, more, err)
+	}
+	if want := []call{{"", ""}, {"B", ""}, {"D", ""}}; fmt.Sprint(*calls) != fmt.Sprint(want) {
+		t.Fatalf("requests %v, want %v", *calls, want)
+	}
+	post, calls = gateway([]map[string]any{
+		{"retried": 10000.0, "more": true, "next_cursor": "B"},
+		{"retried": 5000.0, "more": true, "next_cursor": "C"},
+	}, -1)
+	if n, more, err := retryDeliveries(post, filters, 15000); n != 15000 || !more || err != nil {
+		t.Fatalf("limit 15000: %d, %v, %v", n, more, err)
+	}
+	if want := []call{{"", "15000"}, {"B", "5000"}}; fmt.Sprint(*calls) != fmt.Sprint(want) {
+		t.Fatalf("limit 15000: requests %v, want %v", *calls, want)
+	}
+	post, calls = gateway([]map[string]any{{"retried": 3.0, "more": true, "next_cursor": "C"}}, -1)
+	if n, more, err := retryDeliveries(post, filters, 3); n != 3 || !more || err != nil || len(*calls) != 1 {
+		t.Fatalf("limit 3 with more: %d, %v, %v, requests %v", n, more, err, *calls)
+	}
+	// A gateway from before more and next_cursor: one request, as before.
+	post, calls = gateway([]map[string]any{{"retried": 10000.0}}, -1)
+	if n, more, err := retryDeliveries(post, filters, 0); n != 10000 || more || err != nil || len(*calls) != 1 {
+		t.Fatalf("older gateway: %d, %v, %v, requests %v", n, more, err, *calls)
+	}
+	post, _ = gateway(pages, 1)
+	if n, _, err := retryDeliveries(post, filters, 0); n != 10000 || err == nil {
+		t.Fatalf("an error on the second page: %d, %v; want 10000 and the error", n, err)
+	}
+}
