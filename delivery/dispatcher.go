@@ -265,6 +265,24 @@ func (d *Dispatcher) SetOutbounds(m map[string]*connectors.Outbound) {
 	d.Notify()
 }
 
+// CheckEgress reports whether the egress guard lets deliveries of
+// connector reach host (a URL's host, without port), by the policy those
+// deliveries are sent with: the connector's allow_private when it is
+// configured, and the egress allow list in force. A name is resolved (see
+// CheckEgressHost); a refusal is an *EgressError.
+func (d *Dispatcher) CheckEgress(ctx context.Context, connector, host string) error {
+	allowPrivate := false
+	d.mu.RLock()
+	t := d.targets[connector]
+	d.mu.RUnlock()
+	if t != nil {
+		if out := t.config().out; out != nil {
+			allowPrivate = out.AllowPrivate
+		}
+	}
+	return CheckEgressHost(ctx, nil, host, allowPrivate, d.cfg.EgressAllow)
+}
+
 // targetFor returns the target a delivery goes through. A call_webhook
 // delivery whose connector is not configured gets default settings.
 func (d *Dispatcher) targetFor(del *store.Delivery) (*target, error) {

@@ -61,7 +61,9 @@
 // private targets or an egress allow prefix covers the address. Cloud
 // metadata addresses (169.254.169.254, fd00:ec2::254) are refused even with
 // allow_private; only an explicit egress allow prefix opens them. A refusal
-// is a permanent failure. See CheckEgress.
+// is a permanent failure. See CheckEgress. Dispatcher.CheckEgress applies
+// a connector's policy to a host ahead of time (the gateway refuses REST-hook
+// subscriptions with it); the check at connect time still decides.
 //
 // # Log actions
 //

@@ -92,6 +92,41 @@ func CheckEgress(ip netip.Addr, allowPrivate bool, allow []netip.Prefix) error {
 	return nil
 }
 
+// CheckEgressHost applies CheckEgress to a host as a URL names it: an IP
+// literal (IPv6 without brackets, with or without a zone) is checked as it
+// is; a name is resolved with resolver (nil: net.DefaultResolver) and is
+// refused when every address it resolves to is refused, since the dialer
+// tries the next address after a refused one. The error is then the
+// *EgressError of the first address. A name that does not resolve gives
+// the resolver's error, which does not wrap ErrEgressRefused. The check at
+// connect time stays the one that counts: DNS answers can change.
+func CheckEgressHost(ctx context.Context, resolver *net.Resolver, host string, allowPrivate bool, allow []netip.Prefix) error {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return CheckEgress(ip, allowPrivate, allow)
+	}
+	if resolver == nil {
+		resolver = net.DefaultResolver
+	}
+	ips, err := resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("egress check of %s: %w", host, err)
+	}
+	var first error
+	for _, ip := range ips {
+		err := CheckEgress(ip, allowPrivate, allow)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	if first == nil {
+		return fmt.Errorf("egress check of %s: no address: %w", host, ErrEgressRefused)
+	}
+	return first
+}
+
 // egressGuard checks every address a connector's dialer connects to.
 type egressGuard struct {
 	allowPrivate bool

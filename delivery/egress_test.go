@@ -151,3 +151,46 @@ func TestEgressTransport(t *testing.T) {
 		t.Fatalf("metadata: got %v, want an egress refusal", err)
 	}
 }
+
+// CheckEgressHost decides as the guarded dialer does: literals as they
+// are, names by the addresses they resolve to ("localhost" is loopback);
+// a name that does not resolve is not an egress refusal.
+func TestCheckEgressHost(t *testing.T) {
+	loop := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+	meta := []netip.Prefix{netip.MustParsePrefix("169.254.169.254/32")}
+	tests := []struct {
+		host         string
+		allowPrivate bool
+		allow        []netip.Prefix
+		wantKind     string // "" = allowed
+	}{
+		{"203.0.113.9", false, nil, ""},
+		{"127.0.0.1", false, nil, "loopback address"},
+		{"localhost", false, nil, "loopback address"},
+		{"::1", false, nil, "loopback address"},
+		{"fe80::1%eth0", false, nil, "link-local address"},
+		{"10.20.30.40", false, nil, "private address"},
+		{"169.254.169.254", false, nil, "cloud metadata address"},
+		{"localhost", true, nil, ""},
+		{"localhost", false, loop, ""},
+		{"169.254.169.254", true, loop, "cloud metadata address"},
+		{"169.254.169.254", false, meta, ""},
+	}
+	for _, tt := range tests {
+		err := CheckEgressHost(context.Background(), nil, tt.host, tt.allowPrivate, tt.allow)
+		if tt.wantKind == "" {
+			if err != nil {
+				t.Errorf("CheckEgressHost(%s, %v, %v) = %v, want allowed", tt.host, tt.allowPrivate, tt.allow, err)
+			}
+			continue
+		}
+		var ee *EgressError
+		if !errors.As(err, &ee) || ee.Kind != tt.wantKind {
+			t.Errorf("CheckEgressHost(%s, %v, %v) = %v, want a refusal (%s)", tt.host, tt.allowPrivate, tt.allow, err, tt.wantKind)
+		}
+	}
+	err := CheckEgressHost(context.Background(), nil, "hooks.invalid", false, nil)
+	if err == nil || errors.Is(err, ErrEgressRefused) {
+		t.Errorf("a name that does not resolve: %v, want the resolver's error", err)
+	}
+}

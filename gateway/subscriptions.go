@@ -1,14 +1,17 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/hookline/hookline/delivery"
 	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/store"
 )
@@ -135,6 +138,9 @@ func (s *Server) subscribe(c *fiber.Ctx) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return problem(c, fiber.StatusBadRequest, "target_url must be an absolute http(s) URL")
 	}
+	if ok, err := s.checkHookTarget(c, u); !ok {
+		return err
+	}
 	if req.Event == "" {
 		req.Event = "*"
 	}
@@ -158,6 +164,28 @@ func (s *Server) subscribe(c *fiber.Ctx) error {
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
 	return c.Status(fiber.StatusCreated).JSON(sub)
+}
+
+// hookTargetResolveTimeout bounds the name lookup of a subscription's
+// target.
+const hookTargetResolveTimeout = 5 * time.Second
+
+// checkHookTarget refuses (400, and false with the answer's error) a
+// target whose deliveries the egress guard would refuse, by the policy
+// they are sent with (Dispatcher.CheckEgress): each of them would be
+// dead-lettered. A name that does not resolve now is accepted: delivery
+// checks the address it connects to in any case.
+func (s *Server) checkHookTarget(c *fiber.Ctx, target *url.URL) (bool, error) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), hookTargetResolveTimeout)
+	defer cancel()
+	err := s.disp.CheckEgress(ctx, restHooksConnector, target.Hostname())
+	switch {
+	case errors.Is(err, delivery.ErrEgressRefused):
+		return false, problem(c, fiber.StatusBadRequest, "target_url %s is refused by the gateway's egress policy: %v", target.Redacted(), err)
+	case err != nil:
+		s.log.Warn("REST hook target does not resolve now; subscribed all the same", "target", target.Redacted(), "err", err)
+	}
+	return true, nil
 }
 
 // unsubscribe is DELETE /api/v1/subscriptions/{id}.

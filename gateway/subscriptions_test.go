@@ -2,9 +2,14 @@ package gateway
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +159,125 @@ func TestSubscribeIsIdempotentAndChecksThePattern(t *testing.T) {
 		if r := post(`{"target_url": "https://hooks.zapier.com/2", "event": "` + bad + `"}`); r.Status != 400 {
 			t.Errorf("event %q: %d %s, want 400", bad, r.Status, r.Body)
 		}
+	}
+}
+
+// A subscription whose target the egress guard refuses would dead-letter
+// every delivery to it: it is refused at once, 400 with the reason, by the
+// very policy delivery applies (egress.allow / HOOKLINE_EGRESS_ALLOW, the
+// rest_hooks connector's allow_private, metadata addresses only by an
+// explicit allow entry), for IP literals and for names, resolved. A target
+// the policy allows is subscribed and receives the events, here on a real
+// loopback server.
+func TestSubscribeRefusesTargetsTheEgressGuardRefuses(t *testing.T) {
+	var mu sync.Mutex
+	received := 0
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		received++
+		mu.Unlock()
+		w.WriteHeader(200)
+	}))
+	defer hook.Close()
+	port := hook.Listener.Addr().(*net.TCPAddr).Port
+	loopback := fmt.Sprintf("http://127.0.0.1:%d/hook", port)
+	localhost := fmt.Sprintf("http://localhost:%d/hook", port)
+	ipv6Loopback := fmt.Sprintf("http://[::1]:%d/hook", port)
+	const (
+		metadata = "http://169.254.169.254/latest/meta-data/"
+		private  = "https://10.20.30.40/hook"
+		home     = "http://192.168.1.20:8080/hook"
+		linkLoc  = "http://[fe80::1%25eth0]/hook"
+		public   = "https://203.0.113.9/hook" // not a range the guard refuses
+	)
+	allowPrivateConnector := func(dir string) {
+		writeFile(t, filepath.Join(dir, "connectors", "rest_hooks.yaml"), `connector: rest_hooks
+description: REST hook deliveries may reach private addresses.
+outbound:
+  base_url: "https://hooks.example.com"
+  allow_private: true
+  actions:
+    post: { method: POST, path: "/" }
+`)
+	}
+	type want struct {
+		target string
+		status int
+		reason string
+	}
+	for _, tt := range []struct {
+		name  string
+		env   map[string]string
+		setup func(dir string)
+		wants []want
+	}{
+		{"default policy", nil, nil, []want{
+			{loopback, 400, "loopback address"},
+			{localhost, 400, "loopback address"},
+			{ipv6Loopback, 400, "loopback address"},
+			{private, 400, "private address"},
+			{home, 400, "private address"},
+			{linkLoc, 400, "link-local address"},
+			{metadata, 400, "cloud metadata address"},
+			{public, 201, ""},
+			// A name that does not resolve now may later: delivery checks then.
+			{"https://hooks.invalid/x", 201, ""},
+		}},
+		{"egress allow for loopback", map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil, []want{
+			{loopback, 201, ""},
+			{ipv6Loopback, 400, "loopback address"},
+			{private, 400, "private address"},
+			{metadata, 400, "cloud metadata address"},
+		}},
+		{"allow_private of the rest_hooks connector", nil, allowPrivateConnector, []want{
+			{loopback, 201, ""},
+			{private, 201, ""},
+			{metadata, 400, "cloud metadata address"},
+		}},
+		{"egress allow for the metadata address", map[string]string{"HOOKLINE_EGRESS_ALLOW": "169.254.169.254/32"}, nil, []want{
+			{metadata, 201, ""},
+			{loopback, 400, "loopback address"},
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := copyConfigs(t)
+			if tt.setup != nil {
+				tt.setup(dir)
+			}
+			ts := startServer(t, dir, tt.env, nil)
+			subscribed := 0
+			for _, w := range tt.wants {
+				r := do(t, "POST", ts.URL+"/api/v1/subscriptions", []byte(`{"target_url": "`+w.target+`", "event": "ticket.*"}`),
+					map[string]string{"Content-Type": "application/json"})
+				if r.Status != w.status || !strings.Contains(string(r.Body), w.reason) {
+					t.Errorf("subscribe %s: %d %s, want %d with %q", w.target, r.Status, r.Body, w.status, w.reason)
+				}
+				if w.status == 201 {
+					subscribed++
+				} else if !strings.Contains(string(r.Body), "target_url") {
+					t.Errorf("subscribe %s: the reason does not name target_url: %s", w.target, r.Body)
+				}
+			}
+			var list struct{ Subscriptions []map[string]any }
+			decodeJSON(t, do(t, "GET", ts.URL+"/api/v1/subscriptions", nil, nil).Body, &list)
+			if len(list.Subscriptions) != subscribed {
+				t.Fatalf("%d subscriptions stored, want %d: %v", len(list.Subscriptions), subscribed, list.Subscriptions)
+			}
+			if !slices.ContainsFunc(tt.wants, func(w want) bool { return w.target == loopback && w.status == 201 }) {
+				return
+			}
+			// The loopback subscription allowed gets its events.
+			mu.Lock()
+			before := received
+			mu.Unlock()
+			if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "EG-1"}`), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
+				t.Fatalf("post: %d %s", r.Status, r.Body)
+			}
+			waitFor(t, "the loopback subscriber to get the event", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return received > before
+			})
+		})
 	}
 }
