@@ -63,7 +63,7 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 
 // bearerToken returns the token of an Authorization header value of the
 // Bearer scheme. The scheme is case-insensitive and one or more spaces
-// separate it from the token (RFC 9110 §11.4, RFC 6750 §2.1).
+// separate it from the token (RFC 9110 §11.1 and §11.4, RFC 6750 §2.1).
 func bearerToken(authorization string) (string, bool) {
 	scheme, token, ok := strings.Cut(authorization, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
