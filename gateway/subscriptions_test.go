@@ -142,12 +142,12 @@ func TestSubscribeIsIdempotentAndChecksThePattern(t *testing.T) {
 	post := func(body string) response {
 		return do(t, "POST", ts.URL+"/api/v1/subscriptions", []byte(body), map[string]string{"Content-Type": "application/json"})
 	}
-	first := post(`{"target_url": "https://hooks.zapier.com/1", "event": "ticket.updated"}`)
-	again := post(`{"target_url": "https://hooks.zapier.com/1", "event": "ticket.updated"}`)
+	first := post(`{"target_url": "https://203.0.113.7/1", "event": "ticket.updated"}`)
+	again := post(`{"target_url": "https://203.0.113.7/1", "event": "ticket.updated"}`)
 	if first.Status != 201 || again.Status != 200 || first.JSON(t)["id"] != again.JSON(t)["id"] {
 		t.Fatalf("subscribe twice: %d %s, then %d %s; want 201 then 200 with the same id", first.Status, first.Body, again.Status, again.Body)
 	}
-	if other := post(`{"target_url": "https://hooks.zapier.com/1", "event": "ticket.*"}`); other.Status != 201 {
+	if other := post(`{"target_url": "https://203.0.113.7/1", "event": "ticket.*"}`); other.Status != 201 {
 		t.Fatalf("another event for the same target: %d %s", other.Status, other.Body)
 	}
 	var list struct{ Subscriptions []map[string]any }
@@ -156,7 +156,7 @@ func TestSubscribeIsIdempotentAndChecksThePattern(t *testing.T) {
 		t.Fatalf("subscriptions: %v, want 2", list.Subscriptions)
 	}
 	for _, bad := range []string{"ticket*", "ticket.", "*.updated", "ticket updated"} {
-		if r := post(`{"target_url": "https://hooks.zapier.com/2", "event": "` + bad + `"}`); r.Status != 400 {
+		if r := post(`{"target_url": "https://203.0.113.7/2", "event": "` + bad + `"}`); r.Status != 400 {
 			t.Errorf("event %q: %d %s, want 400", bad, r.Status, r.Body)
 		}
 	}
