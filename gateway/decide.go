@@ -29,7 +29,8 @@ type decision struct {
 
 // decide folds ev into the prior snapshot and runs the rules over it. It is
 // shared by the pipeline (with the store's counters) and by dry runs and
-// config tests (with none), so all three decide the same way.
+// config tests (with the run's own, in memory), so all three decide the
+// same way.
 //
 // With run set, the named rule's actions run on demand regardless of its
 // conditions (manual events); other rules are not evaluated. After the

@@ -140,7 +140,8 @@ func Simulate(b *Bundle, req SimRequest, now time.Time) (*SimResult, error) {
 }
 
 // Simulation is a dry run with state and a clock: entity snapshots, armed
-// timers and each entity's last template variables live in memory. Post
+// timers, each entity's last template variables and the rule-scope firings
+// that limit: { scope: rule } counts live in memory. Post
 // runs webhooks or events at the current time; Advance moves the clock and
 // fires due timers in due order as timer.fired events, each at its due
 // time, through the same decisions as the pipeline (decide: rules, then
@@ -151,7 +152,11 @@ type Simulation struct {
 	snaps  map[event.EntityKey]*event.Snapshot
 	vars   map[event.EntityKey]map[string]string
 	timers map[simTimer]store.Timer
-	seq    int
+	// ruleFirings are the times of the run's rule-scope firings, by rule,
+	// in order: limit: { scope: rule } counts them as the pipeline counts
+	// the store's.
+	ruleFirings map[string][]time.Time
+	seq         int
 }
 
 // maxSimTimers bounds the timers one Advance fires.
@@ -165,7 +170,19 @@ type simTimer struct {
 // NewSimulation starts a simulation of the bundle's config at now.
 func NewSimulation(b *Bundle, now time.Time) *Simulation {
 	return &Simulation{b: b, now: now, snaps: map[event.EntityKey]*event.Snapshot{},
-		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}}
+		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}, ruleFirings: map[string][]time.Time{}}
+}
+
+// countRuleFirings counts the run's firings of rule at or after since, as
+// the store's RuleFirings does for the pipeline.
+func (s *Simulation) countRuleFirings(rule string, since time.Time) int {
+	n := 0
+	for _, at := range s.ruleFirings[rule] {
+		if !at.Before(since) {
+			n++
+		}
+	}
+	return n
 }
 
 // Now returns the simulated clock.
@@ -330,9 +347,14 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 		ev.ID = fmt.Sprintf("dry-run-%d", s.seq)
 	}
 	key := ev.Key()
-	d, err := decide(s.b.Rules, ev, s.snaps[key], nil, s.now, nil, "")
+	d, err := decide(s.b.Rules, ev, s.snaps[key], nil, s.now, s.countRuleFirings, "")
 	if err != nil {
 		return err
+	}
+	for _, f := range d.Result.Firings {
+		if f.Scope == rules.ScopeRule {
+			s.ruleFirings[f.Rule] = append(s.ruleFirings[f.Rule], f.At)
+		}
 	}
 	idx := len(res.Events)
 	res.Events = append(res.Events, ev)
