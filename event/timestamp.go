@@ -1,0 +1,136 @@
+package event
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Unix timestamps are told apart by magnitude: below 1e11 they are seconds
+// (until the year 5138), below 1e14 milliseconds, below 1e17 microseconds,
+// and nanoseconds above.
+const (
+	unixMillisFrom = 1e11
+	unixMicrosFrom = 1e14
+	unixNanosFrom  = 1e17
+)
+
+// ParseTime reads a timestamp: a time.Time, an RFC 3339 string, or Unix
+// seconds, milliseconds, microseconds or nanoseconds as a number (float64,
+// json.Number) or a numeric string, told apart by magnitude (seconds may
+// carry a decimal fraction, as Slack's "1596183880.004200"). Mapped
+// occurred_at values and the rules' since: fields are read with it. The
+// result is in UTC; ok is false for anything else (a zero time.Time too).
+func ParseTime(v any) (time.Time, bool) {
+	var s string
+	switch x := v.(type) {
+	case time.Time:
+		return x.UTC(), !x.IsZero()
+	case string:
+		s = strings.TrimSpace(x)
+		if !looksNumeric(s) {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			return t.UTC(), err == nil
+		}
+	case json.Number:
+		s = string(x)
+	case float64:
+		return unixFloat(x)
+	default:
+		return time.Time{}, false
+	}
+	return parseUnix(s)
+}
+
+// parseUnix parses a decimal Unix timestamp exactly (no float rounding of
+// the fraction).
+func parseUnix(s string) (time.Time, bool) {
+	intPart, frac, hasFrac := strings.Cut(s, ".")
+	n, err := strconv.ParseInt(intPart, 10, 64)
+	if err != nil || (hasFrac && !allDigits(frac)) || intPart == "" || intPart == "-" {
+		f, ferr := strconv.ParseFloat(s, 64)
+		if ferr != nil {
+			return time.Time{}, false
+		}
+		return unixFloat(f)
+	}
+	abs := n
+	if abs < 0 {
+		abs = -abs
+	}
+	// fracNanos scales the fraction digits to the unit's nanoseconds.
+	fracNanos := func(unitDigits int) int64 {
+		if !hasFrac || unitDigits == 0 {
+			return 0
+		}
+		d := frac
+		if len(d) > unitDigits {
+			d = d[:unitDigits]
+		}
+		d += strings.Repeat("0", unitDigits-len(d))
+		f, _ := strconv.ParseInt(d, 10, 64)
+		if strings.HasPrefix(intPart, "-") {
+			return -f
+		}
+		return f
+	}
+	var t time.Time
+	switch {
+	case abs < unixMillisFrom:
+		t = time.Unix(n, fracNanos(9))
+	case abs < unixMicrosFrom:
+		t = time.UnixMilli(n).Add(time.Duration(fracNanos(6)))
+	case abs < unixNanosFrom:
+		t = time.UnixMicro(n).Add(time.Duration(fracNanos(3)))
+	default:
+		t = time.Unix(0, n)
+	}
+	return t.UTC(), true
+}
+
+func unixFloat(f float64) (time.Time, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) >= 9.2e18 {
+		return time.Time{}, false
+	}
+	var perSecond float64
+	switch abs := math.Abs(f); {
+	case abs < unixMillisFrom:
+		perSecond = 1
+	case abs < unixMicrosFrom:
+		perSecond = 1e3
+	case abs < unixNanosFrom:
+		perSecond = 1e6
+	default:
+		perSecond = 1e9
+	}
+	secs := f / perSecond
+	whole := math.Trunc(secs)
+	return time.Unix(int64(whole), int64(math.Round((secs-whole)*1e6))*1e3).UTC(), true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// looksNumeric reports whether s is made of digits, a sign, a decimal point
+// and exponent letters only (a Unix timestamp, not an RFC 3339 time).
+func looksNumeric(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9', c == '.', c == '-', c == '+', c == 'e', c == 'E':
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
