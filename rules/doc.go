@@ -271,7 +271,9 @@
 //	    then: [ { set_group: rescue } ]
 //
 // Keys: for: D (when has held for D; with since: F, measured from the
-// timestamp field F, and a new value of F starts a new episode); idle: D
+// timestamp field F, and a new value of F starts a new episode; F may hold
+// an RFC 3339 time or, as a mapped occurred_at, Unix seconds or
+// milliseconds as a number or a numeric text); idle: D
 // (no event for D; every event that on: lists re-arms it, except echoes of
 // our own deliveries unless on_own_changes: true); within: [lo, hi] (the
 // measured duration must be inside the window when the timer fires; with

@@ -53,7 +53,7 @@ func (s *Set) Reclock(ruleID string, snap *event.Snapshot, c *event.RuleClock, n
 		return c, false
 	}
 	t := r.timing
-	v, ok := t.since.get(&event.Event{}, snap).timeOf()
+	v, ok := t.since.get(&event.Event{}, snap).instant()
 	switch {
 	case !ok:
 		return nil, true

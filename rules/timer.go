@@ -379,7 +379,7 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 	case !holds:
 		c = nil
 	case t.since != nil:
-		v, ok := t.since.get(ev, snap).timeOf()
+		v, ok := t.since.get(ev, snap).instant()
 		switch {
 		case !ok:
 			c = nil

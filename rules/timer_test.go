@@ -880,3 +880,43 @@ func TestCalendarDayInTwoEntries(t *testing.T) {
 		t.Fatalf("Add(Fri 22:00, 8h) = %s", due)
 	}
 }
+
+// A since: field may hold its time as mapped occurred_at does: an RFC 3339
+// text, or Unix seconds or milliseconds as a number or a numeric text.
+func TestSinceReadsUnixTimestamps(t *testing.T) {
+	set := mustCompile(t, `rules:
+  - id: open-since
+    on: [ticket.*]
+    when: { field: status, is: open }
+    since: custom.opened_at
+    for: 2h
+    then: [ { set_priority: high } ]
+`, Options{})
+	t0 := at(t, "2026-01-05T10:00:00Z")
+	opened := t0.Add(-30 * time.Minute)
+	for _, tc := range []struct {
+		name  string
+		value any
+		due   time.Time // zero: no clock
+	}{
+		{"RFC 3339 text", "2026-01-05T09:30:00Z", opened.Add(2 * time.Hour)},
+		{"time", opened, opened.Add(2 * time.Hour)},
+		{"Unix seconds", float64(opened.Unix()), opened.Add(2 * time.Hour)},
+		{"Unix seconds as text", fmt.Sprint(opened.Unix()), opened.Add(2 * time.Hour)},
+		{"Unix seconds with a fraction", fmt.Sprint(opened.Unix()) + ".5", opened.Add(2*time.Hour + 500*time.Millisecond)},
+		{"Unix milliseconds", float64(opened.UnixMilli()), opened.Add(2 * time.Hour)},
+		{"Unix milliseconds as text", fmt.Sprint(opened.UnixMilli()), opened.Add(2 * time.Hour)},
+		{"a word", "yesterday", time.Time{}},
+		{"empty", "", time.Time{}},
+		{"a flag", true, time.Time{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTimerSim(t, set, t0)
+			s.send("ticket.updated", map[string]any{"status": "open", "custom.opened_at": tc.value}, "agent")
+			s.wantTimer("open-since", tc.due)
+			if c := s.snap.Clocks["open-since"]; tc.due.IsZero() != (c == nil) || c != nil && !c.Since.Equal(tc.due.Add(-2*time.Hour)) {
+				t.Fatalf("clock %+v, want one from %v", c, tc.due.Add(-2*time.Hour))
+			}
+		})
+	}
+}

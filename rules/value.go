@@ -139,6 +139,26 @@ func (v val) timeOf() (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// instant returns the value as the time a since: field holds: what timeOf
+// reads, and also Unix seconds, milliseconds, microseconds or nanoseconds
+// as a number or a numeric string, as mapped occurred_at reads them
+// (event.ParseTime). Conditions keep timeOf: there a number is a duration
+// in seconds.
+func (v val) instant() (time.Time, bool) {
+	switch v.k {
+	case vTime:
+		return v.t, true
+	case vNum:
+		return event.ParseTime(v.f)
+	case vStr:
+		if t, ok := parseTimestamp(v.s); ok {
+			return t, true
+		}
+		return event.ParseTime(v.s)
+	}
+	return time.Time{}, false
+}
+
 // parseTimestamp parses an RFC 3339 timestamp, rejecting early what cannot be
 // one so that ordinary strings do not reach time.Parse.
 func parseTimestamp(s string) (time.Time, bool) {
