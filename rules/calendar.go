@@ -411,3 +411,122 @@ func (c *Calendar) Add(from time.Time, d time.Duration) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
+
+// openSpan is the least open time a calendar offers in maxCalendarDays
+// consecutive days: the most any timer on it can wait for, since Add looks
+// no further (a start after a day's last opening has exactly that many
+// whole days ahead of it).
+type openSpan struct {
+	least time.Duration
+	// from is the first day of such a span when the calendar's holidays
+	// make it shorter than its weekly hours alone do (zero otherwise).
+	from time.Time
+}
+
+// leastOpen computes the calendar's openSpan. The weekly hours are measured
+// over a year of starting days (daylight saving time included); holidays,
+// which are dated, over every span that holds one.
+func (c *Calendar) leastOpen() openSpan {
+	weekly, _ := c.leastOpenFrom(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), 366, false)
+	out := openSpan{least: weekly}
+	if len(c.holidays) == 0 {
+		return out
+	}
+	first, last := civilDate{y: 1 << 30}, civilDate{}
+	for d, closed := range c.holidays {
+		if !closed {
+			continue
+		}
+		if d.before(first) {
+			first = d
+		}
+		if last.before(d) {
+			last = d
+		}
+	}
+	// Spans that start up to ten years before the first holiday and on the
+	// last one at the latest hold holidays; dates centuries apart are
+	// looked at for the last century only.
+	end := time.Date(last.y, last.m, last.d, 0, 0, 0, 0, time.UTC)
+	start := time.Date(first.y, first.m, first.d-(maxCalendarDays-1), 0, 0, 0, 0, time.UTC)
+	start = later(start, end.AddDate(-100, 0, 0))
+	days := int(end.Sub(start)/(24*time.Hour)) + 1
+	if least, from := c.leastOpenFrom(start, days, true); least < weekly {
+		out.least, out.from = least, from
+	}
+	return out
+}
+
+// leastOpenFrom returns the least open time of maxCalendarDays consecutive
+// days over the spans that start on one of the days days from the date of
+// start, and the first day of that span; holidays count when withHolidays.
+func (c *Calendar) leastOpenFrom(start time.Time, days int, withHolidays bool) (time.Duration, time.Time) {
+	y, m, d := start.Date()
+	open := make([]time.Duration, days+maxCalendarDays-1)
+	for i := range open {
+		open[i] = c.dayOpen(y, m, d+i, withHolidays)
+	}
+	var sum time.Duration
+	for _, o := range open[:maxCalendarDays] {
+		sum += o
+	}
+	least, at := sum, 0
+	for s := 1; s < days; s++ {
+		sum += open[s+maxCalendarDays-1] - open[s-1]
+		if sum < least {
+			least, at = sum, s
+		}
+	}
+	return least, time.Date(y, m, d+at, 0, 0, 0, 0, time.UTC)
+}
+
+// dayOpen is the open time of the local day y-m-d (normalized), its
+// holiday counted or not.
+func (c *Calendar) dayOpen(y int, m time.Month, d int, withHolidays bool) time.Duration {
+	day := time.Date(y, m, d, 12, 0, 0, 0, c.Location) // noon: never skipped by DST
+	if withHolidays && c.holidays[civilDate{day.Year(), day.Month(), day.Day()}] {
+		return 0
+	}
+	var total time.Duration
+	for _, s := range c.hours[day.Weekday()] {
+		if start, end := wallTime(day, s.from, c.Location), wallTime(day, s.to, c.Location); end.After(start) {
+			total += end.Sub(start)
+		}
+	}
+	return total
+}
+
+// surelyOpen is a quick lower bound of openSpan.least: the weekly hours of
+// maxCalendarDays days, less an hour for each of the spring-forward days
+// such a span may hold and a full day for each holiday. A duration within
+// it needs no day-by-day walk.
+func (c *Calendar) surelyOpen() time.Duration {
+	var week, longestDay time.Duration
+	for _, spans := range c.hours {
+		var day time.Duration
+		for _, s := range spans {
+			day += time.Duration(s.to-s.from) * time.Minute
+		}
+		week += day
+		longestDay = max(longestDay, day)
+	}
+	springs := time.Duration(2 * (maxCalendarDays/365 + 1))
+	return time.Duration(maxCalendarDays/7)*week - springs*time.Hour - time.Duration(len(c.holidays))*(longestDay+time.Hour)
+}
+
+func (a civilDate) before(b civilDate) bool {
+	if a.y != b.y {
+		return a.y < b.y
+	}
+	if a.m != b.m {
+		return a.m < b.m
+	}
+	return a.d < b.d
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}

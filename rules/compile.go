@@ -68,6 +68,7 @@ type compiler struct {
 	connVars   map[string]map[string]bool
 	templates  map[string]*template.Template // by source: compiled once per set
 	calendars  map[string]*Calendar
+	openSpans  map[*Calendar]openSpan // computed once per calendar a rule names
 	errs       yamlconf.Errors
 	warns      yamlconf.Errors
 }
@@ -182,7 +183,8 @@ func Compile(files []File, opts Options) (*Set, yamlconf.Errors) {
 }
 
 func newCompiler(opts Options) *compiler {
-	c := &compiler{loc: opts.Location, enums: map[string]*fieldEnums{}, templates: map[string]*template.Template{}, calendars: opts.Calendars}
+	c := &compiler{loc: opts.Location, enums: map[string]*fieldEnums{}, templates: map[string]*template.Template{}, calendars: opts.Calendars,
+		openSpans: map[*Calendar]openSpan{}}
 	if c.loc == nil {
 		c.loc = time.UTC
 	}

@@ -288,7 +288,9 @@
 // Config errors: for: with idle:, since: with idle: or without for:, since:
 // on a field that is not a timestamp, within: bounds in the wrong order or
 // a duration outside them, time keys on a rule without for:/idle:, an
-// unknown calendar (with the nearest name), durations over 366d, on:
+// unknown calendar (with the nearest name), durations over 366d, a for:
+// or idle: duration more than the calendar is open in ten years (timers
+// look no further: the rule could never fire; holidays count), on:
 // manual or on: timer.fired, and conditions a timer cannot re-check
 // (changed, changed_to, changed_from, not_changed, actor.*, vars.*,
 // event.type: a timer.fired event changes nothing and has no actor).

@@ -154,6 +154,9 @@ func (c *compiler) timing(rc *ruleCtx, r *Rule, raw *rawRule, n *yaml.Node) *tim
 			ok = false
 		}
 	}
+	if ok && t.cal != nil && !c.reachable(file, r, t, durN) {
+		ok = false
+	}
 	if !ok {
 		return nil
 	}
@@ -168,6 +171,47 @@ func (c *compiler) timing(rc *ruleCtx, r *Rule, raw *rawRule, n *yaml.Node) *tim
 		r.Timer.PauseWhen = t.pause.text
 	}
 	return t
+}
+
+// reachable reports whether the rule's calendar can accumulate its
+// duration within the ten years a timer looks ahead (Calendar.Add) from
+// any start; if not, the duration is an error at n (the for: or idle:
+// value): its timer could never be armed and the rule would never fire.
+func (c *compiler) reachable(file string, r *Rule, t *timing, n *yaml.Node) bool {
+	if t.dur <= t.cal.surelyOpen() {
+		return true
+	}
+	span, known := c.openSpans[t.cal]
+	if !known {
+		span = t.cal.leastOpen()
+		c.openSpans[t.cal] = span
+	}
+	if t.dur <= span.least {
+		return true
+	}
+	dur := nodeText(n)
+	if !t.window || dur != "true" {
+		dur = t.kind + ": " + dur
+	} else {
+		dur = fmt.Sprintf("%s: true (within: from %s)", t.kind, hoursText(t.dur))
+	}
+	if span.from.IsZero() {
+		c.errorf(file, n, "rule %q: %s can never be reached on %s: it is open at most %s in ten years, and timers look no further; shorten the duration or widen the calendar's hours",
+			r.ID, dur, t.cal, hoursText(span.least))
+	} else {
+		c.errorf(file, n, "rule %q: %s can never be reached on %s for an episode that starts on %s: its holidays leave it open %s in the ten years from then, and timers look no further; shorten the duration or check the calendar's holidays",
+			r.ID, dur, t.cal, span.from.Format(time.DateOnly), hoursText(span.least))
+	}
+	return false
+}
+
+// hoursText writes a duration in hours and minutes: 522h, 37h30m.
+func hoursText(d time.Duration) string {
+	h, m := d/time.Hour, (d%time.Hour)/time.Minute
+	if m == 0 {
+		return fmt.Sprintf("%dh", h)
+	}
+	return fmt.Sprintf("%dh%02dm", h, m)
 }
 
 func (raw *rawRule) calendarName() string {

@@ -920,3 +920,64 @@ func TestSinceReadsUnixTimestamps(t *testing.T) {
 		})
 	}
 }
+
+// A for: or idle: duration that the rule's calendar cannot accumulate in
+// the ten years its timers look ahead is a config error at the duration,
+// naming the rule, the duration and the calendar; one it can is accepted.
+func TestDurationBeyondCalendarIsAConfigError(t *testing.T) {
+	// Every Monday from 2026-01-05 for eleven years is a holiday.
+	var mondays []string
+	for d := at(t, "2026-01-05T00:00:00Z"); d.Year() < 2037; d = d.AddDate(0, 0, 7) {
+		mondays = append(mondays, `"`+d.Format(time.DateOnly)+`"`)
+	}
+	cals := calendarsFrom(t, `weekly-hour:
+  timezone: Europe/Rome
+  hours: { mon: "09:00-10:00" }
+mondays-off:
+  timezone: UTC
+  hours: { mon: "09:00-17:00" }
+  holidays: [`+strings.Join(mondays, ", ")+`]
+support:
+  timezone: Europe/Rome
+  hours: { mon-fri: "09:00-18:00" }
+  holidays: ["2026-12-25", "2026-12-26"]
+`)
+	// The bound is what Add can reach from the worst start: just after a
+	// Monday's opening hour.
+	afterOpening := at(t, "2026-01-05T09:00:00Z") // 10:00 in Rome
+	if _, ok := cals["weekly-hour"].Add(afterOpening, 522*time.Hour); !ok {
+		t.Fatal("522h not reached from a Monday after its opening")
+	}
+	if _, ok := cals["weekly-hour"].Add(afterOpening, 523*time.Hour); ok {
+		t.Fatal("523h reached from a Monday after its opening")
+	}
+	rule := func(lines ...string) string {
+		return "rules:\n  - id: r\n    on: [ticket.*]\n    when: { field: status, is: pending }\n" + strings.Join(lines, "\n") + "\n    then: [ { set_priority: high } ]\n"
+	}
+	for _, tc := range []struct {
+		name, src string
+		want      string // "" compiles
+	}{
+		{"a year of open time on an hour a week", rule("    for: 366d", "    calendar: weekly-hour"),
+			`rules.yaml:5:10: rule "r": for: 366d can never be reached on calendar weekly-hour (Europe/Rome): it is open at most 522h in ten years`},
+		{"just over ten years of open time", rule("    idle: 523h", "    calendar: weekly-hour"),
+			`rules.yaml:5:11: rule "r": idle: 523h can never be reached on calendar weekly-hour (Europe/Rome)`},
+		{"within ten years of open time", rule("    for: 500h", "    calendar: weekly-hour"), ""},
+		{"exactly ten years of open time", rule("    for: 522h", "    calendar: weekly-hour"), ""},
+		{"at the low end of within, beyond", rule("    for: true", "    within: [523h, 600h]", "    calendar: weekly-hour"),
+			`rules.yaml:5:10: rule "r": for: true (within: from 523h) can never be reached`},
+		{"holidays close every open day", rule("    for: 1h", "    calendar: mondays-off"),
+			`rules.yaml:5:10: rule "r": for: 1h can never be reached on calendar mondays-off (UTC) for an episode that starts on 2025-12-30: its holidays leave it open 0h in the ten years from then`},
+		{"an ordinary calendar", rule("    for: 366d", "    calendar: support"), ""},
+		{"at the low end of within", rule("    idle: true", "    within: [5m, 15m]", "    calendar: weekly-hour"), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := Options{Calendars: cals}
+			if tc.want == "" {
+				mustCompile(t, tc.src, opts)
+				return
+			}
+			mustContain(t, compileFails(t, tc.src, opts), tc.want)
+		})
+	}
+}
