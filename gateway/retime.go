@@ -30,9 +30,12 @@ const (
 
 // retimer keeps armed timers in line with the time-based rules in force.
 // A timer's due time is computed from the rule's duration, window and
-// calendar when the timer is armed; after a reload or a restart with edited
-// rule files (or calendars) the store remembers, per rule, the timing
-// signature (rules.Set.TimingSignature) its timers were armed under. A job
+// calendar when the timer is armed, and which entities keep a clock, and
+// which clocks stand paused, follow the rule's connector filter and
+// pause_when; after a reload or a restart with edited rule files (or
+// calendars) the store remembers, per rule, the timing signature
+// (rules.Set.TimingSignature) its timers were armed under. Paused clocks
+// keep a parked timer, so the walk finds them too. A job
 // compares them with the current set's, and for the rules that changed or
 // disappeared walks the armed timers in bounded transactions and moves each
 // timer to the due time its rule now gives (cancelling it when the rule is
@@ -314,12 +317,14 @@ func (r *retimer) retimeBatch(set *rules.Set, refs []store.TimerRef, rep *retime
 // retimeOne brings one timer in line with set. It returns the new due time
 // when the timer moved earlier (zero otherwise). A timer whose rule is no
 // longer a time-based rule of the set is cancelled and the rule's clock
-// leaves the snapshot, as the pipeline does at the entity's next event; a
-// rule whose since: field changed restarts the clock from the field's time
-// (Reclock); a
-// timer of a rule that gives no due time for the clock (done, paused, no
-// clock) is cancelled; a timer on a different due time moves there and
-// counts as armed now.
+// leaves the snapshot, as the pipeline does at the entity's next event; the
+// clock is then brought in line with the rule (rules.Set.Reclock: ended
+// when the rule's connector filter left the entity out, restarted when its
+// since: field changed, resumed or paused when its pause_when changed);
+// a timer of a rule that gives no due time for the clock (done, no clock)
+// is cancelled; a timer on a different due time moves there (a paused
+// clock's timer is parked, see rules.TimerOp.Parked) and counts as armed
+// now.
 func retimeOne(tx *store.Tx, set *rules.Set, ref store.TimerRef, now time.Time, c *retimeCount) (time.Time, error) {
 	t, err := tx.Timer(ref.Key, ref.Rule)
 	if err != nil || t == nil { // fired or cancelled since the walk read it
@@ -345,8 +350,10 @@ func retimeOne(tx *store.Tx, set *rules.Set, ref store.TimerRef, now time.Time, 
 		return time.Time{}, tx.DeleteTimer(ref.Key, ref.Rule)
 	}
 	if fresh, changed := set.Reclock(ref.Rule, snap, clock, now); changed {
-		// The rule's since: field changed: its episode restarts from the
-		// field's time (or ends when the entity has none).
+		// The clock as the rule now has it: ended (the connector filter
+		// left the entity out, or its since: field has no time), restarted
+		// from the since: field's time, or resumed (pause_when removed) or
+		// paused at now.
 		if fresh == nil {
 			delete(snap.Clocks, ref.Rule)
 		} else {
@@ -357,7 +364,7 @@ func retimeOne(tx *store.Tx, set *rules.Set, ref store.TimerRef, now time.Time, 
 		}
 		clock = fresh
 	}
-	due, ok := set.TimerDue(ref.Rule, clock)
+	due, ok := set.TimerDue(ref.Rule, clock, now)
 	switch {
 	case !ok:
 		c.Cancelled++

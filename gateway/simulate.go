@@ -365,11 +365,13 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 		delete(s.timers, simTimer{key, ev.Rule})
 	}
 	for _, op := range d.Timers {
-		switch op.Op {
-		case rules.TimerArm, rules.TimerMove:
-			s.timers[simTimer{key, op.Rule}] = store.Timer{Key: key, Rule: op.Rule, Due: op.Due, ArmedAt: s.now}
-		case rules.TimerCancel:
+		switch {
+		case op.Op == rules.TimerCancel, op.Parked:
+			// A paused clock's parked timer only lets a reload find the
+			// clock; a simulation has no reloads and shows none.
 			delete(s.timers, simTimer{key, op.Rule})
+		case op.Op == rules.TimerArm, op.Op == rules.TimerMove:
+			s.timers[simTimer{key, op.Rule}] = store.Timer{Key: key, Rule: op.Rule, Due: op.Due, ArmedAt: s.now}
 		}
 	}
 	res.Matched = append(res.Matched, d.Result.Matched...)

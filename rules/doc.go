@@ -301,7 +301,10 @@
 // calls Set.Schedule after Evaluate for every event: it advances the clocks
 // of the time-based rules that listen to the event and returns TimerOps
 // (arm, move, cancel) for the store, at most one timer per entity and rule,
-// due when Since + duration + PausedTotal is reached on the calendar.
+// due when Since + duration + PausedTotal is reached on the calendar. A
+// paused clock keeps a parked timer (TimerOp.Parked), due a year after the
+// pause: it fires nothing (its firing re-checks pause_when and parks it
+// again), but it lets a reload find the clock.
 //
 // When a timer comes due, the gateway runs a timer.fired event for the
 // entity with Event.Rule set. Evaluate then considers only that rule: its
@@ -316,9 +319,12 @@
 // pauses are a calendar's job, not pause_when's.
 //
 // Timers armed under an earlier config follow edits: Set.TimingSignature
-// changes whenever anything that sets a due time changes (kind, duration,
-// within:, since:, the calendar's name and definition), and Set.TimerDue
-// gives the due time the rule as now configured gives a stored clock; the
-// gateway moves or cancels armed timers with them after a reload or a
-// restart.
+// changes whenever anything that places a clock or sets a due time changes
+// (kind, duration, within:, since:, the calendar's name and definition,
+// pause_when:, the connector filter); Set.Reclock brings a stored clock in
+// line with the rule as now configured (ended when the connector filter
+// leaves the entity out, restarted when its since: field moved, resumed or
+// paused when pause_when changed), and Set.TimerDue gives the due time the
+// rule gives it; the gateway moves or cancels armed timers with them after
+// a reload or a restart.
 package rules

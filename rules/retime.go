@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -12,78 +13,116 @@ import (
 )
 
 // TimerDue returns the due time the rule ruleID, as configured in this set,
-// gives a clock: when the clock reaches the rule's duration (plus its
-// paused time), counted on the rule's calendar. It is what Schedule would
-// arm for that clock, so the gateway uses it to move timers armed under an
-// earlier config (reload or restart with edited rule files).
+// gives the timer of a clock at now: when the clock reaches the rule's
+// duration (plus its paused time), counted on the rule's calendar, or, for
+// a paused clock, its parked due time (see TimerOp.Parked). It is what
+// Schedule would arm for that clock, so the gateway uses it to move timers
+// armed under an earlier config (reload or restart with edited rule files).
 //
 // ok is false when no timer should be armed for the clock: the set has no
 // time-based rule of that id, c is nil, the clock is done (the rule already
-// fired in this episode) or paused, or the calendar never accumulates the
-// duration. A disabled rule still gives its due time: its timer fires, the
-// rule is skipped and its clock ends, as it would without a reload.
+// fired in this episode), or the calendar never accumulates the duration.
+// A disabled rule still gives its due time: its timer fires, the rule is
+// skipped and its clock ends, as it would without a reload.
 //
-// The clock's Since is taken as it is; Reclock first brings the clock of a
-// rule whose since: field changed in line with the snapshot.
-func (s *Set) TimerDue(ruleID string, c *event.RuleClock) (time.Time, bool) {
+// The clock is taken as it is; Reclock first brings it in line with the
+// rule as now configured.
+func (s *Set) TimerDue(ruleID string, c *event.RuleClock, now time.Time) (time.Time, bool) {
 	r := s.byID[ruleID]
 	if r == nil || r.timing == nil || c == nil {
 		return time.Time{}, false
 	}
-	due, ok := r.timing.due(c)
-	if !ok {
-		return time.Time{}, false
-	}
-	return due.UTC(), true
+	due, _, ok := r.timing.timerDue(c, now)
+	return due, ok
 }
 
 // Reclock returns the clock the rule ruleID, as configured in this set,
-// gives an entity whose clock is c, and whether that differs from c. Only
-// a rule that measures from a snapshot timestamp (since:) can disagree
-// with a clock armed under an earlier config: when the field it names now
-// holds a time other than the clock's start (since: was edited), the
-// episode restarts from that time, as Schedule restarts it at the entity's
-// next event: a fresh clock (a paused clock stays paused, from no earlier
-// than the new start), done at once when a within: window has already
-// passed at now. When the entity has no such time the clock ends (nil).
-// Any other rule, or a nil clock, gives c back unchanged.
+// gives an entity whose clock c was kept under an earlier config, and
+// whether that differs from c, as Schedule would have it at the entity's
+// next event:
+//   - nil (the clock ends) when the rule's connector filter no longer
+//     admits the entity's connector;
+//   - for a rule that measures from a snapshot timestamp (since:), when the
+//     field now holds a time other than the clock's start (since: was
+//     edited), a fresh episode from that time (a paused clock stays paused,
+//     from no earlier than the new start), or nil when the entity has no
+//     such time;
+//   - a paused clock whose pause_when no longer holds on the snapshot
+//     (removed or edited) resumes at now, the time it stood paused counting
+//     as paused; a running clock whose pause_when now holds pauses at now;
+//   - a clock whose within: window has passed at now is done.
+//
+// Any other clock, or a nil one, comes back unchanged.
 func (s *Set) Reclock(ruleID string, snap *event.Snapshot, c *event.RuleClock, now time.Time) (*event.RuleClock, bool) {
 	r := s.byID[ruleID]
-	if r == nil || r.timing == nil || r.timing.since == nil || c == nil || snap == nil {
+	if r == nil || r.timing == nil || c == nil || snap == nil {
 		return c, false
+	}
+	if !s.listens(r, snap.Key.Connector) {
+		return nil, true
 	}
 	t := r.timing
-	v, ok := t.since.get(&event.Event{}, snap).instant()
-	switch {
-	case !ok:
-		return nil, true
-	case v.Equal(c.Since):
-		return c, false
-	}
-	fresh := &event.RuleClock{Since: v}
-	if !c.PausedAt.IsZero() {
-		fresh.PausedAt = c.PausedAt
-		if fresh.PausedAt.Before(v) {
-			fresh.PausedAt = v
+	// What a timer firing now would see: the snapshot and no event fields.
+	ev := &event.Event{Type: event.TypeTimerFired, Connector: snap.Key.Connector, Entity: snap.Key.Entity, Reference: snap.Key.Reference, Rule: ruleID}
+	out := c
+	if t.since != nil {
+		v, ok := t.since.get(ev, snap).instant()
+		switch {
+		case !ok:
+			return nil, true
+		case !v.Equal(c.Since):
+			out = &event.RuleClock{Since: v}
+			if !c.PausedAt.IsZero() {
+				out.PausedAt = c.PausedAt
+				if out.PausedAt.Before(v) {
+					out.PausedAt = v
+				}
+			}
 		}
 	}
-	fresh.Done = t.pastWindow(fresh, now)
-	return fresh, true
+	if out.Done {
+		return out, out != c
+	}
+	paused := false
+	if t.pause != nil {
+		paused, _ = t.pause.match(ev, snap, now)
+	}
+	if paused == out.PausedAt.IsZero() {
+		if out == c {
+			cc := *c // never change the caller's clock
+			out = &cc
+		}
+		if paused {
+			out.PausedAt = now
+			if out.PausedAt.Before(out.Since) {
+				out.PausedAt = out.Since
+			}
+		} else {
+			out.PausedTotal += t.cal.Business(out.PausedAt, now, 0)
+			out.PausedAt = time.Time{}
+		}
+	}
+	if out != c {
+		out.Done = t.pastWindow(out, now)
+	}
+	return out, out != c
 }
 
 // TimingSignature returns a short text that changes whenever anything that
-// determines the due time of the rule's timers changes: the timer kind, the
-// duration, the within: window, the since: field, and the calendar (its
-// name and its definition: time zone, hours and holidays, so that editing
-// a calendar in gateway.yaml counts). It is "" for a rule that is not
-// time-based or not in the set. Conditions (when:, pause_when:) and actions
-// are not part of it: they do not move an armed timer.
+// decides where the rule's timers are and when they are due changes: the
+// timer kind, the duration, the within: window, the since: field, the
+// calendar (its name and its definition: time zone, hours and holidays,
+// so that editing a calendar in gateway.yaml counts), the pause_when
+// condition (it decides which clocks are paused) and the connector filter
+// (it decides which entities keep a clock). It is "" for a rule that is
+// not time-based or not in the set. when: and actions are not part of it:
+// the timer re-checks when: as it fires.
 func (s *Set) TimingSignature(ruleID string) string {
 	r := s.byID[ruleID]
 	if r == nil || r.timing == nil {
 		return ""
 	}
-	return r.timing.signature()
+	return r.timingSignature()
 }
 
 // TimingSignatures returns the TimingSignature of every time-based rule of
@@ -92,7 +131,7 @@ func (s *Set) TimingSignatures() map[string]string {
 	out := map[string]string{}
 	for _, r := range s.rules {
 		if r.timing != nil {
-			out[r.ID] = r.timing.signature()
+			out[r.ID] = r.timingSignature()
 		}
 	}
 	return out
@@ -100,11 +139,13 @@ func (s *Set) TimingSignatures() map[string]string {
 
 // signatureVersion prefixes signatures; bump it when their text changes
 // meaning, so that stored signatures of the old form count as changed.
-const signatureVersion = "t1:"
+// t2 added pause_when and the connector filter.
+const signatureVersion = "t2:"
 
-// signature is signatureVersion and the hex SHA-256 (first 16 bytes) of
-// the canonical description of the timing.
-func (t *timing) signature() string {
+// timingSignature is signatureVersion and the hex SHA-256 (first 16 bytes)
+// of the canonical description of the rule's timing.
+func (r *Rule) timingSignature() string {
+	t := r.timing
 	var b strings.Builder
 	fmt.Fprintf(&b, "kind=%s\ndur=%d\n", t.kind, int64(t.dur))
 	if t.since != nil {
@@ -116,6 +157,12 @@ func (t *timing) signature() string {
 	if t.cal != nil {
 		b.WriteString(t.cal.canonical())
 	}
+	if t.pause != nil {
+		fmt.Fprintf(&b, "pause_when=%s\n", t.pause.text)
+	}
+	connectors := slices.Clone(r.Connectors)
+	sort.Strings(connectors)
+	fmt.Fprintf(&b, "connectors=%q\n", connectors)
 	sum := sha256.Sum256([]byte(b.String()))
 	return signatureVersion + hex.EncodeToString(sum[:16])
 }

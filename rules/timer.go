@@ -52,6 +52,13 @@ type timing struct {
 // Limits of durations in time-based rules.
 const maxTimerDuration = 366 * 24 * time.Hour
 
+// parkedTimerPeriod is how far ahead a paused clock's timer is parked: a
+// paused clock has nothing to fire, but its timer is what a reload's retime
+// finds it by (a pause_when removed or a connector left out of the rule),
+// so it keeps one, due this long after the pause and again every period
+// while the clock stays paused (each firing re-checks pause_when).
+const parkedTimerPeriod = maxTimerDuration
+
 // timestampFields are the model's timestamp fields, for since: suggestions.
 func timestampFields() []string {
 	var out []string
@@ -322,6 +329,10 @@ type TimerOp struct {
 	Op string `json:"op"`
 	// Due is when the timer must fire (arm and move).
 	Due time.Time `json:"due,omitzero"`
+	// Parked marks the timer of a paused clock: it is due a long while
+	// ahead (parkedTimerPeriod) and is kept so that a reload's retime can
+	// find the clock; firing it only re-checks pause_when.
+	Parked bool `json:"parked,omitempty"`
 }
 
 // eventTime is the instant an event happened for clocks: its occurred_at
@@ -351,7 +362,9 @@ func eventTime(ev *event.Event, now time.Time) time.Time {
 // value) and ends when when turns false; for idle: it restarts at every
 // event (echoes of our own deliveries excepted unless on_own_changes) and
 // ends when when turns false. While pause_when holds the clock is stopped
-// (PausedAt) and no timer is armed; paused time accumulates in PausedTotal.
+// (PausedAt) and its timer is parked (TimerOp.Parked: due a year after the
+// pause, only so that a reload can find the clock); paused time accumulates
+// in PausedTotal.
 // Once the rule fired (or its timer fired too late for within:), Done keeps
 // it from firing again in the same episode.
 func (s *Set) Schedule(in Input) []TimerOp {
@@ -361,7 +374,7 @@ func (s *Set) Schedule(in Input) []TimerOp {
 	}
 	var ops []TimerOp
 	for id := range snap.Clocks {
-		if r := s.byID[id]; r == nil || r.timing == nil {
+		if r := s.byID[id]; r == nil || r.timing == nil || !s.listens(r, ev.Connector) {
 			delete(snap.Clocks, id)
 			ops = append(ops, TimerOp{Rule: id, Op: TimerCancel})
 		}
@@ -416,7 +429,7 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 	var prevDue time.Time
 	prevArmed := false
 	if !fired && c != nil {
-		prevDue, prevArmed = t.due(c)
+		prevDue, _, prevArmed = t.timerDue(c, now)
 	}
 	echo := ownChange(ev)
 	switch {
@@ -478,19 +491,18 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 		delete(snap.Clocks, r.ID)
 	}
 	var due time.Time
-	armed := false
-	if c != nil && !c.Done && c.PausedAt.IsZero() {
-		due, armed = t.due(c)
-		due = due.UTC()
+	armed, parked := false, false
+	if c != nil {
+		due, parked, armed = t.timerDue(c, now)
 		if fired && armed && !due.After(now) {
 			due = now.Add(time.Second) // never re-arm a consumed timer in the past (no busy loop)
 		}
 	}
 	switch {
 	case armed && !prevArmed:
-		return TimerOp{Rule: r.ID, Op: TimerArm, Due: due}, true
+		return TimerOp{Rule: r.ID, Op: TimerArm, Due: due, Parked: parked}, true
 	case armed && !due.Equal(prevDue):
-		return TimerOp{Rule: r.ID, Op: TimerMove, Due: due}, true
+		return TimerOp{Rule: r.ID, Op: TimerMove, Due: due, Parked: parked}, true
 	case !armed && prevArmed:
 		return TimerOp{Rule: r.ID, Op: TimerCancel}, true
 	}
@@ -505,12 +517,32 @@ func (t *timing) pastWindow(c *event.RuleClock, now time.Time) bool {
 }
 
 // due returns when the clock reaches the timer's duration; ok is false when
-// no timer is armed (done, paused, or a calendar that never gets there).
+// it has nothing to fire (done, paused, or a calendar that never gets there).
 func (t *timing) due(c *event.RuleClock) (time.Time, bool) {
 	if c.Done || !c.PausedAt.IsZero() {
 		return time.Time{}, false
 	}
 	return t.cal.Add(c.Since, t.dur+c.PausedTotal)
+}
+
+// timerDue returns the due time of the timer the clock keeps at now (UTC):
+// when it reaches the duration, or, for a paused clock, its parked due time
+// (the first PausedAt + k * parkedTimerPeriod after now, which stays the
+// same until it passes); ok is false when it keeps none (done, or a
+// calendar that never gets there).
+func (t *timing) timerDue(c *event.RuleClock, now time.Time) (due time.Time, parked, ok bool) {
+	switch {
+	case c.Done:
+		return time.Time{}, false, false
+	case !c.PausedAt.IsZero():
+		due = c.PausedAt.Add(parkedTimerPeriod)
+		if !due.After(now) {
+			due = due.Add(time.Duration(now.Sub(due)/parkedTimerPeriod+1) * parkedTimerPeriod)
+		}
+		return due.UTC(), true, true
+	}
+	due, ok = t.due(c)
+	return due.UTC(), false, ok
 }
 
 // elapsed is the clock's time at now: open time since Since, minus paused

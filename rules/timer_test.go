@@ -21,6 +21,7 @@ type timerSim struct {
 	snap   *event.Snapshot
 	now    time.Time
 	timers map[string]time.Time // rule -> due
+	parked map[string]time.Time // rule -> due of a paused clock's parked timer
 	ops    []TimerOp            // ops of the last step
 	fired  []string             // rules that fired in the last step
 	trace  []TraceEntry         // trace of the last timer.fired
@@ -28,7 +29,7 @@ type timerSim struct {
 }
 
 func newTimerSim(t *testing.T, set *Set, start time.Time) *timerSim {
-	return &timerSim{t: t, set: set, now: start, timers: map[string]time.Time{}}
+	return &timerSim{t: t, set: set, now: start, timers: map[string]time.Time{}, parked: map[string]time.Time{}}
 }
 
 func (s *timerSim) step(ev *event.Event) Result {
@@ -49,13 +50,19 @@ func (s *timerSim) step(ev *event.Event) Result {
 	ops := s.set.Schedule(in)
 	if ev.Type == event.TypeTimerFired {
 		delete(s.timers, ev.Rule)
+		delete(s.parked, ev.Rule)
 	}
+	// Parked timers are kept apart: they only let a reload find a paused
+	// clock, and advance does not fire them.
 	for _, op := range ops {
-		switch op.Op {
-		case TimerArm, TimerMove:
+		delete(s.timers, op.Rule)
+		delete(s.parked, op.Rule)
+		switch {
+		case op.Op == TimerCancel:
+		case op.Parked:
+			s.parked[op.Rule] = op.Due
+		default:
 			s.timers[op.Rule] = op.Due
-		case TimerCancel:
-			delete(s.timers, op.Rule)
 		}
 	}
 	s.ops = append(s.ops, ops...)
@@ -978,6 +985,90 @@ support:
 				return
 			}
 			mustContain(t, compileFails(t, tc.src, opts), tc.want)
+		})
+	}
+}
+
+// A paused clock keeps a parked timer (so that a reload can find it): due a
+// period after the pause, re-parked a period later when it fires while the
+// clock still stands, and moved to the clock's due time when it resumes.
+func TestPausedClockKeepsParkedTimer(t *testing.T) {
+	set := mustCompile(t, `rules:
+  - id: pending-1h
+    on: [ticket.*]
+    when: { field: status, is: pending }
+    for: 1h
+    pause_when: { field: snoozed, is: true }
+    then: [ { set_priority: high } ]
+`, Options{})
+	t0 := at(t, "2026-01-05T10:00:00Z")
+	s := newTimerSim(t, set, t0)
+	s.send("ticket.status_changed", map[string]any{"status": "pending"}, "agent")
+	s.advance(30 * time.Minute)
+	s.send("ticket.updated", map[string]any{"snoozed": true}, "agent")
+	paused := t0.Add(30 * time.Minute)
+	if want := []TimerOp{{Rule: "pending-1h", Op: TimerMove, Due: paused.Add(parkedTimerPeriod), Parked: true}}; !reflect.DeepEqual(s.ops, want) {
+		t.Fatalf("ops when paused = %+v, want %+v", s.ops, want)
+	}
+	// Another event while paused leaves the parked timer alone.
+	s.advance(time.Hour)
+	s.send("ticket.comment_added", map[string]any{}, "agent")
+	if len(s.ops) != 0 {
+		t.Fatalf("ops of an event while paused = %+v", s.ops)
+	}
+	// The parked timer fires (a year on) with the clock still paused.
+	s.now = paused.Add(parkedTimerPeriod)
+	s.ops = nil
+	s.fire("pending-1h")
+	if len(s.trace) != 1 || s.trace[0].Skipped != SkipPaused {
+		t.Fatalf("trace of the parked timer = %+v", s.trace)
+	}
+	if want := []TimerOp{{Rule: "pending-1h", Op: TimerArm, Due: paused.Add(2 * parkedTimerPeriod), Parked: true}}; !reflect.DeepEqual(s.ops, want) {
+		t.Fatalf("ops of the parked timer = %+v, want %+v", s.ops, want)
+	}
+	s.advance(time.Hour)
+	s.send("ticket.updated", map[string]any{"snoozed": false}, "agent")
+	if want := []TimerOp{{Rule: "pending-1h", Op: TimerMove, Due: s.now.Add(30 * time.Minute)}}; !reflect.DeepEqual(s.ops, want) {
+		t.Fatalf("ops when resumed = %+v, want %+v", s.ops, want)
+	}
+	s.advance(30 * time.Minute)
+	s.wantFired("pending-1h")
+}
+
+// A clock of a rule whose connector filter no longer admits the entity's
+// connector (a reload edited it) ends at the entity's next event or timer,
+// and its timer is cancelled.
+func TestClockEndsWhenConnectorFilterLeavesEntityOut(t *testing.T) {
+	const rule = `rules:
+  - id: pending-1h
+    on: [ticket.*]
+    connector: %s
+    when: { field: status, is: pending }
+    for: 1h
+    then: [ { set_priority: high } ]
+`
+	before := mustCompile(t, fmt.Sprintf(rule, "zendesk"), Options{})
+	after := mustCompile(t, fmt.Sprintf(rule, "freshdesk"), Options{})
+	t0 := at(t, "2026-01-05T10:00:00Z")
+	for _, next := range []string{"event", "timer"} {
+		t.Run(next, func(t *testing.T) {
+			s := newTimerSim(t, before, t0)
+			s.send("ticket.status_changed", map[string]any{"status": "pending"}, "agent")
+			s.wantTimer("pending-1h", t0.Add(time.Hour))
+			s.set = after // the reload
+			if next == "event" {
+				s.send("ticket.updated", map[string]any{"subject": "still pending"}, "agent")
+				if want := []TimerOp{{Rule: "pending-1h", Op: TimerCancel}}; !reflect.DeepEqual(s.ops, want) {
+					t.Fatalf("ops = %+v, want %+v", s.ops, want)
+				}
+			} else {
+				s.advance(time.Hour)
+				s.wantFired()
+			}
+			if c := s.snap.Clocks["pending-1h"]; c != nil {
+				t.Fatalf("clock left behind: %+v", c)
+			}
+			s.wantTimer("pending-1h", time.Time{})
 		})
 	}
 }
