@@ -73,7 +73,8 @@ type SimResult struct {
 	Unmapped   bool              `json:"unmapped,omitempty"`
 	// Snapshots are the entity states after the run, by entity key.
 	Snapshots map[string]*event.Snapshot `json:"snapshots,omitempty"`
-	// Timers are the timers armed at the end of the run, in due order.
+	// Timers are the timers armed at the end of the run, in due order (a
+	// paused clock's parked timer, which only serves reloads, is not one).
 	Timers []store.Timer `json:"timers"`
 	// Now is the simulated clock at the end of the run.
 	Now time.Time `json:"now"`
