@@ -64,8 +64,43 @@ func ParseObserved(file string, data []byte, env Env, observe DefaultObserver) (
 		env = NoEnv
 	}
 	var errs Errors
+	dropDuplicateKeys(file, root, &errs)
 	expandNode(file, root, env, observe, &errs, false)
 	return root, errs
+}
+
+// dropDuplicateKeys reports every key that a mapping of the file gives
+// more than once, at the repeat, naming where the first one is, and keeps
+// only the first: YAML wants keys unique, and a repeat (two value_maps
+// entries, two headers) would otherwise win silently. Keys are compared by
+// their text, as every decoder here reads them. Nodes reached through an
+// alias are checked where they are defined.
+func dropDuplicateKeys(file string, n *yaml.Node, errs *Errors) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		var first map[string]*yaml.Node
+		kept := n.Content[:0]
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode {
+				if prev, dup := first[k.Value]; dup {
+					errs.Add(file, k, "key %q appears twice (first at line %d, column %d)", k.Value, prev.Line, prev.Column)
+					continue
+				}
+				if first == nil {
+					first = make(map[string]*yaml.Node, len(n.Content)/2)
+				}
+				first[k.Value] = k
+			}
+			dropDuplicateKeys(file, v, errs)
+			kept = append(kept, k, v)
+		}
+		n.Content = kept
+	case yaml.SequenceNode, yaml.DocumentNode:
+		for _, c := range n.Content {
+			dropDuplicateKeys(file, c, errs)
+		}
+	}
 }
 
 func syntaxError(file string, err error) *Error {

@@ -169,3 +169,63 @@ func TestCaseFunctionsTakeAnyValue(t *testing.T) {
 		t.Fatalf("got %q, %v", out, err)
 	}
 }
+
+// A key given twice in any mapping of a file is an error at the second one,
+// naming where the first one is; only the first one is kept, so decoders
+// see each key once and do not report it again.
+func TestParseDuplicateKeys(t *testing.T) {
+	tests := []struct {
+		name, src string
+		want      []string // exact error lines; none: no error
+	}{
+		{"top level", "a: 1\nb: 2\na: 3\n", []string{`d.yaml:3:1: key "a" appears twice (first at line 1, column 1)`}},
+		{"nested free-form map", "maps:\n  status:\n    open: new\n    solved: closed\n    open: pending\n",
+			[]string{`d.yaml:5:5: key "open" appears twice (first at line 3, column 5)`}},
+		{"flow mapping", "headers: { X-A: 1, X-B: 2, X-A: 3 }\n", []string{`d.yaml:1:28: key "X-A" appears twice (first at line 1, column 12)`}},
+		{"three times", "a: 1\na: 2\na: 3\n", []string{
+			`d.yaml:2:1: key "a" appears twice (first at line 1, column 1)`,
+			`d.yaml:3:1: key "a" appears twice (first at line 1, column 1)`,
+		}},
+		{"inside a list", "l:\n  - { k: 1, k: 2 }\n", []string{`d.yaml:2:13: key "k" appears twice (first at line 2, column 7)`}},
+		{"quoted and plain are one key", "a: 1\n\"a\": 2\n", []string{`d.yaml:2:1: key "a" appears twice (first at line 1, column 1)`}},
+		{"same key in sibling maps is fine", "x: { a: 1 }\ny: { a: 2 }\n", nil},
+		{"alias reused is fine", "x: &m { a: 1 }\ny: *m\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n, errs := Parse("d.yaml", []byte(tt.src), nil)
+			var got []string
+			for _, e := range errs {
+				got = append(got, e.Error())
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Fatalf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+			if len(tt.want) > 0 {
+				// The first one is kept, the others dropped.
+				v, err := ToValue(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := json.Marshal(v)
+				if strings.Contains(string(b), `"a":2`) || strings.Contains(string(b), `"open":"pending"`) {
+					t.Errorf("a later duplicate was kept: %s", b)
+				}
+			}
+		})
+	}
+}
+
+// Decode reports a duplicate struct key once, not once from Parse and once
+// from Decode.
+func TestDuplicateKeyReportedOnce(t *testing.T) {
+	n, errs := Parse("r.yaml", []byte("rules:\n  - id: a\n    id: b\n"), nil)
+	var f testFile
+	errs.Append(Decode("r.yaml", n, &f))
+	if len(errs) != 1 || errs[0].Error() != `r.yaml:3:5: key "id" appears twice (first at line 2, column 5)` {
+		t.Fatalf("errors: %v", errs)
+	}
+	if f.Rules[0].ID != "a" {
+		t.Errorf("id = %q, want the first one", f.Rules[0].ID)
+	}
+}
