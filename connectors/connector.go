@@ -389,8 +389,17 @@ func parseDedupe(s string) (Dedupe, string) {
 		}
 		return Dedupe{Source: DedupeHeader, Name: http.CanonicalHeaderKey(name)}, ""
 	}
-	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
-		return Dedupe{}, "invalid payload path " + strconv.Quote(name)
+	if strings.HasPrefix(name, "$") {
+		// $root, $header and the like belong to mappings: here gjson would
+		// look for a key named "$root", never find it, and every request
+		// would fall back to the body hash.
+		return Dedupe{}, "invalid payload path " + strconv.Quote(name) + ": the dedupe path is a plain payload path from the top of the payload; $ prefixes are not allowed here (a literal $ key is written \\$; a header is header:<Name>)"
+	}
+	// The same syntax check as mapping paths get: gjson treats a broken
+	// path as "not found", which would turn the dedupe key silently into
+	// the body hash.
+	if err := mapping.CheckPath(name); err != nil {
+		return Dedupe{}, "invalid payload path " + strconv.Quote(name) + ": " + err.Error()
 	}
 	return Dedupe{Source: DedupePath, Name: name}, ""
 }

@@ -23,7 +23,8 @@
 //	    allow_unsigned: false          # true: accept unsigned posts while every secret is empty
 //	  schema: zendesk-webhook.json     # a payload schema of package schemas (optional)
 //	  dedupe: header:X-Zendesk-Webhook-Invocation-Id   # or path:detail.id, body,
-//	                                   # or { header|path: ..., body: true, window: 24h }
+//	                                   # or { header|path: ..., body: true, window: 24h };
+//	                                   # a path is a plain gjson path, checked like mapping paths
 //	  body_limit: 1MiB                 # optional; default the gateway's
 //	  handshake: { scheme: meta, verify_token: "${VERIFY_TOKEN}" }   # or { scheme: slack }
 //	  events: [...]                    # the mapping (package mapping)

@@ -165,6 +165,62 @@ outbound:
 t.yaml:3:13: base_url: "https://x.example/api?key=1": put query parameters in the action path, not in base_url`,
 		},
 		{
+			name: "duplicate keys in outbound maps",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  headers:
+    X-Team: a
+    X-Team: b
+  value_maps:
+    status:
+      open: new
+      open: pending
+    status: { solved: closed }
+  actions:
+    update:
+      headers: { X-Req: "1", X-Req: "2" }
+      capture:
+        id: ticket.id
+        id: data.id
+`,
+			want: `t.yaml:6:5: key "X-Team" appears twice (first at line 5, column 5)
+t.yaml:10:7: key "open" appears twice (first at line 9, column 7)
+t.yaml:11:5: key "status" appears twice (first at line 8, column 5)
+t.yaml:14:30: key "X-Req" appears twice (first at line 14, column 18)
+t.yaml:17:9: key "id" appears twice (first at line 16, column 9)`,
+		},
+		{
+			name: "header names that differ in case only",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  headers:
+    X-Team: a
+    x-team: b
+  actions:
+    update:
+      headers: { X-Req: "1", X-REQ: "2" }
+`,
+			want: `t.yaml:6:5: header "x-team" is the same as "X-Team" at line 5, column 5 (header names ignore case)
+t.yaml:9:30: header "X-REQ" is the same as "X-Req" at line 9, column 18 (header names ignore case)`,
+		},
+		{
+			name: "dedupe payload path syntax",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  dedupe: path:event.#(id==1\n" + minimalEvents,
+			want: `t.yaml:4:11: dedupe: invalid payload path "event.#(id==1": unclosed '(' at position 8`,
+		},
+		{
+			name: "dedupe long-form payload path syntax",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  dedupe: { path: 'data.@revers' }\n" + minimalEvents,
+			want: `t.yaml:4:19: dedupe: invalid payload path "data.@revers": unknown modifier @revers; did you mean "reverse"?`,
+		},
+		{
+			name: "dedupe path with a mapping prefix",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  dedupe: path:$root.id\n" + minimalEvents,
+			want: `t.yaml:4:11: dedupe: invalid payload path "$root.id": the dedupe path is a plain payload path from the top of the payload; $ prefixes are not allowed here (a literal $ key is written \$; a header is header:<Name>)`,
+		},
+		{
 			name: "unset variable without default",
 			src:  "connector: a\noutbound:\n  base_url: ${API_URL}\n  actions: { update: {} }\n",
 			want: `t.yaml:3:13: environment variable API_URL is not set (give a default with ${API_URL:-value})`,

@@ -199,6 +199,7 @@ func loadOutbound(file, name string, n *yaml.Node) (*Outbound, yamlconf.Errors) 
 		o.Auth = Auth{Type: AuthNone}
 	}
 	headerKeys := yamlconf.Lookup(n, "headers")
+	errs.Append(sameHeaderTwice(file, headerKeys))
 	for _, kv := range yamlconf.Pairs(headerKeys) {
 		if !headerNameRe.MatchString(kv.Key.Value) {
 			errs.Add(file, kv.Key, "invalid header name %q", kv.Key.Value)
@@ -265,6 +266,24 @@ func loadOutbound(file, name string, n *yaml.Node) (*Outbound, yamlconf.Errors) 
 		}
 	}
 	return o, errs
+}
+
+// sameHeaderTwice reports header names of a headers mapping that differ
+// from an earlier one in case only: they name the same header, and the
+// later one would replace the earlier silently. (Exact repeats are
+// yamlconf.Parse's duplicate keys.)
+func sameHeaderTwice(file string, n *yaml.Node) yamlconf.Errors {
+	var errs yamlconf.Errors
+	first := map[string]*yaml.Node{}
+	for _, kv := range yamlconf.Pairs(n) {
+		canon := http.CanonicalHeaderKey(kv.Key.Value)
+		if prev, dup := first[canon]; dup {
+			errs.Add(file, kv.Key, "header %q is the same as %q at line %d, column %d (header names ignore case)", kv.Key.Value, prev.Value, prev.Line, prev.Column)
+			continue
+		}
+		first[canon] = kv.Key
+	}
+	return errs
 }
 
 func checkBaseURL(s string) (string, error) {
@@ -403,6 +422,7 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 		if y.Headers.Kind != yaml.MappingNode {
 			errs.Add(file, y.Headers, "headers: expected a mapping of header name to value template, got %s", yamlconf.KindName(y.Headers))
 		}
+		errs.Append(sameHeaderTwice(file, y.Headers))
 		for _, kv := range yamlconf.Pairs(y.Headers) {
 			if !headerNameRe.MatchString(kv.Key.Value) {
 				errs.Add(file, kv.Key, "invalid header name %q", kv.Key.Value)
