@@ -221,7 +221,10 @@
 //	.Fields       the fields computed so far (.Fields.f fails when f is absent;
 //	              prefer .Field "f")
 //
-// Numbers from .Path keep their digits (json.Number). A template that renders
+// Numbers from .Path keep their digits (json.Number). Every template
+// (here, in rules and in outbound actions) prints a whole number as plain
+// digits, as references are written: 1000000 for a field of 1e6, never
+// 1e+06; other numbers in their shortest form (0.25). A template that renders
 // "" is absent. Literal arguments are checked when compiling: .Path paths,
 // .Var names (a var may only use vars defined before it), and the names used
 // on the data.

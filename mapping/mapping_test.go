@@ -1077,3 +1077,32 @@ func TestNumericReferenceSpellings(t *testing.T) {
 		}
 	}
 }
+
+// A template prints a number as plain digits when it is whole (as
+// references do), whatever its size or the way the payload spelt it (a
+// payload's own digits otherwise stay as they were sent).
+func TestTemplatePrintsWholeNumbers(t *testing.T) {
+	m := mustCompile(t, `
+- type: t.x
+  entity: e
+  reference: id
+  vars:
+    AMOUNT: '{{ .Path "amount" }}'
+  fields:
+    amount: amount
+    rate: rate
+    tiny: tiny
+    text: '{{ .Field "amount" }}|{{ .Fields.amount }}|{{ .Field "rate" }}|{{ .Field "tiny" }}|{{ .Path "amount" }}'
+`)
+	tests := []struct{ body, text, amountVar string }{
+		{`{"id": 1, "amount": 1000000, "rate": 0.25, "tiny": 0.0000001}`, "1000000|1000000|0.25|1e-07|1000000", "1000000"},
+		{`{"id": 1, "amount": 1e6, "rate": 12.5, "tiny": 3}`, "1000000|1000000|12.5|3|1000000", "1000000"},
+		{`{"id": 1, "amount": 123456789012, "rate": 1234.5678, "tiny": -2000000}`, "123456789012|123456789012|1234.5678|-2000000|123456789012", "123456789012"},
+	}
+	for _, tt := range tests {
+		ev := mustMap(t, m, Input{Body: []byte(tt.body)})[0]
+		if ev.Fields["text"] != tt.text || ev.Vars["AMOUNT"] != tt.amountVar {
+			t.Errorf("%s: text %q AMOUNT %q, want %q and %q", tt.body, ev.Fields["text"], ev.Vars["AMOUNT"], tt.text, tt.amountVar)
+		}
+	}
+}

@@ -3,7 +3,6 @@ package mapping
 import (
 	"encoding/json"
 	"io"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/yamlconf"
 )
 
 // specKind is the source of a value spec.
@@ -202,17 +202,8 @@ func toString(v any) string {
 
 // numberText is a JSON number literal as a reference: as it is, unless it
 // has a fraction or an exponent and is a whole number that float64 holds
-// exactly, which is written as plain digits.
-func numberText(lit string) string {
-	if !strings.ContainsAny(lit, ".eE") {
-		return lit
-	}
-	f, err := strconv.ParseFloat(lit, 64)
-	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
-		return lit
-	}
-	return strconv.FormatFloat(f, 'f', -1, 64)
-}
+// exactly, which is written as plain digits (as templates print it).
+func numberText(lit string) string { return yamlconf.FormatNumberLiteral(lit) }
 
 // resultValue converts a gjson result into a resolved value. JSON null and
 // a result that does not exist are absent. Top-level numbers are kept as

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/hookline/hookline/internal/yamlconf"
 )
 
 // fastTemplate renders the common simple templates (text with %%VAR%%,
@@ -161,9 +163,11 @@ func (p *fastPart) render(d *TemplateData) (string, error) {
 	return "", nil
 }
 
-// printValue prints like text/template: nil as "<no value>", the rest with fmt.
+// printValue prints like a template compiled by yamlconf: nil as
+// "<no value>", numbers as yamlconf.PrintedValue writes them, the rest
+// with fmt.
 func printValue(v any) string {
-	switch x := v.(type) {
+	switch x := yamlconf.PrintedValue(v).(type) {
 	case nil:
 		return "<no value>"
 	case string:

@@ -53,6 +53,30 @@ func TestFastTemplatesRenderLikeTextTemplate(t *testing.T) {
 			t.Errorf("%q: fast %q, text/template %q", src, got, want)
 		}
 	}
+	// Numbers print as plain digits when whole, on both paths.
+	ev.Fields["amount"], ev.Fields["ratio"] = 1e6, 0.125
+	for src, want := range map[string]string{
+		`{{ .Field "amount" }}/{{ .Fields.amount }}/{{ .Field "ratio" }}`: "1000000/1000000/0.125",
+		`{{ if .Fields.amount }}{{ .Field "amount" }}{{ end }}`:           "1000000",
+	} {
+		d := newTemplateData(ev, snap, time.Now())
+		if fast := compileFast(src); fast != nil {
+			if got, err := fast.execute(d); err != nil || got != want {
+				t.Errorf("%q: fast %q, %v, want %q", src, got, err, want)
+			}
+		}
+		slow, err := yamlconf.CompileRenderer("t", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.complete()
+		if got, err := slow.Execute(d); err != nil || got != want {
+			t.Errorf("%q: template %q, %v, want %q", src, got, err, want)
+		}
+		if got, err := yamlconf.Execute(slow.Template(), d); err != nil || got != want {
+			t.Errorf("%q: text/template %q, %v, want %q", src, got, err, want)
+		}
+	}
 	for _, src := range []string{"{{ .Now }}", "{{ .Fields.status | upper }}", "{{- .Rule }}", `{{ if .Rule }}x{{ end }}`, "{{ .Event.Referense }}", "{{ .Event.Fields.x }}", "{{ .Rule "} {
 		if compileFast(src) != nil {
 			t.Errorf("%q: taken by the fast path", src)

@@ -35,6 +35,7 @@ type pnode struct {
 	text     []byte  // pText
 	pipe     *ppipe  // pAction, pIf, pWith, pRange
 	print    bool    // pAction: no declaration, print the value
+	numbers  bool    // pAction: printed with numbers as FormatNumber writes them
 	jsonTail bool    // pAction: printed, and the last command is json
 	list     []pnode // pIf, pWith, pRange
 	elseList []pnode
@@ -285,11 +286,18 @@ func (c *planCompiler) list(l *parse.ListNode) ([]pnode, bool) {
 			out = append(out, pnode{kind: pText, text: n.Text})
 		case *parse.CommentNode:
 		case *parse.ActionNode:
-			p, ok := c.pipe(n.Pipe)
+			pipe, numbers := n.Pipe, false
+			if k := len(pipe.Cmds); k > 1 && isPrintNumbers(pipe.Cmds[k-1]) {
+				// CompileTemplate's call: done by print itself.
+				cp := *pipe
+				cp.Cmds = cp.Cmds[:k-1]
+				pipe, numbers = &cp, true
+			}
+			p, ok := c.pipe(pipe)
 			if !ok {
 				return nil, false
 			}
-			pn := pnode{kind: pAction, pipe: p, print: len(n.Pipe.Decl) == 0}
+			pn := pnode{kind: pAction, pipe: p, print: len(n.Pipe.Decl) == 0, numbers: numbers}
 			last := p.cmds[len(p.cmds)-1]
 			pn.jsonTail = pn.print && last.kind == cFunc && last.fn == fJSON
 			out = append(out, pn)

@@ -231,7 +231,7 @@ func (st *execState) walk(dot value, nodes []pnode) bool {
 			if !ok {
 				return false
 			}
-			if n.print && !st.print(v) {
+			if n.print && !st.print(v, n.numbers) {
 				return false
 			}
 		case pIf, pWith:
@@ -893,8 +893,9 @@ func index(item, key value) (value, bool) {
 	return value{}, false
 }
 
-// print appends v as text/template prints it.
-func (st *execState) print(v value) bool {
+// print appends v as text/template prints it; with numbers, a float64 or
+// float32 as FormatNumber writes it (what CompileTemplate's call does).
+func (st *execState) print(v value, numbers bool) bool {
 	switch v.k {
 	case vStr:
 		st.buf = append(st.buf, v.s...)
@@ -904,6 +905,28 @@ func (st *execState) print(v value) bool {
 		return true
 	}
 	rv := v.rv
+	if numbers {
+		// As the value goes through PrintedValue's any and back.
+		if !rv.CanInterface() {
+			return false
+		}
+		switch x := rv.Interface().(type) {
+		case float64:
+			st.buf = append(st.buf, FormatNumber(x, 64)...)
+			return true
+		case float32:
+			st.buf = append(st.buf, FormatNumber(float64(x), 32)...)
+			return true
+		case json.Number:
+			st.buf = append(st.buf, FormatNumberLiteral(string(x))...)
+			return true
+		case nil:
+			st.buf = append(st.buf, "<no value>"...)
+			return true
+		default:
+			rv = reflect.ValueOf(x)
+		}
+	}
 	if rv.Type().PkgPath() == "" && rv.Type().Name() != "" { // predeclared: no methods
 		switch rv.Kind() {
 		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:

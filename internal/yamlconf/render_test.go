@@ -1,6 +1,7 @@
 package yamlconf
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -386,4 +387,66 @@ func BenchmarkRendererJSONBody(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Numbers a template prints come out as plain digits when whole (as
+// references print them), in the shortest form otherwise, on the plan and
+// through text/template alike: never 1e+06.
+func TestTemplatePrintsNumbers(t *testing.T) {
+	tests := []struct {
+		v    any
+		want string
+	}{
+		{1e6, "1000000"},
+		{-3e6, "-3000000"},
+		{1234567.0, "1234567"},
+		{1e15, "1000000000000000"},
+		{123456789012345680.0, "123456789012345680"},
+		{1e21, "1000000000000000000000"},
+		{0.0, "0"},
+		{2.5, "2.5"},
+		{0.1, "0.1"},
+		{1234.5678, "1234.5678"},
+		{1e-7, "1e-07"},
+		{float32(0.1), "0.1"},
+		{float32(16777216), "16777216"},
+		{7, "7"},
+		{"1e6", "1e6"}, // text stays as it was written
+		// A payload's number (.Path) keeps its digits, unless it is a whole
+		// number written with a fraction or an exponent.
+		{json.Number("1e6"), "1000000"},
+		{json.Number("1000000.0"), "1000000"},
+		{json.Number("12345678901234567890"), "12345678901234567890"},
+		{json.Number("1.50"), "1.50"},
+		{json.Number("9007199254740993.0"), "9007199254740993.0"},
+	}
+	for _, src := range []string{`{{ .Field "x" }}`, `{{ .Set.x }}`, `{{ index .Set "x" }}`, `{{ with .Set.x }}{{ . }}{{ end }}`, `{{ $v := .Set.x }}{{ $v }}`, `%%V%%{{ .Field "x" }}`} {
+		tmpl, err := CompileTemplate("t", src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := NewRenderer(tmpl)
+		if !r.Planned() {
+			t.Fatalf("%s: no plan: %s", src, PlanReport(tmpl))
+		}
+		for _, tt := range tests {
+			if tt.v == 0.0 && strings.HasPrefix(src, "{{ with") {
+				continue // with skips a zero
+			}
+			data := newRData()
+			data.Set = map[string]any{"x": tt.v}
+			data.Vars = map[string]string{"V": ""}
+			planned, ran := r.AppendPlanned(nil, data)
+			if !ran {
+				t.Fatalf("%s with %v: the plan did not render", src, tt.v)
+			}
+			viaText, err := Execute(tmpl, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(planned) != tt.want || viaText != tt.want {
+				t.Errorf("%s with %T %v: plan %q, text/template %q, want %q", src, tt.v, tt.v, planned, viaText, tt.want)
+			}
+		}
+	}
 }

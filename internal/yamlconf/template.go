@@ -3,9 +3,12 @@ package yamlconf
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
+	"text/template/parse"
 )
 
 var varShorthand = regexp.MustCompile(`%%([A-Za-z_][A-Za-z0-9_]*)%%`)
@@ -39,13 +42,105 @@ func IsTemplate(s string) bool {
 // into {{ .Var "NAME" }}. Missing map keys are errors. Functions: json
 // (safe JSON encoding of any value), lower, upper, trim, default, join,
 // split, contains, before and after (text around the first separator).
+// A number an action prints comes out as FormatNumber writes it (1000000,
+// not fmt's 1e+06).
 func CompileTemplate(name, src string) (*template.Template, error) {
 	rewritten := varShorthand.ReplaceAllString(src, `{{ .Var "$1" }}`)
 	t, err := template.New(name).Option("missingkey=error").Funcs(TemplateFuncs()).Parse(rewritten)
 	if err != nil {
 		return nil, fmt.Errorf("template: %w", cleanTemplateError(err, name))
 	}
+	for _, sub := range t.Templates() {
+		if sub.Tree != nil {
+			printNumbers(sub.Tree, sub.Tree.Root)
+		}
+	}
 	return t, nil
+}
+
+// printNumbersFunc is the function CompileTemplate appends to every action
+// that prints its value: text/template prints numbers with fmt, which
+// writes a large whole number as 1e+06.
+const printNumbersFunc = "_hookline_print_numbers"
+
+// printNumbers appends a call of printNumbersFunc to the pipeline of every
+// printing action (one without a variable declaration) under l.
+func printNumbers(tree *parse.Tree, l *parse.ListNode) {
+	if l == nil {
+		return
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.ActionNode:
+			if len(n.Pipe.Decl) == 0 {
+				n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{
+					NodeType: parse.NodeCommand, Pos: n.Pos,
+					Args: []parse.Node{parse.NewIdentifier(printNumbersFunc).SetTree(tree).SetPos(n.Pos)},
+				})
+			}
+		case *parse.IfNode:
+			printNumbers(tree, n.List)
+			printNumbers(tree, n.ElseList)
+		case *parse.WithNode:
+			printNumbers(tree, n.List)
+			printNumbers(tree, n.ElseList)
+		case *parse.RangeNode:
+			printNumbers(tree, n.List)
+			printNumbers(tree, n.ElseList)
+		}
+	}
+}
+
+// isPrintNumbers reports whether cmd is the call printNumbers appends.
+func isPrintNumbers(cmd *parse.CommandNode) bool {
+	if len(cmd.Args) != 1 {
+		return false
+	}
+	id, ok := cmd.Args[0].(*parse.IdentifierNode)
+	return ok && id.Ident == printNumbersFunc
+}
+
+// PrintedValue returns v as a template action prints it: a float64 or
+// float32 as FormatNumber writes it, a json.Number as FormatNumberLiteral
+// does, anything else unchanged (text/template then prints it as it always
+// does). Paths that render templates without text/template use it to
+// print the same.
+func PrintedValue(v any) any {
+	switch x := v.(type) {
+	case float64:
+		return FormatNumber(x, 64)
+	case float32:
+		return FormatNumber(float64(x), 32)
+	case json.Number:
+		return FormatNumberLiteral(string(x))
+	}
+	return v
+}
+
+// FormatNumberLiteral writes a JSON number literal as references and
+// templates print it: as it is, unless it has a fraction or an exponent
+// and is a whole number that float64 holds exactly (1e6, 1000000.0: what
+// some senders' JSON encoders write), which is written as plain digits.
+func FormatNumberLiteral(lit string) string {
+	if !strings.ContainsAny(lit, ".eE") {
+		return lit
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || f != math.Trunc(f) || math.Abs(f) >= 1<<53 {
+		return lit
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// FormatNumber writes a number of the given bit size (64 or 32) as
+// Hookline's templates print it: a whole number as plain digits (1000000,
+// as references write it, never 1e+06), any other in its shortest form,
+// in decimal unless it is below 1e-6 (0.25, 1234.5678, 1e-07).
+func FormatNumber(f float64, bitSize int) string {
+	if f != math.Trunc(f) && f != 0 && math.Abs(f) < 1e-6 {
+		return strconv.FormatFloat(f, 'e', -1, bitSize)
+	}
+	return strconv.FormatFloat(f, 'f', -1, bitSize)
 }
 
 // textOf is a template value as text: a string as it is, nil as "",
@@ -63,6 +158,7 @@ func textOf(v any) string {
 // TemplateFuncs returns the function map every Hookline template gets.
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{
+		printNumbersFunc: PrintedValue,
 		"json": func(v any) (string, error) {
 			b, err := json.Marshal(v)
 			return string(b), err
