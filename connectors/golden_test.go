@@ -48,6 +48,7 @@ func goldenCases() []goldenCase {
 		{golden: "generic-zapier-sample-recipe", connector: "generic", payload: fx("zapier-rest-hook-sample-recipe.json"), headers: map[string]string{"Idempotency-Key": "zap-123"}},
 		// Assembled payloads (see testdata/payloads/README.md).
 		{golden: "whatsapp-image-message", connector: "whatsapp", payload: td("whatsapp-cloud-image-message.json")},
+		{golden: "whatsapp-two-contacts", connector: "whatsapp", payload: td("whatsapp-cloud-two-contacts.json")},
 		{golden: "zendesk-ticket-status-changed", connector: "zendesk", payload: td("zendesk-ticket-status-changed.json"), headers: zdHeaders("8400002")},
 		{golden: "zendesk-ticket-priority-changed", connector: "zendesk", payload: td("zendesk-ticket-priority-changed.json"), headers: zdHeaders("8400003")},
 		{golden: "zendesk-ticket-created", connector: "zendesk", payload: td("zendesk-ticket-created.json"), headers: zdHeaders("8400004")},

@@ -153,11 +153,11 @@ func TestPathListAndFallbackCompileErrors(t *testing.T) {
 		{"bad path element", "{ path: [a, 'b.'] }", `c.yaml:5:20: fields.x: path "b.": path ends with '.'`},
 		{"unknown prefix element", "{ path: [a, $parnt.b] }", `c.yaml:5:20: fields.x: path "$parnt.b": unknown path prefix "$parnt"; did you mean "$parent"? (valid: $header, $parent, $query, $root; a literal $ key is written \$)`},
 		{"mapping as path", "{ path: { a: b } }", `c.yaml:5:16: fields.x: path: expected a string or a list of paths, got a mapping`},
-		{"fallback without a source", "{ fallback: a }", `c.yaml:5:8: fields.x: fallback needs a source to fall back from: add path or template (a fallback alone is just its own value spec)`},
+		{"fallback without a source", "{ fallback: a }", `c.yaml:5:8: fields.x: fallback needs a source to fall back from: add path, template or lookup (a fallback alone is just its own value spec)`},
 		{"fallback with value", "{ value: v, fallback: a }", `c.yaml:5:30: fields.x: fallback does not go with value (a constant is never absent); use default`},
 		{"null fallback", "{ path: a, fallback: null }", `c.yaml:5:29: fields.x: fallback: null is the same as no fallback`},
 		{"bad fallback", "{ path: a, fallback: { path: [] } }", `c.yaml:5:37: fields.x.fallback: path: empty list; give one path or more (the first with a non-empty value wins)`},
-		{"misspelt fallback", "{ path: a, falback: b }", `c.yaml:5:19: unknown key "falback"; did you mean "fallback"? (valid: default, fallback, map, map_default, path, split, template, value)`},
+		{"misspelt fallback", "{ path: a, falback: b }", `c.yaml:5:19: unknown key "falback"; did you mean "fallback"? (valid: default, fallback, lookup, map, map_default, path, split, template, value)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

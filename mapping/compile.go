@@ -411,6 +411,7 @@ type specMapping struct {
 	Default    *yaml.Node `yaml:"default"`
 	Fallback   *yaml.Node `yaml:"fallback"`
 	Split      *yaml.Node `yaml:"split"`
+	Lookup     *yaml.Node `yaml:"lookup"`
 }
 
 // compileSpec compiles a value spec: a plain string (a path, or a constant
@@ -459,7 +460,7 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 	for _, src := range []struct {
 		key  string
 		node *yaml.Node
-	}{{"path", sm.Path}, {"value", sm.Value}, {"template", sm.Template}} {
+	}{{"path", sm.Path}, {"value", sm.Value}, {"template", sm.Template}, {"lookup", sm.Lookup}} {
 		if src.node != nil {
 			sources = append(sources, src.key)
 		}
@@ -467,14 +468,14 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 	switch len(sources) {
 	case 0:
 		if sm.Fallback != nil {
-			c.errs.Add(c.file, n, "%s: fallback needs a source to fall back from: add path or template (a fallback alone is just its own value spec)", ctx.where)
+			c.errs.Add(c.file, n, "%s: fallback needs a source to fall back from: add path, template or lookup (a fallback alone is just its own value spec)", ctx.where)
 			return nil
 		}
-		c.errs.Add(c.file, n, "%s: needs one of path, value or template", ctx.where)
+		c.errs.Add(c.file, n, "%s: needs one of path, value, template or lookup", ctx.where)
 		return nil
 	case 1:
 	default:
-		c.errs.Add(c.file, n, "%s: takes one of path, value or template, got %s", ctx.where, strings.Join(sources, " and "))
+		c.errs.Add(c.file, n, "%s: takes one of path, value, template or lookup, got %s", ctx.where, strings.Join(sources, " and "))
 		return nil
 	}
 	switch {
@@ -503,6 +504,11 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 		s.kind, s.constant = specConst, event.Normalize(v)
 		if sm.Map != nil && sm.Value.Kind != yaml.ScalarNode {
 			c.errs.Add(c.file, sm.Map, "%s: map applies to scalar values, but value is %s", ctx.where, yamlconf.KindName(sm.Value))
+			return nil
+		}
+	case sm.Lookup != nil:
+		s.kind = specLookup
+		if s.lookup = c.compileLookup(sm.Lookup, ctx); s.lookup == nil {
 			return nil
 		}
 	case sm.Template != nil:
@@ -612,6 +618,77 @@ func (c *compiler) setPath(s *spec, n *yaml.Node, ctx specCtx) bool {
 	}
 	s.kind, s.ref = specPath, ref
 	return true
+}
+
+// compileLookup compiles a lookup source: { in, key, equals, get }. in
+// and equals are paths as elsewhere (in must point into the payload); key
+// and get are paths inside each element of the list.
+func (c *compiler) compileLookup(n *yaml.Node, ctx specCtx) *lookupSpec {
+	if n.Kind != yaml.MappingNode {
+		c.errs.Add(c.file, n, "%s: lookup: expected { in, key, equals, get }, got %s", ctx.where, yamlconf.KindName(n))
+		return nil
+	}
+	var y struct {
+		In     *yaml.Node `yaml:"in,required"`
+		Key    *yaml.Node `yaml:"key,required"`
+		Equals *yaml.Node `yaml:"equals,required"`
+		Get    *yaml.Node `yaml:"get"`
+	}
+	if errs := yamlconf.Decode(c.file, n, &y); len(errs) > 0 {
+		for _, e := range errs {
+			if strings.HasPrefix(e.Msg, "missing required key") {
+				e.Msg = ctx.where + ": lookup: " + e.Msg
+			}
+		}
+		c.errs.Append(errs)
+		return nil
+	}
+	before := len(c.errs)
+	text := func(key string, v *yaml.Node) (string, bool) {
+		if v.Kind != yaml.ScalarNode || v.Tag != "!!str" || v.Value == "" {
+			c.errs.Add(c.file, v, "%s: lookup: %s: expected a path (a string), got %s", ctx.where, key, yamlconf.KindName(v))
+			return "", false
+		}
+		return v.Value, true
+	}
+	path := func(key string, v *yaml.Node) *pathRef {
+		src, ok := text(key, v)
+		if !ok {
+			return nil
+		}
+		ref, err := parsePath(src, ctx.sc)
+		if err != nil {
+			c.errs.Add(c.file, v, "%s: lookup: %s: path %q: %v", ctx.where, key, src, err)
+			return nil
+		}
+		return ref
+	}
+	inner := func(key string, v *yaml.Node) string {
+		src, ok := text(key, v)
+		if !ok {
+			return ""
+		}
+		if strings.HasPrefix(src, "$") {
+			c.errs.Add(c.file, v, "%s: lookup: %s: %q: key and get are paths inside each element of the list; $ prefixes are not allowed here", ctx.where, key, src)
+			return ""
+		}
+		if err := checkGJSON(src); err != nil {
+			c.errs.Add(c.file, v, "%s: lookup: %s: %q: %v", ctx.where, key, src, err)
+			return ""
+		}
+		return src
+	}
+	l := &lookupSpec{in: path("in", y.In), key: inner("key", y.Key), equals: path("equals", y.Equals)}
+	if l.in != nil && l.in.base != baseRoot && l.in.base != baseLevel {
+		c.errs.Add(c.file, y.In, "%s: lookup: in: %s is not a list of the payload", ctx.where, l.in.src)
+	}
+	if y.Get != nil {
+		l.get = inner("get", y.Get)
+	}
+	if len(c.errs) > before {
+		return nil
+	}
+	return l
 }
 
 // compileMap compiles a `map` of scalar -> scalar (null drops the value).

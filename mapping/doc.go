@@ -45,7 +45,7 @@
 //	      actor:
 //	        type: customer
 //	        id: from
-//	        name: $change.value.contacts.0.profile.name
+//	        name: { lookup: { in: $change.value.contacts, key: wa_id, equals: from, get: profile.name } }
 //	      fields:
 //	        channel: { value: whatsapp }
 //	        text:
@@ -160,6 +160,8 @@
 //	{ path: [type, event, $query.event] }  a path list: the first path with a non-empty value
 //	{ value: whatsapp }                    a constant (any YAML value, never a template)
 //	{ template: "..." }                    a template
+//	{ lookup: { in: $change.value.contacts, key: wa_id, equals: from, get: profile.name } }
+//	                                       the element of a list whose key equals a value
 //
 // with, in the mapping form, these options, applied in this order: source,
 // split, map (and map_default), fallback, default.
@@ -173,6 +175,16 @@
 //     text, the list gives the value itself (a number stays a number, an
 //     object is flattened). The map applies to the value found; a value the
 //     map drops does not move on to the next path.
+//   - lookup: { in, key, equals, get } finds, in the list at path in (any
+//     prefix but $header and $query; an object counts as a list of one),
+//     the first element whose value at key (a path inside the element) has
+//     the same text as the value at path equals (any prefix; the number 2
+//     matches "2"), and gives that element's value at get (a path inside
+//     it; without get, the element itself). It is absent when the value
+//     sought is absent, empty or not a scalar, or no element matches. A
+//     WhatsApp notification batches contacts[] and messages[]; each
+//     message's sender is the contact whose wa_id is its from, which
+//     contacts.0 is only for the first.
 //   - fallback: another value spec (any form, with its own map, default and
 //     fallback), evaluated only when the source gave nothing: absent, null,
 //     empty ("", false, [], {} count as absent for a source with a

@@ -374,6 +374,11 @@ func (s *spec) absentReason() string {
 		d = b.String()
 	case specTemplate:
 		d = "template result is absent or empty"
+	case specLookup:
+		d = fmt.Sprintf("lookup in %q found no element whose %q equals %q", s.lookup.in.src, s.lookup.key, s.lookup.equals.src)
+		if s.lookup.get != "" {
+			d += fmt.Sprintf(", or its %q is absent or empty", s.lookup.get)
+		}
 	default:
 		d = "value is absent or empty"
 	}

@@ -761,12 +761,12 @@ func TestCompileErrors(t *testing.T) {
 		{
 			name: "spec with two sources",
 			src:  "- type: t.x\n  entity: e\n  reference: { path: id, value: x }\n",
-			want: `c.yaml:3:14: reference: takes one of path, value or template, got path and value`,
+			want: `c.yaml:3:14: reference: takes one of path, value, template or lookup, got path and value`,
 		},
 		{
 			name: "unknown spec key",
 			src:  "- type: t.x\n  entity: e\n  reference: { path: id, defualt: x }\n",
-			want: `c.yaml:3:26: unknown key "defualt"; did you mean "default"? (valid: default, fallback, map, map_default, path, split, template, value)`,
+			want: `c.yaml:3:26: unknown key "defualt"; did you mean "default"? (valid: default, fallback, lookup, map, map_default, path, split, template, value)`,
 		},
 		{
 			name: "condition with two operators",

@@ -21,6 +21,7 @@ const (
 	specConst
 	specTemplate
 	specPaths // a path list: the first path with a non-empty value
+	specLookup
 )
 
 // spec is a compiled value spec: where the value comes from, then the
@@ -31,6 +32,7 @@ type spec struct {
 	refs     []*pathRef // specPaths, in order
 	constant any
 	tmpl     *tmpl
+	lookup   *lookupSpec
 	// fallback is evaluated when the source (after map) is absent; a source
 	// with a fallback counts empty values as absent.
 	fallback *spec
@@ -68,6 +70,11 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 			}
 			v, ok = nil, false
 		}
+	case specLookup:
+		v, ok = s.lookup.find(st)
+		if ok && s.fallback != nil && isEmpty(v) {
+			v, ok = nil, false
+		}
 	case specConst:
 		v, ok = s.constant, s.constant != nil
 	case specTemplate:
@@ -100,6 +107,71 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 		return s.def, true, nil
 	}
 	return v, ok, nil
+}
+
+// lookupSpec is a lookup source: in the list at in, the first element
+// whose value at key has the text of the value at equals; then the value
+// at get in that element (the element itself when get is "").
+type lookupSpec struct {
+	in     *pathRef // the payload or a level element; an object is a list of one
+	key    string   // gjson path inside each element
+	equals *pathRef // any path form
+	get    string   // gjson path inside the element found, or ""
+}
+
+// find resolves the lookup. It is absent when the value sought is absent,
+// empty or not a scalar, the list is absent, or no element's key matches.
+// Scalars compare by their text: the number 2 matches "2", as a map key does.
+func (l *lookupSpec) find(st *state) (any, bool) {
+	want, ok := st.resolve(l.equals)
+	if !ok {
+		return nil, false
+	}
+	wantText, ok := scalarText(want)
+	if !ok || wantText == "" {
+		return nil, false
+	}
+	matches := func(el gjson.Result) bool {
+		if el.Type != gjson.JSON {
+			return false
+		}
+		k, ok := resultValue(el.Get(l.key))
+		if !ok {
+			return false
+		}
+		text, ok := scalarText(k)
+		return ok && text == wantText
+	}
+	list := st.result(l.in)
+	var found gjson.Result
+	if list.IsArray() {
+		list.ForEach(func(_, el gjson.Result) bool {
+			if matches(el) {
+				found = el
+				return false
+			}
+			return true
+		})
+	} else if matches(list) {
+		found = list
+	}
+	if !found.Exists() {
+		return nil, false
+	}
+	if l.get == "" {
+		return resultValue(found)
+	}
+	return resultValue(found.Get(l.get))
+}
+
+// scalarText is a resolved scalar's text as references write it; ok is
+// false for a list or an object.
+func scalarText(v any) (string, bool) {
+	switch v.(type) {
+	case []any, []string, map[string]any:
+		return "", false
+	}
+	return toString(v), true
 }
 
 // splitText splits a text value at sep into a list of its trimmed,
