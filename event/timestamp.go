@@ -17,7 +17,8 @@ const (
 	unixNanosFrom  = 1e17
 )
 
-// ParseTime reads a timestamp: a time.Time, an RFC 3339 string, or Unix
+// ParseTime reads a timestamp: a time.Time, an RFC 3339 string or one of
+// its common variants (see parseTimeText), or Unix
 // seconds, milliseconds, microseconds or nanoseconds as a number (float64,
 // json.Number) or a numeric string, told apart by magnitude (seconds may
 // carry a decimal fraction, as Slack's "1596183880.004200"). Mapped
@@ -31,8 +32,7 @@ func ParseTime(v any) (time.Time, bool) {
 	case string:
 		s = strings.TrimSpace(x)
 		if !looksNumeric(s) {
-			t, err := time.Parse(time.RFC3339Nano, s)
-			return t.UTC(), err == nil
+			return parseTimeText(s)
 		}
 	case json.Number:
 		s = string(x)
@@ -42,6 +42,53 @@ func ParseTime(v any) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return parseUnix(s)
+}
+
+// timeLayouts are the forms of a date and time with a zone that
+// parseTimeText reads after RFC 3339, once a space or a lower-case t
+// between date and time became T, a lower-case z became Z and a trailing
+// " UTC" became Z: an offset without a colon (+0000, as Ruby, Java and
+// strftime's %z write it) or of hours only (+02, PostgreSQL), also after a
+// space, and a time without seconds (Zendesk's {{ticket.*_with_timestamp}}
+// placeholders: 2013-12-12T05:35Z). A fraction of a second is read after
+// the seconds in each.
+var timeLayouts = []string{
+	"2006-01-02T15:04:05Z0700",
+	"2006-01-02T15:04:05Z07",
+	"2006-01-02T15:04:05 Z0700",
+	"2006-01-02T15:04:05 Z07:00",
+	"2006-01-02T15:04Z07:00",
+	"2006-01-02T15:04Z0700",
+}
+
+// parseTimeText reads a date and time with a time zone: RFC 3339 (with or
+// without a fraction of a second), or one of timeLayouts. A time without a
+// zone, or with a zone name other than UTC, is not read: taking it for UTC
+// would shift it by hours without a word.
+func parseTimeText(s string) (time.Time, bool) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	if len(s) < len("2006-01-02T15:04Z") {
+		return time.Time{}, false
+	}
+	if c := s[10]; c == ' ' || c == 't' {
+		s = s[:10] + "T" + s[11:]
+	}
+	if strings.HasSuffix(s, "z") {
+		s = s[:len(s)-1] + "Z"
+	} else if strings.HasSuffix(s, " UTC") {
+		s = strings.TrimSuffix(s, " UTC") + "Z"
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), true
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 // parseUnix parses a decimal Unix timestamp exactly (no float rounding of

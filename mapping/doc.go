@@ -86,12 +86,19 @@
 //     empty or contain spaces.
 //   - reference (required): the platform's key of the entity, a value spec.
 //     For a constant write { value: ... }.
-//   - occurred_at: a value spec read as an RFC 3339 time, or Unix seconds,
-//     milliseconds, microseconds or nanoseconds (a number or a numeric
-//     string; told apart by magnitude: below 1e11 seconds, below 1e14
-//     milliseconds, below 1e17 microseconds, else nanoseconds; seconds may
-//     have a decimal fraction, kept exactly). Absent or unreadable: the
-//     receive time. Times are UTC.
+//   - occurred_at: a value spec read as an RFC 3339 time (with or without
+//     a fraction of a second) or a common variant of it: a space or a
+//     lower-case t between date and time, an offset without a colon
+//     (+0000) or of hours only (+02), also after a space, " UTC" for Z, no
+//     seconds (2013-12-12T05:35Z, Zendesk's *_with_timestamp placeholders);
+//     or Unix seconds, milliseconds, microseconds or nanoseconds (a number
+//     or a numeric string; told apart by magnitude: below 1e11 seconds,
+//     below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds;
+//     seconds may have a decimal fraction, kept exactly). A time without a
+//     zone is not read (it would be taken for UTC by guess). Absent: the
+//     receive time. Present but unreadable: the receive time, and a
+//     Warning (MapWithWarnings) that the gateway keeps in the event's trace
+//     and dry runs show. Times are UTC.
 //   - actor: { type, id, name, email }; type is a constant when a plain string
 //     (customer, agent, system or gateway), the others value specs.
 //   - fields: flat dotted field name -> value spec, computed in file order.

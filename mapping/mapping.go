@@ -108,8 +108,24 @@ type actorSpecs struct {
 // entity resolves absent (ErrNoReference, ErrNoType); the error names the
 // entry, the element and the field, and no events are returned with it.
 func (m *Mapper) Map(in Input) ([]*event.Event, error) {
+	events, _, err := m.MapWithWarnings(in)
+	return events, err
+}
+
+// Warning is a problem of one mapped event that did not stop it, such as
+// an occurred_at that is not a time (the event takes its receive time).
+// Event is the event's index in the events mapped.
+type Warning struct {
+	Event   int
+	Message string
+}
+
+// MapWithWarnings is Map that also returns the warnings of the events it
+// mapped (none with an error), for the gateway to keep with each event and
+// for dry runs to show.
+func (m *Mapper) MapWithWarnings(in Input) ([]*event.Event, []Warning, error) {
 	if !gjson.ValidBytes(in.Body) {
-		return nil, fmt.Errorf("%w (%d bytes)", ErrNotJSON, len(in.Body))
+		return nil, nil, fmt.Errorf("%w (%d bytes)", ErrNotJSON, len(in.Body))
 	}
 	st := &state{in: &in, root: gjson.Parse(string(in.Body))}
 	var out []*event.Event
@@ -133,6 +149,7 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 			if count++; count > limit {
 				return nil
 			}
+			st.event = len(out)
 			ev, err := e.build(m.connector, st)
 			if err != nil {
 				return err
@@ -141,14 +158,14 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if e.stop {
 			break
 		}
 	}
 	if count > limit {
-		return nil, fmt.Errorf("%w: the payload maps to %d events, more than the cap of %d (inbound.max_events of connector %s); nothing was mapped", ErrTooManyEvents, count, limit, m.connector)
+		return nil, nil, fmt.Errorf("%w: the payload maps to %d events, more than the cap of %d (inbound.max_events of connector %s); nothing was mapped", ErrTooManyEvents, count, limit, m.connector)
 	}
 	if len(out) > 0 {
 		// One copy of the body, shared by every event of this payload: the
@@ -158,7 +175,7 @@ func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 			ev.Raw = raw
 		}
 	}
-	return out, nil
+	return out, st.warnings, nil
 }
 
 // Vars returns the %%NAME%% variable names the mappings can produce, sorted.
@@ -290,6 +307,11 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 		}
 		if t, good := parseTime(v); ok && good {
 			ev.OccurredAt = t
+		} else if ok {
+			// Not silent: the gateway keeps the warning in the event's
+			// trace and dry runs show it.
+			st.warn(fmt.Sprintf("mapping entry %q%s, %s: %s is not a time Hookline reads (RFC 3339, or Unix seconds or milliseconds); the event took the time it was received",
+				e.name, e.position(st), e.occurredAt.where, quoteValue(v)))
 		}
 	}
 	for _, a := range []struct {
@@ -311,6 +333,30 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 		ev.Vars = st.vars
 	}
 	return ev, nil
+}
+
+// warn records a warning of the event being built.
+func (st *state) warn(msg string) {
+	st.warnings = append(st.warnings, Warning{Event: st.event, Message: msg})
+}
+
+// maxQuoted bounds how much of a value a warning quotes.
+const maxQuoted = 80
+
+// quoteValue renders a resolved value for a message: text quoted, anything
+// else as event text, both cut at maxQuoted bytes.
+func quoteValue(v any) string {
+	s, isText := v.(string)
+	if !isText {
+		s = toString(v)
+	}
+	if len(s) > maxQuoted {
+		s = strings.ToValidUTF8(s[:maxQuoted], "") + "..."
+	}
+	if isText {
+		return strconv.Quote(s)
+	}
+	return s
 }
 
 // required evaluates a spec whose value an event cannot do without.
@@ -406,6 +452,10 @@ type state struct {
 	cache  map[*pathRef]cached
 	// rootRefs holds the paths .Root was called with during this Map.
 	rootRefs map[string]*pathRef
+	// event is the index of the event being built; warnings are those of
+	// the events built so far.
+	event    int
+	warnings []Warning
 }
 
 // cached is a shared path's value read under one level element.

@@ -243,43 +243,93 @@ func TestMatchOperators(t *testing.T) {
 }
 
 func TestOccurredAt(t *testing.T) {
+	at := func(h, m, sec, ns int) time.Time { return time.Date(2024, 3, 1, h, m, sec, ns, time.UTC) }
+	const unread = "unread" // the receive time, with a warning
 	tests := []struct {
 		name string
 		json string // value of "ts"
 		want time.Time
+		warn string // "unread": a warning naming the value
 	}{
-		{"rfc3339", `"2024-03-01T10:20:30Z"`, time.Date(2024, 3, 1, 10, 20, 30, 0, time.UTC)},
-		{"rfc3339 offset", `"2024-03-01T12:20:30+02:00"`, time.Date(2024, 3, 1, 10, 20, 30, 0, time.UTC)},
-		{"rfc3339 nano", `"2024-03-01T10:20:30.123456789Z"`, time.Date(2024, 3, 1, 10, 20, 30, 123456789, time.UTC)},
-		{"unix seconds number", `1749416383`, time.Unix(1749416383, 0).UTC()},
-		{"unix seconds string", `"1749416383"`, time.Unix(1749416383, 0).UTC()},
-		{"unix seconds fraction", `"1596183880.004200"`, time.Unix(1596183880, 4200000).UTC()},
-		{"unix seconds fraction number", `1596183880.5`, time.Unix(1596183880, 500000000).UTC()},
-		{"unix millis number", `1749416383123`, time.UnixMilli(1749416383123).UTC()},
-		{"unix millis string", `"1749416383123"`, time.UnixMilli(1749416383123).UTC()},
-		{"unix micros", `1749416383123456`, time.UnixMicro(1749416383123456).UTC()},
-		{"unix nanos", `1749416383123456789`, time.Unix(0, 1749416383123456789).UTC()},
-		{"exponent", `1.7494163831e9`, time.Unix(1749416383, 100000000).UTC()},
-		{"zero", `0`, time.Unix(0, 0).UTC()},
-		{"absent", ``, receivedAt},
-		{"null", `null`, receivedAt},
-		{"garbage", `"yesterday"`, receivedAt},
-		{"object", `{"a":1}`, receivedAt},
-		{"bool", `true`, receivedAt},
-		{"huge", `1e300`, receivedAt},
+		{"rfc3339", `"2024-03-01T10:20:30Z"`, at(10, 20, 30, 0), ""},
+		{"rfc3339 offset", `"2024-03-01T12:20:30+02:00"`, at(10, 20, 30, 0), ""},
+		{"rfc3339 nano", `"2024-03-01T10:20:30.123456789Z"`, at(10, 20, 30, 123456789), ""},
+		{"rfc3339 millis with offset", `"2024-03-01T12:20:30.250+02:00"`, at(10, 20, 30, 250000000), ""},
+		{"offset without colon", `"2024-03-01T10:20:30+0000"`, at(10, 20, 30, 0), ""},
+		{"negative offset without colon", `"2024-03-01T05:20:30.5-0500"`, at(10, 20, 30, 500000000), ""},
+		{"offset in hours (PostgreSQL)", `"2024-03-01 12:20:30.123+02"`, at(10, 20, 30, 123000000), ""},
+		{"space instead of T", `"2024-03-01 10:20:30Z"`, at(10, 20, 30, 0), ""},
+		{"space and offset", `"2024-03-01 12:20:30+02:00"`, at(10, 20, 30, 0), ""},
+		{"space before the offset (Ruby)", `"2024-03-01 12:20:30 +0200"`, at(10, 20, 30, 0), ""},
+		{"UTC spelt out", `"2024-03-01 10:20:30 UTC"`, at(10, 20, 30, 0), ""},
+		{"lower-case t and z", `"2024-03-01t10:20:30z"`, at(10, 20, 30, 0), ""},
+		{"minutes only (Zendesk _with_timestamp)", `"2024-03-01T10:20Z"`, at(10, 20, 0, 0), ""},
+		{"minutes only with offset", `"2024-03-01T12:20+02:00"`, at(10, 20, 0, 0), ""},
+		{"surrounding spaces", `" 2024-03-01T10:20:30Z "`, at(10, 20, 30, 0), ""},
+		{"unix seconds number", `1749416383`, time.Unix(1749416383, 0).UTC(), ""},
+		{"unix seconds string", `"1749416383"`, time.Unix(1749416383, 0).UTC(), ""},
+		{"unix seconds fraction", `"1596183880.004200"`, time.Unix(1596183880, 4200000).UTC(), ""},
+		{"unix seconds fraction number", `1596183880.5`, time.Unix(1596183880, 500000000).UTC(), ""},
+		{"unix millis number", `1749416383123`, time.UnixMilli(1749416383123).UTC(), ""},
+		{"unix millis string", `"1749416383123"`, time.UnixMilli(1749416383123).UTC(), ""},
+		{"unix micros", `1749416383123456`, time.UnixMicro(1749416383123456).UTC(), ""},
+		{"unix nanos", `1749416383123456789`, time.Unix(0, 1749416383123456789).UTC(), ""},
+		{"exponent", `1.7494163831e9`, time.Unix(1749416383, 100000000).UTC(), ""},
+		{"zero", `0`, time.Unix(0, 0).UTC(), ""},
+		{"absent", ``, receivedAt, ""},
+		{"null", `null`, receivedAt, ""},
+		{"garbage", `"yesterday"`, receivedAt, `"yesterday"`},
+		{"no time zone", `"2024-03-01T10:20:30"`, receivedAt, `"2024-03-01T10:20:30"`},
+		{"a zone abbreviation other than UTC", `"2024-03-01 10:20:30 CET"`, receivedAt, `"2024-03-01 10:20:30 CET"`},
+		{"date only", `"2024-03-01"`, receivedAt, `"2024-03-01"`},
+		{"day first", `"01/03/2024 10:20"`, receivedAt, `"01/03/2024 10:20"`},
+		{"empty text", `""`, receivedAt, `""`},
+		{"object", `{"a":1}`, receivedAt, `{"a":1}`},
+		{"bool", `true`, receivedAt, `true`},
+		{"huge", `1e300`, receivedAt, `1e300`},
 	}
-	m := mustCompile(t, "- type: t.x\n  entity: e\n  reference: { value: r }\n  occurred_at: ts\n")
+	m := mustCompile(t, "- name: timed\n  type: t.x\n  entity: e\n  reference: { value: r }\n  occurred_at: ts\n")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			body := `{}`
 			if tc.json != "" {
 				body = `{"ts": ` + tc.json + `}`
 			}
-			evs := mustMap(t, m, Input{Body: []byte(body), ReceivedAt: receivedAt})
+			evs, warns, err := m.MapWithWarnings(Input{Body: []byte(body), ReceivedAt: receivedAt})
+			if err != nil || len(evs) != 1 {
+				t.Fatalf("map: %d events, %v", len(evs), err)
+			}
 			if got := evs[0].OccurredAt; !got.Equal(tc.want) || got.Location() != time.UTC {
 				t.Errorf("occurred_at = %v, want %v (UTC)", got, tc.want)
 			}
+			if tc.warn == "" {
+				if len(warns) != 0 {
+					t.Errorf("warnings %v, want none", warns)
+				}
+				return
+			}
+			want := `mapping entry "timed", occurred_at: ` + tc.warn + ` is not a time Hookline reads (RFC 3339, or Unix seconds or milliseconds); the event took the time it was received`
+			if len(warns) != 1 || warns[0].Event != 0 || warns[0].Message != want {
+				t.Errorf("warnings %+v, want event 0: %s", warns, want)
+			}
 		})
+	}
+}
+
+// Warnings name the event they belong to, and Map leaves them out.
+func TestMapWarningsPerEvent(t *testing.T) {
+	m := mustCompile(t, "- each: items\n  type: t.x\n  entity: e\n  reference: id\n  occurred_at: ts\n")
+	body := []byte(`{"items": [{"id": "a", "ts": "2024-03-01T10:20:30Z"}, {"id": "b", "ts": "soon"}, {"id": "c"}]}`)
+	evs, warns, err := m.MapWithWarnings(Input{Body: body, ReceivedAt: receivedAt})
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("map: %d events, %v", len(evs), err)
+	}
+	want := `mapping entry "events[0]" at items[1], occurred_at: "soon" is not a time Hookline reads (RFC 3339, or Unix seconds or milliseconds); the event took the time it was received`
+	if len(warns) != 1 || warns[0].Event != 1 || warns[0].Message != want {
+		t.Errorf("warnings %+v", warns)
+	}
+	if plain, err := m.Map(Input{Body: body, ReceivedAt: receivedAt}); err != nil || len(plain) != 3 {
+		t.Errorf("Map: %d events, %v", len(plain), err)
 	}
 }
 

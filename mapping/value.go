@@ -337,7 +337,8 @@ func flattenInto(fields map[string]any, name string, n any, depth int) {
 	}
 }
 
-// parseTime reads occurred_at: an RFC 3339 string, or Unix seconds,
-// milliseconds, microseconds or nanoseconds as a number or a numeric string
-// (event.ParseTime, shared with the rules' since: fields).
+// parseTime reads occurred_at: an RFC 3339 string or one of its common
+// variants, or Unix seconds, milliseconds, microseconds or nanoseconds as a
+// number or a numeric string (event.ParseTime, shared with the rules'
+// since: fields).
 func parseTime(v any) (time.Time, bool) { return event.ParseTime(v) }
