@@ -104,6 +104,9 @@ type TestOutcome struct {
 	Case     string
 	Pos      yamlconf.Pos
 	Failures []string
+	// Warnings are the mapping's warnings about the case's events (an
+	// occurred_at it could not read, ...): they do not fail the case.
+	Warnings []string
 }
 
 // Passed reports whether the case held.
@@ -163,6 +166,7 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		fail("%v", err)
 		return out
 	}
+	out.Warnings = append(out.Warnings, res.Warnings...)
 	checkExpect(b, file, tc.Expect, res, fail)
 	for i, st := range tc.Steps {
 		name := fmt.Sprintf("step %d", i+1)
@@ -174,6 +178,9 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		if err != nil {
 			stepFail("%v", err)
 			return out
+		}
+		for _, w := range res.Warnings {
+			out.Warnings = append(out.Warnings, name+": "+w)
 		}
 		checkExpect(b, file, st.Expect, res, stepFail)
 	}

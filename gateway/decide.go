@@ -78,4 +78,8 @@ type EventTrace struct {
 	Guards     []string           `json:"guards,omitempty"`
 	// Timers are the timers this event armed, moved or cancelled.
 	Timers []rules.TimerOp `json:"timers,omitempty"`
+	// Warnings are the mapping's warnings about this event: what it took
+	// in a way the admin should know of (an occurred_at it could not read,
+	// replaced by the receive time).
+	Warnings []string `json:"warnings,omitempty"`
 }

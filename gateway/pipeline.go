@@ -394,6 +394,7 @@ func (p *pipeline) committed(ok bool, r batchResult) {
 type mappedItem struct {
 	noMapper bool
 	events   []*event.Event
+	warnings []mapping.Warning
 	err      error
 }
 
@@ -405,7 +406,7 @@ func (p *pipeline) mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 			out[i].noMapper = true
 			continue
 		}
-		out[i].events, out[i].err = p.mapItem(c.Inbound.Mapper, it)
+		out[i].events, out[i].warnings, out[i].err = p.mapItem(c.Inbound.Mapper, it)
 	}
 	return out
 }
@@ -413,7 +414,7 @@ func (p *pipeline) mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 // mapItem maps one item. A panic (a bug that this payload triggers) is
 // the item's error, so that the item fails alone instead of the gateway
 // stopping, and failing again on the same item after every restart.
-func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*event.Event, err error) {
+func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*event.Event, warnings []mapping.Warning, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = logPanic(p.log, bug.Recovered("mapping inbox item "+it.ID, r))
@@ -422,7 +423,7 @@ func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*ev
 	if p.itemHook != nil {
 		p.itemHook("map", it)
 	}
-	return m.Map(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
+	return m.MapWithWarnings(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
 }
 
 // logPanic logs a recovered panic with its stack and returns it: the
@@ -451,7 +452,7 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 	}
 	hops, cause := causationFromHeaders(it.Headers)
 	ids := make([]string, 0, len(events))
-	for _, ev := range events {
+	for i, ev := range events {
 		// Ids tell when the event was made: a webhook replayed days after it
 		// arrived makes events of today (they list as new, and retention
 		// keeps them for its full time).
@@ -459,7 +460,14 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 		ev.InboxID = it.ID
 		ev.Causation.Hops = hops
 		ev.Causation.DeliveryID = cause
-		if _, err := p.handleEvent(bs, ev, ""); err != nil {
+		var warnings []string
+		for _, w := range m.warnings {
+			if w.Event == i {
+				warnings = append(warnings, w.Message)
+				p.log.Warn("mapping", "connector", it.Connector, "inbox", it.ID, "event", ev.ID, "warning", w.Message)
+			}
+		}
+		if _, err := p.handleMappedEvent(bs, ev, "", warnings); err != nil {
 			return err
 		}
 		ids = append(ids, ev.ID)
@@ -487,12 +495,18 @@ func causationFromHeaders(h map[string][]string) (hops int, delivery string) {
 // handed to the batch's EventWriter, which may still be encoding it: the
 // caller must not change it.
 func (p *pipeline) handleEvent(bs *batchState, ev *event.Event, run string) (*EventTrace, error) {
+	return p.handleMappedEvent(bs, ev, run, nil)
+}
+
+// handleMappedEvent is handleEvent for an event a mapping made, with the
+// mapping's warnings about it, which its trace keeps.
+func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string, warnings []string) (*EventTrace, error) {
 	key := ev.Key()
 	prior, err := bs.snapshot(key)
 	if err != nil {
 		return nil, err
 	}
-	trace := EventTrace{}
+	trace := EventTrace{Warnings: warnings}
 	// Apply once to learn the changes, then mark echoes before the rules run.
 	probe := *ev
 	probe.Changes = cloneChanges(ev.Changes)

@@ -70,7 +70,11 @@ type SimResult struct {
 	Suppressed []string          `json:"suppressed,omitempty"`
 	Errors     []rules.RuleError `json:"errors,omitempty"`
 	Trace      []SimTraceEntry   `json:"trace"`
-	Unmapped   bool              `json:"unmapped,omitempty"`
+	// Warnings are the mapping's warnings about the run's events (an
+	// occurred_at it could not read, ...), each naming the mapping entry
+	// and the element.
+	Warnings []string `json:"warnings,omitempty"`
+	Unmapped bool     `json:"unmapped,omitempty"`
 	// Snapshots are the entity states after the run, by entity key.
 	Snapshots map[string]*event.Snapshot `json:"snapshots,omitempty"`
 	// Timers are the timers armed at the end of the run, in due order (a
@@ -97,6 +101,7 @@ func (r *SimResult) add(o *SimResult) {
 	r.Actions = append(r.Actions, o.Actions...)
 	r.Suppressed = append(r.Suppressed, o.Suppressed...)
 	r.Errors = append(r.Errors, o.Errors...)
+	r.Warnings = append(r.Warnings, o.Warnings...)
 	for _, te := range o.Trace {
 		te.Event += base
 		r.Trace = append(r.Trace, te)
@@ -218,11 +223,14 @@ func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
 			return res, err
 		}
 	}
-	events, err := simEvents(s.b, req, s.now)
+	events, warnings, err := simEvents(s.b, req, s.now)
 	if err != nil {
 		return nil, err
 	}
 	res := newSimResult()
+	for _, w := range warnings {
+		res.Warnings = append(res.Warnings, w.Message)
+	}
 	if len(events) == 0 {
 		res.Unmapped = true
 	}
@@ -419,14 +427,14 @@ func simHeaders(req SimRequest) (map[string][]string, url.Values) {
 	return header, query
 }
 
-func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, error) {
+func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, []mapping.Warning, error) {
 	if req.Event != nil {
 		ev := req.Event
 		if ev.Connector == "" {
 			ev.Connector = req.Connector
 		}
 		if ev.Type == "" || ev.Entity == "" || ev.Reference == "" {
-			return nil, fmt.Errorf("%w: event needs type, entity and reference", errBadSim)
+			return nil, nil, fmt.Errorf("%w: event needs type, entity and reference", errBadSim)
 		}
 		for k, v := range ev.Fields {
 			ev.Fields[k] = event.Normalize(v)
@@ -437,36 +445,36 @@ func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, error)
 		if ev.ReceivedAt.IsZero() {
 			ev.ReceivedAt = now
 		}
-		return []*event.Event{ev}, nil
+		return []*event.Event{ev}, nil, nil
 	}
 	c := b.Connectors[req.Connector]
 	if c == nil || c.Inbound == nil || c.Inbound.Mapper == nil {
-		return nil, fmt.Errorf("%w: unknown connector %q (known: %v)", errBadSim, req.Connector, b.ConnectorNames())
+		return nil, nil, fmt.Errorf("%w: unknown connector %q (known: %v)", errBadSim, req.Connector, b.ConnectorNames())
 	}
 	if len(req.Payload) == 0 {
-		return nil, fmt.Errorf("%w: give either a payload (with connector) or an event", errBadSim)
+		return nil, nil, fmt.Errorf("%w: give either a payload (with connector) or an event", errBadSim)
 	}
 	body, err := simBody(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if verify.ContentKind(req.ContentType) == "form" {
 		js, _, err := verify.DecodeForm(body)
 		if err != nil {
-			return nil, fmt.Errorf("%w: form payload: %v", errBadSim, err)
+			return nil, nil, fmt.Errorf("%w: form payload: %v", errBadSim, err)
 		}
 		body = js
 	}
 	header, query := simHeaders(req)
-	events, err := c.Inbound.Mapper.Map(mapping.Input{Body: body, Header: header, Query: query, ReceivedAt: now})
+	events, warnings, err := c.Inbound.Mapper.MapWithWarnings(mapping.Input{Body: body, Header: header, Query: query, ReceivedAt: now})
 	if err != nil {
-		return nil, fmt.Errorf("%w: mapping: %v", errBadSim, err)
+		return nil, nil, fmt.Errorf("%w: mapping: %v", errBadSim, err)
 	}
 	hops, cause := causationFromHeaders(header)
 	for _, ev := range events {
 		ev.Causation.Hops, ev.Causation.DeliveryID = hops, cause
 	}
-	return events, nil
+	return events, warnings, nil
 }
 
 // testRules is POST /api/v1/rules/test: a dry run with no side effects.

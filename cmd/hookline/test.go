@@ -45,15 +45,23 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 	for _, o := range outcomes {
 		if o.Passed() {
 			passed++
-			if *verbose {
+			switch {
+			case *verbose:
 				fmt.Fprintf(stdout, "PASS %s: %s\n", o.Pos, o.Case)
+			case len(o.Warnings) > 0:
+				// A warning is shown without -v: it says the case passed
+				// with something the admin should look at.
+				fmt.Fprintf(stdout, "PASS %s: %s (with warnings)\n", o.Pos, o.Case)
 			}
-			continue
+		} else {
+			failed++
+			fmt.Fprintf(stdout, "FAIL %s: %s\n", o.Pos, o.Case)
+			for _, f := range o.Failures {
+				fmt.Fprintf(stdout, "  %s\n", strings.ReplaceAll(f, "\n", "\n  "))
+			}
 		}
-		failed++
-		fmt.Fprintf(stdout, "FAIL %s: %s\n", o.Pos, o.Case)
-		for _, f := range o.Failures {
-			fmt.Fprintf(stdout, "  %s\n", strings.ReplaceAll(f, "\n", "\n  "))
+		for _, w := range o.Warnings {
+			fmt.Fprintf(stdout, "  warning: %s\n", w)
 		}
 	}
 	if len(terrs) > 0 {
