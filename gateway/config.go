@@ -265,7 +265,7 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 
 	connFiles, connTests := b.glob(root, "connectors", b.File.Connectors, &errs)
 	b.TestFiles = append(b.TestFiles, connTests...)
-	connVars := map[string][]string{}
+	connVars, connTypes := map[string][]string{}, map[string][]string{}
 	var brokenConnectors []string
 	for _, f := range connFiles {
 		n := parse(f)
@@ -290,6 +290,9 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 		if c.Inbound != nil {
 			if c.Inbound.Mapper != nil {
 				connVars[c.Name] = c.Inbound.Mapper.Vars()
+				if c.Inbound.Mapper.TypesClosed() {
+					connTypes[c.Name] = c.Inbound.Mapper.Types()
+				}
 			}
 			if c.Inbound.Unsigned {
 				b.Warnings = append(b.Warnings, fmt.Sprintf("connector %s accepts unsigned webhooks (%s): set its secret to require signatures", c.Name, f))
@@ -310,10 +313,16 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 		}
 	}
 	ropts := b.ruleOptions(connVars)
+	ropts.ConnectorTypes = connTypes
 	ropts.Connectors = append(ropts.Connectors, brokenConnectors...)
 	set, rerrs := rules.Compile(rf, ropts)
 	errs.Append(rerrs)
 	b.Rules = set
+	if set != nil {
+		for _, w := range set.Warnings() {
+			b.Warnings = append(b.Warnings, w.Error())
+		}
+	}
 
 	sort.Strings(b.Warnings)
 	if len(defaulted) > 0 {

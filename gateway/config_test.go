@@ -346,3 +346,61 @@ func TestFreshdeskRemovedTagsStayRemoved(t *testing.T) {
 		t.Fatalf("tags after Freshdesk removed the last one: %v, want none", tags)
 	}
 }
+
+// The rule compiler's warnings reach the admin (validate, serve and
+// reloads print Bundle.Warnings), and a misspelt `on:` type of a rule
+// pinned to a connector that never produces it is one of them, with the
+// nearest type.
+func TestLoadReportsRuleWarnings(t *testing.T) {
+	dir := copyConfigs(t)
+	writeFile(t, filepath.Join(dir, "rules", "extra.yaml"), `rules:
+  - id: literal-reference
+    on: chat.message_received
+    connector: spoki
+    then:
+      - update_ticket: { reference: "ORD-1234", status: open }
+  - id: misspelt-type
+    on: [chat.mesage_received]
+    connector: spoki
+    then:
+      - log: { file: x.log, line: x }
+  - id: closed-by-match   # spoki's contact types come from a mapped query value
+    on: [contact.tag_added, "chat.*", "*.status_changed"]
+    connector: spoki
+    then:
+      - log: { file: x.log, line: x }
+  - id: open-types        # zendesk's trigger bodies carry their own type
+    on: [ticket.anything]
+    connector: zendesk
+    then:
+      - log: { file: x.log, line: x }
+`)
+	b, errs := Load(dir, testEnv(nil))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	all := strings.Join(b.Warnings, "\n")
+	for _, want := range []string{
+		`extra.yaml:6:37: update_ticket.reference "ORD-1234" is literal`,
+		`extra.yaml:8:9: rule "misspelt-type": on: "chat.mesage_received" matches no event type that connector spoki produces; did you mean "chat.message_received"?`,
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("warnings lack %q:\n%s", want, all)
+		}
+	}
+	for _, quiet := range []string{"closed-by-match", "open-types"} {
+		if strings.Contains(all, quiet) {
+			t.Errorf("rule %s is warned about:\n%s", quiet, all)
+		}
+	}
+	// The shipped configs give neither warning.
+	b, errs = Load(copyConfigs(t), testEnv(nil))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, w := range b.Warnings {
+		if strings.Contains(w, "is literal") || strings.Contains(w, "matches no event type") {
+			t.Errorf("shipped configs warn: %s", w)
+		}
+	}
+}

@@ -55,8 +55,12 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 		for _, v := range e.varNames {
 			vars[v] = true
 		}
-		for _, t := range e.typ.outcomes() {
+		outs, closed := e.typeOutcomes()
+		for _, t := range outs {
 			types[t] = true
+		}
+		if !closed {
+			m.typesOpen = true
 		}
 		m.entries = append(m.entries, e)
 	}
@@ -69,16 +73,9 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 	return m, nil
 }
 
-// outcomes returns every text a spec can produce when that set is known at
-// compile time (a constant, or a map with map_default and an optional
-// default, or a fallback whose set is known), and nil when it is open.
-func (s *spec) outcomes() []string {
-	out, _ := s.closedOutcomes()
-	return out
-}
-
 // closedOutcomes returns the texts a spec can produce and whether that set
-// is closed.
+// is closed: known at compile time (a constant, or a map with map_default
+// and an optional default, or a fallback whose set is known).
 func (s *spec) closedOutcomes() ([]string, bool) {
 	var out []string
 	add := func(v any) {
@@ -127,6 +124,34 @@ func (s *spec) closedOutcomes() ([]string, bool) {
 		return out, true
 	}
 	return nil, false
+}
+
+// typeOutcomes returns the event types the entry can produce and whether
+// that set is closed: the type spec's own closed set, or, for a type read
+// from a path through a map without map_default, the mapped values the
+// entry's match allows on that same path (match: { path: p, in: [...] }
+// with type: { path: p, map: {...} } is closed: no other value gets there).
+func (e *entry) typeOutcomes() ([]string, bool) {
+	s := e.typ
+	if out, closed := s.closedOutcomes(); closed {
+		return out, true
+	}
+	if s.kind != specPath || s.mapping == nil || s.split != "" || e.match == nil {
+		return nil, false
+	}
+	allowed, ok := e.match.valuesOf(s.ref)
+	if !ok {
+		return nil, false
+	}
+	var out []string
+	for _, v := range allowed {
+		if m, ok := s.applyMap(v); ok && m != nil {
+			if t := strings.TrimSpace(toString(m)); t != "" {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, true
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -38,6 +38,29 @@ type cond struct {
 	re     *regexp.Regexp
 }
 
+// valuesOf returns the only values the condition lets the value at ref
+// have, when it pins them: an equals or in on that path, alone or as one
+// of the conditions of an all.
+func (c *cond) valuesOf(ref *pathRef) ([]any, bool) {
+	switch c.op {
+	case opAll:
+		for _, k := range c.kids {
+			if vs, ok := k.valuesOf(ref); ok {
+				return vs, true
+			}
+		}
+	case opEquals:
+		if c.ref.same(ref) {
+			return []any{c.want}, true
+		}
+	case opIn:
+		if c.ref.same(ref) {
+			return c.list, true
+		}
+	}
+	return nil, false
+}
+
 // eval reports whether the condition holds for the current element.
 func (c *cond) eval(st *state) bool {
 	switch c.op {

@@ -34,6 +34,7 @@ type Mapper struct {
 	entries   []*entry
 	vars      []string
 	types     []string
+	typesOpen bool // an entry's type is not known at compile time
 	tmpls     []*tmpl
 	maxEvents int // 0: DefaultMaxEvents
 }
@@ -186,6 +187,11 @@ func (m *Mapper) Vars() []string { return append([]string(nil), m.vars...) }
 // whose map has a map_default (a closed set). An entry whose type is open (a
 // path without map_default, a template) adds nothing.
 func (m *Mapper) Types() []string { return append([]string(nil), m.types...) }
+
+// TypesClosed reports whether Types lists every event type the mappings
+// can produce: no entry takes its type from the payload without a closed
+// map (a path without map_default, a template).
+func (m *Mapper) TypesClosed() bool { return !m.typesOpen }
 
 // walk calls fn once per element of the entry's each levels (once with no
 // levels), with st.elems holding the element of every level.

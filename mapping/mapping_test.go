@@ -1156,3 +1156,28 @@ func TestTemplatePrintsWholeNumbers(t *testing.T) {
 		}
 	}
 }
+
+// Types lists what a connector can produce, and TypesClosed says whether
+// that is all: a type read from the payload is open unless a map_default
+// closes it or the entry's match pins the values of the same path.
+func TestTypesClosed(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		types     string
+		closed    bool
+	}{
+		{"constant", `- { type: a.b, entity: x, reference: id }`, "a.b", true},
+		{"path", `- { type: { path: kind }, entity: x, reference: id }`, "", false},
+		{"map with default", `- { type: { path: kind, map: { x: a.x }, map_default: a.other }, entity: x, reference: id }`, "a.other a.x", true},
+		{"map pinned by in", `- { match: { path: kind, in: [x, y] }, type: { path: kind, map: { x: a.x } }, entity: x, reference: id }`, "a.x y", true},
+		{"map pinned by equals in all", `- { match: { all: [ { path: ok, exists: true }, { path: kind, equals: x } ] }, type: { path: kind, map: { x: a.x } }, entity: x, reference: id }`, "a.x", true},
+		{"map, match on another path", `- { match: { path: other, in: [x] }, type: { path: kind, map: { x: a.x } }, entity: x, reference: id }`, "", false},
+		{"map pinned inside any", `- { match: { any: [ { path: kind, in: [x] }, { path: k2, in: [y] } ] }, type: { path: kind, map: { x: a.x } }, entity: x, reference: id }`, "", false},
+		{"one open entry opens all", "- { type: a.b, entity: x, reference: id }\n- { type: { path: kind }, entity: x, reference: id }", "a.b", false},
+	} {
+		m := mustCompile(t, tc.src)
+		if got := strings.Join(m.Types(), " "); got != tc.types || m.TypesClosed() != tc.closed {
+			t.Errorf("%s: Types %q closed %v, want %q %v", tc.name, got, m.TypesClosed(), tc.types, tc.closed)
+		}
+	}
+}

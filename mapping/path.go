@@ -40,6 +40,11 @@ type pathRef struct {
 	mayBreak bool
 }
 
+// same reports whether r and o name the same value.
+func (r *pathRef) same(o *pathRef) bool {
+	return r != nil && o != nil && r.base == o.base && r.level == o.level && r.path == o.path && r.name == o.name
+}
+
 // scope is what paths of one place in an entry may refer to.
 type scope struct {
 	// depth is the number of `each` levels in force; 0 means the element is

@@ -2,12 +2,15 @@ package rules
 
 import (
 	"fmt"
+	"path"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/internal/yamlconf"
 	"gopkg.in/yaml.v3"
 )
@@ -66,6 +69,7 @@ type compiler struct {
 	connectors map[string]bool
 	connList   []string
 	connVars   map[string]map[string]bool
+	connTypes  map[string][]string
 	templates  map[string]*template.Template // by source: compiled once per set
 	calendars  map[string]*Calendar
 	openSpans  map[*Calendar]openSpan // computed once per calendar a rule names
@@ -213,6 +217,7 @@ func newCompiler(opts Options) *compiler {
 		c.connList = append([]string(nil), opts.Connectors...)
 		sort.Strings(c.connList)
 	}
+	c.connTypes = opts.ConnectorTypes
 	if opts.ConnectorVars != nil {
 		c.connVars = map[string]map[string]bool{}
 		for conn, vars := range opts.ConnectorVars {
@@ -224,6 +229,45 @@ func newCompiler(opts Options) *compiler {
 		}
 	}
 	return c
+}
+
+// checkOnTypes warns about each `on:` pattern of r that no event type of
+// its connectors matches, when every one of them has a known set of types
+// (Options.ConnectorTypes): such a rule never runs, most often because of
+// a misspelt type.
+func (c *compiler) checkOnTypes(file string, on *yaml.Node, r *Rule) {
+	if c.connTypes == nil || on == nil || r.Manual || len(r.Connectors) == 0 {
+		return
+	}
+	produced := []string{event.TypeTimerFired}
+	for _, conn := range r.Connectors {
+		types, known := c.connTypes[conn]
+		if !known {
+			return
+		}
+		produced = append(produced, types...)
+	}
+	for _, p := range r.On {
+		if !slices.ContainsFunc(produced, func(t string) bool { return typeMatches(p, t) }) {
+			c.warns.Add(file, on, "rule %q: on: %q matches no event type that connector %s produces%s", r.ID, p,
+				strings.Join(r.Connectors, ", "), yamlconf.DidYouMean(p, produced))
+		}
+	}
+}
+
+// typeMatches reports whether event type t matches an `on:` pattern as the
+// rule index does: exactly, by prefix for a pattern ending in the only *,
+// else as a path.Match glob.
+func typeMatches(pattern, t string) bool {
+	switch star := strings.IndexByte(pattern, '*'); {
+	case star < 0:
+		return pattern == t
+	case star == len(pattern)-1:
+		return strings.HasPrefix(t, pattern[:star])
+	default:
+		ok, _ := path.Match(pattern, t)
+		return ok
+	}
 }
 
 // rule compiles one rule node; it returns nil when the rule has errors that
@@ -270,6 +314,7 @@ func (c *compiler) rule(file string, n *yaml.Node) *Rule {
 			c.checkConnector(file, raw.Connector, name, "connector")
 		}
 		rc.connectors = r.Connectors
+		c.checkOnTypes(file, raw.On, r)
 	}
 	if raw.DeliverTo != nil {
 		if raw.DeliverTo.Kind != yaml.ScalarNode || raw.DeliverTo.Value == "" {

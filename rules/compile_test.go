@@ -223,3 +223,23 @@ func TestEmptyRuleIDIsRefused(t *testing.T) {
 		mustContain(t, compileFails(t, src, Options{}), "rule id must not be empty")
 	}
 }
+
+func TestTypeMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, typ string
+		want         bool
+	}{
+		{"ticket.created", "ticket.created", true},
+		{"ticket.created", "ticket.create", false},
+		{"ticket.*", "ticket.created", true},
+		{"ticket.*", "chat.created", false},
+		{"*", "anything.at_all", true},
+		{"*.status_changed", "chat.status_changed", true},
+		{"*.status_changed", "chat.updated", false},
+		{"t*.c*", "ticket.created", true},
+	} {
+		if got := typeMatches(tc.pattern, tc.typ); got != tc.want {
+			t.Errorf("typeMatches(%q, %q) = %v, want %v", tc.pattern, tc.typ, got, tc.want)
+		}
+	}
+}

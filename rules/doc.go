@@ -17,7 +17,10 @@
 // naming the nearest valid key, operator, action, connector, enum value or
 // variable for a misspelling; a set with any error is refused as a whole.
 // Set.Warnings lists what is accepted but doubtful (a literal update_ticket
-// reference, a field name close to a model field).
+// reference, a field name close to a model field, an `on:` pattern that no
+// event type of the rule's connectors matches when their types are known:
+// Options.ConnectorTypes); the gateway prints them with its own warnings at
+// start-up, on reload and in `hookline validate`.
 //
 // # Rule files
 //

@@ -36,6 +36,12 @@ type Options struct {
 	// produces; a %%VAR%% of a rule filtered on connectors that do not all
 	// produce it is a config error. nil disables the check.
 	ConnectorVars map[string][]string
+	// ConnectorTypes lists, per connector, every event type its mapping can
+	// produce, for connectors whose set is known at compile time (leave out
+	// the others). An `on:` pattern of a rule filtered on such connectors
+	// that none of their types (nor timer.fired) matches is a warning with
+	// the nearest type: the rule could never run. nil disables the check.
+	ConnectorTypes map[string][]string
 	// MaxFiringsPerHour caps how often one rule fires for one entity in any
 	// hour (loop guard). 0 means the default 20; a negative value disables it.
 	MaxFiringsPerHour int

@@ -29,8 +29,8 @@ func runReplay(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Usage: hookline replay [flags] [delivery-id ...]\n       hookline replay --inbox [flags] [inbox-id ...]\n\nRetries the named deliveries, or every delivery matching the filters, through\nthe admin API. Retried deliveries keep their ids, so receivers see the same\nIdempotency-Key. With --inbox, processes failed (or unmapped) webhooks again\nwith the config in force, after their mapping was fixed.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := parseFlags(fs, args); err != nil {
+		return flagExit(err)
 	}
 	if *inbox && (*reference != "" || *rule != "" || *since != "") {
 		fmt.Fprintln(stderr, "hookline replay: --inbox takes --state, --connector and --limit only")

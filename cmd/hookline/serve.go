@@ -23,7 +23,11 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	watch := fs.Bool("watch", true, "reload the config when its files change (an invalid edit is refused and logged)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
+		return flagExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hookline serve: unexpected argument %q (serve takes only flags; the config is --config)\n", fs.Arg(0))
 		return 2
 	}
 	log, err := newLogger(stderr, *logFormat, *logLevel)

@@ -18,8 +18,8 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "Usage: hookline test [-v] [path] [test files...]\n\nRuns the *_test.yaml files beside the connector and rule files of the config\nat path (default configs/), or only the test files named after it.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := parseFlags(fs, args); err != nil {
+		return flagExit(err)
 	}
 	path := "configs"
 	if fs.NArg() > 0 {

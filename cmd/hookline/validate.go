@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/hookline/hookline/gateway"
 )
@@ -15,10 +16,14 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: hookline validate [path]\n\nChecks gateway.yaml (path, or path/gateway.yaml; default configs/) and every\nconnector and rule file it includes. Prints each problem as file:line:column: message.")
 	}
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if err := parseFlags(fs, args); err != nil {
+		return flagExit(err)
 	}
 	path := "configs"
+	if fs.NArg() > 1 {
+		fmt.Fprintf(stderr, "hookline validate: one config path, got %d: %s\n", fs.NArg(), strings.Join(fs.Args(), " "))
+		return 2
+	}
 	if fs.NArg() > 0 {
 		path = fs.Arg(0)
 	}
