@@ -66,12 +66,24 @@ type breakerBucket struct {
 	failures  int
 }
 
+// breakerTicket is handed out by allow with every request it lets through
+// and given back to record with the request's outcome: it is the breaker's
+// epoch when the request went (see breaker.epoch).
+type breakerTicket uint64
+
 // breaker is a circuit breaker for one outbound connector. It opens after
 // Failures consecutive failures, or when at least MinRequests requests in the
 // last Window failed with a ratio of ErrorRatio or more. After Cooldown it
 // lets one probe through (half-open); the probe's success closes it, its
 // failure opens it again. It is not safe for concurrent use: the caller
 // holds a lock. Time comes in as arguments.
+//
+// Requests still out when the breaker opens (stragglers) finish later,
+// maybe while the probe is out or after it has closed the breaker again.
+// Their outcomes say nothing about the target now and must not pass for
+// the probe's: every trip starts a new epoch, and record ignores an
+// outcome whose ticket is from an older one. In half-open state only the
+// probe holds a ticket of the current epoch.
 type breaker struct {
 	cfg         connectors.BreakerConfig
 	state       breakerState
@@ -79,6 +91,7 @@ type breaker struct {
 	buckets     [breakerBuckets]breakerBucket
 	openedAt    time.Time
 	probing     bool
+	epoch       uint64 // trips so far
 }
 
 // newBreaker returns a closed breaker with cfg (defaults applied).
@@ -89,37 +102,44 @@ func newBreaker(cfg connectors.BreakerConfig) *breaker {
 // setConfig changes the settings and keeps the state (config reload).
 func (b *breaker) setConfig(cfg connectors.BreakerConfig) { b.cfg = breakerConfig(cfg) }
 
-// allow reports whether a request may go now; when not, wait is how long
-// the caller should hold it back. In half-open state the first caller gets
-// the probe and the others wait for its outcome.
-func (b *breaker) allow(now time.Time) (ok bool, wait time.Duration) {
+// allow reports whether a request may go now, with the ticket to give
+// record with its outcome; when not, wait is how long the caller should
+// hold it back. In half-open state the first caller gets the probe and the
+// others wait for its outcome.
+func (b *breaker) allow(now time.Time) (ok bool, ticket breakerTicket, wait time.Duration) {
 	switch b.state {
 	case breakerOpen:
 		if until := b.openedAt.Add(b.cfg.Cooldown).Sub(now); until > 0 {
-			return false, until
+			return false, 0, until
 		}
 		b.state = breakerHalfOpen
 		b.probing = false
 		fallthrough
 	case breakerHalfOpen:
 		if b.probing {
-			return false, b.probeWait()
+			return false, 0, b.probeWait()
 		}
 		b.probing = true
-		return true, 0
+		return true, breakerTicket(b.epoch), 0
 	}
-	return true, 0
+	return true, breakerTicket(b.epoch), 0
 }
 
 // probeWait is how long requests wait while a half-open probe is out.
 func (b *breaker) probeWait() time.Duration { return min(b.cfg.Cooldown, time.Second) }
 
-// record counts the outcome of a request that allow let through.
-func (b *breaker) record(now time.Time, v verdict) {
+// record counts the outcome of a request that allow let through with
+// ticket. The outcome of a request that went before the last trip changes
+// nothing: while open, during the probe, or after the probe closed the
+// breaker again.
+func (b *breaker) record(now time.Time, ticket breakerTicket, v verdict) {
+	if uint64(ticket) != b.epoch {
+		return // a straggler from before the breaker last opened
+	}
 	switch b.state {
 	case breakerHalfOpen:
 		if !b.probing {
-			return // a request from before the breaker opened
+			return // cannot happen: only the probe holds this epoch's ticket
 		}
 		switch v {
 		case verdictSuccess:
@@ -131,7 +151,7 @@ func (b *breaker) record(now time.Time, v verdict) {
 		}
 		return
 	case breakerOpen:
-		return // stragglers from before it opened do not change anything
+		return // cannot happen: the trip started a new epoch
 	}
 	switch v {
 	case verdictSuccess:
@@ -151,6 +171,7 @@ func (b *breaker) trip(now time.Time) {
 	b.state = breakerOpen
 	b.openedAt = now
 	b.probing = false
+	b.epoch++
 }
 
 // reset closes the breaker and forgets the window.

@@ -9,14 +9,18 @@ import (
 
 // step is one event of a breaker script: advance the fake clock, then
 // either ask allow (expecting ok and, when refused, the wait) or record a
-// verdict; then check the state.
+// verdict; then check the state. A verdict is recorded with the ticket of
+// the last request allow let through (at first, one taken when the
+// script starts, closed); a straggler's with the first ticket of the
+// script: a request sent before the breaker first opened.
 type step struct {
-	advance  time.Duration
-	allow    bool
-	wantOK   bool
-	wantWait time.Duration
-	record   *verdict
-	want     breakerState
+	advance   time.Duration
+	allow     bool
+	wantOK    bool
+	wantWait  time.Duration
+	record    *verdict
+	straggler bool
+	want      breakerState
 }
 
 func rec(v verdict) *verdict { return &v }
@@ -90,25 +94,57 @@ func TestBreaker(t *testing.T) {
 		}},
 		{"stragglers while open change nothing", []step{
 			{record: fail}, {record: fail}, {record: fail, want: breakerOpen},
-			{record: succ, want: breakerOpen},
-			{record: fail, want: breakerOpen},
+			{record: succ, straggler: true, want: breakerOpen},
+			{record: fail, straggler: true, want: breakerOpen},
 			{advance: 5 * time.Second, allow: true, wantOK: true, want: breakerHalfOpen},
+		}},
+		{"a straggler's success during the probe does not close it", []step{
+			{record: fail}, {record: fail}, {record: fail, want: breakerOpen},
+			{advance: 5 * time.Second, allow: true, wantOK: true, want: breakerHalfOpen},
+			{record: succ, straggler: true, want: breakerHalfOpen},
+			{allow: true, wantOK: false, wantWait: time.Second, want: breakerHalfOpen},
+			{record: fail, want: breakerOpen}, // the probe's own outcome
+		}},
+		{"a straggler's failure during the probe does not re-open it", []step{
+			{record: fail}, {record: fail}, {record: fail, want: breakerOpen},
+			{advance: 5 * time.Second, allow: true, wantOK: true, want: breakerHalfOpen},
+			{record: fail, straggler: true, want: breakerHalfOpen},
+			{record: neutral, straggler: true, want: breakerHalfOpen},
+			{allow: true, wantOK: false, wantWait: time.Second, want: breakerHalfOpen},
+			{record: succ, want: breakerClosed}, // the probe's own outcome
+		}},
+		{"stragglers do not count once the probe closed it", []step{
+			{record: fail}, {record: fail}, {record: fail, want: breakerOpen},
+			{advance: 5 * time.Second, allow: true, wantOK: true, want: breakerHalfOpen},
+			{record: succ, want: breakerClosed},
+			{record: fail, straggler: true}, {record: fail, straggler: true},
+			{record: fail, straggler: true, want: breakerClosed},
+			ok,
 		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := newBreaker(cfg)
 			now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+			_, first, _ := b.allow(now)
+			last := first
 			for i, s := range tt.steps {
 				now = now.Add(s.advance)
 				if s.allow {
-					gotOK, gotWait := b.allow(now)
+					gotOK, ticket, gotWait := b.allow(now)
 					if gotOK != s.wantOK || gotWait != s.wantWait {
 						t.Fatalf("step %d: allow = %v, %v; want %v, %v", i, gotOK, gotWait, s.wantOK, s.wantWait)
 					}
+					if gotOK {
+						last = ticket
+					}
 				}
 				if s.record != nil {
-					b.record(now, *s.record)
+					ticket := last
+					if s.straggler {
+						ticket = first
+					}
+					b.record(now, ticket, *s.record)
 				}
 				if b.state != s.want {
 					t.Fatalf("step %d: state %s, want %s", i, b.state, s.want)
@@ -124,13 +160,14 @@ func TestBreakerDefaults(t *testing.T) {
 		t.Fatalf("defaults: got %+v", b.cfg)
 	}
 	now := time.Now()
+	_, ticket, _ := b.allow(now)
 	for i := range 4 {
-		b.record(now, verdictFailure)
+		b.record(now, ticket, verdictFailure)
 		if b.state != breakerClosed {
 			t.Fatalf("open after %d failures, default is 5", i+1)
 		}
 	}
-	b.record(now, verdictFailure)
+	b.record(now, ticket, verdictFailure)
 	if b.state != breakerOpen {
 		t.Fatal("not open after 5 failures")
 	}

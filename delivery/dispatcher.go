@@ -582,7 +582,7 @@ func (d *Dispatcher) deliver(ctx, sendCtx context.Context, del *store.Delivery) 
 	now := d.cfg.Now()
 	switch adm := t.admit(now); {
 	case adm.ok:
-		return d.deliverHTTP(sendCtx, t, adm.cfg, del)
+		return d.deliverHTTP(sendCtx, t, adm, del)
 	case adm.full:
 		return d.awaitSlot(ctx, sendCtx, t, del, adm)
 	default:
@@ -626,16 +626,17 @@ func (d *Dispatcher) awaitSlot(ctx, sendCtx context.Context, t *target, del *sto
 	if adm = t.admitGranted(now); !adm.ok {
 		return d.throttled(del, now, adm)
 	}
-	return d.deliverHTTP(sendCtx, t, adm.cfg, del)
+	return d.deliverHTTP(sendCtx, t, adm, del)
 }
 
 // deliverHTTP sends one delivery through its connector and decides its
-// outcome. The concurrency slot taken by admit is given back here.
-func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, cfg *targetConfig, del *store.Delivery) (o outcome) {
+// outcome. The concurrency slot taken by admit (adm) is given back here.
+func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, adm admission, del *store.Delivery) (o outcome) {
+	cfg := adm.cfg
 	v := verdictNeutral
 	var latency time.Duration
 	defer func() {
-		open := t.done(d.cfg.Now(), v, latency)
+		open := t.done(d.cfg.Now(), adm.ticket, v, latency)
 		d.metrics.breaker(t.name, open)
 	}()
 	defer func() {

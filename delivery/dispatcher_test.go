@@ -1200,3 +1200,87 @@ func TestWaitingDeliveryDoesNotStartAtShutdown(t *testing.T) {
 		t.Fatalf("after shutdown: %v, want one sent and one back in the outbox uncharged", states)
 	}
 }
+
+// TestStragglerIsNotTheProbe: a send that started while the breaker was
+// closed and ends while the half-open probe is out is not the probe: its
+// success does not close the breaker; the probe's does.
+func TestStragglerIsNotTheProbe(t *testing.T) {
+	t.Parallel()
+	arrived := make(chan string, 8)
+	release := map[string]chan struct{}{"/a": make(chan struct{}), "/c": make(chan struct{})}
+	let := map[string]bool{} // released
+	letGo := func(path string) { let[path] = true; close(release[path]) }
+	_, srv := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+		arrived <- r.URL.Path
+		if ch := release[r.URL.Path]; ch != nil {
+			<-ch
+			return status(w, 200, "")
+		}
+		return status(w, 500, "broken")
+	})
+	clk := newFakeClock()
+	db := openDB(t, clk.Now)
+	out := outbound("crm", srv.URL)
+	out.Concurrency = 2
+	out.Retry.Schedule = []time.Duration{} // a 500 fails at once
+	out.Retry.RetryOn = []int{}            // and is not retried in process
+	out.Breaker = connectors.BreakerConfig{Failures: 1, ErrorRatio: 1, MinRequests: 1000, Window: time.Minute, Cooldown: time.Minute}
+	r := start(t, db, map[string]*connectors.Outbound{"crm": out}, Config{Now: clk.Now})
+	// On a failure, let held requests go before the dispatcher stops and
+	// the server closes (cleanups run last in, first out).
+	t.Cleanup(func() {
+		for path := range release {
+			if !let[path] {
+				letGo(path)
+			}
+		}
+	})
+	arrive := func(want string) {
+		t.Helper()
+		select {
+		case got := <-arrived:
+			if got != want {
+				t.Fatalf("request to %s, want %s", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no request to %s", want)
+		}
+	}
+	tg := func() *target {
+		r.d.mu.RLock()
+		defer r.d.mu.RUnlock()
+		return r.d.targets["crm"]
+	}
+
+	a := httpDelivery("crm", "A", srv.URL+"/a", `{}`)
+	enqueue(t, db, a)
+	arrive("/a") // the straggler-to-be, held by the target
+	b := httpDelivery("crm", "B", srv.URL+"/b", `{}`)
+	enqueue(t, db, b)
+	arrive("/b")
+	if got := waitFinal(t, db, b.ID); got.State != store.DeliveryFailed {
+		t.Fatalf("B:\n%s", describe(got))
+	}
+	if !tg().breakerOpen() {
+		t.Fatal("breaker not open after a failure with Failures=1")
+	}
+
+	clk.Advance(2 * time.Minute) // cool-down over: the next send is the probe
+	c := httpDelivery("crm", "C", srv.URL+"/c", `{}`)
+	enqueue(t, db, c)
+	arrive("/c")
+	letGo("/a") // the straggler succeeds while the probe is out
+	if got := waitFinal(t, db, a.ID); got.State != store.DeliverySucceeded {
+		t.Fatalf("A:\n%s", describe(got))
+	}
+	if !tg().breakerOpen() {
+		t.Fatal("the straggler's success closed the breaker while the probe was out")
+	}
+	letGo("/c")
+	if got := waitFinal(t, db, c.ID); got.State != store.DeliverySucceeded {
+		t.Fatalf("C:\n%s", describe(got))
+	}
+	if tg().breakerOpen() {
+		t.Fatal("the probe's success did not close the breaker")
+	}
+}

@@ -79,6 +79,9 @@ type admission struct {
 	wait   time.Duration
 	reason string
 	cfg    *targetConfig
+	// ticket is the breaker's for an admitted request: give it back to
+	// done with the outcome.
+	ticket breakerTicket
 }
 
 // admit checks the concurrency cap, the token bucket and the breaker, in
@@ -125,13 +128,14 @@ func (t *target) limitsLocked(now time.Time) admission {
 			return admission{wait: wait, reason: reasonRate, cfg: cfg}
 		}
 	}
-	if ok, wait := t.breaker.allow(now); !ok {
+	ok, ticket, wait := t.breaker.allow(now)
+	if !ok {
 		if r != nil {
 			r.CancelAt(now)
 		}
 		return admission{wait: wait, reason: reasonBreaker + t.breaker.state.String(), cfg: cfg}
 	}
-	return admission{ok: true, cfg: cfg}
+	return admission{ok: true, cfg: cfg, ticket: ticket}
 }
 
 // slotWaiter is one delivery waiting for a concurrency slot. ready is
@@ -211,9 +215,9 @@ func (t *target) grantLocked() {
 }
 
 // done gives back the concurrency slot taken by admit (or granted to a
-// waiter) and counts the outcome for the breaker. It reports whether the
-// breaker is now open.
-func (t *target) done(now time.Time, v verdict, latency time.Duration) (open bool) {
+// waiter) and counts the outcome for the breaker, with the ticket of the
+// request's admission. It reports whether the breaker is now open.
+func (t *target) done(now time.Time, ticket breakerTicket, v verdict, latency time.Duration) (open bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	// The moving average of the sends' latency (weight 1/8) that admit
@@ -225,7 +229,7 @@ func (t *target) done(now time.Time, v verdict, latency time.Duration) (open boo
 	default:
 		t.latency += (latency - t.latency) / 8
 	}
-	t.breaker.record(now, v)
+	t.breaker.record(now, ticket, v)
 	t.releaseLocked()
 	return t.breaker.state != breakerClosed
 }

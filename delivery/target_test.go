@@ -17,9 +17,9 @@ func TestTargetAdmit(t *testing.T) {
 	}
 	tg := newTarget("crm", out, nil, noJitter, time.Now, t0)
 
-	a := tg.admit(t0)
-	if !a.ok {
-		t.Fatalf("first admit refused: %+v", a)
+	a0 := tg.admit(t0)
+	if !a0.ok {
+		t.Fatalf("first admit refused: %+v", a0)
 	}
 	// Bucket empty: held back, spread one token interval (100ms) apart.
 	for i, want := range []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 300 * time.Millisecond} {
@@ -29,17 +29,18 @@ func TestTargetAdmit(t *testing.T) {
 		}
 	}
 	// A token later, one more goes: two in flight, the cap.
-	if a := tg.admit(t0.Add(100 * time.Millisecond)); !a.ok {
-		t.Fatalf("admit after a token interval: %+v", a)
+	a1 := tg.admit(t0.Add(100 * time.Millisecond))
+	if !a1.ok {
+		t.Fatalf("admit after a token interval: %+v", a1)
 	}
-	a = tg.admit(t0.Add(time.Second))
+	a := tg.admit(t0.Add(time.Second))
 	if a.ok || !a.full || a.reason != reasonConcurrency {
 		t.Fatalf("at the cap: %+v", a)
 	}
 	// Giving a slot back hands it to the waiter; the failure opens the
 	// breaker, so the waiter is refused and the slot is free again.
 	w := tg.queueSlot()
-	if open := tg.done(t0.Add(time.Second), verdictFailure, 0); !open {
+	if open := tg.done(t0.Add(time.Second), a0.ticket, verdictFailure, 0); !open {
 		t.Fatal("breaker not open after a failure with Failures=1")
 	}
 	select {
@@ -61,19 +62,20 @@ func TestTargetAdmit(t *testing.T) {
 	if tokens := tg.limiter.TokensAt(t0.Add(2 * time.Second)); tokens < 1 {
 		t.Fatalf("breaker refusal consumed a token: %v left", tokens)
 	}
-	tg.done(t0.Add(2*time.Second), verdictSuccess, 0) // the straggler changes nothing
-	if !tg.breakerOpen() {
-		t.Fatal("a success while open closed the breaker")
-	}
 	// After the cool-down one probe goes; its success closes the breaker.
 	p := tg.admit(t0.Add(62 * time.Second))
 	if !p.ok {
 		t.Fatalf("probe refused: %+v", p)
 	}
+	// The straggler (a1, sent before the breaker opened) ends during the
+	// probe: its success is not the probe's.
+	if open := tg.done(t0.Add(63*time.Second), a1.ticket, verdictSuccess, 0); !open {
+		t.Fatal("a straggler's success during the probe closed the breaker")
+	}
 	if a := tg.admit(t0.Add(63 * time.Second)); a.ok || a.reason != reasonBreaker+"half-open" {
 		t.Fatalf("second request during the probe: %+v", a)
 	}
-	if open := tg.done(t0.Add(63*time.Second), verdictSuccess, 0); open {
+	if open := tg.done(t0.Add(63*time.Second), p.ticket, verdictSuccess, 0); open {
 		t.Fatal("probe success did not close the breaker")
 	}
 
@@ -123,7 +125,7 @@ func TestTargetSlotQueue(t *testing.T) {
 		t.Fatalf("a delivery whose slot would come after %s: %+v, %d waiting; want sent back for 1.6s, not queued", maxSlotWait, a, len(tg.waiters))
 	}
 	tg.latency = 0
-	tg.done(t0, verdictSuccess, 0)
+	tg.done(t0, 0, verdictSuccess, 0)
 	if !ready(w1) || ready(w2) || ready(w3) {
 		t.Fatalf("one slot back: ready %v %v %v, want only the first", ready(w1), ready(w2), ready(w3))
 	}
@@ -137,14 +139,14 @@ func TestTargetSlotQueue(t *testing.T) {
 	if a := tg.admitGranted(t0); !a.ok { // w1 sends
 		t.Fatalf("granted waiter refused: %+v", a)
 	}
-	tg.done(t0, verdictSuccess, 0)
+	tg.done(t0, 0, verdictSuccess, 0)
 	if ready(w2) || !ready(w3) {
 		t.Fatal("the slot did not skip the waiter that left")
 	}
 	// A newcomer finds the cap reached while w4 waits, even right after a
 	// slot comes back: it goes to w4.
 	w4 := tg.queueSlot()
-	tg.done(t0, verdictSuccess, 0)
+	tg.done(t0, 0, verdictSuccess, 0)
 	if !ready(w4) {
 		t.Fatal("w4 not handed the slot")
 	}
@@ -154,7 +156,7 @@ func TestTargetSlotQueue(t *testing.T) {
 	// A waiter handed a slot just as it gives up and does not keep it
 	// passes the slot on.
 	w5 := tg.queueSlot()
-	tg.done(t0, verdictSuccess, 0) // w3's send ends: w5 gets the slot
+	tg.done(t0, 0, verdictSuccess, 0) // w3's send ends: w5 gets the slot
 	if !tg.leaveSlot(w5, false) {
 		t.Fatal("leaveSlot did not report the slot w5 was handed")
 	}
