@@ -138,6 +138,18 @@ t.yaml:10:47: success: 99 is not an HTTP status code
 t.yaml:10:58: body: expected a string template (write it as a | block), got a mapping`,
 		},
 		{
+			name: "retry delays beyond 30 days",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  retry: { schedule: [5s, 721h, 2200000h], max_retry_after: 8760h }
+  actions: { update: {} }
+`,
+			want: `t.yaml:4:27: retry delay 721h0m0s is longer than 720h (30 days)
+t.yaml:4:33: retry delay 2200000h0m0s is longer than 720h (30 days)
+t.yaml:4:61: max_retry_after 8760h0m0s is longer than 720h (30 days)`,
+		},
+		{
 			name: "auth fields",
 			src: `connector: a
 outbound:

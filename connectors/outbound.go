@@ -36,9 +36,9 @@ type Outbound struct {
 
 // RetryPolicy says when and how often a failed delivery is tried again.
 type RetryPolicy struct {
-	Schedule      []time.Duration // default 5s,30s,2m,10m,30m,1h,3h,6h,12h,24h; len = max durable retries
+	Schedule      []time.Duration // default 5s,30s,2m,10m,30m,1h,3h,6h,12h,24h; len = max durable retries; each at most MaxRetryDelay when loaded
 	Jitter        float64         // default 0.2 (+-20%)
-	MaxRetryAfter time.Duration   // cap for Retry-After (default 1h)
+	MaxRetryAfter time.Duration   // cap for Retry-After (default 1h; at most MaxRetryDelay when loaded)
 	RetryOn       []int           // default 408,429,500,502,503,504
 }
 
@@ -80,6 +80,11 @@ func (a *Action) IsSuccess(status int) bool {
 // ReadsBody reports whether deciding a response of this action needs its
 // body (captures or success_when), so the sender reads all of it.
 func (a *Action) ReadsBody() bool { return len(a.Capture) > 0 || a.SuccessWhen != nil }
+
+// MaxRetryDelay bounds each step of a retry schedule and max_retry_after
+// (30 days): a longer wait is a mistake in the config rather than a retry,
+// and the delivery's due time is computed from it.
+const MaxRetryDelay = 30 * 24 * time.Hour
 
 // Defaults of an outbound section.
 const (
@@ -314,8 +319,11 @@ func loadRetry(file string, n *yaml.Node, p *RetryPolicy) yamlconf.Errors {
 		// An explicit empty list means no durable retries.
 		p.Schedule = append([]time.Duration{}, y.Schedule...)
 		for i, d := range y.Schedule {
-			if d <= 0 {
+			switch {
+			case d <= 0:
 				errs.Add(file, yamlconf.Lookup(n, "schedule").Content[i], "retry delay must be positive")
+			case d > MaxRetryDelay:
+				errs.Add(file, yamlconf.Lookup(n, "schedule").Content[i], "retry delay %v is longer than 720h (30 days)", d)
 			}
 		}
 	}
@@ -327,9 +335,12 @@ func loadRetry(file string, n *yaml.Node, p *RetryPolicy) yamlconf.Errors {
 		}
 	}
 	if y.MaxRetryAfter != nil {
-		if *y.MaxRetryAfter <= 0 {
+		switch {
+		case *y.MaxRetryAfter <= 0:
 			errs.Add(file, yamlconf.Lookup(n, "max_retry_after"), "max_retry_after must be positive")
-		} else {
+		case *y.MaxRetryAfter > MaxRetryDelay:
+			errs.Add(file, yamlconf.Lookup(n, "max_retry_after"), "max_retry_after %v is longer than 720h (30 days)", *y.MaxRetryAfter)
+		default:
 			p.MaxRetryAfter = *y.MaxRetryAfter
 		}
 	}

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -118,7 +119,10 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 }
 
 // jittered returns base scaled by a factor in [1-jitter, 1+jitter) drawn
-// from r in [0, 1).
+// from r in [0, 1), saturated to 0..the largest Duration: a product out of
+// int64's range would otherwise convert to anything, a negative wait
+// among others (the connector loader bounds schedule steps at
+// connectors.MaxRetryDelay, but policies built in code are not loaded).
 func jittered(base time.Duration, jitter, r float64) time.Duration {
 	if r < 0 {
 		r = 0
@@ -127,8 +131,19 @@ func jittered(base time.Duration, jitter, r float64) time.Duration {
 		r = 0.999999
 	}
 	f := 1 + jitter*(2*r-1)
-	return time.Duration(float64(base) * f)
+	w := float64(base) * f
+	switch {
+	case w >= maxDurationFloat || math.IsNaN(w):
+		return time.Duration(math.MaxInt64)
+	case w <= 0:
+		return 0
+	}
+	return time.Duration(w)
 }
+
+// maxDurationFloat is 2^63, the first float64 beyond a Duration's range
+// (float64(math.MaxInt64) rounds up to it).
+const maxDurationFloat = float64(1 << 63)
 
 // retryDecision is when a failed delivery should be tried again.
 type retryDecision struct {

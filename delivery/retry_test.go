@@ -89,6 +89,9 @@ func TestParseRetryAfter(t *testing.T) {
 		{"Sat Mar  1 12:00:10 2025", 10 * time.Second, true},
 		{"Sat, 01 Mar 2025 11:00:00 GMT", 0, true},
 		{"Sat, 01 Mar 2025 12:00:30", 0, false},
+		// Dates far ahead saturate (time.Time.Sub does), never wrap.
+		{"Fri, 31 Dec 9999 23:59:59 GMT", time.Duration(1<<63 - 1), true},
+		{"Sat, 01 Mar 2325 12:00:00 GMT", time.Duration(1<<63 - 1), true},
 	}
 	for _, tt := range tests {
 		got, ok := parseRetryAfter(tt.in, now)
@@ -133,6 +136,29 @@ func TestJittered(t *testing.T) {
 		if got := jittered(tt.base, tt.jitter, tt.r); got != tt.want {
 			t.Errorf("jittered(%v, %v, %v) = %v, want %v", tt.base, tt.jitter, tt.r, got, tt.want)
 		}
+	}
+	// Huge bases saturate instead of wrapping to a negative wait (a base
+	// over about 243 years overflowed with +20%); factors below 1 still
+	// shrink them.
+	const maxWait = time.Duration(1<<63 - 1)
+	year := 365 * 24 * time.Hour
+	for _, tt := range []struct {
+		base   time.Duration
+		jitter float64
+		r      float64
+		want   time.Duration
+	}{
+		{250 * year, 0.2, 0.999, maxWait},
+		{maxWait, 0.2, 0.75, maxWait},
+		{maxWait, 1, 0.999999, maxWait},
+		{maxWait, 0, 0.5, maxWait},
+	} {
+		if got := jittered(tt.base, tt.jitter, tt.r); got != tt.want {
+			t.Errorf("jittered(%v, %v, %v) = %v, want %v", tt.base, tt.jitter, tt.r, got, tt.want)
+		}
+	}
+	if got := jittered(maxWait, 0.2, 0); got <= 0 || got > maxWait {
+		t.Errorf("jittered(max, 0.2, 0) = %v, want 80%% of the maximum", got)
 	}
 	// r close to 1 stays below the upper bound.
 	if got := jittered(10*time.Second, 0.2, 1); got >= 12*time.Second || got < 11990*time.Millisecond {
@@ -184,6 +210,9 @@ func TestNextRetry(t *testing.T) {
 		{"429 minimum beats the cap", connectors.RetryPolicy{Schedule: []time.Duration{time.Second}, MaxRetryAfter: 10 * time.Second}, 0, 429, time.Hour, true, 0.5, retryDecision{wait: time.Minute}},
 		{"no durable retries", connectors.RetryPolicy{Schedule: []time.Duration{}}, 0, 500, 0, false, 0.5, retryDecision{giveUp: true}},
 		{"network error", short, 1, 0, 0, false, 0, retryDecision{wait: 8 * time.Second}},
+		// Policies built in code skip the loader's bound: still no wrap.
+		{"huge step saturates", connectors.RetryPolicy{Schedule: []time.Duration{time.Duration(1<<63 - 1)}, Jitter: 0.2}, 0, 500, 0, false, 0.9, retryDecision{wait: time.Duration(1<<63 - 1)}},
+		{"huge retry-after under a huge cap", connectors.RetryPolicy{Schedule: []time.Duration{time.Second}, MaxRetryAfter: time.Duration(1<<63 - 1)}, 0, 503, time.Duration(1<<63 - 1), true, 0.5, retryDecision{wait: time.Duration(1<<63 - 1)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
