@@ -99,11 +99,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 }
 
 // storeGauges reads the store's counters (store.Stats, a few key reads)
-// at each scrape: webhooks waiting for processing, armed timers and
-// deliveries by state.
+// at each scrape: webhooks waiting for processing, armed timers,
+// deliveries by state and damaged intake journal spans skipped.
 type storeGauges struct {
-	db                          *store.DB
-	backlog, timers, deliveries *prometheus.Desc
+	db                                       *store.DB
+	backlog, timers, deliveries, journalSkip *prometheus.Desc
 }
 
 func newStoreGauges(db *store.DB) *storeGauges {
@@ -112,6 +112,8 @@ func newStoreGauges(db *store.DB) *storeGauges {
 		backlog:    prometheus.NewDesc("hookline_inbox_backlog", "Webhooks accepted (acknowledged) and not yet processed.", nil, nil),
 		timers:     prometheus.NewDesc("hookline_timers_armed", "Timers of time-based rules armed and not yet fired or cancelled.", nil, nil),
 		deliveries: prometheus.NewDesc("hookline_outbox_deliveries", "Deliveries in the outbox, by state.", []string{"state"}, nil),
+		journalSkip: prometheus.NewDesc("hookline_journal_skipped_total",
+			"Damaged spans of intake journal segments skipped on replay to reach valid records after them (each logged as an error).", nil, nil),
 	}
 }
 
@@ -120,6 +122,7 @@ func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.backlog
 	ch <- g.timers
 	ch <- g.deliveries
+	ch <- g.journalSkip
 }
 
 // Collect implements prometheus.Collector; a store that cannot be read
@@ -131,6 +134,7 @@ func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(g.backlog, prometheus.GaugeValue, float64(st.InboxPending))
 	ch <- prometheus.MustNewConstMetric(g.timers, prometheus.GaugeValue, float64(st.Timers))
+	ch <- prometheus.MustNewConstMetric(g.journalSkip, prometheus.CounterValue, float64(st.JournalSkipped))
 	for state, n := range st.Deliveries {
 		ch <- prometheus.MustNewConstMetric(g.deliveries, prometheus.GaugeValue, float64(n), state)
 	}

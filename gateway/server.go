@@ -102,7 +102,7 @@ func New(opts Options) (*Server, error) {
 	}
 
 	dbPath := filepath.Join(b.File.DataDir, "hookline.db")
-	db, err := store.Open(dbPath, store.Options{Now: opts.Now})
+	db, err := store.Open(dbPath, store.Options{Now: opts.Now, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dbPath, err)
 	}

@@ -36,6 +36,11 @@
 // got, in the same transaction. A segment is removed once all its records
 // are in bbolt; Open replays what a crash left (records already in bbolt
 // are skipped, a torn last record was never answered and is ignored).
+// Damaged bytes followed by valid records cost only what they held:
+// replay resynchronises on the next valid record, logs the skipped span
+// (Options.Logger, segment and offset), counts it (Stats.JournalSkipped)
+// and keeps the segment as <segment>.corrupt. A Close whose last apply
+// fails says how many records stay in the journal for the next Open.
 // Back up the database file after a clean Close, or together with its
 // journal segments.
 //
@@ -134,6 +139,8 @@
 //	                  "count/delivery/<state>" -> int64 counters for Stats;
 //	                  "journal/applied" -> seq of the last intake journal
 //	                  record the applier wrote (8 bytes);
+//	                  "count/journal_skipped" -> damaged journal spans
+//	                  skipped on replay (int64, Stats.JournalSkipped);
 //	                  "timing/signatures" -> JSON {rule id: timing
 //	                  signature} the armed timers follow (timers_retime.go)
 //	inbox             inbox id -> InboxItem JSON

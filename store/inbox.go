@@ -251,6 +251,9 @@ func (db *DB) commitBatch(batch []*acceptReq) {
 	replies := make([]acceptReply, len(batch))
 	now := db.now()
 	recs := make([]*jrec, 0, len(batch))
+	// replaced[i] is the record that held recs[i]'s dedupe key in db.keys
+	// before it (nil: none), to put back if the journal write fails.
+	replaced := make([]*jrec, 0, len(batch))
 	err := db.bolt.View(func(btx *bolt.Tx) error {
 		inbox := btx.Bucket([]byte(bucketInbox))
 		dedupe := btx.Bucket([]byte(bucketDedupe))
@@ -259,10 +262,15 @@ func (db *DB) commitBatch(batch []*acceptReq) {
 		defer db.umu.Unlock()
 		db.pruneLive(applied)
 		for i, r := range batch {
+			var prev *jrec
+			if r.dkey != nil {
+				prev = db.keys[string(r.dkey)]
+			}
 			res, rec, reqErr := db.decideAccept(r, now, inbox, dedupe)
 			replies[i] = acceptReply{res: res, err: reqErr}
 			if rec != nil {
 				recs = append(recs, rec)
+				replaced = append(replaced, prev)
 			}
 		}
 		return nil
@@ -270,8 +278,7 @@ func (db *DB) commitBatch(batch []*acceptReq) {
 	if err == nil && len(recs) > 0 {
 		if err = db.journal.append(recs); err != nil {
 			db.umu.Lock()
-			db.forget(recs)
-			db.live = db.live[:len(db.live)-len(recs)] // they were the last added
+			db.unaccept(recs, replaced)
 			db.umu.Unlock()
 		} else {
 			db.jmu.Lock()
@@ -369,6 +376,31 @@ func appliedSeq(btx *bolt.Tx) uint64 {
 		return binary.BigEndian.Uint64(v)
 	}
 	return 0
+}
+
+// unaccept takes back the records of a batch whose journal write failed,
+// the last ones added to live (db.umu held). A record's dedupe key goes
+// back to the record it replaced in keys, if any: an older record not yet
+// applied, whose window had passed for the failed request but may not
+// have for the next one. Dropping the key instead would let a duplicate
+// of that older record through until the applier writes it. Taken back
+// newest first, a key replaced twice in the batch ends with its holder
+// from before the batch.
+func (db *DB) unaccept(recs, replaced []*jrec) {
+	for i := len(recs) - 1; i >= 0; i-- {
+		r := recs[i]
+		if r.dkey != nil && db.keys[string(r.dkey)] == r {
+			if prev := replaced[i]; prev != nil {
+				db.keys[string(r.dkey)] = prev
+			} else {
+				delete(db.keys, string(r.dkey))
+			}
+		}
+		delete(db.unapplied, string(r.id))
+	}
+	n := len(db.live) - len(recs)
+	clear(db.live[n:])
+	db.live = db.live[:n]
 }
 
 // forget drops records from the maps; db.umu is held.
@@ -491,7 +523,13 @@ func (db *DB) applyQueued() error {
 		}
 		err := db.bolt.Update(func(btx *bolt.Tx) error {
 			recs = recs[:applyChunk(btx.Bucket([]byte(bucketInbox)), recs)]
-			return applyRecords(btx, recs, recs[len(recs)-1].seq)
+			if err := applyRecords(btx, recs, recs[len(recs)-1].seq); err != nil {
+				return err
+			}
+			if db.applyFault != nil {
+				return db.applyFault()
+			}
+			return nil
 		})
 		last := recs[len(recs)-1].seq
 		if err == nil {

@@ -29,9 +29,17 @@ import (
 //
 // Record: length (4, big-endian, of what follows the checksum), CRC-32C
 // (4) of what follows, then seq (8), stored-at nanos (8), window nanos (8),
-// id length (2), id, dedupe key length (4), dedupe key, item JSON. A torn
-// or corrupt record ends the replay of its segment: it was never
-// acknowledged, because a record is answered only after its fdatasync.
+// id length (2), id, dedupe key length (4), dedupe key, item JSON. Seqs
+// grow strictly within a segment (and across segments).
+//
+// A torn or corrupt end of a segment (no valid record after it) was never
+// acknowledged, because a record is answered only after its fdatasync:
+// replay ignores it silently. Damage followed by valid records is not a
+// crash's doing: replay resynchronises on the next valid record (a
+// plausible length, a matching checksum, a well-formed body and a seq
+// above the last good one, so records of a failed append that a crash
+// left behind newer ones are not taken), reports the skipped span and
+// keeps the segment (see replayJournal).
 
 const (
 	journalSuffix      = ".journal."
@@ -132,6 +140,10 @@ type journal struct {
 	closed []segment // full segments, oldest first
 	err    error     // set when the journal can no longer be trusted
 	buf    []byte
+
+	// sync makes an append durable (fdatasync); syncCut makes the cut
+	// after a failed append durable (fsync). Tests replace both.
+	sync, syncCut func(*os.File) error
 }
 
 // segmentPath names segment num of base.
@@ -165,37 +177,92 @@ func listSegments(base string) ([]segment, error) {
 	return segs, nil
 }
 
-// readSegment returns the intact records of one segment file, in order.
-func readSegment(path string) ([]*jrec, error) {
+// segmentRead is what readSegment found in one segment file.
+type segmentRead struct {
+	recs []*jrec // the valid records, in order
+	// skipped are the damaged spans that valid records follow, in order.
+	skipped []span
+	// tail is how many bytes at the end hold no valid record: a torn last
+	// append, or damage with nothing valid after it.
+	tail int64
+}
+
+// span is a range of bytes of a segment file.
+type span struct {
+	off, len int64
+}
+
+// readSegment returns the valid records of one segment file, in order,
+// and where it skipped damaged bytes to reach them.
+func readSegment(path string) (segmentRead, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read journal segment %s: %w", path, err)
+		return segmentRead{}, fmt.Errorf("read journal segment %s: %w", path, err)
 	}
-	var recs []*jrec
-	for len(data) >= journalHeader {
-		n := binary.BigEndian.Uint32(data[:4])
-		sum := binary.BigEndian.Uint32(data[4:8])
-		if n == 0 || n > maxJournalRecord || int(n) > len(data)-journalHeader {
-			break
+	var (
+		out     segmentRead
+		prevSeq uint64
+		bad     = -1 // start of the damaged span being skipped
+	)
+	for off := 0; off < len(data); {
+		r, n := recordAt(data[off:], prevSeq)
+		if r == nil {
+			// Try the next byte: records are not aligned, and nothing
+			// but a valid record's checksum says where one starts.
+			if bad < 0 {
+				bad = off
+			}
+			off++
+			continue
 		}
-		body := data[journalHeader : journalHeader+int(n)]
-		if crc32.Checksum(body, castagnoli) != sum {
-			break
+		if bad >= 0 {
+			out.skipped = append(out.skipped, span{off: int64(bad), len: int64(off - bad)})
+			bad = -1
 		}
-		r, err := decodeRecord(body)
-		if err != nil {
-			break
-		}
-		recs = append(recs, r)
-		data = data[journalHeader+int(n):]
+		out.recs = append(out.recs, r)
+		prevSeq = r.seq
+		off += n
 	}
-	return recs, nil
+	if bad >= 0 {
+		out.tail = int64(len(data) - bad)
+	}
+	return out, nil
+}
+
+// recordAt decodes the record at the start of data if there is a valid one
+// with a seq above prevSeq, and returns it with its encoded length; else
+// nil. The cheap checks come before the checksum, so scanning damaged bytes
+// for the next record costs little.
+func recordAt(data []byte, prevSeq uint64) (*jrec, int) {
+	if len(data) < journalHeader+journalFixed {
+		return nil, 0
+	}
+	n := binary.BigEndian.Uint32(data[:4])
+	if n <= journalFixed || n > maxJournalRecord || int64(n) > int64(len(data)-journalHeader) {
+		return nil, 0
+	}
+	body := data[journalHeader : journalHeader+int(n)]
+	if binary.BigEndian.Uint64(body[:8]) <= prevSeq {
+		return nil, 0
+	}
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(data[4:8]) {
+		return nil, 0
+	}
+	r, err := decodeRecord(body)
+	if err != nil {
+		return nil, 0
+	}
+	return r, journalHeader + int(n)
 }
 
 // openJournal starts a new segment numbered after any that exist (the
-// caller has replayed and removed those).
-func openJournal(base string, next uint64) (*journal, error) {
-	j := &journal{base: base, maxSeg: journalSegmentSize}
+// caller has replayed and removed those). syncHook, when not nil, replaces
+// both of the journal's syncs (tests).
+func openJournal(base string, next uint64, syncHook func(*os.File) error) (*journal, error) {
+	j := &journal{base: base, maxSeg: journalSegmentSize, sync: fdatasync, syncCut: (*os.File).Sync}
+	if syncHook != nil {
+		j.sync, j.syncCut = syncHook, syncHook
+	}
 	if err := j.startSegment(next); err != nil {
 		return nil, err
 	}
@@ -269,7 +336,7 @@ func (j *journal) append(recs []*jrec) error {
 	if _, err := j.f.WriteAt(buf, j.off); err != nil {
 		return j.fail(fmt.Errorf("write journal: %w", err))
 	}
-	if err := fdatasync(j.f); err != nil {
+	if err := j.sync(j.f); err != nil {
 		return j.fail(fmt.Errorf("sync journal: %w", err))
 	}
 	j.off += int64(len(buf))
@@ -277,10 +344,26 @@ func (j *journal) append(recs []*jrec) error {
 	return nil
 }
 
-// fail cuts the segment back after a failed append and returns err.
+// fail cuts the segment back after a failed append, makes the cut
+// durable, and returns err.
+//
+// The cut must reach the disk before the next append: a failed fdatasync
+// may still have written some of the batch, and without a synced cut a
+// crash could bring those records (never acknowledged) back behind the
+// ones appended later at the same offset. Replay would not take them (their
+// seqs are lower than the records before them, see readSegment), but a
+// batch cut off without a later append would be replayed as if accepted.
+// Acknowledged records all lie before j.off, which the cut never touches;
+// and the applied position only moves past records that were queued, which
+// a failed batch never is. When the cut cannot be made or synced, the
+// file's state is unknown and the journal refuses every later append.
 func (j *journal) fail(err error) error {
 	if terr := j.f.Truncate(j.off); terr != nil {
 		j.err = fmt.Errorf("journal unusable after %v: truncate: %w", err, terr)
+		return err
+	}
+	if serr := j.syncCut(j.f); serr != nil {
+		j.err = fmt.Errorf("journal unusable after %v: sync the truncated segment: %w", err, serr)
 	}
 	return err
 }

@@ -60,6 +60,9 @@ const (
 	countInboxPending     = "count/inbox_pending"
 	countTimers           = "count/timers"
 	countDeliveryStatePfx = "count/delivery/"
+	// countJournalSkipped counts the damaged spans of intake journal
+	// segments that replay skipped to reach valid records after them.
+	countJournalSkipped = "count/journal_skipped"
 	// metaJournalApplied is the seq of the last intake journal record
 	// applied (8 bytes), written in the transaction that applies it.
 	metaJournalApplied = "journal/applied"

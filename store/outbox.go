@@ -113,6 +113,11 @@ type Stats struct {
 	InboxPending int            `json:"inbox_pending"`
 	Deliveries   map[string]int `json:"deliveries"`
 	Timers       int            `json:"timers"`
+	// JournalSkipped counts the damaged spans of intake journal segments
+	// that replays at Open skipped to reach valid records after them,
+	// since the store was created (each was logged as an error and its
+	// segment kept as <segment>.corrupt). A torn end is not counted.
+	JournalSkipped int `json:"journal_skipped"`
 }
 
 // Heads record kinds (value of bucketOutboxHeads: kind, 8-byte due, id).
@@ -904,6 +909,7 @@ func (db *DB) Stats() (Stats, error) {
 			consistent, journaled = db.journaledSince(tx.tx, "", -1)
 			st.InboxPending += len(journaled)
 			st.Timers = int(getCount(meta, countTimers))
+			st.JournalSkipped = int(getCount(meta, countJournalSkipped))
 			for _, s := range deliveryStates {
 				st.Deliveries[s] = int(getCount(meta, countDeliveryStatePfx+s))
 			}

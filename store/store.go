@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,17 +36,29 @@ type Options struct {
 	// DefaultMappedResidentLimit (256 MiB); a negative value turns the
 	// bound off. Linux only.
 	MappedResidentLimit int64
+	// Logger receives what the store has to report on its own: damaged
+	// intake journal records skipped at Open (nil: discard).
+	Logger *slog.Logger
 
 	// applyWait, when > 0, overrides the applyDelay constant (1 s): how
 	// long a journaled record waits for the applier. Tests set it long to
 	// look at records still in the journal.
 	applyWait time.Duration
+	// applyFault, when set, runs inside every transaction of the journal
+	// applier, before it commits; an error fails the transaction. Tests
+	// use it to make the applier fail.
+	applyFault func() error
+	// journalSync, when set, replaces the intake journal's syncs (the
+	// fdatasync of an append and the fsync of the cut after a failed
+	// one). Tests use it to make journal writes fail.
+	journalSync func(*os.File) error
 }
 
 // DB is an open Hookline store. All methods are safe for concurrent use.
 type DB struct {
 	bolt     *bolt.DB
 	path     string
+	log      *slog.Logger
 	now      func() time.Time
 	maxBatch int
 	ids      idGen
@@ -87,6 +101,8 @@ type DB struct {
 	applyStopped  bool
 	flushWaiters  int // callers waiting in flushJournal
 	applyWait     time.Duration
+	applyFault    func() error // Options.applyFault
+	journalSync   func(*os.File) error
 	applyWake     chan struct{}
 	applyStop     chan struct{}
 	applyDone     chan struct{}
@@ -137,6 +153,9 @@ func Open(path string, opts Options) (*DB, error) {
 	if opts.MappedResidentLimit == 0 {
 		opts.MappedResidentLimit = DefaultMappedResidentLimit
 	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -169,19 +188,22 @@ func Open(path string, opts Options) (*DB, error) {
 	// under load.
 	bdb.AllocSize = allocSize
 	db := &DB{
-		bolt:      bdb,
-		path:      path,
-		now:       opts.Now,
-		maxBatch:  opts.MaxBatch,
-		ids:       idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
-		reqs:      make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
-		done:      make(chan struct{}),
-		keys:      map[string]*jrec{},
-		unapplied: map[string]*jrec{},
-		applyWait: opts.applyWait,
-		applyWake: make(chan struct{}, 1),
-		applyStop: make(chan struct{}),
-		applyDone: make(chan struct{}),
+		bolt:        bdb,
+		path:        path,
+		log:         opts.Logger,
+		now:         opts.Now,
+		maxBatch:    opts.MaxBatch,
+		ids:         idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
+		reqs:        make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
+		done:        make(chan struct{}),
+		keys:        map[string]*jrec{},
+		unapplied:   map[string]*jrec{},
+		applyWait:   opts.applyWait,
+		applyFault:  opts.applyFault,
+		journalSync: opts.journalSync,
+		applyWake:   make(chan struct{}, 1),
+		applyStop:   make(chan struct{}),
+		applyDone:   make(chan struct{}),
 	}
 	db.applyCond = sync.NewCond(&db.jmu)
 	if err := db.init(); err != nil {
@@ -201,7 +223,7 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if db.journal, err = openJournal(path, next); err != nil {
+	if db.journal, err = openJournal(path, next, db.journalSync); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -214,10 +236,23 @@ func Open(path string, opts Options) (*DB, error) {
 	return db, nil
 }
 
+// corruptSuffix is added to the name of a replayed journal segment that
+// had damaged records followed by valid ones: it is kept, out of the way
+// of later replays, for an operator to look at.
+const corruptSuffix = ".corrupt"
+
 // replayJournal applies the records of journal segments left by a process
 // that stopped without closing the store (those already in bbolt are
 // skipped), removes the segments and returns the number for the next one.
 // It also sets the record sequence to continue after the last applied.
+//
+// A torn end of a segment is ignored silently (it was never
+// acknowledged). Damaged bytes followed by valid records are not a
+// crash's doing: the records after them are replayed, each skipped span
+// is logged as an error with its segment and offset and counted
+// (Stats.JournalSkipped), and the segment is kept as <segment>.corrupt
+// instead of being removed. What the skipped bytes held is not counted or
+// written anywhere.
 func (db *DB) replayJournal() (uint64, error) {
 	segs, err := listSegments(db.path)
 	if err != nil {
@@ -233,10 +268,24 @@ func (db *DB) replayJournal() (uint64, error) {
 	}
 	next := uint64(1)
 	applied := db.jseq
+	var damaged []segment // segments with skipped spans
 	for _, s := range segs {
-		recs, err := readSegment(s.path)
+		read, err := readSegment(s.path)
 		if err != nil {
 			return 0, err
+		}
+		recs := read.recs
+		for _, sk := range read.skipped {
+			db.log.Error("intake journal: damaged bytes skipped on replay; the valid records after them are replayed, what the damaged bytes held is lost",
+				"segment", s.path, "offset", sk.off, "bytes", sk.len, "kept_as", s.path+corruptSuffix)
+		}
+		if len(read.skipped) > 0 {
+			damaged = append(damaged, s)
+			if err := db.bolt.Update(func(btx *bolt.Tx) error {
+				return addCount(btx.Bucket([]byte(bucketMeta)), countJournalSkipped, int64(len(read.skipped)))
+			}); err != nil {
+				return 0, fmt.Errorf("count damaged journal records of %s: %w", s.path, err)
+			}
 		}
 		// Records up to the applied position are in bbolt already, or
 		// were deleted there since (retention, on purpose): a segment
@@ -256,6 +305,12 @@ func (db *DB) replayJournal() (uint64, error) {
 		next = max(next, s.num+1)
 	}
 	for _, s := range segs {
+		if slices.Contains(damaged, s) {
+			if err := os.Rename(s.path, s.path+corruptSuffix); err != nil {
+				return 0, fmt.Errorf("keep damaged journal segment: %w", err)
+			}
+			continue
+		}
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return 0, fmt.Errorf("remove replayed journal segment: %w", err)
 		}
@@ -313,8 +368,11 @@ func (db *DB) init() error {
 func (db *DB) Path() string { return db.path }
 
 // Close stops accepting, commits the batch that is pending, waits for the
-// committer and closes the file. Accept calls racing with Close either get
-// their result or ErrClosed. Calling Close again returns nil.
+// committer, moves the intake journal into bbolt and closes the file.
+// Accept calls racing with Close either get their result or ErrClosed.
+// When the journal cannot be moved, Close returns an error that says how
+// many records stay in it: they are not lost, the next Open replays them.
+// Calling Close again returns nil.
 func (db *DB) Close() error {
 	var err error
 	db.once.Do(func() {
@@ -330,9 +388,17 @@ func (db *DB) Close() error {
 			<-db.trimDone
 		}
 		db.jmu.Lock()
-		allApplied := len(db.queue) == 0
+		unapplied, applyErr := len(db.queue), db.applyErr
 		db.jmu.Unlock()
-		if jerr := db.journal.close(allApplied); jerr != nil {
+		if unapplied > 0 {
+			// The last apply failed: the records are safe in the journal,
+			// and the next Open replays them; say so.
+			if applyErr == nil {
+				applyErr = errors.New("the applier stopped before them")
+			}
+			err = fmt.Errorf("close store %s: %d accepted records are still only in the intake journal (kept there; they are replayed on the next open): %w", db.path, unapplied, applyErr)
+		}
+		if jerr := db.journal.close(unapplied == 0); jerr != nil && err == nil {
 			err = fmt.Errorf("close store %s: %w", db.path, jerr)
 		}
 		if cerr := db.bolt.Close(); cerr != nil && err == nil {
