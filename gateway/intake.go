@@ -60,6 +60,24 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	if resp != nil {
 		return s.answerHandshake(c, name, resp)
 	}
+	replay := req.ReplayKey
+	if replay != "" {
+		switch id, state := s.replays.check(name, replay, req.ReplayWindow, start); state {
+		case replaySeen:
+			s.metrics.hook(name, fiber.StatusOK)
+			return c.Status(fiber.StatusOK).JSON(fiber.Map{"id": id, "duplicate": true})
+		case replayInFlight:
+			c.Set(fiber.HeaderRetryAfter, "1")
+			return s.refuse(c, name, fiber.StatusServiceUnavailable, "the same signed request is being stored right now; retry")
+		}
+		// Reserved: recorded once stored, else (an error, a panic)
+		// released so that the platform's retry can be stored.
+		defer func() {
+			if replay != "" {
+				s.replays.forget(name, replay)
+			}
+		}()
+	}
 	item := &store.InboxItem{
 		Connector:   name,
 		ReceivedAt:  start,
@@ -79,6 +97,10 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		window = b.File.Intake.DedupeWindow
 	}
 	res, err := s.db.Accept(c.UserContext(), item, window)
+	if replay != "" && err == nil {
+		s.replays.done(name, replay, res.ID)
+		replay = ""
+	}
 	if err != nil {
 		s.log.Error("inbox write failed", "connector", name, "err", err)
 		return s.refuse(c, name, fiber.StatusServiceUnavailable, "could not store the webhook; retry later")

@@ -54,6 +54,7 @@ type Server struct {
 	disp     *delivery.Dispatcher
 	registry *prometheus.Registry
 	metrics  *metrics
+	replays  *replayGuard // signed requests of timestamp schemes seen lately
 	ids      *idGen
 	ready    atomic.Bool
 	subs     atomic.Pointer[[]store.Subscription]
@@ -90,7 +91,7 @@ func New(opts Options) (*Server, error) {
 	if b.File.Delivery.LogDir == "" {
 		b.File.Delivery.LogDir = filepath.Join(b.File.DataDir, "logs")
 	}
-	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load}
+	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load, replays: newReplayGuard()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 	s.bundle.Store(b)

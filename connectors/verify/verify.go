@@ -21,6 +21,24 @@ type Request struct {
 	Body   []byte     // exact raw bytes
 	Form   url.Values // parsed form params when the body is form-encoded, else nil
 	Now    time.Time
+
+	// ReplayKey and ReplayWindow are set by Verify, when it accepts the
+	// request, for schemes that sign a timestamp: ReplayKey names this exact
+	// signed request (its timestamp and signature), and ReplayWindow is how
+	// long after Now the same request would still pass the timestamp check
+	// (the tolerance in both directions). Intake answers a second request
+	// with the same key within the window as a duplicate of the first,
+	// whatever its unsigned headers say (Zendesk's invocation id, the dedupe
+	// key, is not signed).
+	ReplayKey    string
+	ReplayWindow time.Duration
+}
+
+// signedReplay records the replay key of an accepted request of a
+// timestamp scheme (see Request.ReplayKey).
+func (r *Request) signedReplay(tolerance time.Duration, parts ...string) {
+	r.ReplayKey = strings.Join(parts, "\x00")
+	r.ReplayWindow = 2 * tolerance
 }
 
 // Verifier checks one inbound request. It returns nil when authentic, or an

@@ -622,3 +622,51 @@ func TestErrorType(t *testing.T) {
 		t.Error("wrapped *Error does not match ErrUnauthorized")
 	}
 }
+
+// Timestamp schemes name each accepted request for the intake's replay
+// guard: the same signed request gives the same key, a request signed at
+// another time another key, and the window covers the tolerance on both
+// sides. Other schemes and refused requests give none.
+func TestReplayKey(t *testing.T) {
+	now := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+	for _, sc := range schemeCases() {
+		body := bodyFor(t, sc)
+		cfg := sc.cfg
+		cfg.Secrets = sc.secrets[:]
+		if sc.timed {
+			cfg.Tolerance = 3 * time.Minute
+		}
+		v := mustNew(t, cfg)
+		key := func(at time.Time) string {
+			t.Helper()
+			r := newRequest(body, sc.ctype, now)
+			if sc.ctype == "application/x-www-form-urlencoded" {
+				r.Form, _ = url.ParseQuery(string(body))
+			}
+			sc.sign(sc.secrets[1], r, at)
+			if err := v.Verify(r); err != nil {
+				t.Fatalf("%s: %v", sc.name, err)
+			}
+			if r.ReplayKey != "" && r.ReplayWindow != 6*time.Minute {
+				t.Errorf("%s: replay window %s, want twice the tolerance", sc.name, r.ReplayWindow)
+			}
+			return r.ReplayKey
+		}
+		first, again, later := key(now), key(now), key(now.Add(-time.Minute))
+		if !sc.timed {
+			if first != "" {
+				t.Errorf("%s: replay key %q for a scheme without a timestamp", sc.name, first)
+			}
+			continue
+		}
+		if first == "" || first != again || first == later {
+			t.Errorf("%s: keys %q, %q, %q: want the same for the same request, another for another time", sc.name, first, again, later)
+		}
+		r := newRequest(body, sc.ctype, now)
+		sc.sign(sc.secrets[1], r, now)
+		r.Body = append([]byte(" "), body...) // no longer what was signed
+		if v.Verify(r) == nil || r.ReplayKey != "" {
+			t.Errorf("%s: a refused request got replay key %q", sc.name, r.ReplayKey)
+		}
+	}
+}

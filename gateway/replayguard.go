@@ -1,0 +1,120 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// replayGuard remembers the signed requests of timestamp schemes
+// (verify.Request.ReplayKey) for as long as a copy of them would still pass
+// the timestamp check, so that a captured request sent again with other
+// unsigned headers (a new Zendesk invocation id: the dedupe key) is
+// answered as the duplicate it is, not accepted a second time.
+//
+// It lives in memory: a copy replayed within the tolerance after a restart
+// is not recognised by it (the dedupe key still is, when it is signed). At
+// most maxReplayEntries are kept; past that the oldest go first, which
+// only shortens how long the oldest are remembered.
+type replayGuard struct {
+	mu      sync.Mutex
+	entries map[replayKey]*replayEntry
+	order   []replayKey // insertion order, for expiry and the cap
+	head    int         // order[:head] are gone
+}
+
+type replayKey [16]byte
+
+type replayEntry struct {
+	id      string // the inbox id; "" while the first copy is being stored
+	expires time.Time
+}
+
+// maxReplayEntries bounds the guard's memory (~100 bytes per entry).
+const maxReplayEntries = 1 << 18
+
+// replayState is what the guard knows of a signed request.
+type replayState uint8
+
+const (
+	replayNew      replayState = iota // first seen: reserved, call done or forget
+	replayInFlight                    // a copy is being stored right now
+	replaySeen                        // stored before, under the id returned
+)
+
+func newReplayGuard() *replayGuard {
+	return &replayGuard{entries: map[replayKey]*replayEntry{}}
+}
+
+func keyOf(connector, signed string) replayKey {
+	h := sha256.New()
+	h.Write([]byte(connector))
+	h.Write([]byte{0})
+	h.Write([]byte(signed))
+	var k replayKey
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// check looks the signed request up. A new one is reserved until done
+// (stored, with its inbox id) or forget (not stored) is called for it.
+func (g *replayGuard) check(connector, signed string, window time.Duration, now time.Time) (string, replayState) {
+	k := keyOf(connector, signed)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.expire(now)
+	if e, ok := g.entries[k]; ok && now.Before(e.expires) {
+		if e.id == "" {
+			return "", replayInFlight
+		}
+		return e.id, replaySeen
+	}
+	g.entries[k] = &replayEntry{expires: now.Add(window)}
+	g.order = append(g.order, k)
+	return "", replayNew
+}
+
+// done records the inbox id a reserved request was stored (or found a
+// duplicate) under.
+func (g *replayGuard) done(connector, signed, id string) {
+	k := keyOf(connector, signed)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e, ok := g.entries[k]; ok {
+		e.id = id
+	}
+}
+
+// forget drops a reservation whose request was not stored: a copy sent
+// again (the platform's retry) must be able to try again.
+func (g *replayGuard) forget(connector, signed string) {
+	k := keyOf(connector, signed)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if e, ok := g.entries[k]; ok && e.id == "" {
+		delete(g.entries, k)
+	}
+}
+
+// expire drops entries from the front of the insertion order while they
+// have expired (or are gone), and the oldest while the guard is full, so
+// that one more fits. Windows differ between connectors, so an unexpired
+// entry can stand before expired ones: those wait for it, which costs
+// memory, never a missed replay.
+func (g *replayGuard) expire(now time.Time) {
+	for g.head < len(g.order) {
+		k := g.order[g.head]
+		e, ok := g.entries[k]
+		if ok && now.Before(e.expires) && len(g.entries) < maxReplayEntries {
+			break
+		}
+		if ok {
+			delete(g.entries, k)
+		}
+		g.head++
+	}
+	if g.head > 1024 && g.head*2 > len(g.order) {
+		g.order = append(g.order[:0], g.order[g.head:]...)
+		g.head = 0
+	}
+}
