@@ -8,14 +8,21 @@ import (
 // MessageDirection classifies an event as a customer message, an agent
 // message, or neither, from its type and actor.
 //
-// Types whose verb is message_received, comment_added, received or replied
-// count as messages; message_sent counts as an agent message. The actor type
-// decides when given (customer or agent); otherwise message_received and
-// received mean the customer wrote and message_sent, replied mean an agent did.
+// Types whose verb is message_received, received, message_sent, replied or
+// reply_added count as messages. The actor type decides when given (customer
+// or agent); otherwise message_sent and replied mean an agent wrote, and the
+// others that the customer did.
+//
+// A comment or note (comment_added, note_added) is activity, never a message,
+// whoever wrote it: platforms use it for internal notes the customer never
+// sees (Wix Answers, Spoki, Intercom, SmarterTrack's comments), so it neither
+// answers the customer nor counts as a reply. It still moves
+// last_activity_at. A connector that receives public replies as comments
+// maps them to message_received or message_sent instead.
 func MessageDirection(e *Event) string {
 	_, verb, _ := strings.Cut(e.Type, ".")
 	switch verb {
-	case "message_received", "received", "comment_added", "message_sent", "replied", "reply_added":
+	case "message_received", "received", "message_sent", "replied", "reply_added":
 	default:
 		return ""
 	}
@@ -28,8 +35,6 @@ func MessageDirection(e *Event) string {
 	switch verb {
 	case "message_sent", "replied":
 		return ActorAgent
-	case "comment_added":
-		return ""
 	}
 	return ActorCustomer
 }

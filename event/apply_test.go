@@ -51,25 +51,30 @@ func TestApplyMessageCounters(t *testing.T) {
 	}{
 		{"chat.message_received", "", ActorCustomer},
 		{"chat.message_sent", "", ActorAgent},
-		{"ticket.comment_added", ActorAgent, ActorAgent},
+		// A comment or internal note is activity, not a message, whoever
+		// wrote it (Wix Answers' internal notes, Spoki's notes, SmarterTrack's
+		// comments): it must not answer the customer nor count as a reply.
+		{"ticket.comment_added", ActorAgent, ""},
+		{"chat.comment_added", ActorCustomer, ""},
 		{"ticket.comment_added", "", ""},
 		{"message.received", ActorCustomer, ActorCustomer},
 		{"ticket.updated", ActorAgent, ""},
+		{"ticket.reply_added", ActorAgent, ActorAgent},
 	} {
 		e := &Event{Type: tc.typ, Actor: Actor{Type: tc.actor}, Entity: "chat", Reference: "1", OccurredAt: t0.Add(time.Duration(i) * time.Minute)}
 		if got := MessageDirection(e); got != tc.want {
 			t.Errorf("%s/%s direction = %q, want %q", tc.typ, tc.actor, got, tc.want)
 		}
 		s = Apply(s, e)
+		if !s.LastActivityAt.Equal(e.OccurredAt) {
+			t.Errorf("%s/%s: last activity %v, want %v (every event is activity)", tc.typ, tc.actor, s.LastActivityAt, e.OccurredAt)
+		}
 	}
 	if s.CustomerMessages != 2 || s.AgentReplies != 2 {
 		t.Fatalf("counters customer=%d agent=%d, want 2 and 2", s.CustomerMessages, s.AgentReplies)
 	}
-	if !s.LastAgentMessageAt.Equal(t0.Add(2*time.Minute)) || !s.LastCustomerMessageAt.Equal(t0.Add(4*time.Minute)) {
+	if !s.LastAgentMessageAt.Equal(t0.Add(7*time.Minute)) || !s.LastCustomerMessageAt.Equal(t0.Add(5*time.Minute)) {
 		t.Fatalf("last times agent=%v customer=%v", s.LastAgentMessageAt, s.LastCustomerMessageAt)
-	}
-	if !s.LastActivityAt.Equal(t0.Add(5 * time.Minute)) {
-		t.Fatalf("last activity %v", s.LastActivityAt)
 	}
 }
 
