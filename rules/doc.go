@@ -263,9 +263,14 @@
 //	  - id: unanswered
 //	    on: [ticket.*]
 //	    when: { field: last_customer_message_at, after: last_agent_message_at }
-//	    since: last_customer_message_at # for: measured from a snapshot timestamp
-//	    for: 4h
+//	    for: 4h                         # from the first unanswered message: follow-ups keep when true
 //	    then: [ { set_priority: high } ]
+//	  - id: customer-silent
+//	    on: [chat.*]
+//	    when: { field: last_agent_message_at, after: last_customer_message_at }
+//	    since: last_agent_message_at    # for: measured from a snapshot timestamp
+//	    for: 10m
+//	    then: [ { set_status: solved } ]
 //	  - id: chat-idle
 //	    on: [chat.*]
 //	    when: { field: status, is: active }
@@ -274,7 +279,9 @@
 //	    then: [ { set_group: rescue } ]
 //
 // Keys: for: D (when has held for D; with since: F, measured from the
-// timestamp field F, and a new value of F starts a new episode; F may hold
+// timestamp field F, and a new value of F starts a new episode, so
+// "unanswered for 4h" is for: without since:, as since:
+// last_customer_message_at would restart at each follow-up; F may hold
 // an RFC 3339 time or, as a mapped occurred_at, Unix seconds or
 // milliseconds as a number or a numeric text); idle: D
 // (no event for D; every event that on: lists re-arms it, except echoes of
