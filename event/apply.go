@@ -45,7 +45,8 @@ func MessageDirection(e *Event) string {
 // for keep them); on a new entity every field counts as changed from nil.
 // Explicit changes whose field is not in e.Fields also update the snapshot.
 // Derived fields follow: status_since when status changes, last_activity_at,
-// last customer/agent message times and message counters.
+// last customer/agent message times and message counters (an agent message
+// resets unanswered_customer_messages, a customer message adds one).
 //
 // timer.fired events change nothing but are returned with the snapshot as is.
 // Apply does not mutate the snapshot passed in; it returns a copy.
@@ -96,11 +97,13 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 	switch MessageDirection(e) {
 	case ActorCustomer:
 		next.CustomerMessages++
+		next.UnansweredCustomerMessages++
 		if at.After(next.LastCustomerMessageAt) {
 			next.LastCustomerMessageAt = at
 		}
 	case ActorAgent:
 		next.AgentReplies++
+		next.UnansweredCustomerMessages = 0
 		if at.After(next.LastAgentMessageAt) {
 			next.LastAgentMessageAt = at
 		}

@@ -48,32 +48,41 @@ func TestApplyMessageCounters(t *testing.T) {
 	for i, tc := range []struct {
 		typ, actor string
 		want       string
+		unanswered int // unanswered_customer_messages after the event
 	}{
-		{"chat.message_received", "", ActorCustomer},
-		{"chat.message_sent", "", ActorAgent},
+		{"chat.message_received", "", ActorCustomer, 1},
+		{"chat.message_received", ActorCustomer, ActorCustomer, 2},
+		{"chat.message_sent", "", ActorAgent, 0},
 		// A comment or internal note is activity, not a message, whoever
 		// wrote it (Wix Answers' internal notes, Spoki's notes, SmarterTrack's
 		// comments): it must not answer the customer nor count as a reply.
-		{"ticket.comment_added", ActorAgent, ""},
-		{"chat.comment_added", ActorCustomer, ""},
-		{"ticket.comment_added", "", ""},
-		{"message.received", ActorCustomer, ActorCustomer},
-		{"ticket.updated", ActorAgent, ""},
-		{"ticket.reply_added", ActorAgent, ActorAgent},
+		{"chat.message_received", "", ActorCustomer, 1},
+		{"ticket.comment_added", ActorAgent, "", 1},
+		{"chat.comment_added", ActorCustomer, "", 1},
+		{"ticket.comment_added", "", "", 1},
+		{"message.received", ActorCustomer, ActorCustomer, 2},
+		{"ticket.updated", ActorAgent, "", 2},
+		{"ticket.reply_added", ActorAgent, ActorAgent, 0},
 	} {
 		e := &Event{Type: tc.typ, Actor: Actor{Type: tc.actor}, Entity: "chat", Reference: "1", OccurredAt: t0.Add(time.Duration(i) * time.Minute)}
 		if got := MessageDirection(e); got != tc.want {
 			t.Errorf("%s/%s direction = %q, want %q", tc.typ, tc.actor, got, tc.want)
 		}
 		s = Apply(s, e)
+		if s.UnansweredCustomerMessages != tc.unanswered {
+			t.Errorf("%s/%s: unanswered customer messages %d, want %d", tc.typ, tc.actor, s.UnansweredCustomerMessages, tc.unanswered)
+		}
+		if v, _ := s.Derived(FieldUnansweredCustomerMessages); v != float64(tc.unanswered) {
+			t.Errorf("%s/%s: Derived(%s) = %v", tc.typ, tc.actor, FieldUnansweredCustomerMessages, v)
+		}
 		if !s.LastActivityAt.Equal(e.OccurredAt) {
 			t.Errorf("%s/%s: last activity %v, want %v (every event is activity)", tc.typ, tc.actor, s.LastActivityAt, e.OccurredAt)
 		}
 	}
-	if s.CustomerMessages != 2 || s.AgentReplies != 2 {
-		t.Fatalf("counters customer=%d agent=%d, want 2 and 2", s.CustomerMessages, s.AgentReplies)
+	if s.CustomerMessages != 4 || s.AgentReplies != 2 {
+		t.Fatalf("counters customer=%d agent=%d, want 4 and 2", s.CustomerMessages, s.AgentReplies)
 	}
-	if !s.LastAgentMessageAt.Equal(t0.Add(7*time.Minute)) || !s.LastCustomerMessageAt.Equal(t0.Add(5*time.Minute)) {
+	if !s.LastAgentMessageAt.Equal(t0.Add(9*time.Minute)) || !s.LastCustomerMessageAt.Equal(t0.Add(7*time.Minute)) {
 		t.Fatalf("last times agent=%v customer=%v", s.LastAgentMessageAt, s.LastCustomerMessageAt)
 	}
 }

@@ -17,6 +17,10 @@ type Snapshot struct {
 	LastAgentMessageAt    time.Time `json:"last_agent_message_at,omitzero"`
 	AgentReplies          int       `json:"agent_replies"`
 	CustomerMessages      int       `json:"customer_messages"`
+	// UnansweredCustomerMessages counts the customer's messages since the
+	// agent side last wrote (0 right after an agent message): 1 on a
+	// customer message means it is the first one after the agent's, a reply.
+	UnansweredCustomerMessages int `json:"unanswered_customer_messages"`
 
 	// Fired records, per rule id, when the rule fired for this entity
 	// (most recent last, trimmed to what limits need).
@@ -45,6 +49,8 @@ const (
 	FieldLastAgentMessageAt    = "last_agent_message_at"
 	FieldAgentReplies          = "agent_replies"
 	FieldCustomerMessages      = "customer_messages"
+	// FieldUnansweredCustomerMessages is Snapshot.UnansweredCustomerMessages.
+	FieldUnansweredCustomerMessages = "unanswered_customer_messages"
 )
 
 // Derived returns the value of a derived snapshot field by name.
@@ -54,7 +60,7 @@ func (s *Snapshot) Derived(name string) (v any, ok bool) {
 		switch name {
 		case FieldStatusSince, FieldLastActivityAt, FieldLastCustomerMessageAt, FieldLastAgentMessageAt:
 			return nil, true
-		case FieldAgentReplies, FieldCustomerMessages:
+		case FieldAgentReplies, FieldCustomerMessages, FieldUnansweredCustomerMessages:
 			return float64(0), true
 		}
 		return nil, false
@@ -78,6 +84,8 @@ func (s *Snapshot) Derived(name string) (v any, ok bool) {
 		return float64(s.AgentReplies), true
 	case FieldCustomerMessages:
 		return float64(s.CustomerMessages), true
+	case FieldUnansweredCustomerMessages:
+		return float64(s.UnansweredCustomerMessages), true
 	}
 	return nil, false
 }

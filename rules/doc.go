@@ -69,7 +69,9 @@
 // customer.email, custom.order_id; nested maps are searched too), the
 // derived snapshot fields status_since, last_activity_at,
 // last_customer_message_at, last_agent_message_at (timestamps),
-// agent_replies, customer_messages (numbers), actor.type|id|name|email,
+// agent_replies, customer_messages, unanswered_customer_messages (numbers:
+// the customer's messages since the agent side last wrote, so 1 on a
+// customer message means a reply to the agent), actor.type|id|name|email,
 // event.type|connector|entity|reference and vars.NAME. A field is read
 // from Input.Snapshot.Fields first, then the event's Fields; change
 // operators read Event.Changes. The common model's fields are typed (text,

@@ -287,12 +287,13 @@ var knownFields = map[string]fieldType{
 	"customer.email":          tString,
 	"customer.phone":          tString,
 
-	event.FieldStatusSince:           tTime,
-	event.FieldLastActivityAt:        tTime,
-	event.FieldLastCustomerMessageAt: tTime,
-	event.FieldLastAgentMessageAt:    tTime,
-	event.FieldAgentReplies:          tNumber,
-	event.FieldCustomerMessages:      tNumber,
+	event.FieldStatusSince:                tTime,
+	event.FieldLastActivityAt:             tTime,
+	event.FieldLastCustomerMessageAt:      tTime,
+	event.FieldLastAgentMessageAt:         tTime,
+	event.FieldAgentReplies:               tNumber,
+	event.FieldCustomerMessages:           tNumber,
+	event.FieldUnansweredCustomerMessages: tNumber,
 
 	"actor.type":      tString,
 	"actor.id":        tString,
@@ -429,7 +430,7 @@ func lookupField(m map[string]any, f *fieldRef) (any, bool) {
 func derived(s *event.Snapshot, name string) val {
 	if s == nil {
 		switch name {
-		case event.FieldAgentReplies, event.FieldCustomerMessages:
+		case event.FieldAgentReplies, event.FieldCustomerMessages, event.FieldUnansweredCustomerMessages:
 			return val{k: vNum}
 		}
 		return val{}
@@ -453,6 +454,8 @@ func derived(s *event.Snapshot, name string) val {
 		return val{k: vNum, f: float64(s.AgentReplies)}
 	case event.FieldCustomerMessages:
 		return val{k: vNum, f: float64(s.CustomerMessages)}
+	case event.FieldUnansweredCustomerMessages:
+		return val{k: vNum, f: float64(s.UnansweredCustomerMessages)}
 	}
 	return val{}
 }

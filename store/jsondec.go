@@ -473,6 +473,7 @@ const (
 	snapLastAgentMessageAt
 	snapAgentReplies
 	snapCustomerMessages
+	snapUnansweredCustomerMessages
 	snapFired
 	snapClocks
 )
@@ -518,6 +519,8 @@ func (d *jsonDecoder) snapshot(s *event.Snapshot) bool {
 			return once(snapAgentReplies) && d.intField(&s.AgentReplies)
 		case "customer_messages":
 			return once(snapCustomerMessages) && d.intField(&s.CustomerMessages)
+		case "unanswered_customer_messages":
+			return once(snapUnansweredCustomerMessages) && d.intField(&s.UnansweredCustomerMessages)
 		case "fired":
 			return once(snapFired) && d.fired(s)
 		case "clocks":

@@ -47,7 +47,7 @@ func storedSnapshots(t testing.TB) [][]byte {
 		{
 			Key: event.EntityKey{Connector: "generic", Entity: "ticket", Reference: "T<1> \"é\""}, Fields: fields, Version: 1<<63 + 5,
 			CreatedAt: at, UpdatedAt: at.Add(time.Second), StatusSince: at.UTC(), LastActivityAt: at,
-			LastCustomerMessageAt: at, LastAgentMessageAt: at, AgentReplies: 3, CustomerMessages: -4,
+			LastCustomerMessageAt: at, LastAgentMessageAt: at, AgentReplies: 3, CustomerMessages: -4, UnansweredCustomerMessages: 7,
 			Fired:  map[string][]time.Time{"r2": {at, at.Add(time.Hour)}, "r1": nil, "r0": {}, "r<3>": {at}},
 			Clocks: map[string]*event.RuleClock{"b": {Since: at, PausedAt: at, PausedTotal: -time.Minute, Done: true}, "a": {}, "n": nil},
 		},

@@ -232,6 +232,8 @@ func (en *encoder) appendSnapshot(b []byte, s *event.Snapshot) ([]byte, error) {
 	b = strconv.AppendInt(b, int64(s.AgentReplies), 10)
 	b = append(b, `,"customer_messages":`...)
 	b = strconv.AppendInt(b, int64(s.CustomerMessages), 10)
+	b = append(b, `,"unanswered_customer_messages":`...)
+	b = strconv.AppendInt(b, int64(s.UnansweredCustomerMessages), 10)
 	if len(s.Fired) > 0 {
 		b = append(b, `,"fired":`...)
 		if b, err = appendObject(en, b, s.Fired, appendTimes); err != nil {
