@@ -186,7 +186,9 @@ type cond struct {
 }
 
 // match evaluates the condition for an event, the entity snapshot after it
-// (may be nil) and the current time. It returns whether the condition holds
+// (may be nil) and the current time. time_of_day and day_of_week read the
+// event's own time (eventTime: occurred_at, else received_at, never later
+// than now; a timer.fired event's is its due time); ages and limits read now. It returns whether the condition holds
 // and, when it does not, the leaf that decided the failure (for traces).
 // It is the one entry point timers use too: a re-check evaluates `when`
 // against the snapshot with a synthetic timer.fired event.
@@ -227,14 +229,14 @@ func (c *cond) match(ev *event.Event, snap *event.Snapshot, now time.Time) (bool
 func (c *cond) leaf(ev *event.Event, snap *event.Snapshot, now time.Time) bool {
 	switch c.op {
 	case opTimeOfDay:
-		t := now.In(c.loc)
+		t := eventTime(ev, now).In(c.loc)
 		m := t.Hour()*60 + t.Minute()
 		if c.from < c.to {
 			return m >= c.from && m < c.to
 		}
 		return m >= c.from || m < c.to
 	case opDayOfWeek:
-		return c.days&(1<<uint(now.In(c.loc).Weekday())) != 0
+		return c.days&(1<<uint(eventTime(ev, now).In(c.loc).Weekday())) != 0
 	case opChanged, opNotChanged:
 		changed := isChanged(ev, c.field.path)
 		if c.op == opNotChanged {
@@ -558,9 +560,9 @@ func lastRune(s string) rune {
 func (c *cond) actual(ev *event.Event, snap *event.Snapshot, now time.Time) any {
 	switch c.op {
 	case opTimeOfDay:
-		return now.In(c.loc).Format("15:04 MST")
+		return eventTime(ev, now).In(c.loc).Format("15:04 MST")
 	case opDayOfWeek:
-		return strings.ToLower(now.In(c.loc).Weekday().String()[:3])
+		return strings.ToLower(eventTime(ev, now).In(c.loc).Weekday().String()[:3])
 	case opChanged, opNotChanged, opChangedTo, opChangedFrom:
 		if ch, ok := ev.Changes[c.field.path]; ok {
 			return ch

@@ -104,8 +104,8 @@
 //	excludes      { field: tags, excludes: [no_automation] }  the list holds none of them (absent holds)
 //	after         { field: last_customer_message_at, after: last_agent_message_at }  a later instant than the other timestamp field (absent other: never, so it holds)
 //	before        { field: last_agent_message_at, before: last_customer_message_at }  an earlier instant (both present)
-//	time_of_day   { time_of_day: "09:00-17:30", tz: Europe/Rome }  the current time of day is in [start, end)
-//	day_of_week   { day_of_week: [mon, tue], tz: Europe/Rome }     the current day is one of: mon..sun, mon-fri, weekdays, weekend
+//	time_of_day   { time_of_day: "09:00-17:30", tz: Europe/Rome }  the event's time of day is in [start, end)
+//	day_of_week   { day_of_week: [mon, tue], tz: Europe/Rome }     the event's day is one of: mon..sun, mon-fri, weekdays, weekend
 //
 // Words: contains* match whole words or phrases, case-insensitively
 // ("billing" matches "Billing," but not "rebilling"); a term that starts or
@@ -128,9 +128,13 @@
 //
 // An absent field or a value of another type never satisfies an order.
 //
-// Time: time_of_day and day_of_week read Input.Now (not the event's
-// occurred_at) in the condition's tz, else the rule's timezone, else
-// Options.Location, else UTC. Windows may cross midnight ("22:00-06:00");
+// Time: time_of_day and day_of_week read the time of the event, not of
+// its processing: its occurred_at, else its received_at (an occurred_at
+// later than Input.Now counts as Input.Now; a timer.fired event's time is
+// its due time), so a change made at 17:59 is made in business hours even
+// when a backlog or a replay processes it after 18:00. Ages, limits and
+// firings read Input.Now. The time is read in the condition's tz, else the
+// rule's timezone, else Options.Location, else UTC. Windows may cross midnight ("22:00-06:00");
 // "24:00" may end a window. Wall clock times follow daylight saving time:
 // "09:00-18:00" in Europe/Rome is 07:00-16:00 UTC in summer and 08:00-17:00
 // UTC in winter, and on the day clocks go back 02:00-03:00 occurs twice.
@@ -326,8 +330,9 @@
 // in.Snapshot and the rule fires as usual (limits, once_per_item and the
 // loop guards apply). A timer that comes too early is re-armed by Schedule;
 // one whose rule no longer holds acts on nothing. Conditions that depend
-// on the clock itself (time_of_day, ages) are checked when the timer fires
-// and not re-armed when they fail: the next event starts over. Time of day
+// on the clock itself (time_of_day at the timer's due time, ages at now)
+// are checked when the timer fires and not re-armed when they fail: the
+// next event starts over. Time of day
 // pauses are a calendar's job, not pause_when's.
 //
 // Timers armed under an earlier config follow edits: Set.TimingSignature

@@ -17,7 +17,9 @@ type Input struct {
 	// Event.Changes. May be nil (dry runs without state): then Event.Fields
 	// only (derived fields may then be given as event fields).
 	Snapshot *event.Snapshot
-	// Now is the evaluation time (time_of_day, durations, limits, firings).
+	// Now is the evaluation time (ages, durations, limits, firings).
+	// time_of_day and day_of_week read the event's own time instead
+	// (OccurredAt, else ReceivedAt, at most Now).
 	Now time.Time
 	// RuleFirings counts rule-scope firings of ruleID since a time (kept in
 	// the store). nil counts 0.

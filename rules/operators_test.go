@@ -20,6 +20,10 @@ type opCase struct {
 	opts    Options
 	want    bool
 	actual  any // when want is false and actual is set: the trace's actual value
+
+	// occurred, received: the event's OccurredAt and ReceivedAt (RFC 3339;
+	// default zero).
+	occurred, received string
 }
 
 func runOpCases(t *testing.T, cases []opCase) {
@@ -32,6 +36,12 @@ func runOpCases(t *testing.T, cases []opCase) {
 			ev.Actor = tc.actor
 			if tc.conn != "" {
 				ev.Connector = tc.conn
+			}
+			if tc.occurred != "" {
+				ev.OccurredAt = at(t, tc.occurred)
+			}
+			if tc.received != "" {
+				ev.ReceivedAt = at(t, tc.received)
 			}
 			now := "2025-06-02T10:00:00Z"
 			if tc.now != "" {
@@ -286,6 +296,67 @@ func TestOperatorDayOfWeek(t *testing.T) {
 		{name: "zone moves the day", cond: "{ day_of_week: mon, tz: Europe/Rome }", now: "2025-06-01T23:30:00Z", want: true},
 		{name: "zone moves the day back", cond: "{ day_of_week: sun, tz: America/New_York }", now: "2025-06-02T02:00:00Z", want: true},
 	})
+}
+
+// Time of day and day of week are those of the event, not of its
+// processing: a change made at 17:59 is made in business hours, even when a
+// backlog or a replay days later processes it after 18:00.
+func TestTimeConditionsJudgeTheEventTime(t *testing.T) {
+	const hours = `{ time_of_day: "09:00-18:00", tz: America/New_York }`
+	const weekdays = `{ day_of_week: mon-fri, tz: America/New_York }`
+	runOpCases(t, []opCase{
+		// Monday 2026-01-05: 17:59 EST is 22:59Z.
+		{name: "occurred 17:59, processed 18:01", cond: hours, occurred: "2026-01-05T22:59:00Z", received: "2026-01-05T23:00:30Z", now: "2026-01-05T23:01:00Z", want: true},
+		{name: "occurred 18:01, processed 18:01", cond: hours, occurred: "2026-01-05T23:01:00Z", now: "2026-01-05T23:01:00Z", want: false, actual: "18:01 EST"},
+		{name: "occurred 08:59, processed 09:30", cond: hours, occurred: "2026-01-05T13:59:00Z", now: "2026-01-05T14:30:00Z", want: false, actual: "08:59 EST"},
+		{name: "replayed days later", cond: hours, occurred: "2026-01-05T15:00:00Z", now: "2026-01-10T03:00:00Z", want: true},
+		{name: "no occurred_at: the receive time", cond: hours, received: "2026-01-05T22:59:00Z", now: "2026-01-05T23:01:00Z", want: true},
+		{name: "no time at all: now", cond: hours, now: "2026-01-05T23:01:00Z", want: false, actual: "18:01 EST"},
+		{name: "an occurred_at ahead of now counts as now", cond: hours, occurred: "2026-01-05T23:30:00Z", now: "2026-01-05T22:30:00Z", want: true},
+		// Friday 2026-01-09 17:00 EST, replayed on Saturday.
+		{name: "weekday of the event", cond: weekdays, occurred: "2026-01-09T22:00:00Z", now: "2026-01-10T15:00:00Z", want: true},
+		{name: "weekend event processed on Monday", cond: weekdays, occurred: "2026-01-10T15:00:00Z", now: "2026-01-12T15:00:00Z", want: false, actual: "sat"},
+	})
+}
+
+// A timer.fired event's own time is its due time: a timer due at 17:59 that
+// the scheduler runs at 18:01 is judged at 17:59.
+func TestTimerTimeOfDayJudgedAtItsDueTime(t *testing.T) {
+	src := `rules:
+  - id: pending-in-hours
+    on: [ticket.*]
+    when:
+      all:
+        - { field: status, is: pending }
+        - { time_of_day: "09:00-18:00", tz: America/New_York }
+    for: 1h
+    then: [ { set_priority: high } ]
+`
+	s := mustCompile(t, src, Options{})
+	due := at(t, "2026-01-05T22:59:00Z") // 17:59 EST
+	for _, tc := range []struct {
+		name     string
+		occurred time.Time
+		now      time.Time
+		want     bool
+	}{
+		{"fired on time", due, due, true},
+		{"fired two minutes late", due, due.Add(2 * time.Minute), true},
+		{"due after hours", due.Add(2 * time.Minute), due.Add(2 * time.Minute), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap := &event.Snapshot{Fields: map[string]any{"status": "pending"},
+				Clocks: map[string]*event.RuleClock{"pending-in-hours": {Since: tc.occurred.Add(-time.Hour)}}}
+			ev := mkEvent(event.TypeTimerFired, nil)
+			ev.Rule = "pending-in-hours"
+			ev.OccurredAt = tc.occurred
+			ev.ReceivedAt = tc.now
+			res := s.Evaluate(Input{Event: ev, Snapshot: snap, Now: tc.now})
+			if got := matched(res, "pending-in-hours"); got != tc.want {
+				t.Fatalf("matched = %v, want %v (trace %+v)", got, tc.want, res.Trace)
+			}
+		})
+	}
 }
 
 func TestOperatorTrees(t *testing.T) {

@@ -335,8 +335,10 @@ type TimerOp struct {
 	Parked bool `json:"parked,omitempty"`
 }
 
-// eventTime is the instant an event happened for clocks: its occurred_at
-// (else received_at), never later than now.
+// eventTime is the instant an event happened, for clocks and for the
+// time_of_day and day_of_week conditions: its occurred_at (else
+// received_at; a timer.fired event's occurred_at is its due time), never
+// later than now.
 func eventTime(ev *event.Event, now time.Time) time.Time {
 	at := ev.OccurredAt
 	if at.IsZero() {
