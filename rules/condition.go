@@ -2,6 +2,7 @@ package rules
 
 import (
 	"cmp"
+	"fmt"
 	"regexp"
 	"sort"
 	"strings"
@@ -567,7 +568,17 @@ func (c *cond) actual(ev *event.Event, snap *event.Snapshot, now time.Time) any 
 		if ch, ok := ev.Changes[c.field.path]; ok {
 			return ch
 		}
-		return nil
+		// The event does not change the field: show what it holds, so
+		// that "changed_to inactive" failing on an inactive field does
+		// not read as if the field were missing.
+		switch v := c.field.get(ev, snap).box(); v.(type) {
+		case nil:
+			return nil
+		case []string, []any:
+			return fmt.Sprintf("unchanged: %v", v)
+		default:
+			return "unchanged: " + event.String(v)
+		}
 	case opNot:
 		if len(c.kids) == 1 && c.kids[0].op > opNot {
 			return c.kids[0].actual(ev, snap, now)

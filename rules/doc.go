@@ -221,9 +221,12 @@
 // limit 5 reached", "once_per_item: already fired", "limit 1 per 24h
 // reached", "firing cap 20/h reached (loop guard)"), or the first condition
 // that failed: its text (`status is pending`), field, actual value and
-// file:line:column. In an any: group that fails, the first branch's failure
-// is reported; for a failed not:, the negated condition and its value. A
-// rule whose actions failed carries the error.
+// file:line:column. For a change operator the actual value is the change
+// ({from, to}), or "unchanged: <value>" when the event does not change the
+// field, and nil only when the field is absent. In an any: group that
+// fails, the first branch's failure is reported; for a failed not:, the
+// negated condition and its value. A rule whose actions failed carries the
+// error.
 //
 // # Loop guards
 //

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -400,5 +401,47 @@ func TestFailedConditionText(t *testing.T) {
 	want := FailedCondition{Condition: "priority gt normal", Field: "priority", Actual: "low", Pos: "rules.yaml:4:49"}
 	if te == nil || te.Failed == nil || *te.Failed != want {
 		t.Fatalf("failed = %+v, want %+v", te.Failed, want)
+	}
+}
+
+// The trace of a failed change operator shows the change, or, when the
+// event does not change the field, "unchanged: <its value>"; nil only for a
+// field that is really absent.
+func TestFailedChangeConditionActual(t *testing.T) {
+	inactive := &event.Snapshot{Fields: map[string]any{"session_state": "inactive", "tags": []string{"a", "b"}}}
+	for _, tc := range []struct {
+		name    string
+		cond    string
+		fields  map[string]any
+		changes map[string]event.Change
+		snap    *event.Snapshot
+		want    any
+	}{
+		{name: "changed_to, unchanged in the snapshot", cond: "{ field: session_state, changed_to: inactive }", snap: inactive, want: "unchanged: inactive"},
+		{name: "changed_to, unchanged in the event", cond: "{ field: session_state, changed_to: inactive }", fields: map[string]any{"session_state": "inactive"}, want: "unchanged: inactive"},
+		{name: "changed_from, unchanged", cond: "{ field: session_state, changed_from: active }", snap: inactive, want: "unchanged: inactive"},
+		{name: "changed, unchanged list", cond: "{ field: tags, changed: true }", snap: inactive, want: "unchanged: [a b]"},
+		{name: "changed, unchanged number", cond: "{ field: survey_rating, changed: true }", fields: map[string]any{"survey_rating": 2.0}, want: "unchanged: 2"},
+		{name: "changed_to, unchanged empty text", cond: "{ field: owner, changed_to: ann }", fields: map[string]any{"owner": ""}, want: "unchanged: "},
+		{name: "changed_to, absent", cond: "{ field: session_state, changed_to: inactive }", want: nil},
+		{name: "changed_to, absent with a snapshot", cond: "{ field: priority, changed_to: high }", snap: inactive, want: nil},
+		{name: "changed_to another value", cond: "{ field: session_state, changed_to: inactive }", snap: inactive,
+			changes: map[string]event.Change{"session_state": {From: "inactive", To: "active"}}, want: event.Change{From: "inactive", To: "active"}},
+		{name: "not_changed, changed", cond: "{ field: session_state, not_changed: true }", snap: inactive,
+			changes: map[string]event.Change{"session_state": {From: "active", To: "inactive"}}, want: event.Change{From: "active", To: "inactive"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mustCompile(t, oneRule(tc.cond), Options{})
+			ev := mkEvent("ticket.updated", tc.fields)
+			ev.Changes = tc.changes
+			res := s.Evaluate(Input{Event: ev, Snapshot: tc.snap, Now: at(t, "2025-06-02T10:00:00Z")})
+			te := traceOf(res, "r")
+			if te == nil || te.Failed == nil {
+				t.Fatalf("no failed condition: %+v", res.Trace)
+			}
+			if !reflect.DeepEqual(te.Failed.Actual, tc.want) {
+				t.Fatalf("actual = %#v, want %#v", te.Failed.Actual, tc.want)
+			}
+		})
 	}
 }

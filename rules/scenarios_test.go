@@ -151,7 +151,7 @@ func TestScenarioZendeskMessagingSessions(t *testing.T) {
 	t.Run("already inactive, no change", func(t *testing.T) {
 		res := s.Evaluate(Input{Event: abandoned("high", "user_inactive_or_offline", false), Now: now})
 		f := traceOf(res, "z4-tag-for-reporting").Failed
-		if len(res.Matched) != 0 || f == nil || f.Condition != "session_state changed_to inactive" || f.Actual != nil {
+		if len(res.Matched) != 0 || f == nil || f.Condition != "session_state changed_to inactive" || f.Actual != "unchanged: inactive" {
 			t.Errorf("res = %+v failed %+v", res.Matched, f)
 		}
 	})
