@@ -191,7 +191,7 @@ func (s *Server) checkHookTarget(c *fiber.Ctx, target *url.URL) (bool, error) {
 // unsubscribe is DELETE /api/v1/subscriptions/{id}.
 func (s *Server) unsubscribe(c *fiber.Ctx) error {
 	id := c.Params("id")
-	if err := s.removeSubscription(id); errors.Is(err, store.ErrNotFound) {
+	if err := s.removeSubscription(id, "unsubscribed: subscription "+id+" deleted"); errors.Is(err, store.ErrNotFound) {
 		return problem(c, fiber.StatusNotFound, "no subscription %s", id)
 	} else if err != nil {
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
@@ -199,13 +199,43 @@ func (s *Server) unsubscribe(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"id": id, "deleted": true})
 }
 
-func (s *Server) removeSubscription(id string) error {
+// removeSubscription deletes subscription id and cancels its deliveries
+// still waiting (a retry after a failure among them) with the reason: a
+// target whose subscription is gone gets nothing more.
+func (s *Server) removeSubscription(id, reason string) error {
 	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	if err := s.db.Update(func(tx *store.Tx) error { return tx.DeleteSubscription(id) }); err != nil {
+	err := s.db.Update(func(tx *store.Tx) error { return tx.DeleteSubscription(id) })
+	if err == nil {
+		err = s.loadSubscriptions()
+	}
+	s.subsMu.Unlock()
+	if err != nil {
 		return err
 	}
-	return s.loadSubscriptions()
+	s.cancelSubscriptionDeliveries(id, reason)
+	return nil
+}
+
+// cancelSubscriptionDeliveries cancels the pending deliveries of
+// subscription id with the reason. One in flight finishes its attempt.
+func (s *Server) cancelSubscriptionDeliveries(id, reason string) {
+	f := store.DeliveryFilter{State: store.DeliveryPending, Connector: restHooksConnector, Rule: restHookRulePrefix + id, Limit: 1000}
+	for {
+		ds, next, err := s.db.ListDeliveries(f)
+		if err != nil {
+			s.log.Error("list deliveries of a removed subscription", "subscription", id, "err", err)
+			return
+		}
+		for _, p := range ds {
+			if err := s.db.CancelDelivery(p.ID, reason); err != nil && !errors.Is(err, store.ErrState) {
+				s.log.Error("cancel delivery of a removed subscription", "subscription", id, "delivery", p.ID, "err", err)
+			}
+		}
+		if next == "" {
+			return
+		}
+		f.Cursor = next
+	}
 }
 
 func (s *Server) listSubscriptions(c *fiber.Ctx) error {
@@ -224,16 +254,48 @@ func (s *Server) samples(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(c, fiber.StatusBadRequest, "%v", err)
 	}
-	evs, _, err := s.db.ListEvents(store.EventFilter{Type: c.Query("type"), Connector: c.Query("connector"), Limit: limit})
-	if err != nil {
-		return storeProblem(c, err)
+	typ := c.Query("type")
+	if typ == "" || !strings.Contains(typ, "*") {
+		evs, _, err := s.db.ListEvents(store.EventFilter{Type: typ, Connector: c.Query("connector"), Limit: limit})
+		if err != nil {
+			return storeProblem(c, err)
+		}
+		out := make([]HookPayload, 0, len(evs))
+		for _, e := range evs {
+			out = append(out, hookPayload(e.Event))
+		}
+		return c.JSON(out)
 	}
-	out := make([]HookPayload, 0, len(evs))
-	for _, e := range evs {
-		out = append(out, hookPayload(e.Event))
+	// A pattern, as subscriptions take them: the newest events it matches,
+	// among the last samplePatternScan, and only what a subscriber of it
+	// would receive (no echoes, timer firings only when named).
+	if !validEventPattern(typ) {
+		return problem(c, fiber.StatusBadRequest, "type %q: want an event type (ticket.updated), a prefix ending in .* (ticket.*) or *", typ)
+	}
+	out := make([]HookPayload, 0, limit)
+	f := store.EventFilter{Connector: c.Query("connector"), Limit: 500}
+	for scanned := 0; len(out) < limit && scanned < samplePatternScan; {
+		evs, next, err := s.db.ListEvents(f)
+		if err != nil {
+			return storeProblem(c, err)
+		}
+		for _, e := range evs {
+			if len(out) < limit && !e.Event.Causation.Echo && subscriptionMatches(typ, e.Event.Type) {
+				out = append(out, hookPayload(e.Event))
+			}
+		}
+		scanned += len(evs)
+		if next == "" {
+			break
+		}
+		f.Cursor = next
 	}
 	return c.JSON(out)
 }
+
+// samplePatternScan bounds how many recent events a sample request with a
+// pattern looks through.
+const samplePatternScan = 5000
 
 // restHookGone handles a 410 from a subscriber: the subscription is removed
 // and its other pending deliveries are dead-lettered with the reason.
@@ -242,26 +304,16 @@ func (s *Server) restHookGone(d *store.Delivery) {
 	if !ok {
 		return
 	}
-	if err := s.removeSubscription(id); err != nil && !errors.Is(err, store.ErrNotFound) {
+	reason := "target gone (410): subscription " + id + " removed"
+	switch err := s.removeSubscription(id, reason); {
+	case errors.Is(err, store.ErrNotFound):
+		// Removed already (unsubscribed, or an earlier 410): its waiting
+		// deliveries may still be there.
+		s.cancelSubscriptionDeliveries(id, reason)
+		return
+	case err != nil:
 		s.log.Error("remove gone subscription", "subscription", id, "err", err)
 		return
 	}
 	s.log.Warn("REST hook subscriber answered 410 Gone: subscription removed", "subscription", id, "target", d.Request.URL)
-	f := store.DeliveryFilter{State: store.DeliveryPending, Connector: restHooksConnector, Rule: d.RuleID, Limit: 1000}
-	for {
-		ds, next, err := s.db.ListDeliveries(f)
-		if err != nil {
-			s.log.Error("list deliveries of a gone subscription", "err", err)
-			return
-		}
-		for _, p := range ds {
-			if err := s.db.CancelDelivery(p.ID, "target gone (410): subscription "+id+" removed"); err != nil && !errors.Is(err, store.ErrState) {
-				s.log.Error("cancel delivery of a gone subscription", "delivery", p.ID, "err", err)
-			}
-		}
-		if next == "" {
-			return
-		}
-		f.Cursor = next
-	}
 }

@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -279,5 +281,86 @@ outbound:
 				return received > before
 			})
 		})
+	}
+}
+
+// Unsubscribing (a Zap turned off) cancels the deliveries still waiting for
+// the subscription: a target that was failing gets nothing once it recovers.
+func TestUnsubscribeCancelsWaitingDeliveries(t *testing.T) {
+	var up atomic.Bool
+	var hits, delivered atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		if !up.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		delivered.Add(1)
+	}))
+	defer target.Close()
+	ts := startServer(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
+	r := do(t, "POST", ts.URL+"/api/v1/subscriptions", []byte(`{"target_url": "`+target.URL+`", "event": "ticket.*"}`), map[string]string{"Content-Type": "application/json"})
+	if r.Status != 201 {
+		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "U-1", "status": "open"}`), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
+		t.Fatalf("post: %d %s", r.Status, r.Body)
+	}
+	deliveries := func() []map[string]any {
+		t.Helper()
+		var out struct {
+			Deliveries []map[string]any `json:"deliveries"`
+		}
+		decodeJSON(t, do(t, "GET", ts.URL+"/api/v1/deliveries?rule=rest-hook:"+id, nil, nil).Body, &out)
+		return out.Deliveries
+	}
+	waitFor(t, "a failed first attempt, waiting for its retry", func() bool {
+		ds := deliveries()
+		return hits.Load() > 0 && len(ds) == 1 && ds[0]["state"] == "pending"
+	})
+	if r := do(t, "DELETE", ts.URL+"/api/v1/subscriptions/"+id, nil, nil); r.Status != 200 {
+		t.Fatalf("unsubscribe: %d %s", r.Status, r.Body)
+	}
+	up.Store(true)
+	ds := deliveries()
+	if len(ds) != 1 || ds[0]["state"] != "cancelled" || !strings.Contains(fmt.Sprint(ds[0]["reason"]), "unsubscribed") {
+		t.Fatalf("the waiting delivery after unsubscribe: %v, want cancelled, unsubscribed", ds)
+	}
+	if n := delivered.Load(); n != 0 {
+		t.Fatalf("the target received %d event(s) after the unsubscribe", n)
+	}
+}
+
+// The samples endpoint takes the patterns subscriptions take, so that the
+// field picker of a ticket.* trigger shows fields.
+func TestSamplesTakeSubscriptionPatterns(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	for _, body := range []string{`{"type": "ticket.updated", "id": "S-1", "status": "open"}`, `{"type": "chat.started", "id": "C-1"}`} {
+		if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(body), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
+			t.Fatalf("post: %d %s", r.Status, r.Body)
+		}
+	}
+	samples := func(typ string) []HookPayload {
+		t.Helper()
+		var got []HookPayload
+		r := do(t, "GET", ts.URL+"/api/v1/samples?type="+url.QueryEscape(typ), nil, nil)
+		if r.Status != 200 {
+			t.Fatalf("samples?type=%s: %d %s", typ, r.Status, r.Body)
+		}
+		decodeJSON(t, r.Body, &got)
+		return got
+	}
+	waitFor(t, "both events", func() bool { return len(samples("*")) == 2 })
+	for typ, want := range map[string]string{"ticket.*": "ticket.updated", "chat.*": "chat.started", "ticket.updated": "ticket.updated"} {
+		if got := samples(typ); len(got) != 1 || got[0].Type != want {
+			t.Errorf("samples?type=%s: %+v, want one %s", typ, got, want)
+		}
+	}
+	if got := samples("task.*"); len(got) != 0 {
+		t.Errorf("samples?type=task.*: %+v, want none", got)
+	}
+	if r := do(t, "GET", ts.URL+"/api/v1/samples?type=ti*et", nil, nil); r.Status != 400 {
+		t.Errorf("a pattern subscriptions refuse: %d %s, want 400", r.Status, r.Body)
 	}
 }
