@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -51,6 +52,9 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 		if ok, why := directFromLoopback(c.Context().RemoteIP(), c.Get); !ok {
 			return problem(c, fiber.StatusForbidden, "the admin API answers only requests from loopback, not forwarded by a proxy, because HOOKLINE_ADMIN_TOKEN is not set: %s", why)
 		}
+		if ok, why := notFromABrowserPage(c.Method(), string(c.Request().Host()), c.Get); !ok {
+			return problem(c, fiber.StatusForbidden, "the admin API without HOOKLINE_ADMIN_TOKEN answers only tools on this machine (curl, hookline), not web pages: %s", why)
+		}
 		return c.Next()
 	}
 	got, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
@@ -91,6 +95,51 @@ func directFromLoopback(ip net.IP, header func(string, ...string) string) (ok bo
 		}
 	}
 	return true, ""
+}
+
+// notFromABrowserPage reports whether a loopback request without the admin
+// token may be served: a web page open in a browser on the same machine
+// reaches loopback too. A page of another site sends an Origin header (or
+// Sec-Fetch-Site: cross-site), may POST a "simple" body (text/plain, a
+// form) without a CORS preflight, and, re-pointing its own name at
+// 127.0.0.1 (DNS rebinding), sends its own name as Host. Tools send none of
+// that: the Host must name loopback, no Origin or a cross-site fetch may be
+// present, and a body must not be of a type a page can send unasked.
+func notFromABrowserPage(method, host string, header func(string, ...string) string) (ok bool, why string) {
+	if !loopbackHost(host) {
+		return false, fmt.Sprintf("Host %q is not a loopback address or localhost", host)
+	}
+	if o := header(fiber.HeaderOrigin); o != "" {
+		return false, fmt.Sprintf("the request comes from a web page (Origin %q)", o)
+	}
+	switch site := header("Sec-Fetch-Site"); site {
+	case "", "none", "same-origin":
+	default:
+		return false, fmt.Sprintf("the request comes from a web page (Sec-Fetch-Site %q)", site)
+	}
+	if method != fiber.MethodGet && method != fiber.MethodHead {
+		ctype, _, _ := strings.Cut(strings.ToLower(header(fiber.HeaderContentType)), ";")
+		switch strings.TrimSpace(ctype) {
+		case "text/plain", "application/x-www-form-urlencoded", "multipart/form-data":
+			return false, fmt.Sprintf("a %s body is what a web page can send unasked; send application/json", ctype)
+		}
+	}
+	return true, ""
+}
+
+// loopbackHost reports whether a Host header value (with or without a
+// port) names this machine: localhost (or a name under .localhost) or a
+// loopback address.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // parseSince accepts an RFC 3339 time or a duration back from now ("1h").

@@ -172,3 +172,69 @@ func TestBulkRetrySaysMoreRemainAndContinues(t *testing.T) {
 		t.Fatalf("bulk retry of nothing: %d %s", r.Status, r.Body)
 	}
 }
+
+// Without the admin token, a web page open in a browser on the gateway's
+// machine must not use the admin API: a cross-site simple POST (no CORS
+// preflight) and a DNS-rebound Host are refused; tools are served.
+func TestTokenlessAdminAPIRefusesWebPages(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	sub := []byte(`{"target_url":"http://203.0.113.7/collect","event":"*"}`)
+	for _, h := range []map[string]string{
+		{"Content-Type": "text/plain;charset=UTF-8"},
+		{"Content-Type": "application/json", "Origin": "http://evil.example"},
+		{"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"},
+	} {
+		if r := do(t, "POST", ts.URL+"/api/v1/subscriptions", sub, h); r.Status != 403 {
+			t.Errorf("subscribe with %v: %d %s, want 403", h, r.Status, r.Body)
+		}
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/api/v1/events", nil)
+	req.Host = "rebind.evil.example:8080"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 403 {
+		t.Errorf("GET /api/v1/events with Host %q (DNS rebinding): %d, want 403", req.Host, resp.StatusCode)
+	}
+	if r := do(t, "POST", ts.URL+"/api/v1/subscriptions", sub, map[string]string{"Content-Type": "application/json"}); r.Status != 201 {
+		t.Errorf("subscribe from a tool: %d %s, want 201", r.Status, r.Body)
+	}
+	req, _ = http.NewRequest("GET", ts.URL+"/api/v1/events", nil)
+	req.Host = "localhost:8080"
+	if resp, err = http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("GET /api/v1/events with Host localhost: %v %v, want 200", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+}
+
+func TestNotFromABrowserPage(t *testing.T) {
+	for _, c := range []struct {
+		method, host string
+		headers      map[string]string
+		want         bool
+	}{
+		{"GET", "127.0.0.1:8080", nil, true},
+		{"GET", "localhost", nil, true},
+		{"GET", "api.localhost:8080", nil, true},
+		{"GET", "[::1]:8080", nil, true},
+		{"GET", "127.8.9.10", nil, true},
+		{"GET", "example.com", nil, false},
+		{"GET", "10.0.0.1:8080", nil, false},
+		{"GET", "localhost.evil.example", nil, false},
+		{"GET", "127.0.0.1", map[string]string{"Origin": "null"}, false},
+		{"GET", "127.0.0.1", map[string]string{"Sec-Fetch-Site": "same-site"}, false},
+		{"GET", "127.0.0.1", map[string]string{"Sec-Fetch-Site": "none"}, true},
+		{"POST", "127.0.0.1", map[string]string{"Content-Type": "application/json"}, true},
+		{"POST", "127.0.0.1", nil, true}, // no body (retry, reload)
+		{"POST", "127.0.0.1", map[string]string{"Content-Type": "Multipart/Form-Data; boundary=x"}, false},
+		{"DELETE", "127.0.0.1", map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, false},
+		{"GET", "127.0.0.1", map[string]string{"Content-Type": "text/plain"}, true},
+	} {
+		get := func(k string, _ ...string) string { return c.headers[k] }
+		if ok, why := notFromABrowserPage(c.method, c.host, get); ok != c.want {
+			t.Errorf("%s Host %q %v: allowed %v (%s), want %v", c.method, c.host, c.headers, ok, why, c.want)
+		}
+	}
+}
