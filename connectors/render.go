@@ -402,24 +402,5 @@ func (d *TemplateData) MergedTags() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return mergeTags(cur, d.AddTags, d.RemoveTags), nil
-}
-
-// mergeTags returns cur followed by add, minus remove, each tag once, in
-// order of first appearance.
-func mergeTags(cur, add, remove []string) []string {
-	out := make([]string, 0, len(cur)+len(add))
-	seen := make(map[string]bool, len(cur)+len(add)+len(remove))
-	for _, t := range remove {
-		seen[t] = true
-	}
-	for _, list := range [][]string{cur, add} {
-		for _, t := range list {
-			if t != "" && !seen[t] {
-				seen[t] = true
-				out = append(out, t)
-			}
-		}
-	}
-	return out
+	return event.MergeTags(cur, d.AddTags, d.RemoveTags), nil
 }

@@ -62,3 +62,22 @@ type LogLine struct {
 	File string `json:"file"`
 	Line string `json:"line"`
 }
+
+// MergeTags returns cur followed by add, minus remove, each tag once, in
+// order of first appearance: a tag list after an update's tag changes.
+func MergeTags(cur, add, remove []string) []string {
+	out := make([]string, 0, len(cur)+len(add))
+	seen := make(map[string]bool, len(cur)+len(add)+len(remove))
+	for _, t := range remove {
+		seen[t] = true
+	}
+	for _, list := range [][]string{cur, add} {
+		for _, t := range list {
+			if t != "" && !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}

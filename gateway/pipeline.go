@@ -241,6 +241,12 @@ type batchState struct {
 	// tally is what the batch counts for the metrics, added once its
 	// transaction has committed.
 	tally tally
+	// queued are the entity updates the batch queued for delivery, by
+	// target entity, in order: later updates of the batch are rendered
+	// (and checked for no-ops) against the target with them applied, so
+	// that two rules replacing a platform's whole tag list build on each
+	// other instead of on the same snapshot.
+	queued map[event.EntityKey][]*event.Update
 }
 
 // newBatchState starts the state of one transaction.
@@ -762,12 +768,13 @@ func toSet(list []string) map[string]bool {
 // suppressed). It returns the delivery id and/or a suppression note.
 func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (string, string, error) {
 	var target *event.Snapshot
+	key := event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}
 	if u.Kind == event.KindUpdateEntity {
-		var err error
-		target, err = bs.snapshot(event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference})
+		snap, err := bs.snapshot(key)
 		if err != nil {
 			return "", "", err
 		}
+		target = withQueued(snap, bs.queued[key])
 		if dropNoOps(u, target) {
 			bs.tally.guards[guardNoOp]++
 			return "", fmt.Sprintf("rule %s: update of %s/%s/%s changes nothing the entity does not already have (no-op, not sent)", u.RuleID, u.Connector, u.Entity, u.Reference), nil
@@ -806,8 +813,49 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 		if err := p.fingerprint(bs, d); err != nil {
 			return "", "", err
 		}
+		if u.Kind == event.KindUpdateEntity {
+			if bs.queued == nil {
+				bs.queued = map[event.EntityKey][]*event.Update{}
+			}
+			bs.queued[key] = append(bs.queued[key], u)
+		}
 	}
 	return d.ID, "", nil
+}
+
+// withQueued returns snap with the updates queued applied: the fields they
+// set, and their tag changes when the tags are known (an unknown tag list
+// stays unknown). snap is not changed; without updates it is returned as
+// it is.
+func withQueued(snap *event.Snapshot, queued []*event.Update) *event.Snapshot {
+	if len(queued) == 0 {
+		return snap
+	}
+	var view *event.Snapshot
+	if snap != nil {
+		view = snap.Clone()
+	} else {
+		view = &event.Snapshot{}
+	}
+	if view.Fields == nil {
+		view.Fields = map[string]any{}
+	}
+	for _, u := range queued {
+		for f, v := range u.Set {
+			view.Fields[f] = v
+		}
+		cur, known := view.Fields[event.FieldTags]
+		if !known || (len(u.AddTags) == 0 && len(u.RemoveTags) == 0) {
+			continue
+		}
+		merged := event.MergeTags(event.Strings(cur), u.AddTags, u.RemoveTags)
+		tags := make([]any, len(merged))
+		for i, t := range merged {
+			tags[i] = t
+		}
+		view.Fields[event.FieldTags] = tags
+	}
+	return view
 }
 
 // addDelivery writes d to the outbox. A pending delivery is claimed as it
