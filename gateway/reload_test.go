@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// runGateway runs a gateway with opts (the test environment unless opts
+// says otherwise), logging into the returned buffer.
+func runGateway(t *testing.T, opts Options) (*Server, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	if opts.Env == nil {
+		opts.Env = testEnv(nil)
+	}
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatalf("start gateway: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Addr() == "" || !srv.ready.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("gateway did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("gateway run: %v", err)
+		}
+	})
+	return srv, logs
+}
+
+// runWatched runs a gateway over the config in dir with --watch on.
+func runWatched(t *testing.T, dir string) (*Server, *syncBuffer) {
+	t.Helper()
+	return runGateway(t, Options{ConfigPath: dir, Listen: "127.0.0.1:0", DataDir: t.TempDir(), Watch: true})
+}
+
+const extraRule = `
+  - id: extra-%d
+    on: ticket.updated
+    connector: generic
+    when: { field: status, is: open }
+    then:
+      - add_tags: x
+    deliver_to: generic
+`
+
+// extraRules is a rule file of one rule per id.
+func extraRules(ids ...int) []byte {
+	s := "rules:\n"
+	for _, id := range ids {
+		s += fmt.Sprintf(extraRule, id)
+	}
+	return []byte(s)
+}
+
+func ruleCount(s *Server) int { return len(s.Bundle().Rules.Rules()) }
+
+// waitRules waits up to 4 s (the watcher debounces 300 ms) for the config
+// in force to have n rules.
+func waitRules(s *Server, n int) bool {
+	deadline := time.Now().Add(4 * time.Second)
+	for time.Now().Before(deadline) {
+		if ruleCount(s) == n {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func writeRules(t *testing.T, file string, ids ...int) {
+	t.Helper()
+	if err := os.WriteFile(file, extraRules(ids...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A directory of rules added to gateway.yaml while the gateway runs is
+// watched from then on: edits of its files are reloaded. The watcher used
+// to compute its directories once, at start. The directory may come
+// before the edit of gateway.yaml or after it (that edit is then refused:
+// its pattern matches no file yet).
+func TestWatchFollowsDirectoryIncludedByReload(t *testing.T) {
+	for _, folderFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("folder first %v", folderFirst), func(t *testing.T) {
+			cfg := copyConfigs(t)
+			srv, logs := runWatched(t, cfg)
+			base := ruleCount(srv)
+			more := filepath.Join(cfg, "more")
+			include := func() {
+				editFile(t, filepath.Join(cfg, "gateway.yaml"), `rules: ["rules/*.yaml"]`, `rules: ["rules/*.yaml", "more/*.yaml"]`)
+			}
+			if folderFirst {
+				if err := os.Mkdir(more, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				writeRules(t, filepath.Join(more, "extra.yaml"), 1)
+				include()
+			} else {
+				include()
+				waitFor(t, "the refused reload", func() bool { return strings.Contains(logs.String(), "matches no file") })
+				if err := os.Mkdir(more, 0o755); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(time.Second) // the reload the new folder causes is refused too: it is empty
+				writeRules(t, filepath.Join(more, "extra.yaml"), 1)
+			}
+			if !waitRules(srv, base+1) {
+				t.Fatalf("more/ included in gateway.yaml was not loaded: rules in force %d, want %d", ruleCount(srv), base+1)
+			}
+			writeRules(t, filepath.Join(more, "extra.yaml"), 1, 2)
+			if !waitRules(srv, base+2) {
+				t.Errorf("an edit of more/extra.yaml was not reloaded: rules in force %d, want %d", ruleCount(srv), base+2)
+			}
+		})
+	}
+}
+
+// A rules directory replaced as a whole (rm -r and a copy, a deploy
+// script) is watched again: inotify drops the watch of a removed
+// directory, and the watcher used to ignore the directory's re-creation.
+func TestWatchDirectoryRemovedAndCreatedAgain(t *testing.T) {
+	cfg := copyConfigs(t)
+	srv, logs := runWatched(t, cfg)
+	base := ruleCount(srv)
+	rulesDir := filepath.Join(cfg, "rules")
+	saved := t.TempDir()
+	if err := os.CopyFS(saved, os.DirFS(rulesDir)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(rulesDir); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused reload", func() bool { return strings.Contains(logs.String(), "matches no file") })
+	writeRules(t, filepath.Join(saved, "extra.yaml"), 1)
+	if err := os.CopyFS(rulesDir, os.DirFS(saved)); err != nil {
+		t.Fatal(err)
+	}
+	if !waitRules(srv, base+1) {
+		t.Fatalf("the re-created rules/ was not reloaded: rules in force %d, want %d", ruleCount(srv), base+1)
+	}
+	writeRules(t, filepath.Join(rulesDir, "extra.yaml"), 1, 2)
+	if !waitRules(srv, base+2) {
+		t.Errorf("an edit in the re-created rules/ was not reloaded: rules in force %d, want %d", ruleCount(srv), base+2)
+	}
+}
+
+// Kubernetes ConfigMap volumes update by swapping the ..data symlink, which
+// changes no *.yaml name in the watched directory: every update, not only
+// the first, is reloaded.
+func TestWatchConfigMapSymlinkSwaps(t *testing.T) {
+	src := copyConfigs(t)
+	root := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.CopyFS(filepath.Join(root, "..2026_01_01_00_00_00.1"), os.DirFS(src)))
+	must(os.Symlink("..2026_01_01_00_00_00.1", filepath.Join(root, "..data")))
+	for _, n := range []string{"gateway.yaml", "connectors", "rules"} {
+		must(os.Symlink(filepath.Join("..data", n), filepath.Join(root, n)))
+	}
+	srv, _ := runWatched(t, root)
+	base := ruleCount(srv)
+
+	// What the kubelet does on each update.
+	previous := filepath.Join(root, "..2026_01_01_00_00_00.1")
+	for i, ids := range [][]int{{1}, {1, 2}, {1, 2, 3}} {
+		version := filepath.Join(root, fmt.Sprintf("..2026_01_0%d_00_00_00.%d", i+2, i+2))
+		must(os.CopyFS(version, os.DirFS(src)))
+		writeRules(t, filepath.Join(version, "rules", "extra.yaml"), ids...)
+		must(os.Symlink(filepath.Base(version), filepath.Join(root, "..data_tmp")))
+		must(os.Rename(filepath.Join(root, "..data_tmp"), filepath.Join(root, "..data")))
+		must(os.RemoveAll(previous))
+		previous = version
+		if !waitRules(srv, base+len(ids)) {
+			t.Fatalf("ConfigMap update %d was not reloaded: rules in force %d, want %d", i+1, ruleCount(srv), base+len(ids))
+		}
+	}
+}
