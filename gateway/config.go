@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -245,6 +246,7 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 	}
 	errs.Append(yamlconf.Decode(path, root, &b.File))
 	b.applyDefaults()
+	b.checkListen(root, &errs)
 	b.checkRetention(root, &errs)
 	if loc, err := time.LoadLocation(b.File.Timezone); err != nil {
 		errs.Add(path, yamlconf.Lookup(root, "timezone"), "unknown time zone %q (use an IANA name like Europe/Rome)", b.File.Timezone)
@@ -384,6 +386,23 @@ func (b *Bundle) applyDefaults() {
 	}
 }
 
+// checkListen reports a listen address that serve could not listen on,
+// such as "8080" for ":8080".
+func (b *Bundle) checkListen(root *yaml.Node, errs *yamlconf.Errors) {
+	var reason string
+	if _, port, err := net.SplitHostPort(b.File.Listen); err != nil {
+		reason = err.Error()
+		if ae, ok := err.(*net.AddrError); ok {
+			reason = ae.Err
+		}
+	} else if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		reason = fmt.Sprintf("port %q is not a number from 0 to 65535", port)
+	}
+	if reason != "" {
+		errs.Add(b.Path, yamlconf.Lookup(root, "listen"), "listen %q: %s; expected host:port, like \":8080\" or \"127.0.0.1:8080\"", b.File.Listen, reason)
+	}
+}
+
 // checkRetention reports a housekeeping interval that is not positive and
 // warns about an inbox kept shorter than the dedupe window.
 func (b *Bundle) checkRetention(root *yaml.Node, errs *yamlconf.Errors) {
@@ -427,6 +446,7 @@ func (b *Bundle) glob(root *yaml.Node, key string, patterns []string, errs *yaml
 			errs.Add(b.Path, node, "bad pattern %q: %v", patterns[i], err)
 			continue
 		}
+		matches = visibleMatches(p, matches)
 		if len(matches) == 0 {
 			errs.Add(b.Path, node, "pattern %q matches no file", patterns[i])
 		}
@@ -446,7 +466,7 @@ func (b *Bundle) glob(root *yaml.Node, key string, patterns []string, errs *yaml
 		dir := filepath.Dir(p)
 		extra, _ := filepath.Glob(filepath.Join(dir, "*_test.yaml"))
 		extraYml, _ := filepath.Glob(filepath.Join(dir, "*_test.yml"))
-		for _, m := range append(extra, extraYml...) {
+		for _, m := range visibleMatches(p, append(extra, extraYml...)) {
 			if !seen[m] {
 				seen[m] = true
 				tests = append(tests, m)
@@ -454,6 +474,24 @@ func (b *Bundle) glob(root *yaml.Node, key string, patterns []string, errs *yaml
 		}
 	}
 	return files, tests
+}
+
+// visibleMatches drops the matches of pattern whose name starts with a
+// dot, unless the pattern's own name does: editors keep such files beside
+// the ones they edit (Emacs's .#name.yaml lock, a dangling symlink; the
+// ._name.yaml of macOS on foreign file systems; vim's .name.yaml.swp), and
+// they are not config.
+func visibleMatches(pattern string, matches []string) []string {
+	if strings.HasPrefix(filepath.Base(pattern), ".") {
+		return matches
+	}
+	out := matches[:0:0]
+	for _, m := range matches {
+		if !strings.HasPrefix(filepath.Base(m), ".") {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func parsePrefixes(file string, node *yaml.Node, allow []string, env yamlconf.Env, errs *yamlconf.Errors) []netip.Prefix {

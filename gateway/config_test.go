@@ -404,3 +404,77 @@ func TestLoadReportsRuleWarnings(t *testing.T) {
 		}
 	}
 }
+
+// Include globs skip the hidden files editors keep beside the ones they
+// edit, so that validate and reloads do not fail while a buffer is open:
+// Emacs's .#name.yaml lock (a dangling symlink), macOS's ._name.yaml and
+// a ._name_test.yaml beside the tests. A pattern whose own name starts
+// with a dot still matches hidden files.
+func TestIncludeGlobsSkipHiddenFiles(t *testing.T) {
+	dir := copyConfigs(t)
+	rulesDir := filepath.Join(dir, "rules")
+	if err := os.Symlink("admin@host.1234:1700000000", filepath.Join(rulesDir, ".#spoki-timers.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"._spoki-timers.yaml", "._spoki-timers_test.yaml"} {
+		if err := os.WriteFile(filepath.Join(rulesDir, name), []byte("\x00\x05\x16\x07 AppleDouble"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, errs := Load(dir, testEnv(nil))
+	if len(errs) > 0 {
+		t.Fatalf("config with editors' hidden files beside the rule files is refused:\n%v", errs)
+	}
+	for _, f := range append(slices.Clone(b.RuleFiles), b.TestFiles...) {
+		if strings.HasPrefix(filepath.Base(f), ".") {
+			t.Errorf("hidden file %s loaded", f)
+		}
+	}
+
+	// A pattern that names hidden files takes them.
+	if err := os.WriteFile(filepath.Join(rulesDir, ".hidden-rules.yaml"), extraRules(1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	editFile(t, filepath.Join(dir, "gateway.yaml"), `rules: ["rules/*.yaml"]`, `rules: ["rules/[a-z]*.yaml", "rules/.hidden-*.yaml"]`)
+	b, errs = Load(dir, testEnv(nil))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if !slices.Contains(b.RuleFiles, filepath.Join(rulesDir, ".hidden-rules.yaml")) {
+		t.Errorf("rule files %v lack the one a pattern names", b.RuleFiles)
+	}
+}
+
+// listen must be host:port: validate used to accept "8080", which serve
+// refuses only after creating the data directory.
+func TestListenMustBeHostPort(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		want   string // "": valid
+	}{
+		{`":8081"`, ""},
+		{`"127.0.0.1:0"`, ""},
+		{`"[::1]:8080"`, ""},
+		{`"8080"`, `listen "8080": missing port in address; expected host:port`},
+		{`8080`, `listen "8080": missing port in address`},
+		{`"localhost:http"`, `listen "localhost:http": port "http" is not a number from 0 to 65535`},
+		{`":70000"`, `port "70000" is not a number`},
+		{`"::1:8080"`, `listen "::1:8080": too many colons in address`},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			dir := copyConfigs(t)
+			gy := filepath.Join(dir, "gateway.yaml")
+			editFile(t, gy, `listen: ":8080"`, "listen: "+tc.listen)
+			_, errs := Load(dir, testEnv(nil))
+			if tc.want == "" {
+				if len(errs) > 0 {
+					t.Fatalf("refused: %v", errs)
+				}
+				return
+			}
+			if len(errs) != 1 || !strings.Contains(errs.Error(), tc.want) || !strings.HasPrefix(errs.Error(), gy+":4:9: ") {
+				t.Errorf("errors %q, want one at %s:4:9 saying %q", errs.Error(), gy, tc.want)
+			}
+		})
+	}
+}
