@@ -1,9 +1,12 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,5 +196,42 @@ func TestWatchConfigMapSymlinkSwaps(t *testing.T) {
 		if !waitRules(srv, base+len(ids)) {
 			t.Fatalf("ConfigMap update %d was not reloaded: rules in force %d, want %d", i+1, ruleCount(srv), base+len(ids))
 		}
+	}
+}
+
+// body_limit raised by a reload above the read ceiling of the start (8 MiB
+// for limits up to 2 MiB) applies: Fiber's ceiling used to be fixed when
+// the app was built, and a 9 MiB webhook under a reloaded 16 MiB limit
+// got a connection reset.
+func TestReloadRaisesBodyLimitAboveStartCeiling(t *testing.T) {
+	body := []byte(`{"type":"ticket.updated","id":"1","text":"` + strings.Repeat("a", 9<<20) + `"}`)
+	post := func(s *Server) string {
+		resp, err := http.Post("http://"+s.Addr()+"/hooks/generic", "application/json", bytes.NewReader(body))
+		if err != nil {
+			return "transport error: " + err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}
+	// Control: the same limit set at start takes the webhook.
+	atStart := copyConfigs(t)
+	editFile(t, filepath.Join(atStart, "gateway.yaml"), "body_limit: 1MiB", "body_limit: 16MiB")
+	control, _ := runGateway(t, Options{ConfigPath: atStart, Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if got := post(control); !strings.HasPrefix(got, "202") {
+		t.Fatalf("control (16MiB at start): %s", got)
+	}
+
+	cfg := copyConfigs(t)
+	srv, _ := runGateway(t, Options{ConfigPath: cfg, Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	if got := post(srv); !strings.HasPrefix(got, "413") && !strings.HasPrefix(got, "transport error") {
+		t.Fatalf("a %d-byte webhook under the limit of 1MiB: %s", len(body), got)
+	}
+	editFile(t, filepath.Join(cfg, "gateway.yaml"), "body_limit: 1MiB", "body_limit: 16MiB")
+	if err := srv.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := post(srv); !strings.HasPrefix(got, "202") {
+		t.Errorf("a %d-byte webhook under the reloaded body_limit of 16MiB: %s", len(body), got)
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
 
 	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/delivery"
@@ -200,6 +201,12 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 	app.Get("/readyz", s.handleReady)
 	app.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{})))
 	s.routes(app)
+	// The read ceiling follows the config in force: body_limit raised by a
+	// reload takes effect without a restart. BodyLimit above is only the
+	// fallback of a request this hook does not see.
+	app.Server().HeaderReceived = func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+		return fasthttp.RequestConfig{MaxRequestBodySize: readCeiling(s.bundle.Load())}
+	}
 	return app
 }
 
@@ -236,7 +243,8 @@ func maxBodyLimit(b *Bundle) int {
 // read and answered with a clean 413 and its reason by the handler; a
 // server that refuses on Content-Length alone closes the connection while
 // the client is still writing, and the client sees a reset instead of the
-// answer. Only bodies beyond the ceiling get that treatment.
+// answer. Only bodies beyond the ceiling get that treatment. It is taken
+// from the config in force at each request, so it follows reloads.
 func readCeiling(b *Bundle) int {
 	return max(4*maxBodyLimit(b), 8<<20)
 }
