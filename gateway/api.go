@@ -554,11 +554,13 @@ func (s *Server) listTimers(c *fiber.Ctx) error {
 }
 
 func (s *Server) reloadConfig(c *fiber.Ctx) error {
-	if err := s.Reload(); err != nil {
+	warnings, err := s.reload()
+	if err != nil {
 		return problem(c, fiber.StatusUnprocessableEntity, "%v", err)
 	}
 	b := s.bundle.Load()
-	return c.JSON(fiber.Map{"status": "reloaded", "connectors": b.ConnectorNames(), "rules": len(b.Rules.Rules())})
+	return c.JSON(fiber.Map{"status": "reloaded", "connectors": b.ConnectorNames(), "rules": len(b.Rules.Rules()),
+		"warnings": orEmpty(warnings)})
 }
 
 // orEmpty makes a nil list an empty one, so that a list endpoint answers

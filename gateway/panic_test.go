@@ -3,9 +3,6 @@ package gateway
 import (
 	"bytes"
 	"fmt"
-	"log/slog"
-	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -107,26 +104,6 @@ func TestPanicInConfigReloadKeepsTheConfig(t *testing.T) {
 	if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "after-reload", "status": "open"}`),
 		map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
 		t.Fatalf("a webhook after the refused reload: %d %s", r.Status, r.Body)
-	}
-}
-
-// egress.allow cannot change while the gateway runs (the delivery
-// dialers are built with it): a reload that changes it keeps the one in
-// force and says so, instead of seeming to apply it.
-func TestReloadKeepsEgressAllowAndSaysSo(t *testing.T) {
-	dir := copyConfigs(t)
-	var logs syncBuffer
-	ts := startServerWith(t, dir, nil, nil, func(s *Server) { s.log = slog.New(slog.NewTextHandler(&logs, nil)) })
-	before := ts.Bundle().EgressAllow
-	editFile(t, filepath.Join(dir, "gateway.yaml"), "  allow: []", `  allow: ["10.9.0.0/16"]`)
-	if r := do(t, "POST", ts.URL+"/api/v1/config/reload", nil, nil); r.Status != 200 {
-		t.Fatalf("reload: %d %s", r.Status, r.Body)
-	}
-	if got := ts.Bundle().EgressAllow; !slices.Equal(got, before) {
-		t.Fatalf("egress allow list after the reload: %v, want the one in force %v", got, before)
-	}
-	if !strings.Contains(logs.String(), "egress.allow (HOOKLINE_EGRESS_ALLOW) changed; it takes effect at the next restart") {
-		t.Fatalf("no warning in the log:\n%s", logs.String())
 	}
 }
 

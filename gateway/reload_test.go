@@ -3,12 +3,14 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -233,5 +235,82 @@ func TestReloadRaisesBodyLimitAboveStartCeiling(t *testing.T) {
 	}
 	if got := post(srv); !strings.HasPrefix(got, "202") {
 		t.Errorf("a %d-byte webhook under the reloaded body_limit of 16MiB: %s", len(body), got)
+	}
+}
+
+// A reload cannot apply listen, data_dir, delivery.workers,
+// delivery.log_dir or egress.allow: it keeps the values in force and warns
+// about each, in the log and in the reload API's answer; they used to be
+// dropped without a word (all but egress.allow). Live settings and those
+// the command line overrides give no such warning.
+func TestReloadWarnsAboutRestartOnlySettings(t *testing.T) {
+	type fields struct {
+		listen, dataDir, logDir string
+		workers                 int
+		egress                  string
+	}
+	inForce := func(s *Server) fields {
+		f := s.Bundle().File
+		return fields{f.Listen, f.DataDir, f.Delivery.LogDir, f.Delivery.Workers, fmt.Sprint(s.Bundle().EgressAllow)}
+	}
+	for _, tc := range []struct {
+		name     string
+		old, new string
+		override bool   // the gateway starts with --listen and --data
+		warning  string // "": none
+	}{
+		{"listen", `listen: "127.0.0.1:0"`, `listen: "127.0.0.1:1"`, false, "listen changed from 127.0.0.1:0 to 127.0.0.1:1"},
+		{"listen overridden", `listen: "127.0.0.1:0"`, `listen: "127.0.0.1:1"`, true, ""},
+		{"data_dir", "data_dir: DATA", "data_dir: OTHER", false, "data_dir changed from DATA to OTHER"},
+		{"data_dir overridden", "data_dir: DATA", "data_dir: OTHER", true, ""},
+		{"delivery.workers", "workers: 32", "workers: 2", false, "delivery.workers changed from 32 to 2"},
+		{"delivery.log_dir", "# log_dir: /var/log/hookline", `log_dir: "OTHER"`, false, "delivery.log_dir changed from (unset) to OTHER"},
+		{"egress.allow", "  allow: []", `  allow: ["10.9.0.0/16"]`, false, "egress.allow (with HOOKLINE_EGRESS_ALLOW) changed from [] to [10.9.0.0/16]"},
+		{"body_limit (live)", "body_limit: 1MiB", "body_limit: 2MiB", false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := copyConfigs(t)
+			gy := filepath.Join(cfg, "gateway.yaml")
+			data, other := t.TempDir(), t.TempDir()
+			editFile(t, gy, `listen: ":8080"`, `listen: "127.0.0.1:0"`)
+			editFile(t, gy, `data_dir: "./data"`, "data_dir: "+data)
+			opts := Options{ConfigPath: cfg}
+			if tc.override {
+				opts.Listen, opts.DataDir = "127.0.0.1:0", t.TempDir()
+			}
+			srv, logs := runGateway(t, opts)
+			before := inForce(srv)
+			replace := strings.NewReplacer("DATA", data, "OTHER", other)
+			editFile(t, gy, replace.Replace(tc.old), replace.Replace(tc.new))
+			resp, err := http.Post("http://"+srv.Addr()+"/api/v1/config/reload", "", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var answer struct {
+				Status   string   `json:"status"`
+				Warnings []string `json:"warnings"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || answer.Status != "reloaded" || answer.Warnings == nil {
+				t.Fatalf("reload: %d %+v %v", resp.StatusCode, answer, err)
+			}
+			restart := func(w string) bool { return strings.Contains(w, "takes effect at the next restart") }
+			if tc.warning == "" {
+				if i := slices.IndexFunc(answer.Warnings, restart); i >= 0 {
+					t.Errorf("a reload that changed %s warns %q", tc.name, answer.Warnings[i])
+				}
+				return
+			}
+			want := replace.Replace(tc.warning)
+			if !slices.ContainsFunc(answer.Warnings, func(w string) bool { return strings.HasPrefix(w, want) && restart(w) }) {
+				t.Errorf("reload answer warnings %q, want one starting %q", answer.Warnings, want)
+			}
+			if !strings.Contains(logs.String(), "config reload: "+want) {
+				t.Errorf("no warning %q in the log:\n%s", want, logs.String())
+			}
+			if after := inForce(srv); after != before {
+				t.Errorf("settings in force after the reload %+v, want those of the start %+v", after, before)
+			}
+		})
 	}
 }

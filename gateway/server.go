@@ -62,6 +62,10 @@ type Server struct {
 	subsMu   sync.Mutex   // serializes subscription writes with their reload
 	addr     atomic.Value // string
 	reloadMu sync.Mutex
+	// started is gateway.yaml's File as the gateway started with it, before
+	// the command line's overrides: a reload compares its restart-only
+	// settings with it.
+	started File
 	// load reads the config for Reload: Load, which tests replace.
 	load func(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors)
 }
@@ -83,6 +87,7 @@ func New(opts Options) (*Server, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("invalid config:\n%w", errs)
 	}
+	started := b.File // as gateway.yaml has it, before the overrides
 	if opts.Listen != "" {
 		b.File.Listen = opts.Listen
 	}
@@ -92,7 +97,7 @@ func New(opts Options) (*Server, error) {
 	if b.File.Delivery.LogDir == "" {
 		b.File.Delivery.LogDir = filepath.Join(b.File.DataDir, "logs")
 	}
-	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load, replays: newReplayGuard()}
+	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load, replays: newReplayGuard(), started: started}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 	s.bundle.Store(b)
@@ -354,29 +359,70 @@ func (s *Server) onGone(d *store.Delivery) {
 // Reload loads the config again and swaps it in when it is valid; the
 // running gateway keeps its last good config otherwise.
 func (s *Server) Reload() error {
+	_, err := s.reload()
+	return err
+}
+
+// reload is Reload that also returns the warnings of the reloaded config:
+// its own (Bundle.Warnings) and one per restart-only setting that changed.
+func (s *Server) reload() ([]string, error) {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	old := s.bundle.Load()
 	b, errs := s.loadGuarded(old.Path)
 	if len(errs) > 0 {
 		s.log.Error("config reload refused; keeping the last good config", "errors", errs.Error())
-		return fmt.Errorf("reload refused:\n%w", errs)
+		return nil, fmt.Errorf("reload refused:\n%w", errs)
 	}
-	// Where the gateway listens and stores data cannot change while it runs.
-	b.File.Listen, b.File.DataDir, b.File.Delivery.LogDir = old.File.Listen, old.File.DataDir, old.File.Delivery.LogDir
-	// Nor what delivery may reach: the dispatcher's dialers are built with
-	// the allow list at start-up. Say so rather than seem to apply it.
-	if !slices.Equal(b.EgressAllow, old.EgressAllow) {
-		s.log.Warn("config reload: egress.allow (HOOKLINE_EGRESS_ALLOW) changed; it takes effect at the next restart",
-			"in_force", old.EgressAllow, "configured", b.EgressAllow)
-		b.EgressAllow = old.EgressAllow
-	}
+	pending := s.restartOnly(old, b)
 	s.bundle.Store(b)
 	s.disp.SetOutbounds(outbounds(b))
 	for _, w := range b.Warnings {
 		s.log.Warn(w)
 	}
+	for _, w := range pending {
+		s.log.Warn("config reload: " + w)
+	}
 	s.log.Info("config reloaded", "connectors", b.ConnectorNames(), "rules", len(b.Rules.Rules()))
 	s.retime.trigger() // armed timers follow edited time-based rules (retime.go)
-	return nil
+	return append(append([]string(nil), b.Warnings...), pending...), nil
+}
+
+// restartOnly keeps in b, the reloaded config, the settings of old (the
+// config in force) that cannot change while the gateway runs, and returns
+// a warning for each that gateway.yaml now sets otherwise. A setting the
+// command line overrides is not gateway.yaml's to change.
+func (s *Server) restartOnly(old, b *Bundle) []string {
+	var warnings []string
+	changed := func(key string, started, configured any) {
+		if started != configured {
+			warnings = append(warnings, fmt.Sprintf("%s changed from %v to %v; it takes effect at the next restart", key, started, configured))
+		}
+	}
+	if s.opts.Listen == "" {
+		changed("listen", s.started.Listen, b.File.Listen)
+	}
+	if s.opts.DataDir == "" {
+		changed("data_dir", s.started.DataDir, b.File.DataDir)
+	}
+	changed("delivery.workers", s.started.Delivery.Workers, b.File.Delivery.Workers)
+	changed("delivery.log_dir", orUnset(s.started.Delivery.LogDir), orUnset(b.File.Delivery.LogDir))
+	b.File.Listen, b.File.DataDir = old.File.Listen, old.File.DataDir
+	b.File.Delivery.Workers, b.File.Delivery.LogDir = old.File.Delivery.Workers, old.File.Delivery.LogDir
+	// What delivery may reach: the dispatcher's dialers are built with the
+	// allow list at start-up.
+	if !slices.Equal(b.EgressAllow, old.EgressAllow) {
+		warnings = append(warnings, fmt.Sprintf("egress.allow (with HOOKLINE_EGRESS_ALLOW) changed from %v to %v; it takes effect at the next restart",
+			old.EgressAllow, b.EgressAllow))
+		b.EgressAllow = old.EgressAllow
+	}
+	return warnings
+}
+
+// orUnset writes a setting that may be empty so that a warning shows it.
+func orUnset(v string) string {
+	if v == "" {
+		return "(unset)"
+	}
+	return v
 }
