@@ -46,6 +46,12 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	if set["data"] {
 		opts.DataDir = *data
 	}
+	// SIGHUP reloads the config (kill -HUP, systemd's ExecReload) rather
+	// than end the gateway, from now on: one that comes while the config
+	// loads is answered once the gateway has started.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv, err := gateway.New(opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "hookline serve:", err)
@@ -53,11 +59,27 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go reloadOnHangup(ctx, srv, hup, log)
 	if err := srv.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "hookline serve:", err)
 		return 1
 	}
 	return 0
+}
+
+// reloadOnHangup reloads the config at each signal on hup until ctx ends.
+// Reload logs its outcome: the config reloaded, or refused with its errors
+// (the last good config stays).
+func reloadOnHangup(ctx context.Context, srv *gateway.Server, hup <-chan os.Signal, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			log.Info("SIGHUP: reloading the config")
+			_ = srv.Reload()
+		}
+	}
 }
 
 // Garbage-collector defaults for the gateway. The live heap is small (tens
