@@ -92,6 +92,13 @@ func startServerWith(t testing.TB, cfgDir string, env map[string]string, now fun
 	if setup != nil {
 		setup(srv)
 	}
+	runUntilCleanup(t, srv)
+	return &testServer{Server: srv, URL: "http://" + srv.Addr()}
+}
+
+// runUntilCleanup runs srv until the test ends and waits until it serves.
+func runUntilCleanup(t testing.TB, srv *Server) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
@@ -108,7 +115,6 @@ func startServerWith(t testing.TB, cfgDir string, env map[string]string, now fun
 			t.Errorf("gateway run: %v", err)
 		}
 	})
-	return &testServer{Server: srv, URL: "http://" + srv.Addr()}
 }
 
 type response struct {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -29,22 +28,7 @@ func runGateway(t *testing.T, opts Options) (*Server, *syncBuffer) {
 	if err != nil {
 		t.Fatalf("start gateway: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for srv.Addr() == "" || !srv.ready.Load() {
-		if time.Now().After(deadline) {
-			t.Fatal("gateway did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway run: %v", err)
-		}
-	})
+	runUntilCleanup(t, srv)
 	return srv, logs
 }
 
