@@ -175,7 +175,9 @@ func validState(s string) bool {
 // AddDelivery adds a delivery to the outbox: it assigns a ULID when ID is
 // empty, sets State pending, CreatedAt/UpdatedAt now, NextAt now when zero,
 // and appends it to its (Connector, Reference) queue. Only a queue's head
-// is ever due.
+// is ever due. A delivery added in State failed (its request could not be
+// rendered) is stored failed, with its Reason, outside any queue: it is
+// never sent, and RetryDelivery can put it back.
 func (tx *Tx) AddDelivery(d *Delivery) error {
 	_, err := tx.addDelivery(d, false)
 	return err
@@ -218,7 +220,10 @@ func (tx *Tx) addDelivery(d *Delivery, tryClaim bool) (bool, error) {
 	} else if tx.b(bucketOutbox).Get([]byte(d.ID)) != nil {
 		return false, fmt.Errorf("add delivery %s: id exists: %w", d.ID, ErrInvalid)
 	}
-	d.State = DeliveryPending
+	failed := d.State == DeliveryFailed
+	if !failed {
+		d.State = DeliveryPending
+	}
 	if d.CreatedAt.IsZero() {
 		d.CreatedAt = now
 	}
@@ -228,7 +233,7 @@ func (tx *Tx) addDelivery(d *Delivery, tryClaim bool) (bool, error) {
 	}
 	// A queue with no heads record is empty (schedule keeps its first
 	// entry there whenever it has one), so d would be its due head.
-	claim := tryClaim && !d.NextAt.After(now) &&
+	claim := !failed && tryClaim && !d.NextAt.After(now) &&
 		(!d.ordered() || tx.b(bucketOutboxHeads).Get(d.queueID()) == nil)
 	if claim {
 		d.State = DeliveryInFlight
@@ -242,6 +247,9 @@ func (tx *Tx) addDelivery(d *Delivery, tryClaim bool) (bool, error) {
 	}
 	if err := tx.b(bucketOutboxRef).Put(d.queueKey(), present()); err != nil {
 		return false, fmt.Errorf("add delivery %s: index reference: %w", d.ID, err)
+	}
+	if failed {
+		return false, nil
 	}
 	if !claim {
 		if err := tx.enqueue(d, now); err != nil {

@@ -449,6 +449,56 @@ func TestAddDeliveryValidation(t *testing.T) {
 	mustCheck(t, db)
 }
 
+// A delivery added failed (the gateway could not render its request) stays
+// failed with its reason: it is never due, never claimed, does not hold up
+// its queue, and RetryDelivery puts it back.
+func TestAddFailedDelivery(t *testing.T) {
+	db := mustOpen(t)
+	const reason = "render update_entity for connector zendesk: cannot set channel"
+	var failed []*Delivery
+	var next *Delivery
+	db.update(func(tx *Tx) error {
+		for _, claimed := range []bool{false, true} {
+			d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "1", RuleID: "r", EventID: "ev",
+				Update: event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "1", Set: map[string]any{"channel": "email"}},
+				State:  DeliveryFailed, Reason: reason}
+			if claimed {
+				got, err := tx.AddDeliveryClaimed(d)
+				if err != nil || got {
+					t.Errorf("AddDeliveryClaimed of a failed delivery: claimed %v, %v", got, err)
+				}
+			} else if err := tx.AddDelivery(d); err != nil {
+				return err
+			}
+			failed = append(failed, d)
+		}
+		next = &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "1", RuleID: "r2", EventID: "ev",
+			Update:  event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "1", Set: map[string]any{"status": "open"}},
+			Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/1.json"}}
+		return tx.AddDelivery(next)
+	})
+	mustCheck(t, db)
+	for _, d := range failed {
+		stored, err := db.Delivery(d.ID)
+		if err != nil || stored.State != DeliveryFailed || stored.Reason != reason || len(stored.Attempts) != 0 {
+			t.Fatalf("stored %+v, %v; want failed with the reason and no attempt", stored, err)
+		}
+	}
+	if ids := claim(t, db, 0); !equalStrings(ids, []string{next.ID}) {
+		t.Fatalf("claimed %v, want only the pending delivery %s", ids, next.ID)
+	}
+	if err := db.FinishDelivery(next.ID, &Attempt{At: db.clock.Now(), Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RetryDelivery(failed[0].ID, db.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, db)
+	if ids := claim(t, db, 0); !equalStrings(ids, []string{failed[0].ID}) {
+		t.Fatalf("after RetryDelivery claimed %v, want %s", ids, failed[0].ID)
+	}
+}
+
 // AddDeliveryClaimed claims a new delivery in its own write only when it is
 // due at once with nothing else of its queue waiting or in flight; the
 // store is then exactly as after AddDelivery and ClaimDue.
