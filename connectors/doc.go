@@ -40,7 +40,8 @@
 //	  breaker: { failures: 5, error_ratio: 0.5, min_requests: 20, window: 30s, cooldown: 30s }
 //	  allow_private: false
 //	  actions:
-//	    update_ticket: { method: PUT, path: ..., headers: {...}, body: ..., success: [200], capture: { id: ticket.id } }
+//	    update_ticket: { method: PUT, path: ..., headers: {...}, body: ..., success: [200], capture: { id: ticket.id },
+//	                     fields: [status, priority, owner, tags, custom.*] }
 //
 // An empty secret is a config error at the secret's position, unless
 // allow_unsigned is true: then, while every secret is empty, requests are
@@ -67,7 +68,11 @@
 // base_url (a rendered absolute URL must stay on base_url's host). Headers are
 // the connector's defaults overridden by the action's. A body gets
 // Content-Type application/json unless a header says otherwise, and a JSON body
-// must render valid JSON or Render fails with an error naming the action.
+// must render valid JSON or Render fails with an error naming the action. An
+// update action that lists its fields refuses an update setting anything
+// else, or nothing (Action.CheckUpdate); any update action refuses to send a
+// JSON body of nothing but empty objects ({"ticket": {}}): a change is never
+// dropped silently.
 //
 // Templates are Go text/template with %%NAME%% as shorthand for
 // {{ .Var "NAME" }}. Dot is a *TemplateData:
@@ -82,7 +87,8 @@
 //	.Field "status" a value-mapped field set by the update, "" when not set
 //	.Has "status"   whether the update sets it
 //	.Custom         the custom.* fields, keyed without the prefix
-//	.Number v       v as a JSON number literal; fails for anything else
+//	.Number v       v as a JSON number literal, nil (a field cleared with null) as null;
+//	                fails for anything else
 //	.PathEscape v   v escaped as one URL path segment; .QueryEscape v for a query value
 //
 // and the functions json (JSON-encode any value: strings are quoted and

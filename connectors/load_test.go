@@ -112,6 +112,22 @@ t.yaml:3:3: missing required key "events" (the mappings from payloads to events)
 t.yaml:5:31: unknown key "referense"; did you mean "reference"? (valid: actor, changes, each, entity, fields, match, name, occurred_at, reference, stop, type, vars, where)`,
 		},
 		{
+			name: "action fields problems",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  actions:
+    update_ticket: { fields: [status, status, "Bad Name", custom.*, { a: 1 }] }
+    update: { fields: status }
+    send_message: { fields: [status] }
+`,
+			want: `t.yaml:5:39: fields: status is listed twice
+t.yaml:5:47: fields: "Bad Name" is not a field name (like status, custom.region, custom.* for every custom field, tags for add_tags/remove_tags)
+t.yaml:5:69: fields: a mapping is not a field name (like status, custom.region, custom.* for every custom field, tags for add_tags/remove_tags)
+t.yaml:6:23: fields: expected a list of field names (e.g. [status, priority, tags, custom.*]), got "status"
+t.yaml:7:29: fields: only update actions (update, update_<entity>) carry an update's fields; send_message does not`,
+		},
+		{
 			name: "outbound problems",
 			src: `connector: a
 outbound:

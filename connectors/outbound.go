@@ -61,6 +61,11 @@ type Action struct {
 	// SuccessWhen, when set, must also hold for the JSON response body of a
 	// success status (Slack's HTTP 200 {"ok": false}); nil: the status decides.
 	SuccessWhen *SuccessWhen
+	// Fields lists the update fields an update action can carry: field
+	// names, "custom.*" for every custom field, "tags" for add_tags and
+	// remove_tags. Nil: not declared, any update is rendered. When declared,
+	// an update setting anything else fails the render (see CheckUpdate).
+	Fields []string
 
 	path    *yamlconf.Renderer
 	headers map[string]*yamlconf.Renderer // canonical header name -> value template
@@ -163,11 +168,15 @@ type actionYAML struct {
 	Success     []int             `yaml:"success"`
 	SuccessWhen *yaml.Node        `yaml:"success_when"`
 	Capture     map[string]string `yaml:"capture"`
+	Fields      *yaml.Node        `yaml:"fields"`
 }
 
 var (
 	actionNameRe = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
-	headerNameRe = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
+	// actionFieldRe is an entry of an action's fields: a field name
+	// (dotted for custom.<name>), or custom.* for every custom field.
+	actionFieldRe = regexp.MustCompile(`^(custom\.\*|[a-z_][a-z0-9_]*(\.[A-Za-z0-9_-]+)*)$`)
+	headerNameRe  = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
 )
 
 // methods an action may use.
@@ -478,6 +487,11 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 		errs.Append(serrs)
 		a.SuccessWhen = sw
 	}
+	if y.Fields != nil {
+		fields, ferrs := loadActionFields(file, name, y.Fields)
+		errs.Append(ferrs)
+		a.Fields = fields
+	}
 	if cn := yamlconf.Lookup(n, "capture"); cn != nil {
 		for _, kv := range yamlconf.Pairs(cn) {
 			if strings.TrimSpace(kv.Value.Value) == "" {
@@ -486,4 +500,37 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 		}
 	}
 	return a, errs
+}
+
+// isUpdateAction reports whether Render uses action name for update_entity
+// updates (update, update_<entity>).
+func isUpdateAction(name string) bool {
+	return name == "update" || strings.HasPrefix(name, "update_")
+}
+
+// loadActionFields compiles the fields list n of action name.
+func loadActionFields(file, name string, n *yaml.Node) ([]string, yamlconf.Errors) {
+	var errs yamlconf.Errors
+	if !isUpdateAction(name) {
+		errs.Add(file, n, "fields: only update actions (update, update_<entity>) carry an update's fields; %s does not", name)
+		return nil, errs
+	}
+	if n.Kind != yaml.SequenceNode {
+		errs.Add(file, n, "fields: expected a list of field names (e.g. [status, priority, tags, custom.*]), got %s", yamlconf.KindName(n))
+		return nil, errs
+	}
+	fields := make([]string, 0, len(n.Content))
+	for _, item := range n.Content {
+		item = yamlconf.Resolve(item)
+		if item.Kind != yaml.ScalarNode || !actionFieldRe.MatchString(item.Value) {
+			errs.Add(file, item, "fields: %s is not a field name (like status, custom.region, custom.* for every custom field, tags for add_tags/remove_tags)", yamlconf.KindName(item))
+			continue
+		}
+		if slices.Contains(fields, item.Value) {
+			errs.Add(file, item, "fields: %s is listed twice", item.Value)
+			continue
+		}
+		fields = append(fields, item.Value)
+	}
+	return fields, errs
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -489,4 +490,125 @@ func viaJSON(s string) string {
 	var out string
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// TestShippedUpdateActionsRefuseChangesTheyCannotCarry: an update setting a
+// field the shipped update action does not carry (a rule's set_channel or
+// set_category on Zendesk) fails the render, naming the field, instead of
+// sending an update without it ({"ticket": {}}) that would be recorded as a
+// success.
+func TestShippedUpdateActionsRefuseChangesTheyCannotCarry(t *testing.T) {
+	tags := []string{"vip"}
+	cases := []struct {
+		connector, entity string
+		set               map[string]any
+		addTags           []string
+		want              string
+	}{
+		{"zendesk", "ticket", map[string]any{"channel": "email"}, nil, "cannot set channel"},
+		{"zendesk", "ticket", map[string]any{"category": "billing"}, nil, "cannot set category"},
+		{"zendesk", "ticket", map[string]any{"ticket_type": "incident"}, nil, "cannot set ticket_type"},
+		{"zendesk", "ticket", map[string]any{"status": "open", "channel": "email", "category": "billing"}, nil, "cannot set category, channel"},
+		{"zendesk", "ticket", nil, nil, "the update changes nothing"},
+		{"freshdesk", "ticket", map[string]any{"channel": "email"}, nil, "cannot set channel"},
+		{"freshdesk", "ticket", map[string]any{"category": "billing"}, nil, "cannot set category"},
+		{"spoki", "ticket", map[string]any{"channel": "email"}, nil, "cannot set channel"},
+		{"spoki", "ticket", map[string]any{"status": "open"}, tags, "cannot add or remove tags"},
+		{"intercom", "chat", map[string]any{"priority": "high"}, nil, "cannot set priority"},
+		{"intercom", "chat", nil, tags, "cannot add or remove tags"},
+	}
+	for _, tc := range cases {
+		o := loadShipped(t, tc.connector, nil).Outbound
+		u := &event.Update{Kind: event.KindUpdateEntity, Connector: tc.connector, Entity: tc.entity, Reference: "5158", Set: tc.set, AddTags: tc.addTags,
+			Vars: map[string]string{"CUSTOMER_PHONE": "+39333"}}
+		req, err := o.Render(u, "d", &event.Snapshot{Fields: map[string]any{"tags": []any{"new"}}})
+		if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), tc.want) || req != nil {
+			body := ""
+			if req != nil {
+				body = string(req.Body)
+			}
+			t.Errorf("%s %v tags %v: Render = %s, %v; want no request and an error containing %q", tc.connector, tc.set, tc.addTags, body, err, tc.want)
+		}
+	}
+	// What the actions carry still renders, custom fields included.
+	for _, tc := range []struct {
+		connector string
+		set       map[string]any
+		want      string
+	}{
+		{"zendesk", map[string]any{"custom.360005": "gold"}, `{"ticket": {"custom_fields": [{"id": 360005, "value": "gold"}]}}`},
+		{"freshdesk", map[string]any{"ticket_type": "Incident", "custom.cf_region": "EU"}, `{"type": "Incident", "custom_fields": {"cf_region": "EU"}}`},
+	} {
+		o := loadShipped(t, tc.connector, nil).Outbound
+		req, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: tc.connector, Entity: "ticket", Reference: "5158", Set: tc.set}, "d", nil)
+		if err != nil {
+			t.Fatalf("%s %v: %v", tc.connector, tc.set, err)
+		}
+		jsonEqual(t, req.Body, tc.want)
+	}
+}
+
+// TestShippedUpdateActionsUnassign: a rule clears the owner or group with
+// null (set_owner: null); the platforms unassign with JSON null (Zendesk
+// assignee_id / group_id, Freshdesk responder_id / group_id) or "0"
+// (Intercom).
+func TestShippedUpdateActionsUnassign(t *testing.T) {
+	cases := []struct {
+		connector, entity, field string
+		want                     string
+	}{
+		{"zendesk", "ticket", "owner", `{"ticket": {"assignee_id": null}}`},
+		{"zendesk", "ticket", "group", `{"ticket": {"group_id": null}}`},
+		{"freshdesk", "ticket", "owner", `{"responder_id": null}`},
+		{"freshdesk", "ticket", "group", `{"group_id": null}`},
+		{"intercom", "chat", "owner", `{"message_type": "assignment", "type": "admin", "admin_id": "dev-intercom-admin-id", "assignee_id": "0"}`},
+		{"intercom", "chat", "group", `{"message_type": "assignment", "type": "team", "admin_id": "dev-intercom-admin-id", "assignee_id": "0"}`},
+	}
+	for _, tc := range cases {
+		o := loadShipped(t, tc.connector, nil).Outbound
+		u := &event.Update{Kind: event.KindUpdateEntity, Connector: tc.connector, Entity: tc.entity, Reference: "5158", Set: map[string]any{tc.field: nil}}
+		req, err := o.Render(u, "d", nil)
+		if err != nil {
+			t.Errorf("%s: clear %s: %v", tc.connector, tc.field, err)
+			continue
+		}
+		jsonEqual(t, req.Body, tc.want)
+	}
+}
+
+// TestShippedZendeskRetriesConflicts: Zendesk answers 409 Conflict when two
+// updates of a ticket collide and asks to retry; the connector retries it,
+// and keeps retrying the default statuses.
+func TestShippedZendeskRetriesConflicts(t *testing.T) {
+	got := loadShipped(t, "zendesk", nil).Outbound.Retry
+	for _, status := range append([]int{409}, DefaultRetryPolicy().RetryOn...) {
+		if !slices.Contains(got.RetryOn, status) {
+			t.Errorf("zendesk retry_on %v lacks %d", got.RetryOn, status)
+		}
+	}
+	if !slices.Equal(got.Schedule, DefaultRetryPolicy().Schedule) {
+		t.Errorf("zendesk retry schedule %v, want the default", got.Schedule)
+	}
+}
+
+// TestShippedSpokiNeedsCustomerPhone: Spoki's automation runs for a
+// contact; an event without CUSTOMER_PHONE fails the render instead of
+// starting it with "phone": "".
+func TestShippedSpokiNeedsCustomerPhone(t *testing.T) {
+	o := loadShipped(t, "spoki", nil).Outbound
+	u := &event.Update{Kind: event.KindUpdateEntity, Connector: "spoki", Entity: "ticket", Reference: "ORD-1234",
+		Set: map[string]any{"status": "resolved"}, Vars: map[string]string{"TICKET_REFERENCE": "ORD-1234"}}
+	req, err := o.Render(u, "d", nil)
+	if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), `unknown variable "CUSTOMER_PHONE"`) {
+		t.Errorf("Spoki update without a contact phone: %v, %v", req, err)
+	}
+	u.Vars["CUSTOMER_PHONE"] = "+39333"
+	req, err = o.Render(u, "d", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct{ Phone string }
+	if err := json.Unmarshal(req.Body, &body); err != nil || body.Phone != "+39333" {
+		t.Errorf("phone %q (%v) in %s", body.Phone, err, req.Body)
+	}
 }

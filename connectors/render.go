@@ -78,10 +78,15 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 		}
 		return nil, fmt.Errorf("connector %s: %w %s (defined: %s)", o.Name, ErrUnknownAction, tried, strings.Join(o.ActionNames(), ", "))
 	}
-	data := o.templateData(u, deliveryID, target)
 	fail := func(what string, err error) error {
 		return fmt.Errorf("connector %s: action %s: %w: %s: %v", o.Name, a.Name, ErrRender, what, err)
 	}
+	if u.Kind == event.KindUpdateEntity {
+		if err := a.CheckUpdate(u); err != nil {
+			return nil, fail("update", err)
+		}
+	}
+	data := o.templateData(u, deliveryID, target)
 	req := &Request{Action: a.Name, Method: a.Method, Headers: make(map[string]string, len(o.Headers)+len(a.headers)+1)}
 	path := ""
 	if a.path != nil {
@@ -120,8 +125,13 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 			ct = "application/json"
 			req.Headers["Content-Type"] = ct
 		}
-		if isJSONType(ct) && !json.Valid(req.Body) {
-			return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(string(b))))
+		if isJSONType(ct) {
+			if !json.Valid(req.Body) {
+				return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(string(b))))
+			}
+			if u.Kind == event.KindUpdateEntity && isEmptyJSONUpdate(req.Body) {
+				return nil, fail("body", fmt.Errorf("the body %s changes nothing, so the update (%s) would be lost; list the fields the action carries in its fields key", strings.Join(strings.Fields(string(req.Body)), ""), describeUpdate(u)))
+			}
 		}
 	}
 	return req, nil
@@ -209,6 +219,98 @@ func isJSONType(ct string) bool {
 		return false
 	}
 	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
+}
+
+// isEmptyJSONUpdate reports whether a JSON body is an object holding
+// nothing but empty objects ({} or {"ticket": {}}): an update that changes
+// nothing. Such bodies are short; longer ones are not parsed.
+func isEmptyJSONUpdate(body []byte) bool {
+	if len(body) > 512 {
+		return false
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return false
+	}
+	var empty func(v any) bool
+	empty = func(v any) bool {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		for _, x := range m {
+			if !empty(x) {
+				return false
+			}
+		}
+		return true
+	}
+	return empty(v)
+}
+
+// describeUpdate names what update u changes, for errors: its set fields
+// and tag changes.
+func describeUpdate(u *event.Update) string {
+	parts := make([]string, 0, len(u.Set)+2)
+	for k := range u.Set {
+		parts = append(parts, "set "+k)
+	}
+	sort.Strings(parts)
+	if len(u.AddTags) > 0 {
+		parts = append(parts, "add tags")
+	}
+	if len(u.RemoveTags) > 0 {
+		parts = append(parts, "remove tags")
+	}
+	if len(parts) == 0 {
+		return "no change"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Carries reports whether the action can carry a change of field: field is
+// in Fields ("custom.*" covers every custom.<name>; "tags" stands for
+// add_tags and remove_tags), or the action declares no Fields.
+func (a *Action) Carries(field string) bool {
+	if a.Fields == nil {
+		return true
+	}
+	if slices.Contains(a.Fields, field) {
+		return true
+	}
+	return strings.HasPrefix(field, "custom.") && slices.Contains(a.Fields, "custom.*")
+}
+
+// CheckUpdate reports an update that the action cannot carry as a whole,
+// so that it fails loudly instead of being sent without the change: a set
+// field not in Fields, tag changes without "tags" in Fields, or (Fields
+// declared) an update that changes nothing. An action without Fields
+// accepts any update.
+func (a *Action) CheckUpdate(u *event.Update) error {
+	if a.Fields == nil {
+		return nil
+	}
+	var cannot []string
+	for k := range u.Set {
+		if !a.Carries(k) {
+			cannot = append(cannot, k)
+		}
+	}
+	sort.Strings(cannot)
+	var problems []string
+	if len(cannot) > 0 {
+		problems = append(problems, "cannot set "+strings.Join(cannot, ", "))
+	}
+	if (len(u.AddTags) > 0 || len(u.RemoveTags) > 0) && !a.Carries(event.FieldTags) {
+		problems = append(problems, "cannot add or remove tags")
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%s (the action carries: %s); the update is not sent", strings.Join(problems, "; "), strings.Join(a.Fields, ", "))
+	}
+	if len(u.Set) == 0 && len(u.AddTags) == 0 && len(u.RemoveTags) == 0 {
+		return fmt.Errorf("the update changes nothing (the action carries: %s)", strings.Join(a.Fields, ", "))
+	}
+	return nil
 }
 
 func excerpt(s string) string {
@@ -350,9 +452,14 @@ func (d *TemplateData) Has(name string) bool {
 }
 
 // Number renders v as a JSON number literal, for APIs that want numeric ids:
-// "group_id": {{ .Number (.Field "group") }}. A value that is not a number
-// (or a string holding one) is an error, never raw text in the body.
+// "group_id": {{ .Number (.Field "group") }}. nil (a field cleared with
+// null, as in set_owner: null to unassign) renders null. A value that is
+// not a number (or a string holding one) is an error, never raw text in the
+// body.
 func (d *TemplateData) Number(v any) (string, error) {
+	if v == nil {
+		return "null", nil
+	}
 	f, ok := event.Float(v)
 	if !ok {
 		return "", fmt.Errorf("%q is not a number (add a value map for the field?)", event.String(v))

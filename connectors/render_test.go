@@ -1,6 +1,8 @@
 package connectors
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -169,6 +171,15 @@ func TestRenderRequestsUnchanged(t *testing.T) {
 				data := o.templateData(u, "01DLV", rc.target)
 				var wantURL, wantBody string
 				var werr error
+				if u.Kind == event.KindUpdateEntity {
+					// Refused before any template runs.
+					if werr = a.CheckUpdate(u); werr != nil {
+						if err == nil || !strings.Contains(err.Error(), werr.Error()) {
+							t.Errorf("%s update %d: Render error %v, want %v", name, i, err, werr)
+						}
+						continue
+					}
+				}
 				if a.path != nil {
 					p, e := yamlconf.Execute(a.path.Template(), data)
 					werr = e
@@ -178,6 +189,9 @@ func TestRenderRequestsUnchanged(t *testing.T) {
 				}
 				if a.body != nil && werr == nil {
 					wantBody, werr = yamlconf.Execute(a.body.Template(), data)
+					if werr == nil && u.Kind == event.KindUpdateEntity && isEmptyJSONUpdate([]byte(wantBody)) {
+						werr = fmt.Errorf("the body %s changes nothing", strings.Join(strings.Fields(wantBody), ""))
+					}
 				}
 				if (err != nil) != (werr != nil) {
 					t.Fatalf("%s update %d round %d: Render error %v, text/template error %v", name, i, round, err, werr)
@@ -230,6 +244,27 @@ func TestRenderURLCacheFollowsBaseURL(t *testing.T) {
 		}
 		if _, err := a.joinURL("https://a.example", "/%zz"); err == nil {
 			t.Error("joinURL of an invalid URL: no error")
+		}
+	}
+}
+
+// TestNumber: numbers and numeric strings render as JSON numbers, nil (a
+// field cleared with null) as null, anything else is an error.
+func TestNumber(t *testing.T) {
+	d := &TemplateData{}
+	for _, tc := range []struct {
+		in   any
+		want string
+	}{{float64(8447388090494), "8447388090494"}, {"360000111", "360000111"}, {nil, "null"}, {"", ""}, {"senior_support", ""}} {
+		got, err := d.Number(tc.in)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("Number(%#v) = %q, want an error", tc.in, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("Number(%#v) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
 	}
 }
@@ -359,5 +394,49 @@ func TestRenderFreshdeskTags(t *testing.T) {
 	req, err := o.Render(plain, "d", nil)
 	if err != nil || strings.Contains(string(req.Body), "tags") {
 		t.Errorf("update without tag changes: %v, %v", req, err)
+	}
+}
+
+// TestRenderRefusesEmptyUpdateBody: an update action without fields whose
+// body renders nothing for the update ({} or {"ticket": {}}) fails instead
+// of sending a request that changes nothing and succeeds.
+func TestRenderRefusesEmptyUpdateBody(t *testing.T) {
+	c := loadYAML(t, "t.yaml", `connector: t
+outbound:
+  base_url: https://t.example
+  actions:
+    update_ticket:
+      method: PUT
+      path: '/tickets/{{ .PathEscape .Reference }}'
+      body: '{"ticket": { {{- if .Has "status" }}"status": {{ json (.Field "status") }}{{ end -}} }}'
+    update_user:
+      method: PUT
+      body: '{ {{- if .Has "status" }}"status": {{ json (.Field "status") }}{{ end -}} }'
+    update_chat:
+      method: PUT
+      body: '{"chat": {"meta": {}, "status": {{ json (.Field "status") }}}}'
+`, nil)
+	o := c.Outbound
+	cases := []struct {
+		entity string
+		set    map[string]any
+		want   string // "": renders
+	}{
+		{"ticket", map[string]any{"status": "open"}, ""},
+		{"ticket", map[string]any{"channel": "email"}, `the body {"ticket":{}} changes nothing, so the update (set channel) would be lost`},
+		{"user", map[string]any{"category": "x"}, `the body {} changes nothing, so the update (set category) would be lost`},
+		{"chat", map[string]any{"channel": "email"}, ""}, // "status": "" is a change
+	}
+	for _, tc := range cases {
+		req, err := o.Render(&event.Update{Kind: event.KindUpdateEntity, Connector: "t", Entity: tc.entity, Reference: "1", Set: tc.set}, "d", nil)
+		if tc.want == "" {
+			if err != nil {
+				t.Errorf("%s %v: %v", tc.entity, tc.set, err)
+			}
+			continue
+		}
+		if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), tc.want) || req != nil {
+			t.Errorf("%s %v: Render = %v, %v; want an error containing %q", tc.entity, tc.set, req, err, tc.want)
+		}
 	}
 }

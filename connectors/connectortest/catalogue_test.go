@@ -392,7 +392,7 @@ func catalogue() []connectortest.Suite {
 						Want:   parts(`{"message_type":"assignment","type":"admin","admin_id":"991267715","assignee_id":"0"}`),
 					},
 					{Name: "two-changes-refused", Update: update(map[string]any{"status": "closed", "owner": "991267720"}), WantRenderError: "one of status, owner, group per request"},
-					{Name: "tags-refused", Update: event.Update{Kind: event.KindUpdateEntity, RuleID: "t", Entity: "chat", Reference: "215470893711", AddTags: []string{"vip"}}, WantRenderError: "add_tags/remove_tags are not supported"},
+					{Name: "tags-refused", Update: event.Update{Kind: event.KindUpdateEntity, RuleID: "t", Entity: "chat", Reference: "215470893711", AddTags: []string{"vip"}}, WantRenderError: "cannot add or remove tags"},
 					{Name: "priority-refused", Update: update(map[string]any{"priority": "high"}), WantRenderError: "cannot set priority"},
 					{Name: "unknown-status-refused", Update: update(map[string]any{"status": "pending"}), WantRenderError: "status pending is not one"},
 					{Name: "snooze-without-time-refused", Update: update(map[string]any{"status": "snoozed"}), WantRenderError: "snoozing needs snoozed_until"},
