@@ -65,14 +65,16 @@
 // "update_<entity>" (update_ticket) or else "update"; send_message uses
 // "send_message"; call_webhook is rendered from the update alone (no base
 // URL, no auth); log is not HTTP (ErrNotHTTP). The path is appended to
-// base_url (a rendered absolute URL must stay on base_url's host). Headers are
+// base_url (a rendered absolute URL must stay on base_url's host and under
+// its path, and no path may hold a dot segment "." or ".."). Headers are
 // the connector's defaults overridden by the action's. A body gets
 // Content-Type application/json unless a header says otherwise, and a JSON body
-// must render valid JSON or Render fails with an error naming the action. An
-// update action that lists its fields refuses an update setting anything
-// else, or nothing (Action.CheckUpdate); any update action refuses to send a
-// JSON body of nothing but empty objects ({"ticket": {}}): a change is never
-// dropped silently.
+// must render valid JSON or Render fails with an error naming the action (its
+// excerpt of the body with credentials redacted). An update action that lists
+// its fields refuses an update setting anything else, or nothing
+// (Action.CheckUpdate); any update action refuses to send a JSON body of
+// nothing but empty objects ({"ticket": {}}): a change is never dropped
+// silently.
 //
 // Templates are Go text/template with %%NAME%% as shorthand for
 // {{ .Var "NAME" }}. Dot is a *TemplateData:
@@ -89,7 +91,8 @@
 //	.Custom         the custom.* fields, keyed without the prefix
 //	.Number v       v as a JSON number literal, nil (a field cleared with null) as null;
 //	                fails for anything else
-//	.PathEscape v   v escaped as one URL path segment; .QueryEscape v for a query value
+//	.PathEscape v   v escaped as one URL path segment ("." and ".." encoded);
+//	                .QueryEscape v for a query value
 //
 // and the functions json (JSON-encode any value: strings are quoted and
 // escaped), lower, upper, trim, default, join.

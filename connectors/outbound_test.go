@@ -612,3 +612,37 @@ func TestShippedSpokiNeedsCustomerPhone(t *testing.T) {
 		t.Errorf("phone %q (%v) in %s", body.Phone, err, req.Body)
 	}
 }
+
+// TestShippedActionsRefuseDotSegments: a reference or variable "." or ".."
+// would be a dot segment that the target's server (or a proxy) resolves,
+// moving the request to another endpoint (PUT /api/v2/tickets/.. is PUT
+// /api/v2). Every shipped action refuses to render it.
+func TestShippedActionsRefuseDotSegments(t *testing.T) {
+	outs := shippedOutbounds(t)
+	vars := map[string]string{"PHONE_NUMBER_ID": "..", "BUSINESS_ADDRESS": "whatsapp:+15550001111", "CUSTOMER_PHONE": "+1"}
+	cases := []struct {
+		conn string
+		u    *event.Update
+	}{
+		{"freshdesk", &event.Update{Kind: event.KindSendMessage, Entity: "ticket", Reference: "..", Message: &event.Message{Text: "hi"}, Vars: vars}},
+		{"freshdesk", &event.Update{Kind: event.KindUpdateEntity, Entity: "ticket", Reference: "..", Set: map[string]any{"status": "open"}, Vars: vars}},
+		{"intercom", &event.Update{Kind: event.KindSendMessage, Entity: "chat", Reference: "..", Message: &event.Message{Text: "hi"}, Vars: vars}},
+		{"intercom", &event.Update{Kind: event.KindSendMessage, Entity: "chat", Reference: "1", Message: &event.Message{Text: "hi", To: "."}, Vars: vars}},
+		{"intercom", &event.Update{Kind: event.KindUpdateEntity, Entity: "chat", Reference: "..", Set: map[string]any{"status": "open"}, Vars: vars}},
+		{"whatsapp", &event.Update{Kind: event.KindSendMessage, Entity: "chat", Reference: "+1", Message: &event.Message{Text: "hi"}, Vars: vars}},
+	}
+	for _, c := range cases {
+		o := outs[c.conn]
+		if o == nil {
+			t.Fatalf("no outbound %s", c.conn)
+		}
+		req, err := o.Render(c.u, "01DLV", nil)
+		if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "dot segment") {
+			url := ""
+			if req != nil {
+				url = req.URL
+			}
+			t.Errorf("%s %s reference %q: Render = %q, %v; want a dot segment error", c.conn, c.u.Kind, c.u.Reference, url, err)
+		}
+	}
+}

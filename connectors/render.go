@@ -6,6 +6,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -127,7 +128,7 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 		}
 		if isJSONType(ct) {
 			if !json.Valid(req.Body) {
-				return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(string(b))))
+				return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(o.redact(string(b)))))
 			}
 			if u.Kind == event.KindUpdateEntity && isEmptyJSONUpdate(req.Body) {
 				return nil, fail("body", fmt.Errorf("the body %s changes nothing, so the update (%s) would be lost; list the fields the action carries in its fields key", strings.Join(strings.Fields(string(req.Body)), ""), describeUpdate(u)))
@@ -169,13 +170,17 @@ type joinedURL struct {
 	base         string
 	baseOK       bool // base parsed as a URL
 	scheme, host string
+	basePath     string // the base URL's escaped path, without a trailing "/"
 	path, full   string
 }
 
 // joinURL appends a rendered path to the base URL. A path that is itself an
-// absolute URL must stay on the base URL's scheme and host. The base URL is
-// parsed once per action (again only when it changes), and a constant path
-// is joined once.
+// absolute URL must stay on the base URL's scheme and host. The joined path
+// must stay under the base URL's path and hold no dot segment ("." or "..",
+// percent-encoded or not): a server or proxy resolves those, so a reference
+// ".." would move the request to another endpoint. The base URL is parsed
+// once per action (again only when it changes), and a constant path is
+// joined once.
 func (a *Action) joinURL(base, path string) (string, error) {
 	c := a.url.Load()
 	if c != nil && c.base == base && c.path == path {
@@ -186,6 +191,7 @@ func (a *Action) joinURL(base, path string) (string, error) {
 		c = &joinedURL{base: base}
 		if b, err := url.Parse(base); err == nil {
 			c.baseOK, c.scheme, c.host = true, b.Scheme, b.Host
+			c.basePath = strings.TrimRight(b.EscapedPath(), "/")
 		}
 	}
 	var full string
@@ -206,11 +212,29 @@ func (a *Action) joinURL(base, path string) (string, error) {
 	if c.baseOK && (u.Scheme != c.scheme || u.Host != c.host) {
 		return "", fmt.Errorf("rendered URL %q leaves the connector's base_url %s", full, base)
 	}
+	escaped := u.EscapedPath()
+	for _, seg := range strings.Split(escaped, "/") {
+		if isDotSegment(seg) {
+			return "", fmt.Errorf("rendered URL %q has the dot segment %q in its path, which would move the request to another endpoint (is a reference or variable \".\" or \"..\"?)", full, seg)
+		}
+	}
+	if c.baseOK && escaped != c.basePath && !strings.HasPrefix(escaped, c.basePath+"/") {
+		return "", fmt.Errorf("rendered URL %q leaves the connector's base_url path %s", full, base)
+	}
 	if store {
 		c.path, c.full = path, full
 		a.url.Store(c)
 	}
 	return full, nil
+}
+
+// isDotSegment reports whether an escaped path segment is "." or "..",
+// percent-encoded or not.
+func isDotSegment(seg string) bool {
+	if s, err := url.PathUnescape(seg); err == nil {
+		seg = s
+	}
+	return seg == "." || seg == ".."
 }
 
 func isJSONType(ct string) bool {
@@ -311,6 +335,87 @@ func (a *Action) CheckUpdate(u *event.Update) error {
 		return fmt.Errorf("the update changes nothing (the action carries: %s)", strings.Join(a.Fields, ", "))
 	}
 	return nil
+}
+
+// minRedactLen is the shortest configured credential redact replaces
+// wherever it appears: shorter ones (Freshdesk's password "X") are not
+// secrets and would garble the text.
+const minRedactLen = 6
+
+// redacted replaces a secret in text quoted by errors.
+const redacted = "[redacted]"
+
+// secretKeyRe matches a JSON key that names a credential, with its colon.
+var secretKeyRe = regexp.MustCompile(`(?i)"[^"\n]*(secret|token|passw|authorization|api_?key|apikey|signature|credential|private_?key)[^"\n]*"\s*:\s*`)
+
+// redact removes credentials from rendered text before an error quotes it:
+// the connector's auth credentials wherever they appear (raw or JSON
+// escaped), and the value of every key named like a credential (secret,
+// token, password, authorization, api_key, ...), which catches ${ENV}
+// secrets pasted into a body template.
+func (o *Outbound) redact(s string) string {
+	for _, secret := range []string{o.Auth.Password, o.Auth.Token, o.Auth.Value, o.Auth.Secret} {
+		if len(secret) < minRedactLen {
+			continue
+		}
+		s = strings.ReplaceAll(s, secret, redacted)
+		if q, err := json.Marshal(secret); err == nil {
+			s = strings.ReplaceAll(s, string(q[1:len(q)-1]), redacted)
+		}
+	}
+	return redactSecretKeys(s)
+}
+
+// redactSecretKeys replaces the value after every credential-named JSON key
+// of s: a well-formed JSON string up to its closing quote, anything else
+// (a broken string, a bare value) up to the end of its line.
+func redactSecretKeys(s string) string {
+	var b strings.Builder
+	for {
+		loc := secretKeyRe.FindStringIndex(s)
+		if loc == nil {
+			b.WriteString(s)
+			return b.String()
+		}
+		b.WriteString(s[:loc[1]])
+		rest := s[loc[1]:]
+		end := valueEnd(rest)
+		b.WriteString(`"` + redacted + `"`)
+		s = rest[end:]
+	}
+}
+
+// valueEnd returns where the value at the start of s ends: after a JSON
+// string followed by a separator (",", "}", "]", a line break or the end);
+// a bare value (a number, broken template output) at the first separator;
+// a string followed by anything else (a quote inside the secret broke it)
+// at the end of the line.
+func valueEnd(s string) int {
+	lineEnd := strings.IndexByte(s, '\n')
+	if lineEnd < 0 {
+		lineEnd = len(s)
+	}
+	if !strings.HasPrefix(s, `"`) {
+		if i := strings.IndexAny(s[:lineEnd], ",}]"); i >= 0 {
+			return i
+		}
+		return lineEnd
+	}
+	for i := 1; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case '"':
+			after := strings.TrimLeft(s[i+1:], " \t\r")
+			if after == "" || strings.ContainsRune(",}]\n", rune(after[0])) {
+				return i + 1
+			}
+			return lineEnd
+		case '\n':
+			return lineEnd
+		}
+	}
+	return lineEnd
 }
 
 func excerpt(s string) string {
@@ -484,8 +589,22 @@ func (d *TemplateData) Custom() map[string]any {
 }
 
 // PathEscape renders v as text escaped for one URL path segment, so that a
-// reference can never change the request's path ("a/../b" stays one segment).
-func (d *TemplateData) PathEscape(v any) string { return url.PathEscape(event.String(v)) }
+// reference can never change the request's path ("a/../b" stays one
+// segment; "." and ".." become %2E and %2E%2E, which Render then refuses as
+// dot segments).
+func (d *TemplateData) PathEscape(v any) string { return pathSegment(event.String(v)) }
+
+// pathSegment escapes s as one URL path segment. url.PathEscape leaves "."
+// and ".." as they are, and a server resolves them as dot segments.
+func pathSegment(s string) string {
+	switch s {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(s)
+}
 
 // QueryEscape renders v as text escaped for a URL query value.
 func (d *TemplateData) QueryEscape(v any) string { return url.QueryEscape(event.String(v)) }

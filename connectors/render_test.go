@@ -248,6 +248,53 @@ func TestRenderURLCacheFollowsBaseURL(t *testing.T) {
 	}
 }
 
+// TestJoinURLRefusesDotSegmentsAndLeavingTheBasePath: a joined URL whose
+// path holds "." or ".." (percent-encoded or not) or leaves base_url's path
+// is refused; a ".." inside one escaped segment is not a dot segment.
+func TestJoinURLRefusesDotSegmentsAndLeavingTheBasePath(t *testing.T) {
+	const base = "https://graph.example/v21.0"
+	cases := []struct {
+		path, want string // want "": joined as base+path
+	}{
+		{"/1065/messages", ""},
+		{"/a%2F..%2Fb/messages", ""},
+		{"/...", ""},
+		{"/..json", ""},
+		{"/../messages", "dot segment"},
+		{"/./messages", "dot segment"},
+		{"/1065/..", "dot segment"},
+		{"/%2E%2E/messages", "dot segment"},
+		{"/%2e/messages", "dot segment"},
+		{"/1065/.%2E", "dot segment"},
+		{"https://graph.example/v22.0/1065/messages", "leaves the connector's base_url path"},
+		{"https://graph.example/v21.0x/messages", "leaves the connector's base_url path"},
+		{"https://graph.example/v21.0/1065/messages", ""},
+	}
+	for _, tc := range cases {
+		a := &Action{Name: "send_message"}
+		got, err := a.joinURL(base, tc.path)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("joinURL(%q): %v", tc.path, err)
+		case tc.want == "" && got != base+tc.path && got != tc.path:
+			t.Errorf("joinURL(%q) = %q", tc.path, got)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("joinURL(%q) = %q, %v; want an error containing %q", tc.path, got, err, tc.want)
+		}
+	}
+}
+
+// TestPathEscapeDotSegments: url.PathEscape leaves "." and ".." as they
+// are; PathEscape encodes them so that they are never dot segments.
+func TestPathEscapeDotSegments(t *testing.T) {
+	d := &TemplateData{}
+	for in, want := range map[string]string{".": "%2E", "..": "%2E%2E", "...": "...", "a/../b": "a%2F..%2Fb", "5158": "5158", "": ""} {
+		if got := d.PathEscape(in); got != want {
+			t.Errorf("PathEscape(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 // TestNumber: numbers and numeric strings render as JSON numbers, nil (a
 // field cleared with null) as null, anything else is an error.
 func TestNumber(t *testing.T) {
@@ -437,6 +484,71 @@ outbound:
 		}
 		if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), tc.want) || req != nil {
 			t.Errorf("%s %v: Render = %v, %v; want an error containing %q", tc.entity, tc.set, req, err, tc.want)
+		}
+	}
+}
+
+// TestRenderErrorRedactsSecrets: a render error quotes the rendered body;
+// credentials in it are redacted: a ${ENV} secret pasted into a body (the
+// value of a key named like a credential, even when the secret's quote
+// broke the JSON) and the connector's auth credentials wherever they are.
+func TestRenderErrorRedactsSecrets(t *testing.T) {
+	const secret = `S3cr"et\tok,x`
+	c := loadShipped(t, "spoki", map[string]string{"SPOKI_AUTOMATION_SECRET": secret})
+	u := &event.Update{Kind: event.KindUpdateEntity, Entity: "ticket", Reference: "5158", Set: map[string]any{"status": "open"},
+		Vars: map[string]string{"CUSTOMER_PHONE": "+39333"}}
+	_, err := c.Outbound.Render(u, "01DLV", nil)
+	if !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "not valid JSON") {
+		t.Fatalf("a secret with a quote: %v", err)
+	}
+	for _, part := range []string{"S3cr", `tok`, ",x"} {
+		if strings.Contains(err.Error(), part) {
+			t.Errorf("the error shows the secret (%q): %v", part, err)
+		}
+	}
+	if !strings.Contains(err.Error(), `[redacted]`) || !strings.Contains(err.Error(), `+39333`) {
+		t.Errorf("the excerpt should keep the body around the secret: %v", err)
+	}
+
+	// The auth credentials, in any key, raw or JSON-escaped; short values
+	// (Freshdesk's password "X") are not secrets and stay.
+	o := loadYAML(t, "t.yaml", `connector: t
+outbound:
+  base_url: https://t.example
+  auth: { type: bearer, token: 'tok/"live"-98765' }
+  actions:
+    update:
+      body: |
+        {"note": {{ json "tok/\"live\"-98765" }}, "raw": "tok/"live"-98765", "X": 1, "api_key": 12345, "keep": "visible"}
+`, nil).Outbound
+	_, err = o.Render(&event.Update{Kind: event.KindUpdateEntity, Entity: "ticket", Reference: "1", Set: map[string]any{"status": "open"}}, "d", nil)
+	if err == nil {
+		t.Fatal("invalid JSON rendered")
+	}
+	for _, part := range []string{"live", "98765", "12345"} {
+		if strings.Contains(err.Error(), part) {
+			t.Errorf("the error shows a secret (%q): %v", part, err)
+		}
+	}
+	if !strings.Contains(err.Error(), "visible") {
+		t.Errorf("redaction removed more than the secrets: %v", err)
+	}
+}
+
+// TestRedactSecretKeys: the value after a credential-named key ends at the
+// end of a well-formed JSON string, else at the end of its line.
+func TestRedactSecretKeys(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"secret": "abc", "a": 1}`:             `{"secret": "[redacted]", "a": 1}`,
+		`{"Api_Key":"a\"b"}`:                    `{"Api_Key":"[redacted]"}`,
+		"{\"secret\": \"ab\"c\", \"a\": 1\n}":   "{\"secret\": \"[redacted]\"\n}",
+		`{"auth_token": 42, "b": "x"}`:          `{"auth_token": "[redacted]", "b": "x"}`,
+		`{"password": "p", "token": "t"}`:       `{"password": "[redacted]", "token": "[redacted]"}`,
+		`{"subject": "my token: abc"}`:          `{"subject": "my token: abc"}`,
+		"{\"authorization\": \"Bearer x\nyz\"}": "{\"authorization\": \"[redacted]\"\nyz\"}",
+	} {
+		if got := redactSecretKeys(in); got != want {
+			t.Errorf("redactSecretKeys(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
