@@ -422,7 +422,9 @@ func (c *compiler) webhook(rc *ruleCtx, v *yaml.Node, a *action) bool {
 	var good bool
 	if a.url, good = c.textValue(rc, raw.URL, "call_webhook.url"); !good {
 		ok = false
-	} else if !a.url.isTemplate() {
+	} else if a.url.isTemplate() {
+		ok = c.checkWebhookURL(rc, yamlconf.Resolve(raw.URL), a.url.src)
+	} else {
 		u := event.String(a.url.lit)
 		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
 			c.errorf(rc.file, raw.URL, "call_webhook.url: expected an http:// or https:// URL, got %q", u)

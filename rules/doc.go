@@ -156,7 +156,7 @@
 //	  owner: "{{ .Field \"owner\" }}"    # the omitted ones keep their current value
 //	  connector: helpdesk                # optional: a ticket in another system (default: deliver_to or the event's)
 //	call_webhook:                       # SmarterTrack's Call Web Page / Notify External Provider
-//	  url: "https://ops.example.com/t/{{ .Event.Reference }}"
+//	  url: "https://ops.example.com/t/{{ .Event.Reference | pathescape }}?p={{ .Fields.priority | queryescape }}"
 //	  method: POST                       # GET, POST (default), PUT, PATCH, DELETE
 //	  headers: { X-Source: hookline }
 //	  body: { ticket: "%%TICKET_REFERENCE%%", priority: "{{ .Fields.priority }}" }  # a mapping is sent as JSON; a string as is
@@ -179,8 +179,19 @@
 // {{ index .Fields "custom.x" }} for dotted names), .Snapshot, .Vars, .Now,
 // .Rule (the rule id), and the methods .Var "NAME" (fails when the event has
 // no such variable) and .Field "path" (any field a condition can read,
-// absent renders ""). Functions: json, lower, upper, trim, default, join.
-// A missing map key is an error, never an empty string.
+// absent renders ""). Functions: json, lower, upper, trim, default, join,
+// split, contains, before, after, pathescape (text for one URL path
+// segment: "/", "?", "#" are escaped and "." and ".." become %2E and
+// %2E%2E) and queryescape (text for one URL query value). A missing map key
+// is an error, never an empty string.
+//
+// A call_webhook url is checked at load: a substitution into its scheme or
+// host ("https://{{ .Var "HOST" }}/x", or a URL that is all a template) is an
+// error, since an event's value could then send the request anywhere (put a
+// host set by the environment in ${VAR}); a substitution into the path that
+// does not end in pathescape, or into the query that does not end in
+// queryescape, is a warning: a reference like "../admin?x=1" would change
+// which resource the request is for.
 //
 // At load, a template must parse; a misspelt member of .Event, .Snapshot or
 // TemplateData is an error with the nearest name; and when Options.

@@ -304,7 +304,7 @@ const rulesSample = `rules:
       - set_priority: high
       - add_tags: [waited]
       - update_ticket: { reference: "%%TICKET_REFERENCE%%", status: open }
-      - call_webhook: { url: "https://ops.example.com/t/{{ .Event.Reference }}", method: POST, body: { ticket: "%%TICKET_REFERENCE%%" } }
+      - call_webhook: { url: "https://ops.example.com/t/{{ .Event.Reference | pathescape }}", method: POST, body: { ticket: "%%TICKET_REFERENCE%%" } }
       - log: { file: after-hours.log, line: "{{ .Event.Reference }}" }
     deliver_to: zendesk
     limit: { max: 1, per: 24h, scope: item }
@@ -349,7 +349,7 @@ var brokenRules = []brokenDoc{
 	{"bad id", "id: pending-too-long", "id: \"pending too long\"", "/rules/0/id", "does not match pattern"},
 	{"unknown rule key", "    timezone: Europe/Rome\n", "    timezone: Europe/Rome\n    timezon: UTC\n", "/rules/0", "'timezon' not allowed"},
 	{"unknown root key", "rules:\n", "rulez:\n", "", "'rulez' not allowed"},
-	{"no actions", "    then:\n      - set_priority: high\n      - add_tags: [waited]\n      - update_ticket: { reference: \"%%TICKET_REFERENCE%%\", status: open }\n      - call_webhook: { url: \"https://ops.example.com/t/{{ .Event.Reference }}\", method: POST, body: { ticket: \"%%TICKET_REFERENCE%%\" } }\n      - log: { file: after-hours.log, line: \"{{ .Event.Reference }}\" }\n", "    then: []\n", "/rules/0/then", "minimum 1 items"},
+	{"no actions", "    then:\n      - set_priority: high\n      - add_tags: [waited]\n      - update_ticket: { reference: \"%%TICKET_REFERENCE%%\", status: open }\n      - call_webhook: { url: \"https://ops.example.com/t/{{ .Event.Reference | pathescape }}\", method: POST, body: { ticket: \"%%TICKET_REFERENCE%%\" } }\n      - log: { file: after-hours.log, line: \"{{ .Event.Reference }}\" }\n", "    then: []\n", "/rules/0/then", "minimum 1 items"},
 	{"two actions in one item", "- set_priority: high", "- { set_priority: high, set_group: tier2 }", "/rules/0/then/0", "maximum 1 properties"},
 	{"priority cleared", "- set_priority: high", "- set_priority: null", "/rules/0/then/0/set_priority", "expected string"},
 	{"set_fields unknown field", "- set_priority: high", "- set_fields: { prio: high }", "/rules/0/then/0/set_fields", "'prio' not allowed"},
@@ -358,7 +358,9 @@ var brokenRules = []brokenDoc{
 	{"update_ticket without reference", `{ reference: "%%TICKET_REFERENCE%%", status: open }`, `{ status: open }`, "/rules/0/then/2/update_ticket/reference", "missing property"},
 	{"update_ticket literal reference too long", `reference: "%%TICKET_REFERENCE%%"`, `reference: "` + strings.Repeat("R", 300) + `"`, "/rules/0/then/2/update_ticket/reference", "length must be <= 256"},
 	{"update_ticket unknown key", "status: open }", "status: open, state: open }", "/rules/0/then/2/update_ticket", "'state' not allowed"},
-	{"call_webhook without scheme", "https://ops.example.com/t/{{ .Event.Reference }}", "ops.example.com/t/x", "/rules/0/then/3/call_webhook/url", "does not match pattern"},
+	{"call_webhook without scheme", "https://ops.example.com/t/{{ .Event.Reference | pathescape }}", "ops.example.com/t/x", "/rules/0/then/3/call_webhook/url", "does not match pattern"},
+	{"call_webhook template in the host", "https://ops.example.com/t/", "https://{{ .Fields.host }}/t/", "/rules/0/then/3/call_webhook/url", "does not match pattern"},
+	{"call_webhook URL all a variable", "https://ops.example.com/t/{{ .Event.Reference | pathescape }}", "%%CALLBACK_URL%%", "/rules/0/then/3/call_webhook/url", "does not match pattern"},
 	{"call_webhook bad method", "method: POST", "method: SEND", "/rules/0/then/3/call_webhook/method", "value must be one of"},
 	{"log without line", `line: "{{ .Event.Reference }}"`, `lines: "{{ .Event.Reference }}"`, "/rules/0/then/4/log/line", "missing property"},
 	{"bad limit scope", "scope: item", "scope: items", "/rules/0/limit/scope", "value must be one of"},
@@ -484,7 +486,7 @@ var validRules = []struct {
       - update_ticket: { reference: "%%TICKET_REFERENCE%%", priority: high, category: null, owner: x, connector: spoki }
       - call_webhook: "https://ops.example.com/ping"
       - call_webhook:
-          url: "%%CALLBACK_URL%%"
+          url: "https://${CALLBACK_HOST:-ops.example.com}/cb/{{ .Var \"CALLBACK_ID\" | pathescape }}?ref={{ .Event.Reference | queryescape }}"
           method: get
           headers: { X-Source: hookline, X-Count: 2 }
           body: "raw {{ .Event.Reference }}"

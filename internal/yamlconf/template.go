@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -41,7 +42,8 @@ func IsTemplate(s string) bool {
 // CompileTemplate parses src as a Go text/template after rewriting %%NAME%%
 // into {{ .Var "NAME" }}. Missing map keys are errors. Functions: json
 // (safe JSON encoding of any value), lower, upper, trim, default, join,
-// split, contains, before and after (text around the first separator).
+// split, contains, before and after (text around the first separator),
+// pathescape (EscapePathSegment) and queryescape (url.QueryEscape).
 // A number an action prints comes out as FormatNumber writes it (1000000,
 // not fmt's 1e+06).
 func CompileTemplate(name, src string) (*template.Template, error) {
@@ -168,6 +170,10 @@ func TemplateFuncs() template.FuncMap {
 		"lower": func(v any) string { return strings.ToLower(textOf(v)) },
 		"upper": func(v any) string { return strings.ToUpper(textOf(v)) },
 		"trim":  func(v any) string { return strings.TrimSpace(textOf(v)) },
+		// For values put into URLs: the value stays one path segment or
+		// one query value, whatever it holds.
+		"pathescape":  func(v any) string { return EscapePathSegment(textOf(v)) },
+		"queryescape": func(v any) string { return url.QueryEscape(textOf(v)) },
 		"default": func(def, v any) any {
 			if v == nil || v == "" {
 				return def
@@ -207,6 +213,20 @@ func TemplateFuncs() template.FuncMap {
 			return fmt.Sprint(v)
 		},
 	}
+}
+
+// EscapePathSegment escapes s for one URL path segment: url.PathEscape,
+// and "." and ".." (which URL resolvers and servers take as "this" and "the
+// parent" directory) become %2E and %2E%2E, so that no value can change
+// which path a request goes to ("../admin" renders "..%2Fadmin").
+func EscapePathSegment(s string) string {
+	switch s {
+	case ".":
+		return "%2E"
+	case "..":
+		return "%2E%2E"
+	}
+	return url.PathEscape(s)
 }
 
 // Execute renders t with data into a string.
