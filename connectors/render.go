@@ -153,8 +153,8 @@ func renderWebhook(u *event.Update) (*Request, error) {
 	}
 	req := &Request{Method: method, URL: w.URL, Headers: make(map[string]string, len(w.Headers))}
 	for k, v := range w.Headers {
-		if !headerNameRe.MatchString(k) || strings.ContainsAny(v, "\r\n") {
-			return nil, fmt.Errorf("%w: call_webhook of rule %s: invalid header %q", ErrRender, u.RuleID, k)
+		if err := CheckHeader(k, v); err != nil {
+			return nil, fmt.Errorf("%w: call_webhook of rule %s: %w", ErrRender, u.RuleID, err)
 		}
 		req.Headers[http.CanonicalHeaderKey(k)] = v
 	}

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/hookline/hookline/connectors"
 )
 
 // Response body limits.
@@ -178,6 +179,17 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 		if err := auth(req.Request, r.body, r.action, r.deliveryID, now); err != nil {
 			res.err = &permanentError{err: fmt.Errorf("authorize: %w", err)}
 			return res
+		}
+	}
+	// net/http refuses an invalid header only when sending, with an error
+	// that looks like a connection failure: it would be retried for days
+	// and counted against the breaker. No retry can send it.
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			if err := connectors.CheckHeader(k, v); err != nil {
+				res.err = &permanentError{err: fmt.Errorf("build request %s %s: %w", r.method, r.url, err)}
+				return res
+			}
 		}
 	}
 	req.Header.Set(headerIdempotencyKey, r.deliveryID)

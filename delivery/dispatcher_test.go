@@ -939,6 +939,53 @@ func TestUnsendable(t *testing.T) {
 	}
 }
 
+// TestUnsendableHeaderFailsWithoutBreakerVerdict: a request whose header
+// net/http cannot send (a line break or control character in the value, a
+// name that is not a token) fails at once with the reason; it is never
+// retried and never counts against the connector's breaker, so the
+// connector's other deliveries still go.
+func TestUnsendableHeaderFailsWithoutBreakerVerdict(t *testing.T) {
+	t.Parallel()
+	rc, srv := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 200, "") })
+	db := openDB(t, nil)
+	out := outbound("crm", srv.URL)
+	out.Breaker = connectors.BreakerConfig{Failures: 2, ErrorRatio: 1, MinRequests: 1000, Window: time.Minute, Cooldown: 10 * time.Minute}
+	reg := prometheus.NewRegistry()
+	start(t, db, map[string]*connectors.Outbound{"crm": out}, Config{Registerer: reg})
+	tests := []struct {
+		name, value, wantReason string
+	}{
+		{"X-Subject", "hi\r\nX-Injected: 1", `header X-Subject: value holds a line break`},
+		{"X-Subject", "hi\nthere", `header X-Subject: value holds a line break`},
+		{"X-Subject", "nul\x00byte", `header X-Subject: value holds a control character`},
+		{"X Subject", "ok", `header name "X Subject" is not a valid HTTP header name`},
+	}
+	var ds []*store.Delivery
+	for i, tt := range tests {
+		d := httpDelivery("crm", fmt.Sprintf("T%d", i), srv.URL+"/x", `{}`)
+		d.Request.Headers[tt.name] = tt.value
+		ds = append(ds, d)
+	}
+	enqueue(t, db, ds...)
+	for i, tt := range tests {
+		got := waitFinal(t, db, ds[i].ID)
+		if got.State != store.DeliveryFailed || !strings.Contains(got.Reason, tt.wantReason) || len(got.Attempts) != 1 {
+			t.Errorf("%s: %q: want failed at once with %q:\n%s", tt.name, tt.value, tt.wantReason, describe(got))
+		}
+	}
+	good := httpDelivery("crm", "T-good", srv.URL+"/x", `{}`)
+	enqueue(t, db, good)
+	if got := waitFinal(t, db, good.ID); got.State != store.DeliverySucceeded {
+		t.Errorf("a valid delivery after the unsendable ones:\n%s", describe(got))
+	}
+	if v := metricValue(t, reg, "hookline_breaker_open", map[string]string{"connector": "crm"}); v != 0 {
+		t.Errorf("hookline_breaker_open = %v, want 0: unsendable requests are not the connector's failures", v)
+	}
+	if n := len(rc.requests()); n != 1 {
+		t.Errorf("target saw %d requests, want 1 (the valid one)", n)
+	}
+}
+
 // TestRunStops: Run returns after cancel; a send still running after the
 // drain timeout is interrupted and goes back to the outbox uncharged.
 func TestRunStops(t *testing.T) {

@@ -24,6 +24,7 @@ type recorder struct {
 
 type recorded struct {
 	Method, Path string
+	URI          string // the request URI as sent, escapes kept
 	Header       http.Header
 	Body         map[string]any
 }
@@ -35,7 +36,7 @@ func newRecorder(t *testing.T, answer func(w http.ResponseWriter, r *http.Reques
 		var m map[string]any
 		_ = json.Unmarshal(body, &m)
 		rec.mu.Lock()
-		rec.reqs = append(rec.reqs, recorded{Method: r.Method, Path: r.URL.Path, Header: r.Header.Clone(), Body: m})
+		rec.reqs = append(rec.reqs, recorded{Method: r.Method, Path: r.URL.Path, URI: r.RequestURI, Header: r.Header.Clone(), Body: m})
 		rec.mu.Unlock()
 		if answer != nil {
 			answer(w, r, body)

@@ -927,10 +927,14 @@ func renderRequest(b *Bundle, u *event.Update, deliveryID string, target *event.
 		}
 		return &store.Request{Method: LogMethod, URL: "file:" + u.Log.File, Body: []byte(u.Log.Line)}, LogAction, nil
 	case event.KindCallWebhook:
-		if u.Webhook == nil {
-			return nil, "", errors.New("call_webhook action without a request")
+		// The connectors' checks (an http(s) URL with a host, header names
+		// and values that can be sent): a request that can never be sent is
+		// stored failed with the reason, not retried.
+		r, err := (*connectors.Outbound)(nil).Render(u, deliveryID, nil)
+		if err != nil {
+			return nil, "", err // names the rule and what is wrong
 		}
-		return &store.Request{Method: u.Webhook.Method, URL: u.Webhook.URL, Headers: u.Webhook.Headers, Body: []byte(u.Webhook.Body)}, "", nil
+		return toStoreRequest(r), "", nil
 	}
 	c := b.Connectors[u.Connector]
 	if c == nil || c.Outbound == nil {

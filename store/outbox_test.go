@@ -575,3 +575,47 @@ func TestAddDeliveryClaimed(t *testing.T) {
 		t.Fatalf("after restart claimed %v, want the in-flight ones again", ids)
 	}
 }
+
+// A delivery whose request could not be built is added failed with its
+// reason: never claimed, never blocking its queue, retried by hand only.
+func TestAddDeliveryFailed(t *testing.T) {
+	for _, tryClaim := range []bool{false, true} {
+		db := mustOpen(t)
+		var failed *Delivery
+		db.update(func(tx *Tx) error {
+			failed = &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "A", RuleID: "r", EventID: "ev",
+				Update: event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "A", Set: map[string]any{"status": "solved"}},
+				State:  DeliveryFailed, Reason: "render update_ticket: the current tags are unknown"}
+			var err error
+			if tryClaim {
+				var claimed bool
+				claimed, err = tx.AddDeliveryClaimed(failed)
+				if claimed {
+					t.Errorf("a failed delivery was claimed")
+				}
+			} else {
+				err = tx.AddDelivery(failed)
+			}
+			return err
+		})
+		mustCheck(t, db)
+		stored, err := db.Delivery(failed.ID)
+		if err != nil || stored.State != DeliveryFailed || stored.Reason != failed.Reason {
+			t.Fatalf("claim %v: stored %+v %v, want failed with its reason", tryClaim, stored, err)
+		}
+		next := addDeliveries(t, db, "A")[0]
+		if got := claim(t, db, 0); !equalStrings(got, []string{next}) {
+			t.Fatalf("claim %v: claimed %v, want only the next delivery of the queue %s", tryClaim, got, next)
+		}
+		if err := db.FinishDelivery(next, nil, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.RetryDelivery(failed.ID, db.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		mustCheck(t, db)
+		if got := claim(t, db, 0); !equalStrings(got, []string{failed.ID}) {
+			t.Fatalf("claim %v: after a retry by hand claimed %v, want %s", tryClaim, got, failed.ID)
+		}
+	}
+}
