@@ -50,7 +50,10 @@ type inboundYAML struct {
 	Handshake *yaml.Node `yaml:"handshake"`
 	AcceptGet bool       `yaml:"accept_get"`
 	MaxEvents *int       `yaml:"max_events"`
-	Events    *yaml.Node `yaml:"events"`
+	MaxFields *int       `yaml:"max_fields"`
+	// MaxEntityFields caps the fields of one entity's snapshot.
+	MaxEntityFields *int       `yaml:"max_entity_fields"`
+	Events          *yaml.Node `yaml:"events"`
 }
 
 // Load compiles a connector file already parsed by yamlconf.Parse (env
@@ -143,10 +146,23 @@ func loadInbound(file, name string, n *yaml.Node, opts LoadOptions) (*Inbound, y
 		if m != nil && y.MaxEvents != nil {
 			m = m.WithMaxEvents(*y.MaxEvents)
 		}
+		if m != nil && y.MaxFields != nil {
+			m = m.WithMaxFields(*y.MaxFields)
+		}
 		in.Mapper = m
 	}
 	if y.MaxEvents != nil && *y.MaxEvents < 1 {
 		errs.Add(file, yamlconf.Lookup(n, "max_events"), "max_events must be at least 1 (the most events one payload may map to; default %d)", mapping.DefaultMaxEvents)
+	}
+	if y.MaxFields != nil && *y.MaxFields < 1 {
+		errs.Add(file, yamlconf.Lookup(n, "max_fields"), "max_fields must be at least 1 (the most fields one event may have; default %d)", mapping.DefaultMaxFields)
+	}
+	in.MaxEntityFields = DefaultMaxEntityFields
+	if y.MaxEntityFields != nil {
+		in.MaxEntityFields = *y.MaxEntityFields
+		if *y.MaxEntityFields < 1 {
+			errs.Add(file, yamlconf.Lookup(n, "max_entity_fields"), "max_entity_fields must be at least 1 (the most fields one entity's snapshot may hold; default %d)", DefaultMaxEntityFields)
+		}
 	}
 	return in, errs
 }

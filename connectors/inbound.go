@@ -37,9 +37,17 @@ type Inbound struct {
 	// carry this connector's credential in clear (the token scheme's):
 	// the gateway never stores their values, whatever they are called.
 	SecretHeaders, SecretParams []string
+	// MaxEntityFields is how many fields the snapshot of one entity of this
+	// connector may hold (inbound.max_entity_fields): an event that would
+	// grow it past that fails instead.
+	MaxEntityFields int
 
 	handshake handshake
 }
+
+// DefaultMaxEntityFields is the cap of fields per entity snapshot unless
+// the connector sets inbound.max_entity_fields.
+const DefaultMaxEntityFields = 10000
 
 // Dedupe sources.
 const (

@@ -456,6 +456,12 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 		bs.tally.inbox(it, store.InboxUnmapped)
 		return bs.tx.FinishInbox(it.ID, store.InboxUnmapped, "no event mapping of connector "+it.Connector+" matched this payload", nil)
 	}
+	if reason, err := bs.entityFieldsOver(events); err != nil {
+		return err
+	} else if reason != "" {
+		bs.tally.inbox(it, store.InboxFailed)
+		return bs.tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
+	}
 	hops, cause := causationFromHeaders(it.Headers)
 	ids := make([]string, 0, len(events))
 	for i, ev := range events {

@@ -20,4 +20,9 @@ var (
 	// the mapper's cap (Mapper.MaxEvents): the payload fails as a whole,
 	// never truncated.
 	ErrTooManyEvents = errors.New("mapping: too many events in one payload")
+	// ErrTooManyFields is returned when an event maps to more fields than
+	// the mapper's cap (Mapper.MaxFields): a sender choosing the keys of a
+	// payload mapped whole (custom: "@this") cannot grow an entity without
+	// end. The payload fails as a whole, never truncated.
+	ErrTooManyFields = errors.New("mapping: too many fields in one event")
 )

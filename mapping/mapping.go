@@ -37,6 +37,7 @@ type Mapper struct {
 	typesOpen bool // an entry's type is not known at compile time
 	tmpls     []*tmpl
 	maxEvents int // 0: DefaultMaxEvents
+	maxFields int // 0: DefaultMaxFields
 }
 
 // DefaultMaxEvents is how many events one payload may map to unless the
@@ -57,6 +58,27 @@ func (m *Mapper) MaxEvents() int {
 		return DefaultMaxEvents
 	}
 	return m.maxEvents
+}
+
+// DefaultMaxFields is how many fields one event may have unless the
+// connector sets inbound.max_fields.
+const DefaultMaxFields = 1000
+
+// WithMaxFields returns a copy of m that refuses payloads mapping to an
+// event of more than n fields (n < 1: DefaultMaxFields). m itself is
+// unchanged.
+func (m *Mapper) WithMaxFields(n int) *Mapper {
+	c := *m
+	c.maxFields = max(n, 0)
+	return &c
+}
+
+// MaxFields returns how many fields one event may have.
+func (m *Mapper) MaxFields() int {
+	if m.maxFields < 1 {
+		return DefaultMaxFields
+	}
+	return m.maxFields
 }
 
 // entry is one compiled item of `inbound.events`.
@@ -105,9 +127,11 @@ type actorSpecs struct {
 // matched. Zero events and a nil error mean the payload is unmapped.
 //
 // Map returns an error only when the payload is not JSON (ErrNotJSON), a
-// template fails at run time (ErrTemplate), or an event's reference, type or
-// entity resolves absent (ErrNoReference, ErrNoType); the error names the
-// entry, the element and the field, and no events are returned with it.
+// template fails at run time (ErrTemplate), an event's reference, type or
+// entity resolves absent (ErrNoReference, ErrNoType), or the payload maps to
+// too many events or an event with too many fields (ErrTooManyEvents,
+// ErrTooManyFields); the error names the entry, the element and the field,
+// and no events are returned with it.
 func (m *Mapper) Map(in Input) ([]*event.Event, error) {
 	events, _, err := m.MapWithWarnings(in)
 	return events, err
@@ -133,6 +157,7 @@ func (m *Mapper) MapWithWarnings(in Input) ([]*event.Event, []Warning, error) {
 	// Past the cap, elements are only counted (matched, not built), so the
 	// error can say how many events the payload holds.
 	limit, count := m.MaxEvents(), 0
+	maxFields := m.MaxFields()
 	for _, e := range m.entries {
 		st.e = e
 		if e.match != nil && !e.match.eval(st) {
@@ -154,6 +179,10 @@ func (m *Mapper) MapWithWarnings(in Input) ([]*event.Event, []Warning, error) {
 			ev, err := e.build(m.connector, st)
 			if err != nil {
 				return err
+			}
+			if n := len(ev.Fields); n > maxFields {
+				return fmt.Errorf("%w: mapping entry %q%s maps an event of %d fields, more than the cap of %d (inbound.max_fields of connector %s); nothing was mapped",
+					ErrTooManyFields, e.name, e.position(st), n, maxFields, m.connector)
 			}
 			out = append(out, ev)
 			return nil

@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hookline/hookline/event"
+)
+
+// A sender chooses the keys of a generic payload (custom: "@this" maps
+// every top-level key to custom.<key>) and an entity's snapshot keeps every
+// field it was ever sent. inbound.max_fields caps the fields of one event
+// and inbound.max_entity_fields those of one snapshot: a payload over
+// either fails with the reason, and stored data is never truncated.
+func TestEntityFieldCaps(t *testing.T) {
+	cfg := configWithRules(t, "rules: []\n")
+	editFile(t, filepath.Join(cfg, "connectors", "generic.yaml"), "  dedupe: header:Idempotency-Key\n",
+		"  dedupe: header:Idempotency-Key\n  max_fields: 30\n  max_entity_fields: 50\n")
+	ts := startServer(t, cfg, nil, nil)
+	// post sends ref a payload of n keys prefix0..; the event has n+2 fields
+	// (custom.type and custom.id too).
+	post := func(ref, prefix string, n int, value string) map[string]any {
+		t.Helper()
+		var b strings.Builder
+		b.WriteString(`{"type":"ticket.updated","id":"` + ref + `"`)
+		for k := range n {
+			b.WriteString(`,"` + prefix + strconv.Itoa(k) + `":"` + value + `"`)
+		}
+		b.WriteString("}")
+		r := do(t, "POST", ts.URL+"/hooks/generic", []byte(b.String()), map[string]string{"Content-Type": "application/json"})
+		if r.Status != 202 {
+			t.Fatalf("post: %d %s", r.Status, r.Body)
+		}
+		id, _ := r.JSON(t)["id"].(string)
+		return waitFinished(t, ts.URL, id)
+	}
+	fields := func(ref string) int {
+		t.Helper()
+		var ent struct{ Entity *event.Snapshot }
+		decodeJSON(t, do(t, "GET", ts.URL+"/api/v1/entities/generic/ticket/"+ref, nil, nil).Body, &ent)
+		if ent.Entity == nil {
+			return 0
+		}
+		return len(ent.Entity.Fields)
+	}
+	steps := []struct {
+		what          string
+		ref, prefix   string
+		keys          int
+		value         string
+		wantReason    string // "" for processed
+		wantFieldsOfT int    // fields of T-1's snapshot after the step
+	}{
+		{"an event over max_fields", "T-1", "x", 40, "1",
+			`mapping: too many fields in one event: mapping entry "generic" maps an event of 42 fields, more than the cap of 30 (inbound.max_fields of connector generic); nothing was mapped`, 0},
+		{"a first event", "T-1", "a", 20, "1", "", 22},
+		{"new fields up to the cap", "T-1", "b", 28, "1", "", 50},
+		{"one new field past the cap", "T-1", "c", 1, "1",
+			`event 0 of the payload (ticket.updated on generic/ticket/T-1) would grow the entity's snapshot to 51 fields, more than the cap of 50 (inbound.max_entity_fields of connector generic); nothing was applied`, 50},
+		{"known fields still update", "T-1", "a", 20, "2", "", 50},
+		{"the cap is per entity", "T-2", "c", 20, "1", "", 50},
+	}
+	for _, s := range steps {
+		item := post(s.ref, s.prefix, s.keys, s.value)
+		reason, _ := item["reason"].(string)
+		switch {
+		case s.wantReason == "" && item["state"] != "processed":
+			t.Errorf("%s: item %v (%s), want processed", s.what, item["state"], reason)
+		case s.wantReason != "" && (item["state"] != "failed" || reason != s.wantReason):
+			t.Errorf("%s: item %v with reason\n%q\nwant failed with\n%q", s.what, item["state"], reason, s.wantReason)
+		}
+		if got := fields("T-1"); got != s.wantFieldsOfT {
+			t.Errorf("%s: T-1 has %d fields, want %d", s.what, got, s.wantFieldsOfT)
+		}
+	}
+}
