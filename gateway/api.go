@@ -429,17 +429,50 @@ func (s *Server) getDelivery(c *fiber.Ctx) error {
 
 func (s *Server) retryDelivery(c *fiber.Ctx) error {
 	id := c.Params("id")
-	err := s.db.RetryDelivery(id, s.now())
+	err := s.retryOne(id)
+	var re *renderError
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return problem(c, fiber.StatusNotFound, "no delivery %s", id)
 	case errors.Is(err, store.ErrState):
 		return problem(c, fiber.StatusConflict, "delivery %s cannot be retried: %v", id, err)
+	case errors.As(err, &re):
+		return problem(c, fiber.StatusUnprocessableEntity, "delivery %s cannot be retried: %v", id, err)
 	case err != nil:
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
 	s.disp.Notify()
 	return c.JSON(fiber.Map{"id": id, "state": store.DeliveryPending})
+}
+
+// renderError is a delivery's request that still cannot be built.
+type renderError struct{ err error }
+
+func (e *renderError) Error() string { return e.err.Error() }
+func (e *renderError) Unwrap() error { return e.err }
+
+// retryOne retries delivery id. One stored without a request (it could not
+// be built when it was made: a missing action, a field the action does not
+// carry) is built again with the config in force, against the entity as
+// known now; if it still cannot be, the retry fails with a *renderError and
+// the delivery stays as it was.
+func (s *Server) retryOne(id string) error {
+	b := s.bundle.Load()
+	return s.db.RetryDeliveryWith(id, s.now(), func(tx *store.Tx, d *store.Delivery) error {
+		var target *event.Snapshot
+		if d.Update.Kind == event.KindUpdateEntity {
+			var err error
+			if target, err = tx.Entity(event.EntityKey{Connector: d.Update.Connector, Entity: d.Update.Entity, Reference: d.Update.Reference}); err != nil {
+				return err
+			}
+		}
+		req, action, err := renderRequest(b, &d.Update, d.ID, target)
+		if err != nil {
+			return &renderError{err}
+		}
+		d.Request, d.Action = *req, action
+		return nil
+	})
 }
 
 // bulkRetryRate paces bulk retries so that replaying a dead-letter backlog
@@ -491,7 +524,7 @@ pages:
 				s.disp.Notify()
 				return problem(c, fiber.StatusServiceUnavailable, "bulk retry stopped after %d deliveries: %v", len(retried), err)
 			}
-			if err := s.db.RetryDelivery(d.ID, s.now()); err == nil {
+			if err := s.retryOne(d.ID); err == nil {
 				retried = append(retried, d.ID)
 			}
 			visited = d.ID

@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,5 +239,57 @@ func TestNotFromABrowserPage(t *testing.T) {
 		if ok, why := notFromABrowserPage(c.method, c.host, get); ok != c.want {
 			t.Errorf("%s Host %q %v: allowed %v (%s), want %v", c.method, c.host, c.headers, ok, why, c.want)
 		}
+	}
+}
+
+// A delivery whose request could not be built (here the connector had no
+// update_ticket action) is built again when retried after the config is
+// fixed, and sent; retried while the config is still broken it stays
+// failed and the answer says why.
+func TestRetryRebuildsADeliveryThatCouldNotBeRendered(t *testing.T) {
+	var got atomic.Int32
+	desk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
+	defer desk.Close()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "connectors"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	writeFile(t, filepath.Join(dir, "gateway.yaml"), "connectors: [connectors/*.yaml]\nrules: [rules/*.yaml]\n")
+	connector := fmt.Sprintf(pingPongConnector, "desk", "DESK_URL")
+	broken := strings.Replace(connector, "    update_ticket:", "    update_tickets:", 1)
+	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), broken)
+	writeFile(t, filepath.Join(dir, "rules", "r.yaml"), `rules:
+  - id: solve
+    on: [ticket.updated]
+    connector: desk
+    when: { field: status, is: open }
+    then:
+      - update_ticket: { reference: "%%TICKET_REFERENCE%%", status: solved }
+`)
+	ts := startServer(t, dir, map[string]string{"DESK_URL": desk.URL}, nil)
+	if err := ts.ApplyEvents([]*event.Event{{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
+		Fields: map[string]any{"status": "open"}, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ds, _, err := ts.Store().ListDeliveries(store.DeliveryFilter{Rule: "solve"})
+	if err != nil || len(ds) != 1 || ds[0].State != store.DeliveryFailed || !strings.Contains(ds[0].Reason, "update_ticket") {
+		t.Fatalf("deliveries %+v %v, want one failed for the missing action", ds, err)
+	}
+	id := ds[0].ID
+	if r := do(t, "POST", ts.URL+"/api/v1/deliveries/"+id+"/retry", nil, nil); r.Status != 422 || !strings.Contains(string(r.Body), "update_ticket") {
+		t.Fatalf("retry with the config still broken: %d %s, want 422 with the reason", r.Status, r.Body)
+	}
+	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), connector)
+	if err := ts.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r := do(t, "POST", ts.URL+"/api/v1/deliveries/"+id+"/retry", nil, nil); r.Status != 200 {
+		t.Fatalf("retry after the fix: %d %s", r.Status, r.Body)
+	}
+	waitFor(t, "the rebuilt delivery at the platform", func() bool {
+		d, err := ts.Store().Delivery(id)
+		return err == nil && d.State == store.DeliverySucceeded && got.Load() == 1
+	})
+	if d, _ := ts.Store().Delivery(id); d.Request.Method != "PUT" || !strings.HasSuffix(d.Request.URL, "/tickets/T1") {
+		t.Fatalf("rebuilt request %s %s", d.Request.Method, d.Request.URL)
 	}
 }

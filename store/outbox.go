@@ -707,6 +707,15 @@ func truncateUTF8(s string, n int) string {
 // now, with the same id (so the same idempotency key), at its original
 // position in its queue. Other states give ErrState.
 func (db *DB) RetryDelivery(id string, now time.Time) error {
+	return db.RetryDeliveryWith(id, now, nil)
+}
+
+// RetryDeliveryWith is RetryDelivery that first hands a delivery stored
+// without a request (its request could not be built when it was made) to
+// build, in the retry's transaction, to set d.Request and d.Action with
+// the config in force now; an error of build leaves the delivery as it
+// was and is returned. A delivery with a request is sent as it was made.
+func (db *DB) RetryDeliveryWith(id string, now time.Time, build func(tx *Tx, d *Delivery) error) error {
 	err := db.Update(func(tx *Tx) error {
 		d, err := tx.delivery(id)
 		if err != nil {
@@ -714,6 +723,11 @@ func (db *DB) RetryDelivery(id string, now time.Time) error {
 		}
 		if d.State != DeliveryFailed && d.State != DeliveryCancelled {
 			return fmt.Errorf("delivery %s is %s: %w", id, d.State, ErrState)
+		}
+		if d.Request.URL == "" && build != nil {
+			if err := build(tx, d); err != nil {
+				return err
+			}
 		}
 		if err := tx.setState(d.ID, d.State, DeliveryPending); err != nil {
 			return err
