@@ -110,8 +110,8 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 		if err != nil {
 			return nil, fail("header "+k, err)
 		}
-		if strings.ContainsAny(v, "\r\n") {
-			return nil, fail("header "+k, fmt.Errorf("value holds a line break"))
+		if err := CheckHeader(k, v); err != nil {
+			return nil, fail("header "+k, err)
 		}
 		req.Headers[k] = v
 	}
@@ -592,18 +592,8 @@ func (d *TemplateData) Custom() map[string]any {
 // reference can never change the request's path ("a/../b" stays one
 // segment; "." and ".." become %2E and %2E%2E, which Render then refuses as
 // dot segments).
-func (d *TemplateData) PathEscape(v any) string { return pathSegment(event.String(v)) }
-
-// pathSegment escapes s as one URL path segment. url.PathEscape leaves "."
-// and ".." as they are, and a server resolves them as dot segments.
-func pathSegment(s string) string {
-	switch s {
-	case ".":
-		return "%2E"
-	case "..":
-		return "%2E%2E"
-	}
-	return url.PathEscape(s)
+func (d *TemplateData) PathEscape(v any) string {
+	return yamlconf.EscapePathSegment(event.String(v))
 }
 
 // QueryEscape renders v as text escaped for a URL query value.
