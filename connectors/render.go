@@ -245,31 +245,37 @@ func isJSONType(ct string) bool {
 	return mt == "application/json" || mt == "text/json" || strings.HasSuffix(mt, "+json")
 }
 
-// isEmptyJSONUpdate reports whether a JSON body is an object holding
-// nothing but empty objects ({} or {"ticket": {}}): an update that changes
-// nothing. Such bodies are short; longer ones are not parsed.
+// isEmptyJSONUpdate reports whether a JSON body (valid JSON: the render
+// checked it) is an object holding nothing but empty objects ({} or
+// {"ticket": {}}): an update that changes nothing. It scans the bytes:
+// such a body starts with { and every value (what follows a colon outside
+// a string) is an object.
 func isEmptyJSONUpdate(body []byte) bool {
-	if len(body) > 512 {
-		return false
-	}
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return false
-	}
-	var empty func(v any) bool
-	empty = func(v any) bool {
-		m, ok := v.(map[string]any)
-		if !ok {
-			return false
-		}
-		for _, x := range m {
-			if !empty(x) {
-				return false
+	next := func(i int) byte {
+		for ; i < len(body); i++ {
+			switch c := body[i]; c {
+			case ' ', '\t', '\n', '\r':
+			default:
+				return c
 			}
 		}
-		return true
+		return 0
 	}
-	return empty(v)
+	if next(0) != '{' {
+		return false
+	}
+	inString := false
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case inString && c == '\\':
+			i++ // the escaped byte
+		case c == '"':
+			inString = !inString
+		case !inString && c == ':' && next(i+1) != '{':
+			return false
+		}
+	}
+	return true
 }
 
 // describeUpdate names what update u changes, for errors: its set fields

@@ -1,6 +1,7 @@
 package connectors
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -549,6 +550,31 @@ func TestRedactSecretKeys(t *testing.T) {
 	} {
 		if got := redactSecretKeys(in); got != want {
 			t.Errorf("redactSecretKeys(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestIsEmptyJSONUpdate(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{}`:                                  true,
+		` { "ticket" : { } } `:                true,
+		`{"a":{"b":{}},"c":{}}`:               true,
+		`{"ticket":{"status":"open"}}`:        false,
+		`{"ticket":{"tags":[]}}`:              false,
+		`{"ticket":{"owner":null}}`:           false,
+		`{"n":0}`:                             false,
+		`{"t:{":{}}`:                          true, // a colon inside a key
+		`{"k\":\"":{}}`:                       true, // escaped quotes inside a key
+		`{"k\\":"v"}`:                         false,
+		`[]`:                                  false,
+		`"{}"`:                                false,
+		`{"ticket":{"comment":{"body":"x"}}}`: false,
+	} {
+		if !json.Valid([]byte(body)) {
+			t.Fatalf("test body %s is not JSON", body)
+		}
+		if got := isEmptyJSONUpdate([]byte(body)); got != want {
+			t.Errorf("isEmptyJSONUpdate(%s) = %v, want %v", body, got, want)
 		}
 	}
 }

@@ -16,58 +16,65 @@ import (
 // fields to a snapshot already at the cap fails; stored data is never
 // truncated, and events that only update known fields still go on.
 func (bs *batchState) entityFieldsOver(events []*event.Event) (string, error) {
-	type growth struct {
-		known map[string]any      // the snapshot's fields before this item
-		added map[string]struct{} // fields this item's events add to it
-	}
-	var grown map[event.EntityKey]*growth
 	for i, ev := range events {
-		if ev.Type == event.TypeTimerFired || len(ev.Fields)+len(ev.Changes) == 0 {
+		if !growsFields(ev) {
 			continue
 		}
 		key := ev.Key()
-		g := grown[key]
-		if g == nil {
-			snap, err := bs.snapshot(key)
-			if err != nil {
-				return "", err
-			}
-			g = &growth{}
-			if snap != nil {
-				g.known = snap.Fields
-			}
-			if grown == nil {
-				grown = map[event.EntityKey]*growth{}
-			}
-			grown[key] = g
+		snap, err := bs.snapshot(key) // loaded for the events' apply anyway
+		if err != nil {
+			return "", err
 		}
-		adds := false
-		add := func(field string) {
-			if _, ok := g.known[field]; ok {
-				return
-			}
-			if _, ok := g.added[field]; ok {
-				return
-			}
-			if g.added == nil {
-				g.added = map[string]struct{}{}
-			}
-			g.added[field] = struct{}{}
-			adds = true
+		var known map[string]any
+		if snap != nil {
+			known = snap.Fields
 		}
-		for f := range ev.Fields {
-			add(f)
-		}
-		for f := range ev.Changes {
-			add(f)
-		}
+		// What the snapshot holds plus every field this item's events gave
+		// the entity so far bounds its size: within the cap (the usual
+		// case), nothing needs counting exactly.
 		limit := bs.maxEntityFields(ev.Connector)
-		if n := len(g.known) + len(g.added); adds && n > limit {
+		bound := len(known)
+		for _, e := range events[:i+1] {
+			if growsFields(e) && e.Key() == key {
+				bound += len(e.Fields) + len(e.Changes)
+			}
+		}
+		if bound <= limit {
+			continue
+		}
+		added := map[string]struct{}{}
+		for _, e := range events[:i] {
+			if growsFields(e) && e.Key() == key {
+				addNewFields(added, known, e)
+			}
+		}
+		before := len(added)
+		addNewFields(added, known, ev)
+		if n := len(known) + len(added); len(added) > before && n > limit {
 			return fmt.Sprintf("event %d of the payload (%s on %s) would grow the entity's snapshot to %d fields, more than the cap of %d (inbound.max_entity_fields of connector %s); nothing was applied",
 				i, ev.Type, key, n, limit, ev.Connector), nil
 		}
 	}
 	return "", nil
+}
+
+// growsFields reports whether ev can add fields to its entity's snapshot.
+func growsFields(ev *event.Event) bool {
+	return ev.Type != event.TypeTimerFired && len(ev.Fields)+len(ev.Changes) > 0
+}
+
+// addNewFields adds to added the fields of ev that known does not hold.
+func addNewFields(added map[string]struct{}, known map[string]any, ev *event.Event) {
+	for f := range ev.Fields {
+		if _, ok := known[f]; !ok {
+			added[f] = struct{}{}
+		}
+	}
+	for f := range ev.Changes {
+		if _, ok := known[f]; !ok {
+			added[f] = struct{}{}
+		}
+	}
 }
 
 // maxEntityFields is the cap of fields per entity snapshot of connector.
