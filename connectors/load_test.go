@@ -166,6 +166,28 @@ t.yaml:4:33: retry delay 2200000h0m0s is longer than 720h (30 days)
 t.yaml:4:61: max_retry_after 8760h0m0s is longer than 720h (30 days)`,
 		},
 		{
+			name: "retry_errors problems",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  retry:
+    retry_errors: { path: "error..code", codes: [] }
+  actions: { update: {} }
+`,
+			want: `t.yaml:5:27: retry_errors.path: empty part before '.' at position 7`,
+		},
+		{
+			name: "retry_errors without codes",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  retry:
+    retry_errors: { path: error.code, codes: [] }
+  actions: { update: {} }
+`,
+			want: `t.yaml:5:46: retry_errors.codes: expected the platform's error codes worth retrying, e.g. [130429]`,
+		},
+		{
 			name: "auth fields",
 			src: `connector: a
 outbound:

@@ -11,9 +11,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tidwall/gjson"
 	"gopkg.in/yaml.v3"
 
 	"github.com/hookline/hookline/internal/yamlconf"
+	"github.com/hookline/hookline/mapping"
 )
 
 // Outbound is the compiled `outbound:` section of a connector file: where and
@@ -40,6 +42,29 @@ type RetryPolicy struct {
 	Jitter        float64         // default 0.2 (+-20%)
 	MaxRetryAfter time.Duration   // cap for Retry-After (default 1h; at most MaxRetryDelay when loaded)
 	RetryOn       []int           // default 408,429,500,502,503,504
+	// RetryErrors makes a refused answer (a 4xx outside RetryOn) retried
+	// when the platform's error code in its JSON body is one of Codes:
+	// platforms that throttle with a 400 and a code (the WhatsApp Cloud
+	// API's 130429) mean "later", not "never". nil: none.
+	RetryErrors *RetryErrors
+}
+
+// RetryErrors is the `retry.retry_errors` of a connector.
+type RetryErrors struct {
+	Path  string   // gjson path of the error code in the response body
+	Codes []string // the codes worth retrying, as text
+}
+
+// Retry reports whether a refused answer's body carries one of the codes.
+func (r *RetryErrors) Retry(body []byte) (code string, ok bool) {
+	if r == nil {
+		return "", false
+	}
+	v := gjson.GetBytes(body, r.Path)
+	if !v.Exists() || v.Type == gjson.Null {
+		return "", false
+	}
+	return v.String(), slices.Contains(r.Codes, v.String())
 }
 
 // BreakerConfig configures the circuit breaker of one outbound connector.
@@ -150,6 +175,10 @@ type retryYAML struct {
 	Jitter        *float64        `yaml:"jitter"`
 	MaxRetryAfter *time.Duration  `yaml:"max_retry_after"`
 	RetryOn       []int           `yaml:"retry_on"`
+	RetryErrors   *struct {
+		Path  string   `yaml:"path,required"`
+		Codes []string `yaml:"codes,required"`
+	} `yaml:"retry_errors"`
 }
 
 type breakerYAML struct {
@@ -363,6 +392,17 @@ func loadRetry(file string, n *yaml.Node, p *RetryPolicy) yamlconf.Errors {
 				}
 				errs.Add(file, item, "retry_on: %d is not an HTTP status code", c)
 			}
+		}
+	}
+	if y.RetryErrors != nil {
+		rn := yamlconf.Lookup(n, "retry_errors")
+		switch {
+		case mapping.CheckPath(y.RetryErrors.Path) != nil:
+			errs.Add(file, yamlconf.Lookup(rn, "path"), "retry_errors.path: %v", mapping.CheckPath(y.RetryErrors.Path))
+		case len(y.RetryErrors.Codes) == 0 || slices.Contains(y.RetryErrors.Codes, ""):
+			errs.Add(file, yamlconf.Lookup(rn, "codes"), "retry_errors.codes: expected the platform's error codes worth retrying, e.g. [130429]")
+		default:
+			p.RetryErrors = &RetryErrors{Path: y.RetryErrors.Path, Codes: y.RetryErrors.Codes}
 		}
 	}
 	return errs

@@ -646,3 +646,24 @@ func TestShippedActionsRefuseDotSegments(t *testing.T) {
 		}
 	}
 }
+
+// TestShippedWhatsAppRetriesThrottling: Meta's throttling codes in a 400
+// are retried, on the default schedule and statuses.
+func TestShippedWhatsAppRetriesThrottling(t *testing.T) {
+	got := loadShipped(t, "whatsapp", nil).Outbound.Retry
+	def := DefaultRetryPolicy()
+	if !slices.Equal(got.Schedule, def.Schedule) || !slices.Equal(got.RetryOn, def.RetryOn) {
+		t.Errorf("whatsapp retry %+v, want the default schedule and statuses", got)
+	}
+	for body, want := range map[string]bool{
+		`{"error":{"message":"(#130429) Rate limit hit","code":130429}}`: true,
+		`{"error":{"code":131056}}`:                                      true,
+		`{"error":{"code":131026}}`:                                      false, // message undeliverable
+		`{"error":{"code":100}}`:                                         false, // invalid parameter
+		`{}`:                                                             false,
+	} {
+		if _, retry := got.RetryErrors.Retry([]byte(body)); retry != want {
+			t.Errorf("retry of %s: %v, want %v", body, retry, want)
+		}
+	}
+}

@@ -791,6 +791,15 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 		d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), res.status, ra, hasRA, att.Error, now)
 	default:
 		att.Error = status
+		if code, ok := cfg.retry.RetryErrors.Retry(res.body); ok {
+			// A refusal the platform calls temporary by its error code
+			// (WhatsApp's 400 with 130429 when throttled): retried, and
+			// counted against the breaker like a 429.
+			att.Error = status + ": error " + code
+			ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
+			d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), res.status, ra, hasRA, att.Error, now)
+			return o, verdictFailure
+		}
 		d.fail(&o, "rejected: "+status)
 	}
 	return o, v

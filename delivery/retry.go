@@ -37,6 +37,7 @@ const (
 func retryPolicy(p connectors.RetryPolicy) connectors.RetryPolicy {
 	def := connectors.DefaultRetryPolicy()
 	if p.Schedule == nil && p.Jitter == 0 && p.MaxRetryAfter == 0 && p.RetryOn == nil {
+		def.RetryErrors = p.RetryErrors
 		return def
 	}
 	if p.Schedule == nil {

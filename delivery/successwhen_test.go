@@ -124,3 +124,47 @@ func TestSuccessWhenBreaker(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryErrorsOfARefusal: a platform that throttles with HTTP 400 and
+// an error code in the body (the WhatsApp Cloud API's 130429) is retried
+// when the connector lists the code; any other 400 is dead at once.
+func TestRetryErrorsOfARefusal(t *testing.T) {
+	t.Parallel()
+	throttled := `{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429}}`
+	tests := []struct {
+		name       string
+		bodies     []string
+		wantState  string
+		wantReason string
+		attempts   int
+	}{
+		{"throttled, then sent", []string{throttled, `{"messages":[{"id":"wamid.1"}]}`}, store.DeliverySucceeded, "", 2},
+		{"throttled until the schedule ends", []string{throttled}, store.DeliveryFailed,
+			"gave up after 4 attempts: HTTP 400 Bad Request: error 130429", 4},
+		{"another code is dead at once", []string{`{"error":{"code":131026}}`}, store.DeliveryFailed, "rejected: HTTP 400 Bad Request", 1},
+		{"no code", []string{`not json`}, store.DeliveryFailed, "rejected: HTTP 400 Bad Request", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, srv := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+				w.Header().Set("Content-Type", "application/json")
+				body := tt.bodies[min(n, len(tt.bodies)-1)]
+				if strings.Contains(body, `"error"`) || body == "not json" {
+					return status(w, 400, body)
+				}
+				return status(w, 200, body)
+			})
+			out := outbound("whatsapp", srv.URL)
+			out.Retry.RetryErrors = &connectors.RetryErrors{Path: "error.code", Codes: []string{"130429", "131056"}}
+			db := openDB(t, nil)
+			start(t, db, map[string]*connectors.Outbound{"whatsapp": out}, Config{})
+			d := httpDelivery("whatsapp", "34600111222", srv.URL+"/123/messages", `{"messaging_product":"whatsapp"}`)
+			enqueue(t, db, d)
+			got := waitFinal(t, db, d.ID)
+			if got.State != tt.wantState || got.Reason != tt.wantReason || len(got.Attempts) != tt.attempts {
+				t.Fatalf("want %s with %q after %d attempts:\n%s", tt.wantState, tt.wantReason, tt.attempts, describe(got))
+			}
+		})
+	}
+}
