@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hookline/hookline/connectors"
+	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/internal/yamlconf"
 	"github.com/hookline/hookline/rules"
 	"github.com/hookline/hookline/schemas"
@@ -324,6 +326,7 @@ func Load(path string, env yamlconf.Env) (*Bundle, yamlconf.Errors) {
 		for _, w := range set.Warnings() {
 			b.Warnings = append(b.Warnings, w.Error())
 		}
+		b.Warnings = append(b.Warnings, b.uncarriedUpdates(set)...)
 	}
 
 	sort.Strings(b.Warnings)
@@ -529,5 +532,81 @@ func parsePrefixes(file string, node *yaml.Node, allow []string, env yamlconf.En
 			}
 		}
 	}
+	return out
+}
+
+// uncarriedUpdates warns about each rule action whose change no update
+// action of its target connector can carry (an action's fields list leaves
+// it out): every delivery it makes would fail at render. The target is the
+// connector the action names, else the rule's deliver_to, else each of
+// the connectors the rule listens to (none: not checked). The entity is
+// update_ticket's ticket, else the triggering event's, which is not known
+// here: then any update action of the connector may be the one.
+func (b *Bundle) uncarriedUpdates(set *rules.Set) []string {
+	var out []string
+	for _, r := range set.Rules() {
+		for _, eu := range r.EntityUpdates() {
+			targets := r.Connectors
+			switch {
+			case eu.Connector != "":
+				targets = []string{eu.Connector}
+			case r.DeliverTo != "":
+				targets = []string{r.DeliverTo}
+			}
+			for _, name := range targets {
+				c := b.Connectors[name]
+				if c == nil || c.Outbound == nil {
+					continue
+				}
+				actions := updateActions(c.Outbound, eu.Entity)
+				if len(actions) == 0 {
+					continue
+				}
+				carried := func(field string) bool {
+					return slices.ContainsFunc(actions, func(a *connectors.Action) bool { return a.Carries(field) })
+				}
+				var cannot []string
+				for _, f := range eu.Fields {
+					if !carried(f) {
+						cannot = append(cannot, f)
+					}
+				}
+				if eu.Tags && !carried(event.FieldTags) {
+					cannot = append(cannot, "tags")
+				}
+				if len(cannot) == 0 {
+					continue
+				}
+				names := make([]string, len(actions))
+				for i, a := range actions {
+					names[i] = fmt.Sprintf("%s (carries %s)", a.Name, strings.Join(a.Fields, ", "))
+				}
+				out = append(out, fmt.Sprintf("%s: rule %q: %s changes %s, which connector %s cannot send: %s; its deliveries would fail",
+					eu.Pos, r.ID, eu.Action, strings.Join(cannot, ", "), name, strings.Join(names, "; ")))
+			}
+		}
+	}
+	return out
+}
+
+// updateActions returns the actions of o that may carry an entity update:
+// update_<entity> or update for a known entity (the first that exists, as
+// rendering picks), else every update and update_* action.
+func updateActions(o *connectors.Outbound, entity string) []*connectors.Action {
+	if entity != "" {
+		for _, name := range []string{"update_" + entity, "update"} {
+			if a := o.Actions[name]; a != nil {
+				return []*connectors.Action{a}
+			}
+		}
+		return nil
+	}
+	var out []*connectors.Action
+	for name, a := range o.Actions {
+		if name == "update" || strings.HasPrefix(name, "update_") {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, func(x, y *connectors.Action) int { return strings.Compare(x.Name, y.Name) })
 	return out
 }

@@ -374,6 +374,20 @@ func TestLoadReportsRuleWarnings(t *testing.T) {
     connector: zendesk
     then:
       - log: { file: x.log, line: x }
+  - id: uncarried
+    on: [ticket.updated]
+    connector: zendesk
+    then:
+      - set_channel: email
+      - set_status: open
+      - update_ticket: { reference: "%%TICKET_REFERENCE%%", connector: freshdesk, category: billing, priority: high }
+  - id: carried
+    on: [ticket.updated]
+    connector: zendesk
+    then:
+      - set_status: open
+      - add_tags: [x]
+      - set_fields: { owner: null, custom.plan: gold }
 `)
 	b, errs := Load(dir, testEnv(nil))
 	if len(errs) > 0 {
@@ -383,12 +397,14 @@ func TestLoadReportsRuleWarnings(t *testing.T) {
 	for _, want := range []string{
 		`extra.yaml:6:37: update_ticket.reference "ORD-1234" is literal`,
 		`extra.yaml:8:9: rule "misspelt-type": on: "chat.mesage_received" matches no event type that connector spoki produces; did you mean "chat.message_received"?`,
+		`extra.yaml:26:9: rule "uncarried": set_channel changes channel, which connector zendesk cannot send: update_ticket (carries `,
+		`extra.yaml:28:9: rule "uncarried": update_ticket changes category, which connector freshdesk cannot send: update_ticket (carries `,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("warnings lack %q:\n%s", want, all)
 		}
 	}
-	for _, quiet := range []string{"closed-by-match", "open-types"} {
+	for _, quiet := range []string{"closed-by-match", "open-types", `"carried"`, "set_status changes"} {
 		if strings.Contains(all, quiet) {
 			t.Errorf("rule %s is warned about:\n%s", quiet, all)
 		}
@@ -399,7 +415,7 @@ func TestLoadReportsRuleWarnings(t *testing.T) {
 		t.Fatal(errs)
 	}
 	for _, w := range b.Warnings {
-		if strings.Contains(w, "is literal") || strings.Contains(w, "matches no event type") {
+		if strings.Contains(w, "is literal") || strings.Contains(w, "matches no event type") || strings.Contains(w, "cannot send") {
 			t.Errorf("shipped configs warn: %s", w)
 		}
 	}

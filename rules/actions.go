@@ -742,3 +742,43 @@ func renderBody(t *tree, d *TemplateData) (string, error) {
 	}
 	return string(b), nil
 }
+
+// EntityUpdate is what one action of a rule changes on an entity, as far
+// as it is known at load, for checks that need the connectors (which rules
+// does not know): can the target connector's actions carry it?
+type EntityUpdate struct {
+	Pos    yamlconf.Pos // the action
+	Action string       // its key: set_status, set_fields, update_ticket, add_tags, ...
+	// Connector is the target connector the action names
+	// (update_ticket's connector); "" for the rule's deliver_to, else the
+	// triggering event's connector.
+	Connector string
+	// Entity is the entity type updated ("ticket" for update_ticket); ""
+	// for the triggering event's.
+	Entity string
+	Fields []string // the fields it sets
+	Tags   bool     // it adds or removes tags
+}
+
+// EntityUpdates lists the entity updates of the rule's actions, in order.
+func (r *Rule) EntityUpdates() []EntityUpdate {
+	var out []EntityUpdate
+	for _, a := range r.actions {
+		eu := EntityUpdate{Pos: a.pos, Action: a.name}
+		switch a.kind {
+		case actSet, actUpdateTicket:
+			for _, op := range a.sets {
+				eu.Fields = append(eu.Fields, op.field)
+			}
+			if a.kind == actUpdateTicket {
+				eu.Connector, eu.Entity = a.connector, "ticket"
+			}
+		case actAddTags, actRemoveTags:
+			eu.Tags = true
+		default:
+			continue
+		}
+		out = append(out, eu)
+	}
+	return out
+}

@@ -2,7 +2,9 @@ package rules
 
 import (
 	"encoding/json"
+	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -275,5 +277,35 @@ func TestRuntimeConflictingUpdateTicket(t *testing.T) {
 	ev.Vars = map[string]string{"A": "7", "B": "8"}
 	if res := fire(t, src, Options{}, ev, nil); len(res.Updates) != 2 {
 		t.Fatalf("two tickets: %+v", res)
+	}
+}
+
+func TestEntityUpdates(t *testing.T) {
+	set := mustCompile(t, `rules:
+  - id: r
+    on: [ticket.updated]
+    then:
+      - set_status: open
+      - set_fields: { owner: null, custom.plan: gold }
+      - add_tags: [a]
+      - remove_tags: [b]
+      - update_ticket: { reference: "%%REFERENCE%%", connector: other, priority: high }
+      - log: { file: x.log, line: x }
+`, Options{})
+	var got []string
+	for _, eu := range set.Rules()[0].EntityUpdates() {
+		fields := append([]string(nil), eu.Fields...)
+		slices.Sort(fields)
+		got = append(got, fmt.Sprintf("%d %s %q %q %v %v", eu.Pos.Line, eu.Action, eu.Connector, eu.Entity, fields, eu.Tags))
+	}
+	want := []string{
+		`5 set_status "" "" [status] false`,
+		`6 set_fields "" "" [custom.plan owner] false`,
+		`7 add_tags "" "" [] true`,
+		`8 remove_tags "" "" [] true`,
+		`9 update_ticket "other" "ticket" [priority] false`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("EntityUpdates:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
