@@ -1,6 +1,7 @@
 package event
 
 import (
+	"maps"
 	"strings"
 	"time"
 )
@@ -107,6 +108,9 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 		if at.After(next.LastAgentMessageAt) {
 			next.LastAgentMessageAt = at
 		}
+	}
+	if len(e.Vars) > 0 && !maps.Equal(next.Vars, e.Vars) {
+		next.Vars = maps.Clone(e.Vars) // replaced whole, never changed in place
 	}
 	next.Version++
 	next.UpdatedAt = at

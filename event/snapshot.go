@@ -27,6 +27,10 @@ type Snapshot struct {
 	Fired map[string][]time.Time `json:"fired,omitempty"`
 	// Clocks holds per-rule timer clocks (pause accounting) for time-based rules.
 	Clocks map[string]*RuleClock `json:"clocks,omitempty"`
+	// Vars are the template variables (%%TICKET_REFERENCE%%) of the last
+	// event that carried any: a timer firing on the entity renders its
+	// actions with them, also after retention pruned the events.
+	Vars map[string]string `json:"vars,omitempty"`
 }
 
 // RuleClock is the state of one time-based rule's clock on one entity.

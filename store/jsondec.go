@@ -476,6 +476,7 @@ const (
 	snapUnansweredCustomerMessages
 	snapFired
 	snapClocks
+	snapVars
 )
 
 // snapshot reads a snapshot object into s.
@@ -525,9 +526,29 @@ func (d *jsonDecoder) snapshot(s *event.Snapshot) bool {
 			return once(snapFired) && d.fired(s)
 		case "clocks":
 			return once(snapClocks) && d.clocks(s)
+		case "vars":
+			return once(snapVars) && d.stringMap(&s.Vars)
 		}
 		return false
 	})
+}
+
+// stringMap reads an object of strings (or null) into *m.
+func (d *jsonDecoder) stringMap(m *map[string]string) bool {
+	if d.null() {
+		return true
+	}
+	out := map[string]string{}
+	ok := d.objectOfStrings(func(key string) bool {
+		if _, dup := out[key]; dup {
+			return false
+		}
+		v, ok := d.str()
+		out[key] = v
+		return ok
+	})
+	*m = out
+	return ok
 }
 
 // intField reads an int (64 bits wide on the platforms we build for; the

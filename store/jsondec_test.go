@@ -50,6 +50,7 @@ func storedSnapshots(t testing.TB) [][]byte {
 			LastCustomerMessageAt: at, LastAgentMessageAt: at, AgentReplies: 3, CustomerMessages: -4, UnansweredCustomerMessages: 7,
 			Fired:  map[string][]time.Time{"r2": {at, at.Add(time.Hour)}, "r1": nil, "r0": {}, "r<3>": {at}},
 			Clocks: map[string]*event.RuleClock{"b": {Since: at, PausedAt: at, PausedTotal: -time.Minute, Done: true}, "a": {}, "n": nil},
+			Vars:   map[string]string{"TICKET_REFERENCE": "T-1", "Q": "a\"b"},
 		},
 		{Fields: map[string]any{
 			"ints":   []any{0.0, -0.0, 1.0, -1.0, 999999999999999.0, 1e15, -1e15, 12345678901234567.0, 1e300, -2.5e-300},

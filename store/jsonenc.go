@@ -246,6 +246,10 @@ func (en *encoder) appendSnapshot(b []byte, s *event.Snapshot) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if len(s.Vars) > 0 {
+		b = append(b, `,"vars":`...)
+		b = en.appendStringMap(b, s.Vars)
+	}
 	return append(b, '}'), nil
 }
 

@@ -30,7 +30,7 @@ func TestEncoderFieldsPinned(t *testing.T) {
 		{reflect.TypeFor[event.Snapshot](), []string{"key", "fields", "version", "created_at", "updated_at",
 			"status_since,omitzero", "last_activity_at,omitzero", "last_customer_message_at,omitzero",
 			"last_agent_message_at,omitzero", "agent_replies", "customer_messages", "unanswered_customer_messages",
-			"fired,omitempty", "clocks,omitempty"}},
+			"fired,omitempty", "clocks,omitempty", "vars,omitempty"}},
 		{reflect.TypeFor[event.RuleClock](), []string{"since,omitzero", "paused_at,omitzero", "paused_total", "done,omitempty"}},
 		{reflect.TypeFor[StoredEvent](), []string{"event", "trace,omitempty"}},
 		{reflect.TypeFor[Delivery](), []string{"id", "connector", "entity", "reference", "rule_id", "event_id", "action",
@@ -132,6 +132,7 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 			LastCustomerMessageAt: at, LastAgentMessageAt: at, AgentReplies: 3, CustomerMessages: 4, UnansweredCustomerMessages: 2,
 			Fired:  map[string][]time.Time{"r2": {at, at.Add(time.Hour)}, "r1": nil, "r0": {}},
 			Clocks: map[string]*event.RuleClock{"b": {Since: at, PausedAt: at, PausedTotal: time.Minute, Done: true}, "a": {}, "n": nil},
+			Vars:   map[string]string{"TICKET_REFERENCE": "T-1", "Q": "a\"b"},
 		},
 	}
 	for i, s := range snaps {

@@ -8,11 +8,19 @@ import (
 	"github.com/hookline/hookline/event"
 )
 
-// LastEventVars returns the template variables (Event.Vars) of the newest
-// stored event of an entity, or nil when it has none. A timer.fired event
+// LastEventVars returns the template variables (Event.Vars) of the last
+// event of an entity that carried any, or nil when none did. A timer.fired event
 // carries them, so that a time-based rule's templates (%%TICKET_REFERENCE%%)
 // render as they would for the entity's last webhook.
 func (tx *Tx) LastEventVars(k event.EntityKey) (map[string]string, error) {
+	// The snapshot keeps them (event.Snapshot.Vars), also once retention
+	// pruned the events; snapshots written before it did are read from
+	// the entity's newest event.
+	if snap, err := tx.Entity(k); err != nil {
+		return nil, fmt.Errorf("last event of %s: %w", k, err)
+	} else if snap != nil && len(snap.Vars) > 0 {
+		return snap.Vars, nil
+	}
 	ek, err := entityKeyBytes(k)
 	if err != nil {
 		return nil, fmt.Errorf("last event of %s: %w", k, err)
