@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hookline/hookline/event"
+	"github.com/hookline/hookline/internal/yamlconf"
 	"github.com/hookline/hookline/store"
 )
 
@@ -150,9 +152,9 @@ func (s *Server) parseSince(v string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
 		return t, nil
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return time.Time{}, errors.New("since must be an RFC 3339 time or a duration like 1h")
+	d, err := yamlconf.ParseDuration(v)
+	if err != nil || d < 0 {
+		return time.Time{}, errors.New("since must be an RFC 3339 time or a duration back from now like 1h, 7d or 2w")
 	}
 	return s.now().Add(-d), nil
 }
@@ -358,7 +360,19 @@ func inboxView(it *store.InboxItem) fiber.Map {
 }
 
 func (s *Server) getEntity(c *fiber.Ctx) error {
-	k := event.EntityKey{Connector: c.Params("connector"), Entity: c.Params("entity"), Reference: c.Params("reference")}
+	// The path is matched undecoded, so a reference holding a slash or a
+	// space arrives escaped (ORD%201, a%2Fb) in one segment.
+	var k event.EntityKey
+	for _, p := range []struct {
+		name string
+		dst  *string
+	}{{"connector", &k.Connector}, {"entity", &k.Entity}, {"reference", &k.Reference}} {
+		v, err := url.PathUnescape(c.Params(p.name))
+		if err != nil {
+			return problem(c, fiber.StatusBadRequest, "%s %q: %v", p.name, c.Params(p.name), err)
+		}
+		*p.dst = v
+	}
 	snap, err := s.db.Entity(k)
 	if errors.Is(err, store.ErrNotFound) {
 		return problem(c, fiber.StatusNotFound, "no entity %s", k)

@@ -136,6 +136,9 @@ func (db *DB) Event(id string) (*StoredEvent, error) {
 // it walks the entity index instead of all events; Since stops the walk at
 // the first id older than Since, so older data is not read.
 func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
+	if err := checkListArgs(f.Cursor, "connector", f.Connector, "type", f.Type, "entity", f.Entity, "reference", f.Reference); err != nil {
+		return nil, "", fmt.Errorf("list events: %w", err)
+	}
 	limit := clampLimit(f.Limit)
 	var floor []byte
 	if !f.Since.IsZero() {

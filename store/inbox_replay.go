@@ -35,6 +35,9 @@ func (db *DB) ListInbox(f InboxFilter) ([]*InboxItem, string, error) {
 
 // listInbox is ListInbox reading at most scan stored items.
 func (db *DB) listInbox(f InboxFilter, scan int) ([]*InboxItem, string, error) {
+	if err := checkListArgs(f.After, "connector", f.Connector); err != nil {
+		return nil, "", fmt.Errorf("list inbox: %w", err)
+	}
 	limit := clampLimit(f.Limit)
 	if f.State == "" || f.State == InboxPending {
 		if err := db.flushJournal(); err != nil {

@@ -844,6 +844,9 @@ func (tx *Tx) recoverInFlight() error {
 // index and Connector+Reference the reference index; Since stops the walk
 // at the first id older than Since.
 func (db *DB) ListDeliveries(f DeliveryFilter) ([]*Delivery, string, error) {
+	if err := checkListArgs(f.Cursor, "connector", f.Connector, "reference", f.Reference, "rule", f.Rule); err != nil {
+		return nil, "", fmt.Errorf("list deliveries: %w", err)
+	}
 	limit := clampLimit(f.Limit)
 	var floor []byte
 	if !f.Since.IsZero() {
