@@ -18,7 +18,7 @@ import (
 )
 
 // fixturesDir holds the platforms' published payloads (read-only).
-const fixturesDir = "../../shared/fixtures"
+const fixturesDir = "../testdata/fixtures"
 
 // shippedDir holds the example connector files.
 const shippedDir = "../configs/connectors"

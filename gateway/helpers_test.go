@@ -19,8 +19,8 @@ import (
 	"github.com/hookline/hookline/internal/yamlconf"
 )
 
-// fixtures is where the platforms' published payloads live (../shared beside the repo).
-const fixtures = "../../shared/fixtures"
+// fixtures is where the platforms' published payloads live (testdata/fixtures).
+const fixtures = "../testdata/fixtures"
 
 func readFixture(t testing.TB, name string) []byte {
 	t.Helper()

@@ -20,7 +20,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the expected sections of testdata/*.txt")
 
 // fixturesDir holds the real platform payloads (shared/ sits beside the repo).
-const fixturesDir = "../../shared/fixtures"
+const fixturesDir = "../testdata/fixtures"
 
 // section is one "-- name --" part of a golden file.
 type section struct {
@@ -31,7 +31,7 @@ type section struct {
 // golden is a single-file test case: a free-text comment, then sections.
 //
 //	-- mapping.yaml --      the inbound.events list
-//	-- fixture --           a file name in shared/fixtures, or
+//	-- fixture --           a file name in testdata/fixtures, or
 //	-- payload.json --      the payload itself
 //	-- headers --           optional, "Name: value" lines
 //	-- query --             optional, a URL query string

@@ -14,7 +14,7 @@ import (
 	"github.com/hookline/hookline/schemas"
 )
 
-const fixtures = "../../shared/fixtures"
+const fixtures = "../testdata/fixtures"
 
 func newRegistry(t testing.TB) *schemas.Registry {
 	t.Helper()

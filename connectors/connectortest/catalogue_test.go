@@ -22,7 +22,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in ../testdata
 
 const (
 	shipped   = "../../configs/connectors"
-	fixtures  = "../../../shared/fixtures"
+	fixtures  = "../../testdata/fixtures"
 	payloads  = "../testdata/payloads"
 	goldenDir = "../testdata/conformance"
 )

@@ -47,7 +47,7 @@
 //			Sign:       connectortest.SignSlack,
 //			GoldenDir:  "../testdata/conformance",
 //			Cases: []connectortest.Case{
-//				{Name: "message", Payload: "../../../shared/fixtures/slack-event-callback-message.json"},
+//				{Name: "message", Payload: "../../testdata/fixtures/slack-event-callback-message.json"},
 //			},
 //		})
 //	}

@@ -48,7 +48,7 @@ func problems(check func(r reporter)) (msgs []string) {
 const (
 	shippedDir = "../../configs/connectors"
 	payloadDir = "../testdata/payloads"
-	fixtureDir = "../../../shared/fixtures"
+	fixtureDir = "../../testdata/fixtures"
 	goldenDir  = "../testdata/conformance"
 )
 

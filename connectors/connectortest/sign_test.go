@@ -13,7 +13,7 @@ import (
 	"github.com/hookline/hookline/connectors/verify"
 )
 
-// vector is one entry of shared/fixtures/signature-vectors.json.
+// vector is one entry of testdata/fixtures/signature-vectors.json.
 type vector struct {
 	Name       string            `json:"name"`
 	Scheme     string            `json:"scheme"`

@@ -19,8 +19,8 @@ import (
 	"time"
 )
 
-// fixturesDir is /work/shared/fixtures relative to this package directory.
-const fixturesDir = "../../../shared/fixtures"
+// fixturesDir is the repository's testdata/fixtures.
+const fixturesDir = "../../testdata/fixtures"
 
 // readFixture returns the exact bytes of a shared fixture file.
 func readFixture(t testing.TB, name string) []byte {

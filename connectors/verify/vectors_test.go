@@ -14,7 +14,7 @@ import (
 	"time"
 )
 
-// vector is one entry of shared/fixtures/signature-vectors.json.
+// vector is one entry of testdata/fixtures/signature-vectors.json.
 type vector struct {
 	Name            string            `json:"name"`
 	Scheme          string            `json:"scheme"`
