@@ -19,7 +19,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the expected sections of testdata/*.txt")
 
-// fixturesDir holds the real platform payloads (shared/ sits beside the repo).
+// fixturesDir holds the real platform payloads.
 const fixturesDir = "../testdata/fixtures"
 
 // section is one "-- name --" part of a golden file.

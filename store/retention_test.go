@@ -23,7 +23,7 @@ import (
 // and the raw payload of events in these tests.
 func retFixture(t testing.TB) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "shared", "fixtures", "whatsapp-cloud-text-message.json"))
+	b, err := os.ReadFile(filepath.Join("..", "testdata", "fixtures", "whatsapp-cloud-text-message.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
