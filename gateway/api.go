@@ -387,7 +387,37 @@ func (s *Server) getEntity(c *fiber.Ctx) error {
 	}); err != nil {
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
-	return c.JSON(fiber.Map{"entity": snap, "timers": orEmpty(timers)})
+	return c.JSON(fiber.Map{"entity": snap, "timers": timerViews(timers, func(event.EntityKey) *event.Snapshot { return snap })})
+}
+
+// timerView is a timer as the admin API shows it: parked when its rule's
+// clock on the entity is paused (pause_when holds), so that it fires
+// nothing when it comes due but only waits there for the clock to resume.
+type timerView struct {
+	store.Timer
+	Parked bool `json:"parked,omitempty"`
+}
+
+// timerViews marks the parked timers of ts, reading each entity's clocks
+// from snapshotOf (called once per entity, in order).
+func timerViews(ts []store.Timer, snapshotOf func(event.EntityKey) *event.Snapshot) []timerView {
+	out := make([]timerView, len(ts))
+	var (
+		last event.EntityKey
+		snap *event.Snapshot
+	)
+	for i, t := range ts {
+		if i == 0 || t.Key != last {
+			last, snap = t.Key, snapshotOf(t.Key)
+		}
+		out[i].Timer = t
+		if snap != nil {
+			if c := snap.Clocks[t.Rule]; c != nil && !c.PausedAt.IsZero() {
+				out[i].Parked = true
+			}
+		}
+	}
+	return out
 }
 
 func (s *Server) listRules(c *fiber.Ctx) error {
@@ -597,7 +627,19 @@ func (s *Server) listTimers(c *fiber.Ctx) error {
 	if err != nil {
 		return storeProblem(c, err)
 	}
-	return c.JSON(fiber.Map{"timers": orEmpty(ts), "next_cursor": next})
+	snaps := map[event.EntityKey]*event.Snapshot{}
+	views := timerViews(ts, func(k event.EntityKey) *event.Snapshot {
+		if snap, seen := snaps[k]; seen {
+			return snap
+		}
+		snap, err := s.db.Entity(k)
+		if err != nil {
+			snap = nil // not found, or unreadable: shown as not parked
+		}
+		snaps[k] = snap
+		return snap
+	})
+	return c.JSON(fiber.Map{"timers": views, "next_cursor": next})
 }
 
 func (s *Server) reloadConfig(c *fiber.Ctx) error {
