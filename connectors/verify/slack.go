@@ -50,7 +50,7 @@ func (v *slackVerifier) Verify(r *Request) error {
 	}
 	for _, key := range v.keys {
 		if hmac.Equal(sig, macOf(sha256.New, key, []byte("v0:"+ts+":"), r.Body)) {
-			r.signedReplay(v.tolerance, ts, sigValue)
+			r.signedReplay(v.tolerance, ts, string(sig))
 			return nil
 		}
 	}

@@ -67,7 +67,7 @@ func (v *standardWebhooks) Verify(r *Request) error {
 		want := macOf(sha256.New, key, []byte(id), []byte("."), []byte(ts), []byte("."), r.Body)
 		for _, sig := range candidates {
 			if hmac.Equal(sig, want) {
-				r.signedReplay(v.tolerance, id, ts, sigs)
+				r.signedReplay(v.tolerance, id, ts, string(want))
 				return nil
 			}
 		}

@@ -24,7 +24,9 @@ type Request struct {
 
 	// ReplayKey and ReplayWindow are set by Verify, when it accepts the
 	// request, for schemes that sign a timestamp: ReplayKey names this exact
-	// signed request (its timestamp and signature), and ReplayWindow is how
+	// signed request by what was signed and the signature that matched (as
+	// bytes: another spelling of the same signature in the header, upper-case
+	// hex or extra entries, is the same request), and ReplayWindow is how
 	// long after Now the same request would still pass the timestamp check
 	// (the tolerance in both directions). Intake answers a second request
 	// with the same key within the window as a duplicate of the first,

@@ -662,6 +662,21 @@ func TestReplayKey(t *testing.T) {
 		if first == "" || first != again || first == later {
 			t.Errorf("%s: keys %q, %q, %q: want the same for the same request, another for another time", sc.name, first, again, later)
 		}
+		// Another spelling of the same signature is the same request.
+		respell := map[string]func(h http.Header){
+			"slack": func(h http.Header) {
+				h.Set("X-Slack-Signature", "v0="+strings.ToUpper(strings.TrimPrefix(h.Get("X-Slack-Signature"), "v0=")))
+			},
+			"standard-webhooks": func(h http.Header) { h.Set("Webhook-Signature", h.Get("Webhook-Signature")+" v1,AAAA") },
+		}
+		if f := respell[sc.name]; f != nil {
+			r := newRequest(body, sc.ctype, now)
+			sc.sign(sc.secrets[1], r, now)
+			f(r.Header)
+			if err := v.Verify(r); err != nil || r.ReplayKey != first {
+				t.Errorf("%s: the same signature spelt another way: %v, key %q, want %q", sc.name, err, r.ReplayKey, first)
+			}
+		}
 		r := newRequest(body, sc.ctype, now)
 		sc.sign(sc.secrets[1], r, now)
 		r.Body = append([]byte(" "), body...) // no longer what was signed

@@ -49,7 +49,7 @@ func (v *zendeskVerifier) Verify(r *Request) error {
 	}
 	for _, key := range v.keys {
 		if hmac.Equal(sig, macOf(sha256.New, key, []byte(ts), r.Body)) {
-			r.signedReplay(v.tolerance, ts, sigValue)
+			r.signedReplay(v.tolerance, ts, string(sig))
 			return nil
 		}
 	}
