@@ -15,7 +15,7 @@ func TestCheckHeader(t *testing.T) {
 		{"X-Subject", "hello, world", ""},
 		{"X-Subject", "tab\tand ünïcode", ""},
 		{"X-Subject", "", ""},
-		{"X-Subject", "hi\r\nX-Injected: 1", `header X-Subject: value holds a line break ("hi\r\nX-Injected: 1")`},
+		{"X-Subject", "hi\r\nX-Injected: 1", `header X-Subject: value holds a line break at byte 2 of 17: it cannot be sent`},
 		{"X-Subject", "lf\nonly", "value holds a line break"},
 		{"X-Subject", "nul\x00", "value holds a control character"},
 		{"X-Subject", "del\x7f", "value holds a control character"},
@@ -30,6 +30,8 @@ func TestCheckHeader(t *testing.T) {
 			t.Errorf("CheckHeader(%q, %q) = %v, want nil", tc.name, tc.value, err)
 		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 			t.Errorf("CheckHeader(%q, %q) = %v, want an error containing %q", tc.name, tc.value, err, tc.wantErr)
+		case err != nil && tc.value != "" && tc.value != "ok" && strings.Contains(err.Error(), tc.value):
+			t.Errorf("CheckHeader(%q, %q) = %v: the error quotes the value (it may be a secret)", tc.name, tc.value, err)
 		}
 	}
 }

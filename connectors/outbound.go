@@ -542,16 +542,16 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 	return a, errs
 }
 
-// isUpdateAction reports whether Render uses action name for update_entity
+// IsUpdateAction reports whether Render uses action name for update_entity
 // updates (update, update_<entity>).
-func isUpdateAction(name string) bool {
+func IsUpdateAction(name string) bool {
 	return name == "update" || strings.HasPrefix(name, "update_")
 }
 
 // loadActionFields compiles the fields list n of action name.
 func loadActionFields(file, name string, n *yaml.Node) ([]string, yamlconf.Errors) {
 	var errs yamlconf.Errors
-	if !isUpdateAction(name) {
+	if !IsUpdateAction(name) {
 		errs.Add(file, n, "fields: only update actions (update, update_<entity>) carry an update's fields; %s does not", name)
 		return nil, errs
 	}

@@ -111,7 +111,7 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 			return nil, fail("header "+k, err)
 		}
 		if err := CheckHeader(k, v); err != nil {
-			return nil, fail("header "+k, err)
+			return nil, fail("headers", err)
 		}
 		req.Headers[k] = v
 	}
@@ -130,7 +130,7 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 			if !json.Valid(req.Body) {
 				return nil, fail("body", fmt.Errorf("the content type is %s but the rendered body is not valid JSON (build JSON values with the json function): %s", ct, excerpt(o.redact(string(b)))))
 			}
-			if u.Kind == event.KindUpdateEntity && isEmptyJSONUpdate(req.Body) {
+			if u.Kind == event.KindUpdateEntity && a.Fields == nil && isEmptyJSONUpdate(req.Body) {
 				return nil, fail("body", fmt.Errorf("the body %s changes nothing, so the update (%s) would be lost; list the fields the action carries in its fields key", strings.Join(strings.Fields(string(req.Body)), ""), describeUpdate(u)))
 			}
 		}
@@ -146,6 +146,9 @@ func renderWebhook(u *event.Update) (*Request, error) {
 	pu, err := url.Parse(w.URL)
 	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 		return nil, fmt.Errorf("%w: call_webhook of rule %s: %q is not an http(s) URL", ErrRender, u.RuleID, w.URL)
+	}
+	if err := checkDotSegments(w.URL, pu.EscapedPath()); err != nil {
+		return nil, fmt.Errorf("%w: call_webhook of rule %s: %w", ErrRender, u.RuleID, err)
 	}
 	method := strings.ToUpper(w.Method)
 	if method == "" {
@@ -213,10 +216,8 @@ func (a *Action) joinURL(base, path string) (string, error) {
 		return "", fmt.Errorf("rendered URL %q leaves the connector's base_url %s", full, base)
 	}
 	escaped := u.EscapedPath()
-	for _, seg := range strings.Split(escaped, "/") {
-		if isDotSegment(seg) {
-			return "", fmt.Errorf("rendered URL %q has the dot segment %q in its path, which would move the request to another endpoint (is a reference or variable \".\" or \"..\"?)", full, seg)
-		}
+	if err := checkDotSegments(full, escaped); err != nil {
+		return "", err
 	}
 	if c.baseOK && escaped != c.basePath && !strings.HasPrefix(escaped, c.basePath+"/") {
 		return "", fmt.Errorf("rendered URL %q leaves the connector's base_url path %s", full, base)
@@ -226,6 +227,18 @@ func (a *Action) joinURL(base, path string) (string, error) {
 		a.url.Store(c)
 	}
 	return full, nil
+}
+
+// checkDotSegments refuses a URL whose escaped path holds a dot segment:
+// a server resolves it (percent-encoded too, by RFC 3986 normalisation),
+// and the request lands on another endpoint than the one written.
+func checkDotSegments(full, escapedPath string) error {
+	for _, seg := range strings.Split(escapedPath, "/") {
+		if isDotSegment(seg) {
+			return fmt.Errorf("rendered URL %q has the dot segment %q in its path, which would move the request to another endpoint (is a reference or variable \".\" or \"..\"?)", full, seg)
+		}
+	}
+	return nil
 }
 
 // isDotSegment reports whether an escaped path segment is "." or "..",

@@ -578,3 +578,43 @@ func TestIsEmptyJSONUpdate(t *testing.T) {
 		}
 	}
 }
+
+// An update action that carries its change in the path (fields declared)
+// is sent with an empty JSON body; without fields, an empty body is still
+// refused as an update that changes nothing.
+func TestFieldsInThePathWithAnEmptyBody(t *testing.T) {
+	const src = `connector: p
+outbound:
+  base_url: https://api.example.com
+  actions:
+    update_ticket:
+      method: POST
+      path: '/tickets/{{ .PathEscape .Reference }}/status/{{ .PathEscape (.Field "status") }}'
+      body: '{}'
+%s`
+	u := &event.Update{Kind: event.KindUpdateEntity, Connector: "p", Entity: "ticket", Reference: "7", Set: map[string]any{"status": "open"}}
+	c := loadYAML(t, "p.yaml", fmt.Sprintf(src, "      fields: [status]"), nil)
+	req, err := c.Outbound.Render(u, "d1", nil)
+	if err != nil || req.URL != "https://api.example.com/tickets/7/status/open" || string(req.Body) != "{}" {
+		t.Fatalf("with fields: %+v, %v", req, err)
+	}
+	c = loadYAML(t, "p.yaml", fmt.Sprintf(src, ""), nil)
+	if _, err := c.Outbound.Render(u, "d1", nil); !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "changes nothing") {
+		t.Fatalf("without fields: %v, want the empty-update refusal", err)
+	}
+}
+
+// A call_webhook URL with a dot segment, plain or percent-encoded, is
+// refused: a server resolves it to another path.
+func TestRenderWebhookRefusesDotSegments(t *testing.T) {
+	for _, u := range []string{"https://ops.example.com/t/%2E%2E/admin", "https://ops.example.com/t/../admin", "https://ops.example.com/t/./x"} {
+		up := &event.Update{Kind: event.KindCallWebhook, RuleID: "r", Webhook: &event.WebhookCall{URL: u}}
+		if _, err := (*Outbound)(nil).Render(up, "d1", nil); !errors.Is(err, ErrRender) || !strings.Contains(err.Error(), "dot segment") {
+			t.Errorf("%s: %v, want a dot-segment refusal", u, err)
+		}
+	}
+	ok := &event.Update{Kind: event.KindCallWebhook, RuleID: "r", Webhook: &event.WebhookCall{URL: "https://ops.example.com/t/a%2F..%2Fb"}}
+	if _, err := (*Outbound)(nil).Render(ok, "d1", nil); err != nil {
+		t.Errorf("one segment holding an escaped slash: %v", err)
+	}
+}
