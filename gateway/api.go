@@ -515,7 +515,9 @@ func (s *Server) retryOne(id string) error {
 			return &renderError{err}
 		}
 		d.Request, d.Action = *req, action
-		return nil
+		// Its changes go out now: their echo must be known as ours, as
+		// for a delivery rendered when it was made.
+		return putFingerprints(tx, b, s.now(), d)
 	})
 }
 
@@ -579,9 +581,9 @@ pages:
 		}
 		f.Cursor = next
 	}
-	s.disp.Notify()
 	cursor := ""
 	if more {
+		s.disp.Notify() // the retries of the page it stopped in
 		cursor = visited
 	}
 	return c.JSON(fiber.Map{"retried": len(retried), "ids": retried, "more": more, "next_cursor": cursor})

@@ -292,4 +292,13 @@ func TestRetryRebuildsADeliveryThatCouldNotBeRendered(t *testing.T) {
 	if d, _ := ts.Store().Delivery(id); d.Request.Method != "PUT" || !strings.HasSuffix(d.Request.URL, "/tickets/T1") {
 		t.Fatalf("rebuilt request %s %s", d.Request.Method, d.Request.URL)
 	}
+	// The platform echoes the change: it is known as the gateway's own.
+	echo := &event.Event{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
+		Actor: event.Actor{Type: "system"}, Fields: map[string]any{"status": "solved"}, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}
+	if err := ts.ApplyEvents([]*event.Event{echo}); err != nil {
+		t.Fatal(err)
+	}
+	if !echo.Causation.Echo || echo.Causation.DeliveryID != id {
+		t.Fatalf("the echo of the rebuilt delivery: causation %+v, want an echo of %s", echo.Causation, id)
+	}
 }

@@ -590,20 +590,18 @@ func (b *Bundle) uncarriedUpdates(set *rules.Set) []string {
 }
 
 // updateActions returns the actions of o that may carry an entity update:
-// update_<entity> or update for a known entity (the first that exists, as
-// rendering picks), else every update and update_* action.
+// the one rendering picks for a known entity (Outbound.ActionFor), else
+// every update action (connectors.IsUpdateAction).
 func updateActions(o *connectors.Outbound, entity string) []*connectors.Action {
 	if entity != "" {
-		for _, name := range []string{"update_" + entity, "update"} {
-			if a := o.Actions[name]; a != nil {
-				return []*connectors.Action{a}
-			}
+		if a := o.Actions[o.ActionFor(&event.Update{Kind: event.KindUpdateEntity, Entity: entity})]; a != nil {
+			return []*connectors.Action{a}
 		}
 		return nil
 	}
 	var out []*connectors.Action
 	for name, a := range o.Actions {
-		if name == "update" || strings.HasPrefix(name, "update_") {
+		if connectors.IsUpdateAction(name) {
 			out = append(out, a)
 		}
 	}

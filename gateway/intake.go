@@ -64,6 +64,7 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	if replay != "" {
 		switch id, state := s.replays.check(name, replay, req.ReplayWindow, start); state {
 		case replaySeen:
+			s.metrics.ack(name, s.now().Sub(start))
 			s.metrics.hook(name, fiber.StatusOK)
 			return c.Status(fiber.StatusOK).JSON(fiber.Map{"id": id, "duplicate": true})
 		case replayInFlight:

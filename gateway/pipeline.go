@@ -603,6 +603,12 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 			return nil, err
 		}
 		for i := range hooks {
+			// The list in memory may predate an unsubscribe that has
+			// committed since; the transaction has the last word (the
+			// unsubscribe cancels what was queued before it).
+			if !bs.tx.HasSubscription(strings.TrimPrefix(hooks[i].RuleID, restHookRulePrefix)) {
+				continue
+			}
 			id, _, err := p.enqueue(bs, &hooks[i], ev)
 			if err != nil {
 				return nil, err
@@ -968,16 +974,22 @@ func toStoreRequest(r *connectors.Request) *store.Request {
 // webhook echoing it back is recognised as ours. It is written with the
 // delivery, before anything is sent: the echo may arrive before the response.
 func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
+	return putFingerprints(bs.tx, bs.bundle, bs.now, d)
+}
+
+// putFingerprints writes the fingerprints of delivery d's changes in tx
+// (see pipeline.fingerprint), expiring after the bundle's window from now.
+func putFingerprints(tx *store.Tx, b *Bundle, now time.Time, d *store.Delivery) error {
 	if d.Update.Kind != event.KindUpdateEntity {
 		return nil
 	}
-	expires := bs.now.Add(bs.bundle.File.Delivery.FingerprintWindow)
+	expires := now.Add(b.File.Delivery.FingerprintWindow)
 	put := func(field, value, also string) error {
-		return bs.tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: value, Also: also,
+		return tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: value, Also: also,
 			DeliveryID: d.ID, Hops: d.Hops, Expires: expires})
 	}
 	var out *connectors.Outbound
-	if c := bs.bundle.Connectors[d.Connector]; c != nil {
+	if c := b.Connectors[d.Connector]; c != nil {
 		out = c.Outbound
 	}
 	for f, v := range d.Update.Set {

@@ -254,33 +254,29 @@ func (s *Server) samples(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(c, fiber.StatusBadRequest, "%v", err)
 	}
+	// What a subscriber of the type or pattern would have received (no
+	// echoes; timer firings only when named): the newest such events among
+	// the last samplePatternScan of the type (of any type for a pattern).
 	typ := c.Query("type")
-	if typ == "" || !strings.Contains(typ, "*") {
-		evs, _, err := s.db.ListEvents(store.EventFilter{Type: typ, Connector: c.Query("connector"), Limit: limit})
-		if err != nil {
-			return storeProblem(c, err)
-		}
-		out := make([]HookPayload, 0, len(evs))
-		for _, e := range evs {
-			out = append(out, hookPayload(e.Event))
-		}
-		return c.JSON(out)
+	pattern := typ
+	if pattern == "" {
+		pattern = "*"
 	}
-	// A pattern, as subscriptions take them: the newest events it matches,
-	// among the last samplePatternScan, and only what a subscriber of it
-	// would receive (no echoes, timer firings only when named).
-	if !validEventPattern(typ) {
+	if !validEventPattern(pattern) {
 		return problem(c, fiber.StatusBadRequest, "type %q: want an event type (ticket.updated), a prefix ending in .* (ticket.*) or *", typ)
 	}
-	out := make([]HookPayload, 0, limit)
 	f := store.EventFilter{Connector: c.Query("connector"), Limit: 500}
+	if !strings.Contains(pattern, "*") {
+		f.Type = pattern
+	}
+	out := make([]HookPayload, 0, limit)
 	for scanned := 0; len(out) < limit && scanned < samplePatternScan; {
 		evs, next, err := s.db.ListEvents(f)
 		if err != nil {
 			return storeProblem(c, err)
 		}
 		for _, e := range evs {
-			if len(out) < limit && !e.Event.Causation.Echo && subscriptionMatches(typ, e.Event.Type) {
+			if len(out) < limit && !e.Event.Causation.Echo && subscriptionMatches(pattern, e.Event.Type) {
 				out = append(out, hookPayload(e.Event))
 			}
 		}
@@ -293,8 +289,8 @@ func (s *Server) samples(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// samplePatternScan bounds how many recent events a sample request with a
-// pattern looks through.
+// samplePatternScan bounds how many recent events a sample request looks
+// through.
 const samplePatternScan = 5000
 
 // restHookGone handles a 410 from a subscriber: the subscription is removed

@@ -52,6 +52,13 @@ func (tx *Tx) DeleteSubscription(id string) error {
 	return b.Delete([]byte(id))
 }
 
+// HasSubscription reports whether subscription id exists, as the
+// transaction sees it.
+func (tx *Tx) HasSubscription(id string) bool {
+	b := tx.tx.Bucket(bucketSubscriptions)
+	return b != nil && b.Get([]byte(id)) != nil
+}
+
 // Subscriptions lists every subscription in id order.
 func (db *DB) Subscriptions() ([]Subscription, error) {
 	var out []Subscription
