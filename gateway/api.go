@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/oklog/ulid/v2"
 	"golang.org/x/time/rate"
 
 	"github.com/hookline/hookline/event"
@@ -192,8 +193,12 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(c, fiber.StatusBadRequest, "%v", err)
 	}
+	cursor, err := idCursor(c, "cursor")
+	if err != nil {
+		return problem(c, fiber.StatusBadRequest, "%v", err)
+	}
 	evs, next, err := s.db.ListEvents(store.EventFilter{Connector: c.Query("connector"), Type: c.Query("type"),
-		Entity: c.Query("entity"), Reference: c.Query("reference"), Since: since, Cursor: c.Query("cursor"), Limit: limit})
+		Entity: c.Query("entity"), Reference: c.Query("reference"), Since: since, Cursor: cursor, Limit: limit})
 	if err != nil {
 		return storeProblem(c, err)
 	}
@@ -271,15 +276,32 @@ func (s *Server) listInbox(c *fiber.Ctx) error {
 
 // inboxFilter reads the inbox filters of a request's query.
 func inboxFilter(c *fiber.Ctx) (store.InboxFilter, error) {
-	f := store.InboxFilter{Connector: c.Query("connector"), State: c.Query("state"), After: c.Query("after")}
+	after, err := idCursor(c, "after")
+	if err != nil {
+		return store.InboxFilter{}, err
+	}
+	f := store.InboxFilter{Connector: c.Query("connector"), State: c.Query("state"), After: after}
 	switch f.State {
 	case "", store.InboxPending, store.InboxProcessed, store.InboxUnmapped, store.InboxFailed:
 	default:
 		return f, fmt.Errorf("state %q: want one of pending, processed, unmapped, failed", f.State)
 	}
-	var err error
 	f.Limit, err = queryLimit(c, 100, 1000)
 	return f, err
+}
+
+// idCursor reads the cursor parameter name of a list whose cursor is the
+// id it stopped at: a ULID, as the gateway makes every id; anything else
+// is not one a list gave.
+func idCursor(c *fiber.Ctx, name string) (string, error) {
+	v := c.Query(name)
+	if v == "" {
+		return "", nil
+	}
+	if _, err := ulid.ParseStrict(v); err != nil {
+		return "", fmt.Errorf("%s %q is not one a list gave (the id of a list's last item)", name, v)
+	}
+	return v, nil
 }
 
 // replayInboxItem puts a failed or unmapped webhook back on the pending
@@ -438,6 +460,10 @@ func (s *Server) deliveryFilter(c *fiber.Ctx) (store.DeliveryFilter, error) {
 	if err != nil {
 		return store.DeliveryFilter{}, err
 	}
+	cursor, err := idCursor(c, "cursor")
+	if err != nil {
+		return store.DeliveryFilter{}, err
+	}
 	state := c.Query("state")
 	switch state {
 	case "", store.DeliveryPending, store.DeliveryInFlight, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryCancelled:
@@ -446,7 +472,7 @@ func (s *Server) deliveryFilter(c *fiber.Ctx) (store.DeliveryFilter, error) {
 			store.DeliveryPending, store.DeliveryInFlight, store.DeliverySucceeded, store.DeliveryFailed, store.DeliveryCancelled)
 	}
 	return store.DeliveryFilter{State: state, Connector: c.Query("connector"), Reference: c.Query("reference"),
-		Rule: c.Query("rule"), Since: since, Cursor: c.Query("cursor"), Limit: limit}, nil
+		Rule: c.Query("rule"), Since: since, Cursor: cursor, Limit: limit}, nil
 }
 
 func (s *Server) listDeliveries(c *fiber.Ctx) error {

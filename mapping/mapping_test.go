@@ -258,6 +258,7 @@ func TestOccurredAt(t *testing.T) {
 		{"offset without colon", `"2024-03-01T10:20:30+0000"`, at(10, 20, 30, 0), ""},
 		{"negative offset without colon", `"2024-03-01T05:20:30.5-0500"`, at(10, 20, 30, 500000000), ""},
 		{"offset in hours (PostgreSQL)", `"2024-03-01 12:20:30.123+02"`, at(10, 20, 30, 123000000), ""},
+		{"offset in hours after a space", `"2024-03-01 03:20:30 -07"`, at(10, 20, 30, 0), ""},
 		{"space instead of T", `"2024-03-01 10:20:30Z"`, at(10, 20, 30, 0), ""},
 		{"space and offset", `"2024-03-01 12:20:30+02:00"`, at(10, 20, 30, 0), ""},
 		{"space before the offset (Ruby)", `"2024-03-01 12:20:30 +0200"`, at(10, 20, 30, 0), ""},

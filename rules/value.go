@@ -151,9 +151,6 @@ func (v val) instant() (time.Time, bool) {
 	case vNum:
 		return event.ParseTime(v.f)
 	case vStr:
-		if t, ok := parseTimestamp(v.s); ok {
-			return t, true
-		}
 		return event.ParseTime(v.s)
 	}
 	return time.Time{}, false

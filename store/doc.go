@@ -39,7 +39,7 @@
 // Damaged bytes followed by valid records cost only what they held:
 // replay resynchronises on the next valid record, logs the skipped span
 // (Options.Logger, segment and offset), counts it (Stats.JournalSkipped)
-// and keeps the segment as <segment>.corrupt. A Close whose last apply
+// and keeps the segment as <segment>.<time>.corrupt. A Close whose last apply
 // fails says how many records stay in the journal for the next Open.
 // Back up the database file after a clean Close, or together with its
 // journal segments.

@@ -34,8 +34,10 @@ import (
 //
 // A torn or corrupt end of a segment (no valid record after it) was never
 // acknowledged, because a record is answered only after its fdatasync:
-// replay ignores it silently. Damage followed by valid records is not a
-// crash's doing: replay resynchronises on the next valid record (a
+// replay ignores it silently. Damage followed by valid records is rarer:
+// a crash in the middle of an append whose pages reached the disk out of
+// order (never acknowledged, so nothing is lost), or damage to the file.
+// Replay resynchronises on the next valid record (a
 // plausible length, a matching checksum, a well-formed body and a seq
 // above the last good one, so records of a failed append that a crash
 // left behind newer ones are not taken), reports the skipped span and
@@ -125,6 +127,7 @@ type segment struct {
 	num  uint64
 	path string
 	last uint64 // highest seq written to it
+	kept string // replay: the name a damaged segment is kept under
 }
 
 // journal is the set of segment files; mu serialises appends, rotation
@@ -243,6 +246,14 @@ func recordAt(data []byte, prevSeq uint64) (*jrec, int) {
 	}
 	body := data[journalHeader : journalHeader+int(n)]
 	if binary.BigEndian.Uint64(body[:8]) <= prevSeq {
+		return nil, 0
+	}
+	// The id and dedupe key lengths must fit before the checksum over up
+	// to maxJournalRecord bytes is paid: scanning damaged bytes offset by
+	// offset, few random headers get that far.
+	idLen := int(binary.BigEndian.Uint16(body[24:26]))
+	if idLen == 0 || idLen > maxIDLen || 26+idLen+4 > len(body) ||
+		int64(binary.BigEndian.Uint32(body[26+idLen:30+idLen])) > int64(len(body)-30-idLen) {
 		return nil, 0
 	}
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(data[4:8]) {

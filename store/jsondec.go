@@ -483,6 +483,13 @@ const (
 func (d *jsonDecoder) snapshot(s *event.Snapshot) bool {
 	var seen seenMembers
 	once := seen.first
+	defer func() {
+		// Written before the counter existed: a customer who wrote after
+		// the agent side has at least one message unanswered.
+		if int(seen)&snapUnansweredCustomerMessages == 0 && s.LastCustomerMessageAt.After(s.LastAgentMessageAt) {
+			s.UnansweredCustomerMessages = 1
+		}
+	}()
 	return d.object(func(key []byte) bool {
 		switch string(key) {
 		case "key":

@@ -178,3 +178,22 @@ func BenchmarkDecodeSnapshot(b *testing.B) {
 		}
 	})
 }
+
+// A snapshot written before unanswered_customer_messages existed reads as
+// one unanswered message when the customer wrote after the agent side, so
+// a "first reply" rule (is: 1) does not fire on the next message.
+func TestSnapshotWithoutUnansweredCount(t *testing.T) {
+	for body, want := range map[string]int{
+		`{"key":{"connector":"c","entity":"t","reference":"1"},"fields":{},"version":1,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","last_customer_message_at":"2026-01-02T00:00:00Z","last_agent_message_at":"2026-01-01T00:00:00Z","agent_replies":1,"customer_messages":3}`: 1,
+		`{"key":{"connector":"c","entity":"t","reference":"1"},"fields":{},"version":1,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","last_customer_message_at":"2026-01-01T00:00:00Z","last_agent_message_at":"2026-01-02T00:00:00Z","agent_replies":1,"customer_messages":3}`: 0,
+		`{"key":{"connector":"c","entity":"t","reference":"1"},"fields":{},"version":1,"created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z","last_customer_message_at":"2026-01-02T00:00:00Z","agent_replies":0,"customer_messages":3,"unanswered_customer_messages":3}`:               3,
+	} {
+		var s event.Snapshot
+		if err := decodeSnapshot([]byte(body), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.UnansweredCustomerMessages != want {
+			t.Errorf("%s: unanswered %d, want %d", body, s.UnansweredCustomerMessages, want)
+		}
+	}
+}

@@ -161,16 +161,16 @@ func checkPart(what, s string) error {
 }
 
 // checkListArgs refuses (ErrInvalid) the arguments of a list that can
-// match nothing: names holding a NUL byte, and a cursor that is not an id
-// (every list's cursor is the id it stopped at). parts are (what, value)
-// pairs of names; cursor may be empty.
+// match nothing: names holding a NUL byte, and a cursor that cannot be an
+// id (every list's cursor is the id it stopped at). parts are (what,
+// value) pairs of names; cursor may be empty.
 func checkListArgs(cursor string, parts ...string) error {
 	for i := 0; i+1 < len(parts); i += 2 {
 		if err := checkPart(parts[i], parts[i+1]); err != nil {
 			return err
 		}
 	}
-	if cursor != "" && !isULID([]byte(cursor)) {
+	if strings.IndexByte(cursor, sep) >= 0 || len(cursor) > maxIDLen {
 		return fmt.Errorf("cursor %q is not one a list gave: %w", cursor, ErrInvalid)
 	}
 	return nil

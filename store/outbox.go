@@ -724,7 +724,10 @@ func (db *DB) RetryDeliveryWith(id string, now time.Time, build func(tx *Tx, d *
 		if d.State != DeliveryFailed && d.State != DeliveryCancelled {
 			return fmt.Errorf("delivery %s is %s: %w", id, d.State, ErrState)
 		}
-		if d.Request.URL == "" && build != nil {
+		if d.Request.URL == "" {
+			if build == nil {
+				return fmt.Errorf("delivery %s has no request to send (it could not be built; retry it through the gateway, which builds it again): %w", id, ErrState)
+			}
 			if err := build(tx, d); err != nil {
 				return err
 			}

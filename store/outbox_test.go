@@ -490,12 +490,23 @@ func TestAddFailedDelivery(t *testing.T) {
 	if err := db.FinishDelivery(next.ID, &Attempt{At: db.clock.Now(), Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.RetryDelivery(failed[0].ID, db.clock.Now()); err != nil {
+	// Without a request it cannot be sent as it is: a retry must build it.
+	if err := db.RetryDelivery(failed[0].ID, db.clock.Now()); !errors.Is(err, ErrState) {
+		t.Fatalf("retry without building its request: %v, want ErrState", err)
+	}
+	build := func(tx *Tx, d *Delivery) error {
+		d.Request = Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/1.json"}
+		return nil
+	}
+	if err := db.RetryDeliveryWith(failed[0].ID, db.clock.Now(), build); err != nil {
 		t.Fatal(err)
 	}
 	mustCheck(t, db)
 	if ids := claim(t, db, 0); !equalStrings(ids, []string{failed[0].ID}) {
-		t.Fatalf("after RetryDelivery claimed %v, want %s", ids, failed[0].ID)
+		t.Fatalf("after the retry claimed %v, want %s", ids, failed[0].ID)
+	}
+	if d, _ := db.Delivery(failed[0].ID); d.Request.URL == "" {
+		t.Fatal("the built request was not stored")
 	}
 }
 

@@ -241,14 +241,23 @@ func Open(path string, opts Options) (*DB, error) {
 // of later replays, for an operator to look at.
 const corruptSuffix = ".corrupt"
 
+// keptName is the name a damaged segment is kept under: path, the time
+// and corruptSuffix, so that a later damaged replay of a segment with the
+// same number (numbers start again after a clean close) keeps both.
+func keptName(path string, now time.Time) string {
+	return path + "." + now.UTC().Format("20060102T150405.000000000") + corruptSuffix
+}
+
 // replayJournal applies the records of journal segments left by a process
 // that stopped without closing the store (those already in bbolt are
 // skipped), removes the segments and returns the number for the next one.
 // It also sets the record sequence to continue after the last applied.
 //
 // A torn end of a segment is ignored silently (it was never
-// acknowledged). Damaged bytes followed by valid records are not a
-// crash's doing: the records after them are replayed, each skipped span
+// acknowledged). Damaged bytes followed by valid records are either an
+// append cut by a crash with its pages written out of order (never
+// acknowledged) or damage to the file: the records after them are
+// replayed, each skipped span
 // is logged as an error with its segment and offset and counted
 // (Stats.JournalSkipped), and the segment is kept as <segment>.corrupt
 // instead of being removed. What the skipped bytes held is not counted or
@@ -275,11 +284,16 @@ func (db *DB) replayJournal() (uint64, error) {
 			return 0, err
 		}
 		recs := read.recs
+		keptAs := ""
+		if len(read.skipped) > 0 {
+			keptAs = keptName(s.path, time.Now())
+		}
 		for _, sk := range read.skipped {
-			db.log.Error("intake journal: damaged bytes skipped on replay; the valid records after them are replayed, what the damaged bytes held is lost",
-				"segment", s.path, "offset", sk.off, "bytes", sk.len, "kept_as", s.path+corruptSuffix)
+			db.log.Error("intake journal: damaged bytes skipped on replay (an unacknowledged append cut by a crash, or damage to the file); the valid records after them are replayed",
+				"segment", s.path, "offset", sk.off, "bytes", sk.len, "kept_as", keptAs)
 		}
 		if len(read.skipped) > 0 {
+			s.kept = keptAs
 			damaged = append(damaged, s)
 			if err := db.bolt.Update(func(btx *bolt.Tx) error {
 				return addCount(btx.Bucket([]byte(bucketMeta)), countJournalSkipped, int64(len(read.skipped)))
@@ -305,8 +319,8 @@ func (db *DB) replayJournal() (uint64, error) {
 		next = max(next, s.num+1)
 	}
 	for _, s := range segs {
-		if slices.Contains(damaged, s) {
-			if err := os.Rename(s.path, s.path+corruptSuffix); err != nil {
+		if i := slices.IndexFunc(damaged, func(d segment) bool { return d.path == s.path }); i >= 0 {
+			if err := os.Rename(s.path, damaged[i].kept); err != nil {
 				return 0, fmt.Errorf("keep damaged journal segment: %w", err)
 			}
 			continue

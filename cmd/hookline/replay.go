@@ -133,10 +133,13 @@ func retryDeliveries(post func(string) (map[string]any, error), filters url.Valu
 		n, _ := out["retried"].(float64)
 		total += int(n)
 		more, _ := out["more"].(bool)
+		prev := cursor
 		cursor, _ = out["next_cursor"].(string)
 		switch {
 		case !more || cursor == "":
 			return total, false, nil
+		case cursor == prev:
+			return total, true, fmt.Errorf("the gateway answered the same next_cursor %q twice: stopping", cursor)
 		case limit > 0 && total >= limit:
 			return total, true, nil
 		}

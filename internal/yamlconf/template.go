@@ -145,14 +145,17 @@ func FormatNumber(f float64, bitSize int) string {
 	return strconv.FormatFloat(f, 'f', -1, bitSize)
 }
 
-// textOf is a template value as text: a string as it is, nil as "",
-// anything else as fmt prints it (json.Number as its digits).
+// textOf is a template value as text: a string as it is, nil as "", a
+// number as templates print it (PrintedValue: whole numbers in plain
+// digits), anything else as fmt prints it.
 func textOf(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
 	case string:
 		return x
+	case float64, float32, json.Number:
+		return PrintedValue(x).(string)
 	}
 	return fmt.Sprint(v)
 }

@@ -12,8 +12,9 @@ func TestURLEscapeFunctions(t *testing.T) {
 		{`{{ "." | pathescape }}/{{ ".." | pathescape }}/{{ "a.b" | pathescape }}`, "%2E/%2E%2E/a.b"},
 		{`{{ 1000000 | pathescape }}`, "1000000"},
 		{`{{ .N | pathescape }}`, ""},
+		{`{{ .ID | pathescape }}/{{ .ID | queryescape }}/{{ .ID | upper }}/{{ .F | trim }}`, "12345678/12345678/12345678/0.25"},
 	}
-	data := map[string]any{"V": "../admin/users?role=owner&x=1#f", "N": nil}
+	data := map[string]any{"V": "../admin/users?role=owner&x=1#f", "N": nil, "ID": 12345678.0, "F": 0.25}
 	for _, tc := range cases {
 		tmpl, err := CompileTemplate("t", tc.src)
 		if err != nil {
