@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tidwall/gjson"
 	"gopkg.in/yaml.v3"
 
 	"github.com/hookline/hookline/internal/yamlconf"
@@ -60,11 +59,8 @@ func (r *RetryErrors) Retry(body []byte) (code string, ok bool) {
 	if r == nil {
 		return "", false
 	}
-	v := gjson.GetBytes(body, r.Path)
-	if !v.Exists() || v.Type == gjson.Null {
-		return "", false
-	}
-	return v.String(), slices.Contains(r.Codes, v.String())
+	code, ok = errorCode(body, r.Path)
+	return code, ok && slices.Contains(r.Codes, code)
 }
 
 // BreakerConfig configures the circuit breaker of one outbound connector.

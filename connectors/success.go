@@ -54,14 +54,23 @@ func (s *SuccessWhen) failed(body []byte, reason string) BodyVerdict {
 	if s.ErrorPath == "" {
 		return v
 	}
-	e := gjson.GetBytes(body, s.ErrorPath)
-	if !e.Exists() || e.Type == gjson.Null {
+	code, ok := errorCode(body, s.ErrorPath)
+	if !ok {
 		return v
 	}
-	code := e.String()
 	v.Reason += ": " + s.ErrorPath + " " + shortRaw(code)
 	v.Retry = slices.Contains(s.RetryErrors, code)
 	return v
+}
+
+// errorCode reads a platform's error code at path in a JSON response body,
+// as text; false when it is absent or null.
+func errorCode(body []byte, path string) (string, bool) {
+	e := gjson.GetBytes(body, path)
+	if !e.Exists() || e.Type == gjson.Null {
+		return "", false
+	}
+	return e.String(), true
 }
 
 // matches compares a JSON value with a scalar of the config: a bool matches

@@ -396,7 +396,7 @@ func TestLoadReportsRuleWarnings(t *testing.T) {
 	all := strings.Join(b.Warnings, "\n")
 	for _, want := range []string{
 		`extra.yaml:6:37: update_ticket.reference "ORD-1234" is literal`,
-		`extra.yaml:8:9: rule "misspelt-type": on: "chat.mesage_received" matches no event type that connector spoki produces; did you mean "chat.message_received"?`,
+		`extra.yaml:8:10: rule "misspelt-type": on: "chat.mesage_received" matches no event type that connector spoki produces; did you mean "chat.message_received"?`,
 		`extra.yaml:26:9: rule "uncarried": set_channel changes channel, which connector zendesk cannot send: update_ticket (carries `,
 		`extra.yaml:28:9: rule "uncarried": update_ticket changes category, which connector freshdesk cannot send: update_ticket (carries `,
 	} {

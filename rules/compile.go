@@ -247,27 +247,58 @@ func (c *compiler) checkOnTypes(file string, on *yaml.Node, r *Rule) {
 		}
 		produced = append(produced, types...)
 	}
+	what := "connector " + r.Connectors[0] + " produces"
+	if len(r.Connectors) > 1 {
+		what = "connectors " + strings.Join(r.Connectors, ", ") + " produce"
+	}
 	for _, p := range r.On {
 		if !slices.ContainsFunc(produced, func(t string) bool { return typeMatches(p, t) }) {
-			c.warns.Add(file, on, "rule %q: on: %q matches no event type that connector %s produces%s", r.ID, p,
-				strings.Join(r.Connectors, ", "), yamlconf.DidYouMean(p, produced))
+			at := on // the pattern's own item when on: is a list
+			if on.Kind == yaml.SequenceNode {
+				for _, item := range on.Content {
+					if item.Value == p {
+						at = item
+						break
+					}
+				}
+			}
+			c.warns.Add(file, at, "rule %q: on: %q matches no event type that %s%s", r.ID, p, what, yamlconf.DidYouMean(p, produced))
 		}
 	}
 }
 
-// typeMatches reports whether event type t matches an `on:` pattern as the
-// rule index does: exactly, by prefix for a pattern ending in the only *,
-// else as a path.Match glob.
-func typeMatches(pattern, t string) bool {
-	switch star := strings.IndexByte(pattern, '*'); {
+// patternKind is how an `on:` pattern matches event types.
+type patternKind uint8
+
+const (
+	patExact  patternKind = iota // no *: the type itself
+	patPrefix                    // one * at the end: types starting with the rest
+	patGlob                      // any other *: a path.Match glob
+)
+
+// splitPattern classifies an `on:` pattern; prefix is the pattern without
+// its final * for patPrefix.
+func splitPattern(p string) (kind patternKind, prefix string) {
+	switch star := strings.IndexByte(p, '*'); {
 	case star < 0:
-		return pattern == t
-	case star == len(pattern)-1:
-		return strings.HasPrefix(t, pattern[:star])
-	default:
-		ok, _ := path.Match(pattern, t)
-		return ok
+		return patExact, p
+	case star == len(p)-1:
+		return patPrefix, p[:star]
 	}
+	return patGlob, p
+}
+
+// typeMatches reports whether event type t matches an `on:` pattern as the
+// rule index does (splitPattern).
+func typeMatches(pattern, t string) bool {
+	switch kind, prefix := splitPattern(pattern); kind {
+	case patExact:
+		return pattern == t
+	case patPrefix:
+		return strings.HasPrefix(t, prefix)
+	}
+	ok, _ := path.Match(pattern, t)
+	return ok
 }
 
 // rule compiles one rule node; it returns nil when the rule has errors that

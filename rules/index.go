@@ -4,7 +4,6 @@ import (
 	"path"
 	"slices"
 	"sort"
-	"strings"
 )
 
 // bucket holds rule indexes (file order) for one event type pattern:
@@ -57,13 +56,12 @@ func buildIndex(rules []*Rule) index {
 			continue
 		}
 		for _, p := range dedupe(append([]string(nil), r.On...)) {
-			star := strings.IndexByte(p, '*')
-			switch {
-			case star < 0:
+			switch kind, prefix := splitPattern(p); kind {
+			case patExact:
 				get(ix.exact, p).add(r)
-			case star == len(p)-1:
-				get(ix.prefix, p[:star]).add(r)
-				lens[star] = true
+			case patPrefix:
+				get(ix.prefix, prefix).add(r)
+				lens[len(prefix)] = true
 			default:
 				get(globs, p).add(r)
 			}
