@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -31,10 +32,26 @@ import (
 func decodeSnapshot(data []byte, s *event.Snapshot) error {
 	d := jsonDecoder{b: data}
 	if d.snapshot(s) && d.atEnd() {
+		upgradeSnapshot(data, s)
 		return nil
 	}
 	*s = event.Snapshot{}
-	return json.Unmarshal(data, s)
+	if err := json.Unmarshal(data, s); err != nil {
+		return err
+	}
+	upgradeSnapshot(data, s)
+	return nil
+}
+
+// upgradeSnapshot fills what a snapshot written by an older build lacks:
+// unanswered_customer_messages is at least 1 when the customer wrote after
+// the agent side, so that a "first reply" rule (is: 1) does not fire on
+// the next customer message after the upgrade.
+func upgradeSnapshot(data []byte, s *event.Snapshot) {
+	if s.UnansweredCustomerMessages == 0 && s.LastCustomerMessageAt.After(s.LastAgentMessageAt) &&
+		!bytes.Contains(data, []byte(`"unanswered_customer_messages"`)) {
+		s.UnansweredCustomerMessages = 1
+	}
 }
 
 // jsonDecoder reads one JSON text from b. Its methods return false when the
@@ -483,13 +500,6 @@ const (
 func (d *jsonDecoder) snapshot(s *event.Snapshot) bool {
 	var seen seenMembers
 	once := seen.first
-	defer func() {
-		// Written before the counter existed: a customer who wrote after
-		// the agent side has at least one message unanswered.
-		if int(seen)&snapUnansweredCustomerMessages == 0 && s.LastCustomerMessageAt.After(s.LastAgentMessageAt) {
-			s.UnansweredCustomerMessages = 1
-		}
-	}()
 	return d.object(func(key []byte) bool {
 		switch string(key) {
 		case "key":
