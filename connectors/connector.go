@@ -405,16 +405,8 @@ func parseDedupe(s string) (Dedupe, string) {
 		}
 		return Dedupe{Source: DedupeHeader, Name: http.CanonicalHeaderKey(name)}, ""
 	}
-	if strings.HasPrefix(name, "$") {
-		// $root, $header and the like belong to mappings: here gjson would
-		// look for a key named "$root", never find it, and every request
-		// would fall back to the body hash.
-		return Dedupe{}, "invalid payload path " + strconv.Quote(name) + ": the dedupe path is a plain payload path from the top of the payload; $ prefixes are not allowed here (a literal $ key is written \\$; a header is header:<Name>)"
-	}
-	// The same syntax check as mapping paths get: gjson treats a broken
-	// path as "not found", which would turn the dedupe key silently into
-	// the body hash.
-	if err := mapping.CheckPath(name); err != nil {
+	// A broken path would turn the dedupe key silently into the body hash.
+	if err := checkPlainPath(name); err != nil {
 		return Dedupe{}, "invalid payload path " + strconv.Quote(name) + ": " + err.Error()
 	}
 	return Dedupe{Source: DedupePath, Name: name}, ""
@@ -463,4 +455,16 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// checkPlainPath checks a gjson path read from the top of a JSON document
+// (a payload's dedupe path, a response's error code): the syntax mapping
+// paths get (gjson takes a broken path as "not found", silently), and no
+// $ prefix: $root, $header and the like belong to mappings, and gjson
+// would look for a key named "$root" and never find it.
+func checkPlainPath(p string) error {
+	if strings.HasPrefix(p, "$") {
+		return errors.New("a plain path from the top of the document; $ prefixes are not allowed here (a literal $ key is written \\$)")
+	}
+	return mapping.CheckPath(p)
 }

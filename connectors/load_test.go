@@ -177,6 +177,17 @@ outbound:
 			want: `t.yaml:5:27: retry_errors.path: empty part before '.' at position 7`,
 		},
 		{
+			name: "retry_errors path with a mapping prefix",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  retry:
+    retry_errors: { path: $root.error.code, codes: ["4"] }
+  actions: { update: {} }
+`,
+			want: `t.yaml:5:27: retry_errors.path: a plain path from the top of the document; $ prefixes are not allowed here (a literal $ key is written \$)`,
+		},
+		{
 			name: "retry_errors without codes",
 			src: `connector: a
 outbound:
@@ -268,7 +279,7 @@ t.yaml:9:30: header "X-REQ" is the same as "X-Req" at line 9, column 18 (header 
 		{
 			name: "dedupe path with a mapping prefix",
 			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  dedupe: path:$root.id\n" + minimalEvents,
-			want: `t.yaml:4:11: dedupe: invalid payload path "$root.id": the dedupe path is a plain payload path from the top of the payload; $ prefixes are not allowed here (a literal $ key is written \$; a header is header:<Name>)`,
+			want: `t.yaml:4:11: dedupe: invalid payload path "$root.id": a plain path from the top of the document; $ prefixes are not allowed here (a literal $ key is written \$)`,
 		},
 		{
 			name: "unset variable without default",

@@ -145,10 +145,19 @@ func (e *entry) typeOutcomes() ([]string, bool) {
 	}
 	var out []string
 	for _, v := range allowed {
-		if m, ok := s.applyMap(v); ok && m != nil {
-			if t := strings.TrimSpace(toString(m)); t != "" {
-				out = append(out, t)
-			}
+		if _, text := v.(string); !text {
+			// The match compares numbers by value ("01" equals 1), the
+			// map by text: which key a payload hits is not known here.
+			return nil, false
+		}
+		m, ok := s.applyMap(v)
+		if !ok || m == nil {
+			// Mapped to nothing: the fallback or default decides, and
+			// their set is not followed here.
+			return nil, false
+		}
+		if t := strings.TrimSpace(toString(m)); t != "" {
+			out = append(out, t)
 		}
 	}
 	return out, true

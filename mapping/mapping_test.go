@@ -1175,6 +1175,8 @@ func TestTypesClosed(t *testing.T) {
 		{"map, match on another path", `- { match: { path: other, in: [x] }, type: { path: kind, map: { x: a.x } }, entity: x, reference: id }`, "", false},
 		{"map pinned inside any", `- { match: { any: [ { path: kind, in: [x] }, { path: k2, in: [y] } ] }, type: { path: kind, map: { x: a.x } }, entity: x, reference: id }`, "", false},
 		{"one open entry opens all", "- { type: a.b, entity: x, reference: id }\n- { type: { path: kind }, entity: x, reference: id }", "a.b", false},
+		{"pinned to a number", `- { match: { path: kind, in: [1] }, type: { path: kind, map: { "1": a.x } }, entity: x, reference: id }`, "", false},
+		{"pinned value mapped to null", `- { match: { path: kind, in: [x, y] }, type: { path: kind, map: { x: a.x, y: null }, default: a.d }, entity: x, reference: id }`, "", false},
 	} {
 		m := mustCompile(t, tc.src)
 		if got := strings.Join(m.Types(), " "); got != tc.types || m.TypesClosed() != tc.closed {
