@@ -668,6 +668,8 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, adm admission, 
 		r.success = act.Success
 		r.capture = act.ReadsBody()
 	}
+	// An error code worth retrying may stand past the first 4 KiB.
+	r.capture = r.capture || cfg.retry.RetryErrors != nil
 	res := send(ctx, cfg.client, r, auth, started)
 	d.metrics.observe(t.name, res.latency.Seconds())
 	latency = res.latency

@@ -143,6 +143,7 @@ func TestRetryErrorsOfARefusal(t *testing.T) {
 			"gave up after 4 attempts: HTTP 400 Bad Request: error 130429", 4},
 		{"another code is dead at once", []string{`{"error":{"code":131026}}`}, store.DeliveryFailed, "rejected: HTTP 400 Bad Request", 1},
 		{"no code", []string{`not json`}, store.DeliveryFailed, "rejected: HTTP 400 Bad Request", 1},
+		{"the code after 6 KB", []string{`{"error":{"details":"` + strings.Repeat("x", 6000) + `","code":130429}}`, `{"messages":[]}`}, store.DeliverySucceeded, "", 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package rules
 import (
 	"regexp"
 	"strings"
+	"text/template/parse"
 
 	"gopkg.in/yaml.v3"
 )
@@ -25,55 +26,113 @@ type urlSubstitution struct {
 	escape string  // "pathescape" or "queryescape" when its output goes through one last, else ""
 }
 
-var (
-	urlVarShorthand = regexp.MustCompile(`^%%[A-Za-z_][A-Za-z0-9_]*%%`)
-	// quietAction matches the actions that print nothing: control
-	// structure, comments and variable declarations.
-	quietAction = regexp.MustCompile(`^(?:if|else|end|range|with|define|template|block|break|continue)\b|^/\*|^\$[A-Za-z0-9_]*\s*:?=`)
-	// lastEscape matches an action whose last command is pathescape or
-	// queryescape: ".X | pathescape" or "pathescape .X".
-	lastEscape = regexp.MustCompile(`(?:\|\s*|^)(pathescape|queryescape)(?:\s[^|]*)?$`)
-)
+var urlVarShorthand = regexp.MustCompile(`%%[A-Za-z_][A-Za-z0-9_]*%%`)
 
 // urlSubstitutions lists the substitutions of the URL template src and the
 // URL part each renders into, judged by the literal text before it (what a
 // substitution renders is unknown: it could even hold a "/" or a "?", which
-// is why path and query values should be escaped).
+// is why path and query values should be escaped). It walks the parsed
+// template, so comments, {{ define }} bodies and quoted "}}" cannot hide a
+// substitution; a {{ template }} call counts as one (it prints what the
+// called template renders). Inside if/with/range, text of the first branch
+// counts as written. A template that does not parse gives nil: the
+// compiler reports it.
 func urlSubstitutions(src string) []urlSubstitution {
-	var out []urlSubstitution
-	var lit strings.Builder
-	for rest := src; rest != ""; {
-		open := strings.Index(rest, "{{")
-		pct := strings.Index(rest, "%%")
-		if pct >= 0 && (open < 0 || pct < open) && urlVarShorthand.MatchString(rest[pct:]) {
-			lit.WriteString(rest[:pct])
-			m := urlVarShorthand.FindString(rest[pct:])
-			out = append(out, urlSubstitution{src: m, part: urlPartAfter(lit.String())})
-			rest = rest[pct+len(m):]
-			continue
+	trees, err := parse.Parse("url", src, "{{", "}}")
+	if err != nil {
+		// Unknown functions are the compiler's to report, not a reason
+		// to skip the check: parse again without checking names.
+		t := parse.New("url")
+		t.Mode = parse.SkipFuncCheck
+		trees = map[string]*parse.Tree{}
+		if _, err := t.Parse(src, "{{", "}}", trees); err != nil {
+			return nil
 		}
-		if open < 0 {
-			lit.WriteString(rest)
-			break
-		}
-		lit.WriteString(rest[:open])
-		end := strings.Index(rest[open:], "}}")
-		if end < 0 {
-			break // not a template that parses: the compiler reports it
-		}
-		action := rest[open : open+end+2]
-		rest = rest[open+end+2:]
-		body := strings.TrimSpace(strings.TrimSuffix(strings.TrimPrefix(action[2:len(action)-2], "-"), "-"))
-		if quietAction.MatchString(body) {
-			continue
-		}
-		s := urlSubstitution{src: action, part: urlPartAfter(lit.String())}
-		if m := lastEscape.FindStringSubmatch(body); m != nil {
-			s.escape = m[1]
-		}
-		out = append(out, s)
 	}
+	root := trees["url"]
+	if root == nil || root.Root == nil {
+		return nil
+	}
+	var (
+		out []urlSubstitution
+		lit strings.Builder
+	)
+	var walk func(list *parse.ListNode)
+	walk = func(list *parse.ListNode) {
+		if list == nil {
+			return
+		}
+		for _, n := range list.Nodes {
+			switch n := n.(type) {
+			case *parse.TextNode:
+				text := string(n.Text)
+				for _, loc := range urlVarShorthand.FindAllStringIndex(text, -1) {
+					lit.WriteString(text[:loc[0]])
+					out = append(out, urlSubstitution{src: text[loc[0]:loc[1]], part: urlPartAfter(lit.String())})
+					text = text[loc[1]:]
+				}
+				lit.WriteString(text)
+			case *parse.ActionNode:
+				if len(n.Pipe.Decl) > 0 {
+					continue // {{ $x := ... }} prints nothing
+				}
+				out = append(out, urlSubstitution{src: actionText(src, int(n.Position()), n.String()), part: urlPartAfter(lit.String()), escape: lastEscape(n.Pipe)})
+			case *parse.TemplateNode:
+				out = append(out, urlSubstitution{src: actionText(src, int(n.Position()), n.String()), part: urlPartAfter(lit.String())})
+			case *parse.IfNode:
+				walkBranch(&n.BranchNode, walk, &lit)
+			case *parse.WithNode:
+				walkBranch(&n.BranchNode, walk, &lit)
+			case *parse.RangeNode:
+				walkBranch(&n.BranchNode, walk, &lit)
+			}
+		}
+	}
+	walk(root.Root)
 	return out
+}
+
+// actionText is the action at byte offset pos of src as written, from its
+// {{ to its }}, for messages; def when it cannot be found.
+func actionText(src string, pos int, def string) string {
+	if pos < 0 || pos > len(src) {
+		return def
+	}
+	start := strings.LastIndex(src[:pos], "{{")
+	end := strings.Index(src[pos:], "}}")
+	if start < 0 || end < 0 {
+		return def
+	}
+	return src[start : pos+end+2]
+}
+
+// walkBranch walks both lists of an if/with/range; the literal text
+// afterwards is what the first list wrote.
+func walkBranch(b *parse.BranchNode, walk func(*parse.ListNode), lit *strings.Builder) {
+	before := lit.String()
+	walk(b.List)
+	after := lit.String()
+	lit.Reset()
+	lit.WriteString(before)
+	walk(b.ElseList)
+	lit.Reset()
+	lit.WriteString(after)
+}
+
+// lastEscape returns "pathescape" or "queryescape" when the pipeline's
+// last command is that function (".X | pathescape", "pathescape .X").
+func lastEscape(p *parse.PipeNode) string {
+	if p == nil || len(p.Cmds) == 0 {
+		return ""
+	}
+	cmd := p.Cmds[len(p.Cmds)-1]
+	if len(cmd.Args) == 0 {
+		return ""
+	}
+	if id, ok := cmd.Args[0].(*parse.IdentifierNode); ok && (id.Ident == "pathescape" || id.Ident == "queryescape") {
+		return id.Ident
+	}
+	return ""
 }
 
 // urlPartAfter returns the part of a URL that follows the literal text

@@ -20,6 +20,11 @@ func TestWebhookURLTemplateInHostRefused(t *testing.T) {
 		{"escaped still in host", `https://{{ .Event.Reference | pathescape }}.example.com/`, `renders into the URL's scheme or host`},
 		{"port", `https://ops.example.com:{{ .Fields.port }}/x`, `{{ .Fields.port }} renders into the URL's scheme or host`},
 		{"user info", `https://{{ .Fields.user }}@ops.example.com/x`, `{{ .Fields.user }} renders into the URL's scheme or host`},
+		// The template's structure decides, not its text: a comment holding
+		// "}}" and a called template cannot hide a value in the host.
+		{"behind a comment", `https://x{{/* }}/{{ */}}{{ .Fields.host }}`, `{{ .Fields.host }} renders into the URL's scheme or host`},
+		{"through a called template", `https://{{ template "h" . }}/x/{{ define "h" }}{{ .Fields.host }}{{ end }}`, `{{ template "h" . }} renders into the URL's scheme or host`},
+		{"in a branch", `https://{{ if .Fields.x }}{{ .Fields.host }}{{ end }}.example.com/`, `{{ .Fields.host }} renders into the URL's scheme or host`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -39,6 +44,8 @@ func TestWebhookURLTemplateEscapes(t *testing.T) {
 		{"query escaped", `https://ops.example.com/t?ref={{ .Event.Reference | queryescape }}&p={{ .Fields.priority | queryescape }}`, ""},
 		{"fragment", `https://ops.example.com/t#{{ .Event.Reference }}`, ""},
 		{"control actions print nothing", `https://ops.example.com/t/{{ if .Fields.x }}{{ .Fields.x | pathescape }}{{ else }}none{{ end }}`, ""},
+		{"a host chosen between fixed names", `https://{{ if .Fields.eu }}eu{{ else }}us{{ end }}.ops.example.com/t/{{ .Event.Reference | pathescape }}`, ""},
+		{"a declaration prints nothing", `https://ops.example.com/{{ $r := .Event.Reference }}t/{{ $r | pathescape }}`, ""},
 		{"path unescaped", `https://ops.example.com/t/{{ .Event.Reference }}`,
 			`rules.yaml:5:30: call_webhook.url: {{ .Event.Reference }} renders into the path unescaped`},
 		{"path variable", `https://ops.example.com/t/%%TICKET_REFERENCE%%`, `%%TICKET_REFERENCE%% renders into the path unescaped`},
