@@ -16,12 +16,20 @@ import (
 // fields to a snapshot already at the cap fails; stored data is never
 // truncated, and events that only update known fields still go on.
 func (bs *batchState) entityFieldsOver(events []*event.Event) (string, error) {
+	// The snapshots are loaded for the events' apply anyway.
+	return entityFieldsOver(bs.bundle, events, bs.snapshot)
+}
+
+// entityFieldsOver is the check of batchState.entityFieldsOver, reading
+// snapshots with snapshotOf: the pipeline's batch and the dry runs share
+// it.
+func entityFieldsOver(b *Bundle, events []*event.Event, snapshotOf func(event.EntityKey) (*event.Snapshot, error)) (string, error) {
 	for i, ev := range events {
 		if !growsFields(ev) {
 			continue
 		}
 		key := ev.Key()
-		snap, err := bs.snapshot(key) // loaded for the events' apply anyway
+		snap, err := snapshotOf(key)
 		if err != nil {
 			return "", err
 		}
@@ -32,7 +40,7 @@ func (bs *batchState) entityFieldsOver(events []*event.Event) (string, error) {
 		// What the snapshot holds plus every field this item's events gave
 		// the entity so far bounds its size: within the cap (the usual
 		// case), nothing needs counting exactly.
-		limit := bs.maxEntityFields(ev.Connector)
+		limit := maxEntityFields(b, ev.Connector)
 		bound := len(known)
 		for _, e := range events[:i+1] {
 			if growsFields(e) && e.Key() == key {
@@ -78,8 +86,8 @@ func addNewFields(added map[string]struct{}, known map[string]any, ev *event.Eve
 }
 
 // maxEntityFields is the cap of fields per entity snapshot of connector.
-func (bs *batchState) maxEntityFields(connector string) int {
-	if c := bs.bundle.Connectors[connector]; c != nil && c.Inbound != nil && c.Inbound.MaxEntityFields > 0 {
+func maxEntityFields(b *Bundle, connector string) int {
+	if c := b.Connectors[connector]; c != nil && c.Inbound != nil && c.Inbound.MaxEntityFields > 0 {
 		return c.Inbound.MaxEntityFields
 	}
 	return connectors.DefaultMaxEntityFields

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/json"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,5 +75,32 @@ func TestEntityFieldCaps(t *testing.T) {
 		if got := fields("T-1"); got != s.wantFieldsOfT {
 			t.Errorf("%s: T-1 has %d fields, want %d", s.what, got, s.wantFieldsOfT)
 		}
+	}
+}
+
+// A dry run decides as the pipeline does: a payload that would grow the
+// entity's snapshot past max_entity_fields is refused with the reason.
+func TestDryRunAppliesEntityFieldCap(t *testing.T) {
+	cfg := configWithRules(t, "rules: []\n")
+	editFile(t, filepath.Join(cfg, "connectors", "generic.yaml"), "  dedupe: header:Idempotency-Key\n",
+		"  dedupe: header:Idempotency-Key\n  max_entity_fields: 50\n")
+	ts := startServer(t, cfg, nil, nil)
+	known := map[string]any{}
+	for k := range 45 {
+		known["custom.k"+strconv.Itoa(k)] = "v"
+	}
+	run := func(keys int) response {
+		payload := map[string]any{"type": "ticket.updated", "id": "T-1"}
+		for k := range keys {
+			payload["n"+strconv.Itoa(k)] = "v"
+		}
+		body, _ := json.Marshal(map[string]any{"connector": "generic", "payload": payload, "snapshot": map[string]any{"fields": known}})
+		return do(t, "POST", ts.URL+"/api/v1/rules/test", body, map[string]string{"Content-Type": "application/json"})
+	}
+	if r := run(2); r.Status != 200 {
+		t.Fatalf("within the cap: %d %s", r.Status, r.Body)
+	}
+	if r := run(10); r.Status != 400 || !strings.Contains(string(r.Body), "max_entity_fields") {
+		t.Fatalf("over the cap: %d %s, want 400 naming max_entity_fields", r.Status, r.Body)
 	}
 }

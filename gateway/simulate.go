@@ -234,6 +234,16 @@ func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
 	if len(events) == 0 {
 		res.Unmapped = true
 	}
+	if reason, err := entityFieldsOver(s.b, events, func(k event.EntityKey) (*event.Snapshot, error) {
+		if snap, seen := s.snaps[k]; seen {
+			return snap, nil
+		}
+		return req.Snapshot, nil // the prior state given for the run's new entities
+	}); err != nil {
+		return nil, err
+	} else if reason != "" {
+		return nil, fmt.Errorf("%w: the pipeline would fail this payload: %s", errBadSim, reason)
+	}
 	for _, ev := range events {
 		key := ev.Key()
 		if _, seen := s.snaps[key]; !seen && req.Snapshot != nil {
