@@ -394,3 +394,33 @@ func btoi(b bool) int {
 	}
 	return 0
 }
+
+// A replay that fails after finding damaged bytes runs again at the next
+// Open, which counts the damage once.
+func TestFailedReplayCountsDamageOnce(t *testing.T) {
+	db := mustOpen(t)
+	release := holdWriter(t, db.DB)
+	for i := range 10 {
+		mustAccept(t, db.DB, newItem("zendesk", fmt.Sprint("k", i)), time.Hour)
+	}
+	path := crashCopy(t, db)
+	release()
+	segs, err := listSegments(path)
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments of the copy: %v, %v", segs, err)
+	}
+	offs := recordOffsets(t, segs[0].path)
+	corruptAt(t, segs[0].path, offs[4], make([]byte, 40))
+	if _, err := Open(path, Options{Now: db.clock.Now, LockTimeout: 100 * time.Millisecond,
+		applyFault: func() error { return errors.New("disk full") }}); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("open with a failing replay: %v", err)
+	}
+	re, err := Open(path, Options{Now: db.clock.Now, LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	if st, err := re.Stats(); err != nil || st.JournalSkipped != 1 || st.InboxPending != 9 {
+		t.Fatalf("stats %+v, %v; want one skipped span and 9 items", st, err)
+	}
+}

@@ -45,8 +45,8 @@ type Options struct {
 	// look at records still in the journal.
 	applyWait time.Duration
 	// applyFault, when set, runs inside every transaction of the journal
-	// applier, before it commits; an error fails the transaction. Tests
-	// use it to make the applier fail.
+	// applier and of the journal's replay at Open, before it commits; an
+	// error fails the transaction. Tests use it to make them fail.
 	applyFault func() error
 	// journalSync, when set, replaces the intake journal's syncs (the
 	// fdatasync of an append and the fsync of the cut after a failed
@@ -295,11 +295,6 @@ func (db *DB) replayJournal() (uint64, error) {
 		if len(read.skipped) > 0 {
 			s.kept = keptAs
 			damaged = append(damaged, s)
-			if err := db.bolt.Update(func(btx *bolt.Tx) error {
-				return addCount(btx.Bucket([]byte(bucketMeta)), countJournalSkipped, int64(len(read.skipped)))
-			}); err != nil {
-				return 0, fmt.Errorf("count damaged journal records of %s: %w", s.path, err)
-			}
 		}
 		// Records up to the applied position are in bbolt already, or
 		// were deleted there since (retention, on purpose): a segment
@@ -311,10 +306,26 @@ func (db *DB) replayJournal() (uint64, error) {
 			chunk := recs[:min(len(recs), maxApply)]
 			recs = recs[len(chunk):]
 			last := max(db.jseq, chunk[len(chunk)-1].seq)
-			if err := db.bolt.Update(func(btx *bolt.Tx) error { return applyRecords(btx, chunk, last) }); err != nil {
+			if err := db.bolt.Update(func(btx *bolt.Tx) error {
+				if db.applyFault != nil {
+					if err := db.applyFault(); err != nil {
+						return err
+					}
+				}
+				return applyRecords(btx, chunk, last)
+			}); err != nil {
 				return 0, fmt.Errorf("replay intake journal %s: %w", s.path, err)
 			}
 			db.jseq = last
+		}
+		// Counted once its records are in: a replay that fails before
+		// runs again at the next Open and must not count twice.
+		if len(read.skipped) > 0 {
+			if err := db.bolt.Update(func(btx *bolt.Tx) error {
+				return addCount(btx.Bucket([]byte(bucketMeta)), countJournalSkipped, int64(len(read.skipped)))
+			}); err != nil {
+				return 0, fmt.Errorf("count damaged journal records of %s: %w", s.path, err)
+			}
 		}
 		next = max(next, s.num+1)
 	}
