@@ -70,6 +70,11 @@ type Config struct {
 	// REST-hook subscription). It runs on the goroutine that commits
 	// outcomes: keep it short.
 	OnGone func(d *store.Delivery)
+	// Withdrawn, when set, is asked before each send: a non-empty answer
+	// (why) cancels the delivery with that reason instead of sending it
+	// (the gateway withdraws deliveries of a REST-hook subscription that
+	// was removed while they waited or were in flight).
+	Withdrawn func(d *store.Delivery) string
 	// MaxIdle is the longest sleep between store polls (default 1s).
 	MaxIdle time.Duration
 	// Rand is the jitter source, in [0, 1), safe for concurrent use
@@ -570,6 +575,13 @@ func (d *Dispatcher) afterFinish(batch []outcome) {
 // calling worker, and returns its outcome; a delivery that has to wait
 // goes back to the outbox.
 func (d *Dispatcher) deliver(ctx, sendCtx context.Context, del *store.Delivery) outcome {
+	if d.cfg.Withdrawn != nil {
+		if why := d.cfg.Withdrawn(del); why != "" {
+			d.metrics.outcome(del.Connector, outcomeCancelled)
+			d.log.Info("delivery: withdrawn", "delivery", del.ID, "connector", del.Connector, "reason", why)
+			return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryCancelled, Reason: why}}
+		}
+	}
 	if isLog(del) {
 		return d.deliverLog(del)
 	}

@@ -1331,3 +1331,32 @@ func TestStragglerIsNotTheProbe(t *testing.T) {
 		t.Fatal("the probe's success did not close the breaker")
 	}
 }
+
+// A delivery the gateway withdraws (its REST-hook subscription was
+// removed) is cancelled with the reason and never sent.
+func TestWithdrawnDeliveryIsNotSent(t *testing.T) {
+	rc, srv := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 200, "ok") })
+	db := openDB(t, nil)
+	start(t, db, map[string]*connectors.Outbound{"crm": outbound("crm", srv.URL)}, Config{
+		Withdrawn: func(d *store.Delivery) string {
+			if d.Reference == "gone" {
+				return "unsubscribed"
+			}
+			return ""
+		},
+	})
+	gone, kept := httpDelivery("crm", "gone", srv.URL+"/x", `{}`), httpDelivery("crm", "kept", srv.URL+"/y", `{}`)
+	enqueue(t, db, gone)
+	enqueue(t, db, kept)
+	if got := waitFinal(t, db, gone.ID); got.State != store.DeliveryCancelled || got.Reason != "unsubscribed" || len(got.Attempts) != 0 {
+		t.Fatalf("withdrawn delivery:\n%s", describe(got))
+	}
+	if got := waitFinal(t, db, kept.ID); got.State != store.DeliverySucceeded {
+		t.Fatalf("other delivery:\n%s", describe(got))
+	}
+	for _, r := range rc.requests() {
+		if strings.HasSuffix(r.path, "/x") {
+			t.Fatalf("the withdrawn delivery was sent: %s", r.path)
+		}
+	}
+}

@@ -13,6 +13,7 @@ const (
 	outcomeFailed      = "failed"
 	outcomeThrottled   = "throttled"
 	outcomeInterrupted = "interrupted"
+	outcomeCancelled   = "cancelled"
 )
 
 // metrics are the dispatcher's Prometheus collectors; a nil *metrics

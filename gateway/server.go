@@ -130,6 +130,7 @@ func New(opts Options) (*Server, error) {
 		Logger:      log,
 		Registerer:  s.registry,
 		OnGone:      s.onGone,
+		Withdrawn:   s.withdrawn,
 	})
 	if err != nil {
 		db.Close()

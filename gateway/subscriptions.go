@@ -216,6 +216,22 @@ func (s *Server) removeSubscription(id, reason string) error {
 	return nil
 }
 
+// withdrawn tells the dispatcher not to send a REST-hook delivery whose
+// subscription was removed (unsubscribed or gone) after it was queued:
+// one in flight or claimed while the unsubscribe cancelled the rest.
+func (s *Server) withdrawn(d *store.Delivery) string {
+	id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix)
+	if !ok || d.Connector != restHooksConnector {
+		return ""
+	}
+	for _, sub := range s.subscriptions() {
+		if sub.ID == id {
+			return ""
+		}
+	}
+	return "unsubscribed: subscription " + id + " was removed"
+}
+
 // cancelSubscriptionDeliveries cancels the pending deliveries of
 // subscription id with the reason. One in flight finishes its attempt.
 func (s *Server) cancelSubscriptionDeliveries(id, reason string) {

@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hookline/hookline/store"
 )
 
 func TestRESTHooksLikeZapier(t *testing.T) {
@@ -362,5 +364,55 @@ func TestSamplesTakeSubscriptionPatterns(t *testing.T) {
 	}
 	if r := do(t, "GET", ts.URL+"/api/v1/samples?type=ti*et", nil, nil); r.Status != 400 {
 		t.Errorf("a pattern subscriptions refuse: %d %s, want 400", r.Status, r.Body)
+	}
+}
+
+// A REST-hook delivery that escaped the unsubscribe's cancelling (it was
+// in flight, and its attempt failed) is withdrawn at its retry: the
+// target that recovers gets nothing.
+func TestRetryOfAnUnsubscribedHookIsWithdrawn(t *testing.T) {
+	var up atomic.Bool
+	var delivered atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !up.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		delivered.Add(1)
+	}))
+	defer target.Close()
+	ts := startServer(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
+	r := do(t, "POST", ts.URL+"/api/v1/subscriptions", []byte(`{"target_url": "`+target.URL+`", "event": "ticket.*"}`), map[string]string{"Content-Type": "application/json"})
+	if r.Status != 201 {
+		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"].(string)
+	if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "U-1", "status": "open"}`), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
+		t.Fatalf("post: %d %s", r.Status, r.Body)
+	}
+	var del *store.Delivery
+	waitFor(t, "a failed first attempt", func() bool {
+		ds, _, err := ts.Store().ListDeliveries(store.DeliveryFilter{Rule: restHookRulePrefix + id})
+		if err != nil || len(ds) != 1 || ds[0].State != store.DeliveryPending || len(ds[0].Attempts) == 0 {
+			return false
+		}
+		del = ds[0]
+		return true
+	})
+	// The subscription goes without the cancelling an unsubscribe does,
+	// as for a delivery that was in flight at that moment.
+	if err := ts.Store().Update(func(tx *store.Tx) error { return tx.DeleteSubscription(id) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.loadSubscriptions(); err != nil {
+		t.Fatal(err)
+	}
+	up.Store(true)
+	waitFor(t, "the retry withdrawn", func() bool {
+		d, err := ts.Store().Delivery(del.ID)
+		return err == nil && d.State == store.DeliveryCancelled && strings.Contains(d.Reason, "unsubscribed")
+	})
+	if n := delivered.Load(); n != 0 {
+		t.Fatalf("the target received %d event(s) after the subscription was removed", n)
 	}
 }
