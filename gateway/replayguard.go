@@ -28,6 +28,9 @@ type replayKey [16]byte
 type replayEntry struct {
 	id      string // the inbox id; "" while the first copy is being stored
 	expires time.Time
+	// released is set by forget: the entry is free for the next copy,
+	// which takes it over in place (it keeps its one slot in order).
+	released bool
 }
 
 // maxReplayEntries bounds the guard's memory (~100 bytes per entry).
@@ -63,11 +66,20 @@ func (g *replayGuard) check(connector, signed string, window time.Duration, now 
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.expire(now)
-	if e, ok := g.entries[k]; ok && now.Before(e.expires) {
+	e, ok := g.entries[k]
+	switch {
+	case ok && e.released:
+		// Taken over in place: a platform retrying a request that failed
+		// to store must not grow the order by one slot per attempt.
+		*e = replayEntry{expires: now.Add(window)}
+		return "", replayNew
+	case ok && now.Before(e.expires):
 		if e.id == "" {
 			return "", replayInFlight
 		}
 		return e.id, replaySeen
+	case ok:
+		delete(g.entries, k) // expired behind an older unexpired one
 	}
 	g.entries[k] = &replayEntry{expires: now.Add(window)}
 	g.order = append(g.order, k)
@@ -92,7 +104,7 @@ func (g *replayGuard) forget(connector, signed string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if e, ok := g.entries[k]; ok && e.id == "" {
-		delete(g.entries, k)
+		e.released = true
 	}
 }
 

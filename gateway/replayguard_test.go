@@ -81,6 +81,20 @@ func TestReplayGuard(t *testing.T) {
 	if _, st := g.check("z", "k2", win, now); st != replayNew {
 		t.Fatalf("after forget: %v", st)
 	}
+	// A platform retrying a request that keeps failing to store takes the
+	// released entry over: the order does not grow per attempt.
+	g = newReplayGuard()
+	g.check("z", "first", win, now) // an older entry, unexpired, at the front
+	g.done("z", "first", "ID0")
+	for range 100 {
+		if _, st := g.check("z", "failing", win, now); st != replayNew {
+			t.Fatalf("a released request: %v", st)
+		}
+		g.forget("z", "failing")
+	}
+	if n := len(g.order) - g.head; n != 2 {
+		t.Fatalf("order holds %d slots after 100 failed stores, want 2", n)
+	}
 	// The cap: the oldest go first.
 	g = newReplayGuard()
 	for i := 0; i <= maxReplayEntries; i++ {
