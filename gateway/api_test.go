@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -250,14 +249,9 @@ func TestRetryRebuildsADeliveryThatCouldNotBeRendered(t *testing.T) {
 	var got atomic.Int32
 	desk := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got.Add(1) }))
 	defer desk.Close()
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "connectors"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
-	writeFile(t, filepath.Join(dir, "gateway.yaml"), "connectors: [connectors/*.yaml]\nrules: [rules/*.yaml]\n")
 	connector := fmt.Sprintf(pingPongConnector, "desk", "DESK_URL")
 	broken := strings.Replace(connector, "    update_ticket:", "    update_tickets:", 1)
-	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), broken)
-	writeFile(t, filepath.Join(dir, "rules", "r.yaml"), `rules:
+	dir := deskConfig(t, broken, `rules:
   - id: solve
     on: [ticket.updated]
     connector: desk
@@ -266,10 +260,7 @@ func TestRetryRebuildsADeliveryThatCouldNotBeRendered(t *testing.T) {
       - update_ticket: { reference: "%%TICKET_REFERENCE%%", status: solved }
 `)
 	ts := startServer(t, dir, map[string]string{"DESK_URL": desk.URL}, nil)
-	if err := ts.ApplyEvents([]*event.Event{{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
-		Fields: map[string]any{"status": "open"}, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}}); err != nil {
-		t.Fatal(err)
-	}
+	applyToDesk(t, ts, "", map[string]any{"status": "open"})
 	ds, _, err := ts.Store().ListDeliveries(store.DeliveryFilter{Rule: "solve"})
 	if err != nil || len(ds) != 1 || ds[0].State != store.DeliveryFailed || !strings.Contains(ds[0].Reason, "update_ticket") {
 		t.Fatalf("deliveries %+v %v, want one failed for the missing action", ds, err)

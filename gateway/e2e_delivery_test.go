@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,18 +87,9 @@ func TestZendeskWebhookToZendeskUpdate(t *testing.T) {
 		"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8",
 	}, nil)
 
-	payload, err := os.ReadFile("../connectors/testdata/payloads/zendesk-ticket-status-changed.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := strings.NewReplacer(`"status": "SOLVED"`, `"status": "OPEN"`, `"previous": "OPEN", "current": "SOLVED"`, `"previous": "SOLVED", "current": "OPEN"`).Replace(string(payload))
+	body := zendeskReopened(t)
 	stamp := time.Now().UTC().Format(time.RFC3339)
-	r := do(t, "POST", ts.URL+"/hooks/zendesk", []byte(body), map[string]string{
-		"Content-Type":                          "application/json",
-		"X-Zendesk-Webhook-Signature":           zendeskSignature("test-zendesk-secret", stamp, []byte(body)),
-		"X-Zendesk-Webhook-Signature-Timestamp": stamp,
-		"X-Zendesk-Webhook-Invocation-Id":       "inv-1",
-	})
+	r := postZendesk(t, ts, body, stamp, "inv-1")
 	if r.Status != 202 {
 		t.Fatalf("webhook: %d %s", r.Status, r.Body)
 	}
@@ -136,12 +126,7 @@ func TestZendeskWebhookToZendeskUpdate(t *testing.T) {
 		t.Fatalf("delivery %+v", d)
 	}
 	// A retried webhook (same invocation id) is not processed again.
-	r = do(t, "POST", ts.URL+"/hooks/zendesk", []byte(body), map[string]string{
-		"Content-Type":                          "application/json",
-		"X-Zendesk-Webhook-Signature":           zendeskSignature("test-zendesk-secret", stamp, []byte(body)),
-		"X-Zendesk-Webhook-Signature-Timestamp": stamp,
-		"X-Zendesk-Webhook-Invocation-Id":       "inv-1",
-	})
+	r = postZendesk(t, ts, body, stamp, "inv-1")
 	if r.Status != 200 || r.JSON(t)["duplicate"] != true {
 		t.Fatalf("retry: %d %s", r.Status, r.Body)
 	}

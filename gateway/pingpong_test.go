@@ -276,12 +276,7 @@ func TestPingPongEchoInAnotherCase(t *testing.T) {
 // rule had set (a customer reopens, an agent solves by hand), within the
 // fingerprint's lifetime, that change is theirs and rules run on it.
 func TestEchoConsumesItsFingerprint(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "connectors"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
-	writeFile(t, filepath.Join(dir, "gateway.yaml"), "connectors: [connectors/*.yaml]\nrules: [rules/*.yaml]\n")
-	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), fmt.Sprintf(pingPongConnector, "desk", "DESK_URL"))
-	writeFile(t, filepath.Join(dir, "rules", "solve.yaml"), `rules:
+	dir := deskConfig(t, fmt.Sprintf(pingPongConnector, "desk", "DESK_URL"), `rules:
   - id: auto-solve
     on: [ticket.updated]
     connector: desk
@@ -297,22 +292,8 @@ func TestEchoConsumesItsFingerprint(t *testing.T) {
       - update_ticket: { reference: "%%TICKET_REFERENCE%%", priority: normal }
 `)
 	ts := startServer(t, dir, map[string]string{"DESK_URL": "http://127.0.0.1:9"}, nil)
-	step := func(actor string, fields map[string]any) {
-		t.Helper()
-		ev := &event.Event{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
-			Actor: event.Actor{Type: actor}, Fields: fields, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}
-		if err := ts.ApplyEvents([]*event.Event{ev}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	surveys := func() int {
-		t.Helper()
-		snap, err := ts.Store().Entity(event.EntityKey{Connector: "desk", Entity: "ticket", Reference: "T1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(snap.Fired["survey"])
-	}
+	step := func(actor string, fields map[string]any) { t.Helper(); applyToDesk(t, ts, actor, fields) }
+	surveys := func() int { t.Helper(); return deskFirings(t, ts, "survey") }
 	step("customer", map[string]any{"status": "open", "priority": "low"}) // auto-solve fires
 	step("system", map[string]any{"status": "solved"})                    // its echo
 	if n := surveys(); n != 0 {
@@ -329,13 +310,8 @@ func TestEchoConsumesItsFingerprint(t *testing.T) {
 // rule set comes back as the id the connector's value map sent, and a
 // number comes back in another format (5 as "5.0").
 func TestEchoInThePlatformsSpelling(t *testing.T) {
-	dir := t.TempDir()
-	os.MkdirAll(filepath.Join(dir, "connectors"), 0o755)
-	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
-	writeFile(t, filepath.Join(dir, "gateway.yaml"), "connectors: [connectors/*.yaml]\nrules: [rules/*.yaml]\n")
-	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), fmt.Sprintf(pingPongConnector, "desk", "DESK_URL")+
-		"  value_maps:\n    owner: { alice: \"123\" }\n")
-	writeFile(t, filepath.Join(dir, "rules", "route.yaml"), `rules:
+	dir := deskConfig(t, fmt.Sprintf(pingPongConnector, "desk", "DESK_URL")+
+		"  value_maps:\n    owner: { alice: \"123\" }\n", `rules:
   - id: route
     on: [ticket.updated]
     connector: desk
@@ -357,22 +333,8 @@ func TestEchoInThePlatformsSpelling(t *testing.T) {
       - log: { file: score.log, line: "score" }
 `)
 	ts := startServer(t, dir, map[string]string{"DESK_URL": "http://127.0.0.1:9"}, nil)
-	step := func(actor string, fields map[string]any) {
-		t.Helper()
-		ev := &event.Event{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
-			Actor: event.Actor{Type: actor}, Fields: fields, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}
-		if err := ts.ApplyEvents([]*event.Event{ev}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fired := func(rule string) int {
-		t.Helper()
-		snap, err := ts.Store().Entity(event.EntityKey{Connector: "desk", Entity: "ticket", Reference: "T1"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(snap.Fired[rule])
-	}
+	step := func(actor string, fields map[string]any) { t.Helper(); applyToDesk(t, ts, actor, fields) }
+	fired := func(rule string) int { t.Helper(); return deskFirings(t, ts, rule) }
 	step("customer", map[string]any{"status": "open", "priority": "low"}) // route fires
 	if n := fired("route"); n != 1 {
 		t.Fatalf("route fired %d times, want 1", n)
@@ -417,4 +379,38 @@ func TestFingerprintValue(t *testing.T) {
 			t.Errorf("fingerprintValue(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// deskConfig writes a config of one connector "desk" (connector, a
+// connector file) and one rules file (rules) and returns its directory.
+func deskConfig(t *testing.T, connector, rules string) string {
+	t.Helper()
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "connectors"), 0o755)
+	os.MkdirAll(filepath.Join(dir, "rules"), 0o755)
+	writeFile(t, filepath.Join(dir, "gateway.yaml"), "connectors: [connectors/*.yaml]\nrules: [rules/*.yaml]\n")
+	writeFile(t, filepath.Join(dir, "connectors", "desk.yaml"), connector)
+	writeFile(t, filepath.Join(dir, "rules", "rules.yaml"), rules)
+	return dir
+}
+
+// applyToDesk applies a ticket.updated event of desk ticket T1 by actor
+// with fields (and its TICKET_REFERENCE) through the pipeline.
+func applyToDesk(t *testing.T, ts *testServer, actor string, fields map[string]any) {
+	t.Helper()
+	ev := &event.Event{Connector: "desk", Type: "ticket.updated", Entity: "ticket", Reference: "T1",
+		Actor: event.Actor{Type: actor}, Fields: fields, Vars: map[string]string{"TICKET_REFERENCE": "T1"}}
+	if err := ts.ApplyEvents([]*event.Event{ev}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// deskFirings is how many times rule fired for desk ticket T1.
+func deskFirings(t *testing.T, ts *testServer, rule string) int {
+	t.Helper()
+	snap, err := ts.Store().Entity(event.EntityKey{Connector: "desk", Entity: "ticket", Reference: "T1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(snap.Fired[rule])
 }

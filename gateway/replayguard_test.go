@@ -20,12 +20,7 @@ func TestSignedReplayWithNewDedupeKeyIsADuplicate(t *testing.T) {
 	}
 	post := func(stamp, invocation string) (int, string, bool) {
 		t.Helper()
-		r := do(t, "POST", ts.URL+"/hooks/zendesk", body, map[string]string{
-			"Content-Type":                          "application/json",
-			"X-Zendesk-Webhook-Signature":           zendeskSignature("test-zendesk-secret", stamp, body),
-			"X-Zendesk-Webhook-Signature-Timestamp": stamp,
-			"X-Zendesk-Webhook-Invocation-Id":       invocation,
-		})
+		r := postZendesk(t, ts, body, stamp, invocation)
 		var ans struct {
 			ID        string `json:"id"`
 			Duplicate bool   `json:"duplicate"`

@@ -289,26 +289,8 @@ outbound:
 // Unsubscribing (a Zap turned off) cancels the deliveries still waiting for
 // the subscription: a target that was failing gets nothing once it recovers.
 func TestUnsubscribeCancelsWaitingDeliveries(t *testing.T) {
-	var up atomic.Bool
-	var hits, delivered atomic.Int32
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hits.Add(1)
-		if !up.Load() {
-			w.WriteHeader(503)
-			return
-		}
-		delivered.Add(1)
-	}))
-	defer target.Close()
-	ts := startServer(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
-	r := do(t, "POST", ts.URL+"/api/v1/subscriptions", []byte(`{"target_url": "`+target.URL+`", "event": "ticket.*"}`), map[string]string{"Content-Type": "application/json"})
-	if r.Status != 201 {
-		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
-	}
-	id := r.JSON(t)["id"].(string)
-	if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "U-1", "status": "open"}`), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
-		t.Fatalf("post: %d %s", r.Status, r.Body)
-	}
+	h := newFailingHookTarget(t)
+	ts, id, up, hits, delivered := h.ts, h.id, &h.up, &h.hits, &h.delivered
 	deliveries := func() []map[string]any {
 		t.Helper()
 		var out struct {
@@ -371,25 +353,8 @@ func TestSamplesTakeSubscriptionPatterns(t *testing.T) {
 // in flight, and its attempt failed) is withdrawn at its retry: the
 // target that recovers gets nothing.
 func TestRetryOfAnUnsubscribedHookIsWithdrawn(t *testing.T) {
-	var up atomic.Bool
-	var delivered atomic.Int32
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !up.Load() {
-			w.WriteHeader(503)
-			return
-		}
-		delivered.Add(1)
-	}))
-	defer target.Close()
-	ts := startServer(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
-	r := do(t, "POST", ts.URL+"/api/v1/subscriptions", []byte(`{"target_url": "`+target.URL+`", "event": "ticket.*"}`), map[string]string{"Content-Type": "application/json"})
-	if r.Status != 201 {
-		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
-	}
-	id := r.JSON(t)["id"].(string)
-	if r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "U-1", "status": "open"}`), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
-		t.Fatalf("post: %d %s", r.Status, r.Body)
-	}
+	h := newFailingHookTarget(t)
+	ts, id, up, delivered := h.ts, h.id, &h.up, &h.delivered
 	var del *store.Delivery
 	waitFor(t, "a failed first attempt", func() bool {
 		ds, _, err := ts.Store().ListDeliveries(store.DeliveryFilter{Rule: restHookRulePrefix + id})
@@ -415,4 +380,38 @@ func TestRetryOfAnUnsubscribedHookIsWithdrawn(t *testing.T) {
 	if n := delivered.Load(); n != 0 {
 		t.Fatalf("the target received %d event(s) after the subscription was removed", n)
 	}
+}
+
+// failingHookTarget is a REST-hook subscriber answering 503 until up is
+// set, subscribed (id) to ticket.* on a gateway (ts) that has already been
+// posted one ticket.updated event for it.
+type failingHookTarget struct {
+	ts              *testServer
+	id              string
+	up              atomic.Bool
+	hits, delivered atomic.Int32
+}
+
+func newFailingHookTarget(t *testing.T) *failingHookTarget {
+	t.Helper()
+	h := &failingHookTarget{}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.hits.Add(1)
+		if !h.up.Load() {
+			w.WriteHeader(503)
+			return
+		}
+		h.delivered.Add(1)
+	}))
+	t.Cleanup(target.Close)
+	h.ts = startServer(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
+	r := do(t, "POST", h.ts.URL+"/api/v1/subscriptions", []byte(`{"target_url": "`+target.URL+`", "event": "ticket.*"}`), map[string]string{"Content-Type": "application/json"})
+	if r.Status != 201 {
+		t.Fatalf("subscribe: %d %s", r.Status, r.Body)
+	}
+	h.id = r.JSON(t)["id"].(string)
+	if r := do(t, "POST", h.ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "U-1", "status": "open"}`), map[string]string{"Content-Type": "application/json"}); r.Status != 202 {
+		t.Fatalf("post: %d %s", r.Status, r.Body)
+	}
+	return h
 }

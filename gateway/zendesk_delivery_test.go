@@ -30,23 +30,34 @@ func listDeliveries(t *testing.T, base, connector string) []listedDelivery {
 	return list.Deliveries
 }
 
-// postZendeskReopened posts a signed Zendesk status_changed webhook (SOLVED
-// -> OPEN) of ticket 5158 with invocation id inv.
-func postZendeskReopened(t *testing.T, ts *testServer, inv string) {
+// zendeskReopened is the Zendesk status_changed webhook of ticket 5158
+// (SOLVED -> OPEN), built from the test payload.
+func zendeskReopened(t *testing.T) []byte {
 	t.Helper()
 	payload, err := os.ReadFile("../connectors/testdata/payloads/zendesk-ticket-status-changed.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	body := strings.NewReplacer(`"status": "SOLVED"`, `"status": "OPEN"`, `"previous": "OPEN", "current": "SOLVED"`, `"previous": "SOLVED", "current": "OPEN"`).Replace(string(payload))
-	stamp := time.Now().UTC().Format(time.RFC3339)
-	r := do(t, "POST", ts.URL+"/hooks/zendesk", []byte(body), map[string]string{
+	return []byte(strings.NewReplacer(`"status": "SOLVED"`, `"status": "OPEN"`, `"previous": "OPEN", "current": "SOLVED"`, `"previous": "SOLVED", "current": "OPEN"`).Replace(string(payload)))
+}
+
+// postZendesk posts body to the zendesk connector signed with the test
+// secret at stamp (RFC 3339), with invocation id inv.
+func postZendesk(t *testing.T, ts *testServer, body []byte, stamp, inv string) response {
+	t.Helper()
+	return do(t, "POST", ts.URL+"/hooks/zendesk", body, map[string]string{
 		"Content-Type":                          "application/json",
-		"X-Zendesk-Webhook-Signature":           zendeskSignature("test-zendesk-secret", stamp, []byte(body)),
+		"X-Zendesk-Webhook-Signature":           zendeskSignature("test-zendesk-secret", stamp, body),
 		"X-Zendesk-Webhook-Signature-Timestamp": stamp,
 		"X-Zendesk-Webhook-Invocation-Id":       inv,
 	})
-	if r.Status != 202 {
+}
+
+// postZendeskReopened posts zendeskReopened, signed now, with invocation
+// id inv, and wants it accepted.
+func postZendeskReopened(t *testing.T, ts *testServer, inv string) {
+	t.Helper()
+	if r := postZendesk(t, ts, zendeskReopened(t), time.Now().UTC().Format(time.RFC3339), inv); r.Status != 202 {
 		t.Fatalf("webhook: %d %s", r.Status, r.Body)
 	}
 }
@@ -60,8 +71,7 @@ func TestZendeskUnsupportedChangeFailsTheDelivery(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ticket": {"id": 5158, "updated_at": "2026-03-02T09:15:05Z"}}`)
 	})
-	dir := copyConfigs(t)
-	writeFile(t, filepath.Join(dir, "rules", "e2e.yaml"), `rules:
+	d := reopenedTicketDelivery(t, api, `rules:
   - id: move-to-email
     on: [ticket.status_changed]
     connector: zendesk
@@ -70,16 +80,8 @@ func TestZendeskUnsupportedChangeFailsTheDelivery(t *testing.T) {
       - set_channel: email
       - set_category: billing
 `)
-	ts := startServer(t, dir, map[string]string{"ZENDESK_BASE_URL": api.srv.URL, "HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
-	postZendeskReopened(t, ts, "inv-unsupported-1")
-	var ds []listedDelivery
-	waitFor(t, "the delivery finished", func() bool {
-		ds = listDeliveries(t, ts.URL, "zendesk")
-		return len(ds) == 1 && ds[0].State != "pending" && ds[0].State != "in_flight"
-	})
-
-	if ds[0].State != "failed" || !strings.Contains(ds[0].Reason, "cannot set category, channel") {
-		t.Errorf("delivery %s, reason %q; want failed: cannot set category, channel", ds[0].State, ds[0].Reason)
+	if d.State != "failed" || !strings.Contains(d.Reason, "cannot set category, channel") {
+		t.Errorf("delivery %s, reason %q; want failed: cannot set category, channel", d.State, d.Reason)
 	}
 	if reqs := api.requests(); len(reqs) != 0 {
 		t.Errorf("sent %d requests, first %s %s %v", len(reqs), reqs[0].Method, reqs[0].Path, reqs[0].Body)
@@ -100,8 +102,7 @@ func TestZendeskConflictIsRetried(t *testing.T) {
 		}
 		io.WriteString(w, `{"ticket": {"id": 5158, "updated_at": "2026-03-02T09:15:05Z"}}`)
 	})
-	dir := copyConfigs(t)
-	writeFile(t, filepath.Join(dir, "rules", "e2e.yaml"), `rules:
+	d := reopenedTicketDelivery(t, api, `rules:
   - id: urgent
     on: [ticket.status_changed]
     connector: zendesk
@@ -109,14 +110,24 @@ func TestZendeskConflictIsRetried(t *testing.T) {
     then:
       - set_priority: urgent
 `)
+	if d.State != "succeeded" || len(api.requests()) != 2 {
+		t.Errorf("after a 409: delivery %s (%s) with %d requests; want succeeded after a retry", d.State, d.Reason, len(api.requests()))
+	}
+}
+
+// reopenedTicketDelivery runs the shipped configs plus rules against api
+// (the Zendesk stand-in), posts the reopened ticket, and returns its one
+// delivery once it is final (succeeded, failed or cancelled).
+func reopenedTicketDelivery(t *testing.T, api *recorder, rules string) listedDelivery {
+	t.Helper()
+	dir := copyConfigs(t)
+	writeFile(t, filepath.Join(dir, "rules", "e2e.yaml"), rules)
 	ts := startServer(t, dir, map[string]string{"ZENDESK_BASE_URL": api.srv.URL, "HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
-	postZendeskReopened(t, ts, "inv-conflict-1")
+	postZendeskReopened(t, ts, "inv-1")
 	var ds []listedDelivery
 	waitFor(t, "the delivery finished", func() bool {
 		ds = listDeliveries(t, ts.URL, "zendesk")
-		return len(ds) == 1 && (ds[0].State == "succeeded" || ds[0].State == "failed")
+		return len(ds) == 1 && ds[0].State != "pending" && ds[0].State != "in_flight"
 	})
-	if ds[0].State != "succeeded" || len(api.requests()) != 2 {
-		t.Errorf("after a 409: delivery %s (%s) with %d requests; want succeeded after a retry", ds[0].State, ds[0].Reason, len(api.requests()))
-	}
+	return ds[0]
 }

@@ -84,19 +84,7 @@ func TestJournalReplaySkipsCorruptRecords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			db := mustOpen(t)
-			release := holdWriter(t, db.DB)
-			var ids []string
-			for i := range 20 {
-				ids = append(ids, mustAccept(t, db.DB, newItem("zendesk", fmt.Sprint("k", i)), time.Hour).ID)
-			}
-			path := crashCopy(t, db)
-			release()
-			segs, err := listSegments(path)
-			if err != nil || len(segs) != 1 {
-				t.Fatalf("segments of the copy: %v, %v", segs, err)
-			}
-			seg := segs[0].path
+			db, path, seg, ids := journaledCrashCopy(t, 20)
 			offs := recordOffsets(t, seg)
 			if len(offs) != 20 {
 				t.Fatalf("%d records in the segment, want 20", len(offs))
@@ -193,16 +181,7 @@ func TestJournalReplaySkipsCorruptRecords(t *testing.T) {
 // not reach the disk). Their seqs are lower than those before them, so
 // replay never takes them for records to resynchronise on.
 func TestJournalResyncIgnoresStaleRecords(t *testing.T) {
-	db := mustOpen(t)
-	release := holdWriter(t, db.DB)
-	var ids []string
-	for i := range 5 {
-		ids = append(ids, mustAccept(t, db.DB, newItem("zendesk", fmt.Sprint("k", i)), time.Hour).ID)
-	}
-	path := crashCopy(t, db)
-	release()
-	segs, _ := listSegments(path)
-	seg := segs[0].path
+	db, path, seg, _ := journaledCrashCopy(t, 5)
 	// Garbage, then a well-formed record with a seq already used: stale.
 	stale := (&jrec{seq: 2, at: 1, id: []byte("01STALE0000000000000000000"), data: []byte(`{"id":"01STALE0000000000000000000"}`)}).appendTo(nil)
 	appendBytes(t, seg, append([]byte("garbage"), stale...))
@@ -398,19 +377,8 @@ func btoi(b bool) int {
 // A replay that fails after finding damaged bytes runs again at the next
 // Open, which counts the damage once.
 func TestFailedReplayCountsDamageOnce(t *testing.T) {
-	db := mustOpen(t)
-	release := holdWriter(t, db.DB)
-	for i := range 10 {
-		mustAccept(t, db.DB, newItem("zendesk", fmt.Sprint("k", i)), time.Hour)
-	}
-	path := crashCopy(t, db)
-	release()
-	segs, err := listSegments(path)
-	if err != nil || len(segs) != 1 {
-		t.Fatalf("segments of the copy: %v, %v", segs, err)
-	}
-	offs := recordOffsets(t, segs[0].path)
-	corruptAt(t, segs[0].path, offs[4], make([]byte, 40))
+	db, path, seg, _ := journaledCrashCopy(t, 10)
+	corruptAt(t, seg, recordOffsets(t, seg)[4], make([]byte, 40))
 	if _, err := Open(path, Options{Now: db.clock.Now, LockTimeout: 100 * time.Millisecond,
 		applyFault: func() error { return errors.New("disk full") }}); err == nil || !strings.Contains(err.Error(), "disk full") {
 		t.Fatalf("open with a failing replay: %v", err)
@@ -423,4 +391,24 @@ func TestFailedReplayCountsDamageOnce(t *testing.T) {
 	if st, err := re.Stats(); err != nil || st.JournalSkipped != 1 || st.InboxPending != 9 {
 		t.Fatalf("stats %+v, %v; want one skipped span and 9 items", st, err)
 	}
+}
+
+// journaledCrashCopy accepts n items into a fresh store while its applier
+// is held, so that they are only in the intake journal, and returns the
+// store, a crash copy of its files (path) holding one journal segment
+// (seg), and the items' ids in order.
+func journaledCrashCopy(t *testing.T, n int) (db *testDB, path, seg string, ids []string) {
+	t.Helper()
+	db = mustOpen(t)
+	release := holdWriter(t, db.DB)
+	for i := range n {
+		ids = append(ids, mustAccept(t, db.DB, newItem("zendesk", fmt.Sprint("k", i)), time.Hour).ID)
+	}
+	path = crashCopy(t, db)
+	release()
+	segs, err := listSegments(path)
+	if err != nil || len(segs) != 1 {
+		t.Fatalf("segments of the copy: %v, %v", segs, err)
+	}
+	return db, path, segs[0].path, ids
 }
