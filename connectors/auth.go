@@ -143,20 +143,20 @@ func loadAuth(file string, n *yaml.Node) (Auth, yamlconf.Errors) {
 	}
 	switch a.Type {
 	case AuthHeader:
-		if a.Header != "" && !headerNameRe.MatchString(a.Header) {
+		if a.Header != "" && !validHeaderName(a.Header) {
 			errs.Add(file, y.Header, "invalid header name %q", a.Header)
 		}
-		if strings.ContainsAny(a.Value, "\r\n") {
-			errs.Add(file, y.Value, "header value holds a line break")
+		if err := checkHeaderValue(a.Value); err != nil {
+			errs.Add(file, y.Value, "header %v", err)
 		}
 	case AuthBearer:
-		if strings.ContainsAny(a.Token, "\r\n") {
-			errs.Add(file, y.Token, "token holds a line break")
+		if err := checkHeaderValue(a.Token); err != nil {
+			errs.Add(file, y.Token, "token: %v", err)
 		}
 	case AuthHMAC:
 		if a.Header == "" {
 			a.Header = DefaultSignatureHeader
-		} else if !headerNameRe.MatchString(a.Header) {
+		} else if !validHeaderName(a.Header) {
 			errs.Add(file, y.Header, "invalid header name %q", a.Header)
 		}
 		if a.Algorithm == "" {

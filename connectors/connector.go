@@ -400,7 +400,7 @@ func parseDedupe(s string) (Dedupe, string) {
 		return Dedupe{}, src + ": needs a name after the colon"
 	}
 	if src == DedupeHeader {
-		if !headerNameRe.MatchString(name) {
+		if !validHeaderName(name) {
 			return Dedupe{}, "invalid header name " + strconv.Quote(name)
 		}
 		return Dedupe{Source: DedupeHeader, Name: http.CanonicalHeaderKey(name)}, ""

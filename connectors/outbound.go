@@ -200,7 +200,6 @@ var (
 	// actionFieldRe is an entry of an action's fields: a field name
 	// (dotted for custom.<name>), or custom.* for every custom field.
 	actionFieldRe = regexp.MustCompile(`^(custom\.\*|[a-z_][a-z0-9_]*(\.[A-Za-z0-9_-]+)*)$`)
-	headerNameRe  = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$")
 )
 
 // methods an action may use.
@@ -239,11 +238,11 @@ func loadOutbound(file, name string, n *yaml.Node) (*Outbound, yamlconf.Errors) 
 	headerKeys := yamlconf.Lookup(n, "headers")
 	errs.Append(sameHeaderTwice(file, headerKeys))
 	for _, kv := range yamlconf.Pairs(headerKeys) {
-		if !headerNameRe.MatchString(kv.Key.Value) {
+		if !validHeaderName(kv.Key.Value) {
 			errs.Add(file, kv.Key, "invalid header name %q", kv.Key.Value)
 		}
-		if strings.ContainsAny(kv.Value.Value, "\r\n") {
-			errs.Add(file, kv.Value, "header %s: value holds a line break", kv.Key.Value)
+		if err := checkHeaderValue(kv.Value.Value); err != nil {
+			errs.Add(file, kv.Value, "header %s: %v", kv.Key.Value, err)
 		}
 	}
 	for k, v := range y.Headers {
@@ -479,7 +478,7 @@ func loadAction(file, connector string, key, n *yaml.Node) (*Action, yamlconf.Er
 		}
 		errs.Append(sameHeaderTwice(file, y.Headers))
 		for _, kv := range yamlconf.Pairs(y.Headers) {
-			if !headerNameRe.MatchString(kv.Key.Value) {
+			if !validHeaderName(kv.Key.Value) {
 				errs.Add(file, kv.Key, "invalid header name %q", kv.Key.Value)
 				continue
 			}

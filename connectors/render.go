@@ -233,7 +233,7 @@ func (a *Action) joinURL(base, path string) (string, error) {
 // a server resolves it (percent-encoded too, by RFC 3986 normalisation),
 // and the request lands on another endpoint than the one written.
 func checkDotSegments(full, escapedPath string) error {
-	for _, seg := range strings.Split(escapedPath, "/") {
+	for seg := range strings.SplitSeq(escapedPath, "/") {
 		if isDotSegment(seg) {
 			return fmt.Errorf("rendered URL %q has the dot segment %q in its path, which would move the request to another endpoint (is a reference or variable \".\" or \"..\"?)", full, seg)
 		}

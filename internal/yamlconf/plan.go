@@ -84,6 +84,8 @@ const (
 	fContains
 	fBefore
 	fAfter
+	fPathEscape
+	fQueryEscape
 )
 
 var planFuncs = map[string]funcID{
@@ -91,6 +93,7 @@ var planFuncs = map[string]funcID{
 	"and": fAnd, "or": fOr, "not": fNot, "eq": fEq, "ne": fNe, "lt": fLt, "le": fLe, "gt": fGt, "ge": fGe,
 	"len": fLen, "index": fIndex, "print": fPrint, "printf": fPrintf,
 	"contains": fContains, "before": fBefore, "after": fAfter,
+	"pathescape": fPathEscape, "queryescape": fQueryEscape,
 }
 
 // pcmd is a command of a pipeline, or an argument of a call.
@@ -449,7 +452,7 @@ func (c *planCompiler) cmd(cmd *parse.CommandNode, hasFinal bool) (*pcmd, bool) 
 			count++
 		}
 		switch fn {
-		case fJSON, fLower, fUpper, fTrim, fNot, fLen:
+		case fJSON, fLower, fUpper, fTrim, fPathEscape, fQueryEscape, fNot, fLen:
 			ok = count == 1
 		case fIndex, fNe, fLt, fLe, fGt, fGe, fContains, fBefore, fAfter:
 			ok = count == 2

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"strconv"
@@ -657,17 +658,24 @@ func (st *execState) evalFunc(dot value, c *pcmd, final value, hasFinal bool) (v
 		s := string(out[start:])
 		st.buf = out[:start]
 		return strValue(s), true
-	case fLower, fUpper, fTrim:
-		x, ok := argv[0].asAny()
+	case fLower, fUpper, fTrim, fPathEscape, fQueryEscape:
+		s, ok := argv[0].asString()
 		if !ok {
-			return value{}, false
+			x, ok := argv[0].asAny()
+			if !ok {
+				return value{}, false
+			}
+			s = textOf(x) // as TemplateFuncs: any value, as its text
 		}
-		s := textOf(x) // as TemplateFuncs: any value, as its text
 		switch c.fn {
 		case fLower:
 			s = strings.ToLower(s)
 		case fUpper:
 			s = strings.ToUpper(s)
+		case fPathEscape:
+			s = EscapePathSegment(s)
+		case fQueryEscape:
+			s = url.QueryEscape(s)
 		default:
 			s = strings.TrimSpace(s)
 		}

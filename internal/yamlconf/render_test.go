@@ -165,6 +165,7 @@ func TestRendererMatchesTextTemplate(t *testing.T) {
 		{`{{ .Number (.Field "group") }} {{ .Number (.Field "status") }}`, true, false},
 		{`{{ .Number (.Field "group") }}`, true, true},
 		{`{{ lower .Name }} {{ upper .Name }} {{ trim "  x  " }} {{ .Name | lower }}`, true, true},
+		{`{{ .Name | pathescape }}/{{ ".." | pathescape }}?q={{ queryescape .Name }}&n={{ .Num | queryescape }}`, true, true},
 		{`{{ lower .Kind }}`, true, true}, // any value, as its text (TemplateFuncs' lower)
 		{`{{ contains "." .Name }} {{ before "." "a.b.c" }} {{ after "." "a.b.c" }} {{ before "x" .Name }}|{{ after "x" .Name }}|`, true, true},
 		{`{{ $t := "ticket.updated" }}{{ if contains "." $t }}{{ before "." $t }}{{ else }}item{{ end }}`, true, true},
