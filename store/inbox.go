@@ -152,7 +152,7 @@ func (db *DB) prepareAccept(item *InboxItem, window time.Duration) (*acceptReq, 
 	} else {
 		req.id = []byte(given)
 	}
-	data, err := inboxItem(item)
+	data, err := inboxItem(&db.encoders, item)
 	item.ID = given
 	if err != nil {
 		return nil, fmt.Errorf("accept: encode inbox item: %w", err)

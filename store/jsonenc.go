@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hookline/hookline/event"
@@ -670,36 +671,18 @@ func (en *encoder) appendOutcomeFields(b []byte, o outcome) ([]byte, error) {
 	return append(b, '}'), nil
 }
 
-// inboxItem returns the JSON of item as encoding/json would, in a new
-// slice of about its size: Accept keeps it (the journal record and, until
-// the applier runs, the memory behind it). It takes no DB state, so
-// handlers call it concurrently, each with its own encoder for the map
-// keys.
-func inboxItem(item *InboxItem) ([]byte, error) {
-	var en encoder
-	// Everything but escaping: the members' names and punctuation, times,
-	// strings, maps and base64.
-	n := 320 + len(item.ID) + len(item.Connector) + len(item.Method) + len(item.Path) + len(item.ContentType) +
-		len(item.DedupeKey) + len(item.State) + len(item.Reason) +
-		base64.StdEncoding.EncodedLen(len(item.Body)) + base64.StdEncoding.EncodedLen(len(item.RawBody))
-	for _, m := range []map[string][]string{item.Headers, item.Query} {
-		for k, vs := range m {
-			n += len(k) + 6
-			for _, v := range vs {
-				n += len(v) + 3
-			}
-		}
+// inboxItem returns the JSON of item as encoding/json would, in a slice
+// of its own. It encodes with an encoder of pool (their scratch, the
+// sorted header keys among it, is reused across webhooks) and copies the
+// record out at its exact size.
+func inboxItem(pool *sync.Pool, item *InboxItem) ([]byte, error) {
+	en := pool.Get().(*encoder)
+	defer pool.Put(en)
+	b, err := en.inboxRecord(item)
+	if err != nil {
+		return nil, err
 	}
-	for _, id := range item.EventIDs {
-		n += len(id) + 3
-	}
-	b, err := en.appendInboxItem(make([]byte, 0, n), item)
-	if err == nil && cap(b)-len(b) > len(b)/4 {
-		// Escaping outgrew the estimate and append doubled the slice:
-		// do not keep the spare half in memory with the record.
-		b = bytes.Clone(b)
-	}
-	return b, err
+	return bytes.Clone(b), nil
 }
 
 // inboxRecord returns the JSON of item as encoding/json would, valid until

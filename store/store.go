@@ -56,6 +56,9 @@ type Options struct {
 
 // DB is an open Hookline store. All methods are safe for concurrent use.
 type DB struct {
+	// encoders encode inbox items for Accept (inboxItem), reusing their
+	// scratch across webhooks.
+	encoders sync.Pool
 	bolt     *bolt.DB
 	path     string
 	log      *slog.Logger
@@ -188,6 +191,7 @@ func Open(path string, opts Options) (*DB, error) {
 	// under load.
 	bdb.AllocSize = allocSize
 	db := &DB{
+		encoders:    sync.Pool{New: func() any { return new(encoder) }},
 		bolt:        bdb,
 		path:        path,
 		log:         opts.Logger,
