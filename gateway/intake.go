@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/andybalholm/brotli"
 	"github.com/gofiber/fiber/v2"
@@ -60,22 +61,24 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	if resp != nil {
 		return s.answerHandshake(c, name, resp)
 	}
-	replay := req.ReplayKey
-	if replay != "" {
-		switch id, state := s.replays.check(name, replay, req.ReplayWindow, start); state {
+	reserved := false // a signed request held in the replay guard until stored
+	var replay replayKey
+	if req.ReplayKey != "" {
+		var id string
+		var state replayState
+		switch replay, id, state = s.replays.check(name, req.ReplayKey, req.ReplayWindow, start); state {
 		case replaySeen:
-			s.metrics.ack(name, s.now().Sub(start))
-			s.metrics.hook(name, fiber.StatusOK)
-			return c.Status(fiber.StatusOK).JSON(fiber.Map{"id": id, "duplicate": true})
+			return s.duplicate(c, name, id, start)
 		case replayInFlight:
 			c.Set(fiber.HeaderRetryAfter, "1")
 			return s.refuse(c, name, fiber.StatusServiceUnavailable, "the same signed request is being stored right now; retry")
 		}
 		// Reserved: recorded once stored, else (an error, a panic)
 		// released so that the platform's retry can be stored.
+		reserved = true
 		defer func() {
-			if replay != "" {
-				s.replays.forget(name, replay)
+			if reserved {
+				s.replays.forget(replay)
 			}
 		}()
 	}
@@ -98,22 +101,29 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		window = b.File.Intake.DedupeWindow
 	}
 	res, err := s.db.Accept(c.UserContext(), item, window)
-	if replay != "" && err == nil {
-		s.replays.done(name, replay, res.ID)
-		replay = ""
+	if reserved && err == nil {
+		s.replays.done(replay, res.ID)
+		reserved = false
 	}
 	if err != nil {
 		s.log.Error("inbox write failed", "connector", name, "err", err)
 		return s.refuse(c, name, fiber.StatusServiceUnavailable, "could not store the webhook; retry later")
 	}
-	s.metrics.ack(name, s.now().Sub(start))
 	if res.Duplicate {
-		s.metrics.hook(name, fiber.StatusOK)
-		return c.Status(fiber.StatusOK).JSON(fiber.Map{"id": res.ID, "duplicate": true})
+		return s.duplicate(c, name, res.ID, start)
 	}
+	s.metrics.ack(name, s.now().Sub(start))
 	s.pipe.notify()
 	s.metrics.hook(name, fiber.StatusAccepted)
 	return acceptedJSON(c, res.ID)
+}
+
+// duplicate answers 200 {"id": id, "duplicate": true}: a webhook stored
+// before under id (its dedupe key, or the same signed request).
+func (s *Server) duplicate(c *fiber.Ctx, connector, id string, start time.Time) error {
+	s.metrics.ack(connector, s.now().Sub(start))
+	s.metrics.hook(connector, fiber.StatusOK)
+	return c.Status(fiber.StatusOK).JSON(fiber.Map{"id": id, "duplicate": true})
 }
 
 // acceptedJSON answers 202 {"id": id}. Inbox ids are ULIDs, which need no

@@ -50,19 +50,22 @@ func newReplayGuard() *replayGuard {
 }
 
 func keyOf(connector, signed string) replayKey {
-	h := sha256.New()
-	h.Write([]byte(connector))
-	h.Write([]byte{0})
-	h.Write([]byte(signed))
+	sum := sha256.Sum256([]byte(connector + "\x00" + signed))
 	var k replayKey
-	copy(k[:], h.Sum(nil))
+	copy(k[:], sum[:])
 	return k
 }
 
 // check looks the signed request up. A new one is reserved until done
-// (stored, with its inbox id) or forget (not stored) is called for it.
-func (g *replayGuard) check(connector, signed string, window time.Duration, now time.Time) (string, replayState) {
+// (stored, with its inbox id) or forget (not stored) is called with the
+// key check returns.
+func (g *replayGuard) check(connector, signed string, window time.Duration, now time.Time) (replayKey, string, replayState) {
 	k := keyOf(connector, signed)
+	id, st := g.lookup(k, window, now)
+	return k, id, st
+}
+
+func (g *replayGuard) lookup(k replayKey, window time.Duration, now time.Time) (string, replayState) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.expire(now)
@@ -88,8 +91,7 @@ func (g *replayGuard) check(connector, signed string, window time.Duration, now 
 
 // done records the inbox id a reserved request was stored (or found a
 // duplicate) under.
-func (g *replayGuard) done(connector, signed, id string) {
-	k := keyOf(connector, signed)
+func (g *replayGuard) done(k replayKey, id string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if e, ok := g.entries[k]; ok {
@@ -99,8 +101,7 @@ func (g *replayGuard) done(connector, signed, id string) {
 
 // forget drops a reservation whose request was not stored: a copy sent
 // again (the platform's retry) must be able to try again.
-func (g *replayGuard) forget(connector, signed string) {
-	k := keyOf(connector, signed)
+func (g *replayGuard) forget(k replayKey) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if e, ok := g.entries[k]; ok && e.id == "" {

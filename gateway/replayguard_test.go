@@ -51,41 +51,41 @@ func TestReplayGuard(t *testing.T) {
 	g := newReplayGuard()
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 	const win = 10 * time.Minute
-	if _, st := g.check("z", "k1", win, now); st != replayNew {
+	if _, _, st := g.check("z", "k1", win, now); st != replayNew {
 		t.Fatalf("first: %v", st)
 	}
-	if _, st := g.check("z", "k1", win, now); st != replayInFlight {
+	if _, _, st := g.check("z", "k1", win, now); st != replayInFlight {
 		t.Fatalf("while stored: %v", st)
 	}
-	if _, st := g.check("other", "k1", win, now); st != replayNew {
+	if _, _, st := g.check("other", "k1", win, now); st != replayNew {
 		t.Fatalf("the same key of another connector: %v", st)
 	}
-	g.done("z", "k1", "ID1")
-	if id, st := g.check("z", "k1", win, now.Add(win-time.Second)); st != replaySeen || id != "ID1" {
+	g.done(keyOf("z", "k1"), "ID1")
+	if _, id, st := g.check("z", "k1", win, now.Add(win-time.Second)); st != replaySeen || id != "ID1" {
 		t.Fatalf("after done: %v %q", st, id)
 	}
-	g.forget("z", "k1") // a stored request is not forgotten
-	if _, st := g.check("z", "k1", win, now.Add(time.Minute)); st != replaySeen {
+	g.forget(keyOf("z", "k1")) // a stored request is not forgotten
+	if _, _, st := g.check("z", "k1", win, now.Add(time.Minute)); st != replaySeen {
 		t.Fatalf("forget after done: %v", st)
 	}
-	if _, st := g.check("z", "k1", win, now.Add(win)); st != replayNew {
+	if _, _, st := g.check("z", "k1", win, now.Add(win)); st != replayNew {
 		t.Fatalf("after the window: %v", st)
 	}
 	g.check("z", "k2", win, now)
-	g.forget("z", "k2")
-	if _, st := g.check("z", "k2", win, now); st != replayNew {
+	g.forget(keyOf("z", "k2"))
+	if _, _, st := g.check("z", "k2", win, now); st != replayNew {
 		t.Fatalf("after forget: %v", st)
 	}
 	// A platform retrying a request that keeps failing to store takes the
 	// released entry over: the order does not grow per attempt.
 	g = newReplayGuard()
 	g.check("z", "first", win, now) // an older entry, unexpired, at the front
-	g.done("z", "first", "ID0")
+	g.done(keyOf("z", "first"), "ID0")
 	for range 100 {
-		if _, st := g.check("z", "failing", win, now); st != replayNew {
+		if _, _, st := g.check("z", "failing", win, now); st != replayNew {
 			t.Fatalf("a released request: %v", st)
 		}
-		g.forget("z", "failing")
+		g.forget(keyOf("z", "failing"))
 	}
 	if n := len(g.order) - g.head; n != 2 {
 		t.Fatalf("order holds %d slots after 100 failed stores, want 2", n)
@@ -95,16 +95,16 @@ func TestReplayGuard(t *testing.T) {
 	for i := 0; i <= maxReplayEntries; i++ {
 		k := strconv.Itoa(i)
 		g.check("z", k, win, now)
-		g.done("z", k, "ID"+k)
+		g.done(keyOf("z", k), "ID"+k)
 	}
 	if n := len(g.entries); n != maxReplayEntries {
 		t.Fatalf("%d entries kept, cap %d", n, maxReplayEntries)
 	}
 	newest := strconv.Itoa(maxReplayEntries)
-	if id, st := g.check("z", newest, win, now); st != replaySeen || id != "ID"+newest {
+	if _, id, st := g.check("z", newest, win, now); st != replaySeen || id != "ID"+newest {
 		t.Fatalf("the newest entry: %v %q", st, id)
 	}
-	if _, st := g.check("z", "0", win, now); st != replayNew {
+	if _, _, st := g.check("z", "0", win, now); st != replayNew {
 		t.Fatalf("the oldest entry survived the cap: %v", st)
 	}
 }
