@@ -62,7 +62,7 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 	case event.KindLog:
 		return nil, ErrNotHTTP
 	case event.KindCallWebhook:
-		return renderWebhook(u)
+		return RenderWebhook(u)
 	case event.KindUpdateEntity, event.KindSendMessage:
 	default:
 		return nil, fmt.Errorf("%w %q (rule %s)", ErrUnknownKind, u.Kind, u.RuleID)
@@ -138,7 +138,11 @@ func (o *Outbound) Render(u *event.Update, deliveryID string, target *event.Snap
 	return req, nil
 }
 
-func renderWebhook(u *event.Update) (*Request, error) {
+// RenderWebhook renders a call_webhook update into its request: the URL
+// (http or https, with a host and no dot segments), the method (POST by
+// default), headers that can be sent and the body, as the rule gave them.
+// A problem is an ErrRender naming the rule.
+func RenderWebhook(u *event.Update) (*Request, error) {
 	w := u.Webhook
 	if w == nil {
 		return nil, fmt.Errorf("%w: call_webhook update of rule %s has no webhook", ErrRender, u.RuleID)

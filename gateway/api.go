@@ -421,19 +421,12 @@ type timerView struct {
 }
 
 // timerViews marks the parked timers of ts, reading each entity's clocks
-// from snapshotOf (called once per entity, in order).
+// from snapshotOf (called once per timer).
 func timerViews(ts []store.Timer, snapshotOf func(event.EntityKey) *event.Snapshot) []timerView {
 	out := make([]timerView, len(ts))
-	var (
-		last event.EntityKey
-		snap *event.Snapshot
-	)
 	for i, t := range ts {
-		if i == 0 || t.Key != last {
-			last, snap = t.Key, snapshotOf(t.Key)
-		}
 		out[i].Timer = t
-		if snap != nil {
+		if snap := snapshotOf(t.Key); snap != nil {
 			if c := snap.Clocks[t.Rule]; c != nil && !c.PausedAt.IsZero() {
 				out[i].Parked = true
 			}

@@ -598,17 +598,14 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 		}
 	}
 	if p.subscriptions != nil {
-		hooks, err := restHookUpdates(p.subscriptions(), ev)
+		// The list in memory may predate an unsubscribe that has committed
+		// since; the transaction has the last word (the unsubscribe
+		// cancels what was queued before it).
+		hooks, err := restHookUpdates(p.subscriptions(), ev, bs.tx.HasSubscription)
 		if err != nil {
 			return nil, err
 		}
 		for i := range hooks {
-			// The list in memory may predate an unsubscribe that has
-			// committed since; the transaction has the last word (the
-			// unsubscribe cancels what was queued before it).
-			if !bs.tx.HasSubscription(strings.TrimPrefix(hooks[i].RuleID, restHookRulePrefix)) {
-				continue
-			}
 			id, _, err := p.enqueue(bs, &hooks[i], ev)
 			if err != nil {
 				return nil, err
@@ -860,12 +857,7 @@ func withQueued(snap *event.Snapshot, queued []*event.Update) *event.Snapshot {
 		if !known || (len(u.AddTags) == 0 && len(u.RemoveTags) == 0) {
 			continue
 		}
-		merged := event.MergeTags(event.Strings(cur), u.AddTags, u.RemoveTags)
-		tags := make([]any, len(merged))
-		for i, t := range merged {
-			tags[i] = t
-		}
-		view.Fields[event.FieldTags] = tags
+		view.Fields[event.FieldTags] = event.MergeTags(event.Strings(cur), u.AddTags, u.RemoveTags)
 	}
 	return view
 }
@@ -942,7 +934,7 @@ func renderRequest(b *Bundle, u *event.Update, deliveryID string, target *event.
 		// The connectors' checks (an http(s) URL with a host, header names
 		// and values that can be sent): a request that can never be sent is
 		// stored failed with the reason, not retried.
-		r, err := (*connectors.Outbound)(nil).Render(u, deliveryID, nil)
+		r, err := connectors.RenderWebhook(u)
 		if err != nil {
 			return nil, "", err // names the rule and what is wrong
 		}

@@ -203,7 +203,7 @@ func (s *scheduler) fireOne(bs *batchState, t store.Timer) error {
 		return bs.tx.DeleteTimer(t.Key, t.Rule)
 	}
 	bs.tally.timer(t.Due)
-	vars, err := bs.tx.LastEventVars(t.Key)
+	vars, err := bs.tx.LastEventVars(snap)
 	if err != nil {
 		return err
 	}

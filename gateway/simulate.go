@@ -542,7 +542,7 @@ func (s *Server) runRule(c *fiber.Ctx) error {
 		// The template variables of the entity's last event, as a timer
 		// firing gets them (%%TICKET_REFERENCE%% and the like), then the
 		// request's own on top.
-		last, err := bs.tx.LastEventVars(ev.Key())
+		last, err := bs.tx.LastEventVars(prior)
 		if err != nil {
 			return err
 		}

@@ -78,16 +78,17 @@ func hookPayload(ev *event.Event) HookPayload {
 }
 
 // restHookUpdates returns one call_webhook update per subscription the event
-// matches. Echoes of our own deliveries are not forwarded: a Zap that updates
+// matches that still exists (exists: as the caller's transaction sees it,
+// the list in memory may predate an unsubscribe). Echoes of our own deliveries are not forwarded: a Zap that updates
 // a ticket must not be triggered again by its own update.
-func restHookUpdates(subs []store.Subscription, ev *event.Event) ([]event.Update, error) {
+func restHookUpdates(subs []store.Subscription, ev *event.Event, exists func(id string) bool) ([]event.Update, error) {
 	if ev.Causation.Echo || len(subs) == 0 {
 		return nil, nil
 	}
 	var out []event.Update
 	var body []byte
 	for _, s := range subs {
-		if !subscriptionMatches(s.Event, ev.Type) {
+		if !subscriptionMatches(s.Event, ev.Type) || !exists(s.ID) {
 			continue
 		}
 		if body == nil {

@@ -119,7 +119,7 @@ func TestEventsAndSnapshotsArePacked(t *testing.T) {
 		t.Fatalf("list: %+v, %v", list, err)
 	}
 	db.update(func(tx *Tx) error {
-		if vars, err := tx.LastEventVars(e.Key()); err != nil || vars != nil {
+		if vars, err := tx.LastEventVars(got); err != nil || vars != nil {
 			t.Errorf("last event vars: %v, %v", vars, err)
 		}
 		return nil

@@ -9,18 +9,21 @@ import (
 )
 
 // LastEventVars returns the template variables (Event.Vars) of the last
-// event of an entity that carried any, or nil when none did. A timer.fired event
+// event of the entity of snap (its snapshot, as the caller has it; nil:
+// unknown) that carried any, or nil when none did. A timer.fired event
 // carries them, so that a time-based rule's templates (%%TICKET_REFERENCE%%)
 // render as they would for the entity's last webhook.
-func (tx *Tx) LastEventVars(k event.EntityKey) (map[string]string, error) {
+func (tx *Tx) LastEventVars(snap *event.Snapshot) (map[string]string, error) {
 	// The snapshot keeps them (event.Snapshot.Vars), also once retention
 	// pruned the events; snapshots written before it did are read from
 	// the entity's newest event.
-	if snap, err := tx.Entity(k); err != nil {
-		return nil, fmt.Errorf("last event of %s: %w", k, err)
-	} else if snap != nil && len(snap.Vars) > 0 {
+	if snap == nil {
+		return nil, nil
+	}
+	if len(snap.Vars) > 0 {
 		return snap.Vars, nil
 	}
+	k := snap.Key
 	ek, err := entityKeyBytes(k)
 	if err != nil {
 		return nil, fmt.Errorf("last event of %s: %w", k, err)
