@@ -743,7 +743,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 		return o, verdictNeutral
 	case res.err != nil:
 		att.Error = res.err.Error() + tries
-		d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), 0, 0, false, att.Error, now)
+		d.retry(&o, cfg.retry, nil, att.Error, now)
 		return o, verdictFailure
 	}
 	v := verdictSuccess
@@ -779,8 +779,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 			if bv := act.SuccessWhen.Check(res.body); !bv.OK {
 				att.Error = status + ": " + bv.Reason
 				if bv.Retry {
-					ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
-					d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), res.status, ra, hasRA, bv.Reason, now)
+					d.retry(&o, cfg.retry, &res, bv.Reason, now)
 					return o, verdictFailure
 				}
 				d.fail(&o, bv.Reason)
@@ -801,8 +800,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 		d.fail(&o, fmt.Sprintf("redirect not followed (Location: %s)", res.header.Get("Location")))
 	case classRetry:
 		att.Error = status + tries
-		ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
-		d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), res.status, ra, hasRA, att.Error, now)
+		d.retry(&o, cfg.retry, &res, att.Error, now)
 	default:
 		att.Error = status
 		if code, ok := cfg.retry.RetryErrors.Retry(res.body); ok {
@@ -810,8 +808,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 			// (WhatsApp's 400 with 130429 when throttled): retried, and
 			// counted against the breaker like a 429.
 			att.Error = status + ": error " + code
-			ra, hasRA := parseRetryAfter(res.header.Get("Retry-After"), now)
-			d.retry(&o, cfg.retry, del.AttemptsSinceRetry(), res.status, ra, hasRA, att.Error, now)
+			d.retry(&o, cfg.retry, &res, att.Error, now)
 			return o, verdictFailure
 		}
 		d.fail(&o, "rejected: "+status)
@@ -826,8 +823,20 @@ func (d *Dispatcher) fail(o *outcome, reason string) {
 	d.log.Warn("delivery: failed", "delivery", o.del.ID, "connector", o.del.Connector, "reason", reason)
 }
 
-// retry schedules the next durable attempt of o, or gives up.
-func (d *Dispatcher) retry(o *outcome, p connectors.RetryPolicy, n, status int, ra time.Duration, hasRA bool, why string, now time.Time) {
+// retry schedules the next durable attempt of o, or gives up: by the
+// attempts made since the last retry by hand, and, when the target
+// answered (res), by its status and Retry-After.
+func (d *Dispatcher) retry(o *outcome, p connectors.RetryPolicy, res *httpResult, why string, now time.Time) {
+	n := o.del.AttemptsSinceRetry()
+	var (
+		status int
+		ra     time.Duration
+		hasRA  bool
+	)
+	if res != nil && res.status != 0 {
+		status = res.status
+		ra, hasRA = parseRetryAfter(res.header.Get("Retry-After"), now)
+	}
 	dec := nextRetry(p, n, status, ra, hasRA, d.cfg.Rand())
 	if dec.giveUp {
 		d.fail(o, fmt.Sprintf("gave up after %d attempts: %s", n+1, why))
@@ -875,7 +884,7 @@ func (d *Dispatcher) deliverLog(del *store.Delivery) outcome {
 			p = t.config().retry
 		}
 		d.mu.RUnlock()
-		d.retry(&o, p, del.AttemptsSinceRetry(), 0, 0, false, att.Error, d.cfg.Now())
+		d.retry(&o, p, nil, att.Error, d.cfg.Now())
 	}
 	d.metrics.outcome(del.Connector, metricOutcome(o))
 	return o
