@@ -1,10 +1,13 @@
 package gateway
 
 import (
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/rules"
+	"github.com/hookline/hookline/store"
 )
 
 // firingWindow is how long a snapshot keeps a rule's firing times: the
@@ -40,13 +43,13 @@ type decision struct {
 //
 // applied, when not nil, is event.Apply(prior, ev) already done by the
 // caller (ev.Changes then already holds the computed changes).
-func decide(set *rules.Set, ev *event.Event, prior, applied *event.Snapshot, now time.Time, ruleFirings func(string, time.Time) int, run string) (decision, error) {
+func decide(set *rules.Set, ev *event.Event, prior, applied *event.Snapshot, now time.Time, firings ruleFirings, run string) (decision, error) {
 	next := applied
 	if next == nil {
 		next = event.Apply(prior, ev)
 	}
 	var res rules.Result
-	in := rules.Input{Event: ev, Snapshot: next, Now: now, RuleFirings: ruleFirings}
+	in := rules.Input{Event: ev, Snapshot: next, Now: now, RuleFirings: firings.Count}
 	if run != "" {
 		var err error
 		if res, err = set.Run(run, in); err != nil {
@@ -56,8 +59,13 @@ func decide(set *rules.Set, ev *event.Event, prior, applied *event.Snapshot, now
 		res = set.Evaluate(in)
 	}
 	for _, f := range res.Firings {
-		if f.Scope == "item" {
+		switch f.Scope {
+		case rules.ScopeItem:
 			next.RecordFiring(f.Rule, f.At, firingWindow(set, f.Rule))
+		case rules.ScopeRule:
+			if err := firings.Record(f.Rule, f.At); err != nil {
+				return decision{}, fmt.Errorf("record firing of %s: %w", f.Rule, err)
+			}
 		}
 	}
 	var timers []rules.TimerOp
@@ -66,6 +74,34 @@ func decide(set *rules.Set, ev *event.Event, prior, applied *event.Snapshot, now
 	}
 	return decision{Next: next, Result: res, Timers: timers}, nil
 }
+
+// ruleFirings counts and records the firings of rules whose limit has
+// scope rule (limit: { scope: rule }): the store's in the pipeline, the
+// run's own in dry runs and config tests.
+type ruleFirings interface {
+	// Count is how many times rule fired at or after since.
+	Count(rule string, since time.Time) int
+	// Record notes that rule fired at at.
+	Record(rule string, at time.Time) error
+}
+
+// storeFirings are the rule firings of the pipeline's transaction.
+type storeFirings struct {
+	tx  *store.Tx
+	log *slog.Logger
+}
+
+// Count reads the store's count; an error is logged and counts 0.
+func (f storeFirings) Count(rule string, since time.Time) int {
+	n, err := f.tx.RuleFirings(rule, since)
+	if err != nil {
+		f.log.Error("read rule firings", "rule", rule, "err", err)
+	}
+	return n
+}
+
+// Record stores the firing in the transaction.
+func (f storeFirings) Record(rule string, at time.Time) error { return f.tx.RecordRuleFiring(rule, at) }
 
 // EventTrace is what the gateway keeps with every event to explain it: the
 // rules' trace plus what the pipeline did with their decisions.

@@ -549,13 +549,7 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 		p.log.Warn("loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
 	}
 
-	d, err := decide(bs.bundle.Rules, ev, prior, applied, bs.now, func(rule string, since time.Time) int {
-		n, err := bs.tx.RuleFirings(rule, since)
-		if err != nil {
-			p.log.Error("read rule firings", "rule", rule, "err", err)
-		}
-		return n
-	}, run)
+	d, err := decide(bs.bundle.Rules, ev, prior, applied, bs.now, storeFirings{bs.tx, p.log}, run)
 	if err != nil {
 		return nil, err
 	}
@@ -565,13 +559,6 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 		return nil, err
 	}
 	trace.Timers = d.Timers
-	for _, f := range d.Result.Firings {
-		if f.Scope == "rule" {
-			if err := bs.tx.RecordRuleFiring(f.Rule, f.At); err != nil {
-				return nil, fmt.Errorf("record firing of %s: %w", f.Rule, err)
-			}
-		}
-	}
 	for _, te := range d.Result.Trace {
 		if strings.Contains(te.Skipped, "loop guard") {
 			bs.tally.guards[guardFiringCap]++

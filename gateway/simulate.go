@@ -161,7 +161,7 @@ type Simulation struct {
 	// ruleFirings are the times of the run's rule-scope firings, by rule,
 	// in order: limit: { scope: rule } counts them as the pipeline counts
 	// the store's.
-	ruleFirings map[string][]time.Time
+	ruleFirings simFirings
 	seq         int
 }
 
@@ -176,19 +176,28 @@ type simTimer struct {
 // NewSimulation starts a simulation of the bundle's config at now.
 func NewSimulation(b *Bundle, now time.Time) *Simulation {
 	return &Simulation{b: b, now: now, snaps: map[event.EntityKey]*event.Snapshot{},
-		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}, ruleFirings: map[string][]time.Time{}}
+		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}, ruleFirings: simFirings{}}
 }
 
-// countRuleFirings counts the run's firings of rule at or after since, as
-// the store's RuleFirings does for the pipeline.
-func (s *Simulation) countRuleFirings(rule string, since time.Time) int {
+// simFirings are a run's rule-scope firings, by rule, in order: counted as
+// the store counts its own (at or after since).
+type simFirings map[string][]time.Time
+
+// Count is how many times rule fired in the run at or after since.
+func (f simFirings) Count(rule string, since time.Time) int {
 	n := 0
-	for _, at := range s.ruleFirings[rule] {
+	for _, at := range f[rule] {
 		if !at.Before(since) {
 			n++
 		}
 	}
 	return n
+}
+
+// Record notes a firing of rule at at.
+func (f simFirings) Record(rule string, at time.Time) error {
+	f[rule] = append(f[rule], at)
+	return nil
 }
 
 // Now returns the simulated clock.
@@ -366,14 +375,9 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 		ev.ID = fmt.Sprintf("dry-run-%d", s.seq)
 	}
 	key := ev.Key()
-	d, err := decide(s.b.Rules, ev, s.snaps[key], nil, s.now, s.countRuleFirings, "")
+	d, err := decide(s.b.Rules, ev, s.snaps[key], nil, s.now, s.ruleFirings, "")
 	if err != nil {
 		return err
-	}
-	for _, f := range d.Result.Firings {
-		if f.Scope == rules.ScopeRule {
-			s.ruleFirings[f.Rule] = append(s.ruleFirings[f.Rule], f.At)
-		}
 	}
 	idx := len(res.Events)
 	res.Events = append(res.Events, ev)
