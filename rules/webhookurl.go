@@ -1,11 +1,12 @@
 package rules
 
 import (
-	"regexp"
 	"strings"
 	"text/template/parse"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/hookline/hookline/internal/yamlconf"
 )
 
 // urlPart is the part of a URL a template substitution renders into.
@@ -26,8 +27,6 @@ type urlSubstitution struct {
 	escape string  // "pathescape" or "queryescape" when its output goes through one last, else ""
 }
 
-var urlVarShorthand = regexp.MustCompile(`%%[A-Za-z_][A-Za-z0-9_]*%%`)
-
 // urlSubstitutions lists the substitutions of the URL template src and the
 // URL part each renders into, judged by the literal text before it (what a
 // substitution renders is unknown: it could even hold a "/" or a "?", which
@@ -38,24 +37,15 @@ var urlVarShorthand = regexp.MustCompile(`%%[A-Za-z_][A-Za-z0-9_]*%%`)
 // counts as written. A template that does not parse gives nil: the
 // compiler reports it.
 func urlSubstitutions(src string) []urlSubstitution {
-	trees, err := parse.Parse("url", src, "{{", "}}")
-	if err != nil {
-		// Unknown functions are the compiler's to report, not a reason
-		// to skip the check: parse again without checking names.
-		t := parse.New("url")
-		t.Mode = parse.SkipFuncCheck
-		trees = map[string]*parse.Tree{}
-		if _, err := t.Parse(src, "{{", "}}", trees); err != nil {
-			return nil
-		}
-	}
-	root := trees["url"]
-	if root == nil || root.Root == nil {
+	t := parse.New("url")
+	t.Mode = parse.SkipFuncCheck // unknown functions are the compiler's to report
+	trees := map[string]*parse.Tree{}
+	if _, err := t.Parse(src, "{{", "}}", trees); err != nil || trees["url"] == nil || trees["url"].Root == nil {
 		return nil
 	}
 	var (
 		out []urlSubstitution
-		lit strings.Builder
+		lit string // the literal text so far
 	)
 	var walk func(list *parse.ListNode)
 	walk = func(list *parse.ListNode) {
@@ -66,19 +56,18 @@ func urlSubstitutions(src string) []urlSubstitution {
 			switch n := n.(type) {
 			case *parse.TextNode:
 				text := string(n.Text)
-				for _, loc := range urlVarShorthand.FindAllStringIndex(text, -1) {
-					lit.WriteString(text[:loc[0]])
-					out = append(out, urlSubstitution{src: text[loc[0]:loc[1]], part: urlPartAfter(lit.String())})
+				for _, loc := range yamlconf.VarShorthand.FindAllStringIndex(text, -1) {
+					lit += text[:loc[0]]
+					out = append(out, urlSubstitution{src: text[loc[0]:loc[1]], part: urlPartAfter(lit)})
 					text = text[loc[1]:]
 				}
-				lit.WriteString(text)
+				lit += text
 			case *parse.ActionNode:
-				if len(n.Pipe.Decl) > 0 {
-					continue // {{ $x := ... }} prints nothing
+				if len(n.Pipe.Decl) == 0 { // {{ $x := ... }} prints nothing
+					out = append(out, urlSubstitution{src: actionText(src, int(n.Position()), n.String()), part: urlPartAfter(lit), escape: lastEscape(n.Pipe)})
 				}
-				out = append(out, urlSubstitution{src: actionText(src, int(n.Position()), n.String()), part: urlPartAfter(lit.String()), escape: lastEscape(n.Pipe)})
 			case *parse.TemplateNode:
-				out = append(out, urlSubstitution{src: actionText(src, int(n.Position()), n.String()), part: urlPartAfter(lit.String())})
+				out = append(out, urlSubstitution{src: actionText(src, int(n.Position()), n.String()), part: urlPartAfter(lit)})
 			case *parse.IfNode:
 				walkBranch(&n.BranchNode, walk, &lit)
 			case *parse.WithNode:
@@ -88,7 +77,7 @@ func urlSubstitutions(src string) []urlSubstitution {
 			}
 		}
 	}
-	walk(root.Root)
+	walk(trees["url"].Root)
 	return out
 }
 
@@ -108,15 +97,13 @@ func actionText(src string, pos int, def string) string {
 
 // walkBranch walks both lists of an if/with/range; the literal text
 // afterwards is what the first list wrote.
-func walkBranch(b *parse.BranchNode, walk func(*parse.ListNode), lit *strings.Builder) {
-	before := lit.String()
+func walkBranch(b *parse.BranchNode, walk func(*parse.ListNode), lit *string) {
+	before := *lit
 	walk(b.List)
-	after := lit.String()
-	lit.Reset()
-	lit.WriteString(before)
+	after := *lit
+	*lit = before
 	walk(b.ElseList)
-	lit.Reset()
-	lit.WriteString(after)
+	*lit = after
 }
 
 // lastEscape returns "pathescape" or "queryescape" when the pipeline's

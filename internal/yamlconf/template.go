@@ -12,7 +12,9 @@ import (
 	"text/template/parse"
 )
 
-var varShorthand = regexp.MustCompile(`%%([A-Za-z_][A-Za-z0-9_]*)%%`)
+// VarShorthand matches the %%NAME%% shorthand of templates (the name is
+// its first group).
+var VarShorthand = regexp.MustCompile(`%%([A-Za-z_][A-Za-z0-9_]*)%%`)
 
 // VarSource is implemented by the data given to templates compiled here: the
 // %%NAME%% shorthand becomes {{ .Var "NAME" }}, which must fail (not render
@@ -25,7 +27,7 @@ type VarSource interface {
 func TemplateVars(src string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, m := range varShorthand.FindAllStringSubmatch(src, -1) {
+	for _, m := range VarShorthand.FindAllStringSubmatch(src, -1) {
 		if !seen[m[1]] {
 			seen[m[1]] = true
 			out = append(out, m[1])
@@ -36,7 +38,7 @@ func TemplateVars(src string) []string {
 
 // IsTemplate reports whether s holds template syntax or a %%NAME%% variable.
 func IsTemplate(s string) bool {
-	return strings.Contains(s, "{{") || varShorthand.MatchString(s)
+	return strings.Contains(s, "{{") || VarShorthand.MatchString(s)
 }
 
 // CompileTemplate parses src as a Go text/template after rewriting %%NAME%%
@@ -47,7 +49,7 @@ func IsTemplate(s string) bool {
 // A number an action prints comes out as FormatNumber writes it (1000000,
 // not fmt's 1e+06).
 func CompileTemplate(name, src string) (*template.Template, error) {
-	rewritten := varShorthand.ReplaceAllString(src, `{{ .Var "$1" }}`)
+	rewritten := VarShorthand.ReplaceAllString(src, `{{ .Var "$1" }}`)
 	t, err := template.New(name).Option("missingkey=error").Funcs(TemplateFuncs()).Parse(rewritten)
 	if err != nil {
 		return nil, fmt.Errorf("template: %w", cleanTemplateError(err, name))
