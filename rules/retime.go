@@ -83,24 +83,12 @@ func (s *Set) Reclock(ruleID string, snap *event.Snapshot, c *event.RuleClock, n
 	if out.Done {
 		return out, out != c
 	}
-	paused := false
-	if t.pause != nil {
-		paused, _ = t.pause.match(ev, snap, now)
-	}
-	if paused == out.PausedAt.IsZero() {
+	if paused := t.paused(ev, snap, now); paused == out.PausedAt.IsZero() {
 		if out == c {
 			cc := *c // never change the caller's clock
 			out = &cc
 		}
-		if paused {
-			out.PausedAt = now
-			if out.PausedAt.Before(out.Since) {
-				out.PausedAt = out.Since
-			}
-		} else {
-			out.PausedTotal += t.cal.Business(out.PausedAt, now, 0)
-			out.PausedAt = time.Time{}
-		}
+		t.setPaused(out, paused, now)
 	}
 	if out != c {
 		out.Done = t.pastWindow(out, now)

@@ -466,22 +466,8 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 			cc := *c // never mutate a clock shared with another snapshot
 			c = &cc
 		}
-		paused := false
-		if t.pause != nil {
-			paused, _ = t.pause.match(ev, snap, now)
-		}
-		switch {
-		case paused && c.PausedAt.IsZero():
-			c.PausedAt = at
-			if c.PausedAt.Before(c.Since) {
-				c.PausedAt = c.Since
-			}
-		case !paused && !c.PausedAt.IsZero():
-			// Resumed; also a clock paused under a pause_when that a
-			// reload has since removed, which would otherwise stay paused.
-			c.PausedTotal += t.cal.Business(c.PausedAt, at, 0)
-			c.PausedAt = time.Time{}
-		}
+		// Resumed also when a reload removed the pause_when it stood under.
+		t.setPaused(c, t.paused(ev, snap, now), at)
 		if t.pastWindow(c, now) {
 			c.Done = true
 		}
@@ -516,6 +502,34 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 // act, so the clock is done.
 func (t *timing) pastWindow(c *event.RuleClock, now time.Time) bool {
 	return t.window && !c.Done && c.PausedAt.IsZero() && t.elapsed(c, now) > t.hi
+}
+
+// paused reports whether the rule's pause_when holds for ev on snap.
+func (t *timing) paused(ev *event.Event, snap *event.Snapshot, now time.Time) bool {
+	if t.pause == nil {
+		return false
+	}
+	p, _ := t.pause.match(ev, snap, now)
+	return p
+}
+
+// setPaused stops the clock c at at (never before its start) or starts it
+// again, the time it stood counting as paused (on the rule's calendar);
+// it reports whether that changed c. c must be the caller's own.
+func (t *timing) setPaused(c *event.RuleClock, paused bool, at time.Time) bool {
+	switch {
+	case paused && c.PausedAt.IsZero():
+		c.PausedAt = at
+		if c.PausedAt.Before(c.Since) {
+			c.PausedAt = c.Since
+		}
+	case !paused && !c.PausedAt.IsZero():
+		c.PausedTotal += t.cal.Business(c.PausedAt, at, 0)
+		c.PausedAt = time.Time{}
+	default:
+		return false
+	}
+	return true
 }
 
 // due returns when the clock reaches the timer's duration; ok is false when
