@@ -406,7 +406,7 @@ func parseDedupe(s string) (Dedupe, string) {
 		return Dedupe{Source: DedupeHeader, Name: http.CanonicalHeaderKey(name)}, ""
 	}
 	// A broken path would turn the dedupe key silently into the body hash.
-	if err := checkPlainPath(name); err != nil {
+	if err := mapping.CheckPath(name); err != nil {
 		return Dedupe{}, "invalid payload path " + strconv.Quote(name) + ": " + err.Error()
 	}
 	return Dedupe{Source: DedupePath, Name: name}, ""
@@ -455,16 +455,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// checkPlainPath checks a gjson path read from the top of a JSON document
-// (a payload's dedupe path, a response's error code): the syntax mapping
-// paths get (gjson takes a broken path as "not found", silently), and no
-// $ prefix: $root, $header and the like belong to mappings, and gjson
-// would look for a key named "$root" and never find it.
-func checkPlainPath(p string) error {
-	if strings.HasPrefix(p, "$") {
-		return errors.New("a plain path from the top of the document; $ prefixes are not allowed here (a literal $ key is written \\$)")
-	}
-	return mapping.CheckPath(p)
 }

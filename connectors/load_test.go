@@ -177,6 +177,17 @@ outbound:
 			want: `t.yaml:5:27: retry_errors.path: empty part before '.' at position 7`,
 		},
 		{
+			name: "success_when path with a mapping prefix",
+			src: `connector: a
+outbound:
+  base_url: https://x.example
+  actions:
+    update:
+      success_when: { path: $root.ok, equals: true }
+`,
+			want: `t.yaml:6:29: success_when.path: a plain path from the top of the document; $ prefixes are not allowed here (a literal $ key is written \$)`,
+		},
+		{
 			name: "retry_errors path with a mapping prefix",
 			src: `connector: a
 outbound:

@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/hookline/hookline/internal/yamlconf"
+	"github.com/hookline/hookline/mapping"
 )
 
 // Outbound is the compiled `outbound:` section of a connector file: where and
@@ -391,8 +392,8 @@ func loadRetry(file string, n *yaml.Node, p *RetryPolicy) yamlconf.Errors {
 	if y.RetryErrors != nil {
 		rn := yamlconf.Lookup(n, "retry_errors")
 		switch {
-		case checkPlainPath(y.RetryErrors.Path) != nil:
-			errs.Add(file, yamlconf.Lookup(rn, "path"), "retry_errors.path: %v", checkPlainPath(y.RetryErrors.Path))
+		case mapping.CheckPath(y.RetryErrors.Path) != nil:
+			errs.Add(file, yamlconf.Lookup(rn, "path"), "retry_errors.path: %v", mapping.CheckPath(y.RetryErrors.Path))
 		case len(y.RetryErrors.Codes) == 0 || slices.Contains(y.RetryErrors.Codes, ""):
 			errs.Add(file, yamlconf.Lookup(rn, "codes"), "retry_errors.codes: expected the platform's error codes worth retrying, e.g. [130429]")
 		default:

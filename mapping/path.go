@@ -374,6 +374,13 @@ func splitEach(p string) []string {
 
 // CheckPath reports syntax errors in a gjson path that gjson would silently
 // treat as "not found" (empty parts, unbalanced queries, unknown @modifiers),
-// for other config sections that read JSON by path with plain gjson (the
-// mapping prefixes such as $root mean nothing there).
-func CheckPath(p string) error { return checkGJSON(p) }
+// for other config sections that read JSON by path with plain gjson (a
+// payload's dedupe path, a response's field or error code). The mapping
+// prefixes such as $root mean nothing there: gjson would look for a key
+// named "$root" and never find it, so a $ prefix is refused too.
+func CheckPath(p string) error {
+	if strings.HasPrefix(p, "$") {
+		return errors.New("a plain path from the top of the document; $ prefixes are not allowed here (a literal $ key is written \\$)")
+	}
+	return checkGJSON(p)
+}
