@@ -653,8 +653,7 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, adm admission, 
 	}()
 	defer func() {
 		if p := recover(); p != nil {
-			pe := bug.Recovered("sending", p)
-			d.log.Error("delivery: "+pe.Error(), "delivery", del.ID, "stack", string(pe.Stack))
+			pe := bug.Recovered("sending", p).Log(d.log, "delivery", del.ID)
 			o = outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: pe.Error()}}
 		}
 	}()

@@ -573,11 +573,11 @@ func (s *Server) retryDeliveries(c *fiber.Ctx) error {
 	visited := "" // the id of the last delivery considered
 	more := false
 	f.Limit = 500
+	defer s.disp.Notify() // however the loop ends: the dispatcher picks the retried ones up
 pages:
 	for {
 		ds, next, err := s.db.ListDeliveries(f)
 		if err != nil {
-			s.disp.Notify()
 			return storeProblem(c, err)
 		}
 		for _, d := range ds {
@@ -586,7 +586,6 @@ pages:
 				break pages
 			}
 			if err := lim.Wait(c.UserContext()); err != nil {
-				s.disp.Notify()
 				return problem(c, fiber.StatusServiceUnavailable, "bulk retry stopped after %d deliveries: %v", len(retried), err)
 			}
 			if err := s.retryOne(d.ID); err == nil {
@@ -602,7 +601,6 @@ pages:
 	}
 	cursor := ""
 	if more {
-		s.disp.Notify() // the retries of the page it stopped in
 		cursor = visited
 	}
 	return c.JSON(fiber.Map{"retried": len(retried), "ids": retried, "more": more, "next_cursor": cursor})

@@ -329,7 +329,7 @@ func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) err
 			if pe, ok := bug.As(err); ok {
 				// Ours, or the store's (an event's encoding, which may
 				// run on the EventWriter's goroutine).
-				logPanic(p.log, pe)
+				pe.Log(p.log)
 			}
 		}()
 		bb, at := b, now
@@ -423,20 +423,13 @@ func (p *pipeline) mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*event.Event, warnings []mapping.Warning, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = logPanic(p.log, bug.Recovered("mapping inbox item "+it.ID, r))
+			err = bug.Recovered("mapping inbox item "+it.ID, r).Log(p.log)
 		}
 	}()
 	if p.itemHook != nil {
 		p.itemHook("map", it)
 	}
 	return m.MapWithWarnings(mapping.Input{Body: it.Body, Header: it.Headers, Query: it.Query, ReceivedAt: it.ReceivedAt})
-}
-
-// logPanic logs a recovered panic with its stack and returns it: the
-// item, timer, request or reload being handled fails, the gateway goes on.
-func logPanic(log *slog.Logger, pe *bug.Panic) *bug.Panic {
-	log.Error(pe.Error()+"; please report it with this stack", "stack", string(pe.Stack))
-	return pe
 }
 
 func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem) error {

@@ -225,7 +225,7 @@ const recoverRoute = "recover-panics"
 func (s *Server) recoverPanics(c *fiber.Ctx) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = logPanic(s.log, bug.Recovered("serving "+c.Method()+" "+c.Path(), r))
+			err = bug.Recovered("serving "+c.Method()+" "+c.Path(), r).Log(s.log)
 		}
 	}()
 	return c.Next()
@@ -326,7 +326,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) loadGuarded(path string) (b *Bundle, errs yamlconf.Errors) {
 	defer func() {
 		if r := recover(); r != nil {
-			pe := logPanic(s.log, bug.Recovered("loading the config", r))
+			pe := bug.Recovered("loading the config", r).Log(s.log)
 			b, errs = nil, yamlconf.Errors{&yamlconf.Error{Pos: yamlconf.Pos{File: path}, Msg: pe.Error()}}
 		}
 	}()

@@ -300,7 +300,6 @@ func getCount(b *bolt.Bucket, key string) int64 {
 	return int64(binary.BigEndian.Uint64(v))
 }
 
-// clampLimit applies the default and maximum page size of list calls.
 // seekAfter positions c at the first key after `after` ("": the first
 // key), the start of a page that follows a cursor.
 func seekAfter(c *bolt.Cursor, after string) (k, v []byte) {
@@ -314,6 +313,7 @@ func seekAfter(c *bolt.Cursor, after string) (k, v []byte) {
 	return k, v
 }
 
+// clampLimit applies the default and maximum page size of list calls.
 func clampLimit(n int) int {
 	const def, maxLimit = 100, 1000
 	switch {

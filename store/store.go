@@ -281,24 +281,19 @@ func (db *DB) replayJournal() (uint64, error) {
 	}
 	next := uint64(1)
 	applied := db.jseq
-	var damaged []segment // segments with skipped spans
-	for _, s := range segs {
+	for i := range segs {
+		s := &segs[i]
 		read, err := readSegment(s.path)
 		if err != nil {
 			return 0, err
 		}
 		recs := read.recs
-		keptAs := ""
 		if len(read.skipped) > 0 {
-			keptAs = keptName(s.path, time.Now())
+			s.kept = keptName(s.path, time.Now()) // kept, not removed, below
 		}
 		for _, sk := range read.skipped {
 			db.log.Error("intake journal: damaged bytes skipped on replay (an unacknowledged append cut by a crash, or damage to the file); the valid records after them are replayed",
-				"segment", s.path, "offset", sk.off, "bytes", sk.len, "kept_as", keptAs)
-		}
-		if len(read.skipped) > 0 {
-			s.kept = keptAs
-			damaged = append(damaged, s)
+				"segment", s.path, "offset", sk.off, "bytes", sk.len, "kept_as", s.kept)
 		}
 		// Records up to the applied position are in bbolt already, or
 		// were deleted there since (retention, on purpose): a segment
@@ -334,8 +329,8 @@ func (db *DB) replayJournal() (uint64, error) {
 		next = max(next, s.num+1)
 	}
 	for _, s := range segs {
-		if i := slices.IndexFunc(damaged, func(d segment) bool { return d.path == s.path }); i >= 0 {
-			if err := os.Rename(s.path, damaged[i].kept); err != nil {
+		if s.kept != "" {
+			if err := os.Rename(s.path, s.kept); err != nil {
 				return 0, fmt.Errorf("keep damaged journal segment: %w", err)
 			}
 			continue

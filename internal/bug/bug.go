@@ -7,6 +7,7 @@ package bug
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 )
 
@@ -28,6 +29,13 @@ func (p *Panic) Error() string { return fmt.Sprintf("internal error while %s: %v
 // panic's.
 func Recovered(what string, r any) *Panic {
 	return &Panic{What: what, Value: r, Stack: debug.Stack()}
+}
+
+// Log logs the panic as an error with its stack, and args, once, and
+// returns it.
+func (p *Panic) Log(log *slog.Logger, args ...any) *Panic {
+	log.Error(p.Error()+"; please report it with this stack", append(args, "stack", string(p.Stack))...)
+	return p
 }
 
 // As returns the Panic in err's chain, if there is one.
