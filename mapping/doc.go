@@ -244,7 +244,11 @@
 // (here, in rules and in outbound actions) prints a whole number as plain
 // digits, as references are written: 1000000 for a field of 1e6, never
 // 1e+06; other numbers in their shortest form (0.25). A template that renders
-// "" is absent. Literal arguments are checked when compiling: .Path paths,
+// "" is absent. The comparisons eq, ne, lt, le, gt and ge take values as
+// they come: a number from .Path equals the literal 4, a numeric text
+// compares with a number as that number, and an absent value ("") is no
+// error: it equals only "", and lt, le, gt and ge are false with it.
+// Literal arguments are checked when compiling: .Path paths,
 // .Var names (a var may only use vars defined before it), and the names used
 // on the data.
 //

@@ -704,35 +704,38 @@ func (st *execState) evalFunc(dot value, c *pcmd, final value, hasFinal bool) (v
 	case fNot:
 		t, _ := argv[0].truth()
 		return rvValue(reflect.ValueOf(!t)), true
-	case fEq:
-		for _, b := range argv[1:] {
-			eq, ok := equal(argv[0], b)
+	case fEq, fNe, fLt, fLe, fGt, fGe:
+		// TemplateFuncs' comparisons, on the same values.
+		xs := make([]any, len(argv))
+		for i, a := range argv {
+			x, ok := a.asAny()
 			if !ok {
 				return value{}, false
 			}
-			if eq {
-				return rvValue(reflect.ValueOf(true)), true
-			}
-		}
-		return rvValue(reflect.ValueOf(false)), true
-	case fNe:
-		eq, ok := equal(argv[0], argv[1])
-		return rvValue(reflect.ValueOf(!eq)), ok
-	case fLt, fLe, fGt, fGe:
-		c0, ok := compare(argv[0], argv[1])
-		if !ok {
-			return value{}, false
+			xs[i] = x
 		}
 		var r bool
 		switch c.fn {
-		case fLt:
-			r = c0 < 0
-		case fLe:
-			r = c0 <= 0
-		case fGt:
-			r = c0 > 0
+		case fEq:
+			eq, err := templateEq(xs[0], xs[1:]...)
+			if err != nil {
+				return value{}, false
+			}
+			r = eq
+		case fNe:
+			r = !templateEqual(xs[0], xs[1])
 		default:
-			r = c0 >= 0
+			order, ok := templateOrder(xs[0], xs[1])
+			switch c.fn {
+			case fLt:
+				r = ok && order < 0
+			case fLe:
+				r = ok && order <= 0
+			case fGt:
+				r = ok && order > 0
+			default:
+				r = ok && order >= 0
+			}
 		}
 		return rvValue(reflect.ValueOf(r)), true
 	case fLen:
@@ -758,80 +761,6 @@ func (st *execState) evalFunc(dot value, c *pcmd, final value, hasFinal bool) (v
 		return strValue(fmt.Sprintf(format, xs[1:]...)), true
 	}
 	return value{}, false
-}
-
-type basic uint8
-
-const (
-	bOther basic = iota
-	bString
-	bInt
-	bBool
-)
-
-func basicOf(v value) (basic, reflect.Value) {
-	switch v.k {
-	case vStr:
-		return bString, reflect.Value{}
-	case vInvalid:
-		return bOther, reflect.Value{}
-	}
-	rv := v.rv
-	if rv.Kind() == reflect.Interface {
-		if rv.IsNil() {
-			return bOther, rv
-		}
-		rv = rv.Elem()
-	}
-	switch rv.Kind() {
-	case reflect.String:
-		return bString, rv
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-		return bInt, rv
-	case reflect.Bool:
-		return bBool, rv
-	}
-	return bOther, rv
-}
-
-func stringOf(v value, rv reflect.Value) string {
-	if v.k == vStr {
-		return v.s
-	}
-	return rv.String()
-}
-
-// equal is text/template's eq for two strings, two signed integers or two
-// booleans; other operands report false (text/template decides).
-func equal(a, b value) (eq, ok bool) {
-	ka, ra := basicOf(a)
-	kb, rb := basicOf(b)
-	if ka != kb || ka == bOther {
-		return false, false
-	}
-	switch ka {
-	case bString:
-		return stringOf(a, ra) == stringOf(b, rb), true
-	case bInt:
-		return ra.Int() == rb.Int(), true
-	}
-	return ra.Bool() == rb.Bool(), true
-}
-
-// compare is text/template's lt for two strings or two signed integers.
-func compare(a, b value) (int, bool) {
-	ka, ra := basicOf(a)
-	kb, rb := basicOf(b)
-	if ka != kb {
-		return 0, false
-	}
-	switch ka {
-	case bString:
-		return strings.Compare(stringOf(a, ra), stringOf(b, rb)), true
-	case bInt:
-		return cmp.Compare(ra.Int(), rb.Int()), true
-	}
-	return 0, false
 }
 
 func length(v value) (value, bool) {

@@ -13,8 +13,7 @@ import (
 // builtins and, or, not, eq, ne, lt, le, gt, ge, len, index, print, printf)
 // it renders without text/template, with the same bytes. Anything else, and
 // every run that fails or meets a value the plan does not handle (a missing
-// map key, a method returning an error, a nil pointer, a comparison of mixed
-// types, ...), is executed by text/template, so results and error messages
+// map key, a method returning an error, a nil pointer, ...), is executed by text/template, so results and error messages
 // are always text/template's. Methods of the data may therefore be called
 // twice on a failing run: they must be free of side effects.
 //

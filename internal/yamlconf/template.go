@@ -42,7 +42,9 @@ func IsTemplate(s string) bool {
 }
 
 // CompileTemplate parses src as a Go text/template after rewriting %%NAME%%
-// into {{ .Var "NAME" }}. Missing map keys are errors. Functions: json
+// into {{ .Var "NAME" }}. Missing map keys are errors. eq, ne, lt, le, gt
+// and ge compare numbers as numbers whatever their type and never fail on
+// their operands' types (see compare.go). Functions: json
 // (safe JSON encoding of any value), lower, upper, trim, default, join,
 // split, contains, before and after (text around the first separator),
 // pathescape (EscapePathSegment) and queryescape (url.QueryEscape).
@@ -166,6 +168,14 @@ func textOf(v any) string {
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{
 		printNumbersFunc: PrintedValue,
+		// Comparisons that take a payload's values as they come (see
+		// compare.go): text/template's fail on mixed types.
+		"eq": templateEq,
+		"ne": func(a, b any) bool { return !templateEqual(a, b) },
+		"lt": templateOrderFunc(func(c int) bool { return c < 0 }),
+		"le": templateOrderFunc(func(c int) bool { return c <= 0 }),
+		"gt": templateOrderFunc(func(c int) bool { return c > 0 }),
+		"ge": templateOrderFunc(func(c int) bool { return c >= 0 }),
 		"json": func(v any) (string, error) {
 			b, err := json.Marshal(v)
 			return string(b), err
