@@ -877,12 +877,7 @@ func (c *compiler) compileActor(n *yaml.Node, e *entry, ctx func(string) specCtx
 		tc := ctx("actor.type")
 		tc.constString = true
 		if s := c.compileSpec(as.Type, tc); s != nil {
-			for f := s; f != nil; f = f.fallback {
-				if f.kind == specConst && !slices.Contains(actorTypes, toString(f.constant)) {
-					t := toString(f.constant)
-					c.errs.Add(c.file, as.Type, "%s: unknown actor type %q%s (valid: %s)", f.where, t, yamlconf.DidYouMean(t, actorTypes), strings.Join(actorTypes, ", "))
-				}
-			}
+			c.checkActorTypes(as.Type, s)
 			e.actor.typ = s
 		}
 	}
@@ -893,6 +888,46 @@ func (c *compiler) compileActor(n *yaml.Node, e *entry, ctx func(string) specCtx
 	}{{as.ID, &e.actor.id, "actor.id"}, {as.Name, &e.actor.name, "actor.name"}, {as.Email, &e.actor.email, "actor.email"}} {
 		if f.node != nil {
 			*f.dst = c.compileSpec(f.node, ctx(f.name))
+		}
+	}
+}
+
+// checkActorTypes refuses every actor type spec s can produce that is
+// known at compile time (its constants, map values, map_default and
+// default, through its fallbacks) and is not one of actorTypes. gateway
+// marks Hookline's own changes, which rules skip: only an actor.type that
+// is a constant may say it, never a value a payload picks or leads to.
+func (c *compiler) checkActorTypes(n *yaml.Node, s *spec) {
+	constant := s.kind == specConst
+	check := func(where string, v any) {
+		if v == nil {
+			return
+		}
+		t := toString(v)
+		switch {
+		case !slices.Contains(actorTypes, t):
+			c.errs.Add(c.file, n, "%s: unknown actor type %q%s (valid: %s)", where, t, yamlconf.DidYouMean(t, actorTypes), strings.Join(actorTypes, ", "))
+		case t == event.ActorGateway && !constant:
+			c.errs.Add(c.file, n, "%s: actor type %q marks Hookline's own changes (rules skip them) and may only be a constant actor.type, not a value the payload selects; use customer, agent or system", where, t)
+		}
+	}
+	for f := s; f != nil; f = f.fallback {
+		if f.kind == specConst {
+			check(f.where, f.constant)
+		}
+		keys := make([]string, 0, len(f.mapping))
+		for k := range f.mapping {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			check(fmt.Sprintf("%s: map value for %q", f.where, k), f.mapping[k])
+		}
+		if f.hasMapDefault {
+			check(f.where+": map_default", f.mapDefault)
+		}
+		if f.hasDef {
+			check(f.where+": default", f.def)
 		}
 	}
 }

@@ -100,7 +100,13 @@
 //     Warning (MapWithWarnings) that the gateway keeps in the event's trace
 //     and dry runs show. Times are UTC.
 //   - actor: { type, id, name, email }; type is a constant when a plain string
-//     (customer, agent, system or gateway), the others value specs.
+//     (customer, agent, system or gateway), the others value specs. Every
+//     actor type known at compile time (constants, map values, map_default,
+//     default, through fallbacks) must be one of these, and gateway (which
+//     marks Hookline's own changes: rules skip them) only a constant
+//     actor.type. At run time an actor type the payload gave that is not
+//     customer, agent or system (gateway included) is dropped with a
+//     Warning: the event has no actor type.
 //   - fields: flat dotted field name -> value spec, computed in file order.
 //   - changes: field name -> { from, to }, each a value spec. A missing `to`
 //     is the event's field of the same name; a side without its own `map`

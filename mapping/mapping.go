@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/textproto"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -349,10 +350,19 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 				e.name, e.position(st), e.occurredAt.where, quoteValue(v)))
 		}
 	}
+	if s := e.actor.typ; s != nil {
+		v, ok, err := s.eval(st)
+		if err != nil {
+			return nil, e.fail(st, s.where, err)
+		}
+		if ok {
+			ev.Actor.Type = e.actorType(st, v)
+		}
+	}
 	for _, a := range []struct {
 		s   *spec
 		dst *string
-	}{{e.actor.typ, &ev.Actor.Type}, {e.actor.id, &ev.Actor.ID}, {e.actor.name, &ev.Actor.Name}, {e.actor.email, &ev.Actor.Email}} {
+	}{{e.actor.id, &ev.Actor.ID}, {e.actor.name, &ev.Actor.Name}, {e.actor.email, &ev.Actor.Email}} {
 		if a.s == nil {
 			continue
 		}
@@ -368,6 +378,25 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 		ev.Vars = st.vars
 	}
 	return ev, nil
+}
+
+// actorType checks an actor type the entry's actor.type resolved to: one
+// the event model does not know, or gateway (Hookline's own changes, which
+// rules skip) from anything but a constant actor.type, is dropped with a
+// warning, and the event has no actor type.
+func (e *entry) actorType(st *state, v any) string {
+	t := strings.TrimSpace(toString(v))
+	switch {
+	case t == event.ActorGateway && e.actor.typ.kind != specConst:
+		st.warn(fmt.Sprintf("mapping entry %q%s, %s: the payload gave actor type %q, which only Hookline's own changes may have; the event has no actor type",
+			e.name, e.position(st), e.actor.typ.where, t))
+		return ""
+	case t != "" && !slices.Contains(actorTypes, t):
+		st.warn(fmt.Sprintf("mapping entry %q%s, %s: %s is not an actor type (customer, agent, system); the event has no actor type",
+			e.name, e.position(st), e.actor.typ.where, quoteValue(v)))
+		return ""
+	}
+	return t
 }
 
 // warn records a warning of the event being built.

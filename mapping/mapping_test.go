@@ -862,6 +862,24 @@ func TestCompileErrors(t *testing.T) {
 			want: `c.yaml:1:30: each level: "root" is reserved for $root; choose another name`,
 		},
 		{
+			name: "actor types of a map",
+			src:  "- type: t.x\n  entity: e\n  reference: id\n  actor:\n    type: { path: author.role, map: { end_user: custmer, admin: agnet, bot: ~ }, map_default: sytem, default: agent }\n",
+			want: `c.yaml:5:11: actor.type: map value for "admin": unknown actor type "agnet"; did you mean "agent"? (valid: agent, customer, gateway, system)` + "\n" +
+				`c.yaml:5:11: actor.type: map value for "end_user": unknown actor type "custmer"; did you mean "customer"? (valid: agent, customer, gateway, system)` + "\n" +
+				`c.yaml:5:11: actor.type: map_default: unknown actor type "sytem"; did you mean "system"? (valid: agent, customer, gateway, system)`,
+		},
+		{
+			name: "actor type default and fallback",
+			src:  "- type: t.x\n  entity: e\n  reference: id\n  actor:\n    type: { path: role, default: custmer, fallback: { path: kind, default: agnt } }\n",
+			want: `c.yaml:5:11: actor.type: default: unknown actor type "custmer"; did you mean "customer"? (valid: agent, customer, gateway, system)` + "\n" +
+				`c.yaml:5:11: actor.type.fallback: default: unknown actor type "agnt"; did you mean "agent"? (valid: agent, customer, gateway, system)`,
+		},
+		{
+			name: "actor type gateway from the payload",
+			src:  "- type: t.x\n  entity: e\n  reference: id\n  actor:\n    type: { path: role, map: { me: gateway }, default: system }\n",
+			want: `c.yaml:5:11: actor.type: map value for "me": actor type "gateway" marks Hookline's own changes (rules skip them) and may only be a constant actor.type, not a value the payload selects; use customer, agent or system`,
+		},
+		{
 			name: "not a list",
 			src:  "type: t.x\n",
 			want: `c.yaml:1:1: inbound.events: expected a list of event mappings, got a mapping`,
