@@ -23,7 +23,9 @@ const (
 // json.Number) or a numeric string, told apart by magnitude (seconds may
 // carry a decimal fraction, as Slack's "1596183880.004200"). Mapped
 // occurred_at values and the rules' since: fields are read with it. The
-// result is in UTC; ok is false for anything else (a zero time.Time too).
+// result is in UTC; ok is false for anything else (a zero time.Time too),
+// and for a Unix timestamp of zero or below: many payloads send 0 for "not
+// set", and no event of a live system happened in or before 1970.
 func ParseTime(v any) (time.Time, bool) {
 	var s string
 	switch x := v.(type) {
@@ -124,6 +126,9 @@ func parseUnix(s string) (time.Time, bool) {
 		}
 		return f
 	}
+	if n < 0 || strings.HasPrefix(intPart, "-") || (n == 0 && strings.Trim(frac, "0") == "") {
+		return time.Time{}, false // not set, or before 1970 (see ParseTime)
+	}
 	var t time.Time
 	switch {
 	case abs < unixMillisFrom:
@@ -139,7 +144,7 @@ func parseUnix(s string) (time.Time, bool) {
 }
 
 func unixFloat(f float64) (time.Time, bool) {
-	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) >= 9.2e18 {
+	if math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 || f >= 9.2e18 {
 		return time.Time{}, false
 	}
 	var perSecond float64

@@ -276,6 +276,9 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (e *entry, nameNode *yaml.N
 		"every event needs the platform's key of its entity (use reference: { value: ... } for a constant)", ctx("reference"))
 	if es.OccurredAt != nil {
 		e.occurredAt = c.compileSpec(es.OccurredAt, ctx("occurred_at"))
+		for f := e.occurredAt; f != nil; f = f.fallback {
+			f.isTime = true
+		}
 		if s := e.occurredAt; s != nil && s.kind == specConst {
 			if _, ok := parseTime(s.constant); !ok {
 				c.errs.Add(c.file, es.OccurredAt, "occurred_at: %s is not an RFC 3339 time or a Unix timestamp", event.String(s.constant))

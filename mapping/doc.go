@@ -95,7 +95,11 @@
 //     or a numeric string; told apart by magnitude: below 1e11 seconds,
 //     below 1e14 milliseconds, below 1e17 microseconds, else nanoseconds;
 //     seconds may have a decimal fraction, kept exactly). A time without a
-//     zone is not read (it would be taken for UTC by guess). Absent: the
+//     zone is not read (it would be taken for UTC by guess), nor a Unix
+//     timestamp of zero or below (what payloads send for "not set"; a path
+//     list, or a source with a fallback, moves past it as past an empty
+//     value, so path: [updated_at, created_at] takes created_at when
+//     updated_at is 0). Absent: the
 //     receive time. Present but unreadable: the receive time, and a
 //     Warning (MapWithWarnings) that the gateway keeps in the event's trace
 //     and dry runs show. Times are UTC.

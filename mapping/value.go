@@ -49,6 +49,10 @@ type spec struct {
 
 	// where names the spec in run-time errors ("fields.status").
 	where string
+	// isTime marks occurred_at (and its fallbacks): a path list, or a
+	// source with a fallback, moves past a Unix timestamp of zero or
+	// below ("not set") as past an empty value.
+	isTime bool
 }
 
 // eval resolves the spec for the current element. ok is false when the
@@ -60,19 +64,19 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 	switch s.kind {
 	case specPath:
 		v, ok = st.resolve(s.ref)
-		if ok && s.fallback != nil && isEmpty(v) {
+		if ok && s.fallback != nil && s.skips(v) {
 			v, ok = nil, false
 		}
 	case specPaths:
 		for _, r := range s.refs {
-			if v, ok = st.resolve(r); ok && !isEmpty(v) {
+			if v, ok = st.resolve(r); ok && !s.skips(v) {
 				break
 			}
 			v, ok = nil, false
 		}
 	case specLookup:
 		v, ok = s.lookup.find(st)
-		if ok && s.fallback != nil && isEmpty(v) {
+		if ok && s.fallback != nil && s.skips(v) {
 			v, ok = nil, false
 		}
 	case specConst:
@@ -190,6 +194,31 @@ func splitText(v any, sep string) (any, bool) {
 		}
 	}
 	return out, len(out) > 0
+}
+
+// skips reports whether a path list, or a source with a fallback, moves
+// past v: an empty value, or in a time a Unix timestamp of zero or below.
+func (s *spec) skips(v any) bool {
+	return isEmpty(v) || (s.isTime && unsetTimestamp(v))
+}
+
+// unsetTimestamp reports whether v is a number, or a text of one, that is
+// zero or below: what payloads send for a time that is not set, and what
+// event.ParseTime does not read as a time.
+func unsetTimestamp(v any) bool {
+	var text string
+	switch x := v.(type) {
+	case json.Number:
+		text = string(x)
+	case float64:
+		return x <= 0
+	case string:
+		text = strings.TrimSpace(x)
+	default:
+		return false
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	return err == nil && f <= 0
 }
 
 // isEmpty reports whether a resolved value is one a Go template's `with`
