@@ -212,7 +212,10 @@
 //     refused (a constant is never absent: use default).
 //   - split: "," turns a text value into a list: split at the separator,
 //     each part trimmed, empty parts dropped ("refund, vip" -> [refund,
-//     vip]; nothing left is absent). A list or any other value passes
+//     vip]; nothing left is the empty list, so that removing the last tag
+//     empties the entity's list, unless a fallback or default stands in;
+//     in a path list, a path present with "" counts so when no later path
+//     has a value). A list or any other value passes
 //     through, so one spec takes a platform that sends tags as text and one
 //     that sends a list.
 //   - map: { FROM: to, ... } translates a scalar by its text (JSON 2 matches

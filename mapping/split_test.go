@@ -11,7 +11,7 @@ import (
 func TestSplit(t *testing.T) {
 	const payload = `{
 		"tags": "refund, vip ,,", "list": ["a", "b"], "one": "solo", "blank": " , ,", "n": 7,
-		"codes": "1;2;9", "alt": "x,y"
+		"codes": "1;2;9", "alt": "x,y", "empty": ""
 	}`
 	runFieldCases(t, payload, []fieldCase{
 		{name: "text splits, trimmed, empty parts dropped", spec: `{ path: tags, split: "," }`, want: []string{"refund", "vip"}},
@@ -25,6 +25,12 @@ func TestSplit(t *testing.T) {
 		{name: "nothing left takes the fallback", spec: `{ path: blank, split: ",", fallback: { path: alt, split: "," } }`, want: []string{"x", "y"}},
 		{name: "map after split, element by element", spec: `{ path: codes, split: ";", map: { "1": low, "2": high, "9": null } }`, want: []string{"low", "high"}},
 		{name: "path list then split", spec: `{ path: [nope, tags], split: "," }`, want: []string{"refund", "vip"}},
+		// Freshdesk's documented tags: { path: [ticket.tags], split: "," }.
+		{name: "path list of an empty text is the empty list", spec: `{ path: [empty], split: "," }`, want: []string{}},
+		{name: "path list: an empty text, then absent", spec: `{ path: [empty, nope], split: "," }`, want: []string{}},
+		{name: "path list: an empty text, then a list", spec: `{ path: [empty, alt], split: "," }`, want: []string{"x", "y"}},
+		{name: "path list all absent stays absent", spec: `{ path: [nope, gone], split: "," }`, want: nil},
+		{name: "path list of an empty text takes default", spec: `{ path: [empty], split: ",", default: none }`, want: "none"},
 		{name: "other separator", spec: `{ path: alt, split: ";" }`, want: []string{"x,y"}},
 	}, nil)
 }

@@ -68,11 +68,20 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 			v, ok = nil, false
 		}
 	case specPaths:
+		sawEmptyText := false
 		for _, r := range s.refs {
 			if v, ok = st.resolve(r); ok && !s.skips(v) {
 				break
 			}
+			if text, isText := v.(string); ok && isText && text == "" {
+				sawEmptyText = true
+			}
 			v, ok = nil, false
+		}
+		if !ok && sawEmptyText && s.split != "" {
+			// A text that is present but empty ("": the last tag
+			// removed) is split as in the single-path form below.
+			v, ok = "", true
 		}
 	case specLookup:
 		v, ok = s.lookup.find(st)
