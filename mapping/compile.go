@@ -207,6 +207,11 @@ type specCtx struct {
 	// vars are the variables a template may use here (for vars: the ones
 	// defined before).
 	vars []string
+	// fields are the fields a template's .Field may read here (for fields:
+	// the ones defined before; for vars: none, they are computed first);
+	// allFields are all of the entry's, for messages.
+	fields, allFields []string
+	inVars            bool
 }
 
 // compileEntry compiles one entry; ok is false when it had errors (the
@@ -243,8 +248,13 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (e *entry, nameNode *yaml.N
 			e.scope.names[l.name] = k
 		}
 	}
+	fieldPairs := c.namedPairs(es.Fields, "fields", fieldNameRe, "a field name (dot-separated parts of letters, digits, _ and -)")
+	fieldNames := make([]string, len(fieldPairs))
+	for j, kv := range fieldPairs {
+		fieldNames[j] = kv.Key.Value
+	}
 	ctx := func(where string) specCtx {
-		return specCtx{where: where, sc: e.scope, e: e, vars: e.varNames}
+		return specCtx{where: where, sc: e.scope, e: e, vars: e.varNames, fields: fieldNames, allFields: fieldNames}
 	}
 
 	// vars first: templates elsewhere may use them.
@@ -255,12 +265,15 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (e *entry, nameNode *yaml.N
 	for j, kv := range varPairs {
 		vc := ctx("vars." + kv.Key.Value)
 		vc.vars = e.varNames[:j]
+		vc.fields, vc.inVars = nil, true
 		if s := c.compileSpec(kv.Value, vc); s != nil {
 			e.vars = append(e.vars, namedSpec{name: kv.Key.Value, spec: s})
 		}
 	}
-	for _, kv := range c.namedPairs(es.Fields, "fields", fieldNameRe, "a field name (dot-separated parts of letters, digits, _ and -)") {
-		if s := c.compileSpec(kv.Value, ctx("fields."+kv.Key.Value)); s != nil {
+	for j, kv := range fieldPairs {
+		fc := ctx("fields." + kv.Key.Value)
+		fc.fields = fieldNames[:j]
+		if s := c.compileSpec(kv.Value, fc); s != nil {
 			e.fields = append(e.fields, namedSpec{name: kv.Key.Value, spec: s})
 		}
 	}
@@ -270,8 +283,8 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (e *entry, nameNode *yaml.N
 		}
 	}
 
-	e.typ = c.requiredSpec(n, es.Type, "type", "the event type, like ticket.status_changed", specCtx{where: "type", sc: e.scope, e: e, vars: e.varNames, constString: true})
-	e.entity = c.requiredSpec(n, es.Entity, "entity", "the entity type, like ticket or message", specCtx{where: "entity", sc: e.scope, e: e, vars: e.varNames, constString: true})
+	e.typ = c.requiredSpec(n, es.Type, "type", "the event type, like ticket.status_changed", specCtx{where: "type", sc: e.scope, e: e, vars: e.varNames, fields: fieldNames, allFields: fieldNames, constString: true})
+	e.entity = c.requiredSpec(n, es.Entity, "entity", "the entity type, like ticket or message", specCtx{where: "entity", sc: e.scope, e: e, vars: e.varNames, fields: fieldNames, allFields: fieldNames, constString: true})
 	e.reference = c.requiredSpec(n, es.Reference, "reference",
 		"every event needs the platform's key of its entity (use reference: { value: ... } for a constant)", ctx("reference"))
 	if es.OccurredAt != nil {
@@ -758,8 +771,8 @@ func (c *compiler) compileMap(n *yaml.Node, where string) map[string]any {
 	return out
 }
 
-// compileTemplate compiles a template and checks its literal .Path, .Root
-// and .Var arguments and the names it uses on its data.
+// compileTemplate compiles a template and checks its literal .Path, .Root,
+// .Var and .Field arguments and the names it uses on its data.
 func (c *compiler) compileTemplate(n *yaml.Node, src string, ctx specCtx) *tmpl {
 	t, err := yamlconf.CompileTemplate(ctx.where, src)
 	if err != nil {
@@ -788,6 +801,11 @@ func (c *compiler) compileTemplate(n *yaml.Node, src string, ctx specCtx) *tmpl 
 					c.errs.Add(c.file, n, "%s: template: .Root %q: %v", ctx.where, call.arg, err)
 					ok = false
 				}
+			}
+		case "Field":
+			if msg := ctx.fieldProblem(call.arg); msg != "" {
+				c.errs.Add(c.file, n, "%s: template uses .Field %q%s", ctx.where, call.arg, msg)
+				ok = false
 			}
 		case "Var":
 			if slices.Contains(ctx.vars, call.arg) {
@@ -933,4 +951,29 @@ func (c *compiler) checkActorTypes(n *yaml.Node, s *spec) {
 			check(f.where+": default", f.def)
 		}
 	}
+}
+
+// fieldProblem says why .Field name always renders "" here (the rest of
+// the message), or "" when it reads a field computed before: one of
+// ctx.fields, or a dotted name inside one (an object field is flattened).
+func (ctx specCtx) fieldProblem(name string) string {
+	defines := func(fields []string) bool {
+		for _, f := range fields {
+			if name == f || strings.HasPrefix(name, f+".") {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case defines(ctx.fields):
+		return ""
+	case ctx.inVars && defines(ctx.allFields):
+		return ", but vars are computed before fields: it is always empty here"
+	case defines(ctx.allFields):
+		return " before it is computed (fields are computed in file order): it is always empty here; move this field below it"
+	case len(ctx.allFields) == 0:
+		return ", but this entry has no fields"
+	}
+	return fmt.Sprintf(", which this entry does not define%s (fields: %s)", yamlconf.DidYouMean(name, ctx.allFields), strings.Join(ctx.allFields, ", "))
 }

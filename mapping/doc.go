@@ -262,8 +262,10 @@
 // compares with a number as that number, and an absent value ("") is no
 // error: it equals only "", and lt, le, gt and ge are false with it.
 // Literal arguments are checked when compiling: .Path paths,
-// .Var names (a var may only use vars defined before it), and the names used
-// on the data.
+// .Var names (a var may only use vars defined before it), .Field names (a
+// field defined above in fields, or a dotted name inside one; vars run
+// before fields and see none; changes, type, reference, actor and the
+// others see them all), and the names used on the data.
 //
 // # Conditions
 //

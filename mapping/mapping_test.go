@@ -614,10 +614,12 @@ func TestTemplateVarsAndFields(t *testing.T) {
   fields:
     a: name
     b: '{{ .Field "a" }}+{{ .Fields.a }}+{{ .Var "OPT" }}'
-    c: '{{ .Field "later" }}'
-    later: name
+    obj: obj
+    d: '{{ .Field "obj.k" }}'
+  changes:
+    a: { from: '{{ .Field "d" }}' }
 `)
-	evs := mustMap(t, m, Input{Body: []byte(`{"id": 12, "name": "N"}`)})
+	evs := mustMap(t, m, Input{Body: []byte(`{"id": 12, "name": "N", "obj": {"k": "K"}}`)})
 	e := evs[0]
 	if e.Reference != "12-z" || e.Vars["BOTH"] != "12/z" {
 		t.Errorf("reference %q vars %v", e.Reference, e.Vars)
@@ -625,11 +627,39 @@ func TestTemplateVarsAndFields(t *testing.T) {
 	if _, ok := e.Vars["OPT"]; ok {
 		t.Error("absent var is set")
 	}
-	if e.Fields["b"] != "N+N+" {
-		t.Errorf("b = %v", e.Fields["b"])
+	if e.Fields["b"] != "N+N+" || e.Fields["d"] != "K" {
+		t.Errorf("b = %v, d = %v", e.Fields["b"], e.Fields["d"])
 	}
-	if _, ok := e.Fields["c"]; ok {
-		t.Errorf("a field computed later is visible to an earlier template: %v", e.Fields["c"])
+	if c := e.Changes["a"]; c.From != "K" || c.To != "N" {
+		t.Errorf("change of a = %+v, want K -> N (changes see every field)", c)
+	}
+}
+
+// A .Field name that is never computed before the template runs (misspelt,
+// defined later, read from vars) always renders "": a compile error, as
+// .Var's is.
+func TestTemplateFieldNamesChecked(t *testing.T) {
+	tests := []struct{ name, entry, want string }{
+		{"misspelt", "fields:\n    priority: pr\n    s: '{{ .Field \"priorty\" }}'",
+			`c.yaml:6:8: fields.s: template uses .Field "priorty", which this entry does not define; did you mean "priority"? (fields: priority, s)`},
+		{"defined later", "fields:\n    s: '{{ .Field \"status\" }}'\n    status: st",
+			`c.yaml:5:8: fields.s: template uses .Field "status" before it is computed (fields are computed in file order): it is always empty here; move this field below it`},
+		{"itself", "fields:\n    s: '{{ .Field \"s\" }}'",
+			`c.yaml:5:8: fields.s: template uses .Field "s" before it is computed (fields are computed in file order): it is always empty here; move this field below it`},
+		{"in vars", "vars:\n    V: '{{ .Field \"status\" }}'\n  fields:\n    status: st",
+			`c.yaml:5:8: vars.V: template uses .Field "status", but vars are computed before fields: it is always empty here`},
+		{"no fields", "actor:\n    name: '{{ .Field \"name\" }}'",
+			`c.yaml:5:11: actor.name: template uses .Field "name", but this entry has no fields`},
+		{"in a fallback", "fields:\n    s: { path: a, fallback: { template: '{{ .Field \"t\" }}' } }\n    t: b",
+			`c.yaml:5:41: fields.s.fallback: template uses .Field "t" before it is computed (fields are computed in file order): it is always empty here; move this field below it`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, errs := compileSrc(t, "- type: t.x\n  entity: e\n  reference: id\n  "+tc.entry+"\n")
+			if m != nil || errs.Error() != tc.want {
+				t.Errorf("errors\n got: %v\nwant: %s", errs, tc.want)
+			}
+		})
 	}
 }
 

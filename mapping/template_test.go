@@ -17,6 +17,6 @@ func TestTemplateComparisons(t *testing.T) {
 		{name: "present eq bool", spec: `'{{ if eq (.Path "vip") true }}yes{{ else }}no{{ end }}'`, want: "yes"},
 		{name: "absent lt int", spec: `'{{ lt (.Path "missing") 3 }}'`, want: "false"},
 		{name: "word eq int", spec: `'{{ eq (.Path "status") 4 }}/{{ ne (.Path "status") 4 }}'`, want: "false/true"},
-		{name: "field eq int", spec: `'{{ eq (.Field "none") 0 }}'`, want: "false"},
+		{name: "template of a number eq int", spec: `'{{ eq (printf "%v" (.Path "priority")) 4 }}'`, want: "true"},
 	}, nil)
 }
