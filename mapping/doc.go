@@ -219,7 +219,8 @@
 //     through, so one spec takes a platform that sends tags as text and one
 //     that sends a list.
 //   - map: { FROM: to, ... } translates a scalar by its text (JSON 2 matches
-//     the key 2, true the key true), and a list element by element (an
+//     the key 2, and so do 2.0 and 2e0, as references write them; true the
+//     key true), and a list element by element (an
 //     object passes through). A value
 //     the map does not name passes through unchanged, unless map_default is
 //     set, which replaces every unnamed value. Mapping to null drops the

@@ -122,6 +122,7 @@ func TestValueSpecs(t *testing.T) {
 		"tags": ["x", "y"], "mixed": [1, "b"], "obj": {"k": "v", "deep": {"z": 1}, "skip": null},
 		"items": [{"id": 1, "name": "one"}, {"id": 2, "name": "two"}],
 		"dot.key": "dotted", "$lit": "dollar", "status": "OPEN", "code": 2, "flag": false,
+		"codef": 120.0, "codee": 1.2e2, "codefrac": 2.50, "codes": [100.0, 1e2, 7],
 		"list": ["OPEN", "GONE", "DROP"]
 	}`
 	tests := []fieldCase{
@@ -154,6 +155,10 @@ func TestValueSpecs(t *testing.T) {
 		{name: "map to null drops", spec: "{ path: status, map: { OPEN: null } }", want: nil},
 		{name: "map to null then default", spec: "{ path: status, map: { OPEN: null }, default: d }", want: "d"},
 		{name: "map numeric key", spec: "{ path: code, map: { 1: low, 2: high } }", want: "high"},
+		{name: "map number with a fraction", spec: `{ path: codef, map: { "100": open, "120": closed }, map_default: unknown }`, want: "closed"},
+		{name: "map number with an exponent", spec: `{ path: codee, map: { "100": open, "120": closed }, map_default: unknown }`, want: "closed"},
+		{name: "map number not whole keeps its digits", spec: `{ path: codefrac, map: { "2.50": half, "2": two } }`, want: "half"},
+		{name: "map list of numbers", spec: `{ path: codes, map: { "100": open } }`, want: []any{"open", "open", 7.0}},
 		{name: "map bool key", spec: "{ path: flag, map: { false: no, true: yes } }", want: "no"},
 		{name: "map list element-wise", spec: "{ path: list, map: { OPEN: open, DROP: null } }", want: []string{"open", "GONE"}},
 		{name: "map not applied to default", spec: "{ path: nope, map: { d: mapped }, default: d }", want: "d"},

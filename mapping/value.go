@@ -280,13 +280,14 @@ func (s *spec) mapOne(v any) (any, bool) {
 	return v, v != nil
 }
 
-// keyString renders a scalar as the text a map key is matched against.
+// keyString renders a scalar as the text a map key is matched against: a
+// payload's number as references write it (120.0 and 1.2e2 are "120").
 func keyString(v any) string {
 	switch x := v.(type) {
 	case string:
 		return x
 	case json.Number:
-		return string(x)
+		return numberText(string(x))
 	case bool:
 		return strconv.FormatBool(x)
 	case float64:
