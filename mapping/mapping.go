@@ -165,7 +165,7 @@ func (m *Mapper) MapWithWarnings(in Input) ([]*event.Event, []Warning, error) {
 			continue
 		}
 		if n := len(e.levels); cap(st.elems) < n {
-			st.elems, st.idx, st.stamps = make([]gjson.Result, n), make([]int, n), make([]uint64, n)
+			st.elems, st.idx, st.stamps = make([]gjson.Result, n), make([][]int, n), make([]uint64, n)
 		} else {
 			st.elems, st.idx, st.stamps = st.elems[:n], st.idx[:n], st.stamps[:n]
 		}
@@ -236,7 +236,10 @@ func (e *entry) walk(st *state, k int, base gjson.Result, fn func() error) error
 		}
 		v = base.Get(p)
 	}
-	st.idx[k] = 0
+	// st.idx[k] holds the element's index in its array and, for arrays
+	// nested in it, in each inner one: nulls skipped and arrays flattened
+	// still leave messages name the element by its place in the payload.
+	st.idx[k] = st.idx[k][:0]
 	var err error
 	var visit func(x gjson.Result, nest int) bool
 	visit = func(x gjson.Result, nest int) bool {
@@ -245,15 +248,20 @@ func (e *entry) walk(st *state, k int, base gjson.Result, fn func() error) error
 			return true
 		case x.IsArray():
 			if nest < maxArrayNesting {
-				x.ForEach(func(_, el gjson.Result) bool { return visit(el, nest+1) })
+				i := 0
+				x.ForEach(func(_, el gjson.Result) bool {
+					st.idx[k] = append(st.idx[k][:nest], i)
+					i++
+					return visit(el, nest+1)
+				})
 			}
 			return err == nil
 		}
+		st.idx[k] = st.idx[k][:nest]
 		st.elems[k] = x
 		st.gen++
 		st.stamps[k] = st.gen
 		err = e.walk(st, k+1, x, fn)
-		st.idx[k]++
 		return err == nil
 	}
 	visit(v, 0)
@@ -456,9 +464,14 @@ func (e *entry) position(st *state) string {
 			b.WriteByte('.')
 		}
 		b.WriteString(l.path)
-		b.WriteByte('[')
-		b.WriteString(strconv.Itoa(st.idx[k]))
-		b.WriteByte(']')
+		if len(st.idx[k]) == 0 {
+			b.WriteString("[0]") // an object where a list may be: a list of one
+		}
+		for _, i := range st.idx[k] {
+			b.WriteByte('[')
+			b.WriteString(strconv.Itoa(i))
+			b.WriteByte(']')
+		}
 	}
 	return b.String()
 }
@@ -505,7 +518,7 @@ type state struct {
 	root   gjson.Result
 	e      *entry
 	elems  []gjson.Result
-	idx    []int
+	idx    [][]int
 	vars   map[string]string
 	fields map[string]any
 

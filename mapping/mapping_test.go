@@ -692,6 +692,16 @@ func TestMapErrors(t *testing.T) {
 			is:   ErrNoReference, msg: `mapping entry "events[0]" at entry[1].changes[1], reference: path "id" is absent or empty: mapping: event reference is absent`,
 		},
 		{
+			name: "each skips nulls, the element keeps its index", src: "- { each: messages, type: t.x, entity: e, reference: id }\n",
+			body: `{"messages": [null, {"id": "m1"}, {"text": "no id"}]}`,
+			is:   ErrNoReference, msg: `mapping entry "events[0]" at messages[2], reference: path "id" is absent or empty: mapping: event reference is absent`,
+		},
+		{
+			name: "each flattens nested arrays, the index names each", src: "- { each: [entry, { path: messages, as: m }], type: t.x, entity: e, reference: id }\n",
+			body: `{"entry": [null, {"messages": [[{"id": "a"}], [null, {"id": "b"}, {"x": 1}]]}]}`,
+			is:   ErrNoReference, msg: `mapping entry "events[0]" at entry[1].messages[1][2], reference: path "id" is absent or empty: mapping: event reference is absent`,
+		},
+		{
 			name: "dynamic type absent", src: "- { type: { path: kind }, entity: e, reference: id }\n", body: `{"id": 1}`,
 			is: ErrNoType, msg: `mapping entry "events[0]", type: path "kind" is absent or empty: mapping: event type or entity is absent`,
 		},
