@@ -307,7 +307,49 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (e *entry, nameNode *yaml.N
 	if es.Where != nil {
 		e.where = c.compileCond(es.Where, e.scope)
 	}
+	nameAliasedErrors(n, e.name, c.errs[before:])
 	return e, nameNode, len(c.errs) == before
+}
+
+// nameAliasedErrors prefixes the errors of entry n that lie outside it
+// (in a value it shares through a YAML alias, reported where the anchor
+// is, maybe in an entry that is fine) with the entry's name and the alias.
+func nameAliasedErrors(n *yaml.Node, name string, errs yamlconf.Errors) {
+	if len(errs) == 0 {
+		return
+	}
+	var aliases []*yaml.Node
+	end := lastLine(n, &aliases)
+	for _, e := range errs {
+		if e.Pos.Line >= n.Line && e.Pos.Line <= end {
+			continue
+		}
+		prefix := fmt.Sprintf("entry %q: ", name)
+		for _, a := range aliases {
+			if t := yamlconf.Resolve(a); t != nil && e.Pos.Line >= t.Line && e.Pos.Line <= lastLine(t, nil) {
+				prefix = fmt.Sprintf("entry %q (through the alias *%s at line %d): ", name, a.Value, a.Line)
+				break
+			}
+		}
+		e.Msg = prefix + e.Msg
+	}
+}
+
+// lastLine returns the last line of n's text, without following aliases;
+// the aliases met are appended to aliases when it is not nil.
+func lastLine(n *yaml.Node, aliases *[]*yaml.Node) int {
+	end := n.Line
+	for _, c := range n.Content {
+		if c.Kind == yaml.AliasNode {
+			if aliases != nil {
+				*aliases = append(*aliases, c)
+			}
+			end = max(end, c.Line)
+			continue
+		}
+		end = max(end, lastLine(c, aliases))
+	}
+	return end
 }
 
 // namedPairs returns the entries of a name -> spec mapping after checking
