@@ -20,3 +20,14 @@ func TestTemplateComparisons(t *testing.T) {
 		{name: "template of a number eq int", spec: `'{{ eq (printf "%v" (.Path "priority")) 4 }}'`, want: "true"},
 	}, nil)
 }
+
+// join and printf print a payload's whole number 1e6 as every other
+// template output does: 1000000.
+func TestTemplatePrintFunctionsWholeNumbers(t *testing.T) {
+	const payload = `{"ids": [1e6, 2], "n": 1e6}`
+	runFieldCases(t, payload, []fieldCase{
+		{name: "join", spec: `'{{ join "," (.Path "ids") }}'`, want: "1000000,2"},
+		{name: "printf %v", spec: `'{{ printf "%v" (.Path "n") }}'`, want: "1000000"},
+		{name: "print", spec: `'{{ print (.Path "n") }}'`, want: "1000000"},
+	}, nil)
+}

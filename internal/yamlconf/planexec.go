@@ -752,13 +752,13 @@ func (st *execState) evalFunc(dot value, c *pcmd, final value, hasFinal bool) (v
 			xs = append(xs, x)
 		}
 		if c.fn == fPrint {
-			return strValue(fmt.Sprint(xs...)), true
+			return strValue(templatePrint(xs...)), true
 		}
 		format, ok := argv[0].asString()
 		if !ok {
 			return value{}, false
 		}
-		return strValue(fmt.Sprintf(format, xs[1:]...)), true
+		return strValue(templatePrintf(format, xs[1:]...)), true
 	}
 	return value{}, false
 }

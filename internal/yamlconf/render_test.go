@@ -421,7 +421,8 @@ func TestTemplatePrintsNumbers(t *testing.T) {
 		{json.Number("1.50"), "1.50"},
 		{json.Number("9007199254740993.0"), "9007199254740993.0"},
 	}
-	for _, src := range []string{`{{ .Field "x" }}`, `{{ .Set.x }}`, `{{ index .Set "x" }}`, `{{ with .Set.x }}{{ . }}{{ end }}`, `{{ $v := .Set.x }}{{ $v }}`, `%%V%%{{ .Field "x" }}`} {
+	for _, src := range []string{`{{ .Field "x" }}`, `{{ .Set.x }}`, `{{ index .Set "x" }}`, `{{ with .Set.x }}{{ . }}{{ end }}`, `{{ $v := .Set.x }}{{ $v }}`, `%%V%%{{ .Field "x" }}`,
+		`{{ printf "%v" (.Field "x") }}`, `{{ print (.Field "x") }}`, `{{ .Set.x | print }}`} {
 		tmpl, err := CompileTemplate("t", src)
 		if err != nil {
 			t.Fatal(err)

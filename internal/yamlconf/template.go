@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -221,13 +222,64 @@ func TemplateFuncs() template.FuncMap {
 			case []any:
 				parts := make([]string, len(x))
 				for i, e := range x {
-					parts[i] = fmt.Sprint(e)
+					parts[i] = textOf(e)
 				}
 				return strings.Join(parts, sep)
 			}
-			return fmt.Sprint(v)
+			return textOf(v)
 		},
+		"print":  templatePrint,
+		"printf": templatePrintf,
 	}
+}
+
+// printedNumber is a number given to print or printf: %v and %s print it
+// as a template action does (PrintedValue: 1000000, never 1e+06 or a
+// payload's 1e6), every other verb (%d, %.2f, %#v) as fmt does.
+type printedNumber struct{ v any }
+
+// Format implements fmt.Formatter.
+func (p printedNumber) Format(f fmt.State, verb rune) {
+	if verb == 's' || (verb == 'v' && !f.Flag('#')) {
+		fmt.Fprintf(f, fmt.FormatString(f, verb), PrintedValue(p.v))
+		return
+	}
+	fmt.Fprintf(f, fmt.FormatString(f, verb), p.v)
+}
+
+// printArg wraps a number for print and printf (see printedNumber).
+func printArg(v any) any {
+	switch v.(type) {
+	case float64, float32, json.Number:
+		return printedNumber{v}
+	}
+	return v
+}
+
+// templatePrint is print: fmt.Sprint, with numbers as actions print them.
+func templatePrint(args ...any) string {
+	var b strings.Builder
+	prevString := false
+	for i, a := range args {
+		// fmt.Sprint's spacing: between operands when neither is a string.
+		isString := a != nil && reflect.TypeOf(a).Kind() == reflect.String
+		if i > 0 && !isString && !prevString {
+			b.WriteByte(' ')
+		}
+		fmt.Fprint(&b, printArg(a))
+		prevString = isString
+	}
+	return b.String()
+}
+
+// templatePrintf is printf: fmt.Sprintf, with numbers as actions print
+// them under %v and %s.
+func templatePrintf(format string, args ...any) string {
+	wrapped := make([]any, len(args))
+	for i, a := range args {
+		wrapped[i] = printArg(a)
+	}
+	return fmt.Sprintf(format, wrapped...)
 }
 
 // EscapePathSegment escapes s for one URL path segment: url.PathEscape,

@@ -67,3 +67,29 @@ func TestTemplateComparisons(t *testing.T) {
 		}
 	}
 }
+
+// join, print and printf's %v and %s print numbers as actions do (a
+// payload's 1e6 as 1000000); printf's other verbs format as fmt does.
+func TestPrintFunctionsPrintNumbers(t *testing.T) {
+	data := map[string]any{"ids": []any{json.Number("1e6"), json.Number("2"), 3e6, "x"}, "n": json.Number("1e6"), "f": 2.5, "big": 1e6}
+	cases := []struct{ src, want string }{
+		{`{{ join "," .ids }}`, "1000000,2,3000000,x"},
+		{`{{ join "," .n }}`, "1000000"},
+		{`{{ printf "%v|%s|%5v|%d|%.2f|%v" .n .n .f 7 .f .big }}`, "1000000|1000000|  2.5|7|2.50|1000000"},
+		{`{{ print .big .f "s" .n 1 }}`, "1000000 2.5s10000001"}, // fmt.Sprint spacing: json.Number is a string kind
+		{`{{ print "a" "b" 1 2 }}`, "ab1 2"},
+	}
+	for _, tc := range cases {
+		tmpl, err := CompileTemplate("t", tc.src)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		got, err := Execute(tmpl, data)
+		if err != nil || got != tc.want {
+			t.Errorf("%s = %q, %v; want %q", tc.src, got, err, tc.want)
+		}
+		if planned, ran := NewRenderer(tmpl).AppendPlanned(nil, data); ran && string(planned) != tc.want {
+			t.Errorf("%s on the plan = %q; want %q", tc.src, planned, tc.want)
+		}
+	}
+}
