@@ -761,6 +761,11 @@ func TestCompileErrors(t *testing.T) {
 			want: `c.yaml:5:20: fields.s: template: 1: unclosed action`,
 		},
 		{
+			name: "template unknown function",
+			src:  "- type: t.x\n  entity: e\n  reference: id\n  fields:\n    s: '{{ lowr (.Path \"a\") }}'\n",
+			want: `c.yaml:5:8: fields.s: template: 1: function "lowr" not defined; did you mean "lower"?`,
+		},
+		{
 			name: "template unknown method",
 			src:  "- type: t.x\n  entity: e\n  reference: id\n  fields:\n    s: '{{ .Pth \"a\" }}'\n",
 			want: `c.yaml:5:8: fields.s: template uses .Pth, which does not exist; did you mean ".Path"? (available: .Field, .Fields, .Header, .Path, .Query, .Root, .Var)`,

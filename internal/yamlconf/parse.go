@@ -74,7 +74,8 @@ func ParseObserved(file string, data []byte, env Env, observe DefaultObserver) (
 // only the first: YAML wants keys unique, and a repeat (two value_maps
 // entries, two headers) would otherwise win silently. Keys are compared by
 // their text, as every decoder here reads them. Nodes reached through an
-// alias are checked where they are defined.
+// alias are checked where they are defined. A YAML merge key (<<) is
+// reported and dropped too: nothing here merges.
 func dropDuplicateKeys(file string, n *yaml.Node, errs *Errors) {
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -82,6 +83,12 @@ func dropDuplicateKeys(file string, n *yaml.Node, errs *Errors) {
 		kept := n.Content[:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+				// The decoders here read nodes, which keep << as a key:
+				// say so once, rather than "unknown key" everywhere.
+				errs.Add(file, k, "YAML merge keys (<<) are not supported; repeat the keys or use an anchor on the whole value")
+				continue
+			}
 			if k.Kind == yaml.ScalarNode {
 				if prev, dup := first[k.Value]; dup {
 					errs.Add(file, k, "key %q appears twice (first at line %d, column %d)", k.Value, prev.Line, prev.Column)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -53,9 +54,21 @@ func IsTemplate(s string) bool {
 // not fmt's 1e+06).
 func CompileTemplate(name, src string) (*template.Template, error) {
 	rewritten := VarShorthand.ReplaceAllString(src, `{{ .Var "$1" }}`)
-	t, err := template.New(name).Option("missingkey=error").Funcs(TemplateFuncs()).Parse(rewritten)
+	funcs := TemplateFuncs()
+	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(rewritten)
 	if err != nil {
-		return nil, fmt.Errorf("template: %w", cleanTemplateError(err, name))
+		err = cleanTemplateError(err, name)
+		if m := undefinedFunction.FindStringSubmatch(err.Error()); m != nil {
+			names := append([]string(nil), builtinFuncNames...)
+			for n := range funcs {
+				if n != printNumbersFunc {
+					names = append(names, n)
+				}
+			}
+			sort.Strings(names)
+			err = fmt.Errorf("%w%s", err, DidYouMean(m[1], names))
+		}
+		return nil, fmt.Errorf("template: %w", err)
 	}
 	for _, sub := range t.Templates() {
 		if sub.Tree != nil {
@@ -64,6 +77,13 @@ func CompileTemplate(name, src string) (*template.Template, error) {
 	}
 	return t, nil
 }
+
+// undefinedFunction matches text/template's error for an unknown function.
+var undefinedFunction = regexp.MustCompile(`function "([^"]+)" not defined`)
+
+// builtinFuncNames are text/template's own functions that TemplateFuncs
+// does not replace.
+var builtinFuncNames = []string{"and", "call", "html", "index", "js", "len", "not", "or", "println", "slice", "urlquery"}
 
 // printNumbersFunc is the function CompileTemplate appends to every action
 // that prints its value: text/template prints numbers with fmt, which

@@ -229,3 +229,32 @@ func TestDuplicateKeyReportedOnce(t *testing.T) {
 		t.Errorf("id = %q, want the first one", f.Rules[0].ID)
 	}
 }
+
+// A YAML merge key is refused once, plainly, at the key; the rest of the
+// mapping is read as written.
+func TestParseRefusesMergeKeys(t *testing.T) {
+	src := "base: &b { x: 1 }\nitem:\n  <<: *b\n  y: 2\n"
+	root, errs := Parse("c.yaml", []byte(src), nil)
+	want := "c.yaml:3:3: YAML merge keys (<<) are not supported; repeat the keys or use an anchor on the whole value"
+	if errs.Error() != want {
+		t.Fatalf("errors\n got: %v\nwant: %s", errs, want)
+	}
+	if item := Lookup(root, "item"); item == nil || len(item.Content) != 2 || Lookup(item, "y") == nil {
+		t.Errorf("item = %+v, want only y: 2 left", item)
+	}
+}
+
+// An unknown template function names the nearest one.
+func TestTemplateUnknownFunctionSuggestion(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{`{{ lowr .x }}`, `template: 1: function "lowr" not defined; did you mean "lower"?`},
+		{`{{ jion "," .x }}`, `template: 1: function "jion" not defined; did you mean "join"?`},
+		{`{{ prnitf "%v" .x }}`, `template: 1: function "prnitf" not defined; did you mean "printf"?`},
+		{`{{ zzzzzzz .x }}`, `template: 1: function "zzzzzzz" not defined`},
+	} {
+		_, err := CompileTemplate("t", tc.src)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: error %v, want %s", tc.src, err, tc.want)
+		}
+	}
+}
