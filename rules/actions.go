@@ -658,9 +658,17 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 			if msg.Text, err = a.text.renderString(d); err != nil {
 				return nil, fmt.Errorf("send_message.text at %s: %w", a.text.pos, err)
 			}
+			if strings.TrimSpace(msg.Text) == "" {
+				return nil, fmt.Errorf("send_message.text at %s: the text renders empty, no message is sent", a.text.pos)
+			}
 			if a.to.lit != nil || a.to.isTemplate() {
 				if msg.To, err = a.to.renderString(d); err != nil {
 					return nil, fmt.Errorf("send_message.to at %s: %w", a.to.pos, err)
+				}
+				// A message without a recipient goes to the conversation's
+				// customer: an internal note must never reach them by accident.
+				if msg.To = strings.TrimSpace(msg.To); msg.To == "" {
+					return nil, fmt.Errorf("send_message.to at %s: the recipient renders empty, no message is sent (the connector would send it to the customer)", a.to.pos)
 				}
 			}
 			u.Message = msg

@@ -309,3 +309,31 @@ func TestEntityUpdates(t *testing.T) {
 		t.Errorf("EntityUpdates:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A send_message whose text or templated to: renders empty is a RuleError,
+// never a message: the WhatsApp connector sends a message without to: to
+// the customer.
+func TestRuntimeEmptyMessage(t *testing.T) {
+	cases := []struct {
+		name, action, want string
+	}{
+		{"to renders empty", `      - send_message: { text: "Internal: VIP waiting", to: '{{ .Field "custom.manager_phone" }}' }` + "\n", "send_message.to"},
+		{"to renders blank", `      - send_message: { text: "Internal: VIP waiting", to: ' {{ .Field "custom.manager_phone" }} ' }` + "\n", "send_message.to"},
+		{"text renders empty", `      - send_message: '{{ .Field "custom.auto_reply" }}'` + "\n", "send_message.text"},
+		{"text renders blank", `      - send_message: { text: ' {{ .Field "custom.auto_reply" }}  ', to: "+391234" }` + "\n", "send_message.text"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res := fire(t, actRule("", tc.action), Options{}, mkEvent("ticket.updated", nil), nil)
+			if len(res.Updates) != 0 || len(res.Errors) != 1 {
+				t.Fatalf("updates %+v, errors %+v", res.Updates, res.Errors)
+			}
+			mustContain(t, res.Errors[0].Message, tc.want, "renders empty")
+		})
+	}
+	src := actRule("", `      - send_message: { text: '{{ .Field "custom.auto_reply" }}', to: ' {{ .Field "custom.manager_phone" }}' }`+"\n")
+	res := fire(t, src, Options{}, mkEvent("ticket.updated", map[string]any{"custom.auto_reply": "hi", "custom.manager_phone": "+39 1"}), nil)
+	if len(res.Updates) != 1 || res.Updates[0].Message.Text != "hi" || res.Updates[0].Message.To != "+39 1" {
+		t.Fatalf("res = %+v", res)
+	}
+}

@@ -203,8 +203,8 @@
 // %%VAR%% (and .Var "NAME") must be produced by the mapping of each filtered
 // connector that ConnectorVars lists. At run
 // time, a template error, an unknown variable, an empty or over-long
-// update_ticket reference, or a templated field value, tag or URL that
-// renders empty makes the rule emit nothing: it is reported in Result.Errors (and its trace
+// update_ticket reference, a templated field value, tag, URL or
+// send_message to, or a send_message text that renders empty (blank) makes the rule emit nothing: it is reported in Result.Errors (and its trace
 // entry's error), never sent as an update with an empty value.
 //
 // # Evaluation
