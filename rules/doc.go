@@ -183,11 +183,15 @@
 // split, contains, before, after, pathescape (text for one URL path
 // segment: "/", "?", "#" are escaped and "." and ".." become %2E and
 // %2E%2E) and queryescape (text for one URL query value). A missing map key
-// is an error, never an empty string. eq, ne, lt, le, gt and ge compare
-// numbers as numbers whatever their type (a field's 4 equals the literal 4;
-// a numeric text compares with a number as that number) and never fail on
-// mixed types: an empty value equals only "", and lt, le, gt and ge are
-// false with it.
+// is an error, never an empty string. A null field (one a change cleared:
+// an unassigned ticket's owner) is absent: .Fields leaves it out (a
+// missing key), .Field renders it "", and printing any value that is null
+// or missing (index .Fields "custom.x", .Snapshot.Fields.owner) is an error
+// too, never "<no value>"; write {{ .Field "owner" | default "nobody" }}
+// for a fallback. eq, ne, lt, le, gt and ge compare numbers as numbers
+// whatever their type (a field's 4 equals the literal 4; a numeric text
+// compares with a number as that number) and never fail on mixed types: an
+// empty value equals only "", and lt, le, gt and ge are false with it.
 //
 // A call_webhook url is checked at load: a substitution into its scheme or
 // host ("https://{{ .Var "HOST" }}/x", or a URL that is all a template) is an

@@ -163,13 +163,11 @@ func (p *fastPart) render(d *TemplateData) (string, error) {
 	return "", nil
 }
 
-// printValue prints like a template compiled by yamlconf: nil as
-// "<no value>", numbers as yamlconf.PrintedValue writes them, the rest
-// with fmt.
+// printValue prints a non-nil value like a template compiled by yamlconf:
+// numbers as yamlconf.PrintedValue writes them, the rest with fmt (callers
+// treat nil as absent before).
 func printValue(v any) string {
 	switch x := yamlconf.PrintedValue(v).(type) {
-	case nil:
-		return "<no value>"
 	case string:
 		return x
 	}

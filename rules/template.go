@@ -22,7 +22,9 @@ type TemplateData struct {
 	// Event is the event being evaluated.
 	Event *event.Event
 	// Fields is the entity's state: snapshot fields with the event's fields
-	// added where the snapshot lacks them. Keys are flat paths: write
+	// added where the snapshot lacks them; a null field (one a change
+	// cleared) is left out, so it is absent like a field never set. Keys
+	// are flat paths: write
 	// {{ index .Fields "custom.order_id" }} or {{ .Field "custom.order_id" }}
 	// for dotted names.
 	Fields map[string]any
@@ -96,11 +98,13 @@ func (d *TemplateData) complete() {
 	fields := make(map[string]any, len(ev.Fields)+8)
 	if snap != nil {
 		for k, v := range snap.Fields {
-			fields[k] = v
+			if v != nil {
+				fields[k] = v
+			}
 		}
 	}
 	for k, v := range ev.Fields {
-		if _, ok := fields[k]; !ok {
+		if _, ok := fields[k]; !ok && v != nil {
 			fields[k] = v
 		}
 	}
@@ -110,19 +114,20 @@ func (d *TemplateData) complete() {
 	}
 }
 
-// lookup reads a key of the merged fields without building them.
+// lookup reads a key of the merged fields without building them. A null
+// (a field a change cleared) is absent, as in complete.
 func (d *TemplateData) lookup(key string) (any, bool) {
 	if d.Fields != nil {
 		v, ok := d.Fields[key]
 		return v, ok
 	}
 	if d.snap != nil {
-		if v, ok := d.snap.Fields[key]; ok {
+		if v := d.snap.Fields[key]; v != nil {
 			return v, true
 		}
 	}
-	v, ok := d.Event.Fields[key]
-	return v, ok
+	v := d.Event.Fields[key]
+	return v, v != nil
 }
 
 // tval is an action value: a literal or a template.
@@ -193,7 +198,7 @@ func (c *compiler) template(rc *ruleCtx, n *yaml.Node, src, what string) (tval, 
 	t, cached := c.templates[src]
 	if !cached {
 		var err error
-		if t, err = yamlconf.CompileTemplate("template", src); err != nil {
+		if t, err = yamlconf.CompileStrictTemplate("template", src); err != nil {
 			c.errorf(rc.file, n, "%s: %v", what, err)
 			return tv, false
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func TestFastTemplatesRenderLikeTextTemplate(t *testing.T) {
 			t.Errorf("%q: not compiled by the fast path", src)
 			continue
 		}
-		slow, err := yamlconf.CompileTemplate("t", src)
+		slow, err := yamlconf.CompileStrictTemplate("t", src)
 		if err != nil {
 			t.Fatalf("%q: %v", src, err)
 		}
@@ -157,5 +158,62 @@ func TestShippedRuleTemplatesPlanMatchesTextTemplate(t *testing.T) {
 				t.Errorf("%q: the plan did not render the complete event", src)
 			}
 		}
+	}
+}
+
+// A field cleared by a change (present in the snapshot, null) is absent for
+// templates on every path: .Fields and .Snapshot.Fields fail like a missing
+// key, .Field renders "", and "<no value>" is never printed.
+func TestTemplateNullFieldIsAbsent(t *testing.T) {
+	prior := &event.Snapshot{Fields: map[string]any{"owner": "123", "status": "open"}}
+	ev := mkEvent("ticket.assigned", map[string]any{"status": "open", "custom.cleared": nil})
+	ev.Changes = map[string]event.Change{"owner": {From: "123", To: nil}}
+	snap := event.Apply(prior, ev)
+	if v, ok := snap.Fields["owner"]; !ok || v != nil {
+		t.Fatalf("setup: the snapshot should hold owner: null, has %v %v", v, ok)
+	}
+	cases := []struct {
+		name, action string
+		want         string // the rendered text; "" when the rule must fail
+	}{
+		{"fast .Fields", `send_message: "Handled by {{ .Fields.owner }}"`, ""},
+		{"text/template .Fields", `send_message: "Handled by {{ .Fields.owner | upper }}"`, ""},
+		{"text/template if .Fields", `send_message: "{{ if .Fields.owner }}Handled by {{ .Fields.owner }}{{ else }}Unassigned{{ end }}"`, ""},
+		{"index .Fields", `send_message: "Handled by {{ index .Fields \"owner\" }}"`, ""},
+		{".Snapshot.Fields", `send_message: "Handled by {{ .Snapshot.Fields.owner }}"`, ""},
+		{".Event.Fields", `send_message: "Cleared {{ index .Event.Fields \"custom.cleared\" }}"`, ""},
+		{"index absent key", `send_message: "Order {{ index .Fields \"custom.order_id\" }}"`, ""},
+		{".Event.Changes", `send_message: "Was {{ .Event.Changes.owner.From }}, now {{ .Event.Changes.owner.To }}"`, ""},
+		{"webhook body", `call_webhook: { url: "https://ops.example.com/x", body: { owner: "{{ .Fields.owner }}" } }`, ""},
+		{"set_group", `set_group: "{{ .Fields.owner }}"`, ""},
+		{".Field default", `send_message: "Handled by {{ .Field \"owner\" | default \"nobody\" }}"`, "Handled by nobody"},
+		{"fast .Field", `send_message: "Handled by {{ .Field \"owner\" }}."`, "Handled by ."},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := mustCompile(t, "rules:\n  - id: r\n    on: [ticket.assigned]\n    then:\n      - "+tc.action+"\n", Options{})
+			res := s.Evaluate(Input{Event: ev, Snapshot: snap, Now: time.Now()})
+			for _, u := range res.Updates {
+				text := fmt.Sprintf("%v", u.Set)
+				if u.Message != nil {
+					text += u.Message.Text
+				}
+				if u.Webhook != nil {
+					text += u.Webhook.Body
+				}
+				if strings.Contains(text, "no value") {
+					t.Fatalf("rendered %q", text)
+				}
+			}
+			if tc.want == "" {
+				if len(res.Updates) != 0 || len(res.Errors) != 1 {
+					t.Fatalf("want a RuleError, got updates %+v errors %+v", res.Updates, res.Errors)
+				}
+				return
+			}
+			if len(res.Updates) != 1 || res.Updates[0].Message == nil || res.Updates[0].Message.Text != tc.want {
+				t.Fatalf("want %q, got updates %+v errors %+v", tc.want, res.Updates, res.Errors)
+			}
+		})
 	}
 }

@@ -36,6 +36,7 @@ type pnode struct {
 	pipe     *ppipe  // pAction, pIf, pWith, pRange
 	print    bool    // pAction: no declaration, print the value
 	numbers  bool    // pAction: printed with numbers as FormatNumber writes them
+	strict   bool    // pAction: no value is an error (left to text/template), never "<no value>"
 	jsonTail bool    // pAction: printed, and the last command is json
 	list     []pnode // pIf, pWith, pRange
 	elseList []pnode
@@ -289,18 +290,20 @@ func (c *planCompiler) list(l *parse.ListNode) ([]pnode, bool) {
 			out = append(out, pnode{kind: pText, text: n.Text})
 		case *parse.CommentNode:
 		case *parse.ActionNode:
-			pipe, numbers := n.Pipe, false
-			if k := len(pipe.Cmds); k > 1 && isPrintNumbers(pipe.Cmds[k-1]) {
-				// CompileTemplate's call: done by print itself.
-				cp := *pipe
-				cp.Cmds = cp.Cmds[:k-1]
-				pipe, numbers = &cp, true
+			pipe, numbers, strict := n.Pipe, false, false
+			if k := len(pipe.Cmds); k > 1 {
+				if is, st := isPrintNumbers(pipe.Cmds[k-1]); is {
+					// CompileTemplate's call: done by print itself.
+					cp := *pipe
+					cp.Cmds = cp.Cmds[:k-1]
+					pipe, numbers, strict = &cp, true, st
+				}
 			}
 			p, ok := c.pipe(pipe)
 			if !ok {
 				return nil, false
 			}
-			pn := pnode{kind: pAction, pipe: p, print: len(n.Pipe.Decl) == 0, numbers: numbers}
+			pn := pnode{kind: pAction, pipe: p, print: len(n.Pipe.Decl) == 0, numbers: numbers, strict: strict}
 			last := p.cmds[len(p.cmds)-1]
 			pn.jsonTail = pn.print && last.kind == cFunc && last.fn == fJSON
 			out = append(out, pn)

@@ -232,7 +232,7 @@ func (st *execState) walk(dot value, nodes []pnode) bool {
 			if !ok {
 				return false
 			}
-			if n.print && !st.print(v, n.numbers) {
+			if n.print && !st.print(v, n.numbers, n.strict) {
 				return false
 			}
 		case pIf, pWith:
@@ -832,12 +832,17 @@ func index(item, key value) (value, bool) {
 
 // print appends v as text/template prints it; with numbers, a float64 or
 // float32 as FormatNumber writes it (what CompileTemplate's call does).
-func (st *execState) print(v value, numbers bool) bool {
+// With strict, no value is not printed: the run falls back to
+// text/template, whose strict print call fails.
+func (st *execState) print(v value, numbers, strict bool) bool {
 	switch v.k {
 	case vStr:
 		st.buf = append(st.buf, v.s...)
 		return true
 	case vInvalid:
+		if strict {
+			return false
+		}
 		st.buf = append(st.buf, "<no value>"...)
 		return true
 	}
@@ -858,6 +863,9 @@ func (st *execState) print(v value, numbers bool) bool {
 			st.buf = append(st.buf, FormatNumberLiteral(string(x))...)
 			return true
 		case nil:
+			if strict {
+				return false
+			}
 			st.buf = append(st.buf, "<no value>"...)
 			return true
 		default:

@@ -452,3 +452,54 @@ func TestTemplatePrintsNumbers(t *testing.T) {
 		}
 	}
 }
+
+// A strict template never prints "<no value>": a null or a key index does
+// not find fails with ErrNoValue on the plan and on text/template, while
+// CompileTemplate keeps text/template's output.
+// (Errors are flattened to text by cleanTemplateError.)
+func TestStrictTemplateNoValue(t *testing.T) {
+	data := map[string]any{"owner": nil, "name": "Ann", "n": 1e6}
+	cases := []struct {
+		src, want string // want "": ErrNoValue
+	}{
+		{"{{ .owner }}", ""},
+		{"by {{ .owner }}!", ""},
+		{`{{ index . "missing" }}`, ""},
+		{"{{ if .owner }}x{{ else }}{{ .owner }}{{ end }}", ""},
+		{"{{ .owner | upper }}|{{ json .owner }}|{{ .name }}|{{ .n }}", "|null|Ann|1000000"},
+	}
+	for _, tc := range cases {
+		strict, err := CompileStrictTemplate("t", tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := NewRenderer(strict)
+		for path, render := range map[string]func() (string, error){
+			"renderer":      func() (string, error) { return r.Execute(data) },
+			"text/template": func() (string, error) { return Execute(strict, data) },
+		} {
+			got, err := render()
+			if tc.want == "" {
+				if err == nil || !strings.Contains(err.Error(), ErrNoValue.Error()) || got != "" {
+					t.Errorf("%s %q: got %q, %v; want ErrNoValue", path, tc.src, got, err)
+				}
+				continue
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("%s %q: got %q, %v; want %q", path, tc.src, got, err, tc.want)
+			}
+		}
+		if tc.want == "" {
+			if _, ok := r.AppendPlanned(nil, data); ok {
+				t.Errorf("%q: the plan printed no value", tc.src)
+			}
+		}
+		loose, err := CompileRenderer("t", tc.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := loose.Execute(data); tc.want == "" && (err != nil || !strings.Contains(got, "<no value>")) {
+			t.Errorf("CompileTemplate %q: got %q, %v; want text/template's <no value>", tc.src, got, err)
+		}
+	}
+}

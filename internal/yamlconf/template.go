@@ -2,6 +2,7 @@ package yamlconf
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
@@ -53,6 +54,23 @@ func IsTemplate(s string) bool {
 // A number an action prints comes out as FormatNumber writes it (1000000,
 // not fmt's 1e+06).
 func CompileTemplate(name, src string) (*template.Template, error) {
+	return compileTemplate(name, src, printNumbersFunc)
+}
+
+// CompileStrictTemplate is CompileTemplate for templates whose output is
+// sent somewhere (rule actions): an action that would print no value (a
+// null, a key index does not find) fails with ErrNoValue instead of
+// printing text/template's "<no value>".
+func CompileStrictTemplate(name, src string) (*template.Template, error) {
+	return compileTemplate(name, src, printStrictFunc)
+}
+
+// ErrNoValue is the failure of a strict template (see
+// CompileStrictTemplate) that would print no value; Execute's error
+// carries its text.
+var ErrNoValue = errors.New("no value to print (the value is absent or null)")
+
+func compileTemplate(name, src, printFunc string) (*template.Template, error) {
 	rewritten := VarShorthand.ReplaceAllString(src, `{{ .Var "$1" }}`)
 	funcs := TemplateFuncs()
 	t, err := template.New(name).Option("missingkey=error").Funcs(funcs).Parse(rewritten)
@@ -61,7 +79,7 @@ func CompileTemplate(name, src string) (*template.Template, error) {
 		if m := undefinedFunction.FindStringSubmatch(err.Error()); m != nil {
 			names := append([]string(nil), builtinFuncNames...)
 			for n := range funcs {
-				if n != printNumbersFunc {
+				if n != printNumbersFunc && n != printStrictFunc {
 					names = append(names, n)
 				}
 			}
@@ -72,7 +90,7 @@ func CompileTemplate(name, src string) (*template.Template, error) {
 	}
 	for _, sub := range t.Templates() {
 		if sub.Tree != nil {
-			printNumbers(sub.Tree, sub.Tree.Root)
+			printNumbers(sub.Tree, sub.Tree.Root, printFunc)
 		}
 	}
 	return t, nil
@@ -87,12 +105,24 @@ var builtinFuncNames = []string{"and", "call", "html", "index", "js", "len", "no
 
 // printNumbersFunc is the function CompileTemplate appends to every action
 // that prints its value: text/template prints numbers with fmt, which
-// writes a large whole number as 1e+06.
-const printNumbersFunc = "_hookline_print_numbers"
+// writes a large whole number as 1e+06. printStrictFunc is the one
+// CompileStrictTemplate appends: it also refuses to print nil.
+const (
+	printNumbersFunc = "_hookline_print_numbers"
+	printStrictFunc  = "_hookline_print_strict"
+)
 
-// printNumbers appends a call of printNumbersFunc to the pipeline of every
+// printStrict is PrintedValue that fails on nil.
+func printStrict(v any) (any, error) {
+	if v == nil {
+		return nil, ErrNoValue
+	}
+	return PrintedValue(v), nil
+}
+
+// printNumbers appends a call of printFunc to the pipeline of every
 // printing action (one without a variable declaration) under l.
-func printNumbers(tree *parse.Tree, l *parse.ListNode) {
+func printNumbers(tree *parse.Tree, l *parse.ListNode, printFunc string) {
 	if l == nil {
 		return
 	}
@@ -102,29 +132,33 @@ func printNumbers(tree *parse.Tree, l *parse.ListNode) {
 			if len(n.Pipe.Decl) == 0 {
 				n.Pipe.Cmds = append(n.Pipe.Cmds, &parse.CommandNode{
 					NodeType: parse.NodeCommand, Pos: n.Pos,
-					Args: []parse.Node{parse.NewIdentifier(printNumbersFunc).SetTree(tree).SetPos(n.Pos)},
+					Args: []parse.Node{parse.NewIdentifier(printFunc).SetTree(tree).SetPos(n.Pos)},
 				})
 			}
 		case *parse.IfNode:
-			printNumbers(tree, n.List)
-			printNumbers(tree, n.ElseList)
+			printNumbers(tree, n.List, printFunc)
+			printNumbers(tree, n.ElseList, printFunc)
 		case *parse.WithNode:
-			printNumbers(tree, n.List)
-			printNumbers(tree, n.ElseList)
+			printNumbers(tree, n.List, printFunc)
+			printNumbers(tree, n.ElseList, printFunc)
 		case *parse.RangeNode:
-			printNumbers(tree, n.List)
-			printNumbers(tree, n.ElseList)
+			printNumbers(tree, n.List, printFunc)
+			printNumbers(tree, n.ElseList, printFunc)
 		}
 	}
 }
 
-// isPrintNumbers reports whether cmd is the call printNumbers appends.
-func isPrintNumbers(cmd *parse.CommandNode) bool {
+// isPrintNumbers reports whether cmd is the call printNumbers appends, and
+// whether it is the strict one.
+func isPrintNumbers(cmd *parse.CommandNode) (is, strict bool) {
 	if len(cmd.Args) != 1 {
-		return false
+		return false, false
 	}
 	id, ok := cmd.Args[0].(*parse.IdentifierNode)
-	return ok && id.Ident == printNumbersFunc
+	if !ok {
+		return false, false
+	}
+	return id.Ident == printNumbersFunc || id.Ident == printStrictFunc, id.Ident == printStrictFunc
 }
 
 // PrintedValue returns v as a template action prints it: a float64 or
@@ -189,6 +223,7 @@ func textOf(v any) string {
 func TemplateFuncs() template.FuncMap {
 	return template.FuncMap{
 		printNumbersFunc: PrintedValue,
+		printStrictFunc:  printStrict,
 		// Comparisons that take a payload's values as they come (see
 		// compare.go): text/template's fail on mixed types.
 		"eq": templateEq,
@@ -331,5 +366,6 @@ func cleanTemplateError(err error, name string) error {
 	msg := err.Error()
 	msg = strings.TrimPrefix(msg, "template: ")
 	msg = strings.TrimPrefix(msg, name+":")
+	msg = strings.Replace(msg, " at <"+printStrictFunc+">: error calling "+printStrictFunc, "", 1)
 	return fmt.Errorf("%s", strings.TrimSpace(msg))
 }
