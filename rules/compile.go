@@ -853,6 +853,7 @@ func (c *compiler) scalars(rc *ruleCtx, n *yaml.Node, l *cond, name string, list
 		}
 		s := scalar{s: it.Value}
 		s.f, s.isNum = parseNumber(it.Value)
+		_, s.exactNum = exactNumber(it.Value)
 		if it.Tag == "!!bool" {
 			s.isBool, s.b = true, strings.EqualFold(it.Value, "true")
 		}

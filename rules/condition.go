@@ -95,13 +95,16 @@ func conditionKeys() []string {
 
 // scalar is a literal operand of an equality operator.
 type scalar struct {
-	s      string // text form
-	f      float64
-	isNum  bool
-	b      bool
-	isBool bool
-	t      time.Time
-	isTime bool
+	s     string // text form
+	f     float64
+	isNum bool
+	// exactNum: the text is a plain number float64 holds exactly, so text
+	// values equal it numerically (else only as text).
+	exactNum bool
+	b        bool
+	isBool   bool
+	t        time.Time
+	isTime   bool
 }
 
 // bound is an operand of gt/gte/lt/lte/between.
@@ -385,7 +388,9 @@ func (c *cond) anyScalar(v val) bool {
 }
 
 // equalScalar compares a value with a literal: text case-insensitively,
-// numbers numerically (a numeric string equals its number), times as instants.
+// numbers numerically (a numeric string equals its number, when both texts
+// are plain numbers float64 holds exactly: see exactNumber), times as
+// instants.
 func equalScalar(v val, s *scalar) bool {
 	switch v.k {
 	case vStr:
@@ -393,7 +398,10 @@ func equalScalar(v val, s *scalar) bool {
 			return true
 		}
 		if s.isNum {
-			f, ok := parseNumber(v.s)
+			if !s.exactNum {
+				return false
+			}
+			f, ok := exactNumber(v.s)
 			return ok && f == s.f
 		}
 		if s.isTime {

@@ -107,6 +107,13 @@
 //	time_of_day   { time_of_day: "09:00-17:30", tz: Europe/Rome }  the event's time of day is in [start, end)
 //	day_of_week   { day_of_week: [mon, tue], tz: Europe/Rome }     the event's day is one of: mon..sun, mon-fri, weekdays, weekend
 //
+// Equality (is, is_not, in, not_in, changed_to, changed_from) compares text
+// as text, case-insensitively, then numerically when the value is a number
+// or both texts are plain numbers that float64 holds exactly (no leading
+// zero, at most 15 significant digits): "2.50" equals 2.5, but "007" does
+// not equal "7" and two 17-digit ids are equal only when their digits are.
+// A boolean equals true or false, quoted or not, in any case.
+//
 // Words: contains* match whole words or phrases, case-insensitively
 // ("billing" matches "Billing," but not "rebilling"); a term that starts or
 // ends with punctuation (#urgent) needs no word boundary on that side. Use

@@ -92,6 +92,50 @@ func TestOperatorIs(t *testing.T) {
 	})
 }
 
+// Text that holds an id is compared as text: a number of more than 15
+// digits or with a leading zero is never equal to another one through
+// float64; plain numbers that float64 holds exactly still compare
+// numerically.
+func TestOperatorIsTextIDs(t *testing.T) {
+	runOpCases(t, []opCase{
+		{name: "17-digit ids differ", cond: `{ field: custom.order_id, is: "12345678901234567" }`,
+			fields: map[string]any{"custom.order_id": "12345678901234568"}, want: false, actual: "12345678901234568"},
+		{name: "17-digit ids equal", cond: `{ field: custom.order_id, is: "12345678901234567" }`,
+			fields: map[string]any{"custom.order_id": "12345678901234567"}, want: true},
+		{name: "unquoted 17-digit literal", cond: `{ field: custom.order_id, is: 12345678901234567 }`,
+			fields: map[string]any{"custom.order_id": "12345678901234568"}, want: false},
+		{name: "16-digit ids differ", cond: `{ field: custom.order_id, in: ["9007199254740993"] }`,
+			fields: map[string]any{"custom.order_id": "9007199254740992"}, want: false},
+		{name: "leading zero", cond: `{ field: custom.code, is: "7" }`, fields: map[string]any{"custom.code": "007"}, want: false},
+		{name: "leading zero literal", cond: `{ field: custom.code, is: "007" }`, fields: map[string]any{"custom.code": "7"}, want: false},
+		{name: "leading zero same text", cond: `{ field: custom.code, is: "007" }`, fields: map[string]any{"custom.code": "007"}, want: true},
+		{name: "is_not 17 digits", cond: `{ field: custom.order_id, is_not: "12345678901234567" }`,
+			fields: map[string]any{"custom.order_id": "12345678901234568"}, want: true},
+		{name: "19-digit vars", cond: `{ field: vars.TICKET_REFERENCE, in: ["1234567890123456789"] }`, want: false},
+		{name: "decimal text", cond: `{ field: custom.amount, is: "2.50" }`, fields: map[string]any{"custom.amount": "2.5"}, want: true},
+		{name: "exponent text", cond: `{ field: custom.amount, is: 1000 }`, fields: map[string]any{"custom.amount": "1e3"}, want: true},
+		{name: "15 digits numerically", cond: `{ field: custom.n, is: "1234567890123.5" }`, fields: map[string]any{"custom.n": "1234567890123.50"}, want: true},
+		{name: "number field", cond: `{ field: custom.n, is: "12" }`, fields: map[string]any{"custom.n": 12.0}, want: true},
+	})
+	// vars and event.reference hold long ids too.
+	for _, tc := range []struct {
+		cond, contact, ref string
+		want               bool
+	}{
+		{`{ field: vars.CONTACT, is: "1234567890123456789" }`, "1234567890123456788", "1", false},
+		{`{ field: vars.CONTACT, is: "1234567890123456789" }`, "1234567890123456789", "1", true},
+		{`{ field: event.reference, is_not: "12345678901234567" }`, "", "12345678901234568", true},
+		{`{ field: event.reference, is: "12345678901234567" }`, "", "12345678901234568", false},
+	} {
+		s := mustCompile(t, oneRule(tc.cond), Options{})
+		ev := mkEvent("ticket.updated", nil)
+		ev.Vars["CONTACT"], ev.Reference = tc.contact, tc.ref
+		if got := matched(s.Evaluate(Input{Event: ev, Now: time.Now()}), "r"); got != tc.want {
+			t.Errorf("%s on contact %s, reference %s: matched %v, want %v", tc.cond, tc.contact, tc.ref, got, tc.want)
+		}
+	}
+}
+
 func TestOperatorIsNot(t *testing.T) {
 	runOpCases(t, []opCase{
 		{name: "different", cond: "{ field: status, is_not: solved }", fields: map[string]any{"status": "open"}, want: true},

@@ -128,6 +128,61 @@ func parseNumber(s string) (float64, bool) {
 	return f, err == nil
 }
 
+// maxExactDigits is the longest run of significant digits a text may have
+// to be compared as a number: float64 holds every 15-digit number exactly,
+// and longer digit strings are ids (order numbers, phone numbers).
+const maxExactDigits = 15
+
+// exactNumber parses s as a number for equality only when it is a plain
+// decimal that float64 holds exactly: an optional minus, digits without a
+// leading zero (or a single 0), an optional fraction and exponent, at most
+// maxExactDigits significant digits. Like the gateway's fingerprintValue,
+// anything else ("007", "12345678901234567", "+5") is compared as text.
+func exactNumber(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	i, digits := 0, 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == start || (s[start] == '0' && i-start > 1) {
+		return 0, false
+	}
+	digits = i - start
+	if i < len(s) && s[i] == '.' {
+		i++
+		frac := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == frac {
+			return 0, false
+		}
+		digits += i - frac
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == exp {
+			return 0, false
+		}
+	}
+	if i != len(s) || digits > maxExactDigits {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
+}
+
 // timeOf returns the value as a time: times and RFC 3339 strings.
 func (v val) timeOf() (time.Time, bool) {
 	switch v.k {
