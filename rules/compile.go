@@ -854,7 +854,9 @@ func (c *compiler) scalars(rc *ruleCtx, n *yaml.Node, l *cond, name string, list
 		s := scalar{s: it.Value}
 		s.f, s.isNum = parseNumber(it.Value)
 		_, s.exactNum = exactNumber(it.Value)
-		if it.Tag == "!!bool" {
+		// A boolean field equals true and false written quoted too, in
+		// any case (as text comparisons ignore case).
+		if it.Tag == "!!bool" || strings.EqualFold(it.Value, "true") || strings.EqualFold(it.Value, "false") {
 			s.isBool, s.b = true, strings.EqualFold(it.Value, "true")
 		}
 		s.t, s.isTime = parseTimestamp(it.Value)

@@ -136,6 +136,20 @@ func TestOperatorIsTextIDs(t *testing.T) {
 	}
 }
 
+// A boolean field equals true and false written quoted or not, in any case.
+func TestOperatorIsQuotedBool(t *testing.T) {
+	vip := func(b bool) map[string]any { return map[string]any{"custom.vip": b} }
+	runOpCases(t, []opCase{
+		{name: `"true" on true`, cond: `{ field: custom.vip, is: "true" }`, fields: vip(true), want: true},
+		{name: `"True" on true`, cond: `{ field: custom.vip, is: "True" }`, fields: vip(true), want: true},
+		{name: `"false" on false`, cond: `{ field: custom.vip, in: ["false"] }`, fields: vip(false), want: true},
+		{name: `"true" on false`, cond: `{ field: custom.vip, is: "true" }`, fields: vip(false), want: false},
+		{name: `is_not "true" on true`, cond: `{ field: custom.vip, is_not: "TRUE" }`, fields: vip(true), want: false},
+		{name: `"yes" on true`, cond: `{ field: custom.vip, is: "yes" }`, fields: vip(true), want: false},
+		{name: `true on text "true"`, cond: `{ field: custom.vip, is: true }`, fields: map[string]any{"custom.vip": "True"}, want: true},
+	})
+}
+
 func TestOperatorIsNot(t *testing.T) {
 	runOpCases(t, []opCase{
 		{name: "different", cond: "{ field: status, is_not: solved }", fields: map[string]any{"status": "open"}, want: true},
