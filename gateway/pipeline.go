@@ -516,7 +516,7 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 	probe := *ev
 	probe.Changes = cloneChanges(ev.Changes)
 	applied := event.Apply(prior, &probe)
-	if fp, err := p.echoOf(bs, &probe); err != nil {
+	if fp, err := echoOf(bs.tx, &probe, bs.now); err != nil {
 		return nil, err
 	} else if fp == nil {
 		// Not an echo: the actor stays, so the probe's result is the
@@ -524,15 +524,7 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 		ev.Changes = probe.Changes
 	} else {
 		applied = nil // the actor changes, and with it the message counters
-		ev.Actor.Type = event.ActorGateway
-		ev.Causation.Echo = true
-		if ev.Causation.DeliveryID == "" {
-			ev.Causation.DeliveryID = fp.DeliveryID
-		}
-		if fp.Hops > ev.Causation.Hops {
-			ev.Causation.Hops = fp.Hops
-		}
-		trace.Guards = append(trace.Guards, fmt.Sprintf("echo of delivery %s: every change matches what Hookline sent; rules skip it unless on_own_changes", fp.DeliveryID))
+		trace.Guards = append(trace.Guards, markEcho(ev, fp))
 		bs.tally.guards[guardEcho]++
 	}
 	if max := bs.bundle.File.LoopGuard.MaxHops; ev.Causation.Hops >= max {
@@ -611,12 +603,36 @@ func cloneChanges(c map[string]event.Change) map[string]event.Change {
 	return out
 }
 
+// fingerprints keeps the fingerprints of delivered changes: the store's
+// transaction in the pipeline, the run's memory in dry runs and config
+// tests (simFingerprints), so that both recognise echoes alike.
+type fingerprints interface {
+	PutFingerprint(f store.Fingerprint) error
+	MatchFingerprint(connector, reference, field, value string, now time.Time) (*store.Fingerprint, error)
+	DeleteFingerprint(f *store.Fingerprint) error
+}
+
+// markEcho makes ev the echo of the delivery fp fingerprinted: its actor
+// becomes the gateway and it carries the delivery's hops. It returns the
+// guard note for the event's trace.
+func markEcho(ev *event.Event, fp *store.Fingerprint) string {
+	ev.Actor.Type = event.ActorGateway
+	ev.Causation.Echo = true
+	if ev.Causation.DeliveryID == "" {
+		ev.Causation.DeliveryID = fp.DeliveryID
+	}
+	if fp.Hops > ev.Causation.Hops {
+		ev.Causation.Hops = fp.Hops
+	}
+	return fmt.Sprintf("echo of delivery %s: every change matches what Hookline sent; rules skip it unless on_own_changes", fp.DeliveryID)
+}
+
 // echoOf returns the fingerprint that explains the event when every change it
 // carries matches a change Hookline itself delivered recently. A change to
 // a derived field (status_category) that comes with a change to its source
 // (status) is explained with its source: connectors derive it from the
 // status the platform echoes, and Hookline never delivers it.
-func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, error) {
+func echoOf(fps fingerprints, ev *event.Event, now time.Time) (*store.Fingerprint, error) {
 	if len(ev.Changes) == 0 {
 		return nil, nil
 	}
@@ -632,7 +648,7 @@ func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, 
 			return nil, nil
 		}
 		for _, ch := range checks {
-			fp, err := bs.tx.MatchFingerprint(ev.Connector, ev.Reference, ch[0], ch[1], bs.now)
+			fp, err := fps.MatchFingerprint(ev.Connector, ev.Reference, ch[0], ch[1], now)
 			if err != nil {
 				return nil, fmt.Errorf("match fingerprint: %w", err)
 			}
@@ -649,18 +665,18 @@ func (p *pipeline) echoOf(bs *batchState, ev *event.Event) (*store.Fingerprint, 
 	// set again later, by a person, within the fingerprint's lifetime is
 	// theirs.
 	for _, fp := range matched {
-		if err := bs.tx.DeleteFingerprint(fp); err != nil {
+		if err := fps.DeleteFingerprint(fp); err != nil {
 			return nil, err
 		}
 		if fp.Also == "" {
 			continue
 		}
-		also, err := bs.tx.MatchFingerprint(fp.Connector, fp.Reference, fp.Field, fp.Also, bs.now)
+		also, err := fps.MatchFingerprint(fp.Connector, fp.Reference, fp.Field, fp.Also, now)
 		if err != nil {
 			return nil, fmt.Errorf("match fingerprint: %w", err)
 		}
 		if also != nil && also.DeliveryID == fp.DeliveryID {
-			if err := bs.tx.DeleteFingerprint(also); err != nil {
+			if err := fps.DeleteFingerprint(also); err != nil {
 				return nil, err
 			}
 		}
@@ -951,7 +967,7 @@ func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
 
 // putFingerprints writes the fingerprints of delivery d's changes in tx
 // (see pipeline.fingerprint), expiring after the bundle's window from now.
-func putFingerprints(tx *store.Tx, b *Bundle, now time.Time, d *store.Delivery) error {
+func putFingerprints(tx fingerprints, b *Bundle, now time.Time, d *store.Delivery) error {
 	if d.Update.Kind != event.KindUpdateEntity {
 		return nil
 	}

@@ -146,8 +146,9 @@ func Simulate(b *Bundle, req SimRequest, now time.Time) (*SimResult, error) {
 }
 
 // Simulation is a dry run with state and a clock: entity snapshots, armed
-// timers, each entity's last template variables and the rule-scope firings
-// that limit: { scope: rule } counts live in memory. Post
+// timers, each entity's last template variables, the rule-scope firings
+// that limit: { scope: rule } counts, the fingerprints that mark echoes of
+// the run's own updates and the updates queued per entity live in memory. Post
 // runs webhooks or events at the current time; Advance moves the clock and
 // fires due timers in due order as timer.fired events, each at its due
 // time, through the same decisions as the pipeline (decide: rules, then
@@ -162,7 +163,44 @@ type Simulation struct {
 	// in order: limit: { scope: rule } counts them as the pipeline counts
 	// the store's.
 	ruleFirings simFirings
-	seq         int
+	// fingerprints are the changes the run's update_entity actions would
+	// deliver, so that a later event echoing them is marked an echo as the
+	// pipeline marks it.
+	fingerprints simFingerprints
+	// queued are the entity updates of the current Post or Advance, by
+	// target entity: as in one pipeline batch, a later update that only
+	// repeats them is a no-op.
+	queued map[event.EntityKey][]*event.Update
+	seq    int
+}
+
+// simFingerprints keeps a simulation's fingerprints in memory; it is the
+// pipeline's fingerprints (the store's) for dry runs.
+type simFingerprints map[string]store.Fingerprint
+
+func simFingerprintKey(connector, reference, field, value string) string {
+	return connector + "\x00" + reference + "\x00" + field + "\x00" + value
+}
+
+// PutFingerprint remembers f, replacing one of the same change.
+func (m simFingerprints) PutFingerprint(f store.Fingerprint) error {
+	m[simFingerprintKey(f.Connector, f.Reference, f.Field, f.Value)] = f
+	return nil
+}
+
+// MatchFingerprint returns the fingerprint of a change that expires after now, or nil.
+func (m simFingerprints) MatchFingerprint(connector, reference, field, value string, now time.Time) (*store.Fingerprint, error) {
+	f, ok := m[simFingerprintKey(connector, reference, field, value)]
+	if !ok || !f.Expires.After(now) {
+		return nil, nil
+	}
+	return &f, nil
+}
+
+// DeleteFingerprint forgets f (an echo consumed it).
+func (m simFingerprints) DeleteFingerprint(f *store.Fingerprint) error {
+	delete(m, simFingerprintKey(f.Connector, f.Reference, f.Field, f.Value))
+	return nil
 }
 
 // maxSimTimers bounds the timers one Advance fires.
@@ -176,7 +214,8 @@ type simTimer struct {
 // NewSimulation starts a simulation of the bundle's config at now.
 func NewSimulation(b *Bundle, now time.Time) *Simulation {
 	return &Simulation{b: b, now: now, snaps: map[event.EntityKey]*event.Snapshot{},
-		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}, ruleFirings: simFirings{}}
+		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}, ruleFirings: simFirings{},
+		fingerprints: simFingerprints{}}
 }
 
 // simFirings are a run's rule-scope firings, by rule, in order: counted as
@@ -236,6 +275,7 @@ func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.queued = nil // a new webhook, a new batch
 	res := newSimResult()
 	for _, w := range warnings {
 		res.Warnings = append(res.Warnings, w.Message)
@@ -324,6 +364,7 @@ func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err erro
 // on the way, at its due time, in due order (timers they arm fire too).
 func (s *Simulation) Advance(d time.Duration) (*SimResult, error) {
 	res := newSimResult()
+	s.queued = nil
 	end := s.now.Add(d)
 	for fired := 0; ; fired++ {
 		if fired > maxSimTimers {
@@ -375,7 +416,21 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 		ev.ID = fmt.Sprintf("dry-run-%d", s.seq)
 	}
 	key := ev.Key()
-	d, err := decide(s.b.Rules, ev, s.snaps[key], nil, s.now, s.ruleFirings, "")
+	// As the pipeline does: apply once to learn the changes, and mark the
+	// echo of the run's own updates before the rules run.
+	prior := s.snaps[key]
+	probe := *ev
+	probe.Changes = cloneChanges(ev.Changes)
+	applied := event.Apply(prior, &probe)
+	if fp, err := echoOf(s.fingerprints, &probe, s.now); err != nil {
+		return err
+	} else if fp == nil {
+		ev.Changes = probe.Changes
+	} else {
+		applied = nil // the actor changes, and with it the message counters
+		markEcho(ev, fp)
+	}
+	d, err := decide(s.b.Rules, ev, prior, applied, s.now, s.ruleFirings, "")
 	if err != nil {
 		return err
 	}
@@ -402,17 +457,37 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 	for _, te := range d.Result.Trace {
 		res.Trace = append(res.Trace, SimTraceEntry{Event: idx, TraceEntry: te})
 	}
-	for _, u := range d.Result.Updates {
+	for i := range d.Result.Updates {
+		u := &d.Result.Updates[i]
 		if u.Kind == event.KindUpdateEntity {
-			target := s.snaps[event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}]
-			if dropNoOps(&u, target) {
+			if !s.queue(u) {
 				res.Suppressed = append(res.Suppressed, fmt.Sprintf("rule %s: update of %s/%s/%s is a no-op", u.RuleID, u.Connector, u.Entity, u.Reference))
 				continue
 			}
 		}
-		res.Actions = append(res.Actions, u)
+		res.Actions = append(res.Actions, *u)
 	}
 	return nil
+}
+
+// queue is the pipeline's enqueue for an entity update: it drops what the
+// target, with the updates already queued, has (false: nothing is left),
+// else queues u and fingerprints its changes.
+func (s *Simulation) queue(u *event.Update) bool {
+	key := event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}
+	if dropNoOps(u, withQueued(s.snaps[key], s.queued[key])) {
+		return false
+	}
+	if s.queued == nil {
+		s.queued = map[event.EntityKey][]*event.Update{}
+	}
+	s.queued[key] = append(s.queued[key], u)
+	s.seq++
+	d := &store.Delivery{ID: fmt.Sprintf("dry-run-delivery-%d", s.seq), Connector: u.Connector, Entity: u.Entity,
+		Reference: u.Reference, RuleID: u.RuleID, Update: *u, Hops: u.Hops}
+	// In memory, putting a fingerprint cannot fail.
+	_ = putFingerprints(s.fingerprints, s.b, s.now, d)
+	return true
 }
 
 // simBody returns a dry run's body as it is posted: the payload's JSON, or
