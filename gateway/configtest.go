@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -335,7 +336,7 @@ func caseRequest(file string, tc TestCase) (SimRequest, error) {
 		}
 		req.Payload = data
 	case tc.Payload != nil:
-		v, err := yamlconf.ToValue(tc.Payload)
+		v, err := yamlconf.ToExactValue(tc.Payload) // a 17-digit id keeps its digits, as in a real webhook
 		if err != nil {
 			return req, fmt.Errorf("payload: %w", err)
 		}
@@ -386,14 +387,16 @@ func ruleIDs(b *Bundle) []string {
 // compareList checks that the actual list has as many items as expected and
 // that each expected item is a subset of the actual one at the same index.
 func compareList(file, what string, want *yaml.Node, got any, fail func(string, ...any)) {
-	w, err := yamlconf.ToValue(want)
+	w, err := yamlconf.ToExactValue(want)
 	if err != nil {
 		fail("%s: %v", what, err)
 		return
 	}
 	raw, _ := json.Marshal(got)
 	var g any
-	_ = json.Unmarshal(raw, &g)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // what is made keeps its digits too
+	_ = dec.Decode(&g)
 	wl, isList := w.([]any)
 	if !isList && w != nil {
 		fail("%s: expected a list (of %s, each a subset of what is made), got %s", what, what, yamlconf.KindName(want))
@@ -448,10 +451,42 @@ func subset(path string, want, got any, diffs *[]string) {
 			subset(fmt.Sprintf("%s[%d]", path, i), w[i], g[i], diffs)
 		}
 	default:
-		if !event.Equal(event.Normalize(want), event.Normalize(got)) {
+		if !leafEqual(want, got) {
 			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, compact(want), compact(got)))
 		}
 	}
+}
+
+// leafEqual compares an expected value with what was made. An integer
+// written unquoted that float64 cannot hold exactly (more than 15 digits:
+// an id) must have the same digits, as a number or as text; other values
+// compare as event.Equal does.
+func leafEqual(want, got any) bool {
+	if n, ok := want.(json.Number); ok && isLongInteger(string(n)) {
+		switch g := got.(type) {
+		case json.Number:
+			return string(g) == string(n)
+		case string:
+			return g == string(n)
+		}
+		return false
+	}
+	return event.Equal(event.Normalize(want), event.Normalize(got))
+}
+
+// isLongInteger reports whether s is an integer literal of more than 15
+// digits (a float64 may round it).
+func isLongInteger(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	if len(s) <= 15 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func compact(v any) string {

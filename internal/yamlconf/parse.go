@@ -2,10 +2,12 @@ package yamlconf
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -204,7 +206,15 @@ func KindName(n *yaml.Node) string {
 
 // ToValue converts a node into a JSON-shaped Go value (string, float64, bool,
 // nil, []any, map[string]any).
-func ToValue(n *yaml.Node) (any, error) {
+func ToValue(n *yaml.Node) (any, error) { return toValue(n, false) }
+
+// ToExactValue is ToValue with integers as json.Number of their decimal
+// digits, so that an integer float64 cannot hold (a 17-digit id) keeps
+// every digit when encoded as JSON (config tests' payloads and
+// expectations).
+func ToExactValue(n *yaml.Node) (any, error) { return toValue(n, true) }
+
+func toValue(n *yaml.Node, exact bool) (any, error) {
 	n = Resolve(n)
 	if n == nil {
 		return nil, nil
@@ -217,17 +227,26 @@ func ToValue(n *yaml.Node) (any, error) {
 		}
 		switch x := v.(type) {
 		case int:
+			if exact {
+				return json.Number(strconv.Itoa(x)), nil
+			}
 			return float64(x), nil
 		case int64:
+			if exact {
+				return json.Number(strconv.FormatInt(x, 10)), nil
+			}
 			return float64(x), nil
 		case uint64:
+			if exact {
+				return json.Number(strconv.FormatUint(x, 10)), nil
+			}
 			return float64(x), nil
 		}
 		return v, nil
 	case yaml.SequenceNode:
 		out := make([]any, 0, len(n.Content))
 		for _, c := range n.Content {
-			v, err := ToValue(c)
+			v, err := toValue(c, exact)
 			if err != nil {
 				return nil, err
 			}
@@ -237,7 +256,7 @@ func ToValue(n *yaml.Node) (any, error) {
 	case yaml.MappingNode:
 		out := make(map[string]any, len(n.Content)/2)
 		for _, kv := range Pairs(n) {
-			v, err := ToValue(kv.Value)
+			v, err := toValue(kv.Value, exact)
 			if err != nil {
 				return nil, err
 			}
