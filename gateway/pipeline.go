@@ -884,7 +884,9 @@ func (p *pipeline) addDelivery(bs *batchState, d *store.Delivery) error {
 }
 
 // dropNoOps removes from u every change the target already has; it reports
-// whether nothing is left to send.
+// whether nothing is left to send. Tags compare case-insensitively, as
+// conditions (includes) compare them: a tag removed in another case is
+// sent as the target spells it.
 func dropNoOps(u *event.Update, target *event.Snapshot) bool {
 	if target != nil {
 		for f, v := range u.Set {
@@ -892,11 +894,16 @@ func dropNoOps(u *event.Update, target *event.Snapshot) bool {
 				delete(u.Set, f)
 			}
 		}
-		tags := toSet(event.Strings(target.Fields[event.FieldTags]))
-		_, knowsTags := target.Fields[event.FieldTags]
-		if knowsTags {
-			u.AddTags = filter(u.AddTags, func(t string) bool { return !tags[t] })
-			u.RemoveTags = filter(u.RemoveTags, func(t string) bool { return tags[t] })
+		if cur, knowsTags := target.Fields[event.FieldTags]; knowsTags {
+			spelled := make(map[string]string) // lower case -> the target's spelling
+			for _, t := range event.Strings(cur) {
+				spelled[strings.ToLower(t)] = t
+			}
+			u.AddTags = filter(u.AddTags, func(t string) bool { _, has := spelled[strings.ToLower(t)]; return !has })
+			u.RemoveTags = filter(u.RemoveTags, func(t string) bool { _, has := spelled[strings.ToLower(t)]; return has })
+			for i, t := range u.RemoveTags {
+				u.RemoveTags[i] = spelled[strings.ToLower(t)]
+			}
 		}
 	}
 	return len(u.Set) == 0 && len(u.AddTags) == 0 && len(u.RemoveTags) == 0
