@@ -691,7 +691,8 @@ func (c *compiler) leafCond(rc *ruleCtx, n *yaml.Node, kv yamlconf.KeyValue, fie
 			c.errorf(file, v, "matches: expected a regular expression (RE2), got %s", yamlconf.KindName(v))
 			return nil
 		}
-		re, err := regexp.Compile(v.Value)
+		// Text comparisons ignore case; (?-i) in the pattern turns that off.
+		re, err := regexp.Compile("(?i)" + v.Value)
 		if err != nil {
 			c.errorf(file, v, "matches: invalid regular expression: %v", strings.TrimPrefix(err.Error(), "error parsing regexp: "))
 			return nil

@@ -93,7 +93,7 @@
 //	contains      { field: text, contains: [billing, refund] }    every word or phrase appears as a whole word
 //	not_contains  { field: subject, not_contains: [spam] }    none appears (absent holds)
 //	contains_any  { field: text, contains_any: [refund, cancel] } at least one appears
-//	matches       { field: customer.email, matches: "@example\\.com$" }  RE2 regular expression (any tag, for lists)
+//	matches       { field: customer.email, matches: "@example\\.com$" }  RE2 regular expression, ignoring case unless it starts with (?-i) (any tag, for lists)
 //	gt, gte       { field: survey_rating, gte: 4 }            greater (or equal)
 //	lt, lte       { field: priority, lt: high }               less (or equal)
 //	between       { field: idle_minutes, between: [5, 15] }   low <= value <= high, both ends included

@@ -221,6 +221,9 @@ func TestOperatorMatches(t *testing.T) {
 		{name: "any tag", cond: `{ field: tags, matches: "^vip" }`, fields: map[string]any{"tags": []string{"x", "vip-gold"}}, want: true},
 		{name: "absent", cond: `{ field: subject, matches: "." }`, want: false},
 		{name: "number as text", cond: `{ field: custom.order, matches: "^[0-9]+$" }`, fields: map[string]any{"custom.order": 1234.0}, want: true},
+		{name: "ignores case", cond: `{ field: customer.email, matches: "@example\\.com$" }`, fields: map[string]any{"customer.email": "Bob@Example.COM"}, want: true},
+		{name: "ignores case on tags", cond: `{ field: tags, matches: "^VIP-" }`, fields: map[string]any{"tags": []string{"vip-gold"}}, want: true},
+		{name: "case-sensitive on request", cond: `{ field: customer.email, matches: "(?-i)@example\\.com$" }`, fields: map[string]any{"customer.email": "Bob@Example.COM"}, want: false},
 	})
 }
 
