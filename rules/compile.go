@@ -340,8 +340,16 @@ func (c *compiler) rule(file string, n *yaml.Node) *Rule {
 		}
 	}
 	if raw.Connector != nil {
-		r.Connectors = c.stringList(file, raw.Connector, "connector name")
-		for _, name := range r.Connectors {
+		// A connector listed twice would index the rule twice, and it
+		// would fire twice per event: it is listed once.
+		names := c.stringList(file, raw.Connector, "connector name")
+		r.Connectors = names[:0]
+		for _, name := range names {
+			if slices.Contains(r.Connectors, name) {
+				c.warns.Add(file, raw.Connector, "rule %q: connector %q is listed twice; it counts once", r.ID, name)
+				continue
+			}
+			r.Connectors = append(r.Connectors, name)
 			c.checkConnector(file, raw.Connector, name, "connector")
 		}
 		rc.connectors = r.Connectors

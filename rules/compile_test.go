@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hookline/hookline/internal/yamlconf"
 )
@@ -240,6 +241,30 @@ func TestTypeMatches(t *testing.T) {
 	} {
 		if got := typeMatches(tc.pattern, tc.typ); got != tc.want {
 			t.Errorf("typeMatches(%q, %q) = %v, want %v", tc.pattern, tc.typ, got, tc.want)
+		}
+	}
+}
+
+// A connector repeated in a rule's filter is listed once (with a warning):
+// the rule is considered, and fires, once per event.
+func TestRepeatedConnectorFiresOnce(t *testing.T) {
+	for _, filter := range []string{"[zendesk, zendesk]", "[zendesk, spoki, zendesk]"} {
+		s, errs := compileSrc(t, `rules:
+  - id: r
+    on: [ticket.updated]
+    connector: `+filter+`
+    then:
+      - call_webhook: { url: "https://ops.example.com/x" }
+`, Options{})
+		if s == nil || len(errs) > 0 {
+			t.Fatalf("%s: %v", filter, errs)
+		}
+		res := s.Evaluate(Input{Event: mkEvent("ticket.updated", nil), Now: time.Now()})
+		if len(res.Matched) != 1 || len(res.Updates) != 1 || len(res.Trace) != 1 {
+			t.Errorf("%s: matched %v, %d updates, trace %+v", filter, res.Matched, len(res.Updates), res.Trace)
+		}
+		if w := s.Warnings().Error(); !strings.Contains(w, `connector "zendesk" is listed twice`) {
+			t.Errorf("%s: warnings %q", filter, w)
 		}
 	}
 }
