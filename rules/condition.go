@@ -248,8 +248,9 @@ func (c *cond) leaf(ev *event.Event, snap *event.Snapshot, now time.Time) bool {
 		}
 		return changed == c.flag
 	case opChangedTo, opChangedFrom:
+		// A real change, as for changed: a change to the same value is none.
 		ch, ok := ev.Changes[c.field.path]
-		if !ok {
+		if !ok || sameValue(fromAny(ch.From), fromAny(ch.To), ch) {
 			return false
 		}
 		v := ch.To

@@ -87,8 +87,8 @@
 //	in            { field: status, in: [open, pending] }      one of; or { field: owner, in: { field: custom.on_leave } }
 //	not_in        { field: status, not_in: [solved, closed] } none of (absent holds)
 //	changed       { field: status, changed: true }            the event changes the field (from != to)
-//	changed_to    { field: session_state, changed_to: inactive }  changed, to one of the values (a list allowed)
-//	changed_from  { field: status, changed_from: new }        changed, from one of the values
+//	changed_to    { field: session_state, changed_to: inactive }  changed (from != to), to one of the values (a list allowed)
+//	changed_from  { field: status, changed_from: new }        changed (from != to), from one of the values
 //	not_changed   { field: status, not_changed: true }        the event does not change the field
 //	contains      { field: text, contains: [billing, refund] }    every word or phrase appears as a whole word
 //	not_contains  { field: subject, not_contains: [spam] }    none appears (absent holds)

@@ -196,6 +196,19 @@ func TestOperatorChanges(t *testing.T) {
 	})
 }
 
+// changed_to and changed_from need a real change (from != to), as changed does.
+func TestOperatorChangedToNeedsAChange(t *testing.T) {
+	same := map[string]event.Change{"status": {From: "solved", To: "solved"}}
+	runOpCases(t, []opCase{
+		{name: "changed_to, from == to", cond: `{ field: status, changed_to: solved }`, fields: map[string]any{"status": "solved"}, changes: same, want: false},
+		{name: "changed_from, from == to", cond: `{ field: status, changed_from: solved }`, fields: map[string]any{"status": "solved"}, changes: same, want: false},
+		{name: "changed_to, case only", cond: `{ field: status, changed_to: solved }`, fields: map[string]any{"status": "Solved"},
+			changes: map[string]event.Change{"status": {From: "solved", To: "Solved"}}, want: true},
+		{name: "changed_to, a change", cond: `{ field: status, changed_to: solved }`, fields: map[string]any{"status": "solved"},
+			changes: map[string]event.Change{"status": {From: "open", To: "solved"}}, want: true},
+	})
+}
+
 func TestOperatorContains(t *testing.T) {
 	runOpCases(t, []opCase{
 		{name: "word", cond: "{ field: text, contains: billing }", fields: map[string]any{"text": "A question about Billing, please"}, want: true},
