@@ -47,6 +47,12 @@ type pipeline struct {
 	// workers when the transaction commits, without a claim transaction.
 	handoff   handoff
 	processed func(n int)
+	// batches counts the batches drain has finished (whatever their
+	// outcome), and drained, when set, is called after each: inbox items
+	// have left the pending list, and a scheduler waiting for them
+	// (scheduler.behindInbox) reads the timers again.
+	batches atomic.Uint64
+	drained func()
 	// subscriptions returns the REST-hook subscriptions in force.
 	subscriptions func() []store.Subscription
 	// timerArmed is told, after a commit, the earliest due time of the
@@ -212,6 +218,10 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 	}
 	if p.processed != nil {
 		p.processed(len(items))
+	}
+	p.batches.Add(1)
+	if p.drained != nil {
+		p.drained()
 	}
 	return len(items), nil
 }

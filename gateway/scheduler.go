@@ -32,6 +32,18 @@ const (
 // (or re-arming) of the fired timer are ONE transaction per batch, so a
 // crash neither fires a timer twice nor loses it. Timers that came due while
 // the gateway was down fire once when it starts.
+//
+// A timer fires only after the webhooks received before its due time: a
+// batch takes the timers due up to now, or up to the receive time of the
+// oldest inbox item still pending when that is earlier (read in the
+// batch's transaction, store.Tx.OldestPendingInbox). A webhook accepted
+// before the due time but not yet processed (a backlog, or a crash
+// between its 202 and its processing, with the timer overdue at the
+// restart) may end the timer's episode, and the timer must re-check its
+// rule on the snapshot that has it. Timers held back so fire once the
+// pipeline has caught up with them: while it waits for that the scheduler
+// is woken after every pipeline batch (behindInbox), and re-reads at least
+// every maxSchedulerSleep.
 type scheduler struct {
 	pipe  *pipeline
 	db    *store.DB
@@ -42,6 +54,10 @@ type scheduler struct {
 	// sleepUntil is the unix-nano due time the loop sleeps for (0: busy,
 	// math.MaxInt64: no timer); an armed timer due earlier wakes it.
 	sleepUntil atomic.Int64
+	// behindInbox is set while due timers wait for inbox items received
+	// before them: the pipeline wakes the loop after each batch
+	// (inboxMoved).
+	behindInbox atomic.Bool
 	// fired, when set, is told of every timer fired and when its
 	// transaction committed (tests and benchmarks measure the lag with it).
 	fired func(t store.Timer, at time.Time)
@@ -59,6 +75,14 @@ func (s *scheduler) armed(due time.Time) {
 	}
 }
 
+// inboxMoved is called after each pipeline batch: inbox items have left
+// the pending list, so timers held back behind them may fire now.
+func (s *scheduler) inboxMoved() {
+	if s.behindInbox.Load() {
+		s.notify()
+	}
+}
+
 func (s *scheduler) notify() {
 	select {
 	case s.wake <- struct{}{}:
@@ -72,7 +96,9 @@ func (s *scheduler) run(ctx context.Context) {
 	defer sleep.Stop()
 	for {
 		s.sleepUntil.Store(0)
-		n, err := s.fireDue()
+		s.behindInbox.Store(false)
+		batches := s.pipe.batches.Load()
+		n, behind, err := s.fireDue()
 		failed := err != nil
 		if failed {
 			s.log.Error("timer batch failed", "err", err)
@@ -95,6 +121,19 @@ func (s *scheduler) run(ctx context.Context) {
 		case ok:
 			if d := due.Sub(s.now()); d < wait {
 				wait = d
+			}
+			if !failed && !behind.IsZero() && due.After(behind) {
+				// The next timer waits for inbox items received before
+				// it: the pipeline wakes the loop after its next batch.
+				// A batch it finished since the one read above has
+				// moved the inbox on already.
+				s.behindInbox.Store(true)
+				if s.pipe.batches.Load() != batches {
+					continue
+				}
+				if wait <= 0 {
+					wait = maxSchedulerSleep
+				}
 			}
 			if failed && wait < schedulerRetry {
 				// The due timers failed (a storage error): do not spin
@@ -124,47 +163,59 @@ func (s *scheduler) run(ctx context.Context) {
 	}
 }
 
-// fireDue fires one batch of due timers and returns how many it took. A
-// batch that fails is retried timer by timer; a timer that fails alone is
+// fireDue fires one batch of due timers and returns how many it took, and
+// behind: the receive time of the oldest pending inbox item when that was
+// before now (zero otherwise), up to which the batch took timers. A batch
+// that fails is retried timer by timer; a timer that fails alone is
 // dropped (logged), so that it cannot block the others forever.
-func (s *scheduler) fireDue() (int, error) {
+func (s *scheduler) fireDue() (n int, behind time.Time, err error) {
 	now := s.now()
 	var taken []store.Timer
-	err := s.fire(now, nil, &taken)
+	behind, err = s.fire(now, nil, &taken)
 	if err == nil || len(taken) == 0 {
-		return len(taken), err
+		return len(taken), behind, err
 	}
 	s.log.Warn("timer batch failed, firing timers one by one", "timers", len(taken), "err", err)
 	for _, t := range taken {
 		one := t
-		if err := s.fire(now, &one, nil); err != nil {
+		if _, err := s.fire(now, &one, nil); err != nil {
 			s.log.Error("timer failed; dropping it", "entity", t.Key.String(), "rule", t.Rule, "err", err)
 			if derr := s.db.Update(func(tx *store.Tx) error { return tx.DeleteTimer(t.Key, t.Rule) }); derr != nil {
-				return 0, fmt.Errorf("drop timer %s %s: %w", t.Key, t.Rule, derr)
+				return 0, behind, fmt.Errorf("drop timer %s %s: %w", t.Key, t.Rule, derr)
 			}
 		}
 	}
-	return len(taken), nil
+	return len(taken), behind, nil
 }
 
 // fire runs due timers in one transaction: the batch due at now, or only
-// the timer one. taken receives the timers the batch read.
-func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) error {
+// the timer one, and none due after the receive time of the oldest
+// pending inbox item (returned as behind when before now). taken receives
+// the timers the batch read.
+func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) (behind time.Time, err error) {
 	var done []store.Timer
-	err := s.pipe.inBatch(nil, now, func(bs *batchState) error {
+	err = s.pipe.inBatch(nil, now, func(bs *batchState) error {
 		tx := bs.tx
+		upTo := now
+		behind = time.Time{}
+		oldest, pending, err := tx.OldestPendingInbox()
+		if err != nil {
+			return err
+		}
+		if pending && oldest.Before(now) {
+			upTo, behind = oldest, oldest
+		}
 		var due []store.Timer
 		if one != nil {
 			t, err := tx.Timer(one.Key, one.Rule)
 			if err != nil {
 				return err
 			}
-			if t != nil && !t.Due.After(now) {
+			if t != nil && !t.Due.After(upTo) {
 				due = []store.Timer{*t}
 			}
 		} else {
-			var err error
-			if due, err = tx.DueTimers(now, s.batch); err != nil {
+			if due, err = tx.DueTimers(upTo, s.batch); err != nil {
 				return err
 			}
 			if taken != nil {
@@ -180,7 +231,7 @@ func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) 
 		return nil
 	})
 	if err != nil {
-		return err
+		return behind, err
 	}
 	if s.fired != nil {
 		at := s.now()
@@ -188,7 +239,7 @@ func (s *scheduler) fire(now time.Time, one *store.Timer, taken *[]store.Timer) 
 			s.fired(t, at)
 		}
 	}
-	return nil
+	return behind, nil
 }
 
 // fireOne turns one due timer into a timer.fired event for its entity. The

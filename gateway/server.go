@@ -141,6 +141,7 @@ func New(opts Options) (*Server, error) {
 	s.pipe.handoff = disp
 	s.sched = newScheduler(s.pipe, log)
 	s.pipe.timerArmed = s.sched.armed
+	s.pipe.drained = s.sched.inboxMoved
 	s.retime = newRetimer(db, log, opts.Now, func() *rules.Set { return s.bundle.Load().Rules }, s.sched.armed)
 	if err := s.retime.seed(); err != nil {
 		db.Close()

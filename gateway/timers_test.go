@@ -246,7 +246,7 @@ func TestSchedulerFiresManyTimersInDueOrder(t *testing.T) {
 	clock.set(t0.Add(5*time.Minute + (n/2-1)*step))
 	total := 0
 	for {
-		k, err := srv.sched.fireDue()
+		k, _, err := srv.sched.fireDue()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func TestSchedulerFiresManyTimersInDueOrder(t *testing.T) {
 	// they fire, are consumed, and act on nothing.
 	clock.add(time.Hour)
 	for {
-		k, err := srv.sched.fireDue()
+		k, _, err := srv.sched.fireDue()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -352,7 +352,10 @@
 // again), but it lets a reload find the clock.
 //
 // When a timer comes due, the gateway runs a timer.fired event for the
-// entity with Event.Rule set. Evaluate then considers only that rule: its
+// entity with Event.Rule set, once the webhooks it received before the due
+// time have been processed (one still waiting in the inbox, behind a
+// backlog or across a crash, may end the episode first). Evaluate then
+// considers only that rule: its
 // when is checked against the current snapshot, pause_when must not hold,
 // and the clock (business time minus paused time) must have reached the
 // duration (and be inside within:); then the clock is marked Done in

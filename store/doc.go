@@ -13,7 +13,9 @@
 // goroutine into the intake journal (below) with one fdatasync per batch,
 // so a webhook is on disk before it is answered. The pipeline takes
 // PendingInbox items and does everything for a batch of them inside one
-// Update; the admin API reads with the DB methods; the delivery dispatcher
+// Update; the timer scheduler fires no timer due after the receive time of
+// the oldest item still pending (Tx.OldestPendingInbox, in its batch's
+// transaction); the admin API reads with the DB methods; the delivery dispatcher
 // uses FinishAndClaim (or ClaimDue and FinishDelivery / FinishDeliveries).
 // A FinishAndClaim call that finds the writer busy rides along: the write
 // transaction holding it records the call's outcomes and claims before its

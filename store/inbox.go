@@ -550,6 +550,7 @@ func (db *DB) applyQueued() error {
 		// from its maps once its snapshot shows them applied.
 		clear(db.queue[:len(recs)])
 		db.queue = db.queue[len(recs):]
+		db.queueHead = max(db.queueHead-len(recs), 0)
 		if len(db.queue) == 0 {
 			db.queue, db.queueUnsorted = nil, false
 		}
@@ -797,6 +798,89 @@ func (db *DB) PendingInbox(after string, limit int) ([]*InboxItem, error) {
 			return out, err
 		}
 	}
+}
+
+// OldestPendingInbox returns when the oldest pending inbox item was
+// received: the first item of the pending index, or the first pending
+// record of the intake journal when that was received earlier; ok is false
+// when no item is pending. It reads no more than those two items (journal
+// records finished since the last call are passed over once), so the
+// scheduler calls it at every batch to fire no timer due after a webhook
+// that waits to be processed. Write transactions only: they see every
+// record the applier has moved into bbolt.
+func (tx *Tx) OldestPendingInbox() (receivedAt time.Time, ok bool, err error) {
+	if err := tx.writable("oldest pending inbox"); err != nil {
+		return time.Time{}, false, err
+	}
+	inbox := tx.b(bucketInbox)
+	if k, _ := tx.b(bucketInboxPending).Cursor().First(); k != nil {
+		v := inbox.Get(k)
+		if v == nil {
+			return time.Time{}, false, fmt.Errorf("oldest pending inbox: pending item %s is not in the inbox", k)
+		}
+		if receivedAt, err = itemReceivedAt(string(k), v); err != nil {
+			return time.Time{}, false, fmt.Errorf("oldest pending inbox: %w", err)
+		}
+		ok = true
+	}
+	if r := tx.db.oldestJournaled(inbox); r != nil {
+		at, err := itemReceivedAt(string(r.id), r.data)
+		if err != nil {
+			return time.Time{}, false, fmt.Errorf("oldest pending inbox: %w", err)
+		}
+		if !ok || at.Before(receivedAt) {
+			receivedAt, ok = at, true
+		}
+	}
+	return receivedAt, ok, nil
+}
+
+// oldestJournaled returns the first queued journal record (in seq order)
+// that is not in bbolt as inbox sees it (nil: none). It moves queueHead past
+// the records finished and committed; one that a transaction has written
+// but not (yet) committed is skipped without moving past it, as that
+// transaction may still roll back.
+func (db *DB) oldestJournaled(inbox *bolt.Bucket) *jrec {
+	db.jmu.Lock()
+	defer db.jmu.Unlock()
+	for i := db.queueHead; i < len(db.queue); i++ {
+		r := db.queue[i]
+		if !inBbolt(inbox, r) {
+			return r
+		}
+		if i == db.queueHead && r.finished.Load() {
+			db.queueHead++
+		}
+	}
+	return nil
+}
+
+// itemReceivedAt reads received_at from an inbox item's JSON: from its
+// first members, where the store's encoder writes it, else by decoding
+// the whole item.
+func itemReceivedAt(id string, v []byte) (time.Time, error) {
+	var at time.Time
+	found := false
+	d := jsonDecoder{b: v}
+	d.object(func(key []byte) bool {
+		switch string(key) {
+		case "received_at":
+			found = d.time(&at)
+			return false // stop here: the rest is not needed
+		case "id", "connector":
+			_, ok := d.str()
+			return ok
+		}
+		return false
+	})
+	if found {
+		return at, nil
+	}
+	item, err := decodeItem(id, v)
+	if err != nil {
+		return time.Time{}, err
+	}
+	return item.ReceivedAt, nil
 }
 
 // pendingItem returns a pending item from the item cache, or decodes it

@@ -667,3 +667,81 @@ func TestJournaledItemVisibleInBboltIsNotPending(t *testing.T) {
 		t.Fatalf("stats: %d pending, %v; want 1", st.InboxPending, err)
 	}
 }
+
+// OldestPendingInbox finds the item received first among those pending in
+// the intake journal and in bbolt, passes over finished ones, and does not
+// lose an item whose finish a transaction rolled back.
+func TestOldestPendingInbox(t *testing.T) {
+	db := mustOpenJournaling(t)
+	oldest := func() (time.Time, bool) {
+		t.Helper()
+		var at time.Time
+		var ok bool
+		db.update(func(tx *Tx) error {
+			var err error
+			at, ok, err = tx.OldestPendingInbox()
+			return err
+		})
+		return at, ok
+	}
+	want := func(what string, at time.Time) {
+		t.Helper()
+		got, ok := oldest()
+		switch {
+		case at.IsZero() && ok:
+			t.Fatalf("%s: oldest pending received %s, want none pending", what, got)
+		case !at.IsZero() && (!ok || !got.Equal(at)):
+			t.Fatalf("%s: oldest pending received %s (pending %v), want %s", what, got, ok, at)
+		}
+	}
+	if err := db.View(func(tx *Tx) error { _, _, err := tx.OldestPendingInbox(); return err }); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("in a read-only transaction: %v, want ErrReadOnly", err)
+	}
+	want("empty inbox", time.Time{})
+
+	t0 := db.clock.Now()
+	a := mustAccept(t, db.DB, newItem("zendesk", "a"), time.Hour).ID
+	db.clock.Advance(time.Minute)
+	b := mustAccept(t, db.DB, newItem("zendesk", "b"), time.Hour).ID
+	want("both in the journal", t0)
+
+	// A finish that rolls back leaves a pending.
+	errRollback := errors.New("roll back")
+	err := db.Update(func(tx *Tx) error {
+		if err := tx.FinishInbox(a, InboxFailed, "bad", nil); err != nil {
+			return err
+		}
+		if at, ok, err := tx.OldestPendingInbox(); err != nil || !ok || !at.Equal(t0.Add(time.Minute)) {
+			t.Errorf("after finishing a in the transaction: %s %v %v, want b's receive time", at, ok, err)
+		}
+		return errRollback
+	})
+	if !errors.Is(err, errRollback) {
+		t.Fatal(err)
+	}
+	want("finish of a rolled back", t0)
+	db.update(func(tx *Tx) error { return tx.FinishInbox(a, InboxFailed, "bad", nil) })
+	want("a finished", t0.Add(time.Minute))
+
+	// b moves into bbolt's pending index; c, still journaled, was
+	// received before it (its sender's clock, kept as given).
+	if err := db.flushJournal(); err != nil {
+		t.Fatal(err)
+	}
+	want("b in bbolt", t0.Add(time.Minute))
+	c := newItem("zendesk", "c")
+	c.ReceivedAt = t0.Add(-time.Hour)
+	mustAccept(t, db.DB, c, time.Hour)
+	want("c journaled, received before b", t0.Add(-time.Hour))
+	db.update(func(tx *Tx) error {
+		if err := tx.FinishInbox(b, InboxProcessed, "", nil); err != nil {
+			return err
+		}
+		return tx.FinishInbox(c.ID, InboxProcessed, "", nil)
+	})
+	want("all finished", time.Time{})
+
+	// A replayed item is pending again, in bbolt.
+	db.update(func(tx *Tx) error { return tx.ReplayInbox(a) })
+	want("a replayed", t0)
+}

@@ -100,6 +100,10 @@ type DB struct {
 	queuedSeq  uint64  // last seq written to the journal and queued
 	appliedSeq uint64  // last seq in bbolt
 	queue      []*jrec // journaled, not yet in bbolt, in seq order
+	// queueHead is where OldestPendingInbox looks in queue: the records
+	// before it were finished (their flag set once committed), so each
+	// record is passed over once, not at every call.
+	queueHead int
 	// queueUnsorted is set when a record's id (given by the caller) does not
 	// sort after the one before it in queue; cleared when queue empties.
 	queueUnsorted bool
