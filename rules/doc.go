@@ -314,7 +314,10 @@
 //	    then: [ { set_group: rescue } ]
 //
 // Keys: for: D (when has held for D; with since: F, measured from the
-// timestamp field F, and a new value of F starts a new episode, so
+// timestamp field F, and a new value of F that an event brings starts a
+// new episode (not one that an echo of our own delivery brings, unless
+// on_own_changes: true, nor the timer's own firing: the episode it fired
+// stays spent), so
 // "unanswered for 4h" is for: without since:, as since:
 // last_customer_message_at would restart at each follow-up; F may hold
 // an RFC 3339 time or, as a mapped occurred_at, Unix seconds or

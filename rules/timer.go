@@ -443,6 +443,11 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 		case !ok:
 			c = nil
 		case c == nil && fired:
+		case c != nil && fired:
+			// The timer re-checks the episode it was armed for: a field
+			// that moved meanwhile without restarting the clock (echoes,
+			// below) must not start a new episode here, Done dropped,
+			// or the rule fires again a period later.
 		case c != nil && echo && !r.OnOwnChanges:
 			// Our own update coming back moved the field (every event
 			// moves last_activity_at): the clock runs on, as an idle

@@ -801,6 +801,61 @@ func TestSinceClockIgnoresEchoes(t *testing.T) {
 	s.wantTimer("quiet", s.now.Add(2*time.Hour))
 }
 
+// A since: clock that an echo of our own update left running (the echo
+// moved last_activity_at) fires once for the quiet period: its timer's
+// firing keeps the clock it fired, instead of starting a new episode from
+// the moved field, whether echoes come before the firing, after each one,
+// or both.
+func TestSinceClockFiresOnceAfterEchoes(t *testing.T) {
+	src := `rules:
+  - id: quiet-pending
+    on: [ticket.*]
+    when: { field: status, is: pending }
+    since: last_activity_at
+    for: 2h
+    then: [ { set_priority: high } ]
+`
+	set := mustCompile(t, src, Options{})
+	for _, tc := range []struct {
+		name                        string
+		echoBefore, echoAfterFiring bool
+	}{
+		{"echo before the firing", true, false},
+		{"echoes before and after each firing", true, true},
+		{"echoes after each firing", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t0 := at(t, "2026-01-05T10:00:00Z")
+			s := newTimerSim(t, set, t0)
+			s.send("ticket.created", map[string]any{"status": "pending"}, "customer")
+			s.wantTimer("quiet-pending", t0.Add(2*time.Hour))
+			echo := func(fields map[string]any) {
+				s.advance(time.Minute)
+				s.ops, s.fired = nil, nil
+				s.step(&event.Event{Type: "ticket.updated", Fields: fields, Actor: event.Actor{Type: event.ActorGateway}, Causation: event.Causation{Echo: true, Hops: 1}})
+			}
+			if tc.echoBefore {
+				echo(map[string]any{"tags": []any{"other-rule"}}) // another rule's update
+				s.wantTimer("quiet-pending", t0.Add(2*time.Hour))
+			}
+			fired := 0
+			for range 12 { // a day nobody touches the ticket
+				s.advance(2 * time.Hour)
+				fired += len(s.fired)
+				if len(s.fired) > 0 && tc.echoAfterFiring {
+					echo(map[string]any{"priority": "high"}) // the rule's own update
+				}
+			}
+			if fired != 1 {
+				t.Fatalf("fired %d times in a quiet day, want once (clock %+v, timers %v)", fired, s.snap.Clocks["quiet-pending"], s.timers)
+			}
+			// A person's event starts a new quiet period.
+			s.send("ticket.updated", map[string]any{"subject": "any news?"}, "customer")
+			s.wantTimer("quiet-pending", s.now.Add(2*time.Hour))
+		})
+	}
+}
+
 // A clock paused under a pause_when that a reload removed resumes at the
 // entity's next event (the time it stood paused counts as paused) instead
 // of staying paused for good.
