@@ -323,7 +323,10 @@
 // an RFC 3339 time or, as a mapped occurred_at, Unix seconds or
 // milliseconds as a number or a numeric text); idle: D
 // (no event for D; every event that on: lists re-arms it, except echoes of
-// our own deliveries unless on_own_changes: true); within: [lo, hi] (the
+// our own deliveries unless on_own_changes: true, and events whose time is
+// not after the clock's start: a delayed retry or an out-of-order webhook
+// is no new activity, and after the rule fired it does not fire it
+// again); within: [lo, hi] (the
 // measured duration must be inside the window when the timer fires; with
 // for: true or idle: true the timer fires at lo, else at the duration,
 // which must lie inside the window; a timer that fires past hi, e.g. after

@@ -362,8 +362,8 @@ func eventTime(ev *event.Event, now time.Time) time.Time {
 // A clock (event.RuleClock) is one episode: for for: it starts when when
 // becomes true (at the event's occurred_at, or at the since: field's
 // value) and ends when when turns false; for idle: it restarts at every
-// event (echoes of our own deliveries excepted unless on_own_changes) and
-// ends when when turns false. While pause_when holds the clock is stopped
+// event that happened after its start (echoes of our own deliveries
+// excepted unless on_own_changes) and ends when when turns false. While pause_when holds the clock is stopped
 // (PausedAt) and its timer is parked (TimerOp.Parked: due a year after the
 // pause, only so that a reload can find the clock); paused time accumulates
 // in PausedTotal.
@@ -459,12 +459,11 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 		if !fired {
 			c = &event.RuleClock{Since: at}
 		}
-	case t.kind == TimerIdle && !fired && (!echo || r.OnOwnChanges):
-		since := at
-		if c.Since.After(at) {
-			since = c.Since
-		}
-		c = &event.RuleClock{Since: since}
+	case t.kind == TimerIdle && !fired && (!echo || r.OnOwnChanges) && at.After(c.Since):
+		// New activity: a new idle period. An event from before the
+		// clock's start (a delayed retry, out-of-order delivery) is none:
+		// the clock stays as it is, Done and pause included.
+		c = &event.RuleClock{Since: at}
 	}
 	if c != nil {
 		if c == snap.Clocks[r.ID] {

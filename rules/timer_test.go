@@ -534,6 +534,54 @@ func TestIdleRearmsOnEveryEvent(t *testing.T) {
 	s.wantFired("stuck")
 }
 
+// An event older than the idle clock's start (a platform's delayed retry,
+// out-of-order delivery) is no new activity: the clock stays as it is,
+// fired or not, instead of restarting at its own start without Done.
+func TestIdleClockIgnoresOlderEvents(t *testing.T) {
+	src := `rules:
+  - id: stuck
+    on: [ticket.*]
+    when: { field: owner, present: true }
+    idle: 30m
+    then: [ { set_priority: urgent } ]
+`
+	set := mustCompile(t, src, Options{})
+	t0 := at(t, "2026-01-05T10:00:00Z")
+	for _, tc := range []struct {
+		name     string
+		lateAt   time.Duration // when the old event arrives, from t0
+		firedYet bool
+	}{
+		{"before the timer fires", 20 * time.Minute, false},
+		{"after the timer fired", 45 * time.Minute, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTimerSim(t, set, t0)
+			s.send("ticket.assigned", map[string]any{"owner": "ann"}, "agent")
+			s.advance(10 * time.Minute)
+			s.send("ticket.comment_added", map[string]any{"text": "x"}, "agent") // the clock starts again at t0+10m
+			s.wantTimer("stuck", t0.Add(40*time.Minute))
+			s.advance(tc.lateAt - 10*time.Minute)
+			if tc.firedYet {
+				s.wantFired("stuck")
+			}
+			before := *s.snap.Clocks["stuck"]
+			// The webhook of a comment made at t0+5m arrives now.
+			s.ops, s.fired = nil, nil
+			s.step(&event.Event{Type: "ticket.comment_added", OccurredAt: t0.Add(5 * time.Minute), Fields: map[string]any{"text": "old"}, Actor: event.Actor{Type: "agent"}})
+			if c := s.snap.Clocks["stuck"]; c == nil || *c != before || len(s.ops) != 0 {
+				t.Fatalf("after the old event: clock %+v ops %+v, want the clock %+v as it was and no timer op", c, s.ops, before)
+			}
+			s.advance(2 * time.Hour)
+			if tc.firedYet {
+				s.wantFired() // nothing happened on the ticket since t0+10m
+			} else {
+				s.wantFired("stuck")
+			}
+		})
+	}
+}
+
 func TestSinceFieldStartsClockInThePast(t *testing.T) {
 	src := `rules:
   - id: unattended
