@@ -51,7 +51,10 @@ var dayOrder = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 //
 // Hours are given per day (mon..sun) or day range (mon-fri, fri-mon); a day
 // not named is closed; a window may not cross midnight ("24:00" may end
-// one). A nil node holds no calendars. Every problem is reported with its
+// one: the next day's first instant, also where the clocks skip that
+// midnight, so "00:00-24:00" every day is open every real hour). Times the
+// clocks skip in spring are the first instant after the gap. A nil node
+// holds no calendars. Every problem is reported with its
 // position; on any error the map is nil.
 func ParseCalendars(file string, n *yaml.Node) (map[string]*Calendar, yamlconf.Errors) {
 	var errs yamlconf.Errors
@@ -312,13 +315,18 @@ func (c *Calendar) dayWindows(y int, m time.Month, d int, fn func(start, end tim
 // (spring forward) is the first instant after the gap, in every zone:
 // time.Date leaves the choice open, and moves it an hour later in some
 // zones and an hour earlier in others, which made an opening that starts
-// or ends in the gap start after it ends.
+// or ends in the gap start after it ends. 24:00 is the next day's 00:00,
+// which zones that spring forward at midnight (America/Santiago,
+// America/Havana, Atlantic/Azores) skip: then it is the gap's end too.
 func wallTime(day time.Time, minute int, loc *time.Location) time.Time {
 	y, m, d := day.Date()
+	if minute >= 24*60 {
+		d, minute = d+1, minute-24*60 // time.Date normalizes the day
+	}
 	h, mi := minute/60, minute%60
 	t := time.Date(y, m, d, h, mi, 0, 0, loc)
-	if th, tm, _ := t.Clock(); h == 24 || th == h && tm == mi {
-		return t // 24:00 is the next midnight, which time.Date normalizes
+	if th, tm, _ := t.Clock(); th == h && tm == mi {
+		return t
 	}
 	// In a gap: t lies just inside the zone period after it (moved later)
 	// or just inside the one before it (moved earlier); the gap's end is

@@ -972,6 +972,63 @@ newyork:
 	}
 }
 
+// A window ending at "24:00" ends at the next day's first instant, also
+// where the clocks spring forward at midnight (00:00 -> 01:00: Santiago,
+// Havana, the Azores, Asuncion until 2024): the day before keeps its last
+// hour, and a 24/7 calendar is open every real hour.
+func TestAllDayCalendarAcrossMidnightDSTChanges(t *testing.T) {
+	for _, tc := range []struct{ zone, from string }{
+		{"America/Santiago", "2026-09-05T12:00:00-04:00"}, // Sat; 24:00 -> 01:00 on Sun Sep 6
+		{"America/Havana", "2026-03-07T12:00:00-05:00"},   // Sat; 00:00 -> 01:00 on Sun Mar 8
+		{"Atlantic/Azores", "2026-03-28T12:00:00-01:00"},  // Sat; 00:00 -> 01:00 on Sun Mar 29
+		{"America/Asuncion", "2024-10-05T12:00:00-04:00"}, // Sat; 00:00 -> 01:00 on Sun Oct 6 2024
+	} {
+		for _, hours := range []string{`{ mon-sun: "00:00-24:00" }`, `{ mon-sun: ["00:00-12:00", "12:00-24:00"] }`, `{ sat: "12:00-24:00", sun: "00:00-12:00" }`} {
+			cal := calendarsFrom(t, "c:\n  timezone: "+tc.zone+"\n  hours: "+hours+"\n")["c"]
+			from := at(t, tc.from)
+			to := from.Add(23 * time.Hour) // Sunday noon: the night lost an hour
+			if h, _, _ := to.In(cal.Location).Clock(); h != 12 {
+				t.Fatalf("%s: no midnight change between %s and %s", tc.zone, from, to.In(cal.Location))
+			}
+			if got := cal.Business(from, to, 0); got != 23*time.Hour {
+				t.Errorf("%s %s: Business from Saturday noon to Sunday noon = %s, want 23h", tc.zone, hours, got)
+			}
+			if due, ok := cal.Add(from, 23*time.Hour); !ok || !due.Equal(to) {
+				t.Errorf("%s %s: Add(Saturday noon, 23h) = %s, want %s", tc.zone, hours, due, to)
+			}
+		}
+	}
+}
+
+// A calendar open around the clock is open every real hour of a year in
+// zones with every kind of daylight saving change (at midnight, at 02:00,
+// by 30 minutes or 2 hours, backwards in summer): Business and Add count
+// wall time as real time.
+func TestAllDayCalendarOpenEveryHourInEveryZone(t *testing.T) {
+	zones := []string{"Europe/Rome", "America/New_York", "America/Santiago", "America/Havana", "America/Asuncion",
+		"Australia/Lord_Howe", "Pacific/Auckland", "Pacific/Chatham", "Asia/Beirut", "America/Sao_Paulo", "Africa/Cairo",
+		"America/Scoresbysund", "Atlantic/Azores", "America/Nuuk", "Asia/Tehran", "Antarctica/Troll", "Asia/Gaza",
+		"Africa/Casablanca", "Europe/Chisinau", "America/Mexico_City", "America/Miquelon", "America/St_Johns", "Europe/Dublin"}
+	for _, zone := range zones {
+		t.Run(zone, func(t *testing.T) {
+			for _, hours := range []string{`{ mon-sun: "00:00-24:00" }`, `{ mon-sun: ["00:00-12:00", "12:00-24:00"] }`} {
+				cal := calendarsFrom(t, "c:\n  timezone: "+zone+"\n  hours: "+hours+"\n")["c"]
+				start := time.Date(2026, 1, 1, 0, 30, 0, 0, time.UTC)
+				for h := range 366 * 24 {
+					from := start.Add(time.Duration(h) * time.Hour)
+					to := from.Add(7 * time.Hour)
+					if got := cal.Business(from, to, 0); got != 7*time.Hour {
+						t.Fatalf("%s: Business(%s, +7h) = %s, want 7h", hours, from.In(cal.Location), got)
+					}
+					if due, ok := cal.Add(from, 7*time.Hour); !ok || !due.Equal(to) {
+						t.Fatalf("%s: Add(%s, 7h) = %s, want %s", hours, from.In(cal.Location), due.In(cal.Location), to.In(cal.Location))
+					}
+				}
+			}
+		})
+	}
+}
+
 // A night shift written as the overnight error message advises, with day
 // ranges: evenings mon-fri and early mornings tue-sat. The days in both
 // entries have both windows; the week's open time is 5 x 8 hours.
