@@ -289,7 +289,7 @@
 //
 //	rules:
 //	  - id: pending-too-long
-//	    on: [ticket.*]                  # the events that start, stop and re-arm the clock
+//	    on: [ticket.*]                  # the events that start and re-arm the clock (any event can end it)
 //	    when: { field: status, is: pending }
 //	    for: 48h                        # when held continuously this long: fires once per episode
 //	    pause_when: { field: status_category, is: snoozed }  # optional: the clock stops meanwhile
@@ -346,11 +346,22 @@
 // (changed, changed_to, changed_from, not_changed, actor.*, vars.*,
 // event.type: a timer.fired event changes nothing and has no actor).
 //
+// on: lists the events that start a clock and move it (re-arm, restart,
+// pause, resume). Any other event of the entity (a timer.fired event of
+// another rule excepted) only checks the clocks the entity has: a clock
+// whose when: no longer holds (or whose rule is disabled) ends there, its
+// timer cancelled, just as an event that on: lists would end it. So with
+// on: [ticket.status_changed], a ticket that leaves pending through a
+// ticket.updated and comes back through a status change starts a new
+// episode, timed from its return, instead of finding the old one (spent,
+// or running from the first start).
+//
 // The clock of one rule on one entity is an event.RuleClock in
 // Snapshot.Clocks: Since (start of the episode), PausedAt, PausedTotal
 // (business time paused) and Done (fired in this episode). The pipeline
 // calls Set.Schedule after Evaluate for every event: it advances the clocks
-// of the time-based rules that listen to the event and returns TimerOps
+// of the time-based rules that listen to the event, ends the entity's
+// other clocks whose when: no longer holds, and returns TimerOps
 // (arm, move, cancel) for the store, at most one timer per entity and rule,
 // due when Since + duration + PausedTotal is reached on the calendar. A
 // paused clock keeps a parked timer (TimerOp.Parked), due a year after the

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -351,8 +352,11 @@ func eventTime(ev *event.Event, now time.Time) time.Time {
 }
 
 // Schedule updates the clocks of the time-based rules that listen to
-// in.Event (on: and connector:) in in.Snapshot.Clocks, and returns the
-// timer operations that keep the store's timers in step with them. Call it
+// in.Event (on: and connector:) in in.Snapshot.Clocks, ends the entity's
+// other clocks whose when: no longer holds (an event on: does not list
+// still ends an episode; the cost is one condition per clock the entity
+// has), and returns the timer operations that keep the store's timers in
+// step with them. Call it
 // after Evaluate with the same Input (the snapshot after the event). For a
 // timer.fired event only the named rule is considered, and its (consumed)
 // timer counts as gone: the ops re-arm it when the clock has not reached
@@ -375,13 +379,31 @@ func (s *Set) Schedule(in Input) []TimerOp {
 		return nil
 	}
 	var ops []TimerOp
-	for id := range snap.Clocks {
-		if r := s.byID[id]; r == nil || r.timing == nil || !s.listens(r, ev.Connector) {
+	fired := ev.Type == event.TypeTimerFired
+	var buf [32]int32
+	var listening []int32 // the time-based rules that listen to ev (on: and connector:)
+	if !fired {
+		listening = s.tidx.candidates(ev.Type, ev.Connector, buf[:0])
+	}
+	for id, c := range snap.Clocks {
+		r := s.byID[id]
+		switch {
+		case r == nil || r.timing == nil || !s.listens(r, ev.Connector):
 			delete(snap.Clocks, id)
 			ops = append(ops, TimerOp{Rule: id, Op: TimerCancel})
+		case !fired && !slices.Contains(listening, int32(r.index)) && !r.clockHolds(ev, snap, in.Now):
+			// An event on: does not list moves no clock, but it may show
+			// the episode over (the ticket left pending through another
+			// event type): the episode ends here, or the next event that
+			// on: lists would find the old clock, Done or running from
+			// the old start, instead of starting a new episode.
+			if _, _, armed := r.timing.timerDue(c, in.Now); armed {
+				ops = append(ops, TimerOp{Rule: id, Op: TimerCancel})
+			}
+			delete(snap.Clocks, id)
 		}
 	}
-	if ev.Type == event.TypeTimerFired {
+	if fired {
 		if r := s.byID[ev.Rule]; r != nil && r.timing != nil && s.listens(r, ev.Connector) {
 			if op, ok := s.scheduleRule(r, in, true); ok {
 				ops = append(ops, op)
@@ -389,14 +411,23 @@ func (s *Set) Schedule(in Input) []TimerOp {
 		}
 		return ops
 	}
-	var buf [32]int32
-	for _, i := range s.tidx.candidates(ev.Type, ev.Connector, buf[:0]) {
+	for _, i := range listening {
 		if op, ok := s.scheduleRule(s.rules[i], in, false); ok {
 			ops = append(ops, op)
 		}
 	}
 	sort.SliceStable(ops, func(i, j int) bool { return ops[i].Rule < ops[j].Rule })
 	return ops
+}
+
+// clockHolds reports whether a time-based rule's episode goes on for ev on
+// snap: the rule is enabled and its when: holds.
+func (r *Rule) clockHolds(ev *event.Event, snap *event.Snapshot, now time.Time) bool {
+	holds := r.Enabled
+	if holds && r.when != nil {
+		holds, _ = r.when.match(ev, snap, now)
+	}
+	return holds
 }
 
 // listens reports whether a rule's connector filter admits connector.
@@ -421,10 +452,7 @@ func (s *Set) scheduleRule(r *Rule, in Input, fired bool) (TimerOp, bool) {
 		at = now
 	}
 	c := snap.Clocks[r.ID]
-	holds := r.Enabled
-	if holds && r.when != nil {
-		holds, _ = r.when.match(ev, snap, now)
-	}
+	holds := r.clockHolds(ev, snap, now)
 	if !holds && c == nil {
 		return TimerOp{}, false // the common case: nothing running, nothing to start
 	}

@@ -210,6 +210,66 @@ func TestForCancelsWhenConditionTurnsFalse(t *testing.T) {
 	s.wantFired()
 }
 
+// on: lists the events that start and re-arm a clock, but any event of the
+// entity ends its episode once when: no longer holds: a ticket that leaves
+// pending through an event type on: does not list and comes back through
+// one it lists starts a new episode, timed from its return.
+func TestEpisodeEndsOnEventsThatOnDoesNotList(t *testing.T) {
+	src := `rules:
+  - id: pending-long
+    on: [ticket.status_changed]
+    when: { field: status, is: pending }
+    for: 1h
+    then: [ { set_priority: high } ]
+`
+	set := mustCompile(t, src, Options{})
+	t0 := at(t, "2026-01-05T10:00:00Z")
+	cancel := []TimerOp{{Rule: "pending-long", Op: TimerCancel}}
+	for _, tc := range []struct {
+		name       string
+		firstFor   time.Duration // how long the first pending period lasts
+		firstFires bool
+		unlisted   map[string]any // the ticket.updated the ticket then gets
+		wantOps    []TimerOp      // ... and the timer ops it brings
+		ends       bool           // ... whether it ends the episode
+	}{
+		{"after the firing", 90 * time.Minute, true, map[string]any{"status": "open"}, nil, true},
+		{"before the firing", 30 * time.Minute, false, map[string]any{"status": "open"}, cancel, true},
+		{"when still holds", 30 * time.Minute, false, map[string]any{"subject": "still waiting"}, nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTimerSim(t, set, t0)
+			s.send("ticket.status_changed", map[string]any{"status": "pending"}, "agent")
+			s.advance(tc.firstFor)
+			if tc.firstFires {
+				s.wantFired("pending-long")
+			} else {
+				s.wantFired()
+			}
+			before := s.snap.Clocks["pending-long"]
+			s.send("ticket.updated", tc.unlisted, "agent")
+			if !reflect.DeepEqual(s.ops, tc.wantOps) {
+				t.Fatalf("ops of the unlisted event = %+v, want %+v", s.ops, tc.wantOps)
+			}
+			if c := s.snap.Clocks["pending-long"]; tc.ends && c != nil || !tc.ends && !reflect.DeepEqual(c, before) {
+				t.Fatalf("clock after the unlisted event = %+v (before %+v), want ended %v", c, before, tc.ends)
+			}
+			if !tc.ends {
+				s.advance(time.Hour - tc.firstFor)
+				s.wantFired("pending-long")
+				return
+			}
+			s.advance(15 * time.Minute)
+			s.send("ticket.status_changed", map[string]any{"status": "pending"}, "agent")
+			s.wantTimer("pending-long", s.now.Add(time.Hour))
+			s.advance(59 * time.Minute)
+			s.wantFired()
+			s.advance(time.Minute)
+			s.wantFired("pending-long")
+		})
+	}
+}
+
 // A timer that fires while the condition no longer holds (a lost cancel)
 // acts on nothing: the when is re-checked against the current snapshot.
 func TestTimerRechecksConditionOnCurrentSnapshot(t *testing.T) {
