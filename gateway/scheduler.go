@@ -122,18 +122,18 @@ func (s *scheduler) run(ctx context.Context) {
 			if d := due.Sub(s.now()); d < wait {
 				wait = d
 			}
-			if !failed && !behind.IsZero() && due.After(behind) {
-				// The next timer waits for inbox items received before
-				// it: the pipeline wakes the loop after its next batch.
-				// A batch it finished since the one read above has
-				// moved the inbox on already.
+			if wait <= 0 && !failed && !behind.IsZero() && due.After(behind) {
+				// The next timer is due but waits for inbox items
+				// received before it: the pipeline wakes the loop after
+				// its next batch. A batch it finished since the one read
+				// above has moved the inbox on already. (A timer not due
+				// yet is slept for as usual: the pipeline's batches do
+				// not wake the loop for it.)
 				s.behindInbox.Store(true)
-				if s.pipe.batches.Load() != batches {
+				if s.pipe.batches.Load() != batches && ctx.Err() == nil {
 					continue
 				}
-				if wait <= 0 {
-					wait = maxSchedulerSleep
-				}
+				wait = maxSchedulerSleep
 			}
 			if failed && wait < schedulerRetry {
 				// The due timers failed (a storage error): do not spin
