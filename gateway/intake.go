@@ -302,8 +302,13 @@ func requestBody(c *fiber.Ctx, limit int) ([]byte, *Refusal) {
 // gateway and the dry runs (config tests with intake: true) share it.
 func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission, *Refusal) {
 	kind := verify.ContentKind(ctype)
-	if req.Method == fiber.MethodGet {
+	switch {
+	case req.Method == fiber.MethodGet:
 		kind = "form" // accept_get: the body is the query string
+	case ctype == "" && len(req.Body) == 0:
+		// Nothing to be unsupported: an empty form, the parameters (if
+		// any) in the URL.
+		kind = "form"
 	}
 	if kind == "" {
 		if ctype == "" {

@@ -312,3 +312,27 @@ func TestAdminAPIWithoutTokenIsLoopbackOnly(t *testing.T) {
 		}
 	}
 }
+
+// A bodiless POST without a Content-Type (SmarterTrack's Call Web Page as a
+// POST, its parameters in the URL) is an empty form: taken, and mapped from
+// the query like the same request with a form Content-Type.
+func TestBodilessPostWithoutContentTypeIsAnEmptyForm(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	u := ts.URL + "/hooks/smartertrack?token=dev-insecure-smartertrack-token&event=ticket_priority_changed&id=78&priority=high&old_priority=low"
+	r := do(t, "POST", u, nil, nil)
+	if r.Status != 202 {
+		t.Fatalf("bodiless POST without Content-Type: %d %s; want 202", r.Status, r.Body)
+	}
+	inbox := waitFinished(t, ts.URL, r.JSON(t)["id"].(string))
+	if inbox["state"] != "processed" {
+		t.Fatalf("state %v: %v", inbox["state"], inbox["reason"])
+	}
+	ev := do(t, "GET", ts.URL+"/api/v1/events/"+inbox["event_ids"].([]any)[0].(string), nil, nil).JSON(t)["event"].(map[string]any)
+	if ev["type"] != "ticket.priority_changed" || ev["reference"] != "78" {
+		t.Fatalf("event %v", ev)
+	}
+	// A body without a Content-Type is still refused: its format is unknown.
+	if r := do(t, "POST", u, []byte("id=79"), nil); r.Status != 415 {
+		t.Fatalf("body without Content-Type: %d %s; want 415", r.Status, r.Body)
+	}
+}
