@@ -1,8 +1,13 @@
 package gateway
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/json"
 	"net"
+	"net/url"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -334,5 +339,28 @@ func TestBodilessPostWithoutContentTypeIsAnEmptyForm(t *testing.T) {
 	// A body without a Content-Type is still refused: its format is unknown.
 	if r := do(t, "POST", u, []byte("id=79"), nil); r.Status != 415 {
 		t.Fatalf("body without Content-Type: %d %s; want 415", r.Status, r.Body)
+	}
+}
+
+// Twilio set to "HTTP GET" (accept_get on the twilio connector) signs the
+// full URL only; the gateway took the query for a form and signed it twice,
+// refusing every genuine request.
+func TestTwilioGetWebhookIsVerifiedOverItsURL(t *testing.T) {
+	dir := copyConfigs(t)
+	editFile(t, filepath.Join(dir, "connectors", "twilio.yaml"), "  dedupe: body\n", "  dedupe: body\n  accept_get: true\n")
+	ts := startServer(t, dir, nil, nil)
+	q := url.Values{"MessageSid": {"SM9"}, "From": {"whatsapp:+14158675309"}, "To": {"whatsapp:+18005551212"}, "Body": {"hello"}}
+	u := ts.URL + "/hooks/twilio?" + q.Encode()
+	sign := func(u string) string {
+		m := hmac.New(sha1.New, []byte("dev-insecure-twilio-auth-token"))
+		m.Write([]byte(u))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	if r := do(t, "GET", u, nil, map[string]string{"X-Twilio-Signature": sign(u)}); r.Status != 202 {
+		t.Fatalf("Twilio GET signed over its URL: %d %s; want 202", r.Status, r.Body)
+	}
+	forged := strings.Replace(u, "hello", "bye", 1)
+	if r := do(t, "GET", forged, nil, map[string]string{"X-Twilio-Signature": sign(u)}); r.Status != 401 {
+		t.Fatalf("Twilio GET whose query differs from the signed one: %d %s; want 401", r.Status, r.Body)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -43,7 +44,8 @@ func newTwilio(cfg Config, secrets []string) (Verifier, error) {
 }
 
 // Verify checks the body (form parameters or bodySHA256) and then the
-// signature over each port variant of the URL.
+// signature over each port variant of the URL. A GET is signed over its URL
+// only, as Twilio documents.
 func (v *twilioVerifier) Verify(r *Request) error {
 	sigValue, err := r.requireHeader(twilioSignatureHeader)
 	if err != nil {
@@ -64,6 +66,9 @@ func (v *twilioVerifier) Verify(r *Request) error {
 	var params url.Values
 	ctype, _ := r.header("Content-Type")
 	switch {
+	case r.Method == http.MethodGet:
+		// Twilio signs a GET's URL alone: its parameters are in the query,
+		// which the URL covers; Form and Body, when set, are that query.
 	case query.Has("bodySHA256"):
 		sum := sha256.Sum256(r.Body)
 		got := strings.ToLower(query.Get("bodySHA256"))

@@ -18,7 +18,7 @@ type Request struct {
 	URL    string      // the public URL the platform called (scheme://host/path?query), for Twilio
 	Header http.Header // canonicalized keys
 	Query  url.Values
-	Body   []byte     // exact raw bytes
+	Body   []byte     // exact raw bytes; for a GET webhook (accept_get), its query string
 	Form   url.Values // parsed form params when the body is form-encoded, else nil
 	Now    time.Time
 
