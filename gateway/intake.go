@@ -93,7 +93,7 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		Body:        adm.payload,
 		DedupeKey:   in.Dedupe.RequestKey(req.Header, req.Query, adm.payload),
 	}
-	if adm.kind == "form" {
+	if adm.kind == "form" || adm.converted {
 		item.RawBody = req.Body
 	}
 	window := in.Dedupe.Window
@@ -226,10 +226,13 @@ type Refusal struct {
 }
 
 // admission is a webhook that passed the syntax and signature checks: its
-// payload as JSON and its kind (json or form).
+// payload as JSON, its kind (json or form), and whether the payload's text
+// differs from the body as received (a charset converted, a byte order mark
+// dropped).
 type admission struct {
-	payload []byte
-	kind    string
+	payload   []byte
+	kind      string
+	converted bool
 }
 
 // checkSize refuses a body over the connector's limit (or the gateway's).
@@ -297,9 +300,12 @@ func requestBody(c *fiber.Ctx, limit int) ([]byte, *Refusal) {
 }
 
 // admit runs the checks every webhook passes before anything else looks
-// at it: a content type we read, a well-formed JSON or form body, and the
-// connector's signature scheme; it sets req.Form for a form body. The
-// gateway and the dry runs (config tests with intake: true) share it.
+// at it: a content type and charset we read, a well-formed JSON or form
+// body, and the connector's signature scheme; it sets req.Form for a form
+// body. The signature is checked on the body as received; the payload is
+// the body as UTF-8 text (converted from a declared ISO-8859-1 or
+// windows-1252, a UTF-8 byte order mark dropped). The gateway and the dry
+// runs (config tests with intake: true) share it.
 func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission, *Refusal) {
 	kind := verify.ContentKind(ctype)
 	switch {
@@ -316,20 +322,37 @@ func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission
 		}
 		return admission{}, &Refusal{Status: fiber.StatusUnsupportedMediaType, Reason: fmt.Sprintf("unsupported content type %q: send application/json or application/x-www-form-urlencoded", ctype)}
 	}
-	payload := req.Body
+	cs := charsetUTF8
+	if req.Method != fiber.MethodGet { // a GET's body is the query, which has no charset
+		var r *Refusal
+		if cs, r = declaredCharset(ctype); r != nil {
+			return admission{}, r
+		}
+	}
+	text := bodyText(req.Body, cs, kind)
+	payload := text
 	if kind == "form" {
-		js, form, err := verify.DecodeForm(req.Body)
+		js, form, err := verify.DecodeForm(text)
 		if err != nil {
 			return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("malformed form body: %v", err)}
 		}
 		payload, req.Form = js, form
-	} else if !json.Valid(req.Body) {
-		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: "malformed JSON body: " + jsonSyntaxReason(req.Body)}
+		if cs != charsetUTF8 {
+			// Signatures over the parameters (Twilio's) cover them as sent.
+			if req.Form, err = url.ParseQuery(string(req.Body)); err != nil {
+				return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("malformed form body: %v", err)}
+			}
+		}
+	} else if r := invalidUTF8(text); r != nil {
+		return admission{}, r
+	} else if !json.Valid(text) {
+		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: "malformed JSON body: " + jsonSyntaxReason(text)}
 	}
 	if err := in.Verifier.Verify(req); err != nil {
 		return admission{}, &Refusal{Status: fiber.StatusUnauthorized, Reason: oneLine(err.Error())}
 	}
-	return admission{payload: payload, kind: kind}, nil
+	converted := cs != charsetUTF8 || len(text) != len(req.Body)
+	return admission{payload: payload, kind: kind, converted: converted}, nil
 }
 
 // checkIntake runs the checks that follow the size check, in the order
@@ -341,7 +364,14 @@ func checkIntake(b *Bundle, in *connectors.Inbound, ctype string, req *verify.Re
 	if r != nil {
 		return admission{}, nil, r
 	}
-	if resp, handled := in.Handshake(req); handled {
+	hreq := req
+	if adm.kind == "json" && adm.converted {
+		// A handshake reads the JSON text, without its byte order mark.
+		converted := *req
+		converted.Body = adm.payload
+		hreq = &converted
+	}
+	if resp, handled := in.Handshake(hreq); handled {
 		return admission{}, resp, nil
 	}
 	if r := checkSchema(b, in, adm.payload); r != nil {
