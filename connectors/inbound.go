@@ -63,15 +63,21 @@ type Dedupe struct {
 	Window time.Duration // 0 = gateway default
 }
 
+// MaxDedupeKeyLen is the longest dedupe key a header or payload path
+// gives that is kept as it is; a longer one is replaced by "sha256:" and
+// the SHA-256 hex of it (the store indexes keys of a bounded size).
+const MaxDedupeKeyLen = 1024
+
 // Key returns the dedupe key of a request: the header's value, the payload
 // path's value (gjson, on the JSON payload: form posts converted), or a
 // SHA-256 hex of the body; when the header or path is absent or empty, it
 // falls back to the body hash so that an exact retry is still recognized.
+// A header or path value over MaxDedupeKeyLen bytes is hashed.
 func (d Dedupe) Key(h http.Header, body []byte) string {
 	switch d.Source {
 	case DedupeHeader:
 		if v := headerValue(h, d.Name); v != "" {
-			return v
+			return boundedKey(v)
 		}
 	case DedupePath:
 		if r := gjson.GetBytes(body, d.Name); r.Exists() {
@@ -80,12 +86,22 @@ func (d Dedupe) Key(h http.Header, body []byte) string {
 				v = r.Raw
 			}
 			if v != "" {
-				return v
+				return boundedKey(v)
 			}
 		}
 	}
 	sum := sha256.Sum256(body)
 	return hex.EncodeToString(sum[:])
+}
+
+// boundedKey is key, or "sha256:" and its SHA-256 hex when it is longer
+// than MaxDedupeKeyLen.
+func boundedKey(key string) string {
+	if len(key) <= MaxDedupeKeyLen {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // RequestKey is Key for a whole request: when the key falls back to the body

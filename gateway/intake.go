@@ -107,6 +107,9 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	}
 	if err != nil {
 		s.log.Error("inbox write failed", "connector", name, "err", err)
+		if r := storeRefusal(err); r != nil {
+			return s.refusal(c, name, r)
+		}
 		return s.refuse(c, name, fiber.StatusServiceUnavailable, "could not store the webhook; retry later")
 	}
 	if res.Duplicate {
@@ -116,6 +119,16 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 	s.pipe.notify()
 	s.metrics.hook(name, fiber.StatusAccepted)
 	return acceptedJSON(c, res.ID)
+}
+
+// storeRefusal is the answer to a webhook the store refuses whatever the
+// moment (store.ErrInvalid): 400, since a retry would be refused the same
+// way; nil for a failure a retry may get past (503).
+func storeRefusal(err error) *Refusal {
+	if !errors.Is(err, store.ErrInvalid) {
+		return nil
+	}
+	return &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("the webhook cannot be stored, now or on a retry: %s", oneLine(err.Error()))}
 }
 
 // duplicate answers 200 {"id": id, "duplicate": true}: a webhook stored

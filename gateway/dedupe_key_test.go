@@ -1,0 +1,47 @@
+package gateway
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/hookline/hookline/store"
+)
+
+// A dedupe key longer than the store indexes (an Intercom notification id
+// of 40 KB) was answered 503 "retry later" for ever; it is hashed, the
+// webhook stored, and a retry of it recognized.
+func TestOversizedDedupeKeyIsStored(t *testing.T) {
+	ts := startServer(t, copyConfigs(t), nil, nil)
+	body := []byte(`{"type":"notification_event","topic":"ping","id":"` + strings.Repeat("n", 40000) + `","data":{"item":{"type":"ping","message":"hi"}}}`)
+	m := hmac.New(sha1.New, []byte("dev-insecure-intercom-secret"))
+	m.Write(body)
+	h := map[string]string{"Content-Type": "application/json", "X-Hub-Signature": "sha1=" + hex.EncodeToString(m.Sum(nil))}
+	r := do(t, "POST", ts.URL+"/hooks/intercom", body, h)
+	if r.Status != 202 {
+		t.Fatalf("webhook with a 40 KB dedupe key: %d %s; want 202", r.Status, r.Body)
+	}
+	id := r.JSON(t)["id"]
+	if r := do(t, "POST", ts.URL+"/hooks/intercom", body, h); r.Status != 200 || r.JSON(t)["id"] != id {
+		t.Fatalf("retry: %d %s; want 200 duplicate of %v", r.Status, r.Body, id)
+	}
+}
+
+// What the store refuses whatever the moment is answered 400, not 503
+// "retry later"; other store failures stay 503.
+func TestStoreRefusal(t *testing.T) {
+	invalid := fmt.Errorf("accept: connector and dedupe key longer than 32496 bytes: %w", store.ErrInvalid)
+	if r := storeRefusal(invalid); r == nil || r.Status != 400 || !strings.Contains(r.Reason, "longer than 32496 bytes") {
+		t.Fatalf("storeRefusal(ErrInvalid) = %+v, want 400 with the store's reason", r)
+	}
+	for _, err := range []error{store.ErrClosed, context.DeadlineExceeded, errors.New("disk full")} {
+		if r := storeRefusal(err); r != nil {
+			t.Fatalf("storeRefusal(%v) = %+v, want nil (503, retry)", err, r)
+		}
+	}
+}
