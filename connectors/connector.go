@@ -326,6 +326,9 @@ type dedupeYAML struct {
 	Path   *string        `yaml:"path"`
 	Body   *bool          `yaml:"body"`
 	Window *time.Duration `yaml:"window"`
+	// FallbackWindow: header and path sources, how long a body-hash key
+	// (the header or path value missing) is remembered.
+	FallbackWindow *time.Duration `yaml:"fallback_window"`
 }
 
 func loadDedupe(file string, n *yaml.Node) (Dedupe, yamlconf.Errors) {
@@ -377,6 +380,15 @@ func loadDedupe(file string, n *yaml.Node) (Dedupe, yamlconf.Errors) {
 				errs.Add(file, yamlconf.Lookup(n, "window"), "dedupe: window must be positive")
 			}
 			d.Window = *y.Window
+		}
+		if y.FallbackWindow != nil {
+			switch {
+			case d.Source == DedupeBody:
+				errs.Add(file, yamlconf.Lookup(n, "fallback_window"), "dedupe: fallback_window applies to header and path sources, whose key falls back to the body hash; for body use window")
+			case *y.FallbackWindow <= 0:
+				errs.Add(file, yamlconf.Lookup(n, "fallback_window"), "dedupe: fallback_window must be positive")
+			}
+			d.FallbackWindow = *y.FallbackWindow
 		}
 		return d, errs
 	}

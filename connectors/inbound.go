@@ -61,6 +61,10 @@ type Dedupe struct {
 	Source string        // header | path | body
 	Name   string        // header name (canonical) or gjson payload path; "" for body
 	Window time.Duration // 0 = gateway default
+	// FallbackWindow is how long the body-hash key of a request without
+	// the header or path value is remembered (header and path sources
+	// only); 0 = Window.
+	FallbackWindow time.Duration
 }
 
 // MaxDedupeKeyLen is the longest dedupe key a header or payload path
@@ -74,10 +78,16 @@ const MaxDedupeKeyLen = 1024
 // falls back to the body hash so that an exact retry is still recognized.
 // A header or path value over MaxDedupeKeyLen bytes is hashed.
 func (d Dedupe) Key(h http.Header, body []byte) string {
+	key, _ := d.key(h, body)
+	return key
+}
+
+// key is Key, and whether it is the body hash.
+func (d Dedupe) key(h http.Header, body []byte) (key string, bodyHash bool) {
 	switch d.Source {
 	case DedupeHeader:
 		if v := headerValue(h, d.Name); v != "" {
-			return boundedKey(v)
+			return boundedKey(v), false
 		}
 	case DedupePath:
 		if r := gjson.GetBytes(body, d.Name); r.Exists() {
@@ -86,12 +96,12 @@ func (d Dedupe) Key(h http.Header, body []byte) string {
 				v = r.Raw
 			}
 			if v != "" {
-				return boundedKey(v)
+				return boundedKey(v), false
 			}
 		}
 	}
 	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:]), true
 }
 
 // boundedKey is key, or "sha256:" and its SHA-256 hex when it is longer
@@ -104,20 +114,25 @@ func boundedKey(key string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// RequestKey is Key for a whole request: when the key falls back to the body
-// hash, the query string is hashed with the body, so that two posts that
-// differ only in their query (?event=ticket_created vs ?event=ticket_closed,
-// or a GET whose query is the payload) are not taken for one another.
-// Parameters whose names say they carry a credential are left out, so a
-// rotated token does not make a retry look new.
-func (d Dedupe) RequestKey(h http.Header, query url.Values, body []byte) string {
-	key := d.Key(h, body)
-	if len(query) == 0 {
-		return key
+// RequestKey is Key for a whole request, with how long the key is
+// remembered (0: the gateway's default): Window, or FallbackWindow when a
+// header or path source fell back to the body hash. When the key is the
+// body hash, the query string is hashed with the body, so that two posts
+// that differ only in their query (?event=ticket_created vs
+// ?event=ticket_closed, or a GET whose query is the payload) are not taken
+// for one another. Parameters whose names say they carry a credential are
+// left out, so a rotated token does not make a retry look new.
+func (d Dedupe) RequestKey(h http.Header, query url.Values, body []byte) (key string, window time.Duration) {
+	key, bodyHash := d.key(h, body)
+	if !bodyHash {
+		return key, d.Window // the header or payload path named the key
 	}
-	sum := sha256.Sum256(body)
-	if d.Source != DedupeBody && key != hex.EncodeToString(sum[:]) {
-		return key // the header or payload path named the key
+	window = d.Window
+	if d.Source != DedupeBody && d.FallbackWindow > 0 {
+		window = d.FallbackWindow
+	}
+	if len(query) == 0 {
+		return key, window
 	}
 	kept := url.Values{}
 	for k, v := range query {
@@ -129,7 +144,7 @@ func (d Dedupe) RequestKey(h http.Header, query url.Values, body []byte) string 
 	hash.Write(body)
 	hash.Write([]byte{0})
 	hash.Write([]byte(kept.Encode()))
-	return hex.EncodeToString(hash.Sum(nil))
+	return hex.EncodeToString(hash.Sum(nil)), window
 }
 
 func credentialParam(name string) bool {

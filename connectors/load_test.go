@@ -91,6 +91,16 @@ t.yaml:3:3: missing required key "events" (the mappings from payloads to events)
 			want: `t.yaml:4:31: expected a duration like 15m, 48h or 2d, got "soon"`,
 		},
 		{
+			name: "dedupe fallback window with a body source",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  dedupe: { body: true, fallback_window: 10m }\n" + minimalEvents,
+			want: `t.yaml:4:42: dedupe: fallback_window applies to header and path sources, whose key falls back to the body hash; for body use window`,
+		},
+		{
+			name: "dedupe fallback window not positive",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  dedupe: { header: X-Id, fallback_window: 0s }\n" + minimalEvents,
+			want: `t.yaml:4:44: dedupe: fallback_window must be positive`,
+		},
+		{
 			name: "body limit",
 			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  body_limit: 1 gigantic\n" + minimalEvents,
 			want: `t.yaml:4:15: body_limit: expected a size like 1MiB, 512KiB or 1048576, got "1 gigantic"`,
@@ -382,7 +392,7 @@ inbound:
     secrets: ["${NEW_SECRET:-}", "old-secret"]
     allow_unsigned: true
   schema: slack-event
-  dedupe: { path: event_id, window: 24h }
+  dedupe: { path: event_id, window: 24h, fallback_window: 10m }
   body_limit: 256KiB
   handshake: { scheme: slack }
 `+minimalEvents, nil)
@@ -393,7 +403,7 @@ inbound:
 	if in.Unsigned || in.Scheme != "hmac" || in.Schema != "slack-event.json" || in.BodyLimit != 256<<10 || in.HandshakeScheme() != HandshakeSlack {
 		t.Errorf("inbound %+v", in)
 	}
-	if in.Dedupe != (Dedupe{Source: DedupePath, Name: "event_id", Window: 24 * time.Hour}) {
+	if in.Dedupe != (Dedupe{Source: DedupePath, Name: "event_id", Window: 24 * time.Hour, FallbackWindow: 10 * time.Minute}) {
 		t.Errorf("dedupe %+v", in.Dedupe)
 	}
 	if in.Mapper == nil {

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hookline/hookline/store"
 )
@@ -44,4 +46,31 @@ func TestStoreRefusal(t *testing.T) {
 			t.Fatalf("storeRefusal(%v) = %+v, want nil (503, retry)", err, r)
 		}
 	}
+}
+
+// generic: a post without an Idempotency-Key is deduplicated by its body
+// only for a short while (a sender's retry), so that the same update posted
+// again a day later (a ticket back to pending) is processed; a key the
+// sender gave in the header holds for the whole dedupe window.
+func TestGenericBodyHashFallbackIsShortLived(t *testing.T) {
+	clock := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	var offset atomic.Int64
+	ts := startServer(t, copyConfigs(t), nil, func() time.Time { return clock.Add(time.Duration(offset.Load())) })
+	body := []byte(`{"type":"ticket.updated","id":"T-1","status":"pending"}`)
+	keyed := []byte(`{"type":"ticket.updated","id":"T-2","status":"open"}`)
+	ct := map[string]string{"Content-Type": "application/json"}
+	withKey := map[string]string{"Content-Type": "application/json", "Idempotency-Key": "zap-run-42"}
+	post := func(what string, body []byte, h map[string]string, want int) {
+		t.Helper()
+		if r := do(t, "POST", ts.URL+"/hooks/generic", body, h); r.Status != want {
+			t.Fatalf("%s: %d %s; want %d", what, r.Status, r.Body, want)
+		}
+	}
+	post("first", body, ct, 202)
+	post("first with a key", keyed, withKey, 202)
+	offset.Store(int64(time.Minute))
+	post("a retry a minute later", body, ct, 200)
+	offset.Store(int64(26 * time.Hour))
+	post("the same update a day later", body, ct, 202)
+	post("the same key a day later", keyed, withKey, 200)
 }

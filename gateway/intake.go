@@ -91,12 +91,12 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		Query:       redact(req.Query, in.SecretParams),
 		ContentType: ctype,
 		Body:        adm.payload,
-		DedupeKey:   in.Dedupe.RequestKey(req.Header, req.Query, adm.payload),
 	}
+	var window time.Duration
+	item.DedupeKey, window = in.Dedupe.RequestKey(req.Header, req.Query, adm.payload)
 	if adm.kind == "form" || adm.converted {
 		item.RawBody = req.Body
 	}
-	window := in.Dedupe.Window
 	if window <= 0 {
 		window = b.File.Intake.DedupeWindow
 	}

@@ -283,6 +283,7 @@ func TestConnectorSchemaRefusesMistakes(t *testing.T) {
 		{"unknown auth key", "type: bearer\n", "type: bearer\n    secret: x\n", "/outbound/auth"},
 		{"bad connector name", "connector: whatsapp", "connector: WhatsApp", "/connector"},
 		{"bad dedupe", "dedupe: body", "dedupe: bodyy", "/inbound/dedupe"},
+		{"fallback_window with a body source", "dedupe: body", "dedupe: { body: true, fallback_window: 10m }", "/inbound/dedupe"},
 		{"bad payload schema", "schema: whatsapp-cloud-webhook.json", "schema: whatsapp.json", "/inbound/schema"},
 		{"meta handshake without token", "    verify_token: \"${WHATSAPP_VERIFY_TOKEN:-dev-insecure-verify-token}\"\n", "", "/inbound/handshake/verify_token"},
 		{"empty path list", mediaIDPaths, "path: []", "/inbound/events/0/fields/media.id/path"},
