@@ -17,8 +17,8 @@ import (
 // either fails with the reason, and stored data is never truncated.
 func TestEntityFieldCaps(t *testing.T) {
 	cfg := configWithRules(t, "rules: []\n")
-	editFile(t, filepath.Join(cfg, "connectors", "generic.yaml"), "  dedupe: header:Idempotency-Key\n",
-		"  dedupe: header:Idempotency-Key\n  max_fields: 30\n  max_entity_fields: 50\n")
+	editFile(t, filepath.Join(cfg, "connectors", "generic.yaml"), "  dedupe: { header: Idempotency-Key, fallback_window: 10m }\n",
+		"  dedupe: { header: Idempotency-Key, fallback_window: 10m }\n  max_fields: 30\n  max_entity_fields: 50\n")
 	ts := startServer(t, cfg, nil, nil)
 	// post sends ref a payload of n keys prefix0..; the event has n+2 fields
 	// (custom.type and custom.id too).
@@ -82,8 +82,8 @@ func TestEntityFieldCaps(t *testing.T) {
 // entity's snapshot past max_entity_fields is refused with the reason.
 func TestDryRunAppliesEntityFieldCap(t *testing.T) {
 	cfg := configWithRules(t, "rules: []\n")
-	editFile(t, filepath.Join(cfg, "connectors", "generic.yaml"), "  dedupe: header:Idempotency-Key\n",
-		"  dedupe: header:Idempotency-Key\n  max_entity_fields: 50\n")
+	editFile(t, filepath.Join(cfg, "connectors", "generic.yaml"), "  dedupe: { header: Idempotency-Key, fallback_window: 10m }\n",
+		"  dedupe: { header: Idempotency-Key, fallback_window: 10m }\n  max_entity_fields: 50\n")
 	ts := startServer(t, cfg, nil, nil)
 	known := map[string]any{}
 	for k := range 45 {
