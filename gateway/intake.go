@@ -362,7 +362,7 @@ func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission
 		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: "malformed JSON body: " + jsonSyntaxReason(text)}
 	} else if key, pointer, dup := duplicateKey(text); dup {
 		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf(
-			"malformed JSON body: duplicate key %q in the object at %s (its meaning is undefined: send each key once)", key, pointerOrRoot(pointer))}
+			"malformed JSON body: duplicate key %q in the object at %s; an object with a key twice has no single meaning: send each key once", key, pointerOrRoot(pointer))}
 	}
 	if err := in.Verifier.Verify(req); err != nil {
 		return admission{}, &Refusal{Status: fiber.StatusUnauthorized, Reason: oneLine(err.Error())}
