@@ -230,3 +230,48 @@ func Equal(a, b any) bool {
 	}
 	return String(a) == String(b)
 }
+
+// PlainDecimal reports whether s is a plain decimal number (an optional
+// minus, digits without a leading zero or a single 0, an optional fraction
+// and an optional exponent) and how many significant digits its integer
+// and fraction parts hold. Digit strings it refuses ("007", "+5", " 5")
+// are identifiers or text, not numbers.
+func PlainDecimal(s string) (digits int, ok bool) {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	if i == start || (s[start] == '0' && i-start > 1) {
+		return 0, false
+	}
+	digits = i - start
+	if i < len(s) && s[i] == '.' {
+		i++
+		frac := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == frac {
+			return 0, false
+		}
+		digits += i - frac
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		if i == exp {
+			return 0, false
+		}
+	}
+	return digits, i == len(s)
+}

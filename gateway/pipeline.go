@@ -701,53 +701,12 @@ func echoOf(fps fingerprints, ev *event.Event, now time.Time) (*store.Fingerprin
 // leading zeros ("007") are identifiers, not numbers, and stay as they are.
 func fingerprintValue(v string) string {
 	v = strings.ToLower(strings.TrimSpace(v))
-	if looksDecimal(v) && strings.ContainsAny(v, ".e") { // whole digits are already canonical (and may be ids too long for a float)
+	if _, ok := event.PlainDecimal(v); ok && strings.ContainsAny(v, ".e") { // whole digits are already canonical (and may be ids too long for a float)
 		if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(f, 0) {
 			return strconv.FormatFloat(f, 'f', -1, 64)
 		}
 	}
 	return v
-}
-
-// looksDecimal reports whether s is a plain decimal number: an optional
-// minus, digits without a leading zero (or a single 0), an optional
-// fraction and an optional exponent.
-func looksDecimal(s string) bool {
-	i := 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	start := i
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == start || (s[start] == '0' && i-start > 1) {
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		frac := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == frac {
-			return false
-		}
-	}
-	if i < len(s) && s[i] == 'e' {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		exp := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == exp {
-			return false
-		}
-	}
-	return i == len(s)
 }
 
 // fingerprintChecks lists the (field, value) pairs a change must match: a

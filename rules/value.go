@@ -140,43 +140,7 @@ const maxExactDigits = 15
 // anything else ("007", "12345678901234567", "+5") is compared as text.
 func exactNumber(s string) (float64, bool) {
 	s = strings.TrimSpace(s)
-	i, digits := 0, 0
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	start := i
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	if i == start || (s[start] == '0' && i-start > 1) {
-		return 0, false
-	}
-	digits = i - start
-	if i < len(s) && s[i] == '.' {
-		i++
-		frac := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == frac {
-			return 0, false
-		}
-		digits += i - frac
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		exp := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		if i == exp {
-			return 0, false
-		}
-	}
-	if i != len(s) || digits > maxExactDigits {
+	if digits, ok := event.PlainDecimal(s); !ok || digits > maxExactDigits {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s, 64)
