@@ -545,12 +545,18 @@ func (s *Server) retryOne(id string) error {
 const bulkRetryRate = 200
 
 // retryDeliveries retries failed (or, with state=cancelled, cancelled)
-// deliveries matching the filters of listDeliveries, newest first, at most
-// limit of them (default 10,000, at most 100,000), paced at bulkRetryRate,
-// keeping ids and therefore idempotency keys. When it stops at the limit
-// with more matching, it answers more: true and the next_cursor to pass
-// as cursor to go on. Deliveries it retried are newer than that cursor,
-// so one that fails again at once is not retried twice.
+// deliveries matching the filters of listDeliveries: the newest of them,
+// at most limit (default 10,000, at most 100,000), paced at
+// bulkRetryRate, keeping ids and therefore idempotency keys. When more
+// match beyond the limit, it answers more: true and the next_cursor to
+// pass as cursor to go on. Deliveries it retried are newer than that
+// cursor, so one that fails again at once is not retried twice.
+//
+// It lists them all first and retries them oldest first: the dispatcher
+// runs meanwhile, and a delivery retried before an older dead letter of
+// its (connector, reference) would be sent before it (the older one, put
+// back later, finds the queue already past it). Retried in creation
+// order, each one joins its queue behind the older ones of the call.
 func (s *Server) retryDeliveries(c *fiber.Ctx) error {
 	switch state := c.Query("state"); state {
 	case "", store.DeliveryFailed, store.DeliveryCancelled:
@@ -568,42 +574,55 @@ func (s *Server) retryDeliveries(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(c, fiber.StatusBadRequest, "%v", err)
 	}
-	lim := rate.NewLimiter(bulkRetryRate, bulkRetryRate/10)
-	retried := []string{}
-	visited := "" // the id of the last delivery considered
-	more := false
-	f.Limit = 500
-	defer s.disp.Notify() // however the loop ends: the dispatcher picks the retried ones up
-pages:
-	for {
-		ds, next, err := s.db.ListDeliveries(f)
-		if err != nil {
-			return storeProblem(c, err)
-		}
-		for _, d := range ds {
-			if len(retried) == max {
-				more = true
-				break pages
-			}
-			if err := lim.Wait(c.UserContext()); err != nil {
-				return problem(c, fiber.StatusServiceUnavailable, "bulk retry stopped after %d deliveries: %v", len(retried), err)
-			}
-			if err := s.retryOne(d.ID); err == nil {
-				retried = append(retried, d.ID)
-			}
-			visited = d.ID
-		}
-		s.disp.Notify()
-		if next == "" {
-			break
-		}
-		f.Cursor = next
+	ids, more, err := s.bulkRetryIDs(f, max)
+	if err != nil {
+		return storeProblem(c, err)
 	}
 	cursor := ""
 	if more {
-		cursor = visited
+		cursor = ids[len(ids)-1] // the oldest listed
+	}
+	lim := rate.NewLimiter(bulkRetryRate, bulkRetryRate/10)
+	retried := []string{}
+	defer s.disp.Notify() // however the loop ends: the dispatcher picks the retried ones up
+	for i := len(ids) - 1; i >= 0; i-- {
+		if err := lim.Wait(c.UserContext()); err != nil {
+			return problem(c, fiber.StatusServiceUnavailable, "bulk retry stopped after %d deliveries: %v", len(retried), err)
+		}
+		if err := s.retryOne(ids[i]); err == nil {
+			retried = append(retried, ids[i])
+			if len(retried)%bulkRetryNotify == 0 {
+				s.disp.Notify()
+			}
+		}
 	}
 	return c.JSON(fiber.Map{"retried": len(retried), "ids": retried, "more": more, "next_cursor": cursor})
+}
+
+// bulkRetryNotify is how many deliveries a bulk retry puts back between
+// two wake-ups of the dispatcher.
+const bulkRetryNotify = 500
+
+// bulkRetryIDs lists the ids of the deliveries matching f, newest first,
+// at most max of them, and reports whether more match.
+func (s *Server) bulkRetryIDs(f store.DeliveryFilter, max int) (ids []string, more bool, err error) {
+	f.Limit = 1000
+	for {
+		ds, next, err := s.db.ListDeliveries(f)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, d := range ds {
+			if len(ids) == max {
+				return ids, true, nil
+			}
+			ids = append(ids, d.ID)
+		}
+		if next == "" {
+			return ids, false, nil
+		}
+		f.Cursor = next
+	}
 }
 
 func (s *Server) cancelDelivery(c *fiber.Ctx) error {

@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -291,5 +293,70 @@ func TestRetryRebuildsADeliveryThatCouldNotBeRendered(t *testing.T) {
 	}
 	if !echo.Causation.Echo || echo.Causation.DeliveryID != id {
 		t.Fatalf("the echo of the rebuilt delivery: causation %+v, want an echo of %s", echo.Causation, id)
+	}
+}
+
+// A bulk retry keeps creation order per (connector, reference) while the
+// dispatcher runs: two dead letters of one ticket, with other tickets'
+// dead letters between them, reach the target oldest first, so the ticket
+// ends in the state of the newer one.
+func TestBulkRetryKeepsCreationOrderPerReference(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		got = append(got, string(b))
+		mu.Unlock()
+	}))
+	defer target.Close()
+	var older, newer string
+	ts := startServerWith(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil, func(s *Server) {
+		err := s.db.Update(func(tx *store.Tx) error {
+			add := func(ref, body string) (string, error) {
+				d := &store.Delivery{Connector: restHooksConnector, Entity: "ticket", Reference: ref,
+					Update:  event.Update{Kind: event.KindCallWebhook},
+					Request: store.Request{Method: "POST", URL: target.URL, Body: []byte(body)},
+					State:   store.DeliveryFailed, Reason: "gave up after 11 attempts: HTTP 503"}
+				err := tx.AddDelivery(d)
+				return d.ID, err
+			}
+			var err error
+			if older, err = add("T-1", `{"status":"open"}`); err != nil {
+				return err
+			}
+			// Other tickets' dead letters of the same outage: retrying them
+			// takes longer than the dispatcher sleeps between polls.
+			for i := range 300 {
+				if _, err := add(fmt.Sprintf("X-%d", i), `{"other":true}`); err != nil {
+					return err
+				}
+			}
+			newer, err = add("T-1", `{"status":"solved"}`)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	r := do(t, "POST", ts.URL+"/api/v1/deliveries/retry", nil, nil)
+	if r.Status != 200 {
+		t.Fatalf("bulk retry: %d %s", r.Status, r.Body)
+	}
+	waitFor(t, "both T-1 deliveries sent", func() bool {
+		a, _ := ts.db.Delivery(older)
+		b, _ := ts.db.Delivery(newer)
+		return a.State == store.DeliverySucceeded && b.State == store.DeliverySucceeded
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var order []string
+	for _, b := range got {
+		if b != `{"other":true}` {
+			order = append(order, b)
+		}
+	}
+	if want := []string{`{"status":"open"}`, `{"status":"solved"}`}; !slices.Equal(order, want) {
+		t.Fatalf("T-1's deliveries reached the target in order %v; want creation order %v", order, want)
 	}
 }
