@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,7 @@ type Server struct {
 	ready    atomic.Bool
 	subs     atomic.Pointer[[]store.Subscription]
 	subsMu   sync.Mutex   // serializes subscription writes with their reload
+	gone     *goneQueue   // subscriptions that answered 410, to remove
 	addr     atomic.Value // string
 	reloadMu sync.Mutex
 	// started is gateway.yaml's File as the gateway started with it, before
@@ -97,7 +99,8 @@ func New(opts Options) (*Server, error) {
 	if b.File.Delivery.LogDir == "" {
 		b.File.Delivery.LogDir = filepath.Join(b.File.DataDir, "logs")
 	}
-	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load, replays: newReplayGuard(), started: started}
+	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load, replays: newReplayGuard(), started: started,
+		gone: newGoneQueue()}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 	s.bundle.Store(b)
@@ -295,8 +298,9 @@ func (s *Server) Run(ctx context.Context) error {
 	s.addr.Store(ln.Addr().String())
 	workCtx, stopWork := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); s.pipe.run(workCtx) }()
+	go func() { defer wg.Done(); s.gone.run(workCtx, s.restHookGone) }()
 	go func() { defer wg.Done(); s.sched.run(workCtx) }()
 	go func() {
 		defer wg.Done()
@@ -365,11 +369,12 @@ func (s *Server) startHousekeeping(ctx context.Context, wg *sync.WaitGroup) {
 }
 
 // onGone is called by delivery after a 410 from a target: a REST-hook
-// subscriber that is gone loses its subscription.
+// subscriber that is gone loses its subscription. It runs on the
+// dispatcher's loop: the removal is queued for the gone goroutine.
 func (s *Server) onGone(d *store.Delivery) {
 	s.log.Warn("delivery target is gone (410)", "delivery", d.ID, "connector", d.Connector, "url", d.Request.URL)
-	if d.Connector == restHooksConnector {
-		s.restHookGone(d)
+	if id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix); ok && d.Connector == restHooksConnector {
+		s.gone.add(id)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -234,24 +235,14 @@ func (s *Server) withdrawn(d *store.Delivery) string {
 }
 
 // cancelSubscriptionDeliveries cancels the pending deliveries of
-// subscription id with the reason. One in flight finishes its attempt.
+// subscription id with the reason. One in flight finishes its attempt
+// (withdrawn stops it before the next). They are found through the
+// reference index (their references start with "<id>/"), never by walking
+// every pending delivery.
 func (s *Server) cancelSubscriptionDeliveries(id, reason string) {
-	f := store.DeliveryFilter{State: store.DeliveryPending, Connector: restHooksConnector, Rule: restHookRulePrefix + id, Limit: 1000}
-	for {
-		ds, next, err := s.db.ListDeliveries(f)
-		if err != nil {
-			s.log.Error("list deliveries of a removed subscription", "subscription", id, "err", err)
-			return
-		}
-		for _, p := range ds {
-			if err := s.db.CancelDelivery(p.ID, reason); err != nil && !errors.Is(err, store.ErrState) {
-				s.log.Error("cancel delivery of a removed subscription", "subscription", id, "delivery", p.ID, "err", err)
-			}
-		}
-		if next == "" {
-			return
-		}
-		f.Cursor = next
+	n, err := s.db.CancelPendingByReferencePrefix(restHooksConnector, id+"/", reason)
+	if err != nil {
+		s.log.Error("cancel deliveries of a removed subscription", "subscription", id, "cancelled", n, "err", err)
 	}
 }
 
@@ -310,13 +301,69 @@ func (s *Server) samples(c *fiber.Ctx) error {
 // through.
 const samplePatternScan = 5000
 
-// restHookGone handles a 410 from a subscriber: the subscription is removed
-// and its other pending deliveries are dead-lettered with the reason.
-func (s *Server) restHookGone(d *store.Delivery) {
-	id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix)
-	if !ok {
-		return
+// goneQueue hands the subscriptions whose target answered 410 to a
+// goroutine of their own. The dispatcher calls OnGone on its one
+// store-writing loop, between transactions: removing a subscription and
+// cancelling its deliveries there would stall every delivery meanwhile.
+// A subscription is queued once however many 410s name it.
+type goneQueue struct {
+	mu     sync.Mutex
+	ids    []string
+	queued map[string]bool
+	wake   chan struct{}
+}
+
+func newGoneQueue() *goneQueue {
+	return &goneQueue{queued: map[string]bool{}, wake: make(chan struct{}, 1)}
+}
+
+// add queues subscription id, unless it waits already. It never blocks
+// on the store.
+func (q *goneQueue) add(id string) {
+	q.mu.Lock()
+	if !q.queued[id] {
+		q.queued[id] = true
+		q.ids = append(q.ids, id)
 	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued ids and empties the queue.
+func (q *goneQueue) take() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ids := q.ids
+	q.ids = nil
+	clear(q.queued)
+	return ids
+}
+
+// run hands each queued id to handle until ctx ends, then the ones still
+// queued.
+func (q *goneQueue) run(ctx context.Context, handle func(id string)) {
+	for {
+		for _, id := range q.take() {
+			handle(id)
+		}
+		select {
+		case <-ctx.Done():
+			for _, id := range q.take() {
+				handle(id)
+			}
+			return
+		case <-q.wake:
+		}
+	}
+}
+
+// restHookGone handles a 410 from subscriber id (goneQueue runs it): the
+// subscription is removed and its other pending deliveries are
+// dead-lettered with the reason.
+func (s *Server) restHookGone(id string) {
 	reason := "target gone (410): subscription " + id + " removed"
 	switch err := s.removeSubscription(id, reason); {
 	case errors.Is(err, store.ErrNotFound):
@@ -328,5 +375,5 @@ func (s *Server) restHookGone(d *store.Delivery) {
 		s.log.Error("remove gone subscription", "subscription", id, "err", err)
 		return
 	}
-	s.log.Warn("REST hook subscriber answered 410 Gone: subscription removed", "subscription", id, "target", d.Request.URL)
+	s.log.Warn("REST hook subscriber answered 410 Gone: subscription removed", "subscription", id)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hookline/hookline/event"
 	"github.com/hookline/hookline/store"
 )
 
@@ -414,4 +415,95 @@ func newFailingHookTarget(t *testing.T) *failingHookTarget {
 		t.Fatalf("post: %d %s", r.Status, r.Body)
 	}
 	return h
+}
+
+// A 410 from a subscriber is handled off the dispatcher's loop: OnGone,
+// which the loop calls between its store transactions, returns at once
+// even while the store's writer is busy, and the subscription's waiting
+// deliveries (found through the reference index, cancelled in batches)
+// are cancelled afterwards; other deliveries are left alone.
+func TestGoneSubscriberIsHandledOffTheDispatcherLoop(t *testing.T) {
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusGone) }))
+	defer gone.Close()
+	const waiting = 600
+	var others []string
+	ts := startServerWith(t, copyConfigs(t), map[string]string{"HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil, func(s *Server) {
+		later := time.Now().Add(time.Hour) // waiting for a retry
+		err := s.db.Update(func(tx *store.Tx) error {
+			if err := tx.PutSubscription(store.Subscription{ID: "sub1", TargetURL: gone.URL, Event: "*", CreatedAt: time.Now()}); err != nil {
+				return err
+			}
+			add := func(connector, ref, rule string) (string, error) {
+				d := &store.Delivery{Connector: connector, Entity: "ticket", Reference: ref, RuleID: rule, NextAt: later,
+					Update:  event.Update{Kind: event.KindCallWebhook},
+					Request: store.Request{Method: "POST", URL: gone.URL, Body: []byte(`{}`)}}
+				err := tx.AddDelivery(d)
+				return d.ID, err
+			}
+			for i := range waiting {
+				if _, err := add(restHooksConnector, fmt.Sprintf("sub1/zendesk/%d", i), restHookRulePrefix+"sub1"); err != nil {
+					return err
+				}
+			}
+			for _, o := range [][3]string{{restHooksConnector, "sub10/zendesk/1", restHookRulePrefix + "sub10"}, {"zendesk", "sub1/zendesk/1", "escalate"}} {
+				id, err := add(o[0], o[1], o[2])
+				if err != nil {
+					return err
+				}
+				others = append(others, id)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.loadSubscriptions(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// Someone else holds the store's writer (the pipeline's batch, say).
+	holding, release := make(chan struct{}), make(chan struct{})
+	held := make(chan error, 1)
+	go func() {
+		held <- ts.db.Update(func(tx *store.Tx) error {
+			close(holding)
+			select {
+			case <-release:
+			case <-time.After(2 * time.Second):
+			}
+			return nil
+		})
+	}()
+	<-holding
+	d := &store.Delivery{ID: "01JGONE000000000000000000", Connector: restHooksConnector, Reference: "sub1/zendesk/x",
+		RuleID: restHookRulePrefix + "sub1", State: store.DeliveryFailed, Reason: "target gone (410): subscription disabled",
+		Request: store.Request{Method: "POST", URL: gone.URL}}
+	t0 := time.Now()
+	for range 20 { // every 410 of the subscription's deliveries in flight
+		ts.onGone(d)
+	}
+	took := time.Since(t0)
+	close(release)
+	if err := <-held; err != nil {
+		t.Fatal(err)
+	}
+	if took > 500*time.Millisecond {
+		t.Fatalf("OnGone took %v while the store's writer was busy: it must not wait for the store on the dispatcher's loop", took.Round(time.Millisecond))
+	}
+	waitFor(t, "the subscription to be removed and its waiting deliveries cancelled", func() bool {
+		if slices.ContainsFunc(ts.subscriptions(), func(s store.Subscription) bool { return s.ID == "sub1" }) {
+			return false
+		}
+		st, err := ts.db.Stats()
+		return err == nil && st.Deliveries[store.DeliveryCancelled] == waiting
+	})
+	ds, _, err := ts.db.ListDeliveries(store.DeliveryFilter{State: store.DeliveryCancelled, Limit: 1})
+	if err != nil || len(ds) != 1 || !strings.Contains(ds[0].Reason, "target gone (410): subscription sub1 removed") {
+		t.Fatalf("a cancelled delivery: %v %v", ds, err)
+	}
+	for _, id := range others {
+		if d, err := ts.db.Delivery(id); err != nil || d.State != store.DeliveryPending {
+			t.Fatalf("delivery %s, not the subscription's: %+v %v, want pending", id, d, err)
+		}
+	}
 }

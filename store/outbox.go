@@ -762,42 +762,116 @@ func (db *DB) CancelDelivery(id string, reason string) error {
 		if d.State != DeliveryPending {
 			return fmt.Errorf("delivery %s is %s: %w", id, d.State, ErrState)
 		}
-		now := tx.db.now()
-		due := tx.b(bucketOutboxDue)
-		if d.ordered() {
-			heads := tx.b(bucketOutboxHeads)
-			if h, ok := decodeHead(heads.Get(d.queueID())); ok && h.kind == headDue && h.id == d.ID {
-				if err := due.Delete(dueKey(h.due, h.id)); err != nil {
-					return err
-				}
-				if err := heads.Delete(d.queueID()); err != nil {
-					return err
-				}
-			}
-			if err := tx.b(bucketOutboxQueue).Delete(d.queueKey()); err != nil {
-				return err
-			}
-		} else if err := due.Delete(dueKey(nanos(d.NextAt), d.ID)); err != nil {
-			return err
-		}
-		if err := tx.setState(d.ID, d.State, DeliveryCancelled); err != nil {
-			return err
-		}
-		d.State = DeliveryCancelled
-		d.Reason = reason
-		d.UpdatedAt = now
-		if err := tx.putDelivery(d, true); err != nil {
-			return err
-		}
-		if d.ordered() {
-			return tx.schedule(d.Connector, d.Reference, now)
-		}
-		return nil
+		return tx.cancelPending(d, reason, tx.db.now())
 	})
 	if err != nil {
 		return fmt.Errorf("cancel delivery: %w", err)
 	}
 	return nil
+}
+
+// cancelPending cancels d, a pending delivery the caller owns, and makes
+// the next one of its queue due.
+func (tx *Tx) cancelPending(d *Delivery, reason string, now time.Time) error {
+	due := tx.b(bucketOutboxDue)
+	if d.ordered() {
+		heads := tx.b(bucketOutboxHeads)
+		if h, ok := decodeHead(heads.Get(d.queueID())); ok && h.kind == headDue && h.id == d.ID {
+			if err := due.Delete(dueKey(h.due, h.id)); err != nil {
+				return err
+			}
+			if err := heads.Delete(d.queueID()); err != nil {
+				return err
+			}
+		}
+		if err := tx.b(bucketOutboxQueue).Delete(d.queueKey()); err != nil {
+			return err
+		}
+	} else if err := due.Delete(dueKey(nanos(d.NextAt), d.ID)); err != nil {
+		return err
+	}
+	if err := tx.setState(d.ID, d.State, DeliveryCancelled); err != nil {
+		return err
+	}
+	d.State = DeliveryCancelled
+	d.Reason = reason
+	d.UpdatedAt = now
+	if err := tx.putDelivery(d, true); err != nil {
+		return err
+	}
+	if d.ordered() {
+		return tx.schedule(d.Connector, d.Reference, now)
+	}
+	return nil
+}
+
+// Bounds of one transaction of CancelPendingByReferencePrefix: it holds
+// bbolt's only writer, which the pipeline and the dispatcher need too.
+const (
+	cancelBatch = 500   // deliveries cancelled
+	cancelScan  = 20000 // index entries looked at
+)
+
+// CancelPendingByReferencePrefix cancels, with reason, every pending
+// delivery of connector whose reference starts with prefix (an empty
+// prefix: all of the connector's), and returns how many it cancelled. It
+// finds them through the reference index, looking at no other delivery,
+// and cancels them in transactions of at most cancelBatch, so that it
+// never holds the store's writer long. Deliveries in flight or finished
+// are left as they are; one put back pending while it runs, behind the
+// point it reached, is not cancelled.
+func (db *DB) CancelPendingByReferencePrefix(connector, prefix, reason string) (int, error) {
+	if err := checkListArgs("", "connector", connector, "reference prefix", prefix); err != nil {
+		return 0, fmt.Errorf("cancel deliveries of %s/%s*: %w", connector, prefix, err)
+	}
+	start := append(join(connector), sep)
+	start = append(start, prefix...)
+	from := copyBytes(start) // where the next transaction goes on
+	total := 0
+	for from != nil {
+		err := db.Update(func(tx *Tx) error {
+			pending := tx.b(bucketOutboxState)
+			c := tx.b(bucketOutboxRef).Cursor()
+			var ids []string
+			k, _ := c.Seek(from)
+			scanned := 0
+			for ; k != nil && bytes.HasPrefix(k, start); k, _ = c.Next() {
+				if len(ids) == cancelBatch || scanned == cancelScan {
+					break
+				}
+				scanned++
+				i := bytes.LastIndexByte(k, sep)
+				if i < len(start)-1 { // a key of the connector without a reference part: not ours
+					continue
+				}
+				id := string(k[i+1:])
+				if pending.Get(stateKey(DeliveryPending, id)) != nil {
+					ids = append(ids, id)
+				}
+			}
+			if k != nil && bytes.HasPrefix(k, start) {
+				from = copyBytes(k)
+			} else {
+				from = nil
+			}
+			now := tx.db.now()
+			for _, id := range ids {
+				d, _, err := tx.ownDelivery(id)
+				if err != nil {
+					return err
+				}
+				if err := tx.cancelPending(d, reason, now); err != nil {
+					return fmt.Errorf("cancel delivery %s: %w", id, err)
+				}
+			}
+			total += len(ids)
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("cancel deliveries of %s/%s*: %w", connector, prefix, err)
+		}
+	}
+	return total, nil
 }
 
 // recoverInFlight turns every in_flight delivery back to pending, due now

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
@@ -584,5 +585,98 @@ func TestAddDeliveryClaimed(t *testing.T) {
 	mustCheck(t, db)
 	if ids := claim(t, db, 0); !equalStrings(ids, sorted(b1.ID, u1.ID, a2.ID, c1.ID)) {
 		t.Fatalf("after restart claimed %v, want the in-flight ones again", ids)
+	}
+}
+
+// CancelPendingByReferencePrefix cancels the pending deliveries of one
+// connector whose reference starts with a prefix (a REST-hook
+// subscription's: "<subscription>/"), over several transactions, and
+// nothing else: not those in flight or finished, not a reference that only
+// shares the first characters, not another connector's.
+func TestCancelPendingByReferencePrefix(t *testing.T) {
+	db := mustOpen(t)
+	var mine []string
+	var others []string
+	db.update(func(tx *Tx) error {
+		add := func(connector, ref string) (string, error) {
+			d := &Delivery{Connector: connector, Entity: "ticket", Reference: ref,
+				Update:  event.Update{Kind: event.KindCallWebhook},
+				Request: Request{Method: "POST", URL: "https://hooks.example.com/h", Body: []byte(`{}`)}}
+			err := tx.AddDelivery(d)
+			return d.ID, err
+		}
+		for i := range 2*cancelBatch + 100 { // two per reference: queue heads and entries behind them
+			id, err := add("rest_hooks", fmt.Sprintf("s1/zendesk/%d", i/2))
+			if err != nil {
+				return err
+			}
+			mine = append(mine, id)
+		}
+		for _, o := range [][2]string{{"rest_hooks", "s10/zendesk/1"}, {"rest_hooks", "s1"}, {"other", "s1/zendesk/1"}, {"rest_hooks", ""}} {
+			id, err := add(o[0], o[1])
+			if err != nil {
+				return err
+			}
+			others = append(others, id)
+		}
+		return nil
+	})
+	// One of the subscription's deliveries is in flight, one succeeded.
+	ds, err := db.ClaimDue(db.clock.Now(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inFlight, done string
+	for _, d := range ds {
+		switch d.Connector + " " + d.Reference {
+		case "rest_hooks s1/zendesk/0":
+			done = d.ID
+		case "rest_hooks s1/zendesk/1":
+			inFlight = d.ID
+		default:
+			if err := db.FinishDelivery(d.ID, nil, DeliveryPending, time.Time{}, "put back", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.FinishDelivery(done, &Attempt{At: db.clock.Now(), Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	n, err := db.CancelPendingByReferencePrefix("rest_hooks", "s1/", "target gone (410)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := len(mine) - 2; n != want {
+		t.Fatalf("cancelled %d, want %d", n, want)
+	}
+	mustCheck(t, db)
+	for _, id := range mine {
+		d, err := db.Delivery(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, reason := DeliveryCancelled, "target gone (410)"
+		switch id {
+		case done:
+			want, reason = DeliverySucceeded, ""
+		case inFlight:
+			want, reason = DeliveryInFlight, ""
+		}
+		if d.State != want || d.Reason != reason {
+			t.Fatalf("delivery %s of %s: %s %q, want %s %q", id, d.Reference, d.State, d.Reason, want, reason)
+		}
+	}
+	for _, id := range others {
+		if d, _ := db.Delivery(id); d.State != DeliveryPending {
+			t.Fatalf("delivery %s of %s/%s: %s, want pending (not the subscription's)", id, d.Connector, d.Reference, d.State)
+		}
+	}
+	// The queue of the one in flight has nothing behind it any more.
+	if err := db.FinishDelivery(inFlight, &Attempt{At: db.clock.Now(), Status: 503}, DeliveryPending, time.Time{}, "retry", nil); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, db)
+	if got := claim(t, db, 0); !equalStrings(got, sorted(append([]string{inFlight}, others...)...)) {
+		t.Fatalf("claim after the cancel: %v, want the put-back delivery and the others", got)
 	}
 }
