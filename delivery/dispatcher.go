@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +98,11 @@ type Dispatcher struct {
 
 	mu      sync.RWMutex
 	targets map[string]*target
+	// webhooks are the targets of call_webhook deliveries (rules' and
+	// REST hooks'), one per connector and destination host: a third-party
+	// URL has limits and a breaker of its own, apart from the platform
+	// the rule's connector talks to and from other destinations.
+	webhooks map[webhookKey]*target
 
 	wake     chan struct{}
 	inflight atomic.Int64 // sends running
@@ -161,12 +168,13 @@ func New(db *store.DB, outbounds map[string]*connectors.Outbound, cfg Config) (*
 		return nil, fmt.Errorf("new dispatcher: %w", err)
 	}
 	d := &Dispatcher{
-		db:      db,
-		cfg:     cfg,
-		log:     log,
-		metrics: m,
-		targets: make(map[string]*target, len(outbounds)),
-		wake:    make(chan struct{}, 1),
+		db:       db,
+		cfg:      cfg,
+		log:      log,
+		metrics:  m,
+		targets:  make(map[string]*target, len(outbounds)),
+		webhooks: make(map[webhookKey]*target),
+		wake:     make(chan struct{}, 1),
 	}
 	d.SetOutbounds(outbounds)
 	return d, nil
@@ -267,7 +275,27 @@ func (d *Dispatcher) SetOutbounds(m map[string]*connectors.Outbound) {
 		}
 		d.targets[name] = newTarget(name, out, d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, now)
 	}
+	for k, t := range d.webhooks {
+		t.configure(webhookOutbound(m[k.connector]), d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, now)
+	}
 	d.Notify()
+}
+
+// webhookKey names the target of call_webhook deliveries: the connector
+// they go out under and the host (with port) of their URL.
+type webhookKey struct {
+	connector, host string
+}
+
+// webhookOutbound is the configuration of the call_webhook targets of
+// connector out (nil: not configured): default limits, retries, timeout
+// and breaker, which are the platform's, not the third party's, and the
+// connector's egress policy (allow_private), which is the operator's.
+func webhookOutbound(out *connectors.Outbound) *connectors.Outbound {
+	if out == nil || !out.AllowPrivate {
+		return nil
+	}
+	return &connectors.Outbound{Name: out.Name, AllowPrivate: true}
 }
 
 // CheckEgress reports whether the egress guard lets deliveries of
@@ -289,8 +317,13 @@ func (d *Dispatcher) CheckEgress(ctx context.Context, connector, host string) er
 }
 
 // targetFor returns the target a delivery goes through. A call_webhook
-// delivery whose connector is not configured gets default settings.
+// delivery goes through the target of its connector and destination host
+// (webhookTarget); another one whose connector is not configured (no
+// action, Action "") gets default settings.
 func (d *Dispatcher) targetFor(del *store.Delivery) (*target, error) {
+	if del.Update.Kind == event.KindCallWebhook {
+		return d.webhookTarget(del), nil
+	}
 	d.mu.RLock()
 	t := d.targets[del.Connector]
 	d.mu.RUnlock()
@@ -309,6 +342,42 @@ func (d *Dispatcher) targetFor(del *store.Delivery) (*target, error) {
 	t = newTarget(del.Connector, nil, d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, d.cfg.Now())
 	d.targets[del.Connector] = t
 	return t, nil
+}
+
+// webhookTarget returns the target of a call_webhook delivery, made on
+// first use: one per connector and host of the URL, with the settings of
+// webhookOutbound.
+func (d *Dispatcher) webhookTarget(del *store.Delivery) *target {
+	k := webhookKey{connector: del.Connector, host: webhookHost(del.Request.URL)}
+	d.mu.RLock()
+	t := d.webhooks[k]
+	d.mu.RUnlock()
+	if t != nil {
+		return t
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t := d.webhooks[k]; t != nil {
+		return t
+	}
+	var out *connectors.Outbound
+	if c := d.targets[del.Connector]; c != nil {
+		out = c.config().out
+	}
+	t = newTarget(del.Connector, webhookOutbound(out), d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, d.cfg.Now())
+	t.webhook = true
+	d.webhooks[k] = t
+	return t
+}
+
+// webhookHost is the host, with its port when the URL has one, of a
+// call_webhook's URL, in lower case ("" when it has none: the send fails).
+func webhookHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(u.Host)
 }
 
 // isWebhook reports whether del is a call_webhook delivery (no action, no auth).
@@ -649,7 +718,9 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, adm admission, 
 	var latency time.Duration
 	defer func() {
 		open := t.done(d.cfg.Now(), adm.ticket, v, latency)
-		d.metrics.breaker(t.name, open)
+		if !t.webhook { // the gauge is the connector's own breaker
+			d.metrics.breaker(t.name, open)
+		}
 	}()
 	defer func() {
 		if p := recover(); p != nil {

@@ -52,6 +52,9 @@ type targetConfig struct {
 // token bucket and the breaker carry over.
 type target struct {
 	name string
+	// webhook is set on the target of call_webhook deliveries to one
+	// destination (Dispatcher.webhookTarget): name is their connector's.
+	webhook bool
 
 	mu       sync.Mutex
 	cfg      *targetConfig
