@@ -98,3 +98,27 @@ func TestRESTHookSubscribersHaveBreakersOfTheirOwn(t *testing.T) {
 		t.Fatalf("healthy subscriber B's delivery: %s\nwant succeeded at once: subscriber A's dead endpoint must not hold it back", describe(got))
 	}
 }
+// A call_webhook waiting for its retry does not hold the updates of its
+// ticket to the rule's connector: they are in queues of their own.
+func TestCallWebhookDoesNotHoldTheTicketsUpdates(t *testing.T) {
+	_, ops := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 503, "down") })
+	_, zd := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 200, `{}`) })
+	clk := newRunningClock()
+	db := openDB(t, clk.Now)
+	out := outbound("zendesk", zd.URL)
+	out.Retry.Schedule = []time.Duration{time.Hour} // zendesk's: one durable retry, an hour later
+	start(t, db, map[string]*connectors.Outbound{"zendesk": out}, Config{Now: clk.Now})
+	hook := webhookDelivery("zendesk", "T1", ops.URL+"/page")
+	upd := httpDelivery("zendesk", "T1", zd.URL+"/api/v2/tickets/T1.json", `{"ticket":{"status":"solved"}}`)
+	enqueue(t, db, hook, upd)
+	if got := waitFinal(t, db, upd.ID); got.State != store.DeliverySucceeded {
+		t.Fatalf("Zendesk update of T1: %s", describe(got))
+	}
+	// The webhook retries on the default schedule (5 s first), not on
+	// zendesk's: it is still waiting.
+	h := waitFor(t, db, hook.ID, "the webhook's first attempt", func(d *store.Delivery) bool { return len(d.Attempts) > 0 })
+	if h.State != store.DeliveryPending || len(h.Attempts) != 1 {
+		t.Fatalf("the ops webhook of T1: %s\nwant pending after one attempt, on the default retry schedule", describe(h))
+	}
+}
+

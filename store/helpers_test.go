@@ -145,7 +145,7 @@ func checkOutbox(db *DB) error {
 				return fmt.Errorf("delivery %s has state %q", d.ID, d.State)
 			}
 			wantState[string(stateKey(d.State, d.ID))] = true
-			wantRef[string(d.queueKey())] = true
+			wantRef[string(d.refKey())] = true
 			count[d.State]++
 			active := d.State == DeliveryPending || d.State == DeliveryInFlight
 			if !d.ordered() {

@@ -574,6 +574,7 @@ func (en *encoder) appendDelivery(b []byte, d *Delivery) ([]byte, error) {
 		b = append(b, `,"retried_from":`...)
 		b = strconv.AppendInt(b, int64(d.RetriedFrom), 10)
 	}
+	b = appendStrField(b, "queue", d.Queue, true)
 	return append(b, '}'), nil
 }
 

@@ -36,7 +36,7 @@ func TestEncoderFieldsPinned(t *testing.T) {
 		{reflect.TypeFor[StoredEvent](), []string{"event", "trace,omitempty"}},
 		{reflect.TypeFor[Delivery](), []string{"id", "connector", "entity", "reference", "rule_id", "event_id", "action",
 			"update", "request", "state", "attempts,omitempty", "next_at", "created_at", "updated_at", "reason,omitempty",
-			"captured,omitempty", "hops", "retried_from,omitempty"}},
+			"captured,omitempty", "hops", "retried_from,omitempty", "queue,omitempty"}},
 		{reflect.TypeFor[Request](), []string{"method", "url", "headers,omitempty", "body,omitempty"}},
 		{reflect.TypeFor[Attempt](), []string{"at", "status", "latency_ms", "error,omitempty", "response,omitempty"}},
 		{reflect.TypeFor[event.Update](), []string{"kind", "rule", "event_id", "connector", "entity,omitempty",

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -47,8 +49,9 @@ type Attempt struct {
 }
 
 // Delivery is one outbox entry: an update to send to one outbound
-// connector. Deliveries of the same (Connector, Reference) are sent one at
-// a time in id order; deliveries with an empty Reference are unordered.
+// connector. Deliveries of the same queue (Connector, Reference, and Queue:
+// call_webhooks have one per destination host) are sent one at a time in
+// id order; deliveries with an empty Reference are unordered.
 type Delivery struct {
 	ID        string       `json:"id"`
 	Connector string       `json:"connector"`
@@ -75,6 +78,14 @@ type Delivery struct {
 	// retried by hand (RetryDelivery): the retry schedule starts again
 	// from there.
 	RetriedFrom int `json:"retried_from,omitempty"`
+	// Queue names the delivery's ordering queue when it is not its
+	// connector's: a call_webhook's is "webhook <host>", the host of its
+	// URL, so that it waits in line only with the call_webhooks of its
+	// reference to the same destination, never holding (or held by) the
+	// connector's updates of the entity. Set when the delivery first
+	// joins a queue (empty in deliveries stored before it existed: they
+	// keep the connector's queue).
+	Queue string `json:"queue,omitempty"`
 }
 
 // AttemptsSinceRetry is how many attempts count against the retry
@@ -149,11 +160,36 @@ func decodeHead(v []byte) (head, bool) {
 // ordered reports whether d takes part in a per-reference queue.
 func (d *Delivery) ordered() bool { return d.Reference != "" }
 
-// queueID is connector \x00 reference (the key of the heads record).
-func (d *Delivery) queueID() []byte { return join(d.Connector, d.Reference) }
+// queueName is the first part of the keys of d's queue: the connector, or
+// connector \x01 Queue (connector names hold no \x01).
+func (d *Delivery) queueName() string {
+	if d.Queue == "" {
+		return d.Connector
+	}
+	return d.Connector + "\x01" + d.Queue
+}
 
-// queueKey is connector \x00 reference \x00 id.
-func (d *Delivery) queueKey() []byte { return join(d.Connector, d.Reference, d.ID) }
+// queueID is queue name \x00 reference (the key of the heads record).
+func (d *Delivery) queueID() []byte { return join(d.queueName(), d.Reference) }
+
+// queueKey is queue name \x00 reference \x00 id.
+func (d *Delivery) queueKey() []byte { return join(d.queueName(), d.Reference, d.ID) }
+
+// refKey is connector \x00 reference \x00 id (the reference index's key).
+func (d *Delivery) refKey() []byte { return join(d.Connector, d.Reference, d.ID) }
+
+// assignQueue names the queue of a call_webhook delivery that has none yet
+// (see Delivery.Queue), from its URL.
+func (d *Delivery) assignQueue() {
+	if d.Queue != "" || !d.ordered() || d.Update.Kind != event.KindCallWebhook || d.Request.URL == "" {
+		return
+	}
+	host := ""
+	if u, err := url.Parse(d.Request.URL); err == nil {
+		host = strings.ToLower(u.Host)
+	}
+	d.Queue = "webhook " + host
+}
 
 func dueKey(due uint64, id string) []byte {
 	k := make([]byte, 8, 8+len(id))
@@ -209,7 +245,11 @@ func (tx *Tx) addDelivery(d *Delivery, tryClaim bool) (bool, error) {
 	if err := checkPart("reference", d.Reference); err != nil {
 		return false, fmt.Errorf("add delivery: %w", err)
 	}
-	if len(d.Connector)+len(d.Reference) > maxIndexedKey {
+	failed := d.State == DeliveryFailed
+	if !failed {
+		d.assignQueue()
+	}
+	if len(d.Connector)+len(d.Queue)+len(d.Reference) > maxIndexedKey {
 		return false, fmt.Errorf("add delivery: connector and reference too long: %w", ErrInvalid)
 	}
 	now := tx.db.now()
@@ -220,7 +260,6 @@ func (tx *Tx) addDelivery(d *Delivery, tryClaim bool) (bool, error) {
 	} else if tx.b(bucketOutbox).Get([]byte(d.ID)) != nil {
 		return false, fmt.Errorf("add delivery %s: id exists: %w", d.ID, ErrInvalid)
 	}
-	failed := d.State == DeliveryFailed
 	if !failed {
 		d.State = DeliveryPending
 	}
@@ -245,7 +284,7 @@ func (tx *Tx) addDelivery(d *Delivery, tryClaim bool) (bool, error) {
 	if err := tx.setState(d.ID, "", d.State); err != nil {
 		return false, fmt.Errorf("add delivery %s: %w", d.ID, err)
 	}
-	if err := tx.b(bucketOutboxRef).Put(d.queueKey(), present()); err != nil {
+	if err := tx.b(bucketOutboxRef).Put(d.refKey(), present()); err != nil {
 		return false, fmt.Errorf("add delivery %s: index reference: %w", d.ID, err)
 	}
 	if failed {
@@ -277,15 +316,15 @@ func (tx *Tx) enqueue(d *Delivery, now time.Time) error {
 	if err := tx.b(bucketOutboxQueue).Put(d.queueKey(), present()); err != nil {
 		return fmt.Errorf("enqueue: %w", err)
 	}
-	return tx.schedule(d.Connector, d.Reference, now)
+	return tx.schedule(d.queueName(), d.Reference, now)
 }
 
-// schedule restores a queue's invariant: when nothing of the queue is in
-// flight, its first entry (and only it) is in the due index, due at
-// max(NextAt, now).
-func (tx *Tx) schedule(connector, reference string, now time.Time) error {
+// schedule restores a queue's invariant: when nothing of the queue (its
+// name, Delivery.queueName, and reference) is in flight, its first entry
+// (and only it) is in the due index, due at max(NextAt, now).
+func (tx *Tx) schedule(queue, reference string, now time.Time) error {
 	heads, due := tx.b(bucketOutboxHeads), tx.b(bucketOutboxDue)
-	qid := join(connector, reference)
+	qid := join(queue, reference)
 	var cur head
 	hasCur := false
 	if v := heads.Get(qid); v != nil {
@@ -678,7 +717,7 @@ func (tx *Tx) finish(d *Delivery, f Finish, now time.Time) error {
 		if !d.ordered() {
 			return tx.enqueue(d, now)
 		}
-		return tx.schedule(d.Connector, d.Reference, now)
+		return tx.schedule(d.queueName(), d.Reference, now)
 	}
 	if err := tx.putDelivery(d, true); err != nil {
 		return err
@@ -689,7 +728,7 @@ func (tx *Tx) finish(d *Delivery, f Finish, now time.Time) error {
 	if err := tx.b(bucketOutboxQueue).Delete(d.queueKey()); err != nil {
 		return fmt.Errorf("finish delivery %s: dequeue: %w", d.ID, err)
 	}
-	return tx.schedule(d.Connector, d.Reference, now)
+	return tx.schedule(d.queueName(), d.Reference, now)
 }
 
 // truncateUTF8 cuts s to at most n bytes without splitting a character.
@@ -735,6 +774,7 @@ func (db *DB) RetryDeliveryWith(id string, now time.Time, build func(tx *Tx, d *
 		if err := tx.setState(d.ID, d.State, DeliveryPending); err != nil {
 			return err
 		}
+		d.assignQueue() // out of any queue now: it joins its own
 		d.State = DeliveryPending
 		d.NextAt = now
 		d.UpdatedAt = now
@@ -800,7 +840,7 @@ func (tx *Tx) cancelPending(d *Delivery, reason string, now time.Time) error {
 		return err
 	}
 	if d.ordered() {
-		return tx.schedule(d.Connector, d.Reference, now)
+		return tx.schedule(d.queueName(), d.Reference, now)
 	}
 	return nil
 }
@@ -909,7 +949,7 @@ func (tx *Tx) recoverInFlight() error {
 		if err := tx.b(bucketOutboxHeads).Delete(d.queueID()); err != nil {
 			return err
 		}
-		if err := tx.schedule(d.Connector, d.Reference, now); err != nil {
+		if err := tx.schedule(d.queueName(), d.Reference, now); err != nil {
 			return err
 		}
 	}

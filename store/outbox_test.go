@@ -680,3 +680,38 @@ func TestCancelPendingByReferencePrefix(t *testing.T) {
 		t.Fatalf("claim after the cancel: %v, want the put-back delivery and the others", got)
 	}
 }
+
+// A call_webhook waits in a queue of its own, per destination host and
+// reference: it neither holds nor waits for the connector's updates of the
+// entity, and call_webhooks to one host keep their order.
+func TestCallWebhookHasAQueueOfItsOwn(t *testing.T) {
+	db := mustOpen(t)
+	var ids []string
+	db.update(func(tx *Tx) error {
+		for _, url := range []string{"https://ops.example.com/a", "", "https://OPS.example.com/b", "https://chat.example.com/c"} {
+			d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "T1", Action: "update_ticket",
+				Update:  event.Update{Kind: event.KindUpdateEntity},
+				Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/T1.json"}}
+			if url != "" {
+				d.Action, d.Update.Kind, d.Request = "", event.KindCallWebhook, Request{Method: "POST", URL: url}
+			}
+			if err := tx.AddDelivery(d); err != nil {
+				return err
+			}
+			ids = append(ids, d.ID)
+		}
+		return nil
+	})
+	mustCheck(t, db)
+	opsA, update, opsB, chat := ids[0], ids[1], ids[2], ids[3]
+	if got := claim(t, db, 0); !equalStrings(got, sorted(opsA, update, chat)) {
+		t.Fatalf("claim %v, want the first webhook to ops, the update and the webhook to chat", got)
+	}
+	if err := db.FinishDelivery(opsA, &Attempt{At: db.clock.Now(), Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := claim(t, db, 0); !equalStrings(got, []string{opsB}) {
+		t.Fatalf("claim %v, want the second webhook to ops after the first", got)
+	}
+	mustCheck(t, db)
+}

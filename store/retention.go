@@ -190,15 +190,16 @@ func (tx *Tx) pruneDeliveries(state string, keys [][]byte) (PruneResult, error) 
 		id := k[len(state)+1:]
 		v := outbox.Get(id)
 		if v != nil {
-			connector, reference, ok := deliveryQueueParts(v)
+			connector, reference, queueName, ok := deliveryQueueParts(v)
 			if !ok {
 				res.Kept++
 				continue
 			}
 			rk := join(connector, reference, string(id))
+			qk := (&Delivery{Connector: connector, Reference: reference, ID: string(id), Queue: queueName}).queueKey()
 			// A delivery still in its queue is pending or in flight,
 			// whatever the state index says: never delete it.
-			if reference != "" && queue.Get(rk) != nil {
+			if reference != "" && queue.Get(qk) != nil {
 				res.Kept++
 				continue
 			}
@@ -339,17 +340,17 @@ func eventIndexKey(v, id []byte) ([]byte, bool) {
 	return append(eventIndexPrefix(join(p[0], p[1], p[2])), id...), true
 }
 
-// deliveryQueueParts returns the connector and reference of the stored
+// deliveryQueueParts returns the connector, reference and queue of the stored
 // delivery v, and false when v cannot be read.
-func deliveryQueueParts(v []byte) (connector, reference string, ok bool) {
+func deliveryQueueParts(v []byte) (connector, reference, queue string, ok bool) {
 	if !gjson.ValidBytes(v) {
-		return "", "", false
+		return "", "", "", false
 	}
-	p, ok := stringMembers(gjson.ParseBytes(v), "connector", "reference")
+	p, ok := stringMembers(gjson.ParseBytes(v), "connector", "reference", "queue")
 	if !ok {
-		return "", "", false
+		return "", "", "", false
 	}
-	return p[0], p[1], true
+	return p[0], p[1], p[2], true
 }
 
 // stringMembers reads string members of the JSON object obj, as

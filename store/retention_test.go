@@ -569,7 +569,7 @@ func TestDeliveryQueueParts(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c, r, ok := deliveryQueueParts([]byte(tc.v))
+			c, r, _, ok := deliveryQueueParts([]byte(tc.v))
 			if tc.want == nil {
 				if ok {
 					t.Fatalf("read %q %q from an unreadable record", c, r)
@@ -615,7 +615,7 @@ func FuzzDeliveryQueueParts(f *testing.F) {
 	f.Add([]byte(`{"connector":"a","connector":"b","reference":""}`))
 	f.Add([]byte(`{"connector":"a","reference":7}`))
 	f.Fuzz(func(t *testing.T, v []byte) {
-		c, r, ok := deliveryQueueParts(v)
+		c, r, _, ok := deliveryQueueParts(v)
 		var d struct {
 			Connector string `json:"connector"`
 			Reference string `json:"reference"`
