@@ -98,6 +98,7 @@ func TestRESTHookSubscribersHaveBreakersOfTheirOwn(t *testing.T) {
 		t.Fatalf("healthy subscriber B's delivery: %s\nwant succeeded at once: subscriber A's dead endpoint must not hold it back", describe(got))
 	}
 }
+
 // A call_webhook waiting for its retry does not hold the updates of its
 // ticket to the rule's connector: they are in queues of their own.
 func TestCallWebhookDoesNotHoldTheTicketsUpdates(t *testing.T) {
@@ -121,4 +122,3 @@ func TestCallWebhookDoesNotHoldTheTicketsUpdates(t *testing.T) {
 		t.Fatalf("the ops webhook of T1: %s\nwant pending after one attempt, on the default retry schedule", describe(h))
 	}
 }
-
