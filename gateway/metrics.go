@@ -102,8 +102,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 // at each scrape: webhooks waiting for processing, armed timers,
 // deliveries by state and damaged intake journal spans skipped.
 type storeGauges struct {
-	db                                       *store.DB
-	backlog, timers, deliveries, journalSkip *prometheus.Desc
+	db                                                     *store.DB
+	backlog, timers, deliveries, journalSkip, intakeFailed *prometheus.Desc
 }
 
 func newStoreGauges(db *store.DB) *storeGauges {
@@ -114,6 +114,8 @@ func newStoreGauges(db *store.DB) *storeGauges {
 		deliveries: prometheus.NewDesc("hookline_outbox_deliveries", "Deliveries in the outbox, by state.", []string{"state"}, nil),
 		journalSkip: prometheus.NewDesc("hookline_journal_skipped_total",
 			"Damaged spans of intake journal segments skipped on replay to reach valid records after them (each logged as an error).", nil, nil),
+		intakeFailed: prometheus.NewDesc("hookline_intake_failed",
+			"1 while the store cannot take webhooks (the intake journal refuses appends, or moving it into the database has failed for 10 s; /readyz says why), else 0.", nil, nil),
 	}
 }
 
@@ -123,6 +125,7 @@ func (g *storeGauges) Describe(ch chan<- *prometheus.Desc) {
 	ch <- g.timers
 	ch <- g.deliveries
 	ch <- g.journalSkip
+	ch <- g.intakeFailed
 }
 
 // Collect implements prometheus.Collector; a store that cannot be read
@@ -135,6 +138,11 @@ func (g *storeGauges) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(g.backlog, prometheus.GaugeValue, float64(st.InboxPending))
 	ch <- prometheus.MustNewConstMetric(g.timers, prometheus.GaugeValue, float64(st.Timers))
 	ch <- prometheus.MustNewConstMetric(g.journalSkip, prometheus.CounterValue, float64(st.JournalSkipped))
+	failed := 0.0
+	if g.db.IntakeHealth() != nil {
+		failed = 1
+	}
+	ch <- prometheus.MustNewConstMetric(g.intakeFailed, prometheus.GaugeValue, failed)
 	for state, n := range st.Deliveries {
 		ch <- prometheus.MustNewConstMetric(g.deliveries, prometheus.GaugeValue, float64(n), state)
 	}

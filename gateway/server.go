@@ -282,6 +282,9 @@ func (s *Server) handleReady(c *fiber.Ctx) error {
 	if err != nil {
 		return problem(c, fiber.StatusServiceUnavailable, "store: %v", err)
 	}
+	if err := s.db.IntakeHealth(); err != nil {
+		return problem(c, fiber.StatusServiceUnavailable, "store cannot take webhooks: %v", err)
+	}
 	return c.JSON(fiber.Map{"status": "ready", "config": s.bundle.Load().Path, "stats": st})
 }
 

@@ -421,6 +421,31 @@ func (db *DB) wakeApplier() {
 	}
 }
 
+// applyFailingFor is how long the applier may keep failing before
+// IntakeHealth reports it: it retries every 100 ms, and a moment's error
+// (a lock held, a disk briefly full) must not take the gateway out of
+// rotation.
+const applyFailingFor = 10 * time.Second
+
+// IntakeHealth reports why the store cannot take webhooks now, or nil:
+// the intake journal refuses every append (a failed append whose cut could
+// not be made durable; only a restart, which replays the journal, brings
+// it back), or the applier has failed for applyFailingFor (records pile up
+// in memory until the backlog pause slows the intake to a crawl). The
+// gateway's /readyz answers 503 with it, so that an orchestrator takes the
+// instance out of rotation or restarts it.
+func (db *DB) IntakeHealth() error {
+	if err := db.journal.broken(); err != nil {
+		return fmt.Errorf("intake journal: %w", err)
+	}
+	db.jmu.Lock()
+	defer db.jmu.Unlock()
+	if db.applyErr != nil && time.Since(db.applyErrSince) >= applyFailingFor {
+		return fmt.Errorf("%w (failing for %s)", db.applyErr, time.Since(db.applyErrSince).Round(time.Second))
+	}
+	return nil
+}
+
 // maxApply is the most journal records one applier transaction writes
 // (applyChunk): it bounds how long the applier keeps bbolt's writer from
 // the pipeline and the dispatcher.
@@ -541,6 +566,9 @@ func (db *DB) applyQueued() error {
 		}
 		db.jmu.Lock()
 		if err != nil {
+			if db.applyErr == nil {
+				db.applyErrSince = time.Now()
+			}
 			db.applyErr = fmt.Errorf("apply intake journal: %w", err)
 			db.applyCond.Broadcast()
 			db.jmu.Unlock()
@@ -555,7 +583,7 @@ func (db *DB) applyQueued() error {
 			db.queue, db.queueUnsorted = nil, false
 		}
 		db.appliedSeq = last
-		db.applyErr = nil
+		db.applyErr, db.applyErrSince = nil, time.Time{}
 		db.applyCond.Broadcast()
 		db.jmu.Unlock()
 	}

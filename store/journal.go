@@ -557,6 +557,14 @@ func (j *journal) dropSpare() {
 	}
 }
 
+// broken returns the error that made the journal refuse every append
+// (nil: it takes appends).
+func (j *journal) broken() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.err
+}
+
 // checkpoint removes the closed segments whose records are all applied
 // (seq <= applied); one that cannot be removed is kept for the next call.
 func (j *journal) checkpoint(applied uint64) {

@@ -412,3 +412,57 @@ func journaledCrashCopy(t *testing.T, n int) (db *testDB, path, seg string, ids 
 	}
 	return db, path, segs[0].path, ids
 }
+
+// TestReplayCountsDamageOnceWhenALaterSegmentFails: the replay at Open
+// counts the damaged span of one segment, then fails on a later segment
+// (a full disk); the next Open replays again and must not count the same
+// span twice: the damaged segment was kept under its .corrupt name at
+// once.
+func TestReplayCountsDamageOnceWhenALaterSegmentFails(t *testing.T) {
+	db := mustOpen(t)
+	setJournal(db.DB, 4<<10, -1) // small, growing segments
+	release := holdWriter(t, db.DB)
+	var ids []string
+	for i := range 40 {
+		ids = append(ids, mustAccept(t, db.DB, newItem("zendesk", fmt.Sprint("k", i)), time.Hour).ID)
+	}
+	path := crashCopy(t, db)
+	release()
+	segs, err := listSegments(path)
+	if err != nil || len(segs) < 2 {
+		t.Fatalf("segments of the copy: %v, %v (want at least 2)", segs, err)
+	}
+	// Damage one record in the middle of the first segment.
+	offs := recordOffsets(t, segs[0].path)
+	if len(offs) < 3 {
+		t.Fatalf("%d records in the first segment", len(offs))
+	}
+	corruptAt(t, segs[0].path, offs[1]+12, []byte("XXXX"))
+
+	// First Open: segment 1 replays (and its damage is counted), the
+	// apply of segment 2 fails.
+	calls := 0
+	_, err = Open(path, Options{Now: db.clock.Now, LockTimeout: 100 * time.Millisecond,
+		applyFault: func() error {
+			calls++
+			if calls >= 2 {
+				return errors.New("disk full")
+			}
+			return nil
+		}})
+	if err == nil {
+		t.Fatal("open with a failing replay of segment 2 succeeded")
+	}
+	re, err := Open(path, Options{Now: db.clock.Now, LockTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer re.Close()
+	st, err := re.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.JournalSkipped != 1 {
+		t.Fatalf("one damaged span, JournalSkipped = %d after a replay that failed once (want 1); stats %+v", st.JournalSkipped, st)
+	}
+}

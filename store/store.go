@@ -108,6 +108,8 @@ type DB struct {
 	// sort after the one before it in queue; cleared when queue empties.
 	queueUnsorted bool
 	applyErr      error // the applier's last failure, nil after a success
+	// applyErrSince is when applyErr was first set after a success.
+	applyErrSince time.Time
 	applyStopped  bool
 	flushWaiters  int // callers waiting in flushJournal
 	applyWait     time.Duration
@@ -327,22 +329,28 @@ func (db *DB) replayJournal() (uint64, error) {
 			db.jseq = last
 		}
 		// Counted once its records are in: a replay that fails before
-		// runs again at the next Open and must not count twice.
+		// runs again at the next Open and must not count twice. Kept
+		// under its .corrupt name at once, before the next segment: a
+		// later failure of this replay must not leave it to be read and
+		// counted again.
 		if len(read.skipped) > 0 {
 			if err := db.bolt.Update(func(btx *bolt.Tx) error {
 				return addCount(btx.Bucket([]byte(bucketMeta)), countJournalSkipped, int64(len(read.skipped)))
 			}); err != nil {
 				return 0, fmt.Errorf("count damaged journal records of %s: %w", s.path, err)
 			}
+			if err := os.Rename(s.path, s.kept); err != nil {
+				return 0, fmt.Errorf("keep damaged journal segment: %w", err)
+			}
+			if err := syncDir(filepath.Dir(s.path)); err != nil {
+				return 0, err
+			}
 		}
 		next = max(next, s.num+1)
 	}
 	for _, s := range segs {
 		if s.kept != "" {
-			if err := os.Rename(s.path, s.kept); err != nil {
-				return 0, fmt.Errorf("keep damaged journal segment: %w", err)
-			}
-			continue
+			continue // renamed above
 		}
 		if err := os.Remove(s.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return 0, fmt.Errorf("remove replayed journal segment: %w", err)
