@@ -295,8 +295,10 @@ func catalogue() []connectortest.Suite {
 		},
 		{
 			ConfigPath: cfg("intercom"),
-			// Replies and state changes are written as this admin.
-			Env:    map[string]string{"INTERCOM_ADMIN_ID": "991267715"},
+			// Replies and state changes are written as this admin, Hookline's
+			// own teammate: a reply of another admin (991267715, Mark Strong,
+			// in the payloads) is an agent reply, not Hookline's echo.
+			Env:    map[string]string{"INTERCOM_ADMIN_ID": "991267799"},
 			Secret: "dev-insecure-intercom-secret",
 			// Intercom's "Signed Notifications": X-Hub-Signature: sha1=<hex
 			// HMAC-SHA1(secret, raw body)>, computed here independently of the
@@ -351,7 +353,7 @@ func catalogue() []connectortest.Suite {
 						RespondBody: fmt.Sprintf(conversation, "open", "comment"),
 						Want: connectortest.WantRequest{
 							Action: "send_message", Method: "POST", Path: "/conversations/215470893711/reply", Headers: headers,
-							JSON: `{"message_type":"comment","type":"admin","admin_id":"991267715","body":"Thanks, Ana — the parcel arrives tomorrow & we'll confirm."}`,
+							JSON: `{"message_type":"comment","type":"admin","admin_id":"991267799","body":"Thanks, Ana — the parcel arrives tomorrow & we'll confirm."}`,
 						},
 						WantCapture: map[string]string{"part_id": "5310", "state": "open"},
 					},
@@ -360,36 +362,36 @@ func catalogue() []connectortest.Suite {
 						Update: event.Update{Kind: event.KindSendMessage, RuleID: "notify", Entity: "ticket", Reference: "T-1", Message: &event.Message{Text: "<p>Escalated.</p>", To: "215470893802"}},
 						Want: connectortest.WantRequest{
 							Action: "send_message", Method: "POST", Path: "/conversations/215470893802/reply",
-							JSON: `{"message_type":"comment","type":"admin","admin_id":"991267715","body":"<p>Escalated.</p>"}`,
+							JSON: `{"message_type":"comment","type":"admin","admin_id":"991267799","body":"<p>Escalated.</p>"}`,
 						},
 					},
 					{
 						Name: "close", Update: update(map[string]any{"status": "closed"}),
 						RespondBody: fmt.Sprintf(conversation, "closed", "close"),
-						Want:        parts(`{"message_type":"close","type":"admin","admin_id":"991267715"}`),
+						Want:        parts(`{"message_type":"close","type":"admin","admin_id":"991267799"}`),
 						WantCapture: map[string]string{"state": "closed", "admin_assignee_id": "991267715", "team_assignee_id": "5017691"},
 					},
-					{Name: "solved-closes", Update: update(map[string]any{"status": "solved"}), Want: parts(`{"message_type":"close","type":"admin","admin_id":"991267715"}`)},
-					{Name: "open", Update: update(map[string]any{"status": "open"}), Want: parts(`{"message_type":"open","admin_id":"991267715"}`)},
+					{Name: "solved-closes", Update: update(map[string]any{"status": "solved"}), Want: parts(`{"message_type":"close","type":"admin","admin_id":"991267799"}`)},
+					{Name: "open", Update: update(map[string]any{"status": "open"}), Want: parts(`{"message_type":"open","admin_id":"991267799"}`)},
 					{
 						Name:   "snooze",
 						Update: update(map[string]any{"status": "snoozed", "snoozed_until": "1772538000"}),
-						Want:   parts(`{"message_type":"snoozed","admin_id":"991267715","snoozed_until":1772538000}`),
+						Want:   parts(`{"message_type":"snoozed","admin_id":"991267799","snoozed_until":1772538000}`),
 					},
 					{
 						Name:   "assign-admin",
 						Update: update(map[string]any{"owner": "991267720"}),
-						Want:   parts(`{"message_type":"assignment","type":"admin","admin_id":"991267715","assignee_id":"991267720"}`),
+						Want:   parts(`{"message_type":"assignment","type":"admin","admin_id":"991267799","assignee_id":"991267720"}`),
 					},
 					{
 						Name:   "assign-team",
 						Update: update(map[string]any{"group": "5017691"}),
-						Want:   parts(`{"message_type":"assignment","type":"team","admin_id":"991267715","assignee_id":"5017691"}`),
+						Want:   parts(`{"message_type":"assignment","type":"team","admin_id":"991267799","assignee_id":"5017691"}`),
 					},
 					{
 						Name:   "unassign",
 						Update: update(map[string]any{"owner": "unassigned"}),
-						Want:   parts(`{"message_type":"assignment","type":"admin","admin_id":"991267715","assignee_id":"0"}`),
+						Want:   parts(`{"message_type":"assignment","type":"admin","admin_id":"991267799","assignee_id":"0"}`),
 					},
 					{Name: "two-changes-refused", Update: update(map[string]any{"status": "closed", "owner": "991267720"}), WantRenderError: "one of status, owner, group per request"},
 					{Name: "tags-refused", Update: event.Update{Kind: event.KindUpdateEntity, RuleID: "t", Entity: "chat", Reference: "215470893711", AddTags: []string{"vip"}}, WantRenderError: "cannot add or remove tags"},
