@@ -300,5 +300,10 @@
 // visible in the admin API and can be replayed once the mapping is fixed,
 // whereas a skipped element would be lost without a trace.
 //
-// Every event of one payload shares one copy of the body as Raw.
+// An event keeps as Raw the JSON it was mapped from: an event of an entry
+// without each the whole body (one copy shared by every such event of the
+// payload), an event of an each entry the element that produced it (its
+// innermost level's element), so that a payload fanned out to many events
+// is not kept once per event. The gateway keeps the whole body in the
+// event's inbox item.
 package mapping

@@ -92,8 +92,9 @@ func (g *golden) String() string {
 	return b.String()
 }
 
-// eventView is the part of an event golden files show (Raw is checked
-// separately: it is the whole payload).
+// eventView is the part of an event golden files show. Raw is shown only
+// when it is not the whole payload (an event of an each entry keeps its
+// element).
 type eventView struct {
 	Type       string                  `json:"type"`
 	Entity     string                  `json:"entity"`
@@ -103,12 +104,17 @@ type eventView struct {
 	Fields     map[string]any          `json:"fields"`
 	Changes    map[string]event.Change `json:"changes,omitempty"`
 	Vars       map[string]string       `json:"vars,omitempty"`
+	Raw        json.RawMessage         `json:"raw,omitempty"`
 }
 
-func renderEvents(evs []*event.Event) string {
+func renderEvents(evs []*event.Event, body []byte) string {
 	views := make([]eventView, 0, len(evs))
 	for _, e := range evs {
-		views = append(views, eventView{e.Type, e.Entity, e.Reference, e.OccurredAt, e.Actor, e.Fields, e.Changes, e.Vars})
+		v := eventView{e.Type, e.Entity, e.Reference, e.OccurredAt, e.Actor, e.Fields, e.Changes, e.Vars, nil}
+		if !bytes.Equal(e.Raw, body) {
+			v.Raw = e.Raw
+		}
+		views = append(views, v)
 	}
 	b, err := json.MarshalIndent(views, "", "  ")
 	if err != nil {
@@ -210,18 +216,18 @@ func TestGolden(t *testing.T) {
 					}
 					check("error", got+"\n")
 					if err == nil {
-						check("events.json", renderEvents(evs))
+						check("events.json", renderEvents(evs, in.Body))
 					}
 				} else {
 					for i, e := range evs {
-						if !bytes.Equal(e.Raw, in.Body) {
-							t.Errorf("event %d: Raw is not the payload", i)
+						if !json.Valid(e.Raw) || !bytes.Contains(in.Body, e.Raw) {
+							t.Errorf("event %d: Raw is not the payload or a part of it", i)
 						}
 						if e.Connector != "test" || !e.ReceivedAt.Equal(in.ReceivedAt) {
 							t.Errorf("event %d: connector %q received_at %v", i, e.Connector, e.ReceivedAt)
 						}
 					}
-					check("events.json", renderEvents(evs))
+					check("events.json", renderEvents(evs, in.Body))
 				}
 			}
 			if changed {

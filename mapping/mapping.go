@@ -185,6 +185,13 @@ func (m *Mapper) MapWithWarnings(in Input) ([]*event.Event, []Warning, error) {
 				return fmt.Errorf("%w: mapping entry %q%s maps an event of %d fields, more than the cap of %d (inbound.max_fields of connector %s); nothing was mapped",
 					ErrTooManyFields, e.name, e.position(st), n, maxFields, m.connector)
 			}
+			if n := len(e.levels); n > 0 {
+				// A fanned-out event keeps the element that produced it (a
+				// copy: the string is the body's), not the whole payload:
+				// the events of one payload would otherwise store it once
+				// each.
+				ev.Raw = json.RawMessage(st.elems[n-1].Raw)
+			}
 			out = append(out, ev)
 			return nil
 		})
@@ -198,12 +205,16 @@ func (m *Mapper) MapWithWarnings(in Input) ([]*event.Event, []Warning, error) {
 	if count > limit {
 		return nil, nil, fmt.Errorf("%w: the payload maps to %d events, more than the cap of %d (inbound.max_events of connector %s); nothing was mapped", ErrTooManyEvents, count, limit, m.connector)
 	}
-	if len(out) > 0 {
-		// One copy of the body, shared by every event of this payload: the
-		// caller's buffer may be reused (Fiber) or transaction-bound (bbolt).
-		raw := json.RawMessage(bytes.Clone(in.Body))
-		for _, ev := range out {
-			ev.Raw = raw
+	// One copy of the body, shared by the events mapped from the whole
+	// payload (entries without each): the caller's buffer may be reused
+	// (Fiber) or transaction-bound (bbolt).
+	var body json.RawMessage
+	for _, ev := range out {
+		if ev.Raw == nil {
+			if body == nil {
+				body = bytes.Clone(in.Body)
+			}
+			ev.Raw = body
 		}
 	}
 	return out, st.warnings, nil

@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -396,9 +397,12 @@ func TestEachFanOut(t *testing.T) {
 					t.Errorf("event %d object = %v", i, e.Fields["object"])
 				}
 			}
-			// All events share one copy of the payload.
-			if &evs[0].Raw[0] != &evs[3].Raw[0] || string(evs[0].Raw) != fanOut {
-				t.Error("events do not share the payload copy")
+			// Each event keeps the message that produced it, not the payload.
+			for i, want := range []string{`{"id":"m1","from":"111","text":{"body":"hi"}}`, `{"id":"m2","from":"111","text":{"body":"there"}}`,
+				`{"id":"m3","from":"222","text":{"body":"yo"}}`, `{"id":"m4","from":"222","text":{"body":"bye"}}`} {
+				if string(evs[i].Raw) != want {
+					t.Errorf("event %d raw %s, want %s", i, evs[i].Raw, want)
+				}
 			}
 		})
 	}
@@ -988,6 +992,59 @@ func TestCompileEmpty(t *testing.T) {
 	}
 }
 
+// TestRawOfEachEvent: an event mapped from the whole payload keeps the
+// whole body as Raw (one copy shared by all such events); an event of an
+// `each` entry keeps the element that produced it, so that a payload
+// fanned out to many events is not stored once per event.
+func TestRawOfEachEvent(t *testing.T) {
+	const body = `{"kind":"batch","items":[{"id":"a","n":1}, {"id":"b","n":[2,3]},"c",null,[{"id":"d"}]],
+  "one":{"id":"o"}}`
+	tests := []struct {
+		name, src string
+		want      []string // Raw of each event, in order
+	}{
+		{"no each: the whole body", "- { type: t.x, entity: e, reference: kind }\n", []string{body}},
+		{"two entries without each share the body", "- { type: t.x, entity: e, reference: kind }\n- { type: t.y, entity: e, reference: kind }\n",
+			[]string{body, body}},
+		{"each: the element, nested arrays flattened, nulls skipped", "- { each: items, type: t.x, entity: e, reference: '{{ .Path \"id\" }}-' }\n",
+			[]string{`{"id":"a","n":1}`, `{"id":"b","n":[2,3]}`, `"c"`, `{"id":"d"}`}},
+		{"each over an object: that object", "- { each: one, type: t.x, entity: e, reference: id }\n", []string{`{"id":"o"}`}},
+		{"each mixed with a whole-payload entry", "- { type: t.x, entity: e, reference: kind }\n- { each: items, where: { path: n, exists: true }, type: t.y, entity: e, reference: id }\n",
+			[]string{body, `{"id":"a","n":1}`, `{"id":"b","n":[2,3]}`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			evs := mustMap(t, mustCompile(t, tt.src), Input{Body: []byte(body)})
+			if len(evs) != len(tt.want) {
+				t.Fatalf("%d events, want %d", len(evs), len(tt.want))
+			}
+			for i, e := range evs {
+				if string(e.Raw) != tt.want[i] {
+					t.Errorf("event %d raw %s, want %s", i, e.Raw, tt.want[i])
+				}
+			}
+		})
+	}
+	// A fan-out stores about the body once, however many events it makes.
+	var b strings.Builder
+	b.WriteString(`{"items":[`)
+	for i := range 1000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"id":"%d","pad":"%s"}`, i, strings.Repeat("x", 100))
+	}
+	b.WriteString(`]}`)
+	evs := mustMap(t, mustCompile(t, "- { each: items, type: t.x, entity: e, reference: id }\n"), Input{Body: []byte(b.String())})
+	total := 0
+	for _, e := range evs {
+		total += len(e.Raw)
+	}
+	if len(evs) != 1000 || total > b.Len() {
+		t.Errorf("%d events hold %d bytes of raw for a %d-byte body", len(evs), total, b.Len())
+	}
+}
+
 func TestRawIsACopy(t *testing.T) {
 	m := mustCompile(t, "- { type: t.x, entity: e, reference: id }\n")
 	body := []byte(`{"id":"1"}`)
@@ -1017,7 +1074,7 @@ func TestConcurrentMap(t *testing.T) {
 	hdr := map[string][]string{"X-Hub-Signature-256": {"sha256=x"}}
 	want := make([]string, len(bodies))
 	for i, b := range bodies {
-		want[i] = renderEvents(mustMap(t, m, Input{Body: b, Header: hdr}))
+		want[i] = renderEvents(mustMap(t, m, Input{Body: b, Header: hdr}), b)
 	}
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -1031,7 +1088,7 @@ func TestConcurrentMap(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if got := renderEvents(evs); got != want[k] {
+				if got := renderEvents(evs, bodies[k]); got != want[k] {
 					t.Errorf("concurrent result differs for body %d", k)
 					return
 				}
