@@ -134,18 +134,23 @@ func (db *DB) Event(id string) (*StoredEvent, error) {
 // ListEvents returns events newest first and the cursor of the next page
 // ("" when there is no more). With Connector, Entity and Reference all set
 // it walks the entity index instead of all events; Since stops the walk at
-// the first id older than Since, so older data is not read.
+// the first id older than Since, so older data is not read. A page reads
+// at most maxListScan events: a filter that few match answers a short,
+// possibly empty, page with the cursor where the walk stopped.
 func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
+	return db.listEvents(f, maxListScan)
+}
+
+// listEvents is ListEvents reading at most budget events.
+func (db *DB) listEvents(f EventFilter, budget int) ([]StoredEvent, string, error) {
 	if err := checkListArgs(f.Cursor, "connector", f.Connector, "type", f.Type, "entity", f.Entity, "reference", f.Reference); err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
-	limit := clampLimit(f.Limit)
 	var floor []byte
 	if !f.Since.IsZero() {
 		floor = ulidFloor(f.Since)
 	}
-	var out []StoredEvent
-	next := ""
+	page := newListPage[StoredEvent](clampLimit(f.Limit), budget, idCursor)
 	err := db.View(func(tx *Tx) error {
 		match := func(se *StoredEvent) bool {
 			e := se.Event
@@ -155,10 +160,18 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 				(f.Entity == "" || e.Entity == f.Entity) &&
 				(f.Reference == "" || e.Reference == f.Reference)
 		}
-		// visit returns false to stop the walk.
+		events := tx.b(bucketEvents)
+		// visit returns false to stop the walk; v is nil for an index
+		// entry whose event is gone.
 		visit := func(id []byte, v []byte) (bool, error) {
 			if floor != nil && bytes.Compare(id, floor) < 0 {
 				return false, nil
+			}
+			if !page.reach(id) {
+				return false, nil
+			}
+			if v == nil {
+				return true, nil
 			}
 			var se StoredEvent
 			if err := decodeStoredEvent(id, v, &se); err != nil {
@@ -167,14 +180,8 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 			if !match(&se) {
 				return true, nil
 			}
-			if len(out) == limit {
-				next = out[len(out)-1].Event.ID
-				return false, nil
-			}
-			out = append(out, se)
-			return true, nil
+			return page.take(se), nil
 		}
-		events := tx.b(bucketEvents)
 		if f.Connector != "" && f.Entity != "" && f.Reference != "" {
 			ek, err := entityKeyBytes(event.EntityKey{Connector: f.Connector, Entity: f.Entity, Reference: f.Reference})
 			if err != nil {
@@ -188,11 +195,7 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 			c := tx.b(bucketEntities).Cursor()
 			for k, _ := lastBefore(c, prefix, upper); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Prev() {
 				id := k[len(prefix):]
-				v := events.Get(id)
-				if v == nil {
-					continue
-				}
-				more, err := visit(id, v)
+				more, err := visit(id, events.Get(id))
 				if err != nil || !more {
 					return err
 				}
@@ -204,7 +207,7 @@ func (db *DB) ListEvents(f EventFilter) ([]StoredEvent, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("list events: %w", err)
 	}
-	return out, next, nil
+	return page.items, page.next, nil
 }
 
 // Entity returns the snapshot of an entity, or nil, nil when it is unknown.

@@ -959,22 +959,30 @@ func (tx *Tx) recoverInFlight() error {
 // ListDeliveries returns deliveries newest first and the cursor of the
 // next page ("" when there is no more). A State filter walks the state
 // index and Connector+Reference the reference index; Since stops the walk
-// at the first id older than Since.
+// at the first id older than Since. A page reads at most maxListScan
+// deliveries: a filter that few match answers a short, possibly empty,
+// page with the cursor where the walk stopped.
 func (db *DB) ListDeliveries(f DeliveryFilter) ([]*Delivery, string, error) {
+	return db.listDeliveries(f, maxListScan)
+}
+
+// listDeliveries is ListDeliveries reading at most budget deliveries.
+func (db *DB) listDeliveries(f DeliveryFilter, budget int) ([]*Delivery, string, error) {
 	if err := checkListArgs(f.Cursor, "connector", f.Connector, "reference", f.Reference, "rule", f.Rule); err != nil {
 		return nil, "", fmt.Errorf("list deliveries: %w", err)
 	}
-	limit := clampLimit(f.Limit)
 	var floor []byte
 	if !f.Since.IsZero() {
 		floor = ulidFloor(f.Since)
 	}
-	var out []*Delivery
-	next := ""
+	page := newListPage[*Delivery](clampLimit(f.Limit), budget, idCursor)
 	err := db.View(func(tx *Tx) error {
 		outbox := tx.b(bucketOutbox)
 		visit := func(id, v []byte) (bool, error) {
 			if floor != nil && bytes.Compare(id, floor) < 0 {
+				return false, nil
+			}
+			if !page.reach(id) {
 				return false, nil
 			}
 			if v == nil {
@@ -990,12 +998,7 @@ func (db *DB) ListDeliveries(f DeliveryFilter) ([]*Delivery, string, error) {
 				(f.Rule != "" && d.RuleID != f.Rule) {
 				return true, nil
 			}
-			if len(out) == limit {
-				next = out[len(out)-1].ID
-				return false, nil
-			}
-			out = append(out, d)
-			return true, nil
+			return page.take(d), nil
 		}
 		walkIndex := func(bucket string, prefix []byte) error {
 			var upper []byte
@@ -1032,7 +1035,7 @@ func (db *DB) ListDeliveries(f DeliveryFilter) ([]*Delivery, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("list deliveries: %w", err)
 	}
-	return out, next, nil
+	return page.items, page.next, nil
 }
 
 // Stats returns counts of pending inbox items, deliveries per state and

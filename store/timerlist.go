@@ -13,9 +13,16 @@ import (
 // rule, the order of compareTimers) and the cursor of the next page (""
 // when there is no more). Every page walks the due index from its start,
 // since a timer moved later keeps its earlier entry: a page deep in a
-// large index costs a read of each timer due before it.
+// large index costs a read of each timer due before it. A page reads at
+// most maxListScan timers past its cursor: a filter that few match
+// answers a short, possibly empty, page with the cursor where the walk
+// stopped.
 func (db *DB) ListTimers(f TimerFilter) ([]Timer, string, error) {
-	limit := clampLimit(f.Limit)
+	return db.listTimers(f, maxListScan)
+}
+
+// listTimers is ListTimers reading at most budget timers past the cursor.
+func (db *DB) listTimers(f TimerFilter, budget int) ([]Timer, string, error) {
 	var after *Timer
 	if f.Cursor != "" {
 		t, err := parseTimerCursor(f.Cursor)
@@ -24,28 +31,25 @@ func (db *DB) ListTimers(f TimerFilter) ([]Timer, string, error) {
 		}
 		after = &t
 	}
-	var out []Timer
-	next := ""
+	page := newListPage[Timer](clampLimit(f.Limit), budget, timerCursor)
 	err := db.View(func(tx *Tx) error {
 		return tx.walkDue(f.DueBefore, func(t *Timer) (bool, error) {
 			if after != nil && compareTimers(*t, *after) <= 0 {
 				return true, nil
 			}
+			if !page.reach(*t) {
+				return false, nil
+			}
 			if !timerMatches(f, t) {
 				return true, nil
 			}
-			if len(out) == limit {
-				next = timerCursor(out[len(out)-1])
-				return false, nil
-			}
-			out = append(out, *t)
-			return true, nil
+			return page.take(*t), nil
 		})
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list timers: %w", err)
 	}
-	return out, next, nil
+	return page.items, page.next, nil
 }
 
 // timerMatches reports whether t passes f's rule and entity filters.
