@@ -278,7 +278,7 @@ func (s *Server) samples(c *fiber.Ctx) error {
 		f.Type = pattern
 	}
 	out := make([]HookPayload, 0, limit)
-	for scanned := 0; len(out) < limit && scanned < samplePatternScan; {
+	for scanned, pages := 0, 0; len(out) < limit && scanned < samplePatternScan && pages < samplePages; pages++ {
 		evs, next, err := s.db.ListEvents(f)
 		if err != nil {
 			return storeProblem(c, err)
@@ -298,8 +298,14 @@ func (s *Server) samples(c *fiber.Ctx) error {
 }
 
 // samplePatternScan bounds how many recent events a sample request looks
-// through.
-const samplePatternScan = 5000
+// through, and samplePages how many list pages it reads to find them: a
+// page reads at most 20,000 records (store.ListEvents) and comes back
+// empty when none of them has the type, so a type with no recent events
+// costs a bounded read, not the whole history.
+const (
+	samplePatternScan = 5000
+	samplePages       = 5
+)
 
 // goneQueue hands the subscriptions whose target answered 410 to a
 // goroutine of their own. The dispatcher calls OnGone on its one
