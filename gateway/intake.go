@@ -360,12 +360,17 @@ func admit(in *connectors.Inbound, ctype string, req *verify.Request) (admission
 		return admission{}, r
 	} else if !json.Valid(text) {
 		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: "malformed JSON body: " + jsonSyntaxReason(text)}
-	} else if key, pointer, dup := duplicateKey(text); dup {
-		return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf(
-			"malformed JSON body: duplicate key %q in the object at %s; an object with a key twice has no single meaning: send each key once", key, pointerOrRoot(pointer))}
 	}
 	if err := in.Verifier.Verify(req); err != nil {
 		return admission{}, &Refusal{Status: fiber.StatusUnauthorized, Reason: oneLine(err.Error())}
+	}
+	// Only a signed body (or one for a connector without signatures) is
+	// read further than json.Valid.
+	if kind == "json" {
+		if key, pointer, dup := duplicateKey(text); dup {
+			return admission{}, &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf(
+				"malformed JSON body: duplicate key %q in the object at %s; an object with a key twice has no single meaning: send each key once", key, pointerOrRoot(pointer))}
+		}
 	}
 	converted := cs != charsetUTF8 || len(text) != len(req.Body)
 	return admission{payload: payload, kind: kind, converted: converted}, nil
