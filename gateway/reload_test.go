@@ -298,3 +298,26 @@ func TestReloadWarnsAboutRestartOnlySettings(t *testing.T) {
 		})
 	}
 }
+
+// A connector whose default: is a YAML anchor holding an alias to itself
+// used to overflow the stack while loading (a fatal error, not a panic):
+// a reload killed the running gateway. It is a config error at the alias;
+// the reload is refused and the gateway keeps its config.
+func TestReloadRefusesSelfReferencingAlias(t *testing.T) {
+	cfg := copyConfigs(t)
+	srv, _ := runGateway(t, Options{ConfigPath: cfg, Listen: "127.0.0.1:0", DataDir: t.TempDir()})
+	generic := filepath.Join(cfg, "connectors", "generic.yaml")
+	editFile(t, generic, "tags: tags", "tags: { path: tags, default: &loop [a, *loop] }")
+	err := srv.Reload()
+	if want := generic + ":73:48: alias *loop refers to a value that contains it"; err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("reload with a self-referencing alias: %v; want an error containing %s", err, want)
+	}
+	resp, err := http.Post("http://"+srv.Addr()+"/hooks/generic", "application/json", strings.NewReader(`{"type":"ticket.updated","id":"1"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("after the refused reload, a webhook got %d; want 202", resp.StatusCode)
+	}
+}

@@ -300,7 +300,7 @@ func (c *compiler) setOp(rc *ruleCtx, field string, v *yaml.Node, what string) (
 	}
 	if v.Kind != yaml.ScalarNode {
 		if strings.HasPrefix(field, "custom.") {
-			if countNodes(v, maxRuleNodes) > maxRuleNodes {
+			if yamlconf.CountNodes(v, maxRuleNodes) > maxRuleNodes {
 				c.errorf(rc.file, v, "%s: the value expands to more than %d nodes (check YAML aliases)", what, maxRuleNodes)
 				return op, false
 			}

@@ -90,8 +90,9 @@ type ruleCtx struct {
 }
 
 // maxRuleNodes bounds the conditions and body values one rule may expand
-// to, so that YAML aliases cannot blow a rule up exponentially.
-const maxRuleNodes = 10000
+// to, so that YAML aliases cannot blow a rule up exponentially: as much as
+// one value converted by yamlconf.
+const maxRuleNodes = yamlconf.MaxValueNodes
 
 // spend counts one compiled node against the rule's budget; false means
 // the budget is exceeded (reported once per rule).
@@ -105,22 +106,6 @@ func (c *compiler) spend(rc *ruleCtx, n *yaml.Node) bool {
 		c.errorf(rc.file, n, "rule %q is too large: its conditions and values expand to more than %d nodes (check YAML aliases)", rc.id, maxRuleNodes)
 	}
 	return false
-}
-
-// countNodes counts the nodes of n with aliases expanded, stopping past limit.
-func countNodes(n *yaml.Node, limit int) int {
-	n = yamlconf.Resolve(n)
-	if n == nil {
-		return 0
-	}
-	total := 1
-	for _, c := range n.Content {
-		if total > limit {
-			break
-		}
-		total += countNodes(c, limit-total)
-	}
-	return total
 }
 
 func (c *compiler) errorf(file string, n *yaml.Node, format string, args ...any) {

@@ -66,6 +66,7 @@ func ParseObserved(file string, data []byte, env Env, observe DefaultObserver) (
 		env = NoEnv
 	}
 	var errs Errors
+	checkAliases(file, root, &errs)
 	dropDuplicateKeys(file, root, &errs)
 	expandNode(file, root, env, observe, &errs, false)
 	return root, errs
@@ -206,13 +207,22 @@ func KindName(n *yaml.Node) string {
 
 // ToValue converts a node into a JSON-shaped Go value (string, float64, bool,
 // nil, []any, map[string]any).
-func ToValue(n *yaml.Node) (any, error) { return toValue(n, false) }
+// A value that expands to more than MaxValueNodes nodes (through YAML
+// aliases) is an error.
+func ToValue(n *yaml.Node) (any, error) { return boundedValue(n, false) }
 
 // ToExactValue is ToValue with integers as json.Number of their decimal
 // digits, so that an integer float64 cannot hold (a 17-digit id) keeps
 // every digit when encoded as JSON (config tests' payloads and
 // expectations).
-func ToExactValue(n *yaml.Node) (any, error) { return toValue(n, true) }
+func ToExactValue(n *yaml.Node) (any, error) { return boundedValue(n, true) }
+
+func boundedValue(n *yaml.Node, exact bool) (any, error) {
+	if CountNodes(n, MaxValueNodes) > MaxValueNodes {
+		return nil, fmt.Errorf("the value expands to more than %d nodes (check YAML aliases)", MaxValueNodes)
+	}
+	return toValue(n, exact)
+}
 
 func toValue(n *yaml.Node, exact bool) (any, error) {
 	n = Resolve(n)
