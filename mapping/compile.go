@@ -799,8 +799,14 @@ func (c *compiler) compileMap(n *yaml.Node, where string) map[string]any {
 			c.errs.Add(c.file, kv.Value, "%s: map value for %q must be a scalar, got %s", where, kv.Key.Value, yamlconf.KindName(kv.Value))
 			continue
 		}
-		if _, dup := out[kv.Key.Value]; dup {
-			c.errs.Add(c.file, kv.Key, "%s: map key %q appears twice", where, kv.Key.Value)
+		key := kv.Key.Value
+		if tag := kv.Key.ShortTag(); tag == "!!float" || tag == "!!int" {
+			// An unquoted number matches a payload's number as the payload
+			// spells it canonically (keyString): 1.0 is the key "1".
+			key = numberText(key)
+		}
+		if _, dup := out[key]; dup {
+			c.errs.Add(c.file, kv.Key, "%s: map key %q appears twice", where, key)
 			continue
 		}
 		v, err := yamlconf.ToValue(kv.Value)
@@ -808,7 +814,7 @@ func (c *compiler) compileMap(n *yaml.Node, where string) map[string]any {
 			c.errs.Add(c.file, kv.Value, "%s: map: %v", where, err)
 			continue
 		}
-		out[kv.Key.Value] = event.Normalize(v)
+		out[key] = event.Normalize(v)
 	}
 	return out
 }
