@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -47,6 +48,11 @@ func actionNames() []string {
 
 // settableFields are the fields set_fields may write besides custom.<name>.
 var settableFields = []string{"category", "channel", "group", "owner", "priority", "status"}
+
+// singlePercentVar matches %NAME% written with single percent signs, a
+// misspelling of the %%NAME%% variable shorthand that would otherwise send
+// every update to a ticket literally named "%NAME%".
+var singlePercentVar = regexp.MustCompile(`^\s*%([A-Za-z_][A-Za-z0-9_]*)%\s*$`)
 
 // MaxReferenceLen is the longest reference update_ticket accepts (Spoki's limit).
 const MaxReferenceLen = 256
@@ -378,7 +384,12 @@ func (c *compiler) updateTicket(rc *ruleCtx, v *yaml.Node, a *action) bool {
 				c.errorf(rc.file, ref, "update_ticket.reference: at most %d characters, got %d", MaxReferenceLen, len(ref.Value))
 				ok = false
 			}
-			c.warns.Add(rc.file, ref, "update_ticket.reference %q is literal: every run updates the same ticket; use a variable like %%%%TICKET_REFERENCE%%%% for reliable matching", ref.Value)
+			if m := singlePercentVar.FindStringSubmatch(ref.Value); m != nil {
+				c.errorf(rc.file, ref, "update_ticket.reference %q is literal text; did you mean the variable %%%%%s%%%%?", ref.Value, m[1])
+				ok = false
+			} else {
+				c.warns.Add(rc.file, ref, "update_ticket.reference %q is literal: every run updates the same ticket; use a variable like %%%%TICKET_REFERENCE%%%% for reliable matching", ref.Value)
+			}
 		}
 	}
 	for _, f := range []struct {

@@ -205,6 +205,7 @@ func TestActionConfigErrors(t *testing.T) {
 		{"empty reference", "", "      - update_ticket: { reference: \"\", status: open }\n", Options{}, []string{"update_ticket.reference: required"}},
 		{"no change", "", "      - update_ticket: { reference: \"%%TICKET_REFERENCE%%\" }\n", Options{}, []string{"update_ticket: set at least one of status, priority, category, owner"}},
 		{"misspelt update_ticket key", "", "      - update_ticket: { reference: \"%%TICKET_REFERENCE%%\", staus: open }\n", Options{}, []string{`unknown key "staus"; did you mean "status"?`}},
+		{"single-percent variable", "", "      - update_ticket: { reference: \"%TICKET_REFERENCE%\", status: open }\n", Options{}, []string{`update_ticket.reference "%TICKET_REFERENCE%" is literal text; did you mean the variable %%TICKET_REFERENCE%%?`}},
 		{"literal reference too long", "", "      - update_ticket: { reference: " + strings.Repeat("r", 257) + ", status: open }\n", Options{}, []string{"at most 256 characters, got 257"}},
 		{"unknown connector", "", "      - update_ticket: { reference: \"%%TICKET_REFERENCE%%\", status: open, connector: zendsk }\n", vars, []string{`update_ticket.connector: unknown connector "zendsk"; did you mean "zendesk"?`}},
 		{"variable not produced", "    connector: spoki\n", "      - update_ticket: { reference: \"%%ORDER_ID%%\", status: open }\n", vars, []string{`variable %%ORDER_ID%% is not produced by connector spoki (it produces: EMAIL, TICKET_REFERENCE)`}},
