@@ -166,7 +166,7 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, r.url, r.body)
 	if err != nil {
-		res.err = &permanentError{err: fmt.Errorf("build request %s %s: %w", r.method, r.url, err)}
+		res.err = &permanentError{err: fmt.Errorf("build request %s %s: %w", r.method, targetOrigin(r.url), err)}
 		return res
 	}
 	for k, v := range r.headers {
@@ -187,7 +187,7 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 	for k, vs := range req.Header {
 		for _, v := range vs {
 			if err := connectors.CheckHeader(k, v); err != nil {
-				res.err = &permanentError{err: fmt.Errorf("build request %s %s: %w", r.method, r.url, err)}
+				res.err = &permanentError{err: fmt.Errorf("build request %s %s: %w", r.method, targetOrigin(r.url), err)}
 				return res
 			}
 		}
@@ -203,7 +203,7 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 		if resp != nil && resp.Body != nil {
 			_ = resp.Body.Close()
 		}
-		res.err = err
+		res.err = withoutTargetPath(err)
 		res.latency = time.Since(start)
 		return res
 	}
@@ -223,6 +223,48 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 		res.bodyErr = fmt.Errorf("read response body: %w", rerr)
 	}
 	return res
+}
+
+// transportError is a failed request's *url.Error with the URL cut to
+// scheme://host: its path and query may be a credential (a REST-hook
+// subscriber's URL is, at Zapier), and the error reaches the log and the
+// stored attempts. It unwraps to the cause, and is a timeout when the
+// *url.Error was.
+type transportError struct {
+	op, target string
+	err        *url.Error
+}
+
+func (e *transportError) Error() string {
+	return fmt.Sprintf("%s %s: %v", e.op, e.target, e.err.Err)
+}
+
+func (e *transportError) Unwrap() error { return e.err.Err }
+
+// Timeout reports whether the request timed out.
+func (e *transportError) Timeout() bool { return e.err.Timeout() }
+
+// Temporary is the *url.Error's answer; net.Error still asks for it.
+func (e *transportError) Temporary() bool { return e.err.Temporary() }
+
+// withoutTargetPath turns a *url.Error into a transportError naming only
+// the target's scheme and host; any other error is returned as it is.
+func withoutTargetPath(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return &transportError{op: ue.Op, target: targetOrigin(ue.URL), err: ue}
+}
+
+// targetOrigin is scheme://host of a URL, without user info, path, query
+// or fragment ("(unparsable URL)" when it cannot be read).
+func targetOrigin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(unparsable URL)"
+	}
+	return u.Scheme + "://" + u.Host
 }
 
 // responseText is the part of a body an Attempt keeps.

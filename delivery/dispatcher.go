@@ -121,6 +121,11 @@ type Dispatcher struct {
 		work     chan<- *store.Delivery // nil while Run is not running
 		maxAhead int
 	}
+
+	// sendHook, when set (tests), is called with each delivery as it is
+	// sent: tests make it panic to stand for a bug that a delivery
+	// triggers.
+	sendHook func(del *store.Delivery)
 }
 
 // New returns a Dispatcher for db's outbox sending through outbounds.
@@ -178,6 +183,16 @@ func New(db *store.DB, outbounds map[string]*connectors.Outbound, cfg Config) (*
 	}
 	d.SetOutbounds(outbounds)
 	return d, nil
+}
+
+// CountFailed counts n deliveries of connector that failed without being
+// sent (the gateway stores a delivery whose request cannot be built as
+// failed at once) under hookline_deliveries_total{outcome="failed"}, as
+// the dispatcher counts its own failures.
+func (d *Dispatcher) CountFailed(connector string, n int) {
+	if d.metrics != nil && n > 0 {
+		d.metrics.deliveries.WithLabelValues(connector, outcomeFailed).Add(float64(n))
+	}
 }
 
 // Notify tells the dispatcher new deliveries were written. It never blocks.
@@ -657,7 +672,7 @@ func (d *Dispatcher) deliver(ctx, sendCtx context.Context, del *store.Delivery) 
 	t, err := d.targetFor(del)
 	if err != nil {
 		d.metrics.outcome(del.Connector, outcomeFailed)
-		d.log.Warn("delivery: failed", "delivery", del.ID, "connector", del.Connector, "reason", err.Error())
+		d.log.Warn("delivery: failed", "delivery", del.ID, "rule", del.RuleID, "event", del.EventID, "connector", del.Connector, "reason", err.Error())
 		return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}
 	}
 	now := d.cfg.Now()
@@ -726,8 +741,12 @@ func (d *Dispatcher) deliverHTTP(ctx context.Context, t *target, adm admission, 
 		if p := recover(); p != nil {
 			pe := bug.Recovered("sending", p).Log(d.log, "delivery", del.ID)
 			o = outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: pe.Error()}}
+			d.metrics.outcome(t.name, outcomeFailed)
 		}
 	}()
+	if d.sendHook != nil {
+		d.sendHook(del)
+	}
 	started := d.cfg.Now()
 	r := outRequest{
 		method:     del.Request.Method,
@@ -890,7 +909,7 @@ func (d *Dispatcher) decide(del *store.Delivery, cfg *targetConfig, act *connect
 func (d *Dispatcher) fail(o *outcome, reason string) {
 	o.finish.State = store.DeliveryFailed
 	o.finish.Reason = reason
-	d.log.Warn("delivery: failed", "delivery", o.del.ID, "connector", o.del.Connector, "reason", reason)
+	d.log.Warn("delivery: failed", "delivery", o.del.ID, "rule", o.del.RuleID, "event", o.del.EventID, "connector", o.del.Connector, "reason", reason)
 }
 
 // retry schedules the next durable attempt of o, or gives up: by the

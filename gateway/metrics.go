@@ -174,6 +174,17 @@ type tally struct {
 	received []receipt
 	// fired are the due times of the timers fired.
 	fired []time.Time
+	// unbuilt counts, by connector, the deliveries stored failed because
+	// their request could not be built.
+	unbuilt map[string]int
+}
+
+// unbuildable counts one delivery of connector that could not be built.
+func (t *tally) unbuildable(connector string) {
+	if t.unbuilt == nil {
+		t.unbuilt = map[string]int{}
+	}
+	t.unbuilt[connector]++
 }
 
 // receipt is when an inbox item of connector was received.

@@ -53,6 +53,10 @@ type pipeline struct {
 	// (scheduler.behindInbox) reads the timers again.
 	batches atomic.Uint64
 	drained func()
+	// deliveriesFailed, when set, counts n deliveries of connector stored
+	// failed because their request could not be built (the dispatcher's
+	// hookline_deliveries_total{outcome="failed"}), after the commit.
+	deliveriesFailed func(connector string, n int)
 	// subscriptions returns the REST-hook subscriptions in force.
 	subscriptions func() []store.Subscription
 	// timerArmed is told, after a commit, the earliest due time of the
@@ -251,6 +255,9 @@ type batchState struct {
 	// tally is what the batch counts for the metrics, added once its
 	// transaction has committed.
 	tally tally
+	// logs are the lines the batch logs once its transaction has
+	// committed: a batch rolled back and retried item by item logs once.
+	logs []logRecord
 	// queued are the entity updates the batch queued for delivery, by
 	// target entity, in order: later updates of the batch are rendered
 	// (and checked for no-ops) against the target with them applied, so
@@ -372,10 +379,24 @@ type batchResult struct {
 	claimed    []*store.Delivery
 	reserved   int
 	tally      tally
+	logs       []logRecord
 }
 
 func (bs *batchState) result() batchResult {
-	return batchResult{deliveries: bs.deliveries, earliest: bs.earliest, claimed: bs.claimed, reserved: bs.reserved, tally: bs.tally}
+	return batchResult{deliveries: bs.deliveries, earliest: bs.earliest, claimed: bs.claimed, reserved: bs.reserved, tally: bs.tally, logs: bs.logs}
+}
+
+// logRecord is a line a batch logs once its transaction has committed.
+type logRecord struct {
+	level slog.Level
+	msg   string
+	args  []any
+}
+
+// logAfter queues a line to log once the batch's transaction has
+// committed (none when it is rolled back).
+func (bs *batchState) logAfter(level slog.Level, msg string, args ...any) {
+	bs.logs = append(bs.logs, logRecord{level: level, msg: msg, args: args})
 }
 
 // committed follows a batch's transaction (ok: it committed). It hands the
@@ -395,6 +416,14 @@ func (p *pipeline) committed(ok bool, r batchResult) {
 		return
 	}
 	p.metrics.add(&r.tally, p.now())
+	if p.deliveriesFailed != nil {
+		for connector, n := range r.tally.unbuilt {
+			p.deliveriesFailed(connector, n)
+		}
+	}
+	for _, l := range r.logs {
+		p.log.Log(context.Background(), l.level, l.msg, l.args...)
+	}
 	if r.deliveries > len(r.claimed) && p.delivered != nil {
 		p.delivered()
 	}
@@ -770,9 +799,13 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 	}
 	req, action, err := renderRequest(bs.bundle, u, d.ID, target)
 	if err != nil {
-		// Kept, visible and retryable after a config fix: never dropped.
+		// Kept, visible and retryable after a config fix: never dropped;
+		// counted and logged as the dispatcher's failures are.
 		d.State = store.DeliveryFailed
 		d.Reason = err.Error()
+		bs.tally.unbuildable(d.Connector)
+		bs.logAfter(slog.LevelWarn, "delivery: failed", "delivery", d.ID, "rule", d.RuleID, "event", d.EventID,
+			"connector", d.Connector, "reason", d.Reason)
 	} else {
 		d.Request = *req
 		d.Action = action

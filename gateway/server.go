@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -142,6 +143,7 @@ func New(opts Options) (*Server, error) {
 	s.disp = disp
 	s.pipe.delivered = disp.Notify
 	s.pipe.handoff = disp
+	s.pipe.deliveriesFailed = disp.CountFailed
 	s.sched = newScheduler(s.pipe, log)
 	s.pipe.timerArmed = s.sched.armed
 	s.pipe.drained = s.sched.inboxMoved
@@ -409,10 +411,18 @@ func (s *Server) startHousekeeping(ctx context.Context, wg *sync.WaitGroup) {
 // subscriber that is gone loses its subscription. It runs on the
 // dispatcher's loop: the removal is queued for the gone goroutine.
 func (s *Server) onGone(d *store.Delivery) {
-	s.log.Warn("delivery target is gone (410)", "delivery", d.ID, "connector", d.Connector, "url", d.Request.URL)
-	if id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix); ok && d.Connector == restHooksConnector {
-		s.gone.add(id)
+	// The host only: a subscriber's URL path is often its credential
+	// (Zapier's /hooks/catch/<id>/<secret>/).
+	host := "(unparsable URL)"
+	if u, err := url.Parse(d.Request.URL); err == nil {
+		host = u.Host
 	}
+	if id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix); ok && d.Connector == restHooksConnector {
+		s.log.Warn("delivery target is gone (410); removing its REST-hook subscription", "delivery", d.ID, "subscription", id, "host", host)
+		s.gone.add(id)
+		return
+	}
+	s.log.Warn("delivery target is gone (410)", "delivery", d.ID, "rule", d.RuleID, "connector", d.Connector, "host", host)
 }
 
 // Reload loads the config again and swaps it in when it is valid; the
