@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -209,7 +212,7 @@ func (s *Server) answerHandshake(c *fiber.Ctx, connector string, resp *connector
 }
 
 func (s *Server) refuse(c *fiber.Ctx, connector string, status int, format string, args ...any) error {
-	s.metrics.hook(connector, status)
+	s.hookRefused(c, connector, status, fmt.Sprintf(format, args...))
 	return problem(c, status, format, args...)
 }
 
@@ -218,10 +221,35 @@ func (s *Server) refusal(c *fiber.Ctx, connector string, r *Refusal) error {
 	if r.Pointer == "" && r.SchemaReason == "" {
 		return s.refuse(c, connector, r.Status, "%s", r.Reason)
 	}
-	s.metrics.hook(connector, r.Status)
+	s.hookRefused(c, connector, r.Status, r.Reason, "pointer", r.Pointer, "schema_reason", r.SchemaReason)
 	return c.Status(r.Status).JSON(fiber.Map{
 		"error": r.Reason, "pointer": r.Pointer, "reason": r.SchemaReason, "status": r.Status,
 	})
+}
+
+// hookRefused counts a webhook of connector refused with status and logs
+// it at warn with the reason (and args): the first per connector and
+// status each minute, with how many were held back since (logLimited). A
+// platform posting with a rotated secret shows in the log, not only as a
+// 401 counter.
+func (s *Server) hookRefused(c *fiber.Ctx, connector string, status int, reason string, args ...any) {
+	s.metrics.hook(connector, status)
+	s.logLimited(slog.LevelWarn, "webhook refused", connector+" "+strconv.Itoa(status),
+		append([]any{"connector", connector, "status", status, "reason", reason, "remote", c.IP()}, args...)...)
+}
+
+// logLimited logs msg with args unless a line of the same key was logged
+// less than a minute ago; a line logged after some were held back says how
+// many (suppressed).
+func (s *Server) logLimited(level slog.Level, msg, key string, args ...any) {
+	ok, suppressed := s.limiter.allow(key, s.now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	s.log.Log(context.Background(), level, msg, args...)
 }
 
 // getQueryContentType is the content type an accept_get webhook's inbox

@@ -64,6 +64,9 @@ type Server struct {
 	subsMu   sync.Mutex   // serializes subscription writes with their reload
 	gone     *goneQueue   // subscriptions that answered 410, to remove
 	addr     atomic.Value // string
+	// limiter holds back repeated warnings about refused requests (see
+	// logLimited).
+	limiter  *logLimiter
 	reloadMu sync.Mutex
 	// started is gateway.yaml's File as the gateway started with it, before
 	// the command line's overrides: a reload compares its restart-only
@@ -101,7 +104,7 @@ func New(opts Options) (*Server, error) {
 		b.File.Delivery.LogDir = filepath.Join(b.File.DataDir, "logs")
 	}
 	s := &Server{opts: opts, log: log, now: opts.Now, registry: prometheus.NewRegistry(), load: Load, replays: newReplayGuard(), started: started,
-		gone: newGoneQueue()}
+		gone: newGoneQueue(), limiter: newLogLimiter(time.Minute)}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.metrics = newMetrics(s.registry)
 	s.bundle.Store(b)
@@ -201,13 +204,16 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 			if errors.As(err, &fe) {
 				switch fe.Code {
 				case fiber.StatusRequestEntityTooLarge:
-					return problem(c, fe.Code, "body exceeds the limit of %d bytes", maxBodyLimit(s.bundle.Load()))
+					return s.errorRefusal(c, fe.Code, "body exceeds the limit of %d bytes", maxBodyLimit(s.bundle.Load()))
 				case fiber.StatusRequestHeaderFieldsTooLarge:
-					return problem(c, fe.Code, "request line and headers exceed the limit of %d bytes (a GET webhook's query counts: send long data in a POST body)", maxRequestHead)
+					return s.errorRefusal(c, fe.Code, "request line and headers exceed the limit of %d bytes (a GET webhook's query counts: send long data in a POST body)", maxRequestHead)
 				}
 				return problem(c, fe.Code, "%s", fe.Message)
 			}
 			if _, ok := bug.As(err); ok { // logged with its stack by recoverPanics
+				if connector, ok := s.webhookOf(c, fiber.StatusInternalServerError); ok {
+					s.metrics.hook(connector, fiber.StatusInternalServerError)
+				}
 				return problem(c, fiber.StatusInternalServerError, "internal error; the gateway logged it")
 			}
 			s.log.Error("request failed", "path", c.Path(), "err", err)
@@ -230,6 +236,34 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 		return fasthttp.RequestConfig{MaxRequestBodySize: readCeiling(s.bundle.Load())}
 	}
 	return app
+}
+
+// errorRefusal answers a request Fiber refused before any handler ran (a
+// body beyond the read ceiling, a head over maxRequestHead); a webhook's
+// refusal is counted and logged as the intake's own refusals are.
+func (s *Server) errorRefusal(c *fiber.Ctx, status int, format string, args ...any) error {
+	if connector, ok := s.webhookOf(c, status); ok {
+		s.hookRefused(c, connector, status, fmt.Sprintf(format, args...))
+	}
+	return problem(c, status, format, args...)
+}
+
+// webhookOf says whether a request that failed with status before or in
+// its handler was a webhook and, if so, the connector it is counted
+// under: the one its /hooks/ path names when the config in force has it,
+// else unknownConnector. A request head too large to be read (431) has no
+// path to tell: it is counted as a webhook of unknownConnector, since
+// webhooks (a GET webhook's long query) are what sends such heads.
+func (s *Server) webhookOf(c *fiber.Ctx, status int) (string, bool) {
+	rest, isHook := strings.CutPrefix(c.Path(), "/hooks/")
+	name, _, _ := strings.Cut(rest, "/")
+	if !isHook {
+		return unknownConnector, status == fiber.StatusRequestHeaderFieldsTooLarge && c.Path() == "/"
+	}
+	if conn := s.bundle.Load().Connectors[name]; conn != nil && conn.Inbound != nil {
+		return conn.Name, true
+	}
+	return unknownConnector, true
 }
 
 // firstRequestDeadline is a listener whose connections must start their
