@@ -216,7 +216,7 @@ func (p *pipeline) drain(b batchRead) (int, error) {
 				}); ferr != nil {
 					return 0, fmt.Errorf("mark inbox %s failed: %w", it.ID, ferr)
 				}
-				p.log.Error("inbox item failed", "id", it.ID, "connector", it.Connector, "err", err)
+				p.log.Error("inbox item failed", "connector", it.Connector, "inbox", it.ID, "err", err)
 			}
 		}
 	}
@@ -315,7 +315,10 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 	// batch was mapped: a reload's timer retiming (retime.go) starts with
 	// a write, so no batch can arm a timer under rules it has already
 	// retimed.
-	return p.inBatch(nil, time.Time{}, func(bs *batchState) error {
+	// A panic in a batch of several items is not logged here: drain
+	// retries them one by one, and the item that panics alone logs its
+	// stack then, once.
+	return p.inBatchLogging(nil, time.Time{}, len(items) == 1, func(bs *batchState) error {
 		// Events are encoded beside the transaction: nothing in a
 		// pipeline batch reads its own events back.
 		bs.events = bs.tx.EventWriter()
@@ -333,6 +336,12 @@ func (p *pipeline) processBatch(items []*store.InboxItem, mapped []mappedItem) e
 // claimed and armed (committed). b and now are the rules and clock of the
 // batch; nil and zero mean the pipeline's, read once the writer is ours.
 func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) error) error {
+	return p.inBatchLogging(b, now, true, fn)
+}
+
+// inBatchLogging is inBatch that logs the stack of a panic in fn only when
+// logPanic is set (else the caller's error carries it unlogged).
+func (p *pipeline) inBatchLogging(b *Bundle, now time.Time, logPanic bool, fn func(bs *batchState) error) error {
 	var res batchResult
 	err := p.db.Update(func(tx *store.Tx) (err error) {
 		// A panic inside the batch (a bug that an item, a timer or a
@@ -343,7 +352,7 @@ func (p *pipeline) inBatch(b *Bundle, now time.Time, fn func(bs *batchState) err
 			if r := recover(); r != nil {
 				err = bug.Recovered("processing a batch", r)
 			}
-			if pe, ok := bug.As(err); ok {
+			if pe, ok := bug.As(err); ok && logPanic {
 				// Ours, or the store's (an event's encoding, which may
 				// run on the EventWriter's goroutine).
 				pe.Log(p.log)
@@ -476,13 +485,11 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 		p.itemHook("process", it)
 	}
 	if m.noMapper {
-		bs.tally.inbox(it, store.InboxFailed)
-		return bs.tx.FinishInbox(it.ID, store.InboxFailed, fmt.Sprintf("connector %q has no inbound mapping in the current config", it.Connector), nil)
+		return bs.failItem(it, fmt.Sprintf("connector %q has no inbound mapping in the current config", it.Connector))
 	}
 	events, err := m.events, m.err
 	if err != nil {
-		bs.tally.inbox(it, store.InboxFailed)
-		return bs.tx.FinishInbox(it.ID, store.InboxFailed, err.Error(), nil)
+		return bs.failItem(it, err.Error())
 	}
 	if len(events) == 0 {
 		bs.tally.inbox(it, store.InboxUnmapped)
@@ -491,8 +498,7 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 	if reason, err := bs.entityFieldsOver(events); err != nil {
 		return err
 	} else if reason != "" {
-		bs.tally.inbox(it, store.InboxFailed)
-		return bs.tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
+		return bs.failItem(it, reason)
 	}
 	hops, cause := causationFromHeaders(it.Headers)
 	ids := make([]string, 0, len(events))
@@ -508,7 +514,7 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 		for _, w := range m.warnings {
 			if w.Event == i {
 				warnings = append(warnings, w.Message)
-				p.log.Warn("mapping", "connector", it.Connector, "inbox", it.ID, "event", ev.ID, "warning", w.Message)
+				bs.logAfter(slog.LevelWarn, "mapping", "connector", it.Connector, "inbox", it.ID, "event", ev.ID, "warning", w.Message)
 			}
 		}
 		if _, err := p.handleMappedEvent(bs, ev, "", warnings); err != nil {
@@ -518,6 +524,14 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 	}
 	bs.tally.inbox(it, store.InboxProcessed)
 	return bs.tx.FinishInbox(it.ID, store.InboxProcessed, "", ids)
+}
+
+// failItem finishes it failed with reason, counted and logged (at warn,
+// with the connector, the inbox id and the reason) once the batch commits.
+func (bs *batchState) failItem(it *store.InboxItem, reason string) error {
+	bs.tally.inbox(it, store.InboxFailed)
+	bs.logAfter(slog.LevelWarn, "inbox item failed", "connector", it.Connector, "inbox", it.ID, "reason", reason)
+	return bs.tx.FinishInbox(it.ID, store.InboxFailed, reason, nil)
 }
 
 func causationFromHeaders(h map[string][]string) (hops int, delivery string) {
@@ -565,12 +579,14 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 		applied = nil // the actor changes, and with it the message counters
 		trace.Guards = append(trace.Guards, markEcho(ev, fp))
 		bs.tally.guards[guardEcho]++
+		// Frequent and normal (every delivery's echo): debug.
+		bs.logAfter(slog.LevelDebug, "loop guard", "guard", "echo", "event", ev.ID, "entity", key.String(), "delivery", fp.DeliveryID)
 	}
 	if max := bs.bundle.File.LoopGuard.MaxHops; ev.Causation.Hops >= max {
 		msg := fmt.Sprintf("hop limit reached: %d hops >= max_hops %d; the causation chain stops here", ev.Causation.Hops, max)
 		trace.Guards = append(trace.Guards, msg)
 		bs.tally.guards[guardMaxHops]++
-		p.log.Warn("loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
+		bs.logAfter(slog.LevelWarn, "loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
 	}
 
 	d, err := decide(bs.bundle.Rules, ev, prior, applied, bs.now, storeFirings{bs.tx, p.log}, run)
@@ -586,11 +602,11 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 	for _, te := range d.Result.Trace {
 		if strings.Contains(te.Skipped, "loop guard") {
 			bs.tally.guards[guardFiringCap]++
-			p.log.Warn("loop guard", "guard", "firing_cap", "rule", te.Rule, "entity", key.String(), "reason", te.Skipped)
+			bs.logAfter(slog.LevelWarn, "loop guard", "guard", "firing_cap", "rule", te.Rule, "entity", key.String(), "event", ev.ID, "reason", te.Skipped)
 		}
 	}
 	for _, re := range d.Result.Errors {
-		p.log.Warn("rule failed at run time", "rule", re.Rule, "event", ev.ID, "err", re.Message)
+		bs.logAfter(slog.LevelWarn, "rule failed at run time", "rule", re.Rule, "event", ev.ID, "err", re.Message)
 	}
 	trace.Matched = d.Result.Matched
 	trace.Rules = d.Result.Trace
@@ -780,6 +796,7 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 		target = withQueued(snap, bs.queued[key])
 		if dropNoOps(u, target) {
 			bs.tally.guards[guardNoOp]++
+			bs.logAfter(slog.LevelDebug, "loop guard", "guard", "no_op", "rule", u.RuleID, "entity", key.String(), "event", ev.ID)
 			return "", fmt.Sprintf("rule %s: update of %s/%s/%s changes nothing the entity does not already have (no-op, not sent)", u.RuleID, u.Connector, u.Entity, u.Reference), nil
 		}
 	}
