@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -23,7 +24,7 @@ import (
 
 // routes mounts the admin API under /api/v1.
 func (s *Server) routes(app *fiber.App) {
-	api := app.Group("/api/v1", s.adminAuth)
+	api := app.Group("/api/v1", s.adminAuth, s.logAdminCall)
 	api.Get("/events", s.listEvents)
 	api.Get("/events/:id", s.getEvent)
 	api.Get("/inbox", s.listInbox)
@@ -53,19 +54,70 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 	token := s.bundle.Load().File.AdminToken
 	if token == "" {
 		if ok, why := directFromLoopback(c.Context().RemoteIP(), c.Get); !ok {
-			return problem(c, fiber.StatusForbidden, "the admin API answers only requests from loopback, not forwarded by a proxy, because HOOKLINE_ADMIN_TOKEN is not set: %s", why)
+			return s.adminRefused(c, fiber.StatusForbidden, "the admin API answers only requests from loopback, not forwarded by a proxy, because HOOKLINE_ADMIN_TOKEN is not set: "+why)
 		}
 		if ok, why := notFromABrowserPage(c.Method(), string(c.Request().Host()), c.Get); !ok {
-			return problem(c, fiber.StatusForbidden, "the admin API without HOOKLINE_ADMIN_TOKEN answers only tools on this machine (curl, hookline), not web pages: %s", why)
+			return s.adminRefused(c, fiber.StatusForbidden, "the admin API without HOOKLINE_ADMIN_TOKEN answers only tools on this machine (curl, hookline), not web pages: "+why)
 		}
 		return c.Next()
 	}
 	got, ok := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="hookline"`)
-		return problem(c, fiber.StatusUnauthorized, "missing or wrong bearer token")
+		return s.adminRefused(c, fiber.StatusUnauthorized, "missing or wrong bearer token")
 	}
 	return c.Next()
+}
+
+// adminRefused answers an admin API request adminAuth refused, and logs it
+// at warn: the first per status each minute (someone guessing the token
+// sends many), with how many were held back since.
+func (s *Server) adminRefused(c *fiber.Ctx, status int, reason string) error {
+	s.logLimited(slog.LevelWarn, "admin API request refused", "admin "+strconv.Itoa(status),
+		"method", c.Method(), "path", c.Path(), "status", status, "reason", reason, "remote", c.IP())
+	return problem(c, status, "%s", reason)
+}
+
+// The c.Locals keys under which an admin call leaves, for logAdminCall,
+// how many items a bulk call changed and the id of what a call made that
+// its path does not name (a new subscription).
+const (
+	adminResultKey = "hookline.admin.result"
+	adminIDKey     = "hookline.admin.id"
+)
+
+// logAdminCall logs every admin call that may change state (any method
+// but GET and HEAD, and not the dry run POST /rules/test) at info once it
+// is answered: method, path (with the ids it names), query (the filters of
+// a bulk call), status, the count of items a bulk call changed, and the
+// remote address. Who replayed, retried or cancelled what, and when, can
+// be read from the log.
+func (s *Server) logAdminCall(c *fiber.Ctx) error {
+	method := c.Method()
+	if method == fiber.MethodGet || method == fiber.MethodHead || c.Path() == "/api/v1/rules/test" {
+		return c.Next()
+	}
+	err := c.Next()
+	status := c.Response().StatusCode()
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		status = fe.Code
+	} else if err != nil {
+		status = fiber.StatusInternalServerError
+	}
+	args := []any{"method", method, "path", c.Path()}
+	if q := c.Request().URI().QueryString(); len(q) > 0 {
+		args = append(args, "query", string(q))
+	}
+	args = append(args, "status", status)
+	if n, ok := c.Locals(adminResultKey).(int); ok {
+		args = append(args, "result", n)
+	}
+	if id, ok := c.Locals(adminIDKey).(string); ok {
+		args = append(args, "id", id)
+	}
+	s.log.Info("admin call", append(args, "remote", c.IP())...)
+	return err
 }
 
 // bearerToken returns the token of an Authorization header value of the
@@ -359,6 +411,7 @@ func (s *Server) replayInbox(c *fiber.Ctx) error {
 	if len(replayed) > 0 {
 		s.pipe.replayed()
 	}
+	c.Locals(adminResultKey, len(replayed))
 	return c.JSON(fiber.Map{"replayed": len(replayed), "ids": replayed, "more": next != "", "next_cursor": next})
 }
 
@@ -596,6 +649,7 @@ func (s *Server) retryDeliveries(c *fiber.Ctx) error {
 			}
 		}
 	}
+	c.Locals(adminResultKey, len(retried))
 	return c.JSON(fiber.Map{"retried": len(retried), "ids": retried, "more": more, "next_cursor": cursor})
 }
 

@@ -155,6 +155,7 @@ func (s *Server) subscribe(c *fiber.Ctx) error {
 	// subscription it made, not a second one (each event would go twice).
 	for _, old := range s.subscriptions() {
 		if old.TargetURL == req.TargetURL && old.Event == req.Event {
+			c.Locals(adminIDKey, old.ID)
 			return c.Status(fiber.StatusOK).JSON(old)
 		}
 	}
@@ -165,6 +166,7 @@ func (s *Server) subscribe(c *fiber.Ctx) error {
 	if err := s.loadSubscriptions(); err != nil {
 		return problem(c, fiber.StatusInternalServerError, "%v", err)
 	}
+	c.Locals(adminIDKey, sub.ID)
 	return c.Status(fiber.StatusCreated).JSON(sub)
 }
 
