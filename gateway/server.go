@@ -391,7 +391,18 @@ func (s *Server) Run(ctx context.Context) error {
 		serveErr <- s.app.Listener(firstRequestDeadline{Listener: ln, timeout: func() time.Duration { return s.app.Server().ReadTimeout }})
 	}()
 	s.ready.Store(true)
-	s.log.Info("hookline listening", "addr", ln.Addr().String(), "config", b.Path, "connectors", b.ConnectorNames(), "rules", len(b.Rules.Rules()))
+	// The data directory absolute: a relative data_dir resolves against
+	// the service's working directory, a classic surprise.
+	dataDir, err := filepath.Abs(b.File.DataDir)
+	if err != nil {
+		dataDir = b.File.DataDir
+	}
+	adminAPI := "loopback-only"
+	if b.File.AdminToken != "" {
+		adminAPI = "token"
+	}
+	s.log.Info("hookline listening", "addr", ln.Addr().String(), "config", b.Path, "data_dir", dataDir, "admin_api", adminAPI,
+		"connectors", b.ConnectorNames(), "rules", len(b.Rules.Rules()))
 
 	var runErr error
 	select {
