@@ -360,7 +360,11 @@ func idCursor(c *fiber.Ctx, name string) (string, error) {
 // list: it is processed again with the config in force.
 func (s *Server) replayInboxItem(c *fiber.Ctx) error {
 	id := c.Params("id")
+	s.pipe.expectReplays(true, id)
 	err := s.db.Update(func(tx *store.Tx) error { return tx.ReplayInbox(id) })
+	if err != nil {
+		s.pipe.expectReplays(false, id)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return problem(c, fiber.StatusNotFound, "no inbox item %s", id)
@@ -401,11 +405,13 @@ func (s *Server) replayInbox(c *fiber.Ctx) error {
 				return err
 			default:
 				replayed = append(replayed, it.ID)
+				s.pipe.expectReplays(true, it.ID) // before the commit
 			}
 		}
 		return nil
 	})
 	if err != nil {
+		s.pipe.expectReplays(false, replayed...)
 		return problem(c, fiber.StatusInternalServerError, "replay: %v", err)
 	}
 	if len(replayed) > 0 {

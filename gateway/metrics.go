@@ -44,7 +44,8 @@ type metrics struct {
 	events   *prometheus.CounterVec
 	matched  *prometheus.CounterVec
 	// processing is the time from a webhook's receipt to the commit of
-	// the transaction that processed it, by connector.
+	// the transaction that processed it, by connector; webhooks replayed
+	// from the admin API are left out.
 	processing *prometheus.HistogramVec
 	guards     [guardKinds]prometheus.Counter
 	// timersFired and timerLag count fired timers and how late each was
@@ -75,7 +76,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hookline_rule_matches_total", Help: "Rule firings, by connector.",
 		}, []string{"connector"}),
 		processing: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "hookline_processing_seconds", Help: "Time from a webhook's receipt to the commit of its processing (events, rules, deliveries).",
+			Name: "hookline_processing_seconds", Help: "Time from a webhook's receipt to the commit of its processing (events, rules, deliveries); replayed webhooks are left out.",
 			Buckets: latencyBuckets(),
 		}, []string{"connector"}),
 		timersFired: prometheus.NewCounter(prometheus.CounterOpts{
@@ -187,10 +188,13 @@ func (t *tally) unbuildable(connector string) {
 	t.unbuilt[connector]++
 }
 
-// receipt is when an inbox item of connector was received.
+// receipt is when inbox item id of connector was received; replayed
+// items are left out of hookline_processing_seconds (their receipt may be
+// days old: the time would be the replay's delay, not the processing's).
 type receipt struct {
-	connector string
-	at        time.Time
+	id, connector string
+	at            time.Time
+	replayed      bool
 }
 
 // inbox counts one inbox item finished with outcome.
@@ -199,7 +203,7 @@ func (t *tally) inbox(it *store.InboxItem, outcome string) {
 		t.outcome = map[string]int{}
 	}
 	t.outcome[outcome]++
-	t.received = append(t.received, receipt{it.Connector, it.ReceivedAt})
+	t.received = append(t.received, receipt{id: it.ID, connector: it.Connector, at: it.ReceivedAt})
 }
 
 // timer counts one timer fired (its event made), due at due.
@@ -222,6 +226,9 @@ func (m *metrics) add(t *tally, now time.Time) {
 		return
 	}
 	for _, r := range t.received {
+		if r.replayed {
+			continue
+		}
 		m.processing.WithLabelValues(r.connector).Observe(now.Sub(r.at).Seconds())
 	}
 	for _, due := range t.fired {

@@ -9,6 +9,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,10 @@ type pipeline struct {
 	// mapped (stage "map") and as its batch processes it ("process"):
 	// tests make it panic to stand for a bug that a payload triggers.
 	itemHook func(stage string, it *store.InboxItem)
+	// replays are the ids of items replayed and not yet processed again
+	// (replayed).
+	replaysMu sync.Mutex
+	replays   map[string]bool
 }
 
 // handoff is the delivery dispatcher's side of claiming at creation
@@ -84,6 +89,41 @@ type handoff interface {
 func (p *pipeline) replayed() {
 	p.rewind.Store(true)
 	p.notify()
+}
+
+// expectReplays remembers items about to be replayed (call it before the
+// replay commits, so that the pipeline cannot process them first), to
+// leave them out of hookline_processing_seconds when processed; in memory
+// (a restart forgets them). keep false forgets them (the replay failed).
+func (p *pipeline) expectReplays(keep bool, ids ...string) {
+	p.replaysMu.Lock()
+	defer p.replaysMu.Unlock()
+	if p.replays == nil {
+		p.replays = map[string]bool{}
+	}
+	for _, id := range ids {
+		if keep {
+			p.replays[id] = true
+		} else {
+			delete(p.replays, id)
+		}
+	}
+}
+
+// markReplays marks the receipts of replayed items and forgets them: the
+// batch that processed them has committed.
+func (p *pipeline) markReplays(received []receipt) {
+	p.replaysMu.Lock()
+	defer p.replaysMu.Unlock()
+	if len(p.replays) == 0 {
+		return
+	}
+	for i := range received {
+		if p.replays[received[i].id] {
+			received[i].replayed = true
+			delete(p.replays, received[i].id)
+		}
+	}
 }
 
 func (p *pipeline) notify() {
@@ -424,6 +464,7 @@ func (p *pipeline) committed(ok bool, r batchResult) {
 	if !ok {
 		return
 	}
+	p.markReplays(r.tally.received)
 	p.metrics.add(&r.tally, p.now())
 	if p.deliveriesFailed != nil {
 		for connector, n := range r.tally.unbuilt {
