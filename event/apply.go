@@ -49,6 +49,22 @@ func MessageDirection(e *Event) string {
 // last customer/agent message times and message counters (an agent message
 // resets unanswered_customer_messages, a customer message adds one).
 //
+// Events may come out of order (a platform retries an older webhook after a
+// newer one went through). The event's time is its occurred_at, else its
+// received_at; the snapshot keeps, per field, the time of the event its
+// value is from (Snapshot.FieldsAt). A field whose value is from a later
+// event than e keeps it, and e reports no change of it (neither computed
+// nor explicit); events of equal times apply in the order processed. An
+// explicit change whose to value the snapshot already holds from an event
+// of the same time or later is dropped (one save reported by several
+// webhooks that each carry the whole state, as Zendesk's do); for a field
+// of unknown time the snapshot's updated_at stands in. created_at is the
+// earliest event's time; status_since, updated_at and the last message
+// times never move backwards. An agent message answers the customer's
+// messages only when it is not older than the customer's last one; a
+// customer message counts as unanswered only when it is newer than the
+// agent side's last message.
+//
 // timer.fired events change nothing but are returned with the snapshot as is.
 // Apply does not mutate the snapshot passed in; it returns a copy.
 func Apply(s *Snapshot, e *Event) *Snapshot {
@@ -61,6 +77,9 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 		next = &Snapshot{Key: e.Key(), Fields: make(map[string]any, len(e.Fields)+len(e.Changes)), CreatedAt: at}
 	} else {
 		next = s.Clone()
+		if at.Before(next.CreatedAt) {
+			next.CreatedAt = at
+		}
 	}
 	if e.Type == TypeTimerFired {
 		return next
@@ -73,24 +92,43 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 		e.Changes = make(map[string]Change, hint)
 	}
 	for field, v := range e.Fields {
+		if next.newerThan(field, at) {
+			delete(e.Changes, field)
+			continue
+		}
 		old, had := next.Fields[field]
-		if _, explicit := e.Changes[field]; !explicit && (!had || !Equal(old, v)) {
+		c, explicit := e.Changes[field]
+		if explicit && had && Equal(old, c.To) && next.settledBy(field, at) {
+			delete(e.Changes, field)
+			explicit = false
+		}
+		if !explicit && (!had || !Equal(old, v)) {
 			if had || v != nil {
 				e.Changes[field] = Change{From: old, To: v}
 			}
 		}
 		next.Fields[field] = v
+		next.setFieldAt(field, at)
 	}
 	for field, c := range e.Changes {
-		if _, inFields := e.Fields[field]; !inFields {
-			next.Fields[field] = c.To
+		if _, inFields := e.Fields[field]; inFields {
+			continue
 		}
+		old, had := next.Fields[field]
+		if next.newerThan(field, at) || (had && Equal(old, c.To) && next.settledBy(field, at)) {
+			delete(e.Changes, field)
+			continue
+		}
+		next.Fields[field] = c.To
+		next.setFieldAt(field, at)
 	}
 	if len(e.Changes) == 0 {
 		e.Changes = nil
 	}
 	if _, changed := e.Changes[FieldStatus]; changed || (s == nil && next.Fields[FieldStatus] != nil) {
-		next.StatusSince = at
+		if at.After(next.StatusSince) {
+			next.StatusSince = at
+		}
 	}
 	if at.After(next.LastActivityAt) {
 		next.LastActivityAt = at
@@ -98,23 +136,54 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 	switch MessageDirection(e) {
 	case ActorCustomer:
 		next.CustomerMessages++
-		next.UnansweredCustomerMessages++
+		if at.After(next.LastAgentMessageAt) {
+			next.UnansweredCustomerMessages++
+		}
 		if at.After(next.LastCustomerMessageAt) {
 			next.LastCustomerMessageAt = at
 		}
 	case ActorAgent:
 		next.AgentReplies++
-		next.UnansweredCustomerMessages = 0
+		if !at.Before(next.LastCustomerMessageAt) {
+			next.UnansweredCustomerMessages = 0
+		}
 		if at.After(next.LastAgentMessageAt) {
 			next.LastAgentMessageAt = at
 		}
 	}
-	if len(e.Vars) > 0 && !maps.Equal(next.Vars, e.Vars) {
+	if len(e.Vars) > 0 && !maps.Equal(next.Vars, e.Vars) && (s == nil || !at.Before(next.UpdatedAt)) {
 		next.Vars = maps.Clone(e.Vars) // replaced whole, never changed in place
 	}
 	next.Version++
-	next.UpdatedAt = at
+	if at.After(next.UpdatedAt) {
+		next.UpdatedAt = at
+	}
 	return next
+}
+
+// newerThan reports whether the snapshot's value of field is from an event
+// later than at (false when the field's time is unknown).
+func (s *Snapshot) newerThan(field string, at time.Time) bool {
+	t, known := s.FieldsAt[field]
+	return known && t.After(at)
+}
+
+// settledBy reports whether the snapshot's value of field is from an event
+// of time at or later; for a field of unknown time, whether the snapshot was
+// last updated at or after at.
+func (s *Snapshot) settledBy(field string, at time.Time) bool {
+	if t, known := s.FieldsAt[field]; known {
+		return !t.Before(at)
+	}
+	return !s.UpdatedAt.Before(at)
+}
+
+// setFieldAt notes that the value of field is from an event of time at.
+func (s *Snapshot) setFieldAt(field string, at time.Time) {
+	if s.FieldsAt == nil {
+		s.FieldsAt = make(map[string]time.Time, len(s.Fields))
+	}
+	s.FieldsAt[field] = at
 }
 
 // Clone returns a deep copy of the snapshot's maps (values are shared, as
@@ -124,6 +193,12 @@ func (s *Snapshot) Clone() *Snapshot {
 	c.Fields = make(map[string]any, len(s.Fields)+8)
 	for k, v := range s.Fields {
 		c.Fields[k] = v
+	}
+	if s.FieldsAt != nil {
+		c.FieldsAt = make(map[string]time.Time, len(s.FieldsAt)+8)
+		for k, v := range s.FieldsAt {
+			c.FieldsAt[k] = v
+		}
 	}
 	if s.Fired != nil {
 		c.Fired = make(map[string][]time.Time, len(s.Fired))

@@ -8,5 +8,11 @@
 // []string (tags) or []any. Use Normalize to bring any decoded value into
 // that shape before storing it in Fields.
 //
+// Events may be applied out of order (a platform retries an older webhook
+// after a newer one went through): the snapshot keeps, per field, the time
+// of the event its value is from (Snapshot.FieldsAt), and Apply lets an
+// event change a field only when the event is not older than that; see
+// Apply for the derived fields and message counters.
+//
 // The package imports nothing of Hookline's and holds no mutable state.
 package event

@@ -5,11 +5,16 @@ import "time"
 // Snapshot is the gateway's last known state of one entity, with the fields
 // derived from its history that time-based rules read.
 type Snapshot struct {
-	Key       EntityKey      `json:"key"`
-	Fields    map[string]any `json:"fields"`
-	Version   uint64         `json:"version"`
-	CreatedAt time.Time      `json:"created_at"`
-	UpdatedAt time.Time      `json:"updated_at"`
+	Key    EntityKey      `json:"key"`
+	Fields map[string]any `json:"fields"`
+	// FieldsAt is, per field, the time of the event its value is from (its
+	// occurred_at, else received_at): an event older than that does not
+	// change the field. A field without an entry (snapshots written before
+	// these times were kept) takes any event's value.
+	FieldsAt  map[string]time.Time `json:"fields_at,omitempty"`
+	Version   uint64               `json:"version"`
+	CreatedAt time.Time            `json:"created_at"`
+	UpdatedAt time.Time            `json:"updated_at"`
 
 	StatusSince           time.Time `json:"status_since,omitzero"`
 	LastActivityAt        time.Time `json:"last_activity_at,omitzero"`

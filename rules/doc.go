@@ -74,9 +74,12 @@
 // customer message means a reply to the agent), actor.type|id|name|email,
 // event.type|connector|entity|reference and vars.NAME. A field is read
 // from Input.Snapshot.Fields first, then the event's Fields; change
-// operators read Event.Changes. The common model's fields are typed (text,
-// number, timestamp, tag list); comparing one with a value of the wrong
-// type, or using an operator that cannot apply to it, is a config error.
+// operators read Event.Changes. A webhook older than what the snapshot
+// already holds of a field (an out-of-order retry) changes nothing of it
+// and reports no change of it (see event.Apply). The common model's
+// fields are typed (text, number, timestamp, tag list); comparing one
+// with a value of the wrong type, or using an operator that cannot apply
+// to it, is a config error.
 // Other fields (custom.*, connector-specific ones) are checked by the value
 // written in the rule and compared by what they hold at run time.
 //

@@ -298,3 +298,59 @@ func TestViewIsReadOnly(t *testing.T) {
 		}
 	}
 }
+
+// Fields' times survive the store: an older webhook applied to the
+// snapshot read back does not roll a field back. A snapshot stored without
+// them (written by an older build) reads as fields of unknown time, and an
+// event is taken as it comes.
+func TestEntityKeepsFieldTimes(t *testing.T) {
+	db := mustOpen(t)
+	t0 := time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC)
+	key := event.EntityKey{Connector: "generic", Entity: "ticket", Reference: "T1"}
+	ev := func(status string, minute int) *event.Event {
+		return &event.Event{Connector: key.Connector, Type: "ticket.updated", Entity: key.Entity, Reference: key.Reference,
+			OccurredAt: t0.Add(time.Duration(minute) * time.Minute), Fields: map[string]any{"status": status}}
+	}
+	applyStored := func(e *event.Event) *event.Snapshot {
+		t.Helper()
+		var next *event.Snapshot
+		if err := db.Update(func(tx *Tx) error {
+			prior, err := tx.Entity(key)
+			if err != nil {
+				return err
+			}
+			next = event.Apply(prior, e)
+			return tx.PutEntity(next)
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return next
+	}
+	applyStored(ev("solved", 5))
+	db.reopen()
+	late := ev("pending", 0)
+	applyStored(late)
+	s, err := db.Entity(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Fields["status"] != "solved" || late.Changes != nil || !s.FieldsAt["status"].Equal(t0.Add(5*time.Minute)) {
+		t.Fatalf("after a late webhook: status %v as of %v, changes %v; want solved as of 10:05, no change",
+			s.Fields["status"], s.FieldsAt["status"], late.Changes)
+	}
+
+	// An older build's snapshot: no field times.
+	putRaw(t, db.DB, bucketEntities, join(key.Connector, key.Entity, key.Reference),
+		[]byte(`{"key":{"connector":"generic","entity":"ticket","reference":"T1"},"fields":{"status":"solved"},"version":3,"created_at":"2026-01-05T10:00:00Z","updated_at":"2026-01-05T10:05:00Z","status_since":"2026-01-05T10:05:00Z"}`))
+	late = ev("pending", 1)
+	applyStored(late)
+	if s, err = db.Entity(key); err != nil {
+		t.Fatal(err)
+	}
+	if s.Fields["status"] != "pending" || late.Changes["status"].To != "pending" || !s.FieldsAt["status"].Equal(t0.Add(time.Minute)) {
+		t.Fatalf("old snapshot: status %v as of %v, changes %v; want the event taken", s.Fields["status"], s.FieldsAt, late.Changes)
+	}
+	if !s.UpdatedAt.Equal(t0.Add(5*time.Minute)) || s.Version != 4 {
+		t.Errorf("old snapshot: updated_at %v version %d", s.UpdatedAt, s.Version)
+	}
+}

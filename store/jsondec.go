@@ -494,6 +494,7 @@ const (
 	snapFired
 	snapClocks
 	snapVars
+	snapFieldsAt
 )
 
 // snapshot reads a snapshot object into s.
@@ -514,6 +515,8 @@ func (d *jsonDecoder) snapshot(s *event.Snapshot) bool {
 			m, ok := d.anyMap()
 			s.Fields = m
 			return ok
+		case "fields_at":
+			return once(snapFieldsAt) && d.timeMap(&s.FieldsAt)
 		case "version":
 			if !once(snapVersion) {
 				return false
@@ -563,6 +566,28 @@ func (d *jsonDecoder) stringMap(m *map[string]string) bool {
 		v, ok := d.str()
 		out[key] = v
 		return ok
+	})
+	*m = out
+	return ok
+}
+
+// timeMap reads an object of times (or null) into *m; a key twice or a
+// null time leaves it to encoding/json.
+func (d *jsonDecoder) timeMap(m *map[string]time.Time) bool {
+	if d.null() {
+		return true
+	}
+	out := map[string]time.Time{}
+	ok := d.objectOfStrings(func(key string) bool {
+		if _, dup := out[key]; dup {
+			return false
+		}
+		var t time.Time
+		if d.peek() != '"' || !d.time(&t) {
+			return false
+		}
+		out[key] = t
+		return true
 	})
 	*m = out
 	return ok

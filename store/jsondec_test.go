@@ -49,6 +49,7 @@ func storedSnapshots(t testing.TB) [][]byte {
 			CreatedAt: at, UpdatedAt: at},
 		{
 			Key: event.EntityKey{Connector: "generic", Entity: "ticket", Reference: "T<1> \"é\""}, Fields: fields, Version: 1<<63 + 5,
+			FieldsAt:  map[string]time.Time{"status": at, "subject": at.Add(-time.Hour).UTC(), "k\"ey<": at},
 			CreatedAt: at, UpdatedAt: at.Add(time.Second), StatusSince: at.UTC(), LastActivityAt: at,
 			LastCustomerMessageAt: at, LastAgentMessageAt: at, AgentReplies: 3, CustomerMessages: -4, UnansweredCustomerMessages: 7,
 			Fired:  map[string][]time.Time{"r2": {at, at.Add(time.Hour)}, "r1": nil, "r0": {}, "r<3>": {at}},
@@ -97,6 +98,14 @@ func TestDecodeSnapshotMatchesEncodingJSON(t *testing.T) {
 		{"exponent", `{"fields":{"n":1E+2,"m":-0.5e-3,"z":-0}}`, true},
 		{"nanosecond offset time", `{"created_at":"2026-03-02T09:15:00.000000001+05:30"}`, true},
 		{"empty fired list", `{"fired":{"r":[]}}`, true},
+		{"field times", `{"fields":{"a":1},"fields_at":{"a":"2026-03-02T09:15:00Z","\u00e9":"2026-03-02T09:15:00.5+01:00"}}`, true},
+		{"null field times", `{"fields_at":null}`, true},
+		{"empty field times", `{"fields_at":{}}`, true},
+		{"duplicate field time", `{"fields_at":{"a":"2026-03-02T09:15:00Z","a":"2026-03-02T09:16:00Z"}}`, false},
+		{"null field time", `{"fields_at":{"a":null}}`, false},
+		{"field time as a number", `{"fields_at":{"a":5}}`, false},
+		{"field times not an object", `{"fields_at":["2026-03-02T09:15:00Z"]}`, false},
+		{"duplicate fields_at member", `{"fields_at":{},"fields_at":{}}`, false},
 
 		{"differently cased key", `{"Version":4}`, false},
 		{"unknown key", `{"version":4,"extra":{"x":1}}`, false},

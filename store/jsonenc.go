@@ -204,6 +204,12 @@ func (en *encoder) appendSnapshot(b []byte, s *event.Snapshot) ([]byte, error) {
 	if b, err = en.appendMap(b, s.Fields); err != nil {
 		return nil, err
 	}
+	if len(s.FieldsAt) > 0 {
+		b = append(b, `,"fields_at":`...)
+		if b, err = appendObject(en, b, s.FieldsAt, appendTime); err != nil {
+			return nil, err
+		}
+	}
 	b = append(b, `,"version":`...)
 	b = strconv.AppendUint(b, s.Version, 10)
 	times := [...]struct {

@@ -28,7 +28,7 @@ func TestEncoderFieldsPinned(t *testing.T) {
 		{reflect.TypeFor[event.Change](), []string{"from", "to"}},
 		{reflect.TypeFor[event.Causation](), []string{"hops", "delivery_id,omitempty", "echo,omitempty"}},
 		{reflect.TypeFor[event.EntityKey](), []string{"connector", "entity", "reference"}},
-		{reflect.TypeFor[event.Snapshot](), []string{"key", "fields", "version", "created_at", "updated_at",
+		{reflect.TypeFor[event.Snapshot](), []string{"key", "fields", "fields_at,omitempty", "version", "created_at", "updated_at",
 			"status_since,omitzero", "last_activity_at,omitzero", "last_customer_message_at,omitzero",
 			"last_agent_message_at,omitzero", "agent_replies", "customer_messages", "unanswered_customer_messages",
 			"fired,omitempty", "clocks,omitempty", "vars,omitempty"}},
@@ -129,12 +129,15 @@ func TestEncoderMatchesEncodingJSON(t *testing.T) {
 		{},
 		{
 			Key: event.EntityKey{Connector: "generic", Entity: "ticket", Reference: "T<1>"}, Fields: richFields(), Version: 9,
+			FieldsAt:  map[string]time.Time{"status": at, "k\"ey<": at.Add(-time.Minute), "": at.In(time.FixedZone("CET", 3600))},
 			CreatedAt: at, UpdatedAt: at.Add(time.Second), StatusSince: at, LastActivityAt: at,
 			LastCustomerMessageAt: at, LastAgentMessageAt: at, AgentReplies: 3, CustomerMessages: 4, UnansweredCustomerMessages: 2,
 			Fired:  map[string][]time.Time{"r2": {at, at.Add(time.Hour)}, "r1": nil, "r0": {}},
 			Clocks: map[string]*event.RuleClock{"b": {Since: at, PausedAt: at, PausedTotal: time.Minute, Done: true}, "a": {}, "n": nil},
 			Vars:   map[string]string{"TICKET_REFERENCE": "T-1", "Q": "a\"b"},
 		},
+		{Fields: map[string]any{}, FieldsAt: map[string]time.Time{}},
+		{FieldsAt: map[string]time.Time{"bad": time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
 	}
 	for i, s := range snaps {
 		want, werr := json.Marshal(s)
