@@ -40,6 +40,12 @@ type Update struct {
 	Hops int `json:"hops"`
 	// Vars are the template variables of the event, for outbound rendering.
 	Vars map[string]string `json:"vars,omitempty"`
+	// StateOf, when set, is the entity the update changes, whose snapshot
+	// its no-op check and rendering (.Current) read instead of the
+	// target's: a rule's own-entity actions and its update_ticket without
+	// connector:, sent through another connector (deliver_to), update the
+	// event platform's entity, which that connector knows nothing of.
+	StateOf *EntityKey `json:"state_of,omitempty"`
 }
 
 // WebhookCall is a rendered call_webhook action.

@@ -584,7 +584,7 @@ func (s *Server) retryOne(id string) error {
 		var target *event.Snapshot
 		if d.Update.Kind == event.KindUpdateEntity {
 			var err error
-			if target, err = tx.Entity(event.EntityKey{Connector: d.Update.Connector, Entity: d.Update.Entity, Reference: d.Update.Reference}); err != nil {
+			if target, err = tx.Entity(updatedEntity(&d.Update)); err != nil {
 				return err
 			}
 		}

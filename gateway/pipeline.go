@@ -828,7 +828,7 @@ func toSet(list []string) map[string]bool {
 // suppressed). It returns the delivery id and/or a suppression note.
 func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (string, string, error) {
 	var target *event.Snapshot
-	key := event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}
+	key := updatedEntity(u)
 	if u.Kind == event.KindUpdateEntity {
 		snap, err := bs.snapshot(key)
 		if err != nil {
@@ -886,6 +886,16 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 		}
 	}
 	return d.ID, "", nil
+}
+
+// updatedEntity is the entity whose snapshot an update is checked and
+// rendered against: its target, or the event's entity it changes through
+// another connector (event.Update.StateOf).
+func updatedEntity(u *event.Update) event.EntityKey {
+	if u.StateOf != nil {
+		return *u.StateOf
+	}
+	return event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}
 }
 
 // withQueued returns snap with the updates queued applied: the fields they

@@ -474,7 +474,7 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 // target, with the updates already queued, has (false: nothing is left),
 // else queues u and fingerprints its changes.
 func (s *Simulation) queue(u *event.Update) bool {
-	key := event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}
+	key := updatedEntity(u)
 	if dropNoOps(u, withQueued(s.snaps[key], s.queued[key])) {
 		return false
 	}

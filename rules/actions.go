@@ -593,14 +593,23 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 	}
 	own := target{connector: conn, entity: ev.Entity, reference: ev.Reference}
 	b := &updates{r: r, ev: ev, out: make([]event.Update, 0, len(r.actions))}
+	// redirected is the slot of an update of the event platform's entity t
+	// that goes out through deliver_to: it reads that entity's snapshot.
+	redirected := func(t target) *event.Update {
+		u := b.slot(t)
+		if conn != ev.Connector && ev.Connector != "" && u.StateOf == nil {
+			u.StateOf = &event.EntityKey{Connector: ev.Connector, Entity: t.entity, Reference: t.reference}
+		}
+		return u
+	}
 	for _, a := range r.actions {
 		switch a.kind {
 		case actSet:
-			if err := applySets(b.slot(own), a, d); err != nil {
+			if err := applySets(redirected(own), a, d); err != nil {
 				return nil, err
 			}
 		case actAddTags, actRemoveTags:
-			u := b.slot(own)
+			u := redirected(own)
 			for _, tv := range a.tags {
 				tag, err := tv.renderString(d)
 				if err != nil {
@@ -628,11 +637,12 @@ func (s *Set) fire(r *Rule, ev *event.Event, d *TemplateData) ([]event.Update, e
 			if len(ref) > MaxReferenceLen {
 				return nil, fmt.Errorf("update_ticket.reference at %s: %d characters, at most %d allowed", a.ref.pos, len(ref), MaxReferenceLen)
 			}
+			u := redirected // the event platform's ticket, through deliver_to
 			tc := conn
 			if a.connector != "" {
-				tc = a.connector
+				tc, u = a.connector, b.slot // that connector's own ticket
 			}
-			if err := applySets(b.slot(target{connector: tc, entity: "ticket", reference: ref}), a, d); err != nil {
+			if err := applySets(u(target{connector: tc, entity: "ticket", reference: ref}), a, d); err != nil {
 				return nil, err
 			}
 		case actWebhook:

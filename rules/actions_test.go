@@ -338,3 +338,44 @@ func TestRuntimeEmptyMessage(t *testing.T) {
 		t.Fatalf("res = %+v", res)
 	}
 }
+
+// An update a rule sends through another connector (deliver_to) for the
+// event platform's own entity names that entity in StateOf, so that the
+// gateway checks and renders it against that entity's snapshot; an
+// update_ticket with connector: names that connector's ticket, read as it
+// is.
+func TestUpdateStateOf(t *testing.T) {
+	zendesk42 := &event.EntityKey{Connector: "zendesk", Entity: "ticket", Reference: "42"}
+	tests := []struct {
+		name, extra, actions string
+		want                 map[string]*event.EntityKey // target connector/reference -> StateOf
+	}{
+		{"no deliver_to", "", "      - set_status: open\n", map[string]*event.EntityKey{"zendesk/42": nil}},
+		{"deliver_to the event's own connector", "    deliver_to: zendesk\n", "      - set_status: open\n", map[string]*event.EntityKey{"zendesk/42": nil}},
+		{"set_status through deliver_to", "    deliver_to: crm\n", "      - set_status: open\n", map[string]*event.EntityKey{"crm/42": zendesk42}},
+		{"tags through deliver_to", "    deliver_to: crm\n", "      - add_tags: [x]\n", map[string]*event.EntityKey{"crm/42": zendesk42}},
+		{"update_ticket without connector through deliver_to", "    deliver_to: crm\n", "      - update_ticket: { reference: \"7\", status: open }\n",
+			map[string]*event.EntityKey{"crm/7": {Connector: "zendesk", Entity: "ticket", Reference: "7"}}},
+		{"update_ticket naming a connector", "    deliver_to: crm\n", "      - update_ticket: { reference: \"7\", status: open, connector: helpdesk }\n",
+			map[string]*event.EntityKey{"helpdesk/7": nil}},
+		{"update_ticket naming the deliver_to connector", "    deliver_to: crm\n", "      - update_ticket: { reference: \"7\", status: open, connector: crm }\n",
+			map[string]*event.EntityKey{"crm/7": nil}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := fire(t, actRule(tt.extra, tt.actions), Options{}, mkEvent("ticket.updated", nil), nil)
+			if len(res.Errors) > 0 || len(res.Updates) != len(tt.want) {
+				t.Fatalf("updates %+v, errors %+v", res.Updates, res.Errors)
+			}
+			for _, u := range res.Updates {
+				want, ok := tt.want[u.Connector+"/"+u.Reference]
+				if !ok {
+					t.Fatalf("update of %s/%s, want only %v", u.Connector, u.Reference, tt.want)
+				}
+				if !reflect.DeepEqual(u.StateOf, want) {
+					t.Errorf("update of %s/%s: StateOf = %v, want %v", u.Connector, u.Reference, u.StateOf, want)
+				}
+			}
+		})
+	}
+}

@@ -643,6 +643,15 @@ func (en *encoder) appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 		b = append(b, `,"vars":`...)
 		b = en.appendStringMap(b, u.Vars)
 	}
+	if k := u.StateOf; k != nil {
+		b = append(b, `,"state_of":{"connector":`...)
+		b = appendString(b, k.Connector)
+		b = append(b, `,"entity":`...)
+		b = appendString(b, k.Entity)
+		b = append(b, `,"reference":`...)
+		b = appendString(b, k.Reference)
+		b = append(b, '}')
+	}
 	return append(b, '}'), nil
 }
 
