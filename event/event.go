@@ -40,6 +40,11 @@ type Causation struct {
 	// Echo is true when the event's changes all match fingerprints of our own
 	// recent deliveries.
 	Echo bool `json:"echo,omitempty"`
+	// EchoedFields lists, when only some of the event's changes match
+	// fingerprints of our own deliveries (a partial echo: Echo stays
+	// false and rules run on the event as a person's), the fields whose
+	// changes were ours; Hops and DeliveryID are then inherited from them.
+	EchoedFields []string `json:"echoed_fields,omitempty"`
 }
 
 // Event is one normalized occurrence on an entity of a connected platform.

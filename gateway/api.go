@@ -581,20 +581,23 @@ func (e *renderError) Unwrap() error { return e.err }
 func (s *Server) retryOne(id string) error {
 	b := s.bundle.Load()
 	return s.db.RetryDeliveryWith(id, s.now(), func(tx *store.Tx, d *store.Delivery) error {
-		var target *event.Snapshot
-		if d.Update.Kind == event.KindUpdateEntity {
-			var err error
-			if target, err = tx.Entity(updatedEntity(&d.Update)); err != nil {
-				return err
+		if d.Request.URL == "" {
+			var target *event.Snapshot
+			if d.Update.Kind == event.KindUpdateEntity {
+				var err error
+				if target, err = tx.Entity(updatedEntity(&d.Update)); err != nil {
+					return err
+				}
 			}
+			req, action, err := renderRequest(b, &d.Update, d.ID, target)
+			if err != nil {
+				return &renderError{err}
+			}
+			d.Request, d.Action = *req, action
 		}
-		req, action, err := renderRequest(b, &d.Update, d.ID, target)
-		if err != nil {
-			return &renderError{err}
-		}
-		d.Request, d.Action = *req, action
 		// Its changes go out now: their echo must be known as ours, as
-		// for a delivery rendered when it was made.
+		// for a delivery queued by a rule (the fingerprints it had ended
+		// when it failed or was cancelled).
 		return putFingerprints(tx, b, s.now(), d)
 	})
 }

@@ -195,6 +195,13 @@ type Bundle struct {
 	TestFiles []string
 }
 
+// derivedFrom tells, for connector's fields, which are derived from
+// another one (event.DerivedFrom: status_category from status): a change
+// to a derived field rides with its source when echoes are matched.
+func (b *Bundle) derivedFrom(connector string) func(field string) (string, bool) {
+	return event.DerivedFrom
+}
+
 // ConnectorNames returns the configured connector names, sorted.
 func (b *Bundle) ConnectorNames() []string {
 	names := make([]string, 0, len(b.Connectors))

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math"
 	"net/textproto"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -610,18 +611,21 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 	probe := *ev
 	probe.Changes = cloneChanges(ev.Changes)
 	applied := event.Apply(prior, &probe)
-	if fp, err := echoOf(bs.tx, &probe, bs.now); err != nil {
+	if echo, err := echoOf(bs.tx, &probe, bs.now, bs.bundle.derivedFrom(ev.Connector)); err != nil {
 		return nil, err
-	} else if fp == nil {
+	} else if !echo.all {
 		// Not an echo: the actor stays, so the probe's result is the
 		// event's result (decide need not apply it a second time).
 		ev.Changes = probe.Changes
+		if note := markPartialEcho(ev, echo); note != "" {
+			trace.Guards = append(trace.Guards, note)
+		}
 	} else {
 		applied = nil // the actor changes, and with it the message counters
-		trace.Guards = append(trace.Guards, markEcho(ev, fp))
+		trace.Guards = append(trace.Guards, markEcho(ev, echo.fp))
 		bs.tally.guards[guardEcho]++
 		// Frequent and normal (every delivery's echo): debug.
-		bs.logAfter(slog.LevelDebug, "loop guard", "guard", "echo", "event", ev.ID, "entity", key.String(), "delivery", fp.DeliveryID)
+		bs.logAfter(slog.LevelDebug, "loop guard", "guard", "echo", "event", ev.ID, "entity", key.String(), "delivery", echo.fp.DeliveryID)
 	}
 	if max := bs.bundle.File.LoopGuard.MaxHops; ev.Causation.Hops >= max {
 		msg := fmt.Sprintf("hop limit reached: %d hops >= max_hops %d; the causation chain stops here", ev.Causation.Hops, max)
@@ -704,8 +708,19 @@ func cloneChanges(c map[string]event.Change) map[string]event.Change {
 // tests (simFingerprints), so that both recognise echoes alike.
 type fingerprints interface {
 	PutFingerprint(f store.Fingerprint) error
-	MatchFingerprint(connector, reference, field, value string, now time.Time) (*store.Fingerprint, error)
+	MatchFingerprint(connector, entity, reference, field, value string, now time.Time) (*store.Fingerprint, error)
+	FieldFingerprints(connector, entity, reference, field string, now time.Time) ([]store.Fingerprint, error)
 	DeleteFingerprint(f *store.Fingerprint) error
+}
+
+// echoMatch is what the fingerprints tell of an event's changes: which
+// were Hookline's own (fields, sorted) and the fingerprint among them with
+// the most hops (nil when none was ours).
+type echoMatch struct {
+	fields []string
+	fp     *store.Fingerprint
+	// all is true when every change of the event was ours: it is an echo.
+	all bool
 }
 
 // markEcho makes ev the echo of the delivery fp fingerprinted: its actor
@@ -714,70 +729,145 @@ type fingerprints interface {
 func markEcho(ev *event.Event, fp *store.Fingerprint) string {
 	ev.Actor.Type = event.ActorGateway
 	ev.Causation.Echo = true
+	inheritCausation(ev, fp)
+	return fmt.Sprintf("echo of delivery %s: every change matches what Hookline sent; rules skip it unless on_own_changes", fp.DeliveryID)
+}
+
+// markPartialEcho records on ev, a person's event that also carries some
+// of Hookline's own changes (m.fields), which changes were ours, and gives
+// it the hops of the delivery that made them, so that a loop through it
+// still counts hops. Rules run on it as on any person's event. It returns
+// the guard note for the event's trace, "" when no change was ours.
+func markPartialEcho(ev *event.Event, m echoMatch) string {
+	if m.fp == nil {
+		return ""
+	}
+	ev.Causation.EchoedFields = m.fields
+	inheritCausation(ev, m.fp)
+	return fmt.Sprintf("partial echo of delivery %s: the changes of %s match what Hookline sent, the others do not; rules run on it as a person's event, at hop %d",
+		m.fp.DeliveryID, strings.Join(m.fields, ", "), ev.Causation.Hops)
+}
+
+func inheritCausation(ev *event.Event, fp *store.Fingerprint) {
 	if ev.Causation.DeliveryID == "" {
 		ev.Causation.DeliveryID = fp.DeliveryID
 	}
 	if fp.Hops > ev.Causation.Hops {
 		ev.Causation.Hops = fp.Hops
 	}
-	return fmt.Sprintf("echo of delivery %s: every change matches what Hookline sent; rules skip it unless on_own_changes", fp.DeliveryID)
 }
 
-// echoOf returns the fingerprint that explains the event when every change it
-// carries matches a change Hookline itself delivered recently. A change to
-// a derived field (status_category) that comes with a change to its source
-// (status) is explained with its source: connectors derive it from the
-// status the platform echoes, and Hookline never delivers it.
-func echoOf(fps fingerprints, ev *event.Event, now time.Time) (*store.Fingerprint, error) {
+// echoOf matches the event's changes with the changes Hookline itself
+// delivered recently. A change to a derived field (status_category, or a
+// field the connector declares derived_from another) that comes with a
+// change to its source is explained with its source: connectors derive it
+// from the value the platform echoes, and Hookline never delivers it.
+//
+// A match uses up no fingerprint: a platform may echo one update as
+// several webhooks, each carrying the change (Zendesk posts
+// status_changed and priority_changed for one update of both). A
+// fingerprint ends when a delivery fails or is cancelled (the store), when
+// it expires, or when an event that is not an echo moves its field to
+// another value (endMovedFingerprints): from then on, that value set again
+// by a person is theirs.
+func echoOf(fps fingerprints, ev *event.Event, now time.Time, derivedFrom func(field string) (string, bool)) (echoMatch, error) {
+	var m echoMatch
 	if len(ev.Changes) == 0 {
-		return nil, nil
+		return m, nil
 	}
-	var matched []*store.Fingerprint
+	theirs := 0
 	for field, c := range ev.Changes {
-		if source, derived := event.DerivedFrom(field); derived {
+		if source, derived := derivedFrom(field); derived {
 			if _, changed := ev.Changes[source]; changed {
 				continue // matched (or not) with its source
 			}
 		}
-		checks := fingerprintChecks(field, c)
-		if len(checks) == 0 {
-			return nil, nil
+		ours, err := changeMatches(fps, ev, field, c, now, &m)
+		if err != nil {
+			return m, err
 		}
-		for _, ch := range checks {
-			fp, err := fps.MatchFingerprint(ev.Connector, ev.Reference, ch[0], ch[1], now)
-			if err != nil {
-				return nil, fmt.Errorf("match fingerprint: %w", err)
-			}
-			if fp == nil {
-				return nil, nil
-			}
-			matched = append(matched, fp)
-		}
-	}
-	if len(matched) == 0 {
-		return nil, nil
-	}
-	// An echo consumes what it matched, in both spellings: the same value
-	// set again later, by a person, within the fingerprint's lifetime is
-	// theirs.
-	for _, fp := range matched {
-		if err := fps.DeleteFingerprint(fp); err != nil {
-			return nil, err
-		}
-		if fp.Also == "" {
+		if !ours {
+			theirs++
 			continue
 		}
-		also, err := fps.MatchFingerprint(fp.Connector, fp.Reference, fp.Field, fp.Also, now)
-		if err != nil {
-			return nil, fmt.Errorf("match fingerprint: %w", err)
+		m.fields = append(m.fields, field)
+	}
+	sort.Strings(m.fields)
+	m.all = theirs == 0 && len(m.fields) > 0
+	if !m.all {
+		if err := endMovedFingerprints(fps, ev, now); err != nil {
+			return m, err
 		}
-		if also != nil && also.DeliveryID == fp.DeliveryID {
-			if err := fps.DeleteFingerprint(also); err != nil {
-				return nil, err
+	}
+	return m, nil
+}
+
+// changeMatches reports whether the change of field matches fingerprints
+// (every tag of a tag change), keeping in m the one with the most hops.
+func changeMatches(fps fingerprints, ev *event.Event, field string, c event.Change, now time.Time, m *echoMatch) (bool, error) {
+	checks := fingerprintChecks(field, c)
+	if len(checks) == 0 {
+		return false, nil
+	}
+	var best *store.Fingerprint
+	for _, ch := range checks {
+		fp, err := fps.MatchFingerprint(ev.Connector, ev.Entity, ev.Reference, ch[0], ch[1], now)
+		if err != nil {
+			return false, fmt.Errorf("match fingerprint: %w", err)
+		}
+		if fp == nil {
+			return false, nil
+		}
+		if best == nil || fp.Hops > best.Hops {
+			best = fp
+		}
+	}
+	if m.fp == nil || best.Hops > m.fp.Hops {
+		m.fp = best
+	}
+	return true, nil
+}
+
+// endMovedFingerprints ends, for an event that is not an echo, the
+// fingerprints its changes move away from: those of a changed field with
+// another value than the new one (in either spelling), and of a tag added
+// (its removal) or removed (its addition).
+func endMovedFingerprints(fps fingerprints, ev *event.Event, now time.Time) error {
+	for field, c := range ev.Changes {
+		var ended []store.Fingerprint
+		if field == event.FieldTags {
+			for _, ch := range fingerprintChecks(field, c) {
+				opposite := "tags-"
+				if ch[0] == "tags-" {
+					opposite = "tags+"
+				}
+				fp, err := fps.MatchFingerprint(ev.Connector, ev.Entity, ev.Reference, opposite, ch[1], now)
+				if err != nil {
+					return fmt.Errorf("match fingerprint: %w", err)
+				}
+				if fp != nil {
+					ended = append(ended, *fp)
+				}
+			}
+		} else {
+			live, err := fps.FieldFingerprints(ev.Connector, ev.Entity, ev.Reference, field, now)
+			if err != nil {
+				return fmt.Errorf("fingerprints of %s: %w", field, err)
+			}
+			to := fingerprintValue(event.String(c.To))
+			for _, fp := range live {
+				if fp.Value != to && fp.Also != to {
+					ended = append(ended, fp)
+				}
+			}
+		}
+		for i := range ended {
+			if err := fps.DeleteFingerprint(&ended[i]); err != nil {
+				return err
 			}
 		}
 	}
-	return matched[len(matched)-1], nil
+	return nil
 }
 
 // fingerprintValue is how a value is fingerprinted and matched: platforms
@@ -835,7 +925,11 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 			return "", "", err
 		}
 		target = withQueued(snap, bs.queued[key])
-		if dropNoOps(u, target) {
+		unsettled, err := forgetUnsettled(bs.tx, target, u, bs.now)
+		if err != nil {
+			return "", "", err
+		}
+		if dropNoOps(u, unsettled) {
 			bs.tally.guards[guardNoOp]++
 			bs.logAfter(slog.LevelDebug, "loop guard", "guard", "no_op", "rule", u.RuleID, "entity", key.String(), "event", ev.ID)
 			return "", fmt.Sprintf("rule %s: update of %s/%s/%s changes nothing the entity does not already have (no-op, not sent)", u.RuleID, u.Connector, u.Entity, u.Reference), nil
@@ -926,6 +1020,58 @@ func withQueued(snap *event.Snapshot, queued []*event.Update) *event.Snapshot {
 		view.Fields[event.FieldTags] = event.MergeTags(event.Strings(cur), u.AddTags, u.RemoveTags)
 	}
 	return view
+}
+
+// forgetUnsettled returns target without the fields u sets that another
+// update of ours may still be changing: a field with a live fingerprint of
+// another value than u's (an update pending, in flight, or delivered and
+// not echoed yet, or echoed and not moved on since) is not known state, so
+// u's change of it is never dropped as a no-op; nor are u's tag changes
+// when a live fingerprint adds a tag u removes or removes one u adds.
+// target is not changed; when nothing is unsettled it is returned as it is.
+func forgetUnsettled(fps fingerprints, target *event.Snapshot, u *event.Update, now time.Time) (*event.Snapshot, error) {
+	if target == nil {
+		return nil, nil
+	}
+	var forget []string
+	for f, v := range u.Set {
+		live, err := fps.FieldFingerprints(u.Connector, u.Entity, u.Reference, f, now)
+		if err != nil {
+			return nil, fmt.Errorf("fingerprints of %s: %w", f, err)
+		}
+		ours := fingerprintValue(event.String(v))
+		for _, fp := range live {
+			if fp.Value != ours && fp.Also != ours {
+				forget = append(forget, f)
+				break
+			}
+		}
+	}
+	tagChecks := make([][2]string, 0, len(u.AddTags)+len(u.RemoveTags))
+	for _, t := range u.AddTags {
+		tagChecks = append(tagChecks, [2]string{"tags-", fingerprintValue(t)})
+	}
+	for _, t := range u.RemoveTags {
+		tagChecks = append(tagChecks, [2]string{"tags+", fingerprintValue(t)})
+	}
+	for _, ch := range tagChecks {
+		fp, err := fps.MatchFingerprint(u.Connector, u.Entity, u.Reference, ch[0], ch[1], now)
+		if err != nil {
+			return nil, fmt.Errorf("match fingerprint: %w", err)
+		}
+		if fp != nil {
+			forget = append(forget, event.FieldTags)
+			break
+		}
+	}
+	if len(forget) == 0 {
+		return target, nil
+	}
+	view := target.Clone()
+	for _, f := range forget {
+		delete(view.Fields, f)
+	}
+	return view, nil
 }
 
 // addDelivery writes d to the outbox. A pending delivery is claimed as it
@@ -1043,15 +1189,17 @@ func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
 }
 
 // putFingerprints writes the fingerprints of delivery d's changes in tx
-// (see pipeline.fingerprint), expiring after the bundle's window from now.
+// (see pipeline.fingerprint), expiring after the bundle's window from now;
+// when the delivery succeeds, the store moves their expiry to the window
+// from then (a delivery held back by retries is echoed once sent).
 func putFingerprints(tx fingerprints, b *Bundle, now time.Time, d *store.Delivery) error {
 	if d.Update.Kind != event.KindUpdateEntity {
 		return nil
 	}
-	expires := now.Add(b.File.Delivery.FingerprintWindow)
+	window := b.File.Delivery.FingerprintWindow
 	put := func(field, value, also string) error {
-		return tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Reference: d.Reference, Field: field, Value: value, Also: also,
-			DeliveryID: d.ID, Hops: d.Hops, Expires: expires})
+		return tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Entity: d.Entity, Reference: d.Reference, Field: field, Value: value, Also: also,
+			DeliveryID: d.ID, Hops: d.Hops, Window: window, Expires: now.Add(window)})
 	}
 	var out *connectors.Outbound
 	if c := b.Connectors[d.Connector]; c != nil {

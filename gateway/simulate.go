@@ -178,28 +178,41 @@ type Simulation struct {
 // pipeline's fingerprints (the store's) for dry runs.
 type simFingerprints map[string]store.Fingerprint
 
-func simFingerprintKey(connector, reference, field, value string) string {
-	return connector + "\x00" + reference + "\x00" + field + "\x00" + value
+func simFingerprintKey(connector, entity, reference, field, value string) string {
+	return connector + "\x00" + entity + "\x00" + reference + "\x00" + field + "\x00" + value
 }
 
 // PutFingerprint remembers f, replacing one of the same change.
 func (m simFingerprints) PutFingerprint(f store.Fingerprint) error {
-	m[simFingerprintKey(f.Connector, f.Reference, f.Field, f.Value)] = f
+	m[simFingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value)] = f
 	return nil
 }
 
 // MatchFingerprint returns the fingerprint of a change that expires after now, or nil.
-func (m simFingerprints) MatchFingerprint(connector, reference, field, value string, now time.Time) (*store.Fingerprint, error) {
-	f, ok := m[simFingerprintKey(connector, reference, field, value)]
+func (m simFingerprints) MatchFingerprint(connector, entity, reference, field, value string, now time.Time) (*store.Fingerprint, error) {
+	f, ok := m[simFingerprintKey(connector, entity, reference, field, value)]
 	if !ok || !f.Expires.After(now) {
 		return nil, nil
 	}
 	return &f, nil
 }
 
-// DeleteFingerprint forgets f (an echo consumed it).
+// FieldFingerprints returns the fingerprints of one field of an entity
+// that expire after now, in value order.
+func (m simFingerprints) FieldFingerprints(connector, entity, reference, field string, now time.Time) ([]store.Fingerprint, error) {
+	var out []store.Fingerprint
+	for _, f := range m {
+		if f.Connector == connector && f.Entity == entity && f.Reference == reference && f.Field == field && f.Expires.After(now) {
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
+	return out, nil
+}
+
+// DeleteFingerprint forgets f.
 func (m simFingerprints) DeleteFingerprint(f *store.Fingerprint) error {
-	delete(m, simFingerprintKey(f.Connector, f.Reference, f.Field, f.Value))
+	delete(m, simFingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value))
 	return nil
 }
 
@@ -422,13 +435,14 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 	probe := *ev
 	probe.Changes = cloneChanges(ev.Changes)
 	applied := event.Apply(prior, &probe)
-	if fp, err := echoOf(s.fingerprints, &probe, s.now); err != nil {
+	if echo, err := echoOf(s.fingerprints, &probe, s.now, s.b.derivedFrom(ev.Connector)); err != nil {
 		return err
-	} else if fp == nil {
+	} else if !echo.all {
 		ev.Changes = probe.Changes
+		markPartialEcho(ev, echo)
 	} else {
 		applied = nil // the actor changes, and with it the message counters
-		markEcho(ev, fp)
+		markEcho(ev, echo.fp)
 	}
 	d, err := decide(s.b.Rules, ev, prior, applied, s.now, s.ruleFirings, "")
 	if err != nil {
@@ -475,7 +489,9 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 // else queues u and fingerprints its changes.
 func (s *Simulation) queue(u *event.Update) bool {
 	key := updatedEntity(u)
-	if dropNoOps(u, withQueued(s.snaps[key], s.queued[key])) {
+	// In memory, reading fingerprints cannot fail.
+	target, _ := forgetUnsettled(s.fingerprints, withQueued(s.snaps[key], s.queued[key]), u, s.now)
+	if dropNoOps(u, target) {
 		return false
 	}
 	if s.queued == nil {

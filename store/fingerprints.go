@@ -1,49 +1,79 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
 )
 
-// Fingerprint remembers one change Hookline delivered (connector,
-// reference, field, value) so that the platform's echo of it can be
+// Fingerprint remembers one change Hookline delivered (connector, entity
+// type, reference, field, value) so that the platform's echo of it can be
 // recognized until Expires.
 type Fingerprint struct {
 	Connector string `json:"connector"`
+	Entity    string `json:"entity"`
 	Reference string `json:"reference"`
 	Field     string `json:"field"`
 	Value     string `json:"value"`
 	// Also is the same change in its other spelling (the platform's value
 	// after the connector's value map), fingerprinted beside this one and
-	// consumed with it; empty when there is none.
-	Also       string    `json:"also,omitempty"`
-	DeliveryID string    `json:"delivery_id"`
-	Hops       int       `json:"hops"`
-	Expires    time.Time `json:"expires"`
+	// ended with it; empty when there is none.
+	Also       string `json:"also,omitempty"`
+	DeliveryID string `json:"delivery_id"`
+	Hops       int    `json:"hops"`
+	// Window is how long the echo is awaited after the delivery is sent:
+	// when the delivery succeeds, Expires moves to then plus Window (a
+	// delivery held back by retries is echoed only once sent). Zero
+	// leaves Expires as it was written.
+	Window  time.Duration `json:"window,omitempty"`
+	Expires time.Time     `json:"expires"`
 }
 
-// fingerprintKey is connector \x00 reference \x00 field \x00 value.
-func fingerprintKey(connector, reference, field, value string) ([]byte, error) {
-	for _, p := range [...][2]string{{"connector", connector}, {"reference", reference}, {"field", field}} {
-		if err := checkPart(p[0], p[1]); err != nil {
-			return nil, err
-		}
+// fingerprintKey is connector \x00 entity \x00 reference \x00 field \x00
+// value. Keys written before the entity type was part of them (connector
+// \x00 reference \x00 field \x00 value) match nothing and are pruned when
+// they expire.
+func fingerprintKey(connector, entity, reference, field, value string) ([]byte, error) {
+	prefix, err := fingerprintPrefix(connector, entity, reference, field)
+	if err != nil {
+		return nil, err
 	}
-	k := join(connector, reference, field, value)
+	k := append(prefix, value...)
 	if len(k) > maxIndexedKey {
 		return nil, fmt.Errorf("fingerprint key too long: %w", ErrInvalid)
 	}
 	return k, nil
 }
 
+// fingerprintPrefix is the start of the keys of an entity's fingerprints
+// (connector \x00 entity \x00 reference \x00), or with field set of that
+// field's fingerprints (... field \x00).
+func fingerprintPrefix(connector, entity, reference, field string) ([]byte, error) {
+	parts := [...][2]string{{"connector", connector}, {"entity", entity}, {"reference", reference}, {"field", field}}
+	n := len(parts)
+	if field == "" {
+		n--
+	}
+	for _, p := range parts[:n] {
+		if err := checkPart(p[0], p[1]); err != nil {
+			return nil, err
+		}
+	}
+	if field == "" {
+		return append(join(connector, entity, reference), sep), nil
+	}
+	return append(join(connector, entity, reference, field), sep), nil
+}
+
 // PutFingerprint remembers a delivered change, replacing an older
-// fingerprint of the same (connector, reference, field, value).
+// fingerprint of the same (connector, entity, reference, field, value).
 func (tx *Tx) PutFingerprint(f Fingerprint) error {
 	if err := tx.writable("put fingerprint"); err != nil {
 		return err
 	}
-	key, err := fingerprintKey(f.Connector, f.Reference, f.Field, f.Value)
+	key, err := fingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value)
 	if err != nil {
 		return fmt.Errorf("put fingerprint: %w", err)
 	}
@@ -72,8 +102,8 @@ func (tx *Tx) PutFingerprint(f Fingerprint) error {
 
 // MatchFingerprint returns the fingerprint of a delivered change when one
 // exists that expires after now, else nil, nil.
-func (tx *Tx) MatchFingerprint(connector, reference, field, value string, now time.Time) (*Fingerprint, error) {
-	key, err := fingerprintKey(connector, reference, field, value)
+func (tx *Tx) MatchFingerprint(connector, entity, reference, field, value string, now time.Time) (*Fingerprint, error) {
+	key, err := fingerprintKey(connector, entity, reference, field, value)
 	if err != nil {
 		return nil, fmt.Errorf("match fingerprint: %w", err)
 	}
@@ -91,12 +121,86 @@ func (tx *Tx) MatchFingerprint(connector, reference, field, value string, now ti
 	return f, nil
 }
 
-// DeleteFingerprint forgets a fingerprint (an echo consumed it).
+// FieldFingerprints returns the fingerprints of one field of an entity
+// that expire after now, in value order.
+func (tx *Tx) FieldFingerprints(connector, entity, reference, field string, now time.Time) ([]Fingerprint, error) {
+	if field == "" {
+		return nil, fmt.Errorf("field fingerprints: no field: %w", ErrInvalid)
+	}
+	prefix, err := fingerprintPrefix(connector, entity, reference, field)
+	if err != nil {
+		return nil, fmt.Errorf("field fingerprints: %w", err)
+	}
+	return tx.fingerprintsUnder(prefix, now)
+}
+
+// fingerprintsUnder returns the fingerprints whose keys start with prefix
+// and that expire after now.
+func (tx *Tx) fingerprintsUnder(prefix []byte, now time.Time) ([]Fingerprint, error) {
+	var out []Fingerprint
+	c := tx.b(bucketFingerprints).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var f Fingerprint
+		if err := json.Unmarshal(v, &f); err != nil {
+			return nil, fmt.Errorf("decode fingerprint: %w", err)
+		}
+		if f.Expires.After(now) {
+			out = append(out, f)
+		}
+	}
+	return out, nil
+}
+
+// settleFingerprints settles the fingerprints of delivery d, which has
+// just reached its state: a delivery that failed or was cancelled changed
+// nothing on the platform, and its fingerprints are deleted (the same
+// change made there by a person is theirs); one that succeeded keeps them
+// until its send time plus their Window. Fingerprints of the same change
+// written since by another delivery are left alone.
+func (tx *Tx) settleFingerprints(d *Delivery, now time.Time) error {
+	switch d.State {
+	case DeliverySucceeded, DeliveryFailed, DeliveryCancelled:
+	default:
+		return nil
+	}
+	if d.Connector == "" || d.Entity == "" || d.Reference == "" {
+		return nil // not an entity update: it fingerprinted nothing
+	}
+	prefix, err := fingerprintPrefix(d.Connector, d.Entity, d.Reference, "")
+	if err != nil {
+		return nil // a key no fingerprint can have
+	}
+	fps, err := tx.fingerprintsUnder(prefix, time.Time{}) // expired ones too, until pruned
+	if err != nil {
+		return fmt.Errorf("settle fingerprints: %w", err)
+	}
+	for i := range fps {
+		f := &fps[i]
+		if f.DeliveryID != d.ID {
+			continue
+		}
+		if d.State != DeliverySucceeded {
+			if err := tx.DeleteFingerprint(f); err != nil {
+				return fmt.Errorf("settle fingerprints: %w", err)
+			}
+			continue
+		}
+		if until := now.Add(f.Window); f.Window > 0 && until.After(f.Expires) {
+			f.Expires = until
+			if err := tx.PutFingerprint(*f); err != nil {
+				return fmt.Errorf("settle fingerprints: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// DeleteFingerprint forgets a fingerprint.
 func (tx *Tx) DeleteFingerprint(f *Fingerprint) error {
 	if err := tx.writable("delete fingerprint"); err != nil {
 		return err
 	}
-	key, err := fingerprintKey(f.Connector, f.Reference, f.Field, f.Value)
+	key, err := fingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value)
 	if err != nil {
 		return fmt.Errorf("delete fingerprint: %w", err)
 	}
@@ -110,7 +214,74 @@ func (tx *Tx) DeleteFingerprint(f *Fingerprint) error {
 }
 
 // PruneFingerprints deletes fingerprints that expired at or before now and
-// returns how many (a range scan of the expiry index).
+// returns how many (a range scan of the expiry index). A fingerprint of a
+// delivery not sent yet (pending or in flight) is kept instead, until now
+// plus its Window: its change has not reached the platform, and its echo
+// is still to come.
 func (db *DB) PruneFingerprints(now time.Time) (int, error) {
-	return db.pruneExpiring(bucketFingerprintsExp, bucketFingerprints, now, "prune fingerprints")
+	const chunk = 10000
+	limit := nanos(now)
+	total := 0
+	for {
+		n, more := 0, false
+		err := db.Update(func(tx *Tx) error {
+			exp, fps := tx.b(bucketFingerprintsExp), tx.b(bucketFingerprints)
+			var keys [][]byte
+			c := exp.Cursor()
+			for k, _ := c.First(); k != nil; k, _ = c.Next() {
+				if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > limit {
+					break
+				}
+				if len(keys) == chunk {
+					more = true
+					break
+				}
+				keys = append(keys, copyBytes(k))
+			}
+			for _, k := range keys {
+				if err := exp.Delete(k); err != nil {
+					return err
+				}
+				if f, ok := tx.unsentFingerprint(fps.Get(k[8:])); ok {
+					f.Expires = now.Add(f.Window)
+					if err := tx.PutFingerprint(*f); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := fps.Delete(k[8:]); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return total, fmt.Errorf("prune fingerprints: %w", err)
+		}
+		total += n
+		if !more {
+			return total, nil
+		}
+	}
+}
+
+// unsentFingerprint decodes a stored fingerprint and reports whether its
+// delivery is still pending or in flight (and it has a window to keep it
+// for).
+func (tx *Tx) unsentFingerprint(v []byte) (*Fingerprint, bool) {
+	if v == nil {
+		return nil, false
+	}
+	f := new(Fingerprint)
+	if err := json.Unmarshal(v, f); err != nil || f.Window <= 0 || f.DeliveryID == "" || f.Entity == "" {
+		return nil, false
+	}
+	states := tx.b(bucketOutboxState)
+	for _, st := range [...]string{DeliveryPending, DeliveryInFlight} {
+		if states.Get(stateKey(st, f.DeliveryID)) != nil {
+			return f, true
+		}
+	}
+	return nil, false
 }

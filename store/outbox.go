@@ -701,6 +701,9 @@ func (tx *Tx) finish(d *Delivery, f Finish, now time.Time) error {
 		return fmt.Errorf("finish delivery %s: %w", d.ID, err)
 	}
 	d.State = f.State
+	if err := tx.settleFingerprints(d, now); err != nil {
+		return fmt.Errorf("finish delivery %s: %w", d.ID, err)
+	}
 	if d.ordered() {
 		if err := tx.b(bucketOutboxHeads).Delete(d.queueID()); err != nil {
 			return fmt.Errorf("finish delivery %s: %w", d.ID, err)
@@ -749,11 +752,14 @@ func (db *DB) RetryDelivery(id string, now time.Time) error {
 	return db.RetryDeliveryWith(id, now, nil)
 }
 
-// RetryDeliveryWith is RetryDelivery that first hands a delivery stored
-// without a request (its request could not be built when it was made) to
-// build, in the retry's transaction, to set d.Request and d.Action with
-// the config in force now; an error of build leaves the delivery as it
-// was and is returned. A delivery with a request is sent as it was made.
+// RetryDeliveryWith is RetryDelivery that first hands the delivery to
+// build, in the retry's transaction: build sets d.Request and d.Action
+// with the config in force now for a delivery stored without a request
+// (its request could not be built when it was made), and may write what
+// goes with the retried delivery (its echo fingerprints, which ended when
+// it failed or was cancelled). An error of build leaves the delivery as
+// it was and is returned. A delivery with a request is sent as it was
+// made.
 func (db *DB) RetryDeliveryWith(id string, now time.Time, build func(tx *Tx, d *Delivery) error) error {
 	err := db.Update(func(tx *Tx) error {
 		d, err := tx.delivery(id)
@@ -763,13 +769,13 @@ func (db *DB) RetryDeliveryWith(id string, now time.Time, build func(tx *Tx, d *
 		if d.State != DeliveryFailed && d.State != DeliveryCancelled {
 			return fmt.Errorf("delivery %s is %s: %w", id, d.State, ErrState)
 		}
-		if d.Request.URL == "" {
-			if build == nil {
-				return fmt.Errorf("delivery %s has no request to send (it could not be built; retry it through the gateway, which builds it again): %w", id, ErrState)
-			}
+		if build != nil {
 			if err := build(tx, d); err != nil {
 				return err
 			}
+		}
+		if d.Request.URL == "" {
+			return fmt.Errorf("delivery %s has no request to send (it could not be built; retry it through the gateway, which builds it again): %w", id, ErrState)
 		}
 		if err := tx.setState(d.ID, d.State, DeliveryPending); err != nil {
 			return err
@@ -836,6 +842,9 @@ func (tx *Tx) cancelPending(d *Delivery, reason string, now time.Time) error {
 	d.State = DeliveryCancelled
 	d.Reason = reason
 	d.UpdatedAt = now
+	if err := tx.settleFingerprints(d, now); err != nil {
+		return fmt.Errorf("cancel delivery %s: %w", d.ID, err)
+	}
 	if err := tx.putDelivery(d, true); err != nil {
 		return err
 	}

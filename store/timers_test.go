@@ -156,19 +156,19 @@ func TestDueTimersDoesNotReadLaterTimers(t *testing.T) {
 func TestFingerprints(t *testing.T) {
 	db := mustOpen(t)
 	t0 := db.clock.Now()
-	fp := Fingerprint{Connector: "zendesk", Reference: "35436", Field: "status", Value: "solved", DeliveryID: "d1", Hops: 1, Expires: t0.Add(time.Minute)}
+	fp := Fingerprint{Connector: "zendesk", Entity: "ticket", Reference: "35436", Field: "status", Value: "solved", DeliveryID: "d1", Hops: 1, Expires: t0.Add(time.Minute)}
 	db.update(func(tx *Tx) error {
 		if err := tx.PutFingerprint(fp); err != nil {
 			return err
 		}
-		return tx.PutFingerprint(Fingerprint{Connector: "zendesk", Reference: "35436", Field: "priority", Value: "high", DeliveryID: "d2", Expires: t0.Add(time.Hour)})
+		return tx.PutFingerprint(Fingerprint{Connector: "zendesk", Entity: "ticket", Reference: "35436", Field: "priority", Value: "high", DeliveryID: "d2", Expires: t0.Add(time.Hour)})
 	})
 	match := func(field, value string, now time.Time) *Fingerprint {
 		t.Helper()
 		var got *Fingerprint
 		if err := db.View(func(tx *Tx) error {
 			var err error
-			got, err = tx.MatchFingerprint("zendesk", "35436", field, value, now)
+			got, err = tx.MatchFingerprint("zendesk", "ticket", "35436", field, value, now)
 			return err
 		}); err != nil {
 			t.Fatal(err)

@@ -1,0 +1,160 @@
+package store
+
+import (
+	"testing"
+	"time"
+
+	"github.com/hookline/hookline/event"
+)
+
+// A delivery's fingerprints end with it when it fails or is cancelled (it
+// changed nothing on the platform) and, when it succeeds, last their
+// window from then rather than from when they were written. The same
+// change fingerprinted since by another delivery, and other entity types
+// with the same reference, are left alone.
+func TestFingerprintsSettleWithTheirDelivery(t *testing.T) {
+	const window = 10 * time.Minute
+	for _, tc := range []struct {
+		name   string
+		settle func(t *testing.T, db *testDB, id string)
+		// wantUntil is how long after the settling the fingerprint lasts;
+		// zero: it is gone.
+		wantUntil time.Duration
+	}{
+		{"failed", func(t *testing.T, db *testDB, id string) {
+			claim(t, db, 0)
+			if err := db.FinishDelivery(id, &Attempt{At: db.clock.Now(), Status: 422}, DeliveryFailed, time.Time{}, "422", nil); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"cancelled_pending", func(t *testing.T, db *testDB, id string) {
+			if err := db.CancelDelivery(id, "unsubscribed"); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"cancelled_in_flight", func(t *testing.T, db *testDB, id string) {
+			claim(t, db, 0)
+			if err := db.FinishDelivery(id, nil, DeliveryCancelled, time.Time{}, "withdrawn", nil); err != nil {
+				t.Fatal(err)
+			}
+		}, 0},
+		{"succeeded", func(t *testing.T, db *testDB, id string) {
+			claim(t, db, 0)
+			if err := db.FinishDelivery(id, &Attempt{At: db.clock.Now(), Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+				t.Fatal(err)
+			}
+		}, window},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := mustOpen(t)
+			t0 := db.clock.Now()
+			d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "17", RuleID: "r", EventID: "ev",
+				Update:  event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "17", Set: map[string]any{"status": "solved", "priority": "high"}},
+				Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/17.json"}}
+			fp := func(entity, field, value, delivery string) Fingerprint {
+				return Fingerprint{Connector: "zendesk", Entity: entity, Reference: "17", Field: field, Value: value,
+					DeliveryID: delivery, Window: window, Expires: t0.Add(window)}
+			}
+			db.update(func(tx *Tx) error {
+				if err := tx.AddDelivery(d); err != nil {
+					return err
+				}
+				for _, f := range []Fingerprint{
+					fp("ticket", "status", "solved", d.ID),
+					fp("ticket", "priority", "high", "other"), // the same change, sent again since
+					fp("order", "status", "solved", d.ID),     // another entity type (cannot be d's; kept)
+				} {
+					if err := tx.PutFingerprint(f); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			settledAt := db.clock.Advance(8 * time.Minute) // sent late
+			tc.settle(t, db, d.ID)
+			match := func(entity, field, value string, at time.Time) *Fingerprint {
+				t.Helper()
+				var got *Fingerprint
+				if err := db.View(func(tx *Tx) error {
+					var err error
+					got, err = tx.MatchFingerprint("zendesk", entity, "17", field, value, at)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			got := match("ticket", "status", "solved", settledAt)
+			switch {
+			case tc.wantUntil == 0 && got != nil:
+				t.Fatalf("the fingerprint of a delivery that ended %s is still there: %+v", tc.name, got)
+			case tc.wantUntil > 0 && (got == nil || !got.Expires.Equal(settledAt.Add(tc.wantUntil))):
+				t.Fatalf("the fingerprint of the delivery that succeeded at %v: %+v, want it to expire at %v", settledAt, got, settledAt.Add(tc.wantUntil))
+			}
+			if o := match("ticket", "priority", "high", settledAt); o == nil || !o.Expires.Equal(t0.Add(window)) {
+				t.Fatalf("another delivery's fingerprint was changed: %+v", o)
+			}
+			if o := match("order", "status", "solved", settledAt); o == nil || !o.Expires.Equal(t0.Add(window)) {
+				t.Fatalf("another entity type's fingerprint was changed: %+v", o)
+			}
+			if m := match("order", "priority", "high", settledAt); m != nil {
+				t.Fatalf("a ticket's fingerprint matched an order: %+v", m)
+			}
+			var field []Fingerprint
+			if err := db.View(func(tx *Tx) error {
+				var err error
+				field, err = tx.FieldFingerprints("zendesk", "ticket", "17", "priority", settledAt)
+				return err
+			}); err != nil || len(field) != 1 || field[0].Value != "high" {
+				t.Fatalf("field fingerprints of priority: %+v, %v", field, err)
+			}
+			mustCheck(t, db)
+		})
+	}
+}
+
+// Pruning keeps the fingerprints of a delivery not sent yet (for their
+// window from the prune), and deletes them once the delivery is done.
+func TestPruneKeepsFingerprintsOfUnsentDeliveries(t *testing.T) {
+	const window = 10 * time.Minute
+	db := mustOpen(t)
+	t0 := db.clock.Now()
+	d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "17", RuleID: "r", EventID: "ev",
+		Update:  event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "17", Set: map[string]any{"status": "solved"}},
+		Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/17.json"}}
+	db.update(func(tx *Tx) error {
+		if err := tx.AddDelivery(d); err != nil {
+			return err
+		}
+		return tx.PutFingerprint(Fingerprint{Connector: "zendesk", Entity: "ticket", Reference: "17", Field: "status", Value: "solved",
+			DeliveryID: d.ID, Window: window, Expires: t0.Add(window)})
+	})
+	live := func(at time.Time) bool {
+		t.Helper()
+		var got *Fingerprint
+		if err := db.View(func(tx *Tx) error {
+			var err error
+			got, err = tx.MatchFingerprint("zendesk", "ticket", "17", "status", "solved", at)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got != nil
+	}
+	at := db.clock.Advance(15 * time.Minute) // the platform was down
+	if n, err := db.PruneFingerprints(at); err != nil || n != 0 {
+		t.Fatalf("pruned %d, %v; want the unsent delivery's fingerprint kept", n, err)
+	}
+	if !live(at) {
+		t.Fatal("the fingerprint of a delivery still pending was not kept")
+	}
+	claim(t, db, 0)
+	if err := db.FinishDelivery(d.ID, &Attempt{At: at, Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	at = db.clock.Advance(window)
+	if n, err := db.PruneFingerprints(at); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want the sent delivery's fingerprint pruned", n, err)
+	}
+	mustCheck(t, db)
+}
