@@ -153,6 +153,12 @@ func (en *encoder) appendEvent(b []byte, e *event.Event) ([]byte, error) {
 	if e.Causation.Echo {
 		b = append(b, `,"echo":true`...)
 	}
+	if len(e.Causation.EchoedFields) > 0 {
+		b = append(b, `,"echoed_fields":`...)
+		if b, err = appendStrings(b, e.Causation.EchoedFields); err != nil {
+			return nil, err
+		}
+	}
 	b = append(b, '}')
 	if e.Rule != "" {
 		b = append(b, `,"rule":`...)
