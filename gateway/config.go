@@ -196,9 +196,13 @@ type Bundle struct {
 }
 
 // derivedFrom tells, for connector's fields, which are derived from
-// another one (event.DerivedFrom: status_category from status): a change
-// to a derived field rides with its source when echoes are matched.
+// another one (its fields' derived_from, and event.DerivedFrom:
+// status_category from status): a change to a derived field rides with its
+// source when echoes are matched.
 func (b *Bundle) derivedFrom(connector string) func(field string) (string, bool) {
+	if c := b.Connectors[connector]; c != nil && c.Inbound != nil && c.Inbound.Mapper != nil {
+		return c.Inbound.Mapper.DerivedFrom
+	}
 	return event.DerivedFrom
 }
 

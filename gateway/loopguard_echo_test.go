@@ -625,3 +625,59 @@ func mustMkdir(t *testing.T, p string) {
 		t.Fatal(err)
 	}
 }
+
+// The shipped Freshdesk connector reads the assignee as two fields, owner
+// (the agent's name) and owner_email, declared derived from owner. When
+// Hookline assigns a ticket, Freshdesk's webhook echoes both: owner matches
+// the fingerprint and owner_email rides with it, so the echo is known.
+func TestFreshdeskAssignmentEchoIsKnown(t *testing.T) {
+	api := newRecorder(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id": 77, "updated_at": "2026-03-02T09:15:05Z"}`)
+	})
+	dir := copyConfigs(t)
+	fd := filepath.Join(dir, "connectors", "freshdesk.yaml")
+	data, err := os.ReadFile(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As the file's comment says: map the agent names the rules use to ids.
+	s := strings.Replace(string(data), "  value_maps:\n", "  value_maps:\n    owner: { \"Maria Rossi\": \"43000067890\" }\n", 1)
+	writeFile(t, fd, s)
+	writeFile(t, filepath.Join(dir, "rules", "audit.yaml"), `rules:
+  - id: route-urgent
+    on: [ticket.updated]
+    connector: freshdesk
+    when: { field: priority, is: urgent }
+    once_per_item: true
+    then:
+      - set_owner: Maria Rossi
+  - id: on-assigned
+    on: [ticket.updated]
+    connector: freshdesk
+    when: { field: owner, changed: true }
+    then:
+      - log: { file: assigned.log, line: "assigned {{ .Event.Reference }}" }
+`)
+	ts := startServer(t, dir, map[string]string{"FRESHDESK_API_URL": api.srv.URL, "HOOKLINE_EGRESS_ALLOW": "127.0.0.0/8"}, nil)
+	post := func(body string) {
+		t.Helper()
+		r := do(t, "POST", ts.URL+"/hooks/freshdesk", []byte(body), map[string]string{"Content-Type": "application/json", "X-Hookline-Token": "dev-insecure-freshdesk-webhook-token"})
+		if r.Status != 202 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		waitFinished(t, ts.URL, r.JSON(t)["id"].(string))
+	}
+	post(`{"event": "ticket.updated", "ticket": {"id": "77", "status": "Open", "priority": "Urgent", "agent": "Luca Bianchi", "agent_email": "luca@example.com"}}`)
+	waitFor(t, "the assignment sent", func() bool { return len(api.requests()) == 1 })
+	// Freshdesk's automation posts the ticket as it now is: Hookline's own change.
+	post(`{"event": "ticket.updated", "ticket": {"id": "77", "status": "Open", "priority": "Urgent", "agent": "Maria Rossi", "agent_email": "maria@example.com"}}`)
+	snap, err := ts.Store().Entity(event.EntityKey{Connector: "freshdesk", Entity: "ticket", Reference: "77"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(snap.Fired["on-assigned"]); n != 1 { // once: the first webhook (no owner -> Luca)
+		logTraces(t, ts)
+		t.Fatalf("the echo of Hookline's own assignment ran on-assigned (%d firings, want 1): owner matched its fingerprint but owner_email, which Hookline never sends, made the echo a person's change", n)
+	}
+}

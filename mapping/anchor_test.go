@@ -45,8 +45,8 @@ func TestAliasedSpecErrorsNameTheEntry(t *testing.T) {
   fields:
     t: *s
 `,
-			want: `c.yaml:7:22: unknown key "mapp"; did you mean "map"? (valid: default, fallback, lookup, map, map_default, path, split, template, value)` + "\n" +
-				`c.yaml:7:22: entry "second" (through the alias *s at line 13): unknown key "mapp"; did you mean "map"? (valid: default, fallback, lookup, map, map_default, path, split, template, value)`,
+			want: `c.yaml:7:22: unknown key "mapp"; did you mean "map"? (valid: default, derived_from, fallback, lookup, map, map_default, path, split, template, value)` + "\n" +
+				`c.yaml:7:22: entry "second" (through the alias *s at line 13): unknown key "mapp"; did you mean "map"? (valid: default, derived_from, fallback, lookup, map, map_default, path, split, template, value)`,
 		},
 	}
 	for _, tc := range tests {

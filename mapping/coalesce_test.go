@@ -157,7 +157,7 @@ func TestPathListAndFallbackCompileErrors(t *testing.T) {
 		{"fallback with value", "{ value: v, fallback: a }", `c.yaml:5:30: fields.x: fallback does not go with value (a constant is never absent); use default`},
 		{"null fallback", "{ path: a, fallback: null }", `c.yaml:5:29: fields.x: fallback: null is the same as no fallback`},
 		{"bad fallback", "{ path: a, fallback: { path: [] } }", `c.yaml:5:37: fields.x.fallback: path: empty list; give one path or more (the first with a non-empty value wins)`},
-		{"misspelt fallback", "{ path: a, falback: b }", `c.yaml:5:19: unknown key "falback"; did you mean "fallback"? (valid: default, fallback, lookup, map, map_default, path, split, template, value)`},
+		{"misspelt fallback", "{ path: a, falback: b }", `c.yaml:5:19: unknown key "falback"; did you mean "fallback"? (valid: default, derived_from, fallback, lookup, map, map_default, path, split, template, value)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -70,7 +70,51 @@ func Compile(file, connector string, events *yaml.Node) (*Mapper, yamlconf.Error
 	}
 	m.vars, m.types = sortedKeys(vars), sortedKeys(types)
 	m.tmpls = c.tmpls
+	for field, d := range c.derived {
+		if m.derived == nil {
+			m.derived = map[string]string{}
+		}
+		m.derived[field] = d.source
+	}
 	return m, nil
+}
+
+// declareDerived records a field's derived_from (n is the field's spec): a
+// change to the field rides with a change to its source, as
+// status_category's with status's (event.DerivedFrom). Every entry that
+// declares it must name the same source.
+func (c *compiler) declareDerived(field string, n *yaml.Node) {
+	n = yamlconf.Resolve(n)
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	var src *yaml.Node
+	for _, kv := range yamlconf.Pairs(n) {
+		if kv.Key.Value == "derived_from" {
+			src = yamlconf.Resolve(kv.Value)
+		}
+	}
+	if src == nil {
+		return
+	}
+	switch {
+	case src.Kind != yaml.ScalarNode || !fieldNameRe.MatchString(src.Value):
+		c.errs.Add(c.file, src, "fields.%s: derived_from: expected the name of the field it is derived from", field)
+		return
+	case src.Value == field:
+		c.errs.Add(c.file, src, "fields.%s: derived_from names the field itself", field)
+		return
+	}
+	if prev, ok := c.derived[field]; ok {
+		if prev.source != src.Value {
+			c.errs.Add(c.file, src, "fields.%s: derived_from %q, but line %d declares %q", field, src.Value, prev.node.Line, prev.source)
+		}
+		return
+	}
+	if c.derived == nil {
+		c.derived = map[string]derivedDecl{}
+	}
+	c.derived[field] = derivedDecl{source: src.Value, node: src}
 }
 
 // closedOutcomes returns the texts a spec can produce and whether that set
@@ -177,6 +221,15 @@ type compiler struct {
 	file  string
 	errs  yamlconf.Errors
 	tmpls []*tmpl // every template compiled, for Mapper.unplanned
+	// derived is what the fields' derived_from declare: field -> source,
+	// with the node that declared it first.
+	derived map[string]derivedDecl
+}
+
+// derivedDecl is one derived_from declaration.
+type derivedDecl struct {
+	source string
+	node   *yaml.Node
 }
 
 // entrySpec is the YAML shape of one entry; polymorphic parts stay nodes.
@@ -275,6 +328,7 @@ func (c *compiler) compileEntry(i int, n *yaml.Node) (e *entry, nameNode *yaml.N
 		fc.fields = fieldNames[:j]
 		if s := c.compileSpec(kv.Value, fc); s != nil {
 			e.fields = append(e.fields, namedSpec{name: kv.Key.Value, spec: s})
+			c.declareDerived(kv.Key.Value, kv.Value)
 		}
 	}
 	for _, kv := range c.namedPairs(es.Changes, "changes", fieldNameRe, "a field name (dot-separated parts of letters, digits, _ and -)") {
@@ -504,6 +558,8 @@ type specMapping struct {
 	Fallback   *yaml.Node `yaml:"fallback"`
 	Split      *yaml.Node `yaml:"split"`
 	Lookup     *yaml.Node `yaml:"lookup"`
+	// DerivedFrom names the field this one is derived from (fields only).
+	DerivedFrom *yaml.Node `yaml:"derived_from"`
 }
 
 // compileSpec compiles a value spec: a plain string (a path, or a constant
@@ -645,6 +701,9 @@ func (c *compiler) compileSpec(n *yaml.Node, ctx specCtx) *spec {
 		} else {
 			s.split = sm.Split.Value
 		}
+	}
+	if sm.DerivedFrom != nil && (!strings.HasPrefix(ctx.where, "fields.") || strings.HasSuffix(ctx.where, ".fallback")) {
+		c.errs.Add(c.file, sm.DerivedFrom, "%s: derived_from applies to an event field's own spec (fields: { owner_email: { path: ..., derived_from: owner } })", ctx.where)
 	}
 	if sm.Fallback != nil {
 		switch {

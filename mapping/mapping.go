@@ -39,6 +39,19 @@ type Mapper struct {
 	tmpls     []*tmpl
 	maxEvents int // 0: DefaultMaxEvents
 	maxFields int // 0: DefaultMaxFields
+	// derived is what fields declare with derived_from: field -> source.
+	derived map[string]string
+}
+
+// DerivedFrom names the field a field of this connector is derived from:
+// one its fields declare with derived_from, or one of the common model's
+// (event.DerivedFrom). A change to a derived field rides with a change to
+// its source: an echo that carries it is still an echo.
+func (m *Mapper) DerivedFrom(field string) (source string, ok bool) {
+	if source, ok = m.derived[field]; ok {
+		return source, true
+	}
+	return event.DerivedFrom(field)
 }
 
 // DefaultMaxEvents is how many events one payload may map to unless the

@@ -741,6 +741,20 @@ func TestMapErrors(t *testing.T) {
 	}
 }
 
+// TestDerivedFrom: fields declared derived_from another ride with it
+// (Mapper.DerivedFrom); the common model's status_category still does.
+func TestDerivedFrom(t *testing.T) {
+	m := mustCompile(t, "- type: t.x\n  entity: e\n  reference: id\n  fields:\n    owner: a\n    owner_email: { path: b, derived_from: owner }\n")
+	for _, tc := range []struct {
+		field, source string
+		ok            bool
+	}{{"owner_email", "owner", true}, {"status_category", "status", true}, {"owner", "", false}} {
+		if source, ok := m.DerivedFrom(tc.field); source != tc.source || ok != tc.ok {
+			t.Errorf("DerivedFrom(%q) = %q, %v; want %q, %v", tc.field, source, ok, tc.source, tc.ok)
+		}
+	}
+}
+
 func TestCompileErrors(t *testing.T) {
 	tests := []struct {
 		name, src string
@@ -751,6 +765,22 @@ func TestCompileErrors(t *testing.T) {
 			src:  "- type: t.x\n  entity: e\n  refrence: id\n",
 			want: `c.yaml:1:3: missing required key "reference": every event needs the platform's key of its entity (use reference: { value: ... } for a constant)` + "\n" +
 				`c.yaml:3:3: unknown key "refrence"; did you mean "reference"? (valid: actor, changes, each, entity, fields, match, name, occurred_at, reference, stop, type, vars, where)`,
+		},
+		{
+			name: "derived_from outside fields",
+			src:  "- type: t.x\n  entity: e\n  reference: { path: id, derived_from: owner }\n",
+			want: `c.yaml:3:40: reference: derived_from applies to an event field's own spec (fields: { owner_email: { path: ..., derived_from: owner } })`,
+		},
+		{
+			name: "derived_from itself",
+			src:  "- type: t.x\n  entity: e\n  reference: id\n  fields:\n    owner: { path: a, derived_from: owner }\n",
+			want: `c.yaml:5:37: fields.owner: derived_from names the field itself`,
+		},
+		{
+			name: "derived_from two sources",
+			src: "- type: t.x\n  entity: e\n  reference: id\n  fields:\n    mail: { path: a, derived_from: owner }\n" +
+				"- type: t.y\n  entity: e\n  reference: id\n  fields:\n    mail: { path: b, derived_from: group }\n",
+			want: `c.yaml:10:36: fields.mail: derived_from "group", but line 5 declares "owner"`,
 		},
 		{
 			name: "unknown operator",
@@ -879,7 +909,7 @@ func TestCompileErrors(t *testing.T) {
 		{
 			name: "unknown spec key",
 			src:  "- type: t.x\n  entity: e\n  reference: { path: id, defualt: x }\n",
-			want: `c.yaml:3:26: unknown key "defualt"; did you mean "default"? (valid: default, fallback, lookup, map, map_default, path, split, template, value)`,
+			want: `c.yaml:3:26: unknown key "defualt"; did you mean "default"? (valid: default, derived_from, fallback, lookup, map, map_default, path, split, template, value)`,
 		},
 		{
 			name: "condition with two operators",
