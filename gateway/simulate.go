@@ -145,8 +145,9 @@ func Simulate(b *Bundle, req SimRequest, now time.Time) (*SimResult, error) {
 	return res, nil
 }
 
-// Simulation is a dry run with state and a clock: entity snapshots, armed
-// timers, each entity's last template variables, the rule-scope firings
+// Simulation is a dry run with state and a clock: entity snapshots (with
+// the template variables of each entity's last event that had some), armed
+// timers, the rule-scope firings
 // that limit: { scope: rule } counts, the fingerprints that mark echoes of
 // the run's own updates and the updates queued per entity live in memory. Post
 // runs webhooks or events at the current time; Advance moves the clock and
@@ -157,7 +158,6 @@ type Simulation struct {
 	b      *Bundle
 	now    time.Time
 	snaps  map[event.EntityKey]*event.Snapshot
-	vars   map[event.EntityKey]map[string]string
 	timers map[simTimer]store.Timer
 	// ruleFirings are the times of the run's rule-scope firings, by rule,
 	// in order: limit: { scope: rule } counts them as the pipeline counts
@@ -227,7 +227,7 @@ type simTimer struct {
 // NewSimulation starts a simulation of the bundle's config at now.
 func NewSimulation(b *Bundle, now time.Time) *Simulation {
 	return &Simulation{b: b, now: now, snaps: map[event.EntityKey]*event.Snapshot{},
-		vars: map[event.EntityKey]map[string]string{}, timers: map[simTimer]store.Timer{}, ruleFirings: simFirings{},
+		timers: map[simTimer]store.Timer{}, ruleFirings: simFirings{},
 		fingerprints: simFingerprints{}}
 }
 
@@ -390,13 +390,20 @@ func (s *Simulation) Advance(d time.Duration) (*SimResult, error) {
 		if next.Due.After(s.now) {
 			s.now = next.Due
 		}
-		ev := &event.Event{Connector: next.Key.Connector, Type: event.TypeTimerFired, Entity: next.Key.Entity, Reference: next.Key.Reference,
-			OccurredAt: next.Due, ReceivedAt: s.now, Actor: event.Actor{Type: event.ActorSystem, Name: "scheduler"},
-			Fields: map[string]any{}, Vars: s.vars[next.Key], Rule: next.Rule}
-		if s.snaps[next.Key] == nil {
+		snap := s.snaps[next.Key]
+		if snap == nil {
 			delete(s.timers, simTimer{next.Key, next.Rule})
 			continue
 		}
+		// As the scheduler does (store's LastEventVars): the vars of the
+		// entity's last event that had some, which its snapshot keeps.
+		var vars map[string]string
+		if len(snap.Vars) > 0 {
+			vars = snap.Vars
+		}
+		ev := &event.Event{Connector: next.Key.Connector, Type: event.TypeTimerFired, Entity: next.Key.Entity, Reference: next.Key.Reference,
+			OccurredAt: next.Due, ReceivedAt: s.now, Actor: event.Actor{Type: event.ActorSystem, Name: "scheduler"},
+			Fields: map[string]any{}, Vars: vars, Rule: next.Rule}
 		if err := s.run(ev, res); err != nil {
 			return nil, err
 		}
@@ -451,7 +458,6 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 	idx := len(res.Events)
 	res.Events = append(res.Events, ev)
 	s.snaps[key] = d.Next
-	s.vars[key] = ev.Vars
 	res.Snapshots[key.String()] = d.Next
 	if ev.Type == event.TypeTimerFired {
 		delete(s.timers, simTimer{key, ev.Rule})
