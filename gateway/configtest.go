@@ -88,7 +88,9 @@ type TestExpect struct {
 	NotMatched []string   `yaml:"not_matched"`
 	Actions    *yaml.Node `yaml:"actions"`
 	Suppressed *int       `yaml:"suppressed"`
-	Errors     *int       `yaml:"errors"`
+	// Errors is how many rule errors (an action that does not render)
+	// the step makes; when it is not given, any rule error fails it.
+	Errors *int `yaml:"errors"`
 	// Refused expects the intake checks to refuse the payload (nothing is
 	// mapped then); it turns the intake checks on for the post.
 	Refused *TestRefused `yaml:"refused"`
@@ -293,8 +295,15 @@ func checkExpect(b *Bundle, file string, ex TestExpect, res *SimResult, fail fun
 	if ex.Suppressed != nil && *ex.Suppressed != len(res.Suppressed) {
 		f("suppressed: want %d no-op updates, got %d %v", *ex.Suppressed, len(res.Suppressed), res.Suppressed)
 	}
-	if ex.Errors != nil && *ex.Errors != len(res.Errors) {
+	switch {
+	case ex.Errors != nil && *ex.Errors != len(res.Errors):
 		f("errors: want %d rule errors, got %d %v", *ex.Errors, len(res.Errors), res.Errors)
+	case ex.Errors == nil:
+		// A rule error nobody expected fails the case: a negative
+		// expectation (not_matched, actions: []) would pass by it.
+		for _, e := range res.Errors {
+			f("rule %s: %s (expect errors: to allow it)", e.Rule, e.Message)
+		}
 	}
 	if failed && len(res.Trace) > 0 {
 		var lines []string

@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// configTestRules are rules the expectation tests below post to: one whose
+// action renders, one whose action cannot when a Spoki message has no id.
+const configTestRules = `rules:
+  - id: x-notify
+    on: [ticket.*]
+    connector: generic
+    when: { field: status, is: open }
+    then:
+      - call_webhook: { url: "https://ops.example.com/notify" }
+      - add_tags: [seen]
+  - id: x-broken
+    on: [chat.*]
+    connector: spoki
+    when: { field: text, contains: refund }
+    then:
+      - call_webhook: { url: "https://ops.example.com/x/%%MESSAGE_ID%%" }
+`
+
+// expectCase is one config test case and what its outcome must say.
+type expectCase struct {
+	name  string
+	tests string
+	// pass: the case must pass; else each of failures must be in one of
+	// its failure messages.
+	pass     bool
+	failures []string
+}
+
+func runExpectCases(t *testing.T, cases []expectCase) {
+	t.Helper()
+	dir := copyConfigs(t)
+	writeFile(t, filepath.Join(dir, "rules", "x_rules.yaml"), configTestRules)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := runTestFile(t, dir, filepath.Join(dir, "rules", "x_test.yaml"), "tests:\n"+c.tests, 1)[0]
+			all := strings.Join(o.Failures, "\n")
+			if c.pass && !o.Passed() {
+				t.Fatalf("failed:\n%s", all)
+			}
+			if !c.pass && o.Passed() {
+				t.Fatalf("passed, want a failure saying %q", c.failures)
+			}
+			for _, want := range c.failures {
+				if !strings.Contains(all, want) {
+					t.Errorf("failures do not say %q:\n%s", want, all)
+				}
+			}
+		})
+	}
+}
+
+// A rule error (an action that does not render) fails a case that does not
+// expect errors: a negative expectation (not_matched, actions: []) would
+// otherwise pass while the rule's conditions held.
+func TestConfigTestRuleErrorsFailTheCase(t *testing.T) {
+	runExpectCases(t, []expectCase{
+		{name: "not_matched passes by the error", tests: `
+  - name: broken
+    connector: spoki
+    query: { event: message_received }
+    payload: { message: { contact: { phone: "+391" }, text: "I want a refund" } }
+    expect: { not_matched: [x-broken], actions: [] }
+`, failures: []string{"rule x-broken: ", `unknown variable "MESSAGE_ID"`}},
+		{name: "in a step", tests: `
+  - name: broken later
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect: { matched: [x-notify] }
+    steps:
+      - connector: spoki
+        query: { event: message_received }
+        payload: { message: { contact: { phone: "+391" }, text: "I want a refund" } }
+        expect: { matched: [] }
+`, failures: []string{"step 1", "rule x-broken: "}},
+		{name: "errors expected", pass: true, tests: `
+  - name: broken, and said so
+    connector: spoki
+    query: { event: message_received }
+    payload: { message: { contact: { phone: "+391" }, text: "I want a refund" } }
+    expect: { matched: [], errors: 1 }
+`},
+	})
+}
