@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -299,6 +300,24 @@ func (s *Server) decodeJSONBody(c *fiber.Ctx, what string, v any) (bool, error) 
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return false, problem(c, fiber.StatusBadRequest, "malformed %s: %v", what, err)
+	}
+	return true, nil
+}
+
+// decodeStrictJSONBody is decodeJSONBody for a request whose keys must all
+// be known: an unknown key answers 400 naming it and the key meant.
+func (s *Server) decodeStrictJSONBody(c *fiber.Ctx, what string, v any) (bool, error) {
+	body, r := requestBody(c, maxBodyLimit(s.bundle.Load()))
+	if r != nil {
+		return false, problem(c, r.Status, "%s", r.Reason)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return false, problem(c, fiber.StatusBadRequest, "malformed %s: %v", what, err)
+	}
+	var raw any
+	_ = json.Unmarshal(body, &raw) // it decoded into v just above
+	if unknown := unknownJSONKeys("", raw, reflect.TypeOf(v)); len(unknown) > 0 {
+		return false, problem(c, fiber.StatusBadRequest, "%s: %s", what, strings.Join(unknown, "; "))
 	}
 	return true, nil
 }

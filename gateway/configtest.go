@@ -351,6 +351,9 @@ func caseRequest(file string, tc TestCase) (SimRequest, error) {
 		}
 		req.Payload, _ = json.Marshal(v)
 	case tc.Event != nil:
+		if err := caseInputErrors(file, tc).Err(); err != nil {
+			return req, err
+		}
 		v, err := yamlconf.ToValue(tc.Event)
 		if err != nil {
 			return req, fmt.Errorf("event: %w", err)
@@ -364,6 +367,9 @@ func caseRequest(file string, tc TestCase) (SimRequest, error) {
 		return req, fmt.Errorf("a case needs payload, fixture or event")
 	}
 	if tc.Snapshot != nil {
+		if err := caseInputErrors(file, TestCase{Snapshot: tc.Snapshot}).Err(); err != nil {
+			return req, err
+		}
 		v, err := yamlconf.ToValue(tc.Snapshot)
 		if err != nil {
 			return req, fmt.Errorf("snapshot: %w", err)
@@ -375,6 +381,20 @@ func caseRequest(file string, tc TestCase) (SimRequest, error) {
 		}
 	}
 	return req, nil
+}
+
+// caseInputErrors reports the keys of a case's (or step's) event and
+// snapshot that event.Event and event.Snapshot do not have: decoded as
+// JSON, a misspelt key would be dropped without a word.
+func caseInputErrors(file string, tc TestCase) yamlconf.Errors {
+	var errs yamlconf.Errors
+	if tc.Event != nil {
+		unknownYAMLKeys(file, tc.Event, reflect.TypeFor[event.Event](), &errs)
+	}
+	if tc.Snapshot != nil {
+		unknownYAMLKeys(file, tc.Snapshot, reflect.TypeFor[event.Snapshot](), &errs)
+	}
+	return errs
 }
 
 func deref(p *[]string) []string {

@@ -591,7 +591,9 @@ func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, []mapp
 // testRules is POST /api/v1/rules/test: a dry run with no side effects.
 func (s *Server) testRules(c *fiber.Ctx) error {
 	var req SimRequest
-	if ok, err := s.decodeJSONBody(c, "dry-run request", &req); !ok {
+	// Strict: a misspelt key ("advence", "snapshot.feilds") would be
+	// dropped and the run answered as if it had not been written.
+	if ok, err := s.decodeStrictJSONBody(c, "dry-run request", &req); !ok {
 		return err
 	}
 	res, err := Simulate(s.bundle.Load(), req, s.now())

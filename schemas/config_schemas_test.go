@@ -922,6 +922,17 @@ func TestTestSchemaMatchesEventModel(t *testing.T) {
 			path []string
 		}{f.Type, []string{"$defs", "expectedTimer", "properties", "key", "then"}})
 	}
+	// What a case gives (its event and snapshot) is decoded strictly by
+	// the test runner: the schema refuses unknown keys too.
+	for _, path := range [][]string{{"$defs", "eventInput"}, {"$defs", "snapshotInput"}, {"$defs", "actor"}, {"$defs", "causation"}, {"$defs", "change"}} {
+		var cur any = map[string]any(d)
+		for _, p := range path {
+			cur = cur.(map[string]any)[p]
+		}
+		if closed, _ := cur.(map[string]any)["additionalProperties"].(bool); closed || cur.(map[string]any)["additionalProperties"] == nil {
+			t.Errorf("schema %v allows unknown keys (additionalProperties is not false)", path)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(strings.Join(tc.path[1:], "."), func(t *testing.T) {
 			want := jsonKeys(tc.typ)
