@@ -116,7 +116,8 @@ type TestOutcome struct {
 func (o TestOutcome) Passed() bool { return len(o.Failures) == 0 }
 
 // RunConfigTests runs every test file of the bundle (or the given files) and
-// returns one outcome per case. A file that does not parse yields errors.
+// returns one outcome per case. A file that does not parse yields errors;
+// a case that CheckConfigTests finds wrong fails with its problems, unrun.
 func RunConfigTests(b *Bundle, files []string, env yamlconf.Env) ([]TestOutcome, yamlconf.Errors) {
 	if files == nil {
 		files = b.TestFiles
@@ -124,27 +125,146 @@ func RunConfigTests(b *Bundle, files []string, env yamlconf.Env) ([]TestOutcome,
 	var outcomes []TestOutcome
 	var errs yamlconf.Errors
 	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			errs = append(errs, &yamlconf.Error{Pos: yamlconf.Pos{File: f}, Msg: err.Error()})
-			continue
-		}
-		root, perrs := yamlconf.Parse(f, data, env)
-		errs.Append(perrs)
-		if root == nil {
-			continue
-		}
-		var tf TestFile
-		if derrs := yamlconf.Decode(f, root, &tf); len(derrs) > 0 {
-			errs.Append(derrs)
-			continue
-		}
+		tf, ferrs := loadTestFile(f, env)
+		errs.Append(ferrs)
 		for _, tc := range tf.Tests {
+			if problems := caseProblems(b, f, tc); len(problems) > 0 {
+				out := TestOutcome{File: f, Case: tc.Name, Pos: tc.Pos}
+				for _, p := range problems {
+					out.Failures = append(out.Failures, p.Error())
+				}
+				outcomes = append(outcomes, out)
+				continue
+			}
 			outcomes = append(outcomes, runCase(b, f, tc))
 		}
 	}
 	return outcomes, errs
 }
+
+// CheckConfigTests parses and decodes every test file of the bundle (or
+// the given files) and checks each case without running it, as
+// RunConfigTests does before it runs one: the problems, each at its
+// file:line:column.
+func CheckConfigTests(b *Bundle, files []string, env yamlconf.Env) yamlconf.Errors {
+	if files == nil {
+		files = b.TestFiles
+	}
+	var errs yamlconf.Errors
+	for _, f := range files {
+		tf, ferrs := loadTestFile(f, env)
+		errs.Append(ferrs)
+		for _, tc := range tf.Tests {
+			errs.Append(caseProblems(b, f, tc))
+		}
+	}
+	return errs
+}
+
+// loadTestFile reads, parses and decodes one test file; a file with no
+// case is an error (it would pass by testing nothing).
+func loadTestFile(f string, env yamlconf.Env) (TestFile, yamlconf.Errors) {
+	var tf TestFile
+	data, err := os.ReadFile(f)
+	if err != nil {
+		return tf, yamlconf.Errors{{Pos: yamlconf.Pos{File: f}, Msg: err.Error()}}
+	}
+	root, errs := yamlconf.Parse(f, data, env)
+	if root == nil {
+		return tf, errs
+	}
+	if derrs := yamlconf.Decode(f, root, &tf); len(derrs) > 0 {
+		errs.Append(derrs)
+		return TestFile{}, errs
+	}
+	if len(tf.Tests) == 0 {
+		n := root
+		if doc := yamlconf.Lookup(root, "tests"); doc != nil {
+			n = doc
+		}
+		errs.Add(f, n, "a test file needs at least one case under tests:")
+	}
+	return tf, errs
+}
+
+// caseProblems reports what is wrong with a case before it runs: keys its
+// event or snapshot do not have, expectations naming no rule, and a case
+// (or step) that asserts nothing.
+func caseProblems(b *Bundle, file string, tc TestCase) yamlconf.Errors {
+	errs := caseInputErrors(file, tc)
+	errs.Append(expectRuleErrors(b, tc.Pos, tc.Expect))
+	asserts := tc.Expect.asserts()
+	if !asserts {
+		errs.Append(nothingAsserted(file, tc.Pos, "case", tc.Payload, len(tc.Steps) > 0))
+	}
+	for i, st := range tc.Steps {
+		errs.Append(caseInputErrors(file, TestCase{Event: st.Event}))
+		errs.Append(expectRuleErrors(b, st.Pos, st.Expect))
+		last := i == len(tc.Steps)-1
+		// A step that only sets the scene for a later one need not
+		// assert; a last step that asserts nothing, or one whose
+		// payload holds an expect key, is a mistake.
+		if !st.Expect.asserts() && (last || yamlconf.Lookup(st.Payload, "expect") != nil) {
+			errs.Append(nothingAsserted(file, st.Pos, fmt.Sprintf("step %d", i+1), st.Payload, false))
+		}
+	}
+	if len(errs) == 0 && !asserts && len(tc.Steps) > 0 && !anyStepAsserts(tc.Steps) {
+		errs = append(errs, &yamlconf.Error{Pos: tc.Pos, Msg: "the case and its steps assert nothing: give expect:"})
+	}
+	return errs
+}
+
+func anyStepAsserts(steps []TestStep) bool {
+	for _, st := range steps {
+		if st.Expect.asserts() {
+			return true
+		}
+	}
+	return false
+}
+
+// nothingAsserted is the error of a case or step without expectations,
+// naming a payload key expect (an expect: indented one level too deep).
+// A case with steps may leave the asserting to them.
+func nothingAsserted(file string, pos yamlconf.Pos, what string, payload *yaml.Node, hasSteps bool) yamlconf.Errors {
+	if k := payloadKey(payload, "expect"); k != nil {
+		return yamlconf.Errors{{Pos: pos, Msg: fmt.Sprintf("%s asserts nothing, but its payload has a key expect at %s: is expect: indented one level too deep?", what, yamlconf.At(file, k))}}
+	}
+	if hasSteps {
+		return nil
+	}
+	return yamlconf.Errors{{Pos: pos, Msg: what + " asserts nothing: give expect: (matched, actions, events, timers, ...)"}}
+}
+
+// payloadKey returns the key node named key of a mapping payload, or nil.
+func payloadKey(payload *yaml.Node, key string) *yaml.Node {
+	for _, kv := range yamlconf.Pairs(payload) {
+		if kv.Key.Value == key {
+			return kv.Key
+		}
+	}
+	return nil
+}
+
+// expectRuleErrors reports the rule ids of matched and not_matched that
+// name no rule: a misspelled not_matched would pass by silence.
+func expectRuleErrors(b *Bundle, pos yamlconf.Pos, ex TestExpect) yamlconf.Errors {
+	var errs yamlconf.Errors
+	for _, list := range []struct {
+		what string
+		ids  []string
+	}{{"matched", deref(ex.Matched)}, {"not_matched", ex.NotMatched}} {
+		for _, id := range list.ids {
+			if b.Rules.Rule(id) == nil {
+				errs = append(errs, &yamlconf.Error{Pos: pos, Msg: fmt.Sprintf("%s: no rule %q in the config%s", list.what, id, yamlconf.DidYouMean(id, ruleIDs(b)))})
+			}
+		}
+	}
+	return errs
+}
+
+// asserts reports whether the expectation checks anything.
+func (ex TestExpect) asserts() bool { return !reflect.ValueOf(ex).IsZero() }
 
 func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 	out := TestOutcome{File: file, Case: tc.Name, Pos: tc.Pos}
@@ -170,7 +290,7 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		return out
 	}
 	out.Warnings = append(out.Warnings, res.Warnings...)
-	checkExpect(b, file, tc.Expect, res, fail)
+	checkExpect(file, tc.Expect, res, fail)
 	for i, st := range tc.Steps {
 		name := fmt.Sprintf("step %d", i+1)
 		if st.Name != "" {
@@ -185,7 +305,7 @@ func runCase(b *Bundle, file string, tc TestCase) TestOutcome {
 		for _, w := range res.Warnings {
 			out.Warnings = append(out.Warnings, name+": "+w)
 		}
-		checkExpect(b, file, st.Expect, res, stepFail)
+		checkExpect(file, st.Expect, res, stepFail)
 	}
 	return out
 }
@@ -234,21 +354,9 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 }
 
 // checkExpect reports where a result differs from what is expected.
-func checkExpect(b *Bundle, file string, ex TestExpect, res *SimResult, fail func(string, ...any)) {
+func checkExpect(file string, ex TestExpect, res *SimResult, fail func(string, ...any)) {
 	failed := false
 	f := func(format string, args ...any) { failed = true; fail(format, args...) }
-	// A rule id that names no rule can never match: a misspelled
-	// not_matched would pass by silence.
-	for _, list := range []struct {
-		what string
-		ids  []string
-	}{{"matched", deref(ex.Matched)}, {"not_matched", ex.NotMatched}} {
-		for _, id := range list.ids {
-			if b.Rules.Rule(id) == nil {
-				f("%s: no rule %q in the config%s", list.what, id, yamlconf.DidYouMean(id, ruleIDs(b)))
-			}
-		}
-	}
 	switch got := res.Refused; {
 	case ex.Refused != nil && got == nil:
 		f("refused: want status %d, but the intake checks let the payload through", ex.Refused.Status)

@@ -89,3 +89,82 @@ func TestConfigTestRuleErrorsFailTheCase(t *testing.T) {
 `},
 	})
 }
+
+// A case or step that asserts nothing is an error at its position (an
+// expect: indented one level too deep becomes a payload key and the case
+// used to pass); a step that only sets the scene for a later one may
+// leave the asserting to it.
+func TestConfigTestCaseThatAssertsNothing(t *testing.T) {
+	runExpectCases(t, []expectCase{
+		{name: "expect indented into the payload", tests: `
+  - name: indented
+    connector: generic
+    payload:
+      type: ticket.updated
+      reference: T1
+      status: open
+      expect:
+        matched: [x-notify]
+`, failures: []string{"x_test.yaml:3:5: case asserts nothing, but its payload has a key expect at ", "x_test.yaml:9:7: is expect: indented one level too deep?"}},
+		{name: "no expect at all", tests: `
+  - name: nothing
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect: {}
+`, failures: []string{"x_test.yaml:3:5: case asserts nothing: give expect:"}},
+		{name: "a last step without expect", tests: `
+  - name: steps
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect: { matched: [x-notify] }
+    steps:
+      - advance: 1h
+`, failures: []string{"x_test.yaml:8:9: step 1 asserts nothing: give expect:"}},
+		{name: "a step's expect indented into its payload", tests: `
+  - name: steps
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    steps:
+      - payload:
+          type: ticket.updated
+          reference: T1
+          expect: { matched: [] }
+      - advance: 1h
+        expect: { matched: [] }
+`, failures: []string{"x_test.yaml:7:9: step 1 asserts nothing, but its payload has a key expect at"}},
+		{name: "a case and steps that assert nothing", tests: `
+  - name: no expectations at all
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    steps:
+      - advance: 1h
+`, failures: []string{"step 1 asserts nothing"}},
+		{name: "a scene-setting step", pass: true, tests: `
+  - name: steps
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: pending }
+    steps:
+      - advance: 1h
+        payload: { type: ticket.updated, reference: T1, status: open }
+      - advance: 1h
+        expect: { matched: [] }
+`},
+	})
+}
+
+// A test file with no case is an error: it passed, testing nothing.
+func TestConfigTestFileWithoutCases(t *testing.T) {
+	dir := copyConfigs(t)
+	b, errs := Load(dir, testEnv(nil))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, content := range []string{"tests: []\n", "tests:\n"} {
+		file := filepath.Join(dir, "rules", "empty_test.yaml")
+		writeFile(t, file, content)
+		outcomes, errs := RunConfigTests(b, []string{file}, testEnv(nil))
+		if len(outcomes) != 0 || len(errs) != 1 || !strings.Contains(errs.Error(), file+":1:") || !strings.Contains(errs.Error(), "at least one case") {
+			t.Errorf("%q: outcomes %v errors %v, want one error at the file's line 1", content, outcomes, errs)
+		}
+	}
+}

@@ -14,7 +14,7 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: hookline validate [path]\n\nChecks gateway.yaml (path, or path/gateway.yaml; default configs/) and every\nconnector and rule file it includes. Prints each problem as file:line:column: message.")
+		fmt.Fprintln(stderr, "Usage: hookline validate [path]\n\nChecks gateway.yaml (path, or path/gateway.yaml; default configs/) and every\nconnector, rule and *_test.yaml file it includes. Prints each problem as file:line:column: message.")
 	}
 	if err := parseFlags(fs, args); err != nil {
 		return flagExit(err)
@@ -28,6 +28,12 @@ func runValidate(args []string, stdout, stderr io.Writer) int {
 		path = fs.Arg(0)
 	}
 	b, errs := gateway.Load(path, os.LookupEnv)
+	if len(errs) == 0 {
+		// The config tests too: a test file that does not decode, or a
+		// case that names no rule or asserts nothing, is found before
+		// hookline test runs.
+		errs = gateway.CheckConfigTests(b, nil, os.LookupEnv)
+	}
 	if len(errs) > 0 {
 		for _, e := range errs {
 			fmt.Fprintln(stdout, e.Error())
