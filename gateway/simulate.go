@@ -167,9 +167,9 @@ type Simulation struct {
 	// deliver, so that a later event echoing them is marked an echo as the
 	// pipeline marks it.
 	fingerprints simFingerprints
-	// queued are the entity updates of the current Post or Advance, by
-	// target entity: as in one pipeline batch, a later update that only
-	// repeats them is a no-op.
+	// queued are the entity updates of the current batch (a Post, or the
+	// timers an Advance fires at one instant), by target entity: as in
+	// one pipeline batch, a later update that only repeats them is a no-op.
 	queued map[event.EntityKey][]*event.Update
 	seq    int
 }
@@ -377,8 +377,8 @@ func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err erro
 // on the way, at its due time, in due order (timers they arm fire too).
 func (s *Simulation) Advance(d time.Duration) (*SimResult, error) {
 	res := newSimResult()
-	s.queued = nil
 	end := s.now.Add(d)
+	var batchDue time.Time
 	for fired := 0; ; fired++ {
 		if fired > maxSimTimers {
 			return nil, fmt.Errorf("%w: advance fired more than %d timers", errBadSim, maxSimTimers)
@@ -386,6 +386,12 @@ func (s *Simulation) Advance(d time.Duration) (*SimResult, error) {
 		next, ok := s.nextDue()
 		if !ok || next.Due.After(end) {
 			break
+		}
+		// The scheduler fires the timers due at one instant in one batch,
+		// later ones in later batches: an update that repeats one queued
+		// by an earlier batch is not a no-op.
+		if fired == 0 || !next.Due.Equal(batchDue) {
+			s.queued, batchDue = nil, next.Due
 		}
 		if next.Due.After(s.now) {
 			s.now = next.Due
