@@ -55,8 +55,8 @@ type TestCase struct {
 }
 
 // TestStep is one later step of a case: advance the clock, then post a
-// payload, fixture or event if one is given (connector, headers and
-// content type default to the case's; the query does not).
+// payload, fixture or event if one is given (connector, headers, content
+// type, intake and url default to the case's; the query does not).
 type TestStep struct {
 	Pos         yamlconf.Pos      `yaml:"-"`
 	Name        string            `yaml:"name"`
@@ -68,9 +68,11 @@ type TestStep struct {
 	Payload     *yaml.Node        `yaml:"payload"`
 	Fixture     string            `yaml:"fixture"`
 	Event       *yaml.Node        `yaml:"event"`
-	Intake      bool              `yaml:"intake"`
-	URL         string            `yaml:"url"`
-	Expect      TestExpect        `yaml:"expect"`
+	// Intake and URL default to the case's (URL when the step posts to
+	// the case's connector); intake: false turns the checks off.
+	Intake *bool      `yaml:"intake"`
+	URL    string     `yaml:"url"`
+	Expect TestExpect `yaml:"expect"`
 }
 
 // TestRefused is an expected refusal by the intake checks: the HTTP status
@@ -330,9 +332,15 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 	}
 	if posts {
 		sc := TestCase{Connector: st.Connector, Headers: st.Headers, Query: st.Query, ContentType: st.ContentType, Payload: st.Payload, Fixture: st.Fixture, Event: st.Event,
-			Intake: st.Intake, URL: st.URL, Expect: TestExpect{Refused: st.Expect.Refused}}
+			Intake: tc.Intake, URL: st.URL, Expect: TestExpect{Refused: st.Expect.Refused}}
+		if st.Intake != nil {
+			sc.Intake = *st.Intake
+		}
 		if sc.Connector == "" {
 			sc.Connector = tc.Connector
+		}
+		if sc.URL == "" && sc.Connector == tc.Connector {
+			sc.URL = tc.URL
 		}
 		if sc.Headers == nil {
 			sc.Headers = tc.Headers

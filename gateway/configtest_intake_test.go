@@ -129,3 +129,49 @@ func TestDryRunIntake(t *testing.T) {
 		t.Fatalf("a dry run stored something: %d events, %+v, %v %v", len(evs), st, err, serr)
 	}
 }
+
+// A step inherits its case's intake: true: a step posting with a
+// wrong token is refused, not processed; intake: false turns the checks
+// off for the step.
+func TestConfigTestStepsInheritIntake(t *testing.T) {
+	dir := copyConfigs(t)
+	env := testEnv(map[string]string{"GENERIC_TOKEN": "s3cret"})
+	b, errs := Load(dir, env)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	file := filepath.Join(dir, "rules", "x_intake_test.yaml")
+	writeFile(t, file, `tests:
+  - name: a step with a wrong token is refused
+    connector: generic
+    intake: true
+    headers: { X-Hookline-Token: s3cret }
+    payload: { type: ticket.updated, reference: T1, status: pending }
+    expect: { matched: [] }
+    steps:
+      - headers: { X-Hookline-Token: wrong }
+        payload: { type: ticket.updated, reference: T1, status: open }
+        expect: { events: [ { type: ticket.updated } ] }
+  - name: a step that turns intake off
+    connector: generic
+    intake: true
+    headers: { X-Hookline-Token: s3cret }
+    payload: { type: ticket.updated, reference: T1, status: pending }
+    expect: { matched: [] }
+    steps:
+      - headers: { X-Hookline-Token: wrong }
+        intake: false
+        payload: { type: ticket.updated, reference: T1, status: open }
+        expect: { events: [ { type: ticket.updated } ] }
+`)
+	outcomes, errs := RunConfigTests(b, []string{file}, env)
+	if len(errs) > 0 || len(outcomes) != 2 {
+		t.Fatalf("outcomes %v errors %v", outcomes, errs)
+	}
+	if all := strings.Join(outcomes[0].Failures, "\n"); !strings.Contains(all, "step 1 at ") || !strings.Contains(all, "the intake checks refused the payload: 401") {
+		t.Errorf("a step with a wrong token under the case's intake: true: failures %q, want a refusal", outcomes[0].Failures)
+	}
+	if !outcomes[1].Passed() {
+		t.Errorf("intake: false: %q", outcomes[1].Failures)
+	}
+}
