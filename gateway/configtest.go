@@ -578,8 +578,8 @@ func subset(path string, want, got any, diffs *[]string) {
 		for _, k := range keys {
 			gv, present := g[k]
 			if !present {
-				if w[k] == nil {
-					continue
+				if isZeroJSON(w[k]) {
+					continue // omitempty leaves a zero value out
 				}
 				*diffs = append(*diffs, fmt.Sprintf("%s.%s: want %s, got nothing", path, k, compact(w[k])))
 				continue
@@ -600,6 +600,33 @@ func subset(path string, want, got any, diffs *[]string) {
 			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, compact(want), compact(got)))
 		}
 	}
+}
+
+// isZeroJSON reports whether v is a zero value a field marked omitempty
+// leaves out of the JSON: null, false, "", 0, [] or {}.
+func isZeroJSON(v any) bool {
+	switch v := v.(type) {
+	case nil:
+		return true
+	case bool:
+		return !v
+	case string:
+		return v == ""
+	case json.Number:
+		f, err := v.Float64()
+		return err == nil && f == 0
+	case float64:
+		return v == 0
+	case int:
+		return v == 0
+	case int64:
+		return v == 0
+	case []any:
+		return len(v) == 0
+	case map[string]any:
+		return len(v) == 0
+	}
+	return false
 }
 
 // leafEqual compares an expected value with what was made. An integer

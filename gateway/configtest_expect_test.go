@@ -168,3 +168,25 @@ func TestConfigTestFileWithoutCases(t *testing.T) {
 		}
 	}
 }
+
+// An expected zero value (echo: false, remove_tags: []) matches a field
+// the JSON leaves out (omitempty); a non-zero one still fails.
+func TestConfigTestZeroValuesMatchOmittedFields(t *testing.T) {
+	runExpectCases(t, []expectCase{
+		{name: "zero values", pass: true, tests: `
+  - name: a person's change is not an echo
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect:
+      events: [ { causation: { echo: false, delivery_id: "", echoed_fields: [] }, rule: "" } ]
+      actions: [ { rule: x-notify, kind: call_webhook }, { rule: x-notify, remove_tags: [], set: {} } ]
+`},
+		{name: "a non-zero value", tests: `
+  - name: an echo
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect:
+      events: [ { causation: { echo: true } } ]
+`, failures: []string{`events[0].causation.echo: want true, got nothing`}},
+	})
+}
