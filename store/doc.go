@@ -165,7 +165,7 @@
 //	                  for a cancelled timer whose entry has not come due;
 //	                  ... reference \x00 \x02 event id -> 0x01, the event index
 //	rule_firings      rule id \x00 time (8) -> firing count at that instant (8)
-//	fingerprints      connector \x00 entity \x00 reference \x00 field \x00 value -> Fingerprint JSON
+//	fingerprints      connector \x00 entity \x00 reference \x00 field \x00 value \x00 delivery id -> Fingerprint JSON
 //	fingerprints_exp  expires (8) + fingerprint key -> 0x01
 //	timers_by_due     time (8) + sequence (8) + connector \x00 entity \x00 reference
 //	                  \x00 rule id -> 0x01, one entry per timer record, at or before

@@ -32,10 +32,29 @@ type Fingerprint struct {
 }
 
 // fingerprintKey is connector \x00 entity \x00 reference \x00 field \x00
-// value. Keys written before the entity type was part of them (connector
-// \x00 reference \x00 field \x00 value) match nothing and are pruned when
-// they expire.
-func fingerprintKey(connector, entity, reference, field, value string) ([]byte, error) {
+// value \x00 delivery id: each delivery of a change has its own
+// fingerprint, which ends with that delivery (a second delivery of the
+// same change that fails leaves the first's echo recognised). Keys written
+// before the delivery id was part of them (ending with the value) are
+// still matched, and pruned when they expire; keys written before the
+// entity type was part of them match nothing and are pruned when they
+// expire.
+func fingerprintKey(connector, entity, reference, field, value, delivery string) ([]byte, error) {
+	k, err := fingerprintValueKey(connector, entity, reference, field, value)
+	if err != nil {
+		return nil, err
+	}
+	k = append(append(k, sep), delivery...)
+	if len(k) > maxIndexedKey {
+		return nil, fmt.Errorf("fingerprint key too long: %w", ErrInvalid)
+	}
+	return k, nil
+}
+
+// fingerprintValueKey is the start of the keys of one change's
+// fingerprints (connector \x00 entity \x00 reference \x00 field \x00
+// value), which is also the whole key of one written by an older build.
+func fingerprintValueKey(connector, entity, reference, field, value string) ([]byte, error) {
 	prefix, err := fingerprintPrefix(connector, entity, reference, field)
 	if err != nil {
 		return nil, err
@@ -67,13 +86,14 @@ func fingerprintPrefix(connector, entity, reference, field string) ([]byte, erro
 	return append(join(connector, entity, reference, field), sep), nil
 }
 
-// PutFingerprint remembers a delivered change, replacing an older
-// fingerprint of the same (connector, entity, reference, field, value).
+// PutFingerprint remembers a change delivery f.DeliveryID makes,
+// replacing that delivery's older fingerprint of it; other deliveries'
+// fingerprints of the same change are kept beside it.
 func (tx *Tx) PutFingerprint(f Fingerprint) error {
 	if err := tx.writable("put fingerprint"); err != nil {
 		return err
 	}
-	key, err := fingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value)
+	key, err := fingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value, f.DeliveryID)
 	if err != nil {
 		return fmt.Errorf("put fingerprint: %w", err)
 	}
@@ -101,28 +121,36 @@ func (tx *Tx) PutFingerprint(f Fingerprint) error {
 }
 
 // MatchFingerprint returns the fingerprint of a delivered change when one
-// exists that expires after now, else nil, nil.
+// exists that expires after now, else nil, nil. When several deliveries
+// made the change, it is the one with the most hops (the loop guards
+// count from it), of those the one that expires last.
 func (tx *Tx) MatchFingerprint(connector, entity, reference, field, value string, now time.Time) (*Fingerprint, error) {
-	key, err := fingerprintKey(connector, entity, reference, field, value)
+	prefix, err := fingerprintValueKey(connector, entity, reference, field, value)
 	if err != nil {
 		return nil, fmt.Errorf("match fingerprint: %w", err)
 	}
-	v := tx.b(bucketFingerprints).Get(key)
-	if v == nil {
-		return nil, nil
+	// Under the prefix are this value's fingerprints, and those of
+	// values it is the start of: the decoded value tells them apart.
+	fps, err := tx.fingerprintsUnder(prefix, now)
+	if err != nil {
+		return nil, fmt.Errorf("match fingerprint: %w", err)
 	}
-	f := new(Fingerprint)
-	if err := json.Unmarshal(v, f); err != nil {
-		return nil, fmt.Errorf("match fingerprint: decode: %w", err)
+	var best *Fingerprint
+	for i := range fps {
+		f := &fps[i]
+		if f.Value != value {
+			continue
+		}
+		if best == nil || f.Hops > best.Hops || f.Hops == best.Hops && f.Expires.After(best.Expires) {
+			best = f
+		}
 	}
-	if !f.Expires.After(now) {
-		return nil, nil
-	}
-	return f, nil
+	return best, nil
 }
 
 // FieldFingerprints returns the fingerprints of one field of an entity
-// that expire after now, in value order.
+// that expire after now, in value order (one per delivery that made the
+// change).
 func (tx *Tx) FieldFingerprints(connector, entity, reference, field string, now time.Time) ([]Fingerprint, error) {
 	if field == "" {
 		return nil, fmt.Errorf("field fingerprints: no field: %w", ErrInvalid)
@@ -195,19 +223,31 @@ func (tx *Tx) settleFingerprints(d *Delivery, now time.Time) error {
 	return nil
 }
 
-// DeleteFingerprint forgets a fingerprint.
+// DeleteFingerprint forgets a fingerprint (its delivery's, the same
+// change made by other deliveries is kept).
 func (tx *Tx) DeleteFingerprint(f *Fingerprint) error {
 	if err := tx.writable("delete fingerprint"); err != nil {
 		return err
 	}
-	key, err := fingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value)
+	key, err := fingerprintKey(f.Connector, f.Entity, f.Reference, f.Field, f.Value, f.DeliveryID)
 	if err != nil {
 		return fmt.Errorf("delete fingerprint: %w", err)
 	}
-	if err := tx.b(bucketFingerprints).Delete(key); err != nil {
+	fps, exp := tx.b(bucketFingerprints), tx.b(bucketFingerprintsExp)
+	if legacy := key[:len(key)-len(f.DeliveryID)-1]; fps.Get(key) == nil {
+		// Written by an older build, under the change alone: its own
+		// when it names the delivery.
+		var old Fingerprint
+		if v := fps.Get(legacy); v == nil || json.Unmarshal(v, &old) != nil || old.DeliveryID != f.DeliveryID {
+			return nil
+		}
+		key = legacy
+		f = &old
+	}
+	if err := fps.Delete(key); err != nil {
 		return fmt.Errorf("delete fingerprint: %w", err)
 	}
-	if err := tx.b(bucketFingerprintsExp).Delete(timeKey(f.Expires, key)); err != nil {
+	if err := exp.Delete(timeKey(f.Expires, key)); err != nil {
 		return fmt.Errorf("delete fingerprint: unindex: %w", err)
 	}
 	return nil
@@ -243,6 +283,11 @@ func (db *DB) PruneFingerprints(now time.Time) (int, error) {
 					return err
 				}
 				if f, ok := tx.unsentFingerprint(fps.Get(k[8:])); ok {
+					// Rewritten under its key of today (one written by an
+					// older build is keyed without its delivery).
+					if err := fps.Delete(k[8:]); err != nil {
+						return err
+					}
 					f.Expires = now.Add(f.Window)
 					if err := tx.PutFingerprint(*f); err != nil {
 						return err

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -157,4 +158,179 @@ func TestPruneKeepsFingerprintsOfUnsentDeliveries(t *testing.T) {
 		t.Fatalf("pruned %d, %v; want the sent delivery's fingerprint pruned", n, err)
 	}
 	mustCheck(t, db)
+}
+
+// Two deliveries of the same change each fingerprint it: the one that
+// fails or is cancelled ends only its own fingerprint, and the echo of
+// the other (sent, or still to be sent) is still recognised as ours,
+// whichever order they settle in. (The outbox sends an entity's
+// deliveries one at a time: the second waits for the first.)
+func TestFingerprintOfTheSameChangeOutlivesTheOtherDeliverysFailure(t *testing.T) {
+	const window = 10 * time.Minute
+	type step struct {
+		which int // 0: the first delivery, 1: the second
+		state string
+	}
+	for _, tc := range []struct {
+		name  string
+		steps []step
+		// want is the index of the delivery whose fingerprint matches
+		// after the steps.
+		want int
+	}{
+		{"first succeeds, second fails", []step{{0, DeliverySucceeded}, {1, DeliveryFailed}}, 0},
+		{"first succeeds, second cancelled in flight", []step{{0, DeliverySucceeded}, {1, DeliveryCancelled}}, 0},
+		{"second cancelled pending, first succeeds", []step{{1, DeliveryCancelled}, {0, DeliverySucceeded}}, 0},
+		{"second cancelled pending, first still in flight", []step{{1, DeliveryCancelled}}, 0},
+		{"first fails, second succeeds", []step{{0, DeliveryFailed}, {1, DeliverySucceeded}}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := mustOpen(t)
+			t0 := db.clock.Now()
+			var ds [2]*Delivery
+			db.update(func(tx *Tx) error {
+				for i := range ds {
+					ds[i] = &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "17", RuleID: "r", EventID: "ev",
+						Update:  event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "17", Set: map[string]any{"status": "solved"}},
+						Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/17.json"}}
+					if err := tx.AddDelivery(ds[i]); err != nil {
+						return err
+					}
+					if err := tx.PutFingerprint(Fingerprint{Connector: "zendesk", Entity: "ticket", Reference: "17", Field: "status", Value: "solved",
+						DeliveryID: ds[i].ID, Hops: i + 1, Window: window, Expires: t0.Add(window)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			at := db.clock.Advance(time.Minute)
+			inFlight := map[string]bool{}
+			for _, s := range tc.steps {
+				id := ds[s.which].ID
+				for _, c := range claim(t, db, 0) {
+					inFlight[c] = true
+				}
+				if s.state == DeliveryCancelled && !inFlight[id] {
+					if err := db.CancelDelivery(id, "withdrawn"); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
+				if !inFlight[id] {
+					t.Fatalf("delivery %d was not claimed", s.which)
+				}
+				var a *Attempt
+				switch s.state {
+				case DeliverySucceeded:
+					a = &Attempt{At: at, Status: 200}
+				case DeliveryFailed:
+					a = &Attempt{At: at, Status: 422}
+				}
+				if err := db.FinishDelivery(id, a, s.state, time.Time{}, s.state, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got *Fingerprint
+			var field []Fingerprint
+			if err := db.View(func(tx *Tx) error {
+				var err error
+				if got, err = tx.MatchFingerprint("zendesk", "ticket", "17", "status", "solved", at); err != nil {
+					return err
+				}
+				field, err = tx.FieldFingerprints("zendesk", "ticket", "17", "status", at)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if got == nil || got.DeliveryID != ds[tc.want].ID || got.Hops != tc.want+1 {
+				t.Fatalf("fingerprint after %v: %+v, want delivery %s's", tc.steps, got, ds[tc.want].ID)
+			}
+			if len(field) != 1 || field[0].DeliveryID != ds[tc.want].ID {
+				t.Fatalf("field fingerprints: %+v, want only delivery %s's", field, ds[tc.want].ID)
+			}
+			mustCheck(t, db)
+		})
+	}
+}
+
+// A fingerprint written by an older build (keyed by the change alone,
+// without its delivery) is still matched, ends with its delivery, and is
+// rewritten under today's key when pruning keeps it for an unsent
+// delivery, leaving nothing behind.
+func TestLegacyFingerprintKeys(t *testing.T) {
+	const window = 10 * time.Minute
+	for _, end := range []string{"failed", "pruned_unsent"} {
+		t.Run(end, func(t *testing.T) {
+			db := mustOpen(t)
+			t0 := db.clock.Now()
+			d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "17", RuleID: "r", EventID: "ev",
+				Update:  event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "17", Set: map[string]any{"status": "solved"}},
+				Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/17.json"}}
+			f := Fingerprint{Connector: "zendesk", Entity: "ticket", Reference: "17", Field: "status", Value: "solved",
+				Window: window, Expires: t0.Add(window)}
+			db.update(func(tx *Tx) error {
+				if err := tx.AddDelivery(d); err != nil {
+					return err
+				}
+				f.DeliveryID = d.ID
+				legacy := join("zendesk", "ticket", "17", "status", "solved")
+				data, err := json.Marshal(f)
+				if err != nil {
+					return err
+				}
+				if err := tx.b(bucketFingerprints).Put(legacy, data); err != nil {
+					return err
+				}
+				return tx.b(bucketFingerprintsExp).Put(timeKey(f.Expires, legacy), present())
+			})
+			match := func(at time.Time) *Fingerprint {
+				t.Helper()
+				var got *Fingerprint
+				if err := db.View(func(tx *Tx) error {
+					var err error
+					got, err = tx.MatchFingerprint("zendesk", "ticket", "17", "status", "solved", at)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			if got := match(t0); got == nil || got.DeliveryID != d.ID {
+				t.Fatalf("legacy fingerprint not matched: %+v", got)
+			}
+			switch end {
+			case "failed":
+				claim(t, db, 0)
+				if err := db.FinishDelivery(d.ID, &Attempt{At: t0, Status: 422}, DeliveryFailed, time.Time{}, "422", nil); err != nil {
+					t.Fatal(err)
+				}
+				if got := match(t0); got != nil {
+					t.Fatalf("legacy fingerprint of a failed delivery kept: %+v", got)
+				}
+			case "pruned_unsent":
+				at := db.clock.Advance(window + time.Minute)
+				if n, err := db.PruneFingerprints(at); err != nil || n != 0 {
+					t.Fatalf("pruned %d, %v", n, err)
+				}
+				if got := match(at); got == nil || !got.Expires.Equal(at.Add(window)) {
+					t.Fatalf("unsent delivery's legacy fingerprint after prune: %+v", got)
+				}
+				claim(t, db, 0)
+				if err := db.FinishDelivery(d.ID, &Attempt{At: at, Status: 422}, DeliveryFailed, time.Time{}, "422", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := db.View(func(tx *Tx) error {
+				for _, name := range []string{bucketFingerprints, bucketFingerprintsExp} {
+					if k, _ := tx.b(name).Cursor().First(); k != nil {
+						t.Errorf("%s still holds %q", name, k)
+					}
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			mustCheck(t, db)
+		})
+	}
 }
