@@ -1034,8 +1034,9 @@ func forgetUnsettled(fps fingerprints, target *event.Snapshot, u *event.Update, 
 		return nil, nil
 	}
 	var forget []string
+	key := updatedEntity(u) // whose fingerprints its deliveries wrote
 	for f, v := range u.Set {
-		live, err := fps.FieldFingerprints(u.Connector, u.Entity, u.Reference, f, now)
+		live, err := fps.FieldFingerprints(key.Connector, key.Entity, key.Reference, f, now)
 		if err != nil {
 			return nil, fmt.Errorf("fingerprints of %s: %w", f, err)
 		}
@@ -1055,7 +1056,7 @@ func forgetUnsettled(fps fingerprints, target *event.Snapshot, u *event.Update, 
 		tagChecks = append(tagChecks, [2]string{"tags+", fingerprintValue(t)})
 	}
 	for _, ch := range tagChecks {
-		fp, err := fps.MatchFingerprint(u.Connector, u.Entity, u.Reference, ch[0], ch[1], now)
+		fp, err := fps.MatchFingerprint(key.Connector, key.Entity, key.Reference, ch[0], ch[1], now)
 		if err != nil {
 			return nil, fmt.Errorf("match fingerprint: %w", err)
 		}
@@ -1191,14 +1192,18 @@ func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
 // putFingerprints writes the fingerprints of delivery d's changes in tx
 // (see pipeline.fingerprint), expiring after the bundle's window from now;
 // when the delivery succeeds, the store moves their expiry to the window
-// from then (a delivery held back by retries is echoed once sent).
+// from then (a delivery held back by retries is echoed once sent). They
+// are the updated entity's (updatedEntity): an update sent through
+// deliver_to changes the event platform's entity, and its echo comes back
+// from that platform.
 func putFingerprints(tx fingerprints, b *Bundle, now time.Time, d *store.Delivery) error {
 	if d.Update.Kind != event.KindUpdateEntity {
 		return nil
 	}
 	window := b.File.Delivery.FingerprintWindow
+	key := updatedEntity(&d.Update)
 	put := func(field, value, also string) error {
-		return tx.PutFingerprint(store.Fingerprint{Connector: d.Connector, Entity: d.Entity, Reference: d.Reference, Field: field, Value: value, Also: also,
+		return tx.PutFingerprint(store.Fingerprint{Connector: key.Connector, Entity: key.Entity, Reference: key.Reference, Field: field, Value: value, Also: also,
 			DeliveryID: d.ID, Hops: d.Hops, Window: window, Expires: now.Add(window)})
 	}
 	var out *connectors.Outbound

@@ -191,10 +191,16 @@ func (tx *Tx) settleFingerprints(d *Delivery, now time.Time) error {
 	default:
 		return nil
 	}
-	if d.Connector == "" || d.Entity == "" || d.Reference == "" {
+	connector, entity, reference := d.Connector, d.Entity, d.Reference
+	if s := d.Update.StateOf; s != nil {
+		// Sent through another connector (deliver_to): it fingerprinted
+		// the entity it changes, whose platform echoes it.
+		connector, entity, reference = s.Connector, s.Entity, s.Reference
+	}
+	if connector == "" || entity == "" || reference == "" {
 		return nil // not an entity update: it fingerprinted nothing
 	}
-	prefix, err := fingerprintPrefix(d.Connector, d.Entity, d.Reference, "")
+	prefix, err := fingerprintPrefix(connector, entity, reference, "")
 	if err != nil {
 		return nil // a key no fingerprint can have
 	}

@@ -334,3 +334,68 @@ func TestLegacyFingerprintKeys(t *testing.T) {
 		})
 	}
 }
+
+// A delivery sent through another connector (deliver_to) fingerprinted
+// the entity it changes (its update's state_of): its fingerprints settle
+// with it there, and those of the sending connector's entity under the
+// same reference are left alone.
+func TestFingerprintsOfADeliverToUpdateSettleOnTheUpdatedEntity(t *testing.T) {
+	const window = 10 * time.Minute
+	for _, state := range []string{DeliveryFailed, DeliverySucceeded} {
+		t.Run(state, func(t *testing.T) {
+			db := mustOpen(t)
+			t0 := db.clock.Now()
+			d := &Delivery{Connector: "generic", Entity: "ticket", Reference: "17", RuleID: "r", EventID: "ev",
+				Update: event.Update{Kind: event.KindUpdateEntity, Connector: "generic", Entity: "ticket", Reference: "17", Set: map[string]any{"status": "open"},
+					StateOf: &event.EntityKey{Connector: "desk2", Entity: "ticket", Reference: "17"}},
+				Request: Request{Method: "POST", URL: "https://example.com/hook"}}
+			db.update(func(tx *Tx) error {
+				if err := tx.AddDelivery(d); err != nil {
+					return err
+				}
+				for _, conn := range []string{"desk2", "generic"} {
+					if err := tx.PutFingerprint(Fingerprint{Connector: conn, Entity: "ticket", Reference: "17", Field: "status", Value: "open",
+						DeliveryID: d.ID, Window: window, Expires: t0.Add(window)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			claim(t, db, 0)
+			at := db.clock.Advance(5 * time.Minute)
+			status := 200
+			if state == DeliveryFailed {
+				status = 422
+			}
+			if err := db.FinishDelivery(d.ID, &Attempt{At: at, Status: status}, state, time.Time{}, state, nil); err != nil {
+				t.Fatal(err)
+			}
+			expires := func(conn string) time.Time {
+				t.Helper()
+				var got *Fingerprint
+				if err := db.View(func(tx *Tx) error {
+					var err error
+					got, err = tx.MatchFingerprint(conn, "ticket", "17", "status", "open", at)
+					return err
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if got == nil {
+					return time.Time{}
+				}
+				return got.Expires
+			}
+			want := time.Time{}
+			if state == DeliverySucceeded {
+				want = at.Add(window)
+			}
+			if got := expires("desk2"); !got.Equal(want) {
+				t.Errorf("the updated entity's fingerprint expires at %v, want %v (zero: gone)", got, want)
+			}
+			if got := expires("generic"); !got.Equal(t0.Add(window)) {
+				t.Errorf("the sending connector's entity's fingerprint expires at %v, want it left at %v", got, t0.Add(window))
+			}
+			mustCheck(t, db)
+		})
+	}
+}
