@@ -161,7 +161,9 @@ func send(ctx context.Context, c *retryablehttp.Client, r outRequest, auth autho
 	start := time.Now()
 	res := httpResult{}
 	if u, err := url.Parse(r.url); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		res.err = &permanentError{err: fmt.Errorf("cannot send to %q: not an http(s) URL", r.url)}
+		// Named by scheme://host only, as every other error of a
+		// request: its path and query may be a credential.
+		res.err = &permanentError{err: fmt.Errorf("cannot send to %s: not an http(s) URL", targetOrigin(r.url))}
 		return res
 	}
 	req, err := retryablehttp.NewRequestWithContext(ctx, r.method, r.url, r.body)

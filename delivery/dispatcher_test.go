@@ -920,7 +920,9 @@ func TestUnsendable(t *testing.T) {
 		wantReason string
 		attempts   int
 	}{
-		{httpDelivery("crm", "T1", "ftp://example.com/x", `{}`), `cannot send to "ftp://example.com/x": not an http(s) URL`, 1},
+		// The reason names scheme://host only: a path or query may be a credential.
+		{httpDelivery("crm", "T1", "ftp://user:pw@example.com/hooks/s3cr3t?token=s3cr3t", `{}`), `cannot send to ftp://example.com: not an http(s) URL`, 1},
+		{httpDelivery("crm", "T5", "mailto:s3cr3t@example.com", `{}`), `cannot send to (unparsable URL): not an http(s) URL`, 1},
 		{httpDelivery("crm", "T2", "http:///nohost", `{}`), `not an http(s) URL`, 1},
 		{httpDelivery("signed", "T3", srv.URL+"/x", `{}`), `authorize: connector signed: sign request: unknown algorithm "md4"`, 1},
 		{httpDelivery("nope", "T4", srv.URL+"/x", `{}`), `unknown outbound connector "nope"`, 0},
@@ -932,6 +934,9 @@ func TestUnsendable(t *testing.T) {
 		got := waitFinal(t, db, tt.d.ID)
 		if got.State != store.DeliveryFailed || !strings.Contains(got.Reason, tt.wantReason) || len(got.Attempts) != tt.attempts {
 			t.Errorf("want failed with %q and %d attempts:\n%s", tt.wantReason, tt.attempts, describe(got))
+		}
+		if d := describe(got); strings.Contains(d, "s3cr3t") || strings.Contains(d, "pw@") {
+			t.Errorf("the URL's credentials reached the delivery's reason or attempts:\n%s", d)
 		}
 	}
 	if n := len(rc.requests()); n != 0 {
