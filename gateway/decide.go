@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/hookline/hookline/event"
@@ -85,20 +84,30 @@ type ruleFirings interface {
 	Record(rule string, at time.Time) error
 }
 
-// storeFirings are the rule firings of the pipeline's transaction.
+// storeFirings are the rule firings of the pipeline's transaction. A
+// count it cannot read counts 0 for the rules (whose callback has no
+// error) and is kept, the first one, for err: the caller fails the event
+// with it, as it fails one whose firing cannot be recorded.
 type storeFirings struct {
-	tx  *store.Tx
-	log *slog.Logger
+	tx       *store.Tx
+	firstErr *error
 }
 
-// Count reads the store's count; an error is logged and counts 0.
+func newStoreFirings(tx *store.Tx) storeFirings {
+	return storeFirings{tx: tx, firstErr: new(error)}
+}
+
+// Count reads the store's count; an error counts 0 and is kept for err.
 func (f storeFirings) Count(rule string, since time.Time) int {
 	n, err := f.tx.RuleFirings(rule, since)
-	if err != nil {
-		f.log.Error("read rule firings", "rule", rule, "err", err)
+	if err != nil && *f.firstErr == nil {
+		*f.firstErr = fmt.Errorf("read firings of rule %s: %w", rule, err)
 	}
 	return n
 }
+
+// err is the first error Count met, nil when none.
+func (f storeFirings) err() error { return *f.firstErr }
 
 // Record stores the firing in the transaction.
 func (f storeFirings) Record(rule string, at time.Time) error { return f.tx.RecordRuleFiring(rule, at) }

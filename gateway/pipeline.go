@@ -634,7 +634,11 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 		bs.logAfter(slog.LevelWarn, "loop guard", "guard", "max_hops", "event", ev.ID, "entity", key.String(), "hops", ev.Causation.Hops)
 	}
 
-	d, err := decide(bs.bundle.Rules, ev, prior, applied, bs.now, storeFirings{bs.tx, p.log}, run)
+	firings := newStoreFirings(bs.tx)
+	d, err := decide(bs.bundle.Rules, ev, prior, applied, bs.now, firings, run)
+	if err == nil {
+		err = firings.err()
+	}
 	if err != nil {
 		return nil, err
 	}
