@@ -460,3 +460,42 @@ func TestHookTargetSecretsStayOutOfLogs(t *testing.T) {
 		t.Errorf("no attempt errors in %+v", list.Deliveries)
 	}
 }
+
+// A panic while an item is mapped logs its stack once, when the item is
+// marked failed, although a batch that fails for another reason (here a
+// panic of another item while it is processed) maps it again.
+func TestMappingPanicLogsOnce(t *testing.T) {
+	gate := make(chan struct{})
+	hook := func(stage string, it *store.InboxItem) {
+		body := string(it.Body)
+		switch {
+		case stage == "process" && strings.Contains(body, "gate"):
+			<-gate
+		case stage == "map" && strings.Contains(body, "poison-map"):
+			panic("boom while mapping")
+		case stage == "process" && strings.Contains(body, "poison-process"):
+			panic("boom while processing")
+		}
+	}
+	ts, logs := startWithLog(t, copyConfigs(t), nil, func(s *Server) { s.pipe.itemHook = hook })
+	postGeneric(t, ts.URL, `{"type": "ticket.updated", "id": "gate", "status": "open"}`)
+	time.Sleep(200 * time.Millisecond) // the gate's batch is held in its transaction
+	r := do(t, "POST", ts.URL+"/hooks/generic", []byte(`{"type": "ticket.updated", "id": "poison-map", "status": "open"}`),
+		map[string]string{"Content-Type": "application/json"})
+	mapID := r.JSON(t)["id"].(string)
+	postGeneric(t, ts.URL, `{"type": "ticket.updated", "id": "poison-process", "status": "open"}`)
+	close(gate)
+	if item := waitFinished(t, ts.URL, mapID); item["state"] != "failed" {
+		t.Fatalf("poison-map: %v", item["state"])
+	}
+	waitFor(t, "both poisons failed", func() bool { return len(logLines(logs.String(), "msg=\"inbox item failed\"")) >= 2 })
+	if !strings.Contains(logs.String(), "retrying items one by one") {
+		t.Fatalf("the poisons were not retried one by one:\n%s", logs.String())
+	}
+	if got := logLines(logs.String(), "boom while mapping", "please report it with this stack"); len(got) != 1 {
+		t.Errorf("the mapping panic's stack was logged %d times, want once:\n%s", len(got), logs.String())
+	}
+	if got := logLines(logs.String(), "boom while mapping", "stack=", "inbox="+mapID); len(got) != 1 {
+		t.Errorf("the mapping panic's log line does not name inbox %s:\n%s", mapID, logs.String())
+	}
+}

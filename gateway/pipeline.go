@@ -509,11 +509,13 @@ func (p *pipeline) mapItems(b *Bundle, items []*store.InboxItem) []mappedItem {
 
 // mapItem maps one item. A panic (a bug that this payload triggers) is
 // the item's error, so that the item fails alone instead of the gateway
-// stopping, and failing again on the same item after every restart.
+// stopping, and failing again on the same item after every restart. Its
+// stack is logged when the item is marked failed (processItem), once,
+// however many times a failing batch has the item mapped again.
 func (p *pipeline) mapItem(m *mapping.Mapper, it *store.InboxItem) (events []*event.Event, warnings []mapping.Warning, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = bug.Recovered("mapping inbox item "+it.ID, r).Log(p.log)
+			err = bug.Recovered("mapping inbox item "+it.ID, r)
 		}
 	}()
 	if p.itemHook != nil {
@@ -531,6 +533,10 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 	}
 	events, err := m.events, m.err
 	if err != nil {
+		if pe, ok := bug.As(err); ok {
+			bs.logAfter(slog.LevelError, pe.Error()+"; please report it with this stack",
+				"connector", it.Connector, "inbox", it.ID, "stack", string(pe.Stack))
+		}
 		return bs.failItem(it, err.Error())
 	}
 	if len(events) == 0 {
