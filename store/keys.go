@@ -52,10 +52,14 @@ const (
 	// snapshot, with a lazily settled due index (timers.go); 4 writes
 	// timer records in a fixed binary layout instead of JSON (both are
 	// read) and orders the due index by time, then sequence
-	// (timers_by_due, moved from timers_due). It reads stores from
-	// minSchemaVersion on, and moves them to schemaVersion when it opens
-	// them (migrate.go).
-	schemaVersion         = 4
+	// (timers_by_due, moved from timers_due); 5 gives call_webhook
+	// deliveries queues of their own (Delivery.Queue, a queue key a
+	// schema 4 build would take for its connector's queue and jam), keys
+	// echo fingerprints by entity type and delivery, and keeps per-field
+	// times in snapshots (fields_at). Records of 4 read as they are. It
+	// reads stores from minSchemaVersion on, and moves them to
+	// schemaVersion when it opens them (migrate.go).
+	schemaVersion         = 5
 	minSchemaVersion      = 1
 	countInboxPending     = "count/inbox_pending"
 	countTimers           = "count/timers"

@@ -266,3 +266,18 @@ func TestPageSize(t *testing.T) {
 		t.Fatalf("event in a 4 KiB-page store: %v", err)
 	}
 }
+
+// TestSchema4StoreMovesTo5: a store of the previous layout opens as it is
+// and is marked schema 5 at once, so that a schema 4 build, which would
+// take call_webhook queues for its connectors' queues and jam them,
+// refuses it with "unsupported store schema version" instead.
+func TestSchema4StoreMovesTo5(t *testing.T) {
+	db := mustOpen(t)
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, 4)
+	putRaw(t, db.DB, bucketMeta, []byte(metaVersion), b)
+	db.reopen()
+	if v := storedVersion(t, db.DB); v != 5 {
+		t.Fatalf("schema version after opening a schema 4 store = %d, want 5", v)
+	}
+}
