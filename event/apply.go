@@ -44,6 +44,11 @@ func MessageDirection(e *Event) string {
 // the updated snapshot. It fills e.Changes for every field of e.Fields whose
 // value differs from the snapshot (fields the mapping gave explicit changes
 // for keep them); on a new entity every field counts as changed from nil.
+// A field of e.Fields whose value is nil (a platform's explicit JSON null:
+// "owner": null, the ticket is unassigned) clears the snapshot's field as an
+// explicit change to nil does: the change old -> nil is recorded and the
+// field is kept with the value nil; for a field the snapshot does not have,
+// it records no change and stores nothing.
 // Explicit changes whose field is not in e.Fields also update the snapshot.
 // Derived fields follow: status_since when status changes, last_activity_at,
 // last customer/agent message times and message counters (an agent message
@@ -102,10 +107,13 @@ func Apply(s *Snapshot, e *Event) *Snapshot {
 			delete(e.Changes, field)
 			explicit = false
 		}
+		if !explicit && !had && v == nil {
+			// A null (a platform's "owner": null) for a field the
+			// snapshot never had changes nothing and stores nothing.
+			continue
+		}
 		if !explicit && (!had || !Equal(old, v)) {
-			if had || v != nil {
-				e.Changes[field] = Change{From: old, To: v}
-			}
+			e.Changes[field] = Change{From: old, To: v}
 		}
 		next.Fields[field] = v
 		next.setFieldAt(field, at)

@@ -385,3 +385,38 @@ func TestApplyLateEventKeepsVars(t *testing.T) {
 		t.Errorf("vars = %v, want the later processed event's of equal time", s.Vars)
 	}
 }
+
+// A null field (a platform's "owner": null) clears the snapshot's field as
+// an explicit change to null does: the change old -> nil is recorded and
+// the field is kept as nil. A null for a field the snapshot never had
+// records no change and stores nothing.
+func TestApplyNullFieldClears(t *testing.T) {
+	t0 := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	ev := func(at time.Time, fields map[string]any, changes map[string]Change) *Event {
+		return &Event{Connector: "generic", Type: "ticket.updated", Entity: "ticket", Reference: "9", OccurredAt: at,
+			Fields: fields, Changes: changes}
+	}
+	s1 := Apply(nil, ev(t0, map[string]any{"owner": "alice", "status": "open"}, nil))
+	// An explicit change to nil, as Zendesk's event.current: null gives.
+	explicit := Apply(s1, ev(t0.Add(time.Minute), nil, map[string]Change{"owner": {From: "alice", To: nil}}))
+	e2 := ev(t0.Add(time.Minute), map[string]any{"owner": nil, "group": nil, "status": "open"}, nil)
+	s2 := Apply(s1, e2)
+	want := map[string]Change{"owner": {From: "alice", To: nil}}
+	if len(e2.Changes) != 1 || e2.Changes["owner"] != want["owner"] {
+		t.Errorf("changes = %#v, want %#v", e2.Changes, want)
+	}
+	for name, s := range map[string]*Snapshot{"null field": s2, "explicit change": explicit} {
+		if v, has := s.Fields["owner"]; !has || v != nil {
+			t.Errorf("%s: owner = %#v (present %v), want kept as nil", name, v, has)
+		}
+		if _, has := s.Fields["group"]; has {
+			t.Errorf("%s: group stored although the snapshot never had it: %#v", name, s.Fields)
+		}
+	}
+	// Null again: no change.
+	e3 := ev(t0.Add(2*time.Minute), map[string]any{"owner": nil}, nil)
+	Apply(s2, e3)
+	if e3.Changes != nil {
+		t.Errorf("null after null: changes = %#v, want none", e3.Changes)
+	}
+}
