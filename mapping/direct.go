@@ -13,8 +13,9 @@ import (
 // decoding them into interface values first and normalizing a copy: the
 // fast path of `fields` entries that are plain paths (`custom: "@this"`,
 // `customer: customer`). They give exactly what putField(resultValue(r))
-// gives: the same absent cases, the same normalized values, the same
-// flattened names.
+// gives, or putField(fieldValue(r)) for a field that keeps an explicit
+// null: the same absent cases, the same normalized values, the same
+// flattened names (null members included, as nil).
 
 // maxDecodeDepth is the nesting encoding/json refuses beyond; resultValue
 // counts a deeper value as absent, and so does putResult.
@@ -46,10 +47,15 @@ func (s *spec) direct() bool {
 }
 
 // putResult stores r under name as putField(resultValue(r)) would and
-// reports whether r was present. check is the path's mayBreak.
-func putResult(fields map[string]any, name string, r gjson.Result, check bool) bool {
+// reports whether r was present; with keepNull, as
+// putField(fieldValue(r)) would (an explicit JSON null is present and
+// stored as nil). check is the path's mayBreak.
+func putResult(fields map[string]any, name string, r gjson.Result, check, keepNull bool) bool {
 	if r.Type != gjson.JSON {
 		v, ok := resultValue(r)
+		if !ok && keepNull && isNull(r) {
+			v, ok = nil, true
+		}
 		if ok {
 			putField(fields, name, v)
 		}
@@ -73,9 +79,7 @@ func putResult(fields map[string]any, name string, r gjson.Result, check bool) b
 // value (strings and numbers as encoding/json reads them).
 func flattenResult(fields map[string]any, name string, r gjson.Result, depth int) {
 	if !r.IsObject() || depth >= maxFlattenDepth {
-		if v := normResult(r); v != nil {
-			fields[name] = v
-		}
+		fields[name] = normResult(r) // a null member is stored as nil
 		return
 	}
 	// Read the members once into a small buffer, checking for duplicate
@@ -104,9 +108,7 @@ func flattenResult(fields map[string]any, name string, r gjson.Result, depth int
 		flattenInto(fields, name, normResult(r), depth)
 	case big:
 		r.ForEach(func(k, v gjson.Result) bool {
-			if v.Type != gjson.Null {
-				flattenResult(fields, name+"."+keyText(k), v, depth+1)
-			}
+			flattenResult(fields, name+"."+keyText(k), v, depth+1)
 			return true
 		})
 	default:
@@ -114,26 +116,20 @@ func flattenResult(fields map[string]any, name string, r gjson.Result, depth int
 		// one allocation instead of one per member.
 		n := 0
 		for _, m := range members {
-			if m.val.Type != gjson.Null {
-				n += len(name) + 1 + len(m.key)
-			}
+			n += len(name) + 1 + len(m.key)
 		}
 		var b strings.Builder
 		b.Grow(n)
 		for _, m := range members {
-			if m.val.Type != gjson.Null {
-				b.WriteString(name)
-				b.WriteByte('.')
-				b.WriteString(m.key)
-			}
+			b.WriteString(name)
+			b.WriteByte('.')
+			b.WriteString(m.key)
 		}
 		names, off := b.String(), 0
 		for _, m := range members {
-			if m.val.Type != gjson.Null {
-				end := off + len(name) + 1 + len(m.key)
-				flattenResult(fields, names[off:end], m.val, depth+1)
-				off = end
-			}
+			end := off + len(name) + 1 + len(m.key)
+			flattenResult(fields, names[off:end], m.val, depth+1)
+			off = end
 		}
 	}
 }

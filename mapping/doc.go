@@ -147,8 +147,24 @@
 // # Absent values
 //
 // A path that does not resolve is absent, never an error; JSON null counts as
-// absent too. An absent field is left out of Fields, an absent var out of
-// Vars, an absent actor part stays "". `default` replaces an absent value.
+// absent too, with one exception below. An absent field is left out of
+// Fields, an absent var out of Vars, an absent actor part stays "".
+// `default` replaces an absent value.
+//
+// The exception (a behaviour change: before, a null never reached the
+// entity): a field whose spec is a plain single path (no path list,
+// fallback, default, map or split) and that finds an explicit JSON null is
+// present with the value nil, and so is a null member of an object a field
+// flattens (custom: "@this" with {"owner": null} gives custom.owner nil).
+// That is how a platform reports an unassigned ticket ("owner": null,
+// Zendesk's detail.assignee_id: null): event.Apply then clears the
+// entity's field as it does for an explicit change to null (the change
+// old -> nil is recorded, the field kept as nil; a null for a field the
+// entity never had records nothing and stores nothing). Everywhere else
+// null stays absent: a path list moves on, fallback and default apply,
+// .Path renders "", .Field renders a null field "" (.Fields leaves it
+// out), match's exists is false, and a change whose to is a null field has
+// an absent to.
 //
 // # Fan-out with each
 //
@@ -250,7 +266,7 @@
 //	.Header "N"   the first value of a header; .Query "n" of a query parameter
 //	.Var "NAME"   a var of this entry ("" when it resolved absent; an
 //	              undefined name is an error)
-//	.Field "f"    a field computed before this one; "" when absent
+//	.Field "f"    a field computed before this one; "" when absent or null
 //	.Fields       the fields computed so far (.Fields.f fails when f is absent;
 //	              prefer .Field "f")
 //

@@ -100,7 +100,8 @@ func FuzzMap(f *testing.F) {
 
 // FuzzDirectFields checks the fast path of plain-path fields against the
 // general one: putResult must store exactly what putField(resultValue(r))
-// stores, for any JSON value at any path.
+// stores (putField(fieldValue(r)) with keepNull), for any JSON value at any
+// path.
 func FuzzDirectFields(f *testing.F) {
 	for _, s := range []string{
 		`{"a":1}`, `{"a":{"b":{"c":[1,"x",null,{"d":true}]}},"e":null,"f":{}}`, `[]`, `[1,2]`, `["a","b"]`, `"s"`, `1e999`, `-0`,
@@ -114,6 +115,8 @@ func FuzzDirectFields(f *testing.F) {
 		f.Add([]byte(s), "@this")
 	}
 	f.Add([]byte(`{"a":{"b":[{"c":1}]}}`), "a.b.0")
+	f.Add([]byte(`{"x":null,"y":{"z":null}}`), "x")
+	f.Add([]byte(`{"s":" null "}`), "s|@fromstr")
 	f.Add([]byte(`{"a":[{"id":1},{"id":"x"}]}`), "a.#.id")
 	// Results gjson builds from the path that are not (only) JSON.
 	f.Add([]byte(`{"s":"{"}`), "s|@fromstr")
@@ -125,15 +128,20 @@ func FuzzDirectFields(f *testing.F) {
 			return
 		}
 		r := gjson.ParseBytes(body).Get(path)
-		want := map[string]any{}
-		v, wantOK := resultValue(r)
-		if wantOK {
-			putField(want, "x", v)
-		}
-		got := map[string]any{}
-		gotOK := putResult(got, "x", r, mayBreak(path))
-		if gotOK != wantOK || !reflect.DeepEqual(got, want) {
-			t.Fatalf("path %q of %q:\n got %v %#v\nwant %v %#v", path, body, gotOK, got, wantOK, want)
+		for _, keepNull := range []bool{false, true} {
+			want := map[string]any{}
+			v, wantOK := resultValue(r)
+			if keepNull {
+				v, wantOK = fieldValue(r)
+			}
+			if wantOK {
+				putField(want, "x", v)
+			}
+			got := map[string]any{}
+			gotOK := putResult(got, "x", r, mayBreak(path), keepNull)
+			if gotOK != wantOK || !reflect.DeepEqual(got, want) {
+				t.Fatalf("path %q of %q (keepNull %v):\n got %v %#v\nwant %v %#v", path, body, keepNull, gotOK, got, wantOK, want)
+			}
 		}
 	})
 }

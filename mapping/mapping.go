@@ -315,7 +315,7 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 	}
 	for _, f := range e.fields {
 		if f.spec.direct() {
-			if !putResult(st.fields, f.name, st.result(f.spec.ref), f.spec.ref.mayBreak) && f.spec.hasDef {
+			if !putResult(st.fields, f.name, st.result(f.spec.ref), f.spec.ref.mayBreak, f.spec.keepsNull()) && f.spec.hasDef {
 				putField(st.fields, f.name, f.spec.def)
 			}
 			continue
@@ -326,6 +326,9 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 		}
 		if ok {
 			putField(st.fields, f.name, val)
+		} else if f.spec.keepsNull() && isNull(st.result(f.spec.ref)) {
+			// A plain path above the element (not the fast path).
+			st.fields[f.name] = nil
 		}
 	}
 	ev := &event.Event{Connector: connector, ReceivedAt: st.in.ReceivedAt, Fields: st.fields}
@@ -341,7 +344,9 @@ func (e *entry) build(connector string, st *state) (*event.Event, error) {
 				return nil, e.fail(st, c.to.where, err)
 			}
 		} else {
+			// The event's field; a null one (cleared) is an absent to.
 			to, toOK = st.fields[c.name]
+			toOK = toOK && to != nil
 		}
 		if fromOK {
 			from = event.Normalize(from)
@@ -688,13 +693,27 @@ func (st *state) Var(name string) (string, error) {
 }
 
 // Field returns a field computed so far (fields are computed in file order),
-// or "" when it is absent.
+// or "" when it is absent or null.
 func (st *state) Field(name string) any {
-	if v, ok := st.fields[name]; ok {
+	if v, ok := st.fields[name]; ok && v != nil {
 		return v
 	}
 	return ""
 }
 
-// Fields returns the fields computed so far.
-func (st *state) Fields() map[string]any { return st.fields }
+// Fields returns the fields computed so far, null ones left out (as the
+// rules' .Fields leaves out a cleared field).
+func (st *state) Fields() map[string]any {
+	for _, v := range st.fields {
+		if v == nil {
+			out := make(map[string]any, len(st.fields))
+			for k, v := range st.fields {
+				if v != nil {
+					out[k] = v
+				}
+			}
+			return out
+		}
+	}
+	return st.fields
+}

@@ -122,6 +122,15 @@ func (s *spec) eval(st *state) (v any, ok bool, err error) {
 	return v, ok, nil
 }
 
+// keepsNull reports whether the spec is a plain single path of the payload
+// or of an element, with no path list, fallback, default, map or split: as
+// a field's spec, an explicit JSON null there is present (fieldValue), so
+// that the event clears the entity's field. Everywhere else null is absent.
+func (s *spec) keepsNull() bool {
+	return s.kind == specPath && s.mapping == nil && !s.hasMapDefault && s.fallback == nil && s.split == "" && !s.hasDef &&
+		(s.ref.base == baseRoot || s.ref.base == baseLevel)
+}
+
 // lookupSpec is a lookup source: in the list at in, the first element
 // whose value at key has the text of the value at equals; then the value
 // at get in that element (the element itself when get is "").
@@ -352,12 +361,31 @@ func resultValue(r gjson.Result) (any, bool) {
 	return nil, false
 }
 
+// fieldValue is resultValue for a field's plain single path (no path list,
+// fallback, default, map or split): an explicit JSON null there is present,
+// with the value nil (a platform's "owner": null: the ticket is
+// unassigned, and the entity's owner is cleared).
+func fieldValue(r gjson.Result) (any, bool) {
+	if isNull(r) {
+		return nil, true
+	}
+	return resultValue(r)
+}
+
+// isNull reports whether r is an explicit JSON null (not a path that does
+// not resolve).
+func isNull(r gjson.Result) bool {
+	return r.Type == gjson.Null && strings.TrimSpace(r.Raw) == "null"
+}
+
 // maxFlattenDepth bounds how many object levels putField flattens into
 // dotted names; deeper objects stay map values.
 const maxFlattenDepth = 8
 
-// putField stores a value under a flat dotted field name; a JSON object is
-// flattened into name.key entries.
+// putField stores a present value under a flat dotted field name; a JSON
+// object is flattened into name.key entries. A nil value (an explicit JSON
+// null), and a null member of an object, is stored as nil: the event
+// carries the field as null, which clears it in the entity.
 func putField(fields map[string]any, name string, v any) {
 	flattenInto(fields, name, event.Normalize(v), 0)
 }
@@ -365,15 +393,11 @@ func putField(fields map[string]any, name string, v any) {
 func flattenInto(fields map[string]any, name string, n any, depth int) {
 	if obj, ok := n.(map[string]any); ok && depth < maxFlattenDepth {
 		for k, e := range obj {
-			if e != nil {
-				flattenInto(fields, name+"."+k, e, depth+1)
-			}
+			flattenInto(fields, name+"."+k, e, depth+1)
 		}
 		return
 	}
-	if n != nil {
-		fields[name] = n
-	}
+	fields[name] = n
 }
 
 // parseTime reads occurred_at: an RFC 3339 string or one of its common
