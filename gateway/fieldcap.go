@@ -71,10 +71,12 @@ func growsFields(ev *event.Event) bool {
 	return ev.Type != event.TypeTimerFired && len(ev.Fields)+len(ev.Changes) > 0
 }
 
-// addNewFields adds to added the fields of ev that known does not hold.
+// addNewFields adds to added the fields of ev that known does not hold. A
+// null field (a platform's "owner": null) adds nothing: event.Apply stores
+// nothing for a null the snapshot does not hold.
 func addNewFields(added map[string]struct{}, known map[string]any, ev *event.Event) {
-	for f := range ev.Fields {
-		if _, ok := known[f]; !ok {
+	for f, v := range ev.Fields {
+		if _, ok := known[f]; !ok && v != nil {
 			added[f] = struct{}{}
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hookline/hookline/connectors"
 	"github.com/hookline/hookline/event"
 )
 
@@ -102,5 +103,36 @@ func TestDryRunAppliesEntityFieldCap(t *testing.T) {
 	}
 	if r := run(10); r.Status != 400 || !strings.Contains(string(r.Body), "max_entity_fields") {
 		t.Fatalf("over the cap: %d %s, want 400 naming max_entity_fields", r.Status, r.Body)
+	}
+}
+
+// A null field (a platform's "owner": null) adds nothing to a snapshot
+// that does not hold it (event.Apply stores nothing for it), so it does
+// not count against inbound.max_entity_fields; a null for a field the
+// snapshot holds only clears it.
+func TestEntityFieldCapNullsAddNothing(t *testing.T) {
+	b := &Bundle{Connectors: map[string]*connectors.Connector{
+		"generic": {Inbound: &connectors.Inbound{MaxEntityFields: 2}},
+	}}
+	snap := &event.Snapshot{Fields: map[string]any{"owner": "alice", "status": "open"}}
+	snapshotOf := func(event.EntityKey) (*event.Snapshot, error) { return snap, nil }
+	ev := func(fields map[string]any) *event.Event {
+		return &event.Event{Connector: "generic", Type: "ticket.updated", Entity: "ticket", Reference: "T1", Fields: fields}
+	}
+	for _, tc := range []struct {
+		what   string
+		fields map[string]any
+		over   bool
+	}{
+		{"nulls for fields the snapshot lacks", map[string]any{"owner": nil, "custom.owner": nil, "group": nil}, false},
+		{"a new field with a value", map[string]any{"group": "g1"}, true},
+	} {
+		reason, err := entityFieldsOver(b, []*event.Event{ev(tc.fields)}, snapshotOf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (reason != "") != tc.over {
+			t.Errorf("%s: reason %q, want over the cap: %v", tc.what, reason, tc.over)
+		}
 	}
 }
