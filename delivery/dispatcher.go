@@ -51,6 +51,13 @@ const (
 	finishLinger      = 10 * time.Millisecond
 	finishLingerBatch = 256
 	finishLingerMin   = 8
+	// A call_webhook target (one per connector and destination host) that
+	// has had no delivery for webhookIdle, and whose breaker is closed,
+	// is dropped, at most every webhookSweepEvery, when a new one is made:
+	// destinations come and go (every REST-hook subscription has its own),
+	// and each target holds a transport with its idle connections.
+	webhookIdle       = time.Hour
+	webhookSweepEvery = time.Minute
 )
 
 // Config configures a Dispatcher. The zero value works with defaults.
@@ -103,6 +110,8 @@ type Dispatcher struct {
 	// URL has limits and a breaker of its own, apart from the platform
 	// the rule's connector talks to and from other destinations.
 	webhooks map[webhookKey]*target
+	// webhooksSwept is when webhooks was last swept for idle targets.
+	webhooksSwept time.Time
 
 	wake     chan struct{}
 	inflight atomic.Int64 // sends running
@@ -181,6 +190,7 @@ func New(db *store.DB, outbounds map[string]*connectors.Outbound, cfg Config) (*
 		webhooks: make(map[webhookKey]*target),
 		wake:     make(chan struct{}, 1),
 	}
+	d.webhooksSwept = cfg.Now()
 	d.SetOutbounds(outbounds)
 	return d, nil
 }
@@ -333,8 +343,9 @@ func (d *Dispatcher) CheckEgress(ctx context.Context, connector, host string) er
 
 // targetFor returns the target a delivery goes through. A call_webhook
 // delivery goes through the target of its connector and destination host
-// (webhookTarget); another one whose connector is not configured (no
-// action, Action "") gets default settings.
+// (webhookTarget): the caller gives it back with release when the
+// delivery is done with it. Another one whose connector is not configured
+// (no action, Action "") gets default settings.
 func (d *Dispatcher) targetFor(del *store.Delivery) (*target, error) {
 	if del.Update.Kind == event.KindCallWebhook {
 		return d.webhookTarget(del), nil
@@ -361,11 +372,15 @@ func (d *Dispatcher) targetFor(del *store.Delivery) (*target, error) {
 
 // webhookTarget returns the target of a call_webhook delivery, made on
 // first use: one per connector and host of the URL, with the settings of
-// webhookOutbound.
+// webhookOutbound. It is acquired for the delivery (release it when done):
+// under d.mu, so that a sweep never drops a target just handed out.
 func (d *Dispatcher) webhookTarget(del *store.Delivery) *target {
 	k := webhookKey{connector: del.Connector, host: webhookHost(del.Request.URL)}
 	d.mu.RLock()
 	t := d.webhooks[k]
+	if t != nil {
+		t.acquire()
+	}
 	d.mu.RUnlock()
 	if t != nil {
 		return t
@@ -373,16 +388,37 @@ func (d *Dispatcher) webhookTarget(del *store.Delivery) *target {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if t := d.webhooks[k]; t != nil {
+		t.acquire()
 		return t
 	}
+	now := d.cfg.Now()
+	d.sweepWebhooksLocked(now)
 	var out *connectors.Outbound
 	if c := d.targets[del.Connector]; c != nil {
 		out = c.config().out
 	}
-	t = newTarget(del.Connector, webhookOutbound(out), d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, d.cfg.Now())
+	t = newTarget(del.Connector, webhookOutbound(out), d.cfg.EgressAllow, d.cfg.Rand, d.cfg.Now, now)
 	t.webhook = true
+	t.acquire()
 	d.webhooks[k] = t
 	return t
+}
+
+// sweepWebhooksLocked drops the call_webhook targets idle for webhookIdle
+// (target.idleFor), closing their idle connections, unless the last sweep
+// was less than webhookSweepEvery ago (d.mu held for writing). A
+// destination used again later gets a new target.
+func (d *Dispatcher) sweepWebhooksLocked(now time.Time) {
+	if now.Sub(d.webhooksSwept) < webhookSweepEvery {
+		return
+	}
+	d.webhooksSwept = now
+	for k, t := range d.webhooks {
+		if t.idleFor(now, webhookIdle) {
+			delete(d.webhooks, k)
+			t.config().transport.CloseIdleConnections()
+		}
+	}
 }
 
 // webhookHost is the host, with its port when the URL has one, of a
@@ -674,6 +710,9 @@ func (d *Dispatcher) deliver(ctx, sendCtx context.Context, del *store.Delivery) 
 		d.metrics.outcome(del.Connector, outcomeFailed)
 		d.log.Warn("delivery: failed", "delivery", del.ID, "rule", del.RuleID, "event", del.EventID, "connector", del.Connector, "reason", err.Error())
 		return outcome{del: del, finish: store.Finish{ID: del.ID, State: store.DeliveryFailed, Reason: err.Error()}}
+	}
+	if t.webhook {
+		defer func() { t.release(d.cfg.Now()) }()
 	}
 	now := d.cfg.Now()
 	switch adm := t.admit(now); {

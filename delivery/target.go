@@ -64,6 +64,12 @@ type target struct {
 	limiter  *rate.Limiter // nil: no rate limit
 	rateNext time.Time     // when the next delivery held back by the limiter is due
 	breaker  *breaker
+	// users counts the deliveries a call_webhook target was handed out
+	// to (Dispatcher.webhookTarget) that have not ended yet; lastUsed is
+	// when the last one ended, or when the target was made. A target in
+	// use or used recently is never dropped (Dispatcher.sweepWebhooksLocked).
+	users    int
+	lastUsed time.Time
 }
 
 // Reasons of deliveries held back by a connector's limits.
@@ -237,6 +243,40 @@ func (t *target) done(now time.Time, ticket breakerTicket, v verdict, latency ti
 	return t.breaker.state != breakerClosed
 }
 
+// acquire counts one more delivery using the target.
+func (t *target) acquire() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.users++
+}
+
+// release counts the end, at now, of a delivery acquire counted.
+func (t *target) release(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.users--
+	if now.After(t.lastUsed) {
+		t.lastUsed = now
+	}
+}
+
+// idleFor reports whether the target may be dropped at now: no delivery
+// has used it for at least idle, none is using it, in flight or waiting
+// for a slot, and its breaker is closed with no failure in its window. A
+// streak of failures too short to open the breaker is forgotten with it.
+func (t *target) idleFor(now time.Time, idle time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.users > 0 || t.inflight > 0 || len(t.waiters) > 0 || now.Sub(t.lastUsed) < idle {
+		return false
+	}
+	if t.breaker.state != breakerClosed || t.breaker.probing {
+		return false
+	}
+	_, failures := t.breaker.counts(now)
+	return failures == 0
+}
+
 // breakerOpen reports whether the breaker is not closed.
 func (t *target) breakerOpen() bool {
 	t.mu.Lock()
@@ -246,7 +286,7 @@ func (t *target) breakerOpen() bool {
 
 // newTarget builds the state of a connector.
 func newTarget(name string, out *connectors.Outbound, allow []netip.Prefix, rnd func() float64, now func() time.Time, at time.Time) *target {
-	t := &target{name: name}
+	t := &target{name: name, lastUsed: at}
 	var bc connectors.BreakerConfig
 	if out != nil {
 		bc = out.Breaker

@@ -176,3 +176,78 @@ func TestTargetSlotQueue(t *testing.T) {
 		t.Fatalf("in flight %d, waiting %d; want 4 and 1", tg.inflight, len(tg.waiters))
 	}
 }
+
+// TestTargetIdleFor: a call_webhook target may be dropped only when no
+// delivery has used it for the idle time, none is using it, and its
+// breaker is closed with no recent failure.
+func TestTargetIdleFor(t *testing.T) {
+	t0 := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	const idle = time.Hour
+	tests := []struct {
+		name  string
+		setup func(tg *target) // at t0
+		at    time.Duration    // after t0
+		want  bool
+	}{
+		{name: "made now", at: 0, want: false},
+		{name: "made 59 minutes ago, never used", at: 59 * time.Minute, want: false},
+		{name: "made an hour ago, never used", at: time.Hour, want: true},
+		{name: "used 30 minutes ago", at: 90 * time.Minute, want: false, setup: func(tg *target) {
+			tg.acquire()
+			tg.release(t0.Add(time.Hour))
+		}},
+		{name: "used 2 hours ago", at: 3 * time.Hour, want: true, setup: func(tg *target) {
+			tg.acquire()
+			tg.release(t0.Add(time.Hour))
+		}},
+		{name: "handed out, not admitted yet", at: 2 * time.Hour, want: false, setup: func(tg *target) { tg.acquire() }},
+		{name: "send in flight", at: 2 * time.Hour, want: false, setup: func(tg *target) {
+			if !tg.admit(t0).ok {
+				t.Fatal("admit refused")
+			}
+		}},
+		{name: "breaker open", at: 2 * time.Hour, want: false, setup: func(tg *target) { openBreaker(t, tg, t0) }},
+		{name: "breaker half-open, probe out", at: 2 * time.Hour, want: false, setup: func(tg *target) {
+			openBreaker(t, tg, t0)
+			if ok, _, _ := tg.breaker.allow(t0.Add(time.Hour)); !ok {
+				t.Fatal("no probe after the cool-down")
+			}
+		}},
+		{name: "breaker closed again by a probe", at: 2 * time.Hour, want: true, setup: func(tg *target) {
+			openBreaker(t, tg, t0)
+			adm := tg.admit(t0.Add(time.Minute))
+			if !adm.ok {
+				t.Fatalf("probe refused: %+v", adm)
+			}
+			tg.done(t0.Add(time.Minute), adm.ticket, verdictSuccess, time.Millisecond)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tg := newTarget("rest_hooks", nil, nil, noJitter, time.Now, t0)
+			tg.webhook = true
+			if tt.setup != nil {
+				tt.setup(tg)
+			}
+			if got := tg.idleFor(t0.Add(tt.at), idle); got != tt.want {
+				t.Fatalf("idleFor at t0+%v = %v, want %v", tt.at, got, tt.want)
+			}
+		})
+	}
+}
+
+// openBreaker opens tg's breaker (default settings: 5 failures in a row)
+// at now with failed sends.
+func openBreaker(t *testing.T, tg *target, now time.Time) {
+	t.Helper()
+	for range connectors.DefaultBreakerConfig().Failures {
+		adm := tg.admit(now)
+		if !adm.ok {
+			t.Fatalf("admit refused before the breaker opened: %+v", adm)
+		}
+		tg.done(now, adm.ticket, verdictFailure, time.Millisecond)
+	}
+	if !tg.breakerOpen() {
+		t.Fatal("breaker not open after the failures")
+	}
+}

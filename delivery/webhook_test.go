@@ -2,7 +2,10 @@ package delivery
 
 import (
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -120,5 +123,122 @@ func TestCallWebhookDoesNotHoldTheTicketsUpdates(t *testing.T) {
 	h := waitFor(t, db, hook.ID, "the webhook's first attempt", func(d *store.Delivery) bool { return len(d.Attempts) > 0 })
 	if h.State != store.DeliveryPending || len(h.Attempts) != 1 {
 		t.Fatalf("the ops webhook of T1: %s\nwant pending after one attempt, on the default retry schedule", describe(h))
+	}
+}
+
+// webhookHostsOf returns the destination hosts the dispatcher holds a
+// call_webhook target for under connector.
+func webhookHostsOf(d *Dispatcher, connector string) map[string]*target {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	hosts := make(map[string]*target)
+	for k, tg := range d.webhooks {
+		if k.connector == connector {
+			hosts[k.host] = tg
+		}
+	}
+	return hosts
+}
+
+// hostOf is the webhook target key of a test server's URL.
+func hostOf(srv *httptest.Server) string { return webhookHost(srv.URL) }
+
+// Destination hosts come and go (a REST-hook subscription per Zap): the
+// target of one that has had no delivery for an hour is dropped, with its
+// idle connections, so the dispatcher does not hold every host it ever
+// sent to. A host whose breaker is open keeps its target (the breaker's
+// state is what protects it), and so does one with a delivery in flight.
+func TestIdleWebhookTargetsAreDropped(t *testing.T) {
+	clk := newFakeClock() // frozen: only Advance moves it
+	db := openDB(t, clk.Now)
+	r := start(t, db, nil, Config{Now: clk.Now})
+
+	// Many subscribers, each its own host, each sent one delivery; their
+	// connections stay open (keep-alive) until the client closes them.
+	var conns atomic.Int64
+	var idle []*httptest.Server
+	var dels []*store.Delivery
+	for i := range 12 {
+		srv := httptest.NewUnstartedServer(&recorder{reply: func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 200, `{}`) }})
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			switch s {
+			case http.StateNew:
+				conns.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				conns.Add(-1)
+			}
+		}
+		srv.Start()
+		t.Cleanup(srv.Close)
+		idle = append(idle, srv)
+		dels = append(dels, webhookDelivery("rest_hooks", fmt.Sprintf("sub%d/zendesk/1", i), srv.URL+"/hook"))
+	}
+	// A subscriber whose endpoint is broken: 501 fails a delivery at once
+	// (no retry) and counts against its breaker, which opens after 5.
+	_, broken := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 501, "nope") })
+	for i := range 5 {
+		dels = append(dels, webhookDelivery("rest_hooks", fmt.Sprintf("broken/zendesk/%d", i), broken.URL+"/hook"))
+	}
+	enqueue(t, db, dels...)
+	for _, del := range dels {
+		waitFinal(t, db, del.ID)
+	}
+	if got := len(webhookHostsOf(r.d, "rest_hooks")); got != len(idle)+1 {
+		t.Fatalf("%d webhook targets after sending to %d hosts", got, len(idle)+1)
+	}
+	if tg := webhookHostsOf(r.d, "rest_hooks")[hostOf(broken)]; tg == nil || !tg.breakerOpen() {
+		t.Fatal("the broken subscriber's breaker is not open after 5 failures")
+	}
+	if conns.Load() == 0 {
+		t.Fatal("no keep-alive connection left open to the subscribers: nothing to see closed")
+	}
+
+	// A subscriber whose delivery is in flight while the clock moves on.
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 1)
+	_, slow := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int {
+		arrived <- struct{}{}
+		<-release
+		return status(w, 200, `{}`)
+	})
+	defer close(release)
+	inflight := webhookDelivery("rest_hooks", "slow/zendesk/1", slow.URL+"/hook")
+	enqueue(t, db, inflight)
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the slow subscriber's delivery was not sent")
+	}
+
+	// Two hours later a new subscriber's first delivery goes out.
+	clk.Advance(2 * time.Hour)
+	_, fresh := serve(t, func(n int, r *http.Request, w http.ResponseWriter) int { return status(w, 200, `{}`) })
+	first := webhookDelivery("rest_hooks", "fresh/zendesk/1", fresh.URL+"/hook")
+	enqueue(t, db, first)
+	if got := waitFinal(t, db, first.ID); got.State != store.DeliverySucceeded {
+		t.Fatalf("the new subscriber's delivery: %s", describe(got))
+	}
+
+	hosts := webhookHostsOf(r.d, "rest_hooks")
+	for _, srv := range idle {
+		if hosts[hostOf(srv)] != nil {
+			t.Errorf("host %s, idle for 2 hours with a closed breaker, still has a target", hostOf(srv))
+		}
+	}
+	for what, srv := range map[string]*httptest.Server{"broken (breaker open)": broken, "slow (delivery in flight)": slow, "new": fresh} {
+		if hosts[hostOf(srv)] == nil {
+			t.Errorf("the %s subscriber's target was dropped", what)
+		}
+	}
+	if tg := hosts[hostOf(broken)]; tg != nil && !tg.breakerOpen() {
+		t.Error("the broken subscriber's breaker state was lost")
+	}
+	// The dropped targets' idle connections are closed.
+	deadline := time.Now().Add(10 * time.Second)
+	for conns.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("%d connections to dropped hosts still open", n)
 	}
 }
