@@ -96,6 +96,12 @@ type TestExpect struct {
 	// Refused expects the intake checks to refuse the payload (nothing is
 	// mapped then); it turns the intake checks on for the post.
 	Refused *TestRefused `yaml:"refused"`
+	// Duplicate expects (true) the gateway's intake to answer the post
+	// 200 duplicate, processing nothing: an earlier post of the case had
+	// its dedupe key within the key's window; false expects it processed.
+	// Either turns the intake checks on for the post. A duplicate that
+	// is not expected fails the case.
+	Duplicate *bool `yaml:"duplicate"`
 	// Timers are the timers armed after the step, in due order
 	// ({ rule, due, key: { reference } }; due as RFC 3339 in UTC).
 	Timers *yaml.Node `yaml:"timers"`
@@ -332,7 +338,7 @@ func runStep(file string, tc TestCase, st TestStep, sim *Simulation) (*SimResult
 	}
 	if posts {
 		sc := TestCase{Connector: st.Connector, Headers: st.Headers, Query: st.Query, ContentType: st.ContentType, Payload: st.Payload, Fixture: st.Fixture, Event: st.Event,
-			Intake: tc.Intake, URL: st.URL, Expect: TestExpect{Refused: st.Expect.Refused}}
+			Intake: tc.Intake, URL: st.URL, Expect: TestExpect{Refused: st.Expect.Refused, Duplicate: st.Expect.Duplicate}}
 		if st.Intake != nil {
 			sc.Intake = *st.Intake
 		}
@@ -374,6 +380,31 @@ func checkExpect(file string, ex TestExpect, res *SimResult, fail func(string, .
 		f("refused: want status %d, got %d %s", ex.Refused.Status, got.Status, got.Reason)
 	case got != nil && !strings.Contains(got.Reason, ex.Refused.Reason):
 		f("refused: the reason %q does not contain %q", got.Reason, ex.Refused.Reason)
+	}
+	dup := res.Duplicate
+	switch {
+	case ex.Duplicate == nil && dup != nil:
+		f("the gateway answers this post 200 duplicate and processes nothing: %s (expect duplicate: true to assert it)", dup.why())
+	case ex.Duplicate != nil && *ex.Duplicate && dup == nil:
+		f("duplicate: want the gateway to answer the post 200 duplicate, but it processed it")
+	case ex.Duplicate != nil && !*ex.Duplicate && dup != nil:
+		f("duplicate: want the post processed, but the gateway answers it 200 duplicate: %s", dup.why())
+	}
+	if dup != nil {
+		// Nothing is processed: say so once for each expectation of
+		// something, instead of a diff against nothing.
+		if ex.Matched != nil && len(*ex.Matched) > 0 {
+			f("matched: want %s, but the post is a duplicate: the gateway processes nothing", compact(*ex.Matched))
+		}
+		for _, l := range []struct {
+			what string
+			n    *yaml.Node
+		}{{"events", ex.Events}, {"actions", ex.Actions}} {
+			if n := yamlconf.Resolve(l.n); n != nil && n.Kind == yaml.SequenceNode && len(n.Content) > 0 {
+				f("%s: want %d, but the post is a duplicate: the gateway processes nothing", l.what, len(n.Content))
+			}
+		}
+		ex.Matched, ex.Events, ex.Actions = nil, nil, nil
 	}
 	if ex.Unmapped != nil && *ex.Unmapped != res.Unmapped {
 		f("unmapped: want %v, got %v", *ex.Unmapped, res.Unmapped)
@@ -440,12 +471,18 @@ func checkExpect(file string, ex TestExpect, res *SimResult, fail func(string, .
 	}
 }
 
+// why says why a post is a duplicate, for a failure message.
+func (d *SimDuplicate) why() string {
+	return fmt.Sprintf("its dedupe key %q was posted at %s, within its window %s", d.Key, d.PostedAt.UTC().Format(time.RFC3339), d.Window)
+}
+
 // caseRequest is the dry-run request of a case (a step passes itself as
 // one): its payload from the fixture, payload or event, through the intake
-// checks when it sets intake or expects a refusal.
+// checks when it sets intake or expects a refusal or says whether it is a
+// duplicate.
 func caseRequest(file string, tc TestCase) (SimRequest, error) {
 	req := SimRequest{Connector: tc.Connector, Headers: tc.Headers, Query: tc.Query, ContentType: tc.ContentType,
-		Intake: tc.Intake || tc.Expect.Refused != nil, URL: tc.URL}
+		Intake: tc.Intake || tc.Expect.Refused != nil || tc.Expect.Duplicate != nil, URL: tc.URL}
 	switch {
 	case tc.Fixture != "":
 		p := tc.Fixture

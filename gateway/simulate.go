@@ -40,6 +40,9 @@ type SimRequest struct {
 	// Intake runs the payload through the gateway's intake checks first
 	// (body limit, content type, syntax, signature, schema, handshake), as
 	// a POST to URL; a refused payload goes no further (SimResult.Refused).
+	// Within a Simulation, the intake's dedupe applies too: a payload
+	// whose dedupe key an earlier post of the run had within its window
+	// is a duplicate (SimResult.Duplicate) and goes no further.
 	Intake bool `json:"intake,omitempty"`
 	// URL is the webhook URL the sender signs (schemes such as Twilio's
 	// sign it); default http://localhost/hooks/<connector>.
@@ -52,6 +55,22 @@ type SimRequest struct {
 type SimHandshake struct {
 	Status int    `json:"status"`
 	Body   string `json:"body"`
+}
+
+// SimDuplicate is a post the gateway's intake answers 200 duplicate and
+// does not process: an earlier post of the run had its dedupe key (the
+// connector's dedupe header or path, else the body hash) within the key's
+// window.
+type SimDuplicate struct {
+	// Key is the dedupe key: the header's or path's value, or the
+	// SHA-256 hex of the body.
+	Key string `json:"key"`
+	// PostedAt is when the post that holds the key was accepted.
+	PostedAt time.Time `json:"posted_at"`
+	// Window is how long the key is remembered (Go duration text): the
+	// connector's dedupe window (its fallback_window for a body hash), else
+	// intake.dedupe_window.
+	Window string `json:"window"`
 }
 
 // SimTraceEntry is one rule's trace for one of the run's events.
@@ -86,6 +105,10 @@ type SimResult struct {
 	Refused *Refusal `json:"refused,omitempty"`
 	// Handshake is set when an intake run answered a handshake.
 	Handshake *SimHandshake `json:"handshake,omitempty"`
+	// Duplicate is set when an intake run's post repeats the dedupe key
+	// of an earlier post of the simulation within its window: the gateway
+	// answers it 200 duplicate and processes nothing.
+	Duplicate *SimDuplicate `json:"duplicate,omitempty"`
 }
 
 func newSimResult() *SimResult {
@@ -116,6 +139,9 @@ func (r *SimResult) add(o *SimResult) {
 	}
 	if o.Handshake != nil {
 		r.Handshake = o.Handshake
+	}
+	if o.Duplicate != nil {
+		r.Duplicate = o.Duplicate
 	}
 }
 
@@ -149,7 +175,8 @@ func Simulate(b *Bundle, req SimRequest, now time.Time) (*SimResult, error) {
 // the template variables of each entity's last event that had some), armed
 // timers, the rule-scope firings
 // that limit: { scope: rule } counts, the fingerprints that mark echoes of
-// the run's own updates and the updates queued per entity live in memory. Post
+// the run's own updates, the updates queued per entity and the dedupe keys
+// of the run's webhooks live in memory. Post
 // runs webhooks or events at the current time; Advance moves the clock and
 // fires due timers in due order as timer.fired events, each at its due
 // time, through the same decisions as the pipeline (decide: rules, then
@@ -171,7 +198,12 @@ type Simulation struct {
 	// timers an Advance fires at one instant), by target entity: as in
 	// one pipeline batch, a later update that only repeats them is a no-op.
 	queued map[event.EntityKey][]*event.Update
-	seq    int
+	// dedupeKeys are the dedupe keys of the run's posted webhooks (by
+	// connector and key) with when each was accepted, as the store keeps
+	// them: a later post with intake checks that repeats one within its
+	// window is a duplicate.
+	dedupeKeys map[string]time.Time
+	seq        int
 }
 
 // simFingerprints keeps a simulation's fingerprints in memory; it is the
@@ -228,7 +260,7 @@ type simTimer struct {
 func NewSimulation(b *Bundle, now time.Time) *Simulation {
 	return &Simulation{b: b, now: now, snaps: map[event.EntityKey]*event.Snapshot{},
 		timers: map[simTimer]store.Timer{}, ruleFirings: simFirings{},
-		fingerprints: simFingerprints{}}
+		fingerprints: simFingerprints{}, dedupeKeys: map[string]time.Time{}}
 }
 
 // simFirings are a run's rule-scope firings, by rule, in order: counted as
@@ -277,10 +309,15 @@ func (s *Simulation) Timers() []store.Timer {
 // Post runs a webhook payload or an event at the current time. A request's
 // Snapshot is the prior state of its entities not seen before in this
 // simulation; its Now and Advance are ignored (see Simulate).
+//
+// A webhook's dedupe key is remembered on the simulated clock, as the
+// gateway's intake stores it; a webhook posted with Intake whose key an
+// earlier one of the simulation had within its window is a duplicate
+// (SimResult.Duplicate): the gateway answers it 200 and processes
+// nothing. Without Intake nothing is deduplicated.
 func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
-	if req.Intake && req.Event == nil {
-		res, stop, err := s.intake(req)
-		if err != nil || stop {
+	if req.Event == nil {
+		if res, stop, err := s.accept(req); err != nil || stop {
 			return res, err
 		}
 	}
@@ -327,23 +364,77 @@ func (s *Simulation) Post(req SimRequest) (*SimResult, error) {
 	return res, nil
 }
 
-// intake runs a request through the gateway's intake checks. stop is true
-// (with the result saying why) when the gateway would process nothing:
-// the request is refused, or it is a handshake.
-func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err error) {
+// accept is what the gateway's intake does with a webhook before it is
+// processed: with req.Intake, its checks, then its dedupe; without, only
+// the webhook's dedupe key is remembered. stop is true (with the result
+// saying why) when the gateway would process nothing: the request is
+// refused, a handshake, or a duplicate.
+func (s *Simulation) accept(req SimRequest) (res *SimResult, stop bool, err error) {
 	c := s.b.Connectors[req.Connector]
 	if c == nil || c.Inbound == nil {
-		return nil, false, fmt.Errorf("%w: unknown connector %q (known: %v)", errBadSim, req.Connector, s.b.ConnectorNames())
+		if req.Intake {
+			return nil, false, fmt.Errorf("%w: unknown connector %q (known: %v)", errBadSim, req.Connector, s.b.ConnectorNames())
+		}
+		return nil, false, nil // simEvents says so
 	}
+	header, query := simHeaders(req)
+	var payload []byte
+	if req.Intake {
+		if res, payload, err = s.intake(c.Inbound, req, header, query); err != nil || res != nil {
+			return res, res != nil, err
+		}
+	} else if payload, err = simPayload(req); err != nil {
+		return nil, false, nil // simEvents says so
+	}
+	if dup := s.dedupe(c.Inbound, req.Connector, header, query, payload, req.Intake); dup != nil {
+		res = newSimResult()
+		res.Duplicate = dup
+		s.finish(res)
+		return res, true, nil
+	}
+	return nil, false, nil
+}
+
+// dedupe is the intake's dedupe of a webhook accepted with payload: its
+// dedupe key is a duplicate when an earlier webhook of the run had it
+// within the key's window, as the store decides (the window of the
+// request's key, counted from the earlier acceptance; a duplicate does not
+// renew the key). Otherwise the key is remembered from now. Only check
+// reports a duplicate: without the intake checks, a repeat is processed
+// (and, like a duplicate, does not renew the key).
+func (s *Simulation) dedupe(in *connectors.Inbound, connector string, header map[string][]string, query url.Values, payload []byte, check bool) *SimDuplicate {
+	key, window := in.Dedupe.RequestKey(header, query, payload)
+	if window <= 0 {
+		window = s.b.File.Intake.DedupeWindow
+	}
+	if key == "" || window <= 0 {
+		return nil
+	}
+	k := connector + "\x00" + key
+	if at, seen := s.dedupeKeys[k]; seen && s.now.Sub(at) < window {
+		if !check {
+			return nil
+		}
+		return &SimDuplicate{Key: key, PostedAt: at, Window: window.String()}
+	}
+	s.dedupeKeys[k] = s.now
+	return nil
+}
+
+// intake runs a request through the gateway's intake checks, adding the
+// Content-Type to header when it has none (as a POST carries it). It
+// returns the result when the gateway would process nothing (the request
+// is refused, or it is a handshake), else the payload as the intake
+// admits it (a form body as JSON), which the dedupe key is taken from.
+func (s *Simulation) intake(in *connectors.Inbound, req SimRequest, header map[string][]string, query url.Values) (res *SimResult, payload []byte, err error) {
 	ctype := req.ContentType
 	if ctype == "" {
 		ctype = "application/json"
 	}
 	body, err := simBody(req)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
-	header, query := simHeaders(req)
 	if _, given := header["Content-Type"]; !given {
 		header["Content-Type"] = []string{ctype}
 	}
@@ -355,22 +446,23 @@ func (s *Simulation) intake(req SimRequest) (res *SimResult, stop bool, err erro
 		}
 	}
 	res = newSimResult()
-	in := c.Inbound
 	r := checkSize(s.b, in, len(body))
 	if r == nil {
+		var adm admission
 		var resp *connectors.HandshakeResponse
-		if _, resp, r = checkIntake(s.b, in, ctype, vreq); resp != nil {
+		if adm, resp, r = checkIntake(s.b, in, ctype, vreq); resp != nil {
 			res.Handshake = &SimHandshake{Status: resp.Status, Body: string(resp.Body)}
 			s.finish(res)
-			return res, true, nil
+			return res, nil, nil
 		}
+		payload = adm.payload
 	}
 	if r != nil {
 		res.Refused = r
 		s.finish(res)
-		return res, true, nil
+		return res, nil, nil
 	}
-	return nil, false, nil
+	return nil, payload, nil
 }
 
 // Advance moves the clock forward by d, firing every timer that comes due
@@ -531,6 +623,23 @@ func simBody(req SimRequest) ([]byte, error) {
 	return []byte(form), nil
 }
 
+// simPayload returns a dry run's payload as the intake admits it: the
+// JSON, or a form body decoded into JSON.
+func simPayload(req SimRequest) ([]byte, error) {
+	body, err := simBody(req)
+	if err != nil {
+		return nil, err
+	}
+	if verify.ContentKind(req.ContentType) == "form" {
+		js, _, err := verify.DecodeForm(body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: form payload: %v", errBadSim, err)
+		}
+		body = js
+	}
+	return body, nil
+}
+
 // simHeaders returns a dry run's headers (canonical names) and query.
 func simHeaders(req SimRequest) (map[string][]string, url.Values) {
 	header := make(map[string][]string, len(req.Headers)+1)
@@ -571,16 +680,9 @@ func simEvents(b *Bundle, req SimRequest, now time.Time) ([]*event.Event, []mapp
 	if len(req.Payload) == 0 {
 		return nil, nil, fmt.Errorf("%w: give either a payload (with connector) or an event", errBadSim)
 	}
-	body, err := simBody(req)
+	body, err := simPayload(req)
 	if err != nil {
 		return nil, nil, err
-	}
-	if verify.ContentKind(req.ContentType) == "form" {
-		js, _, err := verify.DecodeForm(body)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w: form payload: %v", errBadSim, err)
-		}
-		body = js
 	}
 	header, query := simHeaders(req)
 	events, warnings, err := c.Inbound.Mapper.MapWithWarnings(mapping.Input{Body: body, Header: header, Query: query, ReceivedAt: now})
