@@ -568,43 +568,107 @@ func ruleIDs(b *Bundle) []string {
 
 // compareList checks that the actual list has as many items as expected and
 // that each expected item is a subset of the actual one at the same index.
+// Each failure starts with the file:line:column of the expected value it
+// concerns (of the list, for a count mismatch and an extra item); on a
+// count mismatch the items both lists have are still compared, and the
+// missing and extra ones are named.
 func compareList(file, what string, want *yaml.Node, got any, fail func(string, ...any)) {
+	list := yamlconf.Resolve(want)
+	at := yamlconf.At(file, list)
 	w, err := yamlconf.ToExactValue(want)
 	if err != nil {
-		fail("%s: %v", what, err)
+		fail("%s: %s: %v", at, what, err)
 		return
 	}
-	raw, _ := json.Marshal(got)
-	var g any
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber() // what is made keeps its digits too
-	_ = dec.Decode(&g)
 	wl, isList := w.([]any)
 	if !isList && w != nil {
-		fail("%s: expected a list (of %s, each a subset of what is made), got %s", what, what, yamlconf.KindName(want))
+		fail("%s: %s: expected a list (of %s, each a subset of what is made), got %s", at, what, what, yamlconf.KindName(want))
 		return
 	}
-	gl, _ := g.([]any)
+	var items []*yaml.Node // the expected items' nodes, as wl holds their values
+	if list.Kind == yaml.SequenceNode {
+		items = list.Content
+	}
+	gl, _ := jsonShape(got).([]any)
 	if len(wl) != len(gl) {
-		fail("%s: want %d, got %d:\n%s", what, len(wl), len(gl), indentJSON(g))
-		return
+		fail("%s: %s: want %d, got %d", at, what, len(wl), len(gl))
 	}
 	for i := range wl {
+		var item *yaml.Node // an alias: where it is used; its values are at its anchor
+		if i < len(items) {
+			item = items[i]
+		}
+		path := fmt.Sprintf("%s[%d]", what, i)
+		if i >= len(gl) {
+			fail("%s: %s: missing: want %s", yamlconf.At(file, item), path, compact(wl[i]))
+			continue
+		}
 		var diffs []string
-		subset(fmt.Sprintf("%s[%d]", what, i), wl[i], gl[i], &diffs)
+		subset(file, path, item, wl[i], gl[i], &diffs)
 		for _, d := range diffs {
 			fail("%s", d)
 		}
 	}
+	for i := len(wl); i < len(gl); i++ {
+		fail("%s: %s[%d]: extra: %s", at, what, i, madeItem(what, gl[i]))
+	}
 }
 
-// subset records where want is not contained in got.
-func subset(path string, want, got any, diffs *[]string) {
+// jsonShape returns v as its JSON decodes (numbers as json.Number: what is
+// made keeps its digits too).
+func jsonShape(v any) any {
+	raw, _ := json.Marshal(v)
+	var out any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	_ = dec.Decode(&out)
+	return out
+}
+
+// madeItem names an event, action or timer that was made (its JSON shape)
+// in a few words: an event's type and entity, an action's rule, kind and
+// target, a timer's rule, due time and entity.
+func madeItem(what string, v any) string {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return compact(v)
+	}
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	entity := func(m map[string]any) string {
+		var parts []string
+		for _, k := range []string{"connector", "entity", "reference"} {
+			if s := str(m, k); s != "" {
+				parts = append(parts, s)
+			}
+		}
+		return strings.Join(parts, "/")
+	}
+	var words []string
+	switch what {
+	case "events":
+		words = []string{str(m, "type"), entity(m)}
+	case "actions":
+		words = []string{"rule " + str(m, "rule"), str(m, "kind"), entity(m)}
+	case "timers":
+		key, _ := m["key"].(map[string]any)
+		words = []string{"rule " + str(m, "rule"), "due " + str(m, "due"), "on " + entity(key)}
+	default:
+		return compact(v)
+	}
+	return strings.Join(strings.Fields(strings.Join(words, " ")), " ")
+}
+
+// subset records where want (the value of node n in file) is not contained
+// in got, each difference at the position of the expected value it
+// concerns.
+func subset(file, path string, n *yaml.Node, want, got any, diffs *[]string) {
+	n = yamlconf.Resolve(n)
+	at := yamlconf.At(file, n)
 	switch w := want.(type) {
 	case map[string]any:
 		g, ok := got.(map[string]any)
 		if !ok {
-			*diffs = append(*diffs, fmt.Sprintf("%s: want an object, got %s", path, compact(got)))
+			*diffs = append(*diffs, fmt.Sprintf("%s: %s: want an object, got %s", at, path, compact(got)))
 			return
 		}
 		keys := make([]string, 0, len(w))
@@ -613,28 +677,33 @@ func subset(path string, want, got any, diffs *[]string) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
+			child := yamlconf.Lookup(n, k)
 			gv, present := g[k]
 			if !present {
 				if isZeroJSON(w[k]) {
 					continue // omitempty leaves a zero value out
 				}
-				*diffs = append(*diffs, fmt.Sprintf("%s.%s: want %s, got nothing", path, k, compact(w[k])))
+				*diffs = append(*diffs, fmt.Sprintf("%s: %s.%s: want %s, got nothing", yamlconf.At(file, child), path, k, compact(w[k])))
 				continue
 			}
-			subset(path+"."+k, w[k], gv, diffs)
+			subset(file, path+"."+k, child, w[k], gv, diffs)
 		}
 	case []any:
 		g, ok := got.([]any)
 		if !ok || len(g) != len(w) {
-			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, compact(want), compact(got)))
+			*diffs = append(*diffs, fmt.Sprintf("%s: %s: want %s, got %s", at, path, compact(want), compact(got)))
 			return
 		}
 		for i := range w {
-			subset(fmt.Sprintf("%s[%d]", path, i), w[i], g[i], diffs)
+			var item *yaml.Node
+			if n != nil && n.Kind == yaml.SequenceNode && i < len(n.Content) {
+				item = n.Content[i]
+			}
+			subset(file, fmt.Sprintf("%s[%d]", path, i), item, w[i], g[i], diffs)
 		}
 	default:
 		if !leafEqual(want, got) {
-			*diffs = append(*diffs, fmt.Sprintf("%s: want %s, got %s", path, compact(want), compact(got)))
+			*diffs = append(*diffs, fmt.Sprintf("%s: %s: want %s, got %s", at, path, compact(want), compact(got)))
 		}
 	}
 }
@@ -704,11 +773,6 @@ func compact(v any) string {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-func indentJSON(v any) string {
-	b, _ := json.MarshalIndent(v, "    ", "  ")
-	return "    " + string(b)
 }
 
 func diffLists(want, got []string) string {

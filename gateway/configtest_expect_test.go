@@ -190,3 +190,72 @@ func TestConfigTestZeroValuesMatchOmittedFields(t *testing.T) {
 `, failures: []string{`events[0].causation.echo: want true, got nothing`}},
 	})
 }
+
+// A failure of an expected event, action or timer starts with the
+// file:line:column of the expected value it concerns; a count mismatch
+// still compares the items both lists have and names the missing and extra
+// ones compactly instead of dumping what was made.
+func TestConfigTestFailuresPointAtTheExpectation(t *testing.T) {
+	runExpectCases(t, []expectCase{
+		{name: "a missing key and a missing event", tests: `
+  - name: where did it differ
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect:
+      actions:
+        - { rule: x-notify, kind: call_webhook }
+        - { rule: x-notify, add_tags: [seen], set: { status: open } }
+      events:
+        - { type: ticket.updated, reference: T2 }
+        - { type: ticket.created }
+`, failures: []string{
+			`x_test.yaml:9:52: actions[1].set: want {"status":"open"}, got nothing`,
+			`x_test.yaml:11:9: events: want 2, got 1`,
+			`x_test.yaml:11:46: events[0].reference: want "T2", got "T1"`,
+			`x_test.yaml:12:11: events[1]: missing: want {"type":"ticket.created"}`,
+		}},
+		{name: "an extra action and a list of another length", tests: `
+  - name: one too many
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect:
+      actions:
+        - rule: x-notify
+          kind: call_webhook
+          webhook: { url: "https://ops.example.com/other" }
+      events: [ { fields: { tags: [a, b] } } ]
+`, failures: []string{
+			`x_test.yaml:8:9: actions: want 1, got 2`,
+			`x_test.yaml:10:27: actions[0].webhook.url: want "https://ops.example.com/other", got "https://ops.example.com/notify"`,
+			`x_test.yaml:8:9: actions[1]: extra: rule x-notify update_entity generic/ticket/T1`,
+			`x_test.yaml:11:35: events[0].fields.tags: want ["a","b"], got nothing`,
+		}},
+		{name: "timers", tests: `
+  - name: no timer
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect:
+      timers:
+        - { rule: x-notify, due: "2026-01-06T10:00:00Z" }
+`, failures: []string{
+			`x_test.yaml:8:9: timers: want 1, got 0`,
+			`x_test.yaml:8:11: timers[0]: missing: want {"due":"2026-01-06T10:00:00Z","rule":"x-notify"}`,
+		}},
+	})
+}
+
+// The count line no longer dumps every made item's JSON.
+func TestConfigTestCountMismatchIsCompact(t *testing.T) {
+	dir := copyConfigs(t)
+	writeFile(t, filepath.Join(dir, "rules", "x_rules.yaml"), configTestRules)
+	o := runTestFile(t, dir, filepath.Join(dir, "rules", "x_test.yaml"), `tests:
+  - name: two events wanted
+    connector: generic
+    payload: { type: ticket.updated, reference: T1, status: open }
+    expect: { events: [ { type: ticket.updated }, { type: ticket.created } ] }
+`, 1)[0]
+	all := strings.Join(o.Failures, "\n")
+	if strings.Contains(all, `"received_at"`) || !strings.Contains(all, "events: want 2, got 1") {
+		t.Errorf("failures:\n%s\nwant the count and the missing item, without the made events' JSON", all)
+	}
+}
