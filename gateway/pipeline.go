@@ -718,9 +718,41 @@ func cloneChanges(c map[string]event.Change) map[string]event.Change {
 // tests (simFingerprints), so that both recognise echoes alike.
 type fingerprints interface {
 	PutFingerprint(f store.Fingerprint) error
-	MatchFingerprint(connector, entity, reference, field, value string, now time.Time) (*store.Fingerprint, error)
-	FieldFingerprints(connector, entity, reference, field string, now time.Time) ([]store.Fingerprint, error)
+	EntityFingerprints(connector, entity, reference string, now time.Time) ([]store.Fingerprint, error)
 	DeleteFingerprint(f *store.Fingerprint) error
+}
+
+// liveFingerprints are the live fingerprints of one entity, read once
+// (fingerprints.EntityFingerprints) for all the checks of an event or an
+// update, in key order.
+type liveFingerprints []store.Fingerprint
+
+// match returns the fingerprint of the change (field, value) with the most
+// hops, of those the one that expires last (nil: none), as the store's
+// MatchFingerprint does.
+func (l liveFingerprints) match(field, value string) *store.Fingerprint {
+	var best *store.Fingerprint
+	for i := range l {
+		f := &l[i]
+		if f.Field != field || f.Value != value {
+			continue
+		}
+		if best == nil || f.Hops > best.Hops || f.Hops == best.Hops && f.Expires.After(best.Expires) {
+			best = f
+		}
+	}
+	return best
+}
+
+// field returns the fingerprints of one field, in value order.
+func (l liveFingerprints) field(field string) []store.Fingerprint {
+	var out []store.Fingerprint
+	for _, f := range l {
+		if f.Field == field {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // echoMatch is what the fingerprints tell of an event's changes: which
@@ -785,6 +817,14 @@ func echoOf(fps fingerprints, ev *event.Event, now time.Time, derivedFrom func(f
 	if len(ev.Changes) == 0 {
 		return m, nil
 	}
+	all, err := fps.EntityFingerprints(ev.Connector, ev.Entity, ev.Reference, now)
+	if err != nil {
+		return m, fmt.Errorf("fingerprints of %s/%s/%s: %w", ev.Connector, ev.Entity, ev.Reference, err)
+	}
+	if len(all) == 0 {
+		return m, nil // nothing of ours to match, nor to end
+	}
+	live := liveFingerprints(all)
 	theirs := 0
 	for field, c := range ev.Changes {
 		if source, derived := derivedFrom(field); derived {
@@ -792,11 +832,7 @@ func echoOf(fps fingerprints, ev *event.Event, now time.Time, derivedFrom func(f
 				continue // matched (or not) with its source
 			}
 		}
-		ours, err := changeMatches(fps, ev, field, c, now, &m)
-		if err != nil {
-			return m, err
-		}
-		if !ours {
+		if !changeMatches(live, field, c, &m) {
 			theirs++
 			continue
 		}
@@ -805,7 +841,7 @@ func echoOf(fps fingerprints, ev *event.Event, now time.Time, derivedFrom func(f
 	sort.Strings(m.fields)
 	m.all = theirs == 0 && len(m.fields) > 0
 	if !m.all {
-		if err := endMovedFingerprints(fps, ev, now); err != nil {
+		if err := endMovedFingerprints(fps, live, ev); err != nil {
 			return m, err
 		}
 	}
@@ -814,19 +850,16 @@ func echoOf(fps fingerprints, ev *event.Event, now time.Time, derivedFrom func(f
 
 // changeMatches reports whether the change of field matches fingerprints
 // (every tag of a tag change), keeping in m the one with the most hops.
-func changeMatches(fps fingerprints, ev *event.Event, field string, c event.Change, now time.Time, m *echoMatch) (bool, error) {
+func changeMatches(live liveFingerprints, field string, c event.Change, m *echoMatch) bool {
 	checks := fingerprintChecks(field, c)
 	if len(checks) == 0 {
-		return false, nil
+		return false
 	}
 	var best *store.Fingerprint
 	for _, ch := range checks {
-		fp, err := fps.MatchFingerprint(ev.Connector, ev.Entity, ev.Reference, ch[0], ch[1], now)
-		if err != nil {
-			return false, fmt.Errorf("match fingerprint: %w", err)
-		}
+		fp := live.match(ch[0], ch[1])
 		if fp == nil {
-			return false, nil
+			return false
 		}
 		if best == nil || fp.Hops > best.Hops {
 			best = fp
@@ -835,14 +868,14 @@ func changeMatches(fps fingerprints, ev *event.Event, field string, c event.Chan
 	if m.fp == nil || best.Hops > m.fp.Hops {
 		m.fp = best
 	}
-	return true, nil
+	return true
 }
 
 // endMovedFingerprints ends, for an event that is not an echo, the
 // fingerprints its changes move away from: those of a changed field with
 // another value than the new one (in either spelling), and of a tag added
 // (its removal) or removed (its addition).
-func endMovedFingerprints(fps fingerprints, ev *event.Event, now time.Time) error {
+func endMovedFingerprints(fps fingerprints, live liveFingerprints, ev *event.Event) error {
 	for field, c := range ev.Changes {
 		var ended []store.Fingerprint
 		if field == event.FieldTags {
@@ -851,21 +884,13 @@ func endMovedFingerprints(fps fingerprints, ev *event.Event, now time.Time) erro
 				if ch[0] == "tags-" {
 					opposite = "tags+"
 				}
-				fp, err := fps.MatchFingerprint(ev.Connector, ev.Entity, ev.Reference, opposite, ch[1], now)
-				if err != nil {
-					return fmt.Errorf("match fingerprint: %w", err)
-				}
-				if fp != nil {
+				if fp := live.match(opposite, ch[1]); fp != nil {
 					ended = append(ended, *fp)
 				}
 			}
 		} else {
-			live, err := fps.FieldFingerprints(ev.Connector, ev.Entity, ev.Reference, field, now)
-			if err != nil {
-				return fmt.Errorf("fingerprints of %s: %w", field, err)
-			}
 			to := fingerprintValue(event.String(c.To))
-			for _, fp := range live {
+			for _, fp := range live.field(field) {
 				if fp.Value != to && fp.Also != to {
 					ended = append(ended, fp)
 				}
@@ -1045,13 +1070,17 @@ func forgetUnsettled(fps fingerprints, target *event.Snapshot, u *event.Update, 
 	}
 	var forget []string
 	key := updatedEntity(u) // whose fingerprints its deliveries wrote
+	all, err := fps.EntityFingerprints(key.Connector, key.Entity, key.Reference, now)
+	if err != nil {
+		return nil, fmt.Errorf("fingerprints of %s: %w", key, err)
+	}
+	if len(all) == 0 {
+		return target, nil
+	}
+	live := liveFingerprints(all)
 	for f, v := range u.Set {
-		live, err := fps.FieldFingerprints(key.Connector, key.Entity, key.Reference, f, now)
-		if err != nil {
-			return nil, fmt.Errorf("fingerprints of %s: %w", f, err)
-		}
 		ours := fingerprintValue(event.String(v))
-		for _, fp := range live {
+		for _, fp := range live.field(f) {
 			if fp.Value != ours && fp.Also != ours {
 				forget = append(forget, f)
 				break
@@ -1066,11 +1095,7 @@ func forgetUnsettled(fps fingerprints, target *event.Snapshot, u *event.Update, 
 		tagChecks = append(tagChecks, [2]string{"tags+", fingerprintValue(t)})
 	}
 	for _, ch := range tagChecks {
-		fp, err := fps.MatchFingerprint(key.Connector, key.Entity, key.Reference, ch[0], ch[1], now)
-		if err != nil {
-			return nil, fmt.Errorf("match fingerprint: %w", err)
-		}
-		if fp != nil {
+		if live.match(ch[0], ch[1]) != nil {
 			forget = append(forget, event.FieldTags)
 			break
 		}

@@ -220,25 +220,21 @@ func (m simFingerprints) PutFingerprint(f store.Fingerprint) error {
 	return nil
 }
 
-// MatchFingerprint returns the fingerprint of a change that expires after now, or nil.
-func (m simFingerprints) MatchFingerprint(connector, entity, reference, field, value string, now time.Time) (*store.Fingerprint, error) {
-	f, ok := m[simFingerprintKey(connector, entity, reference, field, value)]
-	if !ok || !f.Expires.After(now) {
-		return nil, nil
-	}
-	return &f, nil
-}
-
-// FieldFingerprints returns the fingerprints of one field of an entity
-// that expire after now, in value order.
-func (m simFingerprints) FieldFingerprints(connector, entity, reference, field string, now time.Time) ([]store.Fingerprint, error) {
+// EntityFingerprints returns the fingerprints of one entity that expire
+// after now, in key order (field, value), as the store's do.
+func (m simFingerprints) EntityFingerprints(connector, entity, reference string, now time.Time) ([]store.Fingerprint, error) {
 	var out []store.Fingerprint
 	for _, f := range m {
-		if f.Connector == connector && f.Entity == entity && f.Reference == reference && f.Field == field && f.Expires.After(now) {
+		if f.Connector == connector && f.Entity == entity && f.Reference == reference && f.Expires.After(now) {
 			out = append(out, f)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Value < out[j].Value })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Field != out[j].Field {
+			return out[i].Field < out[j].Field
+		}
+		return out[i].Value < out[j].Value
+	})
 	return out, nil
 }
 

@@ -162,6 +162,18 @@ func (tx *Tx) FieldFingerprints(connector, entity, reference, field string, now 
 	return tx.fingerprintsUnder(prefix, now)
 }
 
+// EntityFingerprints returns the fingerprints of one entity that expire
+// after now, in key order (field, value, delivery): one read serves every
+// check an event or an update makes on the entity, and an entity without
+// any (most of them, most of the time) costs one seek.
+func (tx *Tx) EntityFingerprints(connector, entity, reference string, now time.Time) ([]Fingerprint, error) {
+	prefix, err := fingerprintPrefix(connector, entity, reference, "")
+	if err != nil {
+		return nil, fmt.Errorf("entity fingerprints: %w", err)
+	}
+	return tx.fingerprintsUnder(prefix, now)
+}
+
 // fingerprintsUnder returns the fingerprints whose keys start with prefix
 // and that expire after now.
 func (tx *Tx) fingerprintsUnder(prefix []byte, now time.Time) ([]Fingerprint, error) {
@@ -189,6 +201,13 @@ func (tx *Tx) settleFingerprints(d *Delivery, now time.Time) error {
 	switch d.State {
 	case DeliverySucceeded, DeliveryFailed, DeliveryCancelled:
 	default:
+		return nil
+	}
+	if d.State == DeliverySucceeded && now.Sub(d.CreatedAt) <= settleSlack {
+		// Sent right after it was made, as nearly every delivery is: its
+		// fingerprints expire at most settleSlack before its send time plus
+		// their window, and re-dating them would cost a read and a write
+		// per delivery for nothing.
 		return nil
 	}
 	connector, entity, reference := d.Connector, d.Entity, d.Reference
@@ -219,7 +238,7 @@ func (tx *Tx) settleFingerprints(d *Delivery, now time.Time) error {
 			}
 			continue
 		}
-		if until := now.Add(f.Window); f.Window > 0 && until.After(f.Expires) {
+		if until := now.Add(f.Window); f.Window > 0 && until.Sub(f.Expires) > settleSlack {
 			f.Expires = until
 			if err := tx.PutFingerprint(*f); err != nil {
 				return fmt.Errorf("settle fingerprints: %w", err)
@@ -228,6 +247,12 @@ func (tx *Tx) settleFingerprints(d *Delivery, now time.Time) error {
 	}
 	return nil
 }
+
+// settleSlack is how much of its echo window a succeeded delivery's
+// fingerprint may lose to the time between the delivery's creation (when
+// the fingerprint was written) and its send before settleFingerprints
+// re-dates it.
+const settleSlack = 5 * time.Second
 
 // DeleteFingerprint forgets a fingerprint (its delivery's, the same
 // change made by other deliveries is kept).

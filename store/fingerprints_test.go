@@ -399,3 +399,39 @@ func TestFingerprintsOfADeliverToUpdateSettleOnTheUpdatedEntity(t *testing.T) {
 		})
 	}
 }
+
+// TestFingerprintsOfAPromptSuccessStayAsWritten: a delivery that succeeds
+// within settleSlack of its creation leaves its fingerprints as written
+// (no read, no write in the outcome's transaction); one sent later has them
+// re-dated from its send (TestFingerprintsSettleWithTheirDelivery).
+func TestFingerprintsOfAPromptSuccessStayAsWritten(t *testing.T) {
+	const window = 10 * time.Minute
+	db := mustOpen(t)
+	t0 := db.clock.Now()
+	d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: "17", RuleID: "r", EventID: "ev",
+		Update:  event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: "17", Set: map[string]any{"status": "solved"}},
+		Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/17.json"}}
+	db.update(func(tx *Tx) error {
+		if err := tx.AddDelivery(d); err != nil {
+			return err
+		}
+		return tx.PutFingerprint(Fingerprint{Connector: "zendesk", Entity: "ticket", Reference: "17", Field: "status", Value: "solved",
+			DeliveryID: d.ID, Window: window, Expires: t0.Add(window)})
+	})
+	sent := db.clock.Advance(settleSlack - time.Second)
+	claim(t, db, 0)
+	if err := db.FinishDelivery(d.ID, &Attempt{At: sent, Status: 200}, DeliverySucceeded, time.Time{}, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	var got *Fingerprint
+	if err := db.View(func(tx *Tx) error {
+		var err error
+		got, err = tx.MatchFingerprint("zendesk", "ticket", "17", "status", "solved", sent)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || !got.Expires.Equal(t0.Add(window)) {
+		t.Fatalf("fingerprint of a delivery sent %s after it was made: %+v, want it as written (expiring %v)", settleSlack-time.Second, got, t0.Add(window))
+	}
+}
