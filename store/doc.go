@@ -46,13 +46,6 @@
 // Back up the database file after a clean Close, or together with its
 // journal segments.
 //
-// Once the intake is busy (4 MiB into a segment), the next segment is
-// prepared in the background, zero-filled to its full 64 MiB and synced,
-// and the journal moves to it as soon as it is ready: appends that
-// overwrite blocks already on disk make fdatasync flush data only, where
-// a growing file also commits its new size through the file system's
-// journal, behind bbolt's commits (journal.go has the numbers).
-//
 // Acks no longer wait for the pipeline's transactions, so under sustained
 // overload intake could take the processor from the pipeline. Accept
 // therefore applies backpressure: up to 50,000 accepted items may wait to

@@ -27,20 +27,6 @@ import (
 // is in bbolt. Open replays the segments it finds (records already in
 // bbolt are skipped) and removes them.
 //
-// Prepared segments: an append that grows its file makes its fdatasync
-// commit the file's new size through the file system's own journal (ext4's
-// jbd2), which queues behind bbolt's commits; measured on the project's
-// machine beside a bbolt-like writer, such an fdatasync took 0.7-1.3 ms
-// (p50) where an overwrite of blocks already written and synced took
-// 0.17-0.21 ms. So, once the intake is busy (prepareAfter bytes appended
-// to a segment that was not prepared, or any append to one that was), the
-// next segment is prepared in the background: created, filled with zeros
-// to journalSegmentSize, fdatasync'd and its directory entry synced. The
-// journal moves to it as soon as it is ready (closing a growing segment
-// early) or when the current one is full. Zeros read as no record (a
-// length of 0), so replay sees a prepared segment's unused end as an
-// empty tail; a segment prepared but never used holds no records at all.
-//
 // Record: length (4, big-endian, of what follows the checksum), CRC-32C
 // (4) of what follows, then seq (8), stored-at nanos (8), window nanos (8),
 // id length (2), id, dedupe key length (4), dedupe key, item JSON. Seqs
@@ -64,10 +50,6 @@ const (
 	journalFixed       = 8 + 8 + 8 + 2 + 4
 	// maxJournalRecord bounds a record's length field on replay.
 	maxJournalRecord = 256 << 20
-	// journalPrepareAfter is how many bytes appended to a segment that
-	// was not prepared start the preparation of the next one: a gateway
-	// that takes a few webhooks a minute never writes 64 MiB of zeros.
-	journalPrepareAfter = 4 << 20
 )
 
 // castagnoli is the CRC-32C table of journal checksums (immutable).
@@ -153,9 +135,6 @@ type segment struct {
 type journal struct {
 	base   string // db path; segments are base + journalSuffix + number
 	maxSeg int64  // a segment this long is closed before the next append
-	// prepareAfter is how many bytes appended to a segment that was not
-	// prepared start preparing the next one (<= 0: never prepare).
-	prepareAfter int64
 
 	mu     sync.Mutex
 	f      *os.File
@@ -164,14 +143,6 @@ type journal struct {
 	closed []segment // full segments, oldest first
 	err    error     // set when the journal can no longer be trusted
 	buf    []byte
-	// prepared is set while the current segment is one that was prepared
-	// (zero-filled to maxSeg and synced): appends overwrite its blocks.
-	prepared bool
-	// spare is the next segment, being prepared or ready (nil: none).
-	// noSpare is the number of a segment whose spare failed: no other is
-	// tried before the journal moves past it.
-	spare   *spareSegment
-	noSpare uint64
 
 	// sync makes an append durable (fdatasync); syncCut makes the cut
 	// after a failed append durable (fsync). Tests replace both.
@@ -244,7 +215,7 @@ func readSegment(path string) (segmentRead, error) {
 			if bad < 0 {
 				bad = off
 			}
-			off = nextCandidate(data, off)
+			off++
 			continue
 		}
 		if bad >= 0 {
@@ -259,26 +230,6 @@ func readSegment(path string) (segmentRead, error) {
 		out.tail = int64(len(data) - bad)
 	}
 	return out, nil
-}
-
-// nextCandidate is the next offset after off where a record can start. A
-// record's first byte after a run of zeros lies at most three bytes into
-// its length (a length below 256 starts with three zero bytes), so the
-// scan jumps over zero runs, such as a prepared segment's unused end,
-// instead of trying every byte of them; past the last non-zero byte it
-// returns len(data).
-func nextCandidate(data []byte, off int) int {
-	if data[off] != 0 {
-		return off + 1
-	}
-	i := off + 1
-	for i < len(data) && data[i] == 0 {
-		i++
-	}
-	if i == len(data) {
-		return i
-	}
-	return max(off+1, i-3)
 }
 
 // recordAt decodes the record at the start of data if there is a valid one
@@ -318,13 +269,8 @@ func recordAt(data []byte, prevSeq uint64) (*jrec, int) {
 // openJournal starts a new segment numbered after any that exist (the
 // caller has replayed and removed those). syncHook, when not nil, replaces
 // both of the journal's syncs (tests).
-// prepareAfter is the journal's prepareAfter (journalPrepareAfter when 0).
-func openJournal(base string, next uint64, syncHook func(*os.File) error, prepareAfter int64) (*journal, error) {
-	if prepareAfter == 0 {
-		prepareAfter = journalPrepareAfter
-	}
-	j := &journal{base: base, maxSeg: journalSegmentSize, prepareAfter: prepareAfter,
-		sync: fdatasync, syncCut: (*os.File).Sync}
+func openJournal(base string, next uint64, syncHook func(*os.File) error) (*journal, error) {
+	j := &journal{base: base, maxSeg: journalSegmentSize, sync: fdatasync, syncCut: (*os.File).Sync}
 	if syncHook != nil {
 		j.sync, j.syncCut = syncHook, syncHook
 	}
@@ -340,7 +286,7 @@ func (j *journal) startSegment(num uint64) error {
 	if err != nil {
 		return err
 	}
-	j.f, j.cur, j.off, j.prepared = f, seg, 0, false
+	j.f, j.cur, j.off = f, seg, 0
 	return nil
 }
 
@@ -381,7 +327,7 @@ func (j *journal) append(recs []*jrec) error {
 	if j.err != nil {
 		return j.err
 	}
-	if j.off >= j.maxSeg || (!j.prepared && j.spareReady()) {
+	if j.off >= j.maxSeg {
 		if err := j.rotate(); err != nil {
 			return err
 		}
@@ -406,9 +352,6 @@ func (j *journal) append(recs []*jrec) error {
 	}
 	j.off += int64(len(buf))
 	j.cur.last = recs[len(recs)-1].seq
-	if j.spare == nil && j.noSpare != j.cur.num && j.prepareAfter > 0 && (j.prepared || j.off >= j.prepareAfter) {
-		j.spare = prepareSegment(j.base, j.cur.num+1, j.maxSeg)
-	}
 	return nil
 }
 
@@ -426,8 +369,6 @@ func (j *journal) append(recs []*jrec) error {
 // a failed batch never is. When the cut cannot be made or synced, the
 // file's state is unknown and the journal refuses every later append.
 func (j *journal) fail(err error) error {
-	// A prepared segment cut back grows from here on, like any other.
-	j.prepared = false
 	if terr := j.f.Truncate(j.off); terr != nil {
 		j.err = fmt.Errorf("journal unusable after %v: truncate: %w", err, terr)
 		return err
@@ -438,123 +379,20 @@ func (j *journal) fail(err error) error {
 	return err
 }
 
-// rotate starts the next segment, then closes the current one: the spare
-// when it is prepared (waiting for it if it is still being prepared: a
-// segment fills far slower than zeros are written), else a new, empty
-// file. A segment that cannot be created fails this append only: the
-// current segment stays in use, and the next append tries again (a full
-// disk or too many open files must not stop the intake for good). Every
-// record of the current segment is already fdatasynced, so an error
-// closing it loses nothing.
+// rotate starts the next segment, then closes the current one. A segment
+// that cannot be created fails this append only: the current segment stays
+// in use, and the next append tries again (a full disk or too many open
+// files must not stop the intake for good). Every record of the current
+// segment is already fdatasynced, so an error closing it loses nothing.
 func (j *journal) rotate() error {
-	if sp := j.spare; sp != nil {
-		<-sp.done
-		j.spare = nil
-		if sp.err == nil {
-			j.moveTo(sp.f, sp.seg, true)
-			return nil
-		}
-		// Left behind (a full disk, say): this segment grows as before,
-		// and the next is prepared once it has taken prepareAfter bytes.
-	}
 	f, seg, err := createSegment(j.base, j.cur.num+1)
 	if err != nil {
 		return err
 	}
-	j.moveTo(f, seg, false)
-	return nil
-}
-
-// moveTo closes the current segment and makes f (segment seg) current.
-func (j *journal) moveTo(f *os.File, seg segment, prepared bool) {
 	_ = j.f.Close()
 	j.closed = append(j.closed, j.cur)
-	j.f, j.cur, j.off, j.prepared = f, seg, 0, prepared
-}
-
-// spareReady reports whether the spare segment is prepared and can be
-// moved to now. A spare that failed is dropped, and no other is prepared
-// while the current segment lasts.
-func (j *journal) spareReady() bool {
-	if j.spare == nil {
-		return false
-	}
-	select {
-	case <-j.spare.done:
-	default:
-		return false
-	}
-	if j.spare.err != nil {
-		j.spare, j.noSpare = nil, j.cur.num
-		return false
-	}
-	return true
-}
-
-// spareSegment is a segment prepared in the background: done is closed
-// once f is zero-filled and synced (or err says why not; f is then nil
-// and the file removed).
-type spareSegment struct {
-	done chan struct{}
-	f    *os.File
-	seg  segment
-	err  error
-}
-
-// prepareSegment starts preparing segment num of base: size bytes of
-// zeros, fdatasync'd, with its directory entry synced, so that appends to
-// it change no file metadata.
-func prepareSegment(base string, num uint64, size int64) *spareSegment {
-	sp := &spareSegment{done: make(chan struct{})}
-	go func() {
-		defer close(sp.done)
-		f, seg, err := createSegment(base, num)
-		if err == nil {
-			err = zeroFill(f, size)
-			if err != nil {
-				_ = f.Close()
-				_ = os.Remove(seg.path)
-			}
-		}
-		if err != nil {
-			sp.err = fmt.Errorf("prepare journal segment: %w", err)
-			return
-		}
-		sp.f, sp.seg = f, seg
-	}()
-	return sp
-}
-
-// zeroFill writes size bytes of zeros to f from its start, fdatasyncing
-// each MiB: the intake's own fdatasyncs queue behind whatever the disk is
-// writing, and one sync of 64 MiB held them up for a quarter of a second.
-func zeroFill(f *os.File, size int64) error {
-	zeros := make([]byte, 1<<20)
-	for off := int64(0); off < size; off += int64(len(zeros)) {
-		chunk := zeros[:min(int64(len(zeros)), size-off)]
-		if _, err := f.WriteAt(chunk, off); err != nil {
-			return err
-		}
-		if err := fdatasync(f); err != nil {
-			return err
-		}
-	}
+	j.f, j.cur, j.off = f, seg, 0
 	return nil
-}
-
-// dropSpare waits for the spare segment and removes it: it holds no
-// record. j.mu is held.
-func (j *journal) dropSpare() {
-	sp := j.spare
-	if sp == nil {
-		return
-	}
-	j.spare = nil
-	<-sp.done
-	if sp.err == nil {
-		_ = sp.f.Close()
-		_ = os.Remove(sp.seg.path)
-	}
 }
 
 // broken returns the error that made the journal refuse every append
@@ -588,7 +426,6 @@ func (j *journal) checkpoint(applied uint64) {
 func (j *journal) close(allApplied bool) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.dropSpare()
 	err := j.f.Close()
 	if err != nil {
 		err = fmt.Errorf("close journal: %w", err)

@@ -420,7 +420,9 @@ func journaledCrashCopy(t *testing.T, n int) (db *testDB, path, seg string, ids 
 // once.
 func TestReplayCountsDamageOnceWhenALaterSegmentFails(t *testing.T) {
 	db := mustOpen(t)
-	setJournal(db.DB, 4<<10, -1) // small, growing segments
+	db.journal.mu.Lock()
+	db.journal.maxSeg = 4 << 10 // small segments
+	db.journal.mu.Unlock()
 	release := holdWriter(t, db.DB)
 	var ids []string
 	for i := range 40 {

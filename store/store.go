@@ -52,9 +52,6 @@ type Options struct {
 	// fdatasync of an append and the fsync of the cut after a failed
 	// one). Tests use it to make journal writes fail.
 	journalSync func(*os.File) error
-	// journalPrepareAfter, when not 0, overrides journalPrepareAfter (4
-	// MiB); < 0 turns prepared journal segments off. Tests set it small.
-	journalPrepareAfter int64
 }
 
 // DB is an open Hookline store. All methods are safe for concurrent use.
@@ -115,7 +112,6 @@ type DB struct {
 	applyWait     time.Duration
 	applyFault    func() error // Options.applyFault
 	journalSync   func(*os.File) error
-	prepareAfter  int64 // Options.journalPrepareAfter
 	applyWake     chan struct{}
 	applyStop     chan struct{}
 	applyDone     chan struct{}
@@ -201,24 +197,23 @@ func Open(path string, opts Options) (*DB, error) {
 	// under load.
 	bdb.AllocSize = allocSize
 	db := &DB{
-		encoders:     sync.Pool{New: func() any { return new(encoder) }},
-		bolt:         bdb,
-		path:         path,
-		log:          opts.Logger,
-		now:          opts.Now,
-		maxBatch:     opts.MaxBatch,
-		ids:          idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
-		reqs:         make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
-		done:         make(chan struct{}),
-		keys:         map[string]*jrec{},
-		unapplied:    map[string]*jrec{},
-		applyWait:    opts.applyWait,
-		applyFault:   opts.applyFault,
-		journalSync:  opts.journalSync,
-		prepareAfter: opts.journalPrepareAfter,
-		applyWake:    make(chan struct{}, 1),
-		applyStop:    make(chan struct{}),
-		applyDone:    make(chan struct{}),
+		encoders:    sync.Pool{New: func() any { return new(encoder) }},
+		bolt:        bdb,
+		path:        path,
+		log:         opts.Logger,
+		now:         opts.Now,
+		maxBatch:    opts.MaxBatch,
+		ids:         idGen{entropy: ulid.Monotonic(rand.Reader, 0)},
+		reqs:        make(chan *acceptReq, min(4*opts.MaxBatch, 1<<16)),
+		done:        make(chan struct{}),
+		keys:        map[string]*jrec{},
+		unapplied:   map[string]*jrec{},
+		applyWait:   opts.applyWait,
+		applyFault:  opts.applyFault,
+		journalSync: opts.journalSync,
+		applyWake:   make(chan struct{}, 1),
+		applyStop:   make(chan struct{}),
+		applyDone:   make(chan struct{}),
 	}
 	db.applyCond = sync.NewCond(&db.jmu)
 	if err := db.init(); err != nil {
@@ -238,7 +233,7 @@ func Open(path string, opts Options) (*DB, error) {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	if db.journal, err = openJournal(path, next, db.journalSync, db.prepareAfter); err != nil {
+	if db.journal, err = openJournal(path, next, db.journalSync); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
