@@ -2,7 +2,6 @@ package store
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -290,56 +289,20 @@ func (tx *Tx) DeleteFingerprint(f *Fingerprint) error {
 // plus its Window: its change has not reached the platform, and its echo
 // is still to come.
 func (db *DB) PruneFingerprints(now time.Time) (int, error) {
-	const chunk = 10000
-	limit := nanos(now)
-	total := 0
-	for {
-		n, more := 0, false
-		err := db.Update(func(tx *Tx) error {
-			exp, fps := tx.b(bucketFingerprintsExp), tx.b(bucketFingerprints)
-			var keys [][]byte
-			c := exp.Cursor()
-			for k, _ := c.First(); k != nil; k, _ = c.Next() {
-				if len(k) < 8 || binary.BigEndian.Uint64(k[:8]) > limit {
-					break
-				}
-				if len(keys) == chunk {
-					more = true
-					break
-				}
-				keys = append(keys, copyBytes(k))
-			}
-			for _, k := range keys {
-				if err := exp.Delete(k); err != nil {
-					return err
-				}
-				if f, ok := tx.unsentFingerprint(fps.Get(k[8:])); ok {
-					// Rewritten under its key of today (one written by an
-					// older build is keyed without its delivery).
-					if err := fps.Delete(k[8:]); err != nil {
-						return err
-					}
-					f.Expires = now.Add(f.Window)
-					if err := tx.PutFingerprint(*f); err != nil {
-						return err
-					}
-					continue
-				}
-				if err := fps.Delete(k[8:]); err != nil {
-					return err
-				}
-				n++
-			}
-			return nil
-		})
-		if err != nil {
-			return total, fmt.Errorf("prune fingerprints: %w", err)
+	return db.pruneExpiring(bucketFingerprintsExp, bucketFingerprints, now, "prune fingerprints", func(tx *Tx, key []byte) (bool, error) {
+		fps := tx.b(bucketFingerprints)
+		f, ok := tx.unsentFingerprint(fps.Get(key))
+		if !ok {
+			return false, nil
 		}
-		total += n
-		if !more {
-			return total, nil
+		// Rewritten under its key of today (one written by an older
+		// build is keyed without its delivery).
+		if err := fps.Delete(key); err != nil {
+			return false, err
 		}
-	}
+		f.Expires = now.Add(f.Window)
+		return true, tx.PutFingerprint(*f)
+	})
 }
 
 // unsentFingerprint decodes a stored fingerprint and reports whether its

@@ -1078,13 +1078,16 @@ func (db *DB) PruneDedupe(now time.Time) (int, error) {
 	if err := db.flushJournal(); err != nil {
 		return 0, fmt.Errorf("prune dedupe keys: %w", err)
 	}
-	return db.pruneExpiring(bucketDedupeExp, bucketDedupe, now, "prune dedupe keys")
+	return db.pruneExpiring(bucketDedupeExp, bucketDedupe, now, "prune dedupe keys", nil)
 }
 
 // pruneExpiring deletes entries of data whose expiry-index key (8-byte
 // nanos + data key) is at or before now. Writers keep the index exact: a
-// replaced entry's old index key is deleted when it is replaced.
-func (db *DB) pruneExpiring(expBucket, dataBucket string, now time.Time, op string) (int, error) {
+// replaced entry's old index key is deleted when it is replaced. When
+// keep is not nil it sees each due entry first (its index key already
+// deleted): true leaves the entry to keep, which may write it again under
+// a new expiry, and it is not counted.
+func (db *DB) pruneExpiring(expBucket, dataBucket string, now time.Time, op string, keep func(tx *Tx, key []byte) (bool, error)) (int, error) {
 	const chunk = 10000
 	limit := nanos(now)
 	total := 0
@@ -1108,6 +1111,14 @@ func (db *DB) pruneExpiring(expBucket, dataBucket string, now time.Time, op stri
 			for _, k := range keys {
 				if err := exp.Delete(k); err != nil {
 					return err
+				}
+				if keep != nil {
+					if kept, err := keep(tx, k[8:]); err != nil || kept {
+						if err != nil {
+							return err
+						}
+						continue
+					}
 				}
 				if err := data.Delete(k[8:]); err != nil {
 					return err
