@@ -59,7 +59,11 @@ func FuzzOutboxQueue(f *testing.F) {
 				}
 				ref := refs[a%len(refs)]
 				d := &Delivery{Connector: "zendesk", Entity: "ticket", Reference: ref, RuleID: "r", EventID: "ev",
-					Update: event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: ref, Set: map[string]any{"status": "solved"}}}
+					Update: event.Update{Kind: event.KindUpdateEntity, Connector: "zendesk", Reference: ref, Set: map[string]any{"status": "solved"}},
+					// As every delivery the gateway stores with a request: one
+					// without (it could not be built) is retried only through
+					// the gateway, which builds it again.
+					Request: Request{Method: "PUT", URL: "https://example.zendesk.com/api/v2/tickets/" + ref + ".json"}}
 				var claimed bool
 				db.update(func(tx *Tx) (err error) {
 					claimed, err = tx.AddDeliveryClaimed(d)
