@@ -258,8 +258,10 @@
 // # Templates
 //
 // Templates are Go text/template, compiled with internal/yamlconf: %%NAME%%
-// is shorthand for {{ .Var "NAME" }}, and the functions json, lower, upper,
-// trim, default and join are available. The data offers:
+// is shorthand for {{ .Var "NAME" }}, and the functions of every Hookline
+// template are available (yamlconf.TemplateFuncs): json, lower, upper,
+// trim, default, join, split, contains, before, after, pathescape,
+// queryescape, and the comparisons eq, ne, lt, le, gt, ge. The data offers:
 //
 //	.Path "p"     the value at p relative to the element (prefixes work); "" when absent
 //	.Root "p"     the value at p in the whole payload; "" when absent

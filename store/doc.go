@@ -103,7 +103,9 @@
 // so an id's text order is its creation order and its first 10 characters
 // are its creation time: "Since" filters stop their walk there.
 //
-// Deliveries of one (connector, reference) form a FIFO queue in id order.
+// Deliveries of one queue form a FIFO in id order: those of one
+// (connector, reference), and a call_webhook's those of one (connector,
+// destination host, reference) (Delivery.Queue, store schema 5).
 // Only the head of a queue is ever due, and while one delivery of a queue
 // is in flight no other of it is due. When the head reaches a final state
 // (succeeded, failed, cancelled) it leaves the queue and the next one is
@@ -165,9 +167,11 @@
 //	                  its due time; the sequence (the bucket's) keeps entries of
 //	                  the same time in the order they were written
 //	outbox            delivery id -> Delivery JSON
-//	outbox_queue      connector \x00 reference \x00 delivery id -> 0x01, pending and
-//	                  in-flight deliveries with a non-empty reference
-//	outbox_heads      connector \x00 reference -> kind (1) + due (8) + delivery id;
+//	outbox_queue      queue \x00 reference \x00 delivery id -> 0x01, pending and
+//	                  in-flight deliveries with a non-empty reference; queue is
+//	                  the connector, or connector \x01 "webhook <host>" for a
+//	                  call_webhook
+//	outbox_heads      queue \x00 reference -> kind (1) + due (8) + delivery id;
 //	                  kind 'd': the head is in outbox_due at that time,
 //	                  kind 'f': that delivery of the queue is in flight
 //	outbox_due        due (8) + delivery id -> 0x01, only eligible deliveries
