@@ -48,6 +48,7 @@ type inboundYAML struct {
 	Dedupe    *yaml.Node `yaml:"dedupe"`
 	BodyLimit *yaml.Node `yaml:"body_limit"`
 	Handshake *yaml.Node `yaml:"handshake"`
+	Reply     *yaml.Node `yaml:"reply"`
 	AcceptGet bool       `yaml:"accept_get"`
 	MaxEvents *int       `yaml:"max_events"`
 	MaxFields *int       `yaml:"max_fields"`
@@ -137,6 +138,11 @@ func loadInbound(file, name string, n *yaml.Node, opts LoadOptions) (*Inbound, y
 		h, herrs := loadHandshake(file, y.Handshake)
 		errs.Append(herrs)
 		in.handshake = h
+	}
+	if y.Reply != nil {
+		r, rerrs := loadReply(file, y.Reply)
+		errs.Append(rerrs)
+		in.Reply = r
 	}
 	if y.Events == nil {
 		errs.Add(file, n, "missing required key %q (the mappings from payloads to events)", "events")

@@ -41,6 +41,9 @@ type Inbound struct {
 	// connector may hold (inbound.max_entity_fields): an event that would
 	// grow it past that fails instead.
 	MaxEntityFields int
+	// Reply is the answer to a webhook taken, accepted or duplicate
+	// (inbound.reply); nil: the gateway's JSON with the inbox id.
+	Reply *Reply
 
 	handshake handshake
 }

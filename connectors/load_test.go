@@ -303,6 +303,41 @@ t.yaml:9:30: header "X-REQ" is the same as "X-Req" at line 9, column 18 (header 
 			want: `t.yaml:4:11: dedupe: invalid payload path "$root.id": a plain path from the top of the document; $ prefixes are not allowed here (a literal $ key is written \$)`,
 		},
 		{
+			name: "reply status not a success",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  reply: { status: 302, content_type: text/xml }\n" + minimalEvents,
+			want: `t.yaml:4:20: reply: status 302 is not a success; a webhook taken is answered 2xx (200 to 299)`,
+		},
+		{
+			name: "reply without status",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  reply: { content_type: text/xml }\n" + minimalEvents,
+			want: `t.yaml:4:10: reply: missing required key "status" (200 to 299)`,
+		},
+		{
+			name: "reply without content type",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  reply: { status: 200, body: ok }\n" + minimalEvents,
+			want: `t.yaml:4:10: reply: missing required key "content_type" (the media type of body, e.g. text/xml)`,
+		},
+		{
+			name: "reply content type not a media type",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  reply: { status: 200, content_type: \"text xml\" }\n" + minimalEvents,
+			want: `t.yaml:4:39: reply: content_type "text xml" is not a media type like text/xml: mime: expected slash after first token`,
+		},
+		{
+			name: "reply body with 204",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  reply: { status: 204, content_type: text/plain, body: ok }\n" + minimalEvents,
+			want: `t.yaml:4:57: reply: status 204 (No Content) sends no body; drop body or answer 200`,
+		},
+		{
+			name: "reply misspelt key",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  reply: { status: 200, content-type: text/xml }\n" + minimalEvents,
+			want: `t.yaml:4:25: unknown key "content-type"; did you mean "content_type"? (valid: body, content_type, status)`,
+		},
+		{
+			name: "reply status not a number",
+			src:  "connector: a\ninbound:\n  verify: { scheme: none }\n  reply: { status: ok, content_type: text/xml }\n" + minimalEvents,
+			want: `t.yaml:4:20: expected a whole number, got "ok"`,
+		},
+		{
 			name: "unset variable without default",
 			src:  "connector: a\noutbound:\n  base_url: ${API_URL}\n  actions: { update: {} }\n",
 			want: `t.yaml:3:13: environment variable API_URL is not set (give a default with ${API_URL:-value})`,
@@ -395,6 +430,7 @@ inbound:
   dedupe: { path: event_id, window: 24h, fallback_window: 10m }
   body_limit: 256KiB
   handshake: { scheme: slack }
+  reply: { status: 200, content_type: "text/plain; charset=utf-8", body: "ok" }
 `+minimalEvents, nil)
 	in := c.Inbound
 	if c.Name != "shop" || c.Description != "in-house shop" || c.File != "i.yaml" || c.Outbound != nil {
@@ -409,6 +445,9 @@ inbound:
 	if in.Mapper == nil {
 		t.Error("no mapper")
 	}
+	if r := in.Reply; r == nil || r.Status != 200 || r.ContentType != "text/plain; charset=utf-8" || string(r.Body) != "ok" {
+		t.Errorf("reply %+v", r)
+	}
 	// allow_unsigned with one rotation slot filled: the empty slot is unused,
 	// requests must be signed with the other.
 	body := []byte(`{"id": 1}`)
@@ -421,7 +460,7 @@ inbound:
 		t.Error("unsigned request accepted although a secret is set")
 	}
 	c = loadYAML(t, "n.yaml", "connector: open\ninbound:\n  verify: { scheme: none }\n"+minimalEvents, nil)
-	if !c.Inbound.Unsigned || c.Inbound.Scheme != "none" {
+	if !c.Inbound.Unsigned || c.Inbound.Scheme != "none" || c.Inbound.Reply != nil {
 		t.Errorf("scheme none: %+v", c.Inbound)
 	}
 }

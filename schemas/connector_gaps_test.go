@@ -44,3 +44,37 @@ func TestConnectorSchemaSuccessWhenAndMaxEvents(t *testing.T) {
 		})
 	}
 }
+
+// TestConnectorSchemaReply: the schema knows inbound.reply, accepts the
+// shipped Twilio file, and refuses the mistakes the loader refuses.
+func TestConnectorSchemaReply(t *testing.T) {
+	r := newRegistry(t)
+	src := string(read(t, "../configs/connectors/twilio.yaml"))
+	const status = "    status: 200\n"
+	cases := []struct {
+		name, from, to, pointer string
+	}{
+		{"shipped", "", "", ""},
+		{"status 204 without body", "    status: 200\n    content_type: text/xml\n    body: '<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>'\n", "    status: 204\n    content_type: text/xml\n", ""},
+		{"content type with parameters", "content_type: text/xml", "content_type: 'text/xml; charset=utf-8'", ""},
+		{"status not a success", status, "    status: 302\n", "/inbound/reply/status"},
+		{"status text", status, "    status: ok\n", "/inbound/reply/status"},
+		{"missing status", status, "", "/inbound/reply/status"},
+		{"missing content type", "    content_type: text/xml\n", "", "/inbound/reply/content_type"},
+		{"content type not a media type", "content_type: text/xml", "content_type: text xml", "/inbound/reply/content_type"},
+		{"body with 204", status, "    status: 204\n", "/inbound/reply"},
+		{"misspelt key", "content_type: text/xml", "content-type: text/xml", "/inbound/reply/content_type"}, // reported as the missing key
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := src
+			if tc.from != "" {
+				if !strings.Contains(src, tc.from) {
+					t.Fatalf("twilio.yaml no longer contains %q", tc.from)
+				}
+				doc = strings.Replace(src, tc.from, tc.to, 1)
+			}
+			checkPointer(t, r.ValidateConfig("connector.schema.json", yamlDoc(t, "twilio.yaml", []byte(doc))), tc.pointer)
+		})
+	}
+}
