@@ -6,7 +6,7 @@
 //
 // # Data flow
 //
-//	POST /hooks/{connector}  intake.go    verify, limit, parse, schema, dedupe, inbox (group commit) -> 202
+//	POST /hooks/{connector}  intake.go    verify, limit, parse, schema, dedupe, inbox (group commit) -> 202 (or inbound.reply)
 //	pipeline worker          pipeline.go  map -> snapshot diff -> loop guards -> rules -> outbox, one tx per batch
 //	delivery dispatcher      (package delivery) sends the outbox
 //	admin API                api.go       events, inbox, entities, rules test/run, deliveries, timers

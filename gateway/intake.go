@@ -31,7 +31,8 @@ func problem(c *fiber.Ctx, status int, format string, args ...any) error {
 }
 
 // handleHook is POST /hooks/:connector: verify, limit, parse, validate,
-// dedupe and store durably, then answer 202 with the inbox id.
+// dedupe and store durably, then answer 202 with the inbox id (or the
+// connector's inbound.reply).
 func (s *Server) handleHook(c *fiber.Ctx) error {
 	start := s.now()
 	b := s.bundle.Load()
@@ -71,7 +72,7 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		var state replayState
 		switch replay, id, state = s.replays.check(name, req.ReplayKey, req.ReplayWindow, start); state {
 		case replaySeen:
-			return s.duplicate(c, name, id, start)
+			return s.duplicate(c, name, in.Reply, id, start)
 		case replayInFlight:
 			c.Set(fiber.HeaderRetryAfter, "1")
 			return s.refuse(c, name, fiber.StatusServiceUnavailable, "the same signed request is being stored right now; retry")
@@ -116,10 +117,14 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		return s.refuse(c, name, fiber.StatusServiceUnavailable, "could not store the webhook; retry later")
 	}
 	if res.Duplicate {
-		return s.duplicate(c, name, res.ID, start)
+		return s.duplicate(c, name, in.Reply, res.ID, start)
 	}
 	s.metrics.ack(name, s.now().Sub(start))
 	s.pipe.notify()
+	if in.Reply != nil {
+		s.metrics.hook(name, in.Reply.Status)
+		return sendReply(c, in.Reply)
+	}
 	s.metrics.hook(name, fiber.StatusAccepted)
 	return acceptedJSON(c, res.ID)
 }
@@ -134,12 +139,25 @@ func storeRefusal(err error) *Refusal {
 	return &Refusal{Status: fiber.StatusBadRequest, Reason: fmt.Sprintf("the webhook cannot be stored, now or on a retry: %s", oneLine(err.Error()))}
 }
 
-// duplicate answers 200 {"id": id, "duplicate": true}: a webhook stored
-// before under id (its dedupe key, or the same signed request).
-func (s *Server) duplicate(c *fiber.Ctx, connector, id string, start time.Time) error {
+// duplicate answers 200 {"id": id, "duplicate": true}, or the connector's
+// reply when it has one (a platform that wants its own answer wants it on
+// its retries too): a webhook stored before under id (its dedupe key, or
+// the same signed request).
+func (s *Server) duplicate(c *fiber.Ctx, connector string, reply *connectors.Reply, id string, start time.Time) error {
 	s.metrics.ack(connector, s.now().Sub(start))
+	if reply != nil {
+		s.metrics.hook(connector, reply.Status)
+		return sendReply(c, reply)
+	}
 	s.metrics.hook(connector, fiber.StatusOK)
 	return c.Status(fiber.StatusOK).JSON(fiber.Map{"id": id, "duplicate": true})
+}
+
+// sendReply answers a connector's configured reply (inbound.reply).
+func sendReply(c *fiber.Ctx, reply *connectors.Reply) error {
+	c.Status(reply.Status)
+	c.Set(fiber.HeaderContentType, reply.ContentType)
+	return c.Send(reply.Body)
 }
 
 // acceptedJSON answers 202 {"id": id}. Inbox ids are ULIDs, which need no

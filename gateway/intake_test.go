@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -356,11 +357,47 @@ func TestTwilioGetWebhookIsVerifiedOverItsURL(t *testing.T) {
 		m.Write([]byte(u))
 		return base64.StdEncoding.EncodeToString(m.Sum(nil))
 	}
-	if r := do(t, "GET", u, nil, map[string]string{"X-Twilio-Signature": sign(u)}); r.Status != 202 {
-		t.Fatalf("Twilio GET signed over its URL: %d %s; want 202", r.Status, r.Body)
+	if r := do(t, "GET", u, nil, map[string]string{"X-Twilio-Signature": sign(u)}); r.Status != 200 {
+		t.Fatalf("Twilio GET signed over its URL: %d %s; want 200 (the connector's TwiML reply)", r.Status, r.Body)
 	}
 	forged := strings.Replace(u, "hello", "bye", 1)
 	if r := do(t, "GET", forged, nil, map[string]string{"X-Twilio-Signature": sign(u)}); r.Status != 401 {
 		t.Fatalf("Twilio GET whose query differs from the signed one: %d %s; want 401", r.Status, r.Body)
+	}
+}
+
+// Twilio's "A message comes in" webhook expects TwiML back: the twilio
+// connector's inbound.reply answers 200 text/xml with an empty <Response>,
+// for the accepted message and for its redelivery alike (a JSON answer
+// makes Twilio log error 12300 on every message).
+func TestTwilioMessageIsAnsweredWithTwiML(t *testing.T) {
+	ts := startServer(t, "../configs", nil, nil)
+	u := ts.URL + "/hooks/twilio"
+	form := url.Values{"MessageSid": {"SM10"}, "AccountSid": {"AC1"}, "From": {"whatsapp:+14158675309"}, "To": {"whatsapp:+18005551212"}, "Body": {"hello"}, "NumMedia": {"0"}}
+	signed := u
+	keys := make([]string, 0, len(form))
+	for k := range form {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		signed += k + form.Get(k)
+	}
+	m := hmac.New(sha1.New, []byte("dev-insecure-twilio-auth-token"))
+	m.Write([]byte(signed))
+	headers := map[string]string{
+		"Content-Type":       "application/x-www-form-urlencoded",
+		"X-Twilio-Signature": base64.StdEncoding.EncodeToString(m.Sum(nil)),
+	}
+	const twiml = `<?xml version="1.0" encoding="UTF-8"?><Response></Response>`
+	for _, attempt := range []string{"first delivery", "redelivery"} {
+		r := do(t, "POST", u, []byte(form.Encode()), headers)
+		if r.Status != 200 || r.Header.Get("Content-Type") != "text/xml" || string(r.Body) != twiml {
+			t.Fatalf("%s: %d %q %s; want 200 text/xml %s", attempt, r.Status, r.Header.Get("Content-Type"), r.Body, twiml)
+		}
+	}
+	items := do(t, "GET", ts.URL+"/api/v1/inbox?connector=twilio", nil, nil).JSON(t)["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("inbox holds %d twilio items, want the message once: %v", len(items), items)
 	}
 }
