@@ -294,25 +294,16 @@ func (s *Server) getInbox(c *fiber.Ctx) error {
 // it answers the request (413, 415, or 400 naming what, the request) and
 // returns false with the answer's error for the handler to return.
 func (s *Server) decodeJSONBody(c *fiber.Ctx, what string, v any) (bool, error) {
-	body, r := requestBody(c, maxBodyLimit(s.bundle.Load()))
-	if r != nil {
-		return false, problem(c, r.Status, "%s", r.Reason)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return false, problem(c, fiber.StatusBadRequest, "malformed %s: %v", what, err)
-	}
-	return true, nil
+	_, ok, err := s.readJSONBody(c, what, v)
+	return ok, err
 }
 
 // decodeStrictJSONBody is decodeJSONBody for a request whose keys must all
 // be known: an unknown key answers 400 naming it and the key meant.
 func (s *Server) decodeStrictJSONBody(c *fiber.Ctx, what string, v any) (bool, error) {
-	body, r := requestBody(c, maxBodyLimit(s.bundle.Load()))
-	if r != nil {
-		return false, problem(c, r.Status, "%s", r.Reason)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return false, problem(c, fiber.StatusBadRequest, "malformed %s: %v", what, err)
+	body, ok, err := s.readJSONBody(c, what, v)
+	if !ok {
+		return false, err
 	}
 	var raw any
 	_ = json.Unmarshal(body, &raw) // it decoded into v just above
@@ -320,6 +311,18 @@ func (s *Server) decodeStrictJSONBody(c *fiber.Ctx, what string, v any) (bool, e
 		return false, problem(c, fiber.StatusBadRequest, "%s: %s", what, strings.Join(unknown, "; "))
 	}
 	return true, nil
+}
+
+// readJSONBody is decodeJSONBody that also returns the body it decoded.
+func (s *Server) readJSONBody(c *fiber.Ctx, what string, v any) ([]byte, bool, error) {
+	body, r := requestBody(c, maxBodyLimit(s.bundle.Load()))
+	if r != nil {
+		return nil, false, problem(c, r.Status, "%s", r.Reason)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return nil, false, problem(c, fiber.StatusBadRequest, "malformed %s: %v", what, err)
+	}
+	return body, true, nil
 }
 
 // listInbox lists inbox items, oldest first, without their payloads:
