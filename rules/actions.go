@@ -306,11 +306,8 @@ func (c *compiler) setOp(rc *ruleCtx, field string, v *yaml.Node, what string) (
 	}
 	if v.Kind != yaml.ScalarNode {
 		if strings.HasPrefix(field, "custom.") {
-			if yamlconf.CountNodes(v, maxRuleNodes) > maxRuleNodes {
-				c.errorf(rc.file, v, "%s: the value expands to more than %d nodes (check YAML aliases)", what, maxRuleNodes)
-				return op, false
-			}
-			lit, err := yamlconf.ToValue(v)
+			lit, err := yamlconf.ToValue(v) // bounded: MaxValueNodes
+
 			if err != nil {
 				c.errorf(rc.file, v, "%s: %v", what, err)
 				return op, false

@@ -250,14 +250,17 @@ func (c *cond) leaf(ev *event.Event, snap *event.Snapshot, now time.Time) bool {
 	case opChangedTo, opChangedFrom:
 		// A real change, as for changed: a change to the same value is none.
 		ch, ok := ev.Changes[c.field.path]
-		if !ok || sameValue(fromAny(ch.From), fromAny(ch.To), ch) {
+		if !ok {
 			return false
 		}
-		v := ch.To
-		if c.op == opChangedFrom {
-			v = ch.From
+		from, to := fromAny(ch.From), fromAny(ch.To)
+		if sameValue(from, to, ch) {
+			return false
 		}
-		return c.anyScalar(fromAny(v))
+		if c.op == opChangedFrom {
+			return c.anyScalar(from)
+		}
+		return c.anyScalar(to)
 	}
 
 	v := c.field.get(ev, snap)

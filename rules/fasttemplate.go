@@ -146,7 +146,7 @@ func (p *fastPart) render(d *TemplateData) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("executing at <%s>: map has no entry for key %q", p.lit, p.arg)
 		}
-		return printValue(v), nil
+		return yamlconf.TextOf(v), nil
 	case fVar:
 		s, err := d.Var(p.arg)
 		if err != nil {
@@ -158,18 +158,7 @@ func (p *fastPart) render(d *TemplateData) (string, error) {
 		if v == nil {
 			return "", nil
 		}
-		return printValue(v), nil
+		return yamlconf.TextOf(v), nil
 	}
 	return "", nil
-}
-
-// printValue prints a non-nil value like a template compiled by yamlconf:
-// numbers as yamlconf.PrintedValue writes them, the rest with fmt (callers
-// treat nil as absent before).
-func printValue(v any) string {
-	switch x := yamlconf.PrintedValue(v).(type) {
-	case string:
-		return x
-	}
-	return fmt.Sprint(v)
 }

@@ -193,7 +193,7 @@ func templateEqual(a, b any) bool {
 			return ba == bb
 		}
 	}
-	return textOf(a) == textOf(b)
+	return TextOf(a) == TextOf(b)
 }
 
 // templateOrder orders a and b for lt, le, gt and ge; ok is false when

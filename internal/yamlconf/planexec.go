@@ -665,7 +665,7 @@ func (st *execState) evalFunc(dot value, c *pcmd, final value, hasFinal bool) (v
 			if !ok {
 				return value{}, false
 			}
-			s = textOf(x) // as TemplateFuncs: any value, as its text
+			s = TextOf(x) // as TemplateFuncs: any value, as its text
 		}
 		switch c.fn {
 		case fLower:
@@ -853,14 +853,8 @@ func (st *execState) print(v value, numbers, strict bool) bool {
 			return false
 		}
 		switch x := rv.Interface().(type) {
-		case float64:
-			st.buf = append(st.buf, FormatNumber(x, 64)...)
-			return true
-		case float32:
-			st.buf = append(st.buf, FormatNumber(float64(x), 32)...)
-			return true
-		case json.Number:
-			st.buf = append(st.buf, FormatNumberLiteral(string(x))...)
+		case float64, float32, json.Number:
+			st.buf = append(st.buf, PrintedValue(x).(string)...)
 			return true
 		case nil:
 			if strict {

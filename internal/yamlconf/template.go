@@ -204,10 +204,10 @@ func FormatNumber(f float64, bitSize int) string {
 	return strconv.FormatFloat(f, 'f', -1, bitSize)
 }
 
-// textOf is a template value as text: a string as it is, nil as "", a
+// TextOf is a template value as text: a string as it is, nil as "", a
 // number as templates print it (PrintedValue: whole numbers in plain
 // digits), anything else as fmt prints it.
-func textOf(v any) string {
+func TextOf(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return ""
@@ -238,13 +238,13 @@ func TemplateFuncs() template.FuncMap {
 		},
 		// A payload's numbers and booleans come as json.Number and bool:
 		// these take any value, as its text (nil: "").
-		"lower": func(v any) string { return strings.ToLower(textOf(v)) },
-		"upper": func(v any) string { return strings.ToUpper(textOf(v)) },
-		"trim":  func(v any) string { return strings.TrimSpace(textOf(v)) },
+		"lower": func(v any) string { return strings.ToLower(TextOf(v)) },
+		"upper": func(v any) string { return strings.ToUpper(TextOf(v)) },
+		"trim":  func(v any) string { return strings.TrimSpace(TextOf(v)) },
 		// For values put into URLs: the value stays one path segment or
 		// one query value, whatever it holds.
-		"pathescape":  func(v any) string { return EscapePathSegment(textOf(v)) },
-		"queryescape": func(v any) string { return url.QueryEscape(textOf(v)) },
+		"pathescape":  func(v any) string { return EscapePathSegment(TextOf(v)) },
+		"queryescape": func(v any) string { return url.QueryEscape(TextOf(v)) },
 		"default": func(def, v any) any {
 			if v == nil || v == "" {
 				return def
@@ -277,11 +277,11 @@ func TemplateFuncs() template.FuncMap {
 			case []any:
 				parts := make([]string, len(x))
 				for i, e := range x {
-					parts[i] = textOf(e)
+					parts[i] = TextOf(e)
 				}
 				return strings.Join(parts, sep)
 			}
-			return textOf(v)
+			return TextOf(v)
 		},
 		"print":  templatePrint,
 		"printf": templatePrintf,
