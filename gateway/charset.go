@@ -26,6 +26,9 @@ const (
 // controls in ISO-8859-1 that no text holds). Any other charset is refused
 // 415 with its name.
 func declaredCharset(ctype string) (bodyCharset, *Refusal) {
+	if strings.IndexByte(ctype, ';') < 0 {
+		return charsetUTF8, nil // no parameters (most senders): no second parse
+	}
 	_, params, err := mime.ParseMediaType(ctype)
 	if err != nil {
 		return charsetUTF8, nil // ContentKind read the media type without parameters

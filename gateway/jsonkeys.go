@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/tidwall/gjson"
+
+	"github.com/hookline/hookline/schemas"
 )
 
 // smallObjectKeys is how many keys of an object duplicateKey compares one
@@ -141,15 +143,10 @@ func framesPointer(frames []keyFrame) string {
 	for _, f := range frames {
 		b.WriteByte('/')
 		if f.object {
-			b.WriteString(pointerToken(string(f.key)))
+			b.WriteString(schemas.EscapePointer(string(f.key)))
 		} else {
 			b.WriteString(strconv.Itoa(f.index))
 		}
 	}
 	return b.String()
-}
-
-// pointerToken escapes an object key as a JSON pointer token (RFC 6901).
-func pointerToken(key string) string {
-	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
 }

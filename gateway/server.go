@@ -462,7 +462,7 @@ func (s *Server) onGone(d *store.Delivery) {
 	if u, err := url.Parse(d.Request.URL); err == nil {
 		host = u.Host
 	}
-	if id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix); ok && d.Connector == restHooksConnector {
+	if id, ok := restHookSubscriptionID(d); ok {
 		s.log.Warn("delivery target is gone (410); removing its REST-hook subscription", "delivery", d.ID, "subscription", id, "host", host)
 		s.gone.add(id)
 		return

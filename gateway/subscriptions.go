@@ -220,12 +220,19 @@ func (s *Server) removeSubscription(id, reason string) error {
 	return nil
 }
 
+// restHookSubscriptionID returns the subscription a REST-hook delivery
+// goes out for (false: d is not one).
+func restHookSubscriptionID(d *store.Delivery) (string, bool) {
+	id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix)
+	return id, ok && d.Connector == restHooksConnector
+}
+
 // withdrawn tells the dispatcher not to send a REST-hook delivery whose
 // subscription was removed (unsubscribed or gone) after it was queued:
 // one in flight or claimed while the unsubscribe cancelled the rest.
 func (s *Server) withdrawn(d *store.Delivery) string {
-	id, ok := strings.CutPrefix(d.RuleID, restHookRulePrefix)
-	if !ok || d.Connector != restHooksConnector {
+	id, ok := restHookSubscriptionID(d)
+	if !ok {
 		return ""
 	}
 	for _, sub := range s.subscriptions() {

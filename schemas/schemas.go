@@ -212,12 +212,13 @@ func leafText(e *jsonschema.ValidationError) (string, string) {
 		// rest is like 'id', 'time'; report the first one.
 		first, _, _ := strings.Cut(rest, ",")
 		first = strings.Trim(strings.TrimSpace(first), "'")
-		return e.InstanceLocation + "/" + escapePointer(first), "missing property"
+		return e.InstanceLocation + "/" + EscapePointer(first), "missing property"
 	}
 	return e.InstanceLocation, msg
 }
 
-func escapePointer(s string) string {
+// EscapePointer escapes s as a JSON pointer token (RFC 6901: ~ as ~0, / as ~1).
+func EscapePointer(s string) string {
 	s = strings.ReplaceAll(s, "~", "~0")
 	return strings.ReplaceAll(s, "/", "~1")
 }
