@@ -87,3 +87,13 @@ func MergeTags(cur, add, remove []string) []string {
 	}
 	return out
 }
+
+// StateKey is the entity whose state u is checked and rendered against, and
+// whose fingerprints its delivery writes: StateOf when a deliver_to rule
+// sends it through another connector, else its own target.
+func (u *Update) StateKey() EntityKey {
+	if u.StateOf != nil {
+		return *u.StateOf
+	}
+	return EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}
+}

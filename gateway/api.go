@@ -607,7 +607,7 @@ func (s *Server) retryOne(id string) error {
 			var target *event.Snapshot
 			if d.Update.Kind == event.KindUpdateEntity {
 				var err error
-				if target, err = tx.Entity(updatedEntity(&d.Update)); err != nil {
+				if target, err = tx.Entity(d.Update.StateKey()); err != nil {
 					return err
 				}
 			}

@@ -727,21 +727,10 @@ type fingerprints interface {
 // update, in key order.
 type liveFingerprints []store.Fingerprint
 
-// match returns the fingerprint of the change (field, value) with the most
-// hops, of those the one that expires last (nil: none), as the store's
-// MatchFingerprint does.
+// match returns the fingerprint of the change (field, value) the loop
+// guards count from (store.BestFingerprint).
 func (l liveFingerprints) match(field, value string) *store.Fingerprint {
-	var best *store.Fingerprint
-	for i := range l {
-		f := &l[i]
-		if f.Field != field || f.Value != value {
-			continue
-		}
-		if best == nil || f.Hops > best.Hops || f.Hops == best.Hops && f.Expires.After(best.Expires) {
-			best = f
-		}
-	}
-	return best
+	return store.BestFingerprint(l, field, value)
 }
 
 // field returns the fingerprints of one field, in value order.
@@ -953,7 +942,7 @@ func toSet(list []string) map[string]bool {
 // suppressed). It returns the delivery id and/or a suppression note.
 func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (string, string, error) {
 	var target *event.Snapshot
-	key := updatedEntity(u)
+	key := u.StateKey()
 	if u.Kind == event.KindUpdateEntity {
 		snap, err := bs.snapshot(key)
 		if err != nil {
@@ -1017,16 +1006,6 @@ func (p *pipeline) enqueue(bs *batchState, u *event.Update, ev *event.Event) (st
 	return d.ID, "", nil
 }
 
-// updatedEntity is the entity whose snapshot an update is checked and
-// rendered against: its target, or the event's entity it changes through
-// another connector (event.Update.StateOf).
-func updatedEntity(u *event.Update) event.EntityKey {
-	if u.StateOf != nil {
-		return *u.StateOf
-	}
-	return event.EntityKey{Connector: u.Connector, Entity: u.Entity, Reference: u.Reference}
-}
-
 // withQueued returns snap with the updates queued applied: the fields they
 // set, and their tag changes when the tags are known (an unknown tag list
 // stays unknown). snap is not changed; without updates it is returned as
@@ -1069,7 +1048,7 @@ func forgetUnsettled(fps fingerprints, target *event.Snapshot, u *event.Update, 
 		return nil, nil
 	}
 	var forget []string
-	key := updatedEntity(u) // whose fingerprints its deliveries wrote
+	key := u.StateKey() // whose fingerprints its deliveries wrote
 	all, err := fps.EntityFingerprints(key.Connector, key.Entity, key.Reference, now)
 	if err != nil {
 		return nil, fmt.Errorf("fingerprints of %s: %w", key, err)
@@ -1228,7 +1207,7 @@ func (p *pipeline) fingerprint(bs *batchState, d *store.Delivery) error {
 // (see pipeline.fingerprint), expiring after the bundle's window from now;
 // when the delivery succeeds, the store moves their expiry to the window
 // from then (a delivery held back by retries is echoed once sent). They
-// are the updated entity's (updatedEntity): an update sent through
+// are the updated entity's (Update.StateKey): an update sent through
 // deliver_to changes the event platform's entity, and its echo comes back
 // from that platform.
 func putFingerprints(tx fingerprints, b *Bundle, now time.Time, d *store.Delivery) error {
@@ -1236,7 +1215,7 @@ func putFingerprints(tx fingerprints, b *Bundle, now time.Time, d *store.Deliver
 		return nil
 	}
 	window := b.File.Delivery.FingerprintWindow
-	key := updatedEntity(&d.Update)
+	key := d.Update.StateKey()
 	put := func(field, value, also string) error {
 		return tx.PutFingerprint(store.Fingerprint{Connector: key.Connector, Entity: key.Entity, Reference: key.Reference, Field: field, Value: value, Also: also,
 			DeliveryID: d.ID, Hops: d.Hops, Window: window, Expires: now.Add(window)})

@@ -588,7 +588,7 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 // target, with the updates already queued, has (false: nothing is left),
 // else queues u and fingerprints its changes.
 func (s *Simulation) queue(u *event.Update) bool {
-	key := updatedEntity(u)
+	key := u.StateKey()
 	// In memory, reading fingerprints cannot fail.
 	target, _ := forgetUnsettled(s.fingerprints, withQueued(s.snaps[key], s.queued[key]), u, s.now)
 	if dropNoOps(u, target) {

@@ -134,17 +134,24 @@ func (tx *Tx) MatchFingerprint(connector, entity, reference, field, value string
 	if err != nil {
 		return nil, fmt.Errorf("match fingerprint: %w", err)
 	}
+	return BestFingerprint(fps, field, value), nil
+}
+
+// BestFingerprint returns, of fps, the fingerprint of the change (field,
+// value) the loop guards count from: the one with the most hops, of those
+// the one that expires last (nil: none).
+func BestFingerprint(fps []Fingerprint, field, value string) *Fingerprint {
 	var best *Fingerprint
 	for i := range fps {
 		f := &fps[i]
-		if f.Value != value {
+		if f.Field != field || f.Value != value {
 			continue
 		}
 		if best == nil || f.Hops > best.Hops || f.Hops == best.Hops && f.Expires.After(best.Expires) {
 			best = f
 		}
 	}
-	return best, nil
+	return best
 }
 
 // FieldFingerprints returns the fingerprints of one field of an entity
@@ -209,11 +216,12 @@ func (tx *Tx) settleFingerprints(d *Delivery, now time.Time) error {
 		// per delivery for nothing.
 		return nil
 	}
+	// The entity it fingerprinted (deliver_to: the one it changes, whose
+	// platform echoes it), as the gateway chose it.
 	connector, entity, reference := d.Connector, d.Entity, d.Reference
-	if s := d.Update.StateOf; s != nil {
-		// Sent through another connector (deliver_to): it fingerprinted
-		// the entity it changes, whose platform echoes it.
-		connector, entity, reference = s.Connector, s.Entity, s.Reference
+	if d.Update.StateOf != nil {
+		k := d.Update.StateKey()
+		connector, entity, reference = k.Connector, k.Entity, k.Reference
 	}
 	if connector == "" || entity == "" || reference == "" {
 		return nil // not an entity update: it fingerprinted nothing

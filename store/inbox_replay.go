@@ -22,7 +22,7 @@ type InboxFilter struct {
 // maxInboxScan bounds how many stored items one ListInbox call reads: a
 // filter that few items match returns a short page and a cursor rather
 // than reading the whole inbox in one transaction.
-const maxInboxScan = 20000
+const maxInboxScan = maxListScan
 
 // ListInbox returns, in id (arrival) order, up to f.Limit items that
 // match f, and the cursor of the next page ("" when the inbox has no

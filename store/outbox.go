@@ -1031,12 +1031,6 @@ func (db *DB) listDeliveries(f DeliveryFilter, budget int) ([]*Delivery, string,
 			}
 			return walkIndex(bucketOutboxState, append([]byte(f.State), sep))
 		case f.Connector != "" && f.Reference != "":
-			if err := checkPart("connector", f.Connector); err != nil {
-				return err
-			}
-			if err := checkPart("reference", f.Reference); err != nil {
-				return err
-			}
 			return walkIndex(bucketOutboxRef, prefixOf(f.Connector, f.Reference))
 		}
 		return scanNewestFirst(outbox.Cursor(), f.Cursor, visit)
