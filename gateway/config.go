@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -193,6 +194,17 @@ type Bundle struct {
 	Warnings []string
 	// TestFiles are the *_test.yaml config tests found beside connector and rule files.
 	TestFiles []string
+}
+
+// dedupeKey is the dedupe key of a webhook to in and its window: the
+// connector's (or its fallback's), else the gateway's intake.dedupe_window.
+// The intake and dry runs share it, so that both decide alike.
+func (b *Bundle) dedupeKey(in *connectors.Inbound, header map[string][]string, query url.Values, payload []byte) (string, time.Duration) {
+	key, window := in.Dedupe.RequestKey(header, query, payload)
+	if window <= 0 {
+		window = b.File.Intake.DedupeWindow
+	}
+	return key, window
 }
 
 // derivedFrom tells, for connector's fields, which are derived from

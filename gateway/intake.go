@@ -97,12 +97,9 @@ func (s *Server) handleHook(c *fiber.Ctx) error {
 		Body:        adm.payload,
 	}
 	var window time.Duration
-	item.DedupeKey, window = in.Dedupe.RequestKey(req.Header, req.Query, adm.payload)
+	item.DedupeKey, window = b.dedupeKey(in, req.Header, req.Query, adm.payload)
 	if adm.kind == "form" || adm.converted {
 		item.RawBody = req.Body
-	}
-	if window <= 0 {
-		window = b.File.Intake.DedupeWindow
 	}
 	res, err := s.db.Accept(c.UserContext(), item, window)
 	if reserved && err == nil {

@@ -613,25 +613,17 @@ func (p *pipeline) handleMappedEvent(bs *batchState, ev *event.Event, run string
 		return nil, err
 	}
 	trace := EventTrace{Warnings: warnings}
-	// Apply once to learn the changes, then mark echoes before the rules run.
-	probe := *ev
-	probe.Changes = cloneChanges(ev.Changes)
-	applied := event.Apply(prior, &probe)
-	if echo, err := echoOf(bs.tx, &probe, bs.now, bs.bundle.derivedFrom(ev.Connector)); err != nil {
+	applied, note, echoed, err := markEchoes(bs.tx, ev, prior, bs.now, bs.bundle.derivedFrom(ev.Connector))
+	if err != nil {
 		return nil, err
-	} else if !echo.all {
-		// Not an echo: the actor stays, so the probe's result is the
-		// event's result (decide need not apply it a second time).
-		ev.Changes = probe.Changes
-		if note := markPartialEcho(ev, echo); note != "" {
-			trace.Guards = append(trace.Guards, note)
-		}
-	} else {
-		applied = nil // the actor changes, and with it the message counters
-		trace.Guards = append(trace.Guards, markEcho(ev, echo.fp))
+	}
+	if note != "" {
+		trace.Guards = append(trace.Guards, note)
+	}
+	if echoed != nil {
 		bs.tally.guards[guardEcho]++
 		// Frequent and normal (every delivery's echo): debug.
-		bs.logAfter(slog.LevelDebug, "loop guard", "guard", "echo", "event", ev.ID, "entity", key.String(), "delivery", echo.fp.DeliveryID)
+		bs.logAfter(slog.LevelDebug, "loop guard", "guard", "echo", "event", ev.ID, "entity", key.String(), "delivery", echoed.DeliveryID)
 	}
 	if max := bs.bundle.File.LoopGuard.MaxHops; ev.Causation.Hops >= max {
 		msg := fmt.Sprintf("hop limit reached: %d hops >= max_hops %d; the causation chain stops here", ev.Causation.Hops, max)
@@ -720,6 +712,28 @@ type fingerprints interface {
 	PutFingerprint(f store.Fingerprint) error
 	EntityFingerprints(connector, entity, reference string, now time.Time) ([]store.Fingerprint, error)
 	DeleteFingerprint(f *store.Fingerprint) error
+}
+
+// markEchoes applies ev to prior once to learn its changes, then marks it
+// before the rules run: the echo of a delivery of ours (echoed is the
+// fingerprint it matched; applied is nil, since the actor and with it the
+// message counters change), a partial echo, or a person's event (applied is
+// the probe's result, which decide need not compute again). note is what
+// the trace's guards say of it ("" when nothing). The pipeline and dry runs
+// share it.
+func markEchoes(fps fingerprints, ev *event.Event, prior *event.Snapshot, now time.Time, derivedFrom func(string) (string, bool)) (applied *event.Snapshot, note string, echoed *store.Fingerprint, err error) {
+	probe := *ev
+	probe.Changes = cloneChanges(ev.Changes)
+	applied = event.Apply(prior, &probe)
+	echo, err := echoOf(fps, &probe, now, derivedFrom)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if !echo.all {
+		ev.Changes = probe.Changes
+		return applied, markPartialEcho(ev, echo), nil, nil
+	}
+	return nil, markEcho(ev, echo.fp), echo.fp, nil
 }
 
 // liveFingerprints are the live fingerprints of one entity, read once

@@ -399,10 +399,7 @@ func (s *Simulation) accept(req SimRequest) (res *SimResult, stop bool, err erro
 // reports a duplicate: without the intake checks, a repeat is processed
 // (and, like a duplicate, does not renew the key).
 func (s *Simulation) dedupe(in *connectors.Inbound, connector string, header map[string][]string, query url.Values, payload []byte, check bool) *SimDuplicate {
-	key, window := in.Dedupe.RequestKey(header, query, payload)
-	if window <= 0 {
-		window = s.b.File.Intake.DedupeWindow
-	}
+	key, window := s.b.dedupeKey(in, header, query, payload)
 	if key == "" || window <= 0 {
 		return nil
 	}
@@ -533,17 +530,9 @@ func (s *Simulation) run(ev *event.Event, res *SimResult) error {
 	// As the pipeline does: apply once to learn the changes, and mark the
 	// echo of the run's own updates before the rules run.
 	prior := s.snaps[key]
-	probe := *ev
-	probe.Changes = cloneChanges(ev.Changes)
-	applied := event.Apply(prior, &probe)
-	if echo, err := echoOf(s.fingerprints, &probe, s.now, s.b.derivedFrom(ev.Connector)); err != nil {
+	applied, _, _, err := markEchoes(s.fingerprints, ev, prior, s.now, s.b.derivedFrom(ev.Connector))
+	if err != nil {
 		return err
-	} else if !echo.all {
-		ev.Changes = probe.Changes
-		markPartialEcho(ev, echo)
-	} else {
-		applied = nil // the actor changes, and with it the message counters
-		markEcho(ev, echo.fp)
 	}
 	d, err := decide(s.b.Rules, ev, prior, applied, s.now, s.ruleFirings, "")
 	if err != nil {
