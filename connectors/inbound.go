@@ -81,16 +81,21 @@ const MaxDedupeKeyLen = 1024
 // falls back to the body hash so that an exact retry is still recognized.
 // A header or path value over MaxDedupeKeyLen bytes is hashed.
 func (d Dedupe) Key(h http.Header, body []byte) string {
-	key, _ := d.key(h, body)
-	return key
+	if key, named := d.namedKey(h, body); named {
+		return key
+	}
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
 }
 
-// key is Key, and whether it is the body hash.
-func (d Dedupe) key(h http.Header, body []byte) (key string, bodyHash bool) {
+// namedKey is the key the header or payload path names (bounded), and
+// false when the source is the body or names nothing: the caller hashes
+// the body then, once.
+func (d Dedupe) namedKey(h http.Header, body []byte) (string, bool) {
 	switch d.Source {
 	case DedupeHeader:
 		if v := headerValue(h, d.Name); v != "" {
-			return boundedKey(v), false
+			return boundedKey(v), true
 		}
 	case DedupePath:
 		if r := gjson.GetBytes(body, d.Name); r.Exists() {
@@ -99,12 +104,11 @@ func (d Dedupe) key(h http.Header, body []byte) (key string, bodyHash bool) {
 				v = r.Raw
 			}
 			if v != "" {
-				return boundedKey(v), false
+				return boundedKey(v), true
 			}
 		}
 	}
-	sum := sha256.Sum256(body)
-	return hex.EncodeToString(sum[:]), true
+	return "", false
 }
 
 // boundedKey is key, or "sha256:" and its SHA-256 hex when it is longer
@@ -126,16 +130,16 @@ func boundedKey(key string) string {
 // for one another. Parameters whose names say they carry a credential are
 // left out, so a rotated token does not make a retry look new.
 func (d Dedupe) RequestKey(h http.Header, query url.Values, body []byte) (key string, window time.Duration) {
-	key, bodyHash := d.key(h, body)
-	if !bodyHash {
-		return key, d.Window // the header or payload path named the key
+	if key, named := d.namedKey(h, body); named {
+		return key, d.Window
 	}
 	window = d.Window
 	if d.Source != DedupeBody && d.FallbackWindow > 0 {
 		window = d.FallbackWindow
 	}
 	if len(query) == 0 {
-		return key, window
+		sum := sha256.Sum256(body)
+		return hex.EncodeToString(sum[:]), window
 	}
 	kept := url.Values{}
 	for k, v := range query {
