@@ -74,8 +74,9 @@ func (s *Server) adminAuth(c *fiber.Ctx) error {
 // at warn: the first per status each minute (someone guessing the token
 // sends many), with how many were held back since.
 func (s *Server) adminRefused(c *fiber.Ctx, status int, reason string) error {
-	s.logLimited(slog.LevelWarn, "admin API request refused", "admin "+strconv.Itoa(status),
-		"method", c.Method(), "path", c.Path(), "status", status, "reason", reason, "remote", c.IP())
+	s.logLimited(slog.LevelWarn, "admin API request refused", "admin "+strconv.Itoa(status), func() []any {
+		return []any{"method", c.Method(), "path", c.Path(), "status", status, "reason", reason, "remote", c.IP()}
+	})
 	return problem(c, status, "%s", reason)
 }
 

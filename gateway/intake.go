@@ -227,8 +227,9 @@ func (s *Server) answerHandshake(c *fiber.Ctx, connector string, resp *connector
 }
 
 func (s *Server) refuse(c *fiber.Ctx, connector string, status int, format string, args ...any) error {
-	s.hookRefused(c, connector, status, fmt.Sprintf(format, args...))
-	return problem(c, status, format, args...)
+	reason := fmt.Sprintf(format, args...)
+	s.hookRefused(c, connector, status, reason)
+	return problem(c, status, "%s", reason)
 }
 
 // refusal answers a request the intake checks refused.
@@ -249,18 +250,21 @@ func (s *Server) refusal(c *fiber.Ctx, connector string, r *Refusal) error {
 // 401 counter.
 func (s *Server) hookRefused(c *fiber.Ctx, connector string, status int, reason string, args ...any) {
 	s.metrics.hook(connector, status)
-	s.logLimited(slog.LevelWarn, "webhook refused", connector+" "+strconv.Itoa(status),
-		append([]any{"connector", connector, "status", status, "reason", reason, "remote", c.IP()}, args...)...)
+	s.logLimited(slog.LevelWarn, "webhook refused", connector+" "+strconv.Itoa(status), func() []any {
+		return append([]any{"connector", connector, "status", status, "reason", reason, "remote", c.IP()}, args...)
+	})
 }
 
-// logLimited logs msg with args unless a line of the same key was logged
-// less than a minute ago; a line logged after some were held back says how
-// many (suppressed).
-func (s *Server) logLimited(level slog.Level, msg, key string, args ...any) {
+// logLimited logs msg with the args lines gives unless a line of the same
+// key was logged less than a minute ago (lines is not called then: a flood
+// of refusals pays for no log line it does not write); a line logged after
+// some were held back says how many (suppressed).
+func (s *Server) logLimited(level slog.Level, msg, key string, lines func() []any) {
 	ok, suppressed := s.limiter.allow(key, s.now())
 	if !ok {
 		return
 	}
+	args := lines()
 	if suppressed > 0 {
 		args = append(args, "suppressed", suppressed)
 	}

@@ -242,10 +242,11 @@ func (s *Server) newApp(b *Bundle) *fiber.App {
 // body beyond the read ceiling, a head over maxRequestHead); a webhook's
 // refusal is counted and logged as the intake's own refusals are.
 func (s *Server) errorRefusal(c *fiber.Ctx, status int, format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...)
 	if connector, ok := s.webhookOf(c, status); ok {
-		s.hookRefused(c, connector, status, fmt.Sprintf(format, args...))
+		s.hookRefused(c, connector, status, reason)
 	}
-	return problem(c, status, format, args...)
+	return problem(c, status, "%s", reason)
 }
 
 // webhookOf says whether a request that failed with status before or in
