@@ -751,18 +751,25 @@ func (s *Server) listTimers(c *fiber.Ctx) error {
 	if err != nil {
 		return storeProblem(c, err)
 	}
-	snaps := map[event.EntityKey]*event.Snapshot{}
-	views := timerViews(ts, func(k event.EntityKey) *event.Snapshot {
-		if snap, seen := snaps[k]; seen {
+	var views []timerView
+	// One read transaction for the page's snapshots, not one per entity.
+	if err := s.db.View(func(tx *store.Tx) error {
+		snaps := map[event.EntityKey]*event.Snapshot{}
+		views = timerViews(ts, func(k event.EntityKey) *event.Snapshot {
+			if snap, seen := snaps[k]; seen {
+				return snap
+			}
+			snap, err := tx.Entity(k)
+			if err != nil {
+				snap = nil // not found, or unreadable: shown as not parked
+			}
+			snaps[k] = snap
 			return snap
-		}
-		snap, err := s.db.Entity(k)
-		if err != nil {
-			snap = nil // not found, or unreadable: shown as not parked
-		}
-		snaps[k] = snap
-		return snap
-	})
+		})
+		return nil
+	}); err != nil {
+		return storeProblem(c, err)
+	}
 	return c.JSON(fiber.Map{"timers": views, "next_cursor": next})
 }
 
