@@ -1061,6 +1061,9 @@ func forgetUnsettled(fps fingerprints, target *event.Snapshot, u *event.Update, 
 	if target == nil {
 		return nil, nil
 	}
+	if !mayBeNoOp(u, target) {
+		return target, nil // dropNoOps drops nothing of u, whatever is unsettled
+	}
 	var forget []string
 	key := u.StateKey() // whose fingerprints its deliveries wrote
 	all, err := fps.EntityFingerprints(key.Connector, key.Entity, key.Reference, now)
@@ -1132,6 +1135,24 @@ func (p *pipeline) addDelivery(bs *batchState, d *store.Delivery) error {
 // whether nothing is left to send. Tags compare case-insensitively, as
 // conditions (includes) compare them: a tag removed in another case is
 // sent as the target spells it.
+// mayBeNoOp reports whether dropNoOps could drop part of u against target:
+// a value u sets that target already holds, or a tag change while target
+// knows the tags (which dropNoOps also respells). When it cannot, the
+// fingerprints forgetUnsettled would read change nothing: every update
+// that changes something new skips that read.
+func mayBeNoOp(u *event.Update, target *event.Snapshot) bool {
+	for f, v := range u.Set {
+		if cur, ok := target.Fields[f]; ok && event.Equal(cur, v) {
+			return true
+		}
+	}
+	if len(u.AddTags) == 0 && len(u.RemoveTags) == 0 {
+		return false
+	}
+	_, knowsTags := target.Fields[event.FieldTags]
+	return knowsTags
+}
+
 func dropNoOps(u *event.Update, target *event.Snapshot) bool {
 	if target != nil {
 		for f, v := range u.Set {
