@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/hookline/hookline/event"
 )
 
 // Fingerprint remembers one change Hookline delivered (connector, entity
@@ -69,20 +71,16 @@ func fingerprintValueKey(connector, entity, reference, field, value string) ([]b
 // (connector \x00 entity \x00 reference \x00), or with field set of that
 // field's fingerprints (... field \x00).
 func fingerprintPrefix(connector, entity, reference, field string) ([]byte, error) {
-	parts := [...][2]string{{"connector", connector}, {"entity", entity}, {"reference", reference}, {"field", field}}
-	n := len(parts)
-	if field == "" {
-		n--
-	}
-	for _, p := range parts[:n] {
-		if err := checkPart(p[0], p[1]); err != nil {
-			return nil, err
-		}
+	if err := checkEntityKey(event.EntityKey{Connector: connector, Entity: entity, Reference: reference}); err != nil {
+		return nil, err
 	}
 	if field == "" {
-		return append(join(connector, entity, reference), sep), nil
+		return prefixOf(connector, entity, reference), nil
 	}
-	return append(join(connector, entity, reference, field), sep), nil
+	if err := checkPart("field", field); err != nil {
+		return nil, err
+	}
+	return prefixOf(connector, entity, reference, field), nil
 }
 
 // PutFingerprint remembers a change delivery f.DeliveryID makes,

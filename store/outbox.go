@@ -873,8 +873,7 @@ func (db *DB) CancelPendingByReferencePrefix(connector, prefix, reason string) (
 	if err := checkListArgs("", "connector", connector, "reference prefix", prefix); err != nil {
 		return 0, fmt.Errorf("cancel deliveries of %s/%s*: %w", connector, prefix, err)
 	}
-	start := append(join(connector), sep)
-	start = append(start, prefix...)
+	start := append(prefixOf(connector), prefix...)
 	from := copyBytes(start) // where the next transaction goes on
 	total := 0
 	for from != nil {
