@@ -200,13 +200,9 @@ func (en *encoder) snapshot(s *event.Snapshot) ([]byte, error) {
 // appendSnapshot appends s as encoding/json would.
 func (en *encoder) appendSnapshot(b []byte, s *event.Snapshot) ([]byte, error) {
 	var err error
-	b = append(b, `{"key":{"connector":`...)
-	b = appendString(b, s.Key.Connector)
-	b = append(b, `,"entity":`...)
-	b = appendString(b, s.Key.Entity)
-	b = append(b, `,"reference":`...)
-	b = appendString(b, s.Key.Reference)
-	b = append(b, `},"fields":`...)
+	b = append(b, `{"key":`...)
+	b = appendEntityKey(b, s.Key)
+	b = append(b, `,"fields":`...)
 	if b, err = en.appendMap(b, s.Fields); err != nil {
 		return nil, err
 	}
@@ -650,15 +646,21 @@ func (en *encoder) appendUpdate(b []byte, u *event.Update) ([]byte, error) {
 		b = en.appendStringMap(b, u.Vars)
 	}
 	if k := u.StateOf; k != nil {
-		b = append(b, `,"state_of":{"connector":`...)
-		b = appendString(b, k.Connector)
-		b = append(b, `,"entity":`...)
-		b = appendString(b, k.Entity)
-		b = append(b, `,"reference":`...)
-		b = appendString(b, k.Reference)
-		b = append(b, '}')
+		b = append(b, `,"state_of":`...)
+		b = appendEntityKey(b, *k)
 	}
 	return append(b, '}'), nil
+}
+
+// appendEntityKey appends k as encoding/json would.
+func appendEntityKey(b []byte, k event.EntityKey) []byte {
+	b = append(b, `{"connector":`...)
+	b = appendString(b, k.Connector)
+	b = append(b, `,"entity":`...)
+	b = appendString(b, k.Entity)
+	b = append(b, `,"reference":`...)
+	b = appendString(b, k.Reference)
+	return append(b, '}')
 }
 
 // appendStrField appends `,"name":"v"` as encoding/json would, or nothing
