@@ -534,8 +534,8 @@ func (p *pipeline) processItem(bs *batchState, it *store.InboxItem, m mappedItem
 	events, err := m.events, m.err
 	if err != nil {
 		if pe, ok := bug.As(err); ok {
-			bs.logAfter(slog.LevelError, pe.Error()+"; please report it with this stack",
-				"connector", it.Connector, "inbox", it.ID, "stack", string(pe.Stack))
+			msg, attrs := pe.Record("connector", it.Connector, "inbox", it.ID)
+			bs.logAfter(slog.LevelError, msg, attrs...)
 		}
 		return bs.failItem(it, err.Error())
 	}

@@ -34,8 +34,16 @@ func Recovered(what string, r any) *Panic {
 // Log logs the panic as an error with its stack, and args, once, and
 // returns it.
 func (p *Panic) Log(log *slog.Logger, args ...any) *Panic {
-	log.Error(p.Error()+"; please report it with this stack", append(args, "stack", string(p.Stack))...)
+	msg, attrs := p.Record(args...)
+	log.Error(msg, attrs...)
 	return p
+}
+
+// Record is the log line Log writes, for a caller that writes it later
+// (once a transaction has committed): its message, and args with the
+// stack.
+func (p *Panic) Record(args ...any) (msg string, attrs []any) {
+	return p.Error() + "; please report it with this stack", append(args, "stack", string(p.Stack))
 }
 
 // As returns the Panic in err's chain, if there is one.
