@@ -51,7 +51,7 @@ type compareNumber struct {
 	i     int64
 	isInt bool
 	f     float64
-	text  string // set when the number came as text and is not an int64
+	r     *big.Rat // set when the number came as text and is not an int64 (read once)
 }
 
 // numberOperand returns v as a number when it is a Go number or a
@@ -117,10 +117,11 @@ func numberText(s string) (compareNumber, bool) {
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return intNumber(i), true
 	}
-	if _, ok := new(big.Rat).SetString(s); !ok {
+	r, ok := new(big.Rat).SetString(s)
+	if !ok {
 		return compareNumber{}, false
 	}
-	return compareNumber{text: s}, true
+	return compareNumber{r: r}, true
 }
 
 // rat returns n exactly; false for NaN and the infinities.
@@ -128,8 +129,8 @@ func (n compareNumber) rat() (*big.Rat, bool) {
 	switch {
 	case n.isInt:
 		return new(big.Rat).SetInt64(n.i), true
-	case n.text != "":
-		return new(big.Rat).SetString(n.text)
+	case n.r != nil:
+		return n.r, true // Cmp does not change it
 	case math.IsNaN(n.f) || math.IsInf(n.f, 0):
 		return nil, false
 	}
